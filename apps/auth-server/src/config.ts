@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { join, resolve } from 'node:path';
+import { envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256 } from '@stack/config';
+
+// Every setting, its default and meaning is listed in .env.example; keep the two in step.
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    AUTH_ISSUER: httpUrl.default('http://localhost:4000'),
+    AUTH_HOST: z.string().min(1).default('127.0.0.1'),
+    AUTH_PORT: port.default(4000),
+    DATA_DIR: z.string().min(1).default('./data'),
+    AUTH_DATABASE_PATH: z.string().min(1).optional(),
+    KEY_ENCRYPTION_KEY: key256.optional(),
+    KEY_ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
+    MCP_RESOURCES: z.string().default('http://localhost:4001/mcp'),
+    ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(3600).default(600),
+    REFRESH_TOKEN_TTL_SECONDS: positiveInt.max(90 * 86400).default(30 * 86400),
+    AUTH_CODE_TTL_SECONDS: positiveInt.max(60).default(60),
+    REFRESH_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    SESSION_TTL_SECONDS: positiveInt.max(30 * 86400).default(8 * 3600),
+    REGISTRATION_ENABLED: envBool.default(true),
+    REGISTRATION_RATE_LIMIT_PER_HOUR: positiveInt.default(20),
+    CIMD_ENABLED: envBool.default(true),
+    CIMD_ALLOW_PRIVATE_ADDRESSES: envBool.default(false),
+    CIMD_MAX_BYTES: positiveInt.max(1024 * 1024).default(5120),
+    CIMD_TIMEOUT_MS: positiveInt.max(30000).default(5000),
+    CIMD_MAX_CACHE_SECONDS: positiveInt.default(86400),
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
+    LOGIN_MAX_FAILURES_PER_ADDRESS: positiveInt.default(20),
+    LOGIN_FAILURE_WINDOW_SECONDS: positiveInt.default(900),
+    AUDIT_LOG: z.string().optional(),
+    AUDIT_STDOUT: envBool.default(false),
+    TRUST_PROXY: envBool.default(false),
+    BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024).default(64 * 1024),
+    LOG_LEVEL: logLevel.default('info'),
+  })
+  .superRefine((c, ctx) => {
+    const resources = c.MCP_RESOURCES.split(',').map((s) => s.trim()).filter(Boolean);
+    if (resources.length === 0) ctx.addIssue({ code: 'custom', path: ['MCP_RESOURCES'], message: 'must list at least one MCP server URL' });
+    for (const r of resources) {
+      const ok = httpUrl.safeParse(r);
+      if (!ok.success) ctx.addIssue({ code: 'custom', path: ['MCP_RESOURCES'], message: `'${r}' is not an http(s) URL without fragment` });
+    }
+    if (c.NODE_ENV === 'production') {
+      // MCP 2026-07-28 security considerations: all AS endpoints MUST be served over HTTPS.
+      if (!c.AUTH_ISSUER.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['AUTH_ISSUER'], message: 'must be an https URL in production' });
+      if (!c.KEY_ENCRYPTION_KEY) ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required in production (generate one with: openssl rand -base64 32)' });
+      if (c.CIMD_ALLOW_PRIVATE_ADDRESSES) ctx.addIssue({ code: 'custom', path: ['CIMD_ALLOW_PRIVATE_ADDRESSES'], message: 'must be false in production (SSRF)' });
+    }
+  })
+  .transform((c) => {
+    const dataDir = resolve(c.DATA_DIR);
+    return {
+      env: c.NODE_ENV,
+      issuer: c.AUTH_ISSUER,
+      host: c.AUTH_HOST,
+      port: c.AUTH_PORT,
+      dataDir,
+      databasePath: c.AUTH_DATABASE_PATH === ':memory:' ? ':memory:' : resolve(c.AUTH_DATABASE_PATH ?? join(dataDir, 'auth.db')),
+      keyEncryptionKey: c.KEY_ENCRYPTION_KEY,
+      previousKeyEncryptionKeys: (c.KEY_ENCRYPTION_KEY_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      resources: c.MCP_RESOURCES.split(',').map((s) => httpUrl.parse(s.trim())).filter(Boolean),
+      accessTokenTtl: c.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtl: c.REFRESH_TOKEN_TTL_SECONDS,
+      authCodeTtl: c.AUTH_CODE_TTL_SECONDS,
+      refreshGrace: c.REFRESH_GRACE_SECONDS,
+      sessionTtl: c.SESSION_TTL_SECONDS,
+      registration: { enabled: c.REGISTRATION_ENABLED, perHour: c.REGISTRATION_RATE_LIMIT_PER_HOUR },
+      cimd: {
+        enabled: c.CIMD_ENABLED,
+        allowPrivateAddresses: c.CIMD_ALLOW_PRIVATE_ADDRESSES,
+        maxBytes: c.CIMD_MAX_BYTES,
+        timeoutMs: c.CIMD_TIMEOUT_MS,
+        maxCacheSeconds: c.CIMD_MAX_CACHE_SECONDS,
+      },
+      login: {
+        maxFailuresPerAccount: c.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        maxFailuresPerAddress: c.LOGIN_MAX_FAILURES_PER_ADDRESS,
+        windowSeconds: c.LOGIN_FAILURE_WINDOW_SECONDS,
+      },
+      auditLog: c.AUDIT_LOG === '' ? undefined : resolve(c.AUDIT_LOG ?? join(dataDir, 'auth-audit.log')),
+      auditStdout: c.AUDIT_STDOUT,
+      trustProxy: c.TRUST_PROXY,
+      bodyLimit: c.BODY_LIMIT_BYTES,
+      logLevel: c.LOG_LEVEL,
+      secureCookies: c.AUTH_ISSUER.startsWith('https://'),
+    };
+  });
+
+export type AuthConfig = Readonly<z.output<typeof schema>>;
+
+/** Validates auth-server settings (environment-style keys) once; throws ConfigError listing every problem. */
+export function loadAuthConfig(env: Record<string, string | undefined>): AuthConfig {
+  return loadConfig(schema, env);
+}
+
+/** Insecure settings that are allowed outside production, to be printed loudly at start. */
+export function configWarnings(c: AuthConfig): string[] {
+  const w: string[] = [];
+  if (c.env === 'production') return w;
+  if (!c.keyEncryptionKey) w.push(`KEY_ENCRYPTION_KEY is not set: a development key was generated in ${c.dataDir}/kek.key (never do this in production)`);
+  if (!c.issuer.startsWith('https://')) w.push(`AUTH_ISSUER ${c.issuer} is not https: acceptable for local development only`);
+  if (c.cimd.allowPrivateAddresses) w.push('CIMD_ALLOW_PRIVATE_ADDRESSES=true: client metadata may be fetched from private and loopback addresses');
+  return w;
+}

@@ -1,0 +1,42 @@
+import { buildApp } from './app.ts';
+import { configWarnings, loadAuthConfig } from './config.ts';
+import { ConfigError } from '@stack/config';
+
+/** Starts the authorization server from the environment; the only place that reads process.env and listens. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadAuthConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`auth-server: ${err.message}\nSee .env.example for every setting and its default.`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  for (const w of configWarnings(config)) console.warn(`[WARN] ${w}`);
+  const app = await buildApp(config);
+  await app.listen({ host: config.host, port: config.port });
+  console.log(`Authorization server ready on ${config.issuer} (listening on ${config.host}:${config.port})`);
+  console.log(`  metadata: ${config.issuer}/.well-known/oauth-authorization-server`);
+  console.log(`  resources served: ${config.resources.join(', ')}`);
+  const users = await import('./services/users.ts').then((m) => m.countUsers(app.ctx.db)).catch(() => -1);
+  if (users === 0) {
+    console.log('No users yet. Create the first admin:');
+    console.log("  printf '%s' 'a-long-password' | npm run admin -- users add --email you@example.com --role admin --password-stdin");
+  }
+
+  let closing = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (closing) return;
+      closing = true;
+      // Fastify's close waits for in-flight requests, then the onClose hook closes the database.
+      const timer = setTimeout(() => process.exit(1), 10_000);
+      timer.unref();
+      app.close().then(() => process.exit(0), () => process.exit(1));
+    });
+  }
+}
+
+await main();

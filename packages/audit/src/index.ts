@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdirSync, readFileSync, existsSync, openSync, fstatSync, readSync, closeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** One audit event. Never put secrets or token values here: `redact` and `escapeControl` are applied anyway. */
+export type AuditEvent = Record<string, string | number | boolean | null | undefined | string[]>;
+
+/** Where audit lines go. */
+export interface AuditSink {
+  write(event: AuditEvent): void;
+}
+
+const GENESIS = '0'.repeat(64);
+
+// Keys whose values are secrets are never written, whatever the caller passes.
+const SECRET_KEYS = /pass(word)?|secret|token|authorization|cookie|code_verifier|^code$|api_?key|credential/i;
+
+/** Escapes control characters (CR, LF, ESC, …) so a value cannot forge a log line or a terminal sequence. */
+export function escapeControl(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function clean(event: AuditEvent): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(event)) {
+    if (v === undefined) continue;
+    if (SECRET_KEYS.test(k)) { out[k] = '[redacted]'; continue; }
+    if (typeof v === 'string') out[k] = escapeControl(v.length > 1000 ? `${v.slice(0, 1000)}…` : v);
+    else if (Array.isArray(v)) out[k] = v.map((x) => escapeControl(String(x)));
+    else out[k] = v;
+  }
+  return out;
+}
+
+function lineHash(line: string): string {
+  return createHash('sha256').update(line).digest('hex');
+}
+
+function lastLineHash(path: string): string {
+  if (!existsSync(path)) return GENESIS;
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return GENESIS;
+    // Read the tail only: audit logs grow without bound.
+    const len = Math.min(size, 64 * 1024);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    const lines = buf.toString('utf8').split('\n').filter(Boolean);
+    const last = lines[lines.length - 1];
+    return last ? lineHash(last) : GENESIS;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface AuditLogOptions {
+  /** Append hash-chained JSON lines to this file. */
+  file?: string | undefined;
+  /** Also write each line to this stream (e.g. process.stdout). */
+  stream?: { write(s: string): unknown } | undefined;
+  now?: () => Date;
+}
+
+/**
+ * A hash-chained JSON-lines audit log: each line carries `prev`, the SHA-256 of the previous line,
+ * so `verifyAuditLog` finds the first line changed, removed or inserted.
+ */
+export class AuditLog implements AuditSink {
+  private prev: string;
+  private readonly opts: AuditLogOptions;
+  /** Lines written since start (for tests and metrics). */
+  readonly lines: string[] = [];
+  private readonly keep: number;
+
+  constructor(opts: AuditLogOptions = {}, keepInMemory = 0) {
+    this.opts = opts;
+    this.keep = keepInMemory;
+    if (opts.file) mkdirSync(dirname(opts.file), { recursive: true });
+    this.prev = opts.file ? lastLineHash(opts.file) : GENESIS;
+  }
+
+  write(event: AuditEvent): void {
+    const time = (this.opts.now?.() ?? new Date()).toISOString();
+    const line = JSON.stringify({ time, ...clean(event), prev: this.prev });
+    this.prev = lineHash(line);
+    // Synchronous append: an audit line must not be lost when the process stops right after a decision.
+    if (this.opts.file) appendFileSync(this.opts.file, `${line}\n`, { mode: 0o600 });
+    this.opts.stream?.write(`${line}\n`);
+    if (this.keep > 0) {
+      this.lines.push(line);
+      if (this.lines.length > this.keep) this.lines.shift();
+    }
+  }
+}
+
+/** Result of verifying an audit log's hash chain. */
+export type AuditVerifyResult =
+  | { ok: true; lines: number }
+  | { ok: false; line: number; reason: string };
+
+/** Verifies a hash-chained audit log; reports the first (1-based) line that breaks the chain. */
+export function verifyAuditLog(path: string): AuditVerifyResult {
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  let prev = GENESIS;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    let parsed: { prev?: unknown };
+    try {
+      parsed = JSON.parse(line) as { prev?: unknown };
+    } catch {
+      return { ok: false, line: i + 1, reason: 'not valid JSON' };
+    }
+    if (parsed.prev !== prev) {
+      return { ok: false, line: i + 1, reason: 'hash chain broken: this line, or the one before it, was changed, removed or inserted' };
+    }
+    prev = lineHash(line);
+  }
+  return { ok: true, lines: lines.length };
+}

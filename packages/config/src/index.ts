@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+/** Thrown when configuration is invalid; lists every problem at once, each naming the setting. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Recursively freezes a value so configuration cannot be changed after validation. */
+export function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * Parses `input` with `schema` once. Every issue is reported together (named by its setting path),
+ * and the result is deep-frozen.
+ */
+export function loadConfig<S extends z.ZodType>(schema: S, input: unknown): Readonly<z.output<S>> {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+    );
+  }
+  return deepFreeze(result.data);
+}
+
+/** Parses a boolean-ish environment value ("1", "true", "yes" / "0", "false", "no"). */
+export const envBool = z
+  .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', ''])])
+  .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes');
+
+/** An http(s) URL without fragment, normalised to have no trailing slash. */
+export const httpUrl = z
+  .string()
+  .url()
+  .refine((s) => /^https?:\/\//i.test(s), 'must be an http or https URL')
+  .refine((s) => !s.includes('#'), 'must not contain a fragment')
+  .transform((s) => {
+    const u = new URL(s);
+    const path = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
+    return `${u.protocol}//${u.host}${path}${u.search}`;
+  });
+
+export const port = z.coerce.number().int().min(0).max(65535);
+
+export const positiveInt = z.coerce.number().int().positive();
+
+export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** A 32-byte key given as base64 or base64url. */
+export const key256 = z
+  .string()
+  .transform((s, ctx) => {
+    const buf = Buffer.from(s.trim(), /[-_]/.test(s) ? 'base64url' : 'base64');
+    if (buf.length !== 32) {
+      ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, base64-encoded (generate one with: openssl rand -base64 32)' });
+      return z.NEVER;
+    }
+    return buf;
+  });

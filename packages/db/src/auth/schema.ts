@@ -1,0 +1,117 @@
+import { sqliteTable, text, integer, index, primaryKey, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+// Times are Unix milliseconds. Secrets (passwords, client secrets, codes, refresh tokens,
+// session ids) are stored only as hashes; signing keys only envelope-encrypted.
+
+export const users = sqliteTable('users', {
+  id: text().primaryKey(),
+  email: text().notNull(),
+  passwordHash: text().notNull(),
+  role: text({ enum: ['admin', 'developer', 'viewer'] }).notNull(),
+  createdAt: integer().notNull(),
+  disabledAt: integer(),
+}, (t) => [uniqueIndex('users_email_uq').on(t.email)]);
+
+export const clients = sqliteTable('clients', {
+  id: text().primaryKey(),
+  /** 'dcr' (RFC 7591), 'cimd' (Client ID Metadata Document, id is its URL) or 'admin'. */
+  source: text({ enum: ['dcr', 'cimd', 'admin'] }).notNull(),
+  secretHash: text(),
+  clientName: text().notNull(),
+  redirectUris: text({ mode: 'json' }).$type<string[]>().notNull(),
+  grantTypes: text({ mode: 'json' }).$type<string[]>().notNull(),
+  tokenEndpointAuthMethod: text({ enum: ['none', 'client_secret_basic', 'client_secret_post'] }).notNull(),
+  applicationType: text({ enum: ['native', 'web'] }).notNull(),
+  /** Space-delimited scopes this client may be granted. */
+  scope: text().notNull(),
+  /** The full validated metadata as registered or fetched (no secrets). */
+  metadata: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  createdAt: integer().notNull(),
+  /** For CIMD clients: when the cached document must be fetched again. */
+  metadataExpiresAt: integer(),
+  revokedAt: integer(),
+});
+
+export const signingKeys = sqliteTable('signing_keys', {
+  kid: text().primaryKey(),
+  alg: text().notNull(),
+  publicJwk: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  /** JSON envelope (AES-256-GCM data key wrapped by the key-encryption key). */
+  privateKeyEnvelope: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  createdAt: integer().notNull(),
+  /** Set when a newer key takes over signing; the key stays published until retiredAt + max token lifetime. */
+  retiredAt: integer(),
+});
+
+export const sessions = sqliteTable('sessions', {
+  idHash: text().primaryKey(),
+  userId: text().notNull().references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: integer().notNull(),
+  expiresAt: integer().notNull(),
+}, (t) => [index('sessions_user_idx').on(t.userId)]);
+
+export const authorizationCodes = sqliteTable('authorization_codes', {
+  codeHash: text().primaryKey(),
+  clientId: text().notNull(),
+  userId: text().notNull(),
+  redirectUri: text().notNull(),
+  codeChallenge: text().notNull(),
+  resource: text().notNull(),
+  scope: text().notNull(),
+  createdAt: integer().notNull(),
+  expiresAt: integer().notNull(),
+  consumedAt: integer(),
+});
+
+export const refreshTokens = sqliteTable('refresh_tokens', {
+  id: text().primaryKey(),
+  tokenHash: text().notNull(),
+  familyId: text().notNull(),
+  clientId: text().notNull(),
+  userId: text().notNull(),
+  scope: text().notNull(),
+  resource: text().notNull(),
+  /** Hash of the authorization code the family came from (RFC 9700 §4.5.3.1: code reuse revokes it). */
+  codeHash: text(),
+  createdAt: integer().notNull(),
+  expiresAt: integer().notNull(),
+  /** When this token was exchanged for its successor. */
+  rotatedAt: integer(),
+  successorId: text(),
+  /**
+   * The successor token response, encrypted with a key derived from this token, kept only for the
+   * grace window so that concurrent refreshes with the same token get the same new pair.
+   */
+  successorSealed: text(),
+  revokedAt: integer(),
+}, (t) => [
+  uniqueIndex('refresh_tokens_hash_uq').on(t.tokenHash),
+  index('refresh_tokens_family_idx').on(t.familyId),
+  index('refresh_tokens_user_idx').on(t.userId),
+  index('refresh_tokens_client_idx').on(t.clientId),
+  index('refresh_tokens_code_idx').on(t.codeHash),
+]);
+
+/** Access tokens (by jti) revoked before they expire; polled by the MCP server. */
+export const revokedAccessTokens = sqliteTable('revoked_access_tokens', {
+  jti: text().primaryKey(),
+  expiresAt: integer().notNull(),
+  revokedAt: integer().notNull(),
+}, (t) => [index('revoked_at_idx').on(t.revokedAt)]);
+
+/** Access tokens issued, by jti, so that a family or code revocation can revoke its access tokens too. */
+export const issuedAccessTokens = sqliteTable('issued_access_tokens', {
+  jti: text().primaryKey(),
+  familyId: text().notNull(),
+  clientId: text().notNull(),
+  userId: text().notNull(),
+  expiresAt: integer().notNull(),
+}, (t) => [index('issued_family_idx').on(t.familyId), index('issued_exp_idx').on(t.expiresAt)]);
+
+export const consents = sqliteTable('consents', {
+  userId: text().notNull(),
+  clientId: text().notNull(),
+  resource: text().notNull(),
+  scope: text().notNull(),
+  createdAt: integer().notNull(),
+}, (t) => [primaryKey({ columns: [t.userId, t.clientId, t.resource] })]);

@@ -1,0 +1,22 @@
+import { sqliteTable, text, integer } from 'drizzle-orm/sqlite-core';
+
+// The MCP server's own control database (separate from the auth server's and from the demo data).
+
+export const apiKeys = sqliteTable('api_keys', {
+  /** Public key id, embedded in the key itself so lookups need no scan. */
+  id: text().primaryKey(),
+  name: text().notNull(),
+  role: text({ enum: ['admin', 'developer', 'viewer'] }).notNull(),
+  salt: text().notNull(),
+  hash: text().notNull(),
+  createdAt: integer().notNull(),
+  expiresAt: integer(),
+  revokedAt: integer(),
+});
+
+export const secrets = sqliteTable('secrets', {
+  name: text().primaryKey(),
+  /** JSON envelope: AES-256-GCM data key per secret, wrapped by the key-encryption key. */
+  envelope: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  updatedAt: integer().notNull(),
+});

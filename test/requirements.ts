@@ -1,0 +1,85 @@
+/**
+ * Requirements traceability: every MUST / SHOULD of the MCP 2026-07-28 authorization pages and of
+ * OAuth 2.1 / RFC 9700 that applies to this stack. Tests cite an id by putting it in brackets in
+ * their name, e.g. `it('[MCP-AS-PKCE-S256] rejects plain', …)`; test/requirements-coverage.test.ts
+ * fails when an id is cited by no test. Ids listed in `notImplemented` carry the reason instead.
+ */
+export interface Requirement {
+  level: 'MUST' | 'MUST NOT' | 'SHOULD' | 'SHOULD NOT' | 'MAY';
+  source: string;
+  text: string;
+}
+
+const MCP = 'https://modelcontextprotocol.io/specification/2026-07-28/basic/authorization';
+
+export const requirements: Record<string, Requirement> = {
+  // --- MCP 2026-07-28: authorization/index ---
+  'MCP-AS-OAUTH21': { level: 'MUST', source: `${MCP}`, text: 'authorization servers MUST implement OAuth 2.1 for confidential and public clients' },
+  'MCP-AS-HTTPS': { level: 'MUST', source: `${MCP}/security-considerations`, text: 'all authorization server endpoints MUST be served over HTTPS (production refuses a non-https issuer)' },
+  'MCP-AS-REDIRECT-LOCALHOST-HTTPS': { level: 'MUST', source: `${MCP}/security-considerations`, text: 'all redirect URIs MUST be either localhost or use HTTPS' },
+  'MCP-AS-REDIRECT-EXACT': { level: 'MUST', source: `${MCP}/security-considerations`, text: 'authorization servers MUST validate exact redirect URIs against pre-registered values' },
+  'MCP-AS-REFRESH-ROTATE': { level: 'MUST', source: `${MCP}#refresh-tokens`, text: 'for public clients, authorization servers MUST rotate refresh tokens' },
+  'MCP-AS-SHORT-LIVED': { level: 'SHOULD', source: `${MCP}#token-handling`, text: 'authorization servers SHOULD issue short-lived access tokens' },
+  'MCP-AS-RESOURCE-AUDIENCE': { level: 'MUST', source: `${MCP}#resource-parameter-implementation`, text: 'tokens are bound to the resource (RFC 8707) requested by the client as their audience' },
+  // --- authorization-server-discovery ---
+  'MCP-AS-METADATA': { level: 'MUST', source: `${MCP}/authorization-server-discovery`, text: 'authorization servers MUST provide RFC 8414 metadata or OpenID Connect Discovery' },
+  'MCP-AS-METADATA-ISSUER': { level: 'MUST', source: `${MCP}/authorization-server-discovery`, text: 'the metadata issuer MUST equal the issuer used to build the metadata URL' },
+  'MCP-AS-PKCE-METADATA': { level: 'MUST', source: `${MCP}/security-considerations`, text: 'authorization servers MUST include code_challenge_methods_supported in their metadata' },
+  'MCP-AS-ISS-RESPONSE': { level: 'SHOULD', source: `${MCP}/security-considerations`, text: 'authorization servers SHOULD include iss in authorization responses, including errors (RFC 9207)' },
+  'MCP-AS-ISS-ADVERTISED': { level: 'MUST', source: `${MCP}/security-considerations`, text: 'an AS that includes iss MUST advertise authorization_response_iss_parameter_supported: true' },
+  // --- client-registration ---
+  'MCP-CIMD-SUPPORT': { level: 'SHOULD', source: `${MCP}/client-registration`, text: 'authorization servers SHOULD support Client ID Metadata Documents' },
+  'MCP-CIMD-CLIENT-ID-MATCH': { level: 'MUST', source: `${MCP}/client-registration`, text: 'the document client_id MUST equal the URL it was fetched from exactly' },
+  'MCP-CIMD-REQUIRED-FIELDS': { level: 'MUST', source: `${MCP}/client-registration`, text: 'the document MUST be JSON with client_id, client_name and redirect_uris' },
+  'MCP-CIMD-REDIRECT': { level: 'MUST', source: `${MCP}/client-registration`, text: 'the redirect_uri of the request MUST be validated against the document' },
+  'MCP-CIMD-CACHE': { level: 'SHOULD', source: `${MCP}/client-registration`, text: 'documents SHOULD be cached respecting HTTP cache headers' },
+  'MCP-CIMD-SSRF': { level: 'SHOULD', source: `${MCP}/client-registration`, text: 'fetching documents SHOULD guard against SSRF (private addresses, redirects, size, time)' },
+  'MCP-CIMD-DISPLAY-HOST': { level: 'MUST', source: `${MCP}/client-registration`, text: 'the consent screen MUST clearly display the redirect URI hostname' },
+  'MCP-CIMD-LOCALHOST-WARN': { level: 'SHOULD', source: `${MCP}/client-registration`, text: 'the consent screen SHOULD warn when redirect URIs are localhost-only' },
+  'MCP-DCR': { level: 'MAY', source: `${MCP}/client-registration`, text: 'authorization servers MAY support RFC 7591 dynamic client registration' },
+  'MCP-DCR-APPLICATION-TYPE': { level: 'MUST', source: `${MCP}/client-registration`, text: 'application_type is native for localhost redirect URIs and web otherwise; the AS may reject mismatches' },
+  // --- MCP 2026-07-28: resource server (apps/mcp-server) ---
+  'MCP-RS-PRM': { level: 'MUST', source: `${MCP}#authorization-server-location`, text: 'MCP servers MUST implement RFC 9728 protected resource metadata with authorization_servers' },
+  'MCP-RS-PRM-DISCOVERY': { level: 'MUST', source: `${MCP}/authorization-server-discovery`, text: 'resource_metadata in the 401 WWW-Authenticate header and/or the well-known URI (path-inserted and root)' },
+  'MCP-RS-SCOPE-CHALLENGE': { level: 'SHOULD', source: `${MCP}#scope-selection-strategy`, text: 'the 401 challenge SHOULD carry scope' },
+  'MCP-RS-NO-ERROR-WITHOUT-TOKEN': { level: 'SHOULD NOT', source: 'https://datatracker.ietf.org/doc/html/rfc6750#section-3.1', text: 'a request without credentials gets a challenge without an error code' },
+  'MCP-RS-TOKEN-VALIDATION': { level: 'MUST', source: `${MCP}#token-handling`, text: 'MCP servers MUST validate access tokens (OAuth 2.1 §5.2); invalid or expired tokens get 401' },
+  'MCP-RS-AUDIENCE': { level: 'MUST', source: `${MCP}#token-audience-binding-and-validation`, text: 'MCP servers MUST reject tokens not issued for them as audience (RFC 8707)' },
+  'MCP-RS-NO-PASSTHROUGH': { level: 'MUST NOT', source: `${MCP}/security-considerations`, text: 'MCP servers MUST NOT pass through the token received from the client' },
+  'MCP-RS-STEP-UP': { level: 'SHOULD', source: `${MCP}#runtime-insufficient-scope-errors`, text: '403 insufficient_scope with every scope the operation needs and resource_metadata' },
+  'MCP-RS-NO-OFFLINE-ACCESS': { level: 'SHOULD NOT', source: `${MCP}#refresh-tokens`, text: 'offline_access is not in the challenge or in PRM scopes_supported' },
+  'MCP-RS-ORIGIN': { level: 'MUST', source: 'https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#security-warning', text: 'servers MUST validate the Origin header (DNS rebinding)' },
+  // --- OAuth 2.1 ---
+  'OAUTH21-PKCE-REQUIRED': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.1', text: 'clients MUST use PKCE; the AS MUST reject requests without code_challenge' },
+  'OAUTH21-PKCE-S256': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.1', text: 'S256 is used; plain is refused' },
+  'OAUTH21-PKCE-VERIFY': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.3', text: 'the token endpoint MUST verify code_verifier against code_challenge' },
+  'OAUTH21-CODE-SINGLE-USE': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.3', text: 'authorization codes are single use; reuse SHOULD revoke tokens issued from the code' },
+  'OAUTH21-CODE-BOUND': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.3', text: 'a code is bound to the client and redirect_uri it was issued for' },
+  'OAUTH21-CODE-LIFETIME': { level: 'SHOULD', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.2', text: 'authorization codes are short lived (at most 60 s here)' },
+  'OAUTH21-STATE': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.2', text: 'state is returned unchanged in the authorization response' },
+  'OAUTH21-NO-REDIRECT-ON-BAD-CLIENT': { level: 'MUST NOT', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.2.1', text: 'errors about the client or redirect_uri MUST NOT redirect to the redirect_uri' },
+  'OAUTH21-NO-STORE': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-3.2.3', text: 'token responses carry Cache-Control: no-store' },
+  'OAUTH21-CLIENT-AUTH': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-2.4', text: 'confidential clients authenticate at the token endpoint' },
+  'OAUTH21-DUPLICATE-PARAMS': { level: 'MUST NOT', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-3.1', text: 'request and response parameters MUST NOT be included more than once' },
+  'OAUTH21-LOOPBACK-PORT': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc8252#section-7.3', text: 'loopback redirect URIs accept any port' },
+  'OAUTH21-REFRESH-REUSE': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.14.2', text: 'reuse of a rotated refresh token invalidates the family' },
+  'OAUTH21-REFRESH-BOUND': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.3.1', text: 'refresh tokens are bound to the client they were issued to' },
+  'OAUTH21-ERROR-RESPONSE': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-3.2.4', text: 'errors use the RFC 6749 JSON error body with the registered codes' },
+  // --- RFC 9700 ---
+  'RFC9700-CLICKJACKING': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.16', text: 'authorization endpoint pages MUST NOT be framed (frame-ancestors none)' },
+  'RFC9700-CSRF': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.7', text: 'login and consent forms are protected against CSRF' },
+  'RFC9700-OPEN-REDIRECT': { level: 'MUST NOT', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.11', text: 'the AS MUST NOT redirect to unverified URIs' },
+  'RFC9700-MIXUP-ISS': { level: 'SHOULD', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.4', text: 'mix-up defence: iss in authorization responses (RFC 9207)' },
+  'RFC9700-AUDIENCE': { level: 'SHOULD', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-2.3', text: 'access tokens are audience restricted to one resource server' },
+  'RFC9700-BRUTE-FORCE': { level: 'SHOULD', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.1', text: 'credential guessing is rate limited' },
+  // --- token formats and endpoints ---
+  'RFC9068-JWT-AT': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc9068#section-2', text: 'JWT access tokens have typ at+jwt and iss, exp, aud, sub, client_id, iat, jti' },
+  'RFC7009-REVOKE': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc7009#section-2', text: 'revocation answers 200 for valid and unknown tokens and revokes the token' },
+  'RFC7662-INTROSPECT': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc7662#section-2', text: 'introspection requires caller authentication and reports active / inactive' },
+  'RFC7591-REGISTER': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc7591#section-3', text: 'registration returns client_id and validated metadata, or invalid_client_metadata / invalid_redirect_uri' },
+  'RFC8414-METADATA-FIELDS': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc8414#section-2', text: 'metadata includes issuer, endpoints, response_types_supported and the optional fields we support' },
+  'RFC8707-INVALID-TARGET': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc8707#section-2', text: 'an unknown or missing resource gets invalid_target' },
+};
+
+/** Ids we deliberately do not implement, with the reason. */
+export const notImplemented: Record<string, string> = {};
