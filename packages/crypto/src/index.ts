@@ -1,4 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** A key-encryption key with a stable id, so sealed data records which KEK wrapped its data key. */
 export interface Kek {
@@ -99,4 +101,34 @@ export function safeEqual(a: string, b: string): boolean {
   const ha = createHash('sha256').update(a).digest();
   const hb = createHash('sha256').update(b).digest();
   return timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+/** Where the key-encryption keys come from. */
+export interface KekSource {
+  /** The current KEK (32 bytes), if configured. */
+  key?: Buffer | undefined;
+  /** Older KEKs (base64), still accepted for opening envelopes during a rotation. */
+  previous?: readonly string[];
+  /** Outside production, a missing key is generated once into `${dataDir}/kek.key` (mode 0600). */
+  dataDir: string;
+  production: boolean;
+}
+
+/** Resolves the KEK list: keks[0] wraps new data, the rest only open older envelopes. */
+export function loadKeks(src: KekSource): Kek[] {
+  const previous = (src.previous ?? []).map((s) => makeKek(Buffer.from(s, /[-_]/.test(s) ? 'base64url' : 'base64')));
+  if (src.key) return [makeKek(src.key), ...previous];
+  if (src.production) throw new Error('KEY_ENCRYPTION_KEY is required in production');
+  const file = join(src.dataDir, 'kek.key');
+  if (!existsSync(file)) {
+    mkdirSync(src.dataDir, { recursive: true });
+    try {
+      writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      // Another process (the other app starting at the same time) created it first.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  chmodSync(file, 0o600);
+  return [makeKek(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')), ...previous];
 }

@@ -4,3 +4,4 @@ export * from './pkce.ts';
 export * from './scope.ts';
 export * from './roles.ts';
 export * from './metadata.ts';
+export * from './redirect-uri.ts';

@@ -1,7 +1,66 @@
-import { count } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { count, eq } from 'drizzle-orm';
+import argon2 from 'argon2';
 import { authSchema, type AuthDb } from '@stack/db';
+import type { Role } from '@stack/oauth';
+
+const { users } = authSchema;
+export type UserRecord = typeof users.$inferSelect;
+
+// OWASP password storage cheat sheet minimum for argon2id: m=19 MiB, t=2, p=1. Kept modest so a
+// login storm cannot starve libuv's thread pool (see docs/perf-notes).
+export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+
+// Verified against when the email is unknown, so a miss costs the same time as a wrong password.
+let dummyHash: Promise<string> | undefined;
+
+/** Normalises an email for lookup and uniqueness. */
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** Hashes a password (or client secret) with argon2id. */
+export function hashSecret(secret: string): Promise<string> {
+  return argon2.hash(secret, ARGON2_OPTIONS);
+}
 
 /** Number of users (used at start to tell the operator to create the first admin). */
 export function countUsers(db: AuthDb): number {
-  return db.select({ n: count() }).from(authSchema.users).get()?.n ?? 0;
+  return db.select({ n: count() }).from(users).get()?.n ?? 0;
+}
+
+export function findUserById(db: AuthDb, id: string): UserRecord | undefined {
+  return db.select().from(users).where(eq(users.id, id)).get();
+}
+
+export function findUserByEmail(db: AuthDb, email: string): UserRecord | undefined {
+  return db.select().from(users).where(eq(users.email, normaliseEmail(email))).get();
+}
+
+/** Creates a user; throws if the email is taken or the password is shorter than 12 characters. */
+export async function createUser(db: AuthDb, input: { email: string; password: string; role: Role }, now = Date.now()): Promise<UserRecord> {
+  const email = normaliseEmail(input.email);
+  if (!/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email)) throw new TypeError('email is not a valid address');
+  if (input.password.length < 12) throw new TypeError('password must be at least 12 characters');
+  if (input.password.length > 1024) throw new TypeError('password must be at most 1024 characters');
+  if (findUserByEmail(db, email)) throw new TypeError(`a user with email ${email} already exists`);
+  const row = { id: randomUUID(), email, passwordHash: await hashSecret(input.password), role: input.role, createdAt: now, disabledAt: null };
+  db.insert(users).values(row).run();
+  return row;
+}
+
+/**
+ * Checks an email and password. Returns the user only when both match and the user is enabled;
+ * an unknown email still costs one argon2 verification, so timing does not reveal which emails exist.
+ */
+export async function verifyPassword(db: AuthDb, email: string, password: string): Promise<UserRecord | undefined> {
+  const user = email.length <= 320 ? findUserByEmail(db, email) : undefined;
+  if (password.length > 1024) return undefined;
+  if (!user) {
+    dummyHash ??= hashSecret('dummy password for timing equalisation');
+    await argon2.verify(await dummyHash, password).catch(() => false);
+    return undefined;
+  }
+  const ok = await argon2.verify(user.passwordHash, password).catch(() => false);
+  return ok && user.disabledAt === null ? user : undefined;
 }
