@@ -49,6 +49,8 @@ export const requirements: Record<string, Requirement> = {
   'MCP-RS-STEP-UP': { level: 'SHOULD', source: `${MCP}#runtime-insufficient-scope-errors`, text: '403 insufficient_scope with every scope the operation needs and resource_metadata' },
   'MCP-RS-NO-OFFLINE-ACCESS': { level: 'SHOULD NOT', source: `${MCP}#refresh-tokens`, text: 'offline_access is not in the challenge or in PRM scopes_supported' },
   'MCP-RS-ORIGIN': { level: 'MUST', source: 'https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#security-warning', text: 'servers MUST validate the Origin header (DNS rebinding)' },
+  'MCP-TOOLS-VALIDATE-INPUT': { level: 'MUST', source: 'https://modelcontextprotocol.io/specification/2025-11-25/server/tools#security-considerations', text: 'servers MUST validate all tool inputs (strict schemas with limits; no SQL, shell command or path built from argument strings)' },
+  'MCP-TOOLS-ISERROR': { level: 'MUST', source: 'https://modelcontextprotocol.io/specification/2025-11-25/server/tools#error-handling', text: 'tool execution errors are reported in the tool result with isError: true (no stack traces or host paths)' },
   // --- OAuth 2.1 ---
   'OAUTH21-PKCE-REQUIRED': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.1', text: 'clients MUST use PKCE; the AS MUST reject requests without code_challenge' },
   'OAUTH21-PKCE-S256': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.1.1', text: 'S256 is used; plain is refused' },
@@ -64,6 +66,7 @@ export const requirements: Record<string, Requirement> = {
   'OAUTH21-LOOPBACK-PORT': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc8252#section-7.3', text: 'loopback redirect URIs accept any port' },
   'OAUTH21-REFRESH-REUSE': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.14.2', text: 'reuse of a rotated refresh token invalidates the family' },
   'OAUTH21-REFRESH-BOUND': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.3.1', text: 'refresh tokens are bound to the client they were issued to' },
+  'OAUTH21-REFRESH-SCOPE': { level: 'MUST NOT', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.3.1', text: 'a refresh request may narrow the scope but MUST NOT include any scope not originally granted (invalid_scope)' },
   'OAUTH21-ERROR-RESPONSE': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-3.2.4', text: 'errors use the RFC 6749 JSON error body with the registered codes' },
   // --- RFC 9700 ---
   'RFC9700-CLICKJACKING': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.16', text: 'authorization endpoint pages MUST NOT be framed (frame-ancestors none)' },
@@ -71,6 +74,7 @@ export const requirements: Record<string, Requirement> = {
   'RFC9700-OPEN-REDIRECT': { level: 'MUST NOT', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.11', text: 'the AS MUST NOT redirect to unverified URIs' },
   'RFC9700-MIXUP-ISS': { level: 'SHOULD', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.4', text: 'mix-up defence: iss in authorization responses (RFC 9207)' },
   'RFC9700-AUDIENCE': { level: 'SHOULD', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-2.3', text: 'access tokens are audience restricted to one resource server' },
+  'RFC9700-REFRESH-SECURITY-EVENT': { level: 'MAY', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.14.2', text: 'refresh tokens are revoked on a security event (account disabled, role downgraded, client revoked), with the access tokens of the same grants (RFC 7009 §2.1)' },
   'RFC9700-BRUTE-FORCE': { level: 'SHOULD', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.1', text: 'credential guessing is rate limited' },
   // --- token formats and endpoints ---
   'RFC9068-JWT-AT': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc9068#section-2', text: 'JWT access tokens have typ at+jwt and iss, exp, aud, sub, client_id, iat, jti' },

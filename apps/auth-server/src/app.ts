@@ -12,6 +12,15 @@ import { metadataRoutes } from './routes/metadata.ts';
 import { jwksRoutes } from './routes/jwks.ts';
 import { healthRoutes } from './routes/health.ts';
 // ROUTE-IMPORTS (keep one import per endpoint file, alphabetical below this line)
+import { authorizeRoutes } from './routes/authorize.ts';
+import { consentRoutes } from './routes/consent.ts';
+import { loginRoutes } from './routes/login.ts';
+import { pages } from './plugins/pages.ts';
+import { introspectRoutes } from './routes/introspect.ts';
+import { revocationRoutes } from './routes/revocations.ts';
+import { revokeRoutes } from './routes/revoke.ts';
+import { tokenRoutes } from './routes/token.ts';
+import { registerRoutes } from './routes/register.ts';
 
 export interface BuildOptions {
   /** Audit sink; defaults to the hash-chained file (and stdout) from config. */
@@ -28,9 +37,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
-    // Strings longer than this in the URL are refused before routing.
-    maxParamLength: 200,
-    routerOptions: { ignoreTrailingSlash: false },
+    // Path parameters longer than maxParamLength are refused before routing.
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
   });
 
   const now = opts.now ?? Date.now;
@@ -58,6 +66,16 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(metadataRoutes);
   await app.register(jwksRoutes);
   // ROUTE-REGISTRATIONS (one register() per endpoint file)
+  // Cookies, CSRF and the pending-request store shared by the three browser pages.
+  await app.register(pages);
+  await app.register(authorizeRoutes);
+  await app.register(loginRoutes);
+  await app.register(consentRoutes);
+  await app.register(tokenRoutes);
+  await app.register(revokeRoutes);
+  await app.register(introspectRoutes);
+  await app.register(revocationRoutes);
+  await app.register(registerRoutes);
 
   return app;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, existsSync, openSync, fstatSync, readSync, closeSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, existsSync, openSync, fstatSync, readSync, closeSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** One audit event. Never put secrets or token values here: `redact` and `escapeControl` are applied anyway. */
@@ -36,6 +36,14 @@ function lineHash(line: string): string {
   return createHash('sha256').update(line).digest('hex');
 }
 
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
 function lastLineHash(path: string): string {
   if (!existsSync(path)) return GENESIS;
   const fd = openSync(path, 'r');
@@ -68,6 +76,8 @@ export interface AuditLogOptions {
  */
 export class AuditLog implements AuditSink {
   private prev: string;
+  /** File size after our last append; a different size means another process (the CLI) wrote. */
+  private size = -1;
   private readonly opts: AuditLogOptions;
   /** Lines written since start (for tests and metrics). */
   readonly lines: string[] = [];
@@ -78,14 +88,19 @@ export class AuditLog implements AuditSink {
     this.keep = keepInMemory;
     if (opts.file) mkdirSync(dirname(opts.file), { recursive: true });
     this.prev = opts.file ? lastLineHash(opts.file) : GENESIS;
+    this.size = opts.file ? fileSize(opts.file) : -1;
   }
 
   write(event: AuditEvent): void {
+    if (this.opts.file && fileSize(this.opts.file) !== this.size) this.prev = lastLineHash(this.opts.file);
     const time = (this.opts.now?.() ?? new Date()).toISOString();
     const line = JSON.stringify({ time, ...clean(event), prev: this.prev });
     this.prev = lineHash(line);
     // Synchronous append: an audit line must not be lost when the process stops right after a decision.
-    if (this.opts.file) appendFileSync(this.opts.file, `${line}\n`, { mode: 0o600 });
+    if (this.opts.file) {
+      appendFileSync(this.opts.file, `${line}\n`, { mode: 0o600 });
+      this.size = fileSize(this.opts.file);
+    }
     this.opts.stream?.write(`${line}\n`);
     if (this.keep > 0) {
       this.lines.push(line);

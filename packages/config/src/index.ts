@@ -12,6 +12,8 @@ export class ConfigError extends Error {
 
 /** Recursively freezes a value so configuration cannot be changed after validation. */
 export function deepFreeze<T>(value: T): Readonly<T> {
+  // Typed arrays (Buffer keys from key256) cannot be frozen: Object.freeze throws on them.
+  if (ArrayBuffer.isView(value)) return value;
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
@@ -67,3 +69,5 @@ export const key256 = z
     }
     return buf;
   });
+
+export * from './cli.ts';

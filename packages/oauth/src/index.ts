@@ -5,3 +5,5 @@ export * from './scope.ts';
 export * from './roles.ts';
 export * from './metadata.ts';
 export * from './redirect-uri.ts';
+export * from './authorization-response.ts';
+export * from './client-metadata.ts';

@@ -5,9 +5,14 @@ import { resolveCimdClient } from './cimd.ts';
 
 export type ClientRecord = typeof authSchema.clients.$inferSelect;
 
-/** True when a client_id is a Client ID Metadata Document URL (an https URL with a path). */
-export function isCimdClientId(clientId: string): boolean {
-  return clientId.startsWith('https://');
+/**
+ * True when a client_id is a Client ID Metadata Document URL (an https URL). With
+ * `allowHttpLoopback` (CIMD_ALLOW_PRIVATE_ADDRESSES, development and tests only) http URLs on a
+ * loopback host count too, so a document can be served from a local server.
+ */
+export function isCimdClientId(clientId: string, allowHttpLoopback = false): boolean {
+  if (clientId.startsWith('https://')) return true;
+  return allowHttpLoopback && /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(:\d+)?\//.test(clientId);
 }
 
 /**
@@ -16,7 +21,7 @@ export function isCimdClientId(clientId: string): boolean {
  */
 export async function findClient(ctx: AppContext, clientId: string): Promise<ClientRecord | undefined> {
   if (clientId.length > 2000) return undefined;
-  if (isCimdClientId(clientId)) {
+  if (isCimdClientId(clientId, ctx.config.cimd.allowPrivateAddresses)) {
     if (!ctx.config.cimd.enabled) return undefined;
     return resolveCimdClient(ctx, clientId);
   }

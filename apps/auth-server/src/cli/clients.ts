@@ -1,0 +1,40 @@
+import { CliFailure, formatTable, type CliIo } from '@stack/config';
+import { listClients, revokeClient } from '../services/client-admin.ts';
+import { parseOptions, printable, required, runGroup, when, withContext, writeJson } from './common.ts';
+
+const USAGE = `Usage: npm run admin -- clients <command> [options]
+
+Commands:
+  list [--json]              list OAuth clients (registered, admin-created and cached metadata documents)
+  revoke --client-id ID      revoke a client and its refresh tokens and unexpired access tokens
+`;
+
+async function list(args: string[], io: CliIo): Promise<void> {
+  const o = parseOptions(args, { json: { type: 'boolean' } });
+  await withContext(io, (ctx) => {
+    const clients = listClients(ctx.db);
+    if (o.json) return writeJson(io, clients.map((c) => ({ ...c, status: c.revokedAt === null ? 'active' : 'revoked' })));
+    if (clients.length === 0) return void io.stdout.write('no clients registered yet\n');
+    // Names, ids and redirect URIs come from untrusted registrations: printable() escapes control characters.
+    io.stdout.write(formatTable(['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'CREATED', 'STATUS', 'REDIRECT URIS'], clients.map((c) => [
+      printable(c.id, 100), printable(c.clientName, 40), c.source, c.tokenEndpointAuthMethod, when(c.createdAt),
+      c.revokedAt === null ? 'active' : `revoked ${when(c.revokedAt)}`, printable(c.redirectUris.join(' '), 100),
+    ])));
+  });
+}
+
+async function revoke(args: string[], io: CliIo): Promise<void> {
+  const clientId = required(parseOptions(args, { 'client-id': { type: 'string' } })['client-id'], 'client-id');
+  await withContext(io, (ctx) => {
+    const r = revokeClient(ctx.db, clientId, ctx.now());
+    if (!r) throw new CliFailure(`no client with id ${printable(clientId, 100)}`);
+    ctx.audit('admin.client_revoked', { client: clientId, revoked_refresh: r.refreshTokens, revoked_access: r.accessTokens });
+    const state = r.alreadyRevoked ? 'was already revoked' : 'revoked';
+    io.stdout.write(`client ${printable(clientId, 100)} ${state}; ${r.refreshTokens} refresh token(s) and ${r.accessTokens} access token(s) revoked\n`);
+  });
+}
+
+/** `clients …` admin commands. */
+export function run(args: string[], io: CliIo): Promise<number> {
+  return runGroup('clients', USAGE, { list, revoke }, args, io);
+}

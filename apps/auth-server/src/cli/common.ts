@@ -1,0 +1,119 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AuditLog, escapeControl, type AuditEvent, type AuditSink } from '@stack/audit';
+import { CliFailure, ConfigError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type CliIo } from '@stack/config';
+import { openAuthDb, type AuthDb } from '@stack/db';
+import { isRole, ROLES, type Role } from '@stack/oauth';
+import { loadAuthConfig, type AuthConfig } from '../config.ts';
+
+/** What an auth-server admin command works with; opened per command and closed after it. */
+export interface CliContext {
+  config: AuthConfig;
+  db: AuthDb;
+  io: CliIo;
+  now: () => number;
+  /** Writes an `admin.*` audit event (decision allow, actor cli) to the configured audit log. */
+  audit: (event: `admin.${string}`, fields: AuditEvent) => void;
+}
+
+type Handler = (args: string[], io: CliIo) => Promise<void>;
+type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
+type OptionValues<T extends OptionSpecs> = { [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean };
+
+/**
+ * Runs one subcommand of a command group and maps the outcome to an exit code:
+ * 0 success, 1 failed operation (one line on stderr), 2 bad usage (with a pointer to the help).
+ */
+export async function runGroup(group: string, usage: string, handlers: Record<string, Handler>, args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'help' || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(usage);
+    return EXIT_OK;
+  }
+  const hint = `Run 'npm run admin -- ${group} --help' for usage.\n`;
+  if (!sub) {
+    io.stderr.write(`error: missing ${group} command\n${usage}`);
+    return EXIT_USAGE;
+  }
+  const handler = Object.hasOwn(handlers, sub) ? handlers[sub] : undefined;
+  if (!handler) {
+    io.stderr.write(`error: unknown command '${group} ${escapeControl(sub.slice(0, 40))}'\n${hint}`);
+    return EXIT_USAGE;
+  }
+  try {
+    await handler(rest, io);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`error: ${err.message}\n${hint}`);
+      return EXIT_USAGE;
+    }
+    // ConfigError lists every invalid setting, one per line; everything else is one line.
+    const message = err instanceof ConfigError ? err.message : (err as Error).message.split('\n')[0];
+    io.stderr.write(`error: ${message}\n`);
+    return EXIT_FAILED;
+  }
+}
+
+/**
+ * Parses `--name value` options strictly. Error messages name the option but never echo a stray
+ * value, which could be a password typed in the wrong place.
+ */
+export function parseOptions<T extends OptionSpecs>(args: string[], options: T): OptionValues<T> {
+  if (args.some((a) => a === '--password' || a.startsWith('--password='))) {
+    throw new UsageError('passwords are not accepted as arguments (they end up in shell history and process lists); pipe it with --password-stdin');
+  }
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as OptionValues<T>;
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError('unexpected argument: every value must follow its --option');
+    // First sentence only: Node may append a hint that quotes the whole token.
+    const first = escapeControl(e.message.split('. ')[0]!.replace(/\.$/, ''));
+    throw new UsageError(first.replace(/^./, (c) => c.toLowerCase()));
+  }
+}
+
+/** Returns a required string option or throws a usage error naming it. */
+export function required(value: string | boolean | undefined, name: string): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`missing required option --${name}`);
+  return value;
+}
+
+export function roleOption(value: string | boolean | undefined): Role {
+  const role = required(value, 'role');
+  if (!isRole(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  return role;
+}
+
+/** Opens the same database and audit log the server uses (from DATA_DIR / AUTH_DATABASE_PATH / AUDIT_LOG). */
+export async function withContext<T>(io: CliIo, fn: (ctx: CliContext) => Promise<T> | T): Promise<T> {
+  const config = loadAuthConfig(io.env);
+  if (config.databasePath === ':memory:') {
+    throw new CliFailure('AUTH_DATABASE_PATH is :memory:, which only the server process can see; point it at a file');
+  }
+  const db = openAuthDb(config.databasePath);
+  // Audit lines may go to stdout for the server; here stderr, so --json output stays parseable.
+  const sink: AuditSink = new AuditLog({ file: config.auditLog, stream: config.auditStdout ? io.stderr : undefined });
+  const operator = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
+  const audit = (event: string, fields: AuditEvent) => sink.write({ event, actor: 'cli', operator, decision: 'allow', ...fields });
+  try {
+    return await fn({ config, db, io, now: Date.now, audit });
+  } finally {
+    db.$client.close();
+  }
+}
+
+/** A timestamp for operators: ISO 8601 in UTC to the second, or '-' when unset. */
+export function when(ms: number | null | undefined): string {
+  return ms == null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Makes a value safe to print in a terminal (client names come from untrusted registrations). */
+export function printable(s: string, max = 60): string {
+  const t = escapeControl(s);
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+export function writeJson(io: CliIo, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

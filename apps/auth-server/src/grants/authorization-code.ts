@@ -1,0 +1,68 @@
+import { invalidGrant, verifyCodeVerifier } from '@stack/oauth';
+import { tokenHash } from '@stack/crypto';
+import { consumeAuthorizationCode, findAuthorizationCode, type AuthorizationCodeRecord } from '../services/codes.ts';
+import { familyIdForCode, revokeTokensFromCode } from '../services/refresh-tokens.ts';
+import { effectiveScope, mintTokens, type TokenResponse } from '../services/token-response.ts';
+import { activeUser, checkResource, requireParam, type GrantRequest } from './grant.ts';
+
+/** Code reuse (OAuth 2.1 §4.1.3, RFC 9700 §4.5.3.1): refuse it and revoke everything issued from the code. */
+function rejectReuse(g: GrantRequest, code: AuthorizationCodeRecord): never {
+  const now = g.ctx.now();
+  const revoked = g.ctx.db.transaction((tx) => revokeTokensFromCode(tx, code.codeHash, now));
+  g.ctx.audit.write({
+    event: 'code.reuse_detected', user: code.userId, client: g.client.id, address: g.address,
+    decision: 'deny', reason: `authorization code used twice; ${revoked} refresh token(s) revoked`,
+  });
+  throw invalidGrant('authorization code has already been used');
+}
+
+/** Every binding of the code (OAuth 2.1 §4.1.3): client, redirect URI, lifetime, PKCE and resource. */
+function checkCode(g: GrantRequest, code: AuthorizationCodeRecord, now: number): void {
+  const { params } = g;
+  if (code.clientId !== g.client.id) throw invalidGrant('authorization code was issued to another client');
+  const redirectUri = requireParam(params, 'redirect_uri');
+  if (redirectUri !== code.redirectUri) throw invalidGrant("'redirect_uri' does not match the authorization request");
+  if (now >= code.expiresAt) throw invalidGrant('authorization code has expired');
+  verifyCodeVerifier(params.code_verifier, code.codeChallenge);
+  checkResource(g.ctx, params.resource, code.resource);
+}
+
+/** grant_type=authorization_code (OAuth 2.1 §4.1.3). */
+export async function authorizationCodeGrant(g: GrantRequest): Promise<TokenResponse> {
+  const { ctx, client, params } = g;
+  const value = requireParam(params, 'code');
+  const code = findAuthorizationCode(ctx, value);
+  if (!code) throw invalidGrant('authorization code is invalid');
+  if (code.consumedAt !== null) rejectReuse(g, code);
+  const now = ctx.now();
+  checkCode(g, code, now);
+  const user = activeUser(ctx, code.userId);
+
+  const codeHash = tokenHash(value);
+  const minted = await mintTokens(ctx, {
+    familyId: familyIdForCode(codeHash),
+    clientId: client.id,
+    userId: user.id,
+    role: user.role,
+    resource: code.resource,
+    scope: effectiveScope(code.scope, user.role),
+    refresh: client.grantTypes.includes('refresh_token')
+      ? { scope: code.scope, expiresAt: now + ctx.config.refreshTokenTtl * 1000, codeHash }
+      : undefined,
+  }, now);
+
+  // Consuming the code and storing its tokens is one atomic step: a concurrent redemption either
+  // loses the conditional UPDATE here or finds the tokens already stored when it revokes them.
+  const won = ctx.db.transaction((tx) => {
+    if (!consumeAuthorizationCode(tx, codeHash, ctx.now())) return false;
+    minted.store(tx);
+    return true;
+  });
+  if (!won) rejectReuse(g, code);
+
+  ctx.audit.write({
+    event: 'token.issued', grant: 'authorization_code', user: user.id, client: client.id, resource: code.resource,
+    scope: minted.response.scope, jti: minted.access.jti, refresh: minted.refresh !== undefined, address: g.address, decision: 'allow',
+  });
+  return minted.response;
+}

@@ -1,0 +1,37 @@
+import { invalidGrant, invalidRequest, invalidTarget, isRole, type Role } from '@stack/oauth';
+import type { AppContext } from '../context.ts';
+import type { ClientRecord } from '../services/clients.ts';
+import type { TokenResponse } from '../services/token-response.ts';
+import { findUserById, type UserRecord } from '../services/users.ts';
+
+/** What a grant handler gets: an authenticated client that may use the grant, and the form parameters. */
+export interface GrantRequest {
+  ctx: AppContext;
+  client: ClientRecord;
+  params: Record<string, string>;
+  address: string;
+}
+
+export type GrantHandler = (g: GrantRequest) => Promise<TokenResponse>;
+
+export function requireParam(params: Record<string, string>, name: string): string {
+  const v = params[name];
+  if (v === undefined || v === '') throw invalidRequest(`missing required parameter '${name}'`);
+  return v;
+}
+
+/**
+ * RFC 8707 §2: a `resource` sent at the token endpoint must be the one the grant is bound to, and
+ * that resource must still be served here.
+ */
+export function checkResource(ctx: AppContext, requested: string | undefined, bound: string): void {
+  if (requested !== undefined && requested !== bound) throw invalidTarget("'resource' does not match the resource the grant was issued for");
+  if (!ctx.config.resources.includes(bound)) throw invalidTarget('the resource is not served by this authorization server');
+}
+
+/** The user a grant belongs to; a disabled or deleted user ends every grant (invalid_grant). */
+export function activeUser(ctx: AppContext, userId: string): UserRecord & { role: Role } {
+  const user = findUserById(ctx.db, userId);
+  if (!user || user.disabledAt !== null || !isRole(user.role)) throw invalidGrant('the user account is disabled');
+  return user;
+}

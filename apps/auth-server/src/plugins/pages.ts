@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import fp from 'fastify-plugin';
+import cookie from '@fastify/cookie';
+import csrf from '@fastify/csrf-protection';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '@stack/oauth';
+import { PendingAuthorizations } from '../services/authorization-request.ts';
+import { createMemoryLoginLimiter, type LoginLimiter } from '../services/login-limiter.ts';
+import { PageError, STYLESHEET, cspOrigin, sendMessage } from '../views/render.ts';
+
+/** State shared by the browser pages (/authorize, /login, /consent). */
+export interface PagesState {
+  pending: PendingAuthorizations;
+  limiter: LoginLimiter;
+  /** Cookie names: `__Host-` prefixed when cookies are Secure (no Domain, Path=/ enforced by browsers). */
+  sessionCookie: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    pages: PagesState;
+  }
+}
+
+/** Reads the session id cookie (the raw id; only its hash is stored). */
+export function sessionId(app: FastifyInstance, request: FastifyRequest): string | undefined {
+  return request.cookies[app.pages.sessionCookie];
+}
+
+/** Sets the session cookie: HttpOnly, SameSite=Lax (the cross-site redirect into /authorize must carry it), Path=/. */
+export function setSessionCookie(app: FastifyInstance, reply: FastifyReply, id: string): void {
+  reply.setCookie(app.pages.sessionCookie, id, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: app.ctx.config.secureCookies,
+    maxAge: app.ctx.config.sessionTtl,
+  });
+}
+
+/**
+ * Sends the browser to the client's (verified) redirect URI. After a form POST, Chromium checks
+ * form-action on the redirect, which the page allowed through its origin; an origin CSP cannot
+ * express (an IPv6 loopback literal) gets a page with a link instead, which is a new navigation.
+ */
+export function redirectToClient(reply: FastifyReply, url: string, afterForm: boolean): FastifyReply {
+  if (!afterForm) return reply.header('cache-control', 'no-store').redirect(url, 302);
+  if (cspOrigin(url)) return reply.header('cache-control', 'no-store').redirect(url, 303);
+  return sendMessage(reply, 200, {
+    title: 'Return to the application',
+    message: 'Your decision was recorded. Continue to go back to the application.',
+    link: { href: url, text: 'Continue' },
+  });
+}
+
+/** Error handler for page routes: HTML pages, never JSON and never a redirect. */
+export function pageErrorHandler(this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof PageError) return sendMessage(reply, err.status, { title: err.title, message: err.message, detail: err.detail });
+  if (err.code === 'FST_CSRF_MISSING_SECRET' || err.code === 'FST_CSRF_INVALID_TOKEN') {
+    request.log.info({ code: err.code }, 'form rejected: csrf');
+    return sendMessage(reply, 403, {
+      title: 'This form could not be accepted',
+      message: 'The form has expired or was not sent from this site. Go back to the application and start again.',
+    });
+  }
+  if (err instanceof OAuthError && err.expose) {
+    return sendMessage(reply, err.status >= 400 && err.status < 500 ? err.status : 400, { title: 'Invalid request', message: 'The request could not be processed.', detail: err.description });
+  }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    return sendMessage(reply, err.statusCode, { title: 'Invalid request', message: 'The request could not be processed.' });
+  }
+  request.log.error({ err }, 'unexpected error on a page');
+  return sendMessage(reply, 500, { title: 'Something went wrong', message: 'The server could not complete this request. Please try again later.' });
+}
+
+/** Cookies, CSRF tokens (secret in an HttpOnly cookie, token in each form), login limits, pending requests, CSS. */
+export const pages = fp(
+  async (app) => {
+    const { config } = app.ctx;
+    const secure = config.secureCookies;
+    await app.register(cookie);
+    await app.register(csrf, {
+      cookieKey: secure ? '__Host-csrf' : 'csrf',
+      cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure },
+    });
+    app.decorate('pages', {
+      pending: new PendingAuthorizations(app.ctx.now),
+      limiter: createMemoryLoginLimiter(config.login),
+      sessionCookie: secure ? '__Host-sid' : 'sid',
+    } satisfies PagesState);
+
+    const css = readFileSync(STYLESHEET);
+    app.get('/assets/app.css', async (_request, reply) => {
+      return reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(css);
+    });
+  },
+  { name: 'pages', dependencies: ['error-handler', 'security-headers'] },
+);

@@ -1,0 +1,58 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { invalidClient } from '@stack/oauth';
+import type { AppContext } from '../context.ts';
+import type { ClientRecord } from '../services/clients.ts';
+import { formParams } from '../plugins/form-body.ts';
+import { authenticateClient } from '../services/client-auth.ts';
+import { findRefreshToken } from '../services/refresh-tokens.ts';
+import { isAccessTokenRevoked } from '../services/revocations.ts';
+import { verifyOwnAccessToken } from '../services/verify-access-token.ts';
+import { requireParam } from '../grants/grant.ts';
+import { noStore } from './token.ts';
+
+type Introspection = { active: false } | ({ active: true } & Record<string, unknown>);
+const INACTIVE: Introspection = { active: false };
+
+async function introspectAccess(ctx: AppContext, token: string): Promise<Introspection | undefined> {
+  const c = await verifyOwnAccessToken(ctx, token);
+  if (!c) return undefined;
+  if (isAccessTokenRevoked(ctx.db, c.jti)) return INACTIVE;
+  return {
+    active: true, scope: c.scope, client_id: c.client_id, sub: c.sub, aud: c.aud, iss: c.iss,
+    exp: c.exp, iat: c.iat, jti: c.jti, token_type: 'access_token', role: c.role,
+  };
+}
+
+// Refresh tokens are only reported to the client they were issued to: no other party ever needs
+// them, and any other caller learns nothing (RFC 7662 §4 leaves this policy to the server).
+function introspectRefresh(ctx: AppContext, caller: ClientRecord, token: string): Introspection | undefined {
+  const row = findRefreshToken(ctx.db, token);
+  if (!row) return undefined;
+  const now = ctx.now();
+  if (row.clientId !== caller.id || row.revokedAt !== null || row.rotatedAt !== null || now >= row.expiresAt) return INACTIVE;
+  return {
+    active: true, scope: row.scope, client_id: row.clientId, sub: row.userId,
+    exp: Math.floor(row.expiresAt / 1000), iat: Math.floor(row.createdAt / 1000), token_type: 'refresh_token',
+  };
+}
+
+/**
+ * Token introspection (RFC 7662) for authenticated confidential clients, e.g. a resource server.
+ * Unknown, expired, revoked or rotated tokens are simply `{ "active": false }`.
+ */
+export const introspectRoutes: FastifyPluginAsync = async (app) => {
+  const { ctx } = app;
+  app.post('/introspect', async (request, reply) => {
+    noStore(reply);
+    const params = formParams(request);
+    const { client, method } = await authenticateClient(ctx, request, params);
+    // RFC 7662 §2.1: the endpoint MUST require authorization; a client_id alone proves nothing.
+    if (method === 'none') throw invalidClient('introspection requires a confidential client that authenticates with its secret');
+    const token = requireParam(params, 'token');
+    const refreshFirst = params.token_type_hint === 'refresh_token';
+    const result = refreshFirst
+      ? introspectRefresh(ctx, client, token) ?? (await introspectAccess(ctx, token))
+      : (await introspectAccess(ctx, token)) ?? introspectRefresh(ctx, client, token);
+    return result ?? INACTIVE;
+  });
+};

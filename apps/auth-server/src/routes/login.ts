@@ -1,0 +1,82 @@
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import { createSession, deleteSession } from '../services/sessions.ts';
+import { findUserByEmail, verifyPassword } from '../services/users.ts';
+import type { AuthorizationRequest } from '../services/authorization-request.ts';
+import { formParams } from '../plugins/form-body.ts';
+import { pageErrorHandler, sessionId, setSessionCookie } from '../plugins/pages.ts';
+import { cspOrigin, sendMessage, sendPage } from '../views/render.ts';
+import { auditFlow, continueAuthorization, pendingRequest } from './consent.ts';
+
+// One message for an unknown email and a wrong password: the page must not reveal which accounts exist.
+const BAD_CREDENTIALS = 'The email or password is incorrect.';
+
+function loginPage(reply: FastifyReply, id: string, req: AuthorizationRequest, email: string, error?: string): FastifyReply {
+  // The login POST may end in a redirect to the client (remembered consent), so its origin is allowed.
+  const origin = cspOrigin(req.redirectUri);
+  return sendPage(reply, 'login', {
+    title: 'Sign in',
+    clientName: req.clientName,
+    email,
+    error,
+    csrf: reply.generateCsrf(),
+    requestId: id,
+  }, { formOrigins: origin ? [origin] : [] });
+}
+
+function waitPage(reply: FastifyReply, seconds: number): FastifyReply {
+  const minutes = Math.max(1, Math.ceil(seconds / 60));
+  reply.header('retry-after', String(seconds));
+  return sendMessage(reply, 429, {
+    title: 'Too many attempts',
+    message: `Too many sign-in attempts. Wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`,
+  });
+}
+
+/** GET /login shows the form for a pending authorization request; POST /login checks the password. */
+export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
+  app.setErrorHandler(pageErrorHandler);
+  const { ctx } = app;
+
+  app.get('/login', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const id = typeof query.request === 'string' ? query.request : undefined;
+    const req = pendingRequest(app, id);
+    return loginPage(reply, id!, req, '');
+  });
+
+  app.post('/login', { preHandler: app.csrfProtection }, async (request, reply) => {
+    const params = formParams(request);
+    const id = params.request;
+    const req = pendingRequest(app, id);
+    const email = (params.email ?? '').trim().slice(0, 320);
+    const password = params.password ?? '';
+    if (!email || !password) return loginPage(reply, id!, req, email, BAD_CREDENTIALS);
+
+    // Reserved before the password is checked: a locked account or address costs no argon2 work.
+    const wait = await app.pages.limiter.reserve(email, request.ip);
+    if (wait > 0) {
+      auditFlow(app, request, 'login.rate_limited', { client: req.clientId, decision: 'deny', reason: 'too many failed logins' });
+      return waitPage(reply, wait);
+    }
+
+    const user = await verifyPassword(ctx.db, email, password);
+    if (!user) {
+      const known = findUserByEmail(ctx.db, email);
+      auditFlow(app, request, 'login.failed', {
+        user: known?.id,
+        client: req.clientId,
+        decision: 'deny',
+        reason: known ? (known.disabledAt === null ? 'wrong password' : 'user disabled') : 'unknown email',
+      });
+      return loginPage(reply, id!, req, email, BAD_CREDENTIALS);
+    }
+
+    await app.pages.limiter.succeeded(email, request.ip);
+    // A fresh session id at every login, and the old one ended (session fixation).
+    deleteSession(ctx, sessionId(app, request));
+    const session = createSession(ctx, user.id);
+    setSessionCookie(app, reply, session.id);
+    auditFlow(app, request, 'login.succeeded', { user: user.id, client: req.clientId, decision: 'allow' });
+    return continueAuthorization(app, request, reply, req, user, id, true);
+  });
+};

@@ -1,0 +1,185 @@
+import { randomToken } from '@stack/crypto';
+import {
+  OAuthError, ROLE_SCOPES, SCOPES, accessDenied, authorizationResponseUrl, checkCodeChallenge, formatScope, intersectScopes,
+  invalidClient, invalidRequest, invalidScope, invalidTarget, matchRedirectUri, parseScope, selectResource,
+  unauthorizedClient, type Role,
+} from '@stack/oauth';
+import type { AppContext } from '../context.ts';
+import { findClient, type ClientRecord } from './clients.ts';
+import { createAuthorizationCode } from './codes.ts';
+
+/** Raw query parameters as Fastify parsed them: a repeated parameter is an array. */
+export type RawParams = Record<string, string | string[] | undefined>;
+
+/** A validated authorization request, kept server-side while the user logs in and decides. */
+export interface AuthorizationRequest {
+  clientId: string;
+  clientName: string;
+  /** For a Client ID Metadata Document client, the host publishing it (shown on the consent page). */
+  clientHost: string | undefined;
+  /** The verified redirect URI (the requested one; for loopback, with the requested port). */
+  redirectUri: string;
+  /** Returned unchanged; undefined when absent (or repeated, so unusable). */
+  state: string | undefined;
+  codeChallenge: string;
+  resource: string;
+  /** Requested scopes the client may have; the user's role narrows them later. */
+  scopes: string[];
+}
+
+export interface VerifiedClient {
+  client: ClientRecord;
+  redirectUri: string;
+}
+
+function single(raw: RawParams, name: string): string | undefined {
+  const v = raw[name];
+  if (Array.isArray(v)) throw invalidRequest(`parameter '${name}' is included more than once`);
+  if (v !== undefined && v.length > 4096) throw invalidRequest(`parameter '${name}' is too long`);
+  return v;
+}
+
+/**
+ * Step 1: the client and its redirect URI. Errors here MUST NOT be redirected (OAuth 2.1
+ * §4.1.2.1, RFC 9700 §4.11): the caller shows them to the user instead.
+ */
+export async function verifyClientAndRedirect(ctx: AppContext, raw: RawParams): Promise<VerifiedClient> {
+  const clientId = single(raw, 'client_id');
+  if (!clientId) throw invalidRequest("missing required parameter 'client_id'");
+  const client = await findClient(ctx, clientId);
+  if (!client) throw invalidClient('unknown client');
+  const requested = single(raw, 'redirect_uri');
+  if (requested === undefined) {
+    // OAuth 2.1 §4.1.1: redirect_uri may be omitted only when exactly one is registered.
+    if (client.redirectUris.length === 1) return { client, redirectUri: client.redirectUris[0]! };
+    throw invalidRequest("missing required parameter 'redirect_uri'");
+  }
+  const redirectUri = matchRedirectUri(client.redirectUris, requested);
+  if (!redirectUri) throw invalidRequest("'redirect_uri' does not match any redirect URI registered for this client");
+  return { client, redirectUri };
+}
+
+/** The state to echo in an error redirect: only when sent exactly once. */
+export function stateOf(raw: RawParams): string | undefined {
+  const v = raw.state;
+  return typeof v === 'string' && v.length <= 4096 ? v : undefined;
+}
+
+function requestedScopes(client: ClientRecord, scope: string | undefined): string[] {
+  const clientScopes = parseScope(client.scope);
+  let asked: string[];
+  try {
+    // An omitted scope means the client's registered scopes (RFC 6749 §3.3 default).
+    asked = scope === undefined || scope.trim() === '' ? clientScopes : parseScope(scope);
+  } catch (err) {
+    throw err instanceof OAuthError ? invalidScope(err.description) : err;
+  }
+  // offline_access (OIDC §11) is not advertised: refresh tokens follow the client's grant_types.
+  // MCP lets clients ask for it; ignoring it beats failing them.
+  asked = asked.filter((s) => s !== 'offline_access');
+  if (asked.length === 0) asked = clientScopes;
+  const unknown = asked.find((s) => !(SCOPES as readonly string[]).includes(s));
+  if (unknown !== undefined) throw invalidScope(`unknown scope '${unknown.slice(0, 50)}'`);
+  const allowed = intersectScopes(asked, clientScopes);
+  if (allowed.length === 0) throw invalidScope('the client may not request any of the requested scopes');
+  return allowed;
+}
+
+/**
+ * Step 2: everything else. Errors here go back to the verified redirect URI with `error`,
+ * `state` and `iss`. PKCE S256 is required, never defaulted (OAuth 2.1 §4.1.1).
+ */
+export function validateAuthorizationRequest(ctx: AppContext, raw: RawParams, v: VerifiedClient): AuthorizationRequest {
+  // OAuth 2.1 §3.1: parameters MUST NOT be repeated. `resource` may legally repeat (RFC 8707 §2),
+  // but this server issues single-audience tokens, so that is reported as invalid_target below.
+  for (const [name, value] of Object.entries(raw)) {
+    if (Array.isArray(value) && name !== 'resource') throw invalidRequest(`parameter '${name}' is included more than once`);
+  }
+  const responseType = single(raw, 'response_type');
+  if (!responseType) throw invalidRequest("missing required parameter 'response_type'");
+  if (responseType !== 'code') throw new OAuthError('unsupported_response_type', "'response_type' must be 'code'");
+  if (!v.client.grantTypes.includes('authorization_code')) throw unauthorizedClient('the client is not registered for the authorization_code grant');
+  const mode = single(raw, 'response_mode');
+  if (mode !== undefined && mode !== 'query') throw invalidRequest("'response_mode' must be 'query'");
+  const codeChallenge = checkCodeChallenge(single(raw, 'code_challenge'), single(raw, 'code_challenge_method'));
+  if (Array.isArray(raw.resource)) throw invalidTarget("only one 'resource' may be requested");
+  const resource = selectResource(ctx.config.resources, single(raw, 'resource'));
+  const scopes = requestedScopes(v.client, single(raw, 'scope'));
+  return {
+    clientId: v.client.id,
+    clientName: v.client.clientName,
+    clientHost: v.client.source === 'cimd' ? new URL(v.client.id).host : undefined,
+    redirectUri: v.redirectUri,
+    state: single(raw, 'state'),
+    codeChallenge,
+    resource,
+    scopes,
+  };
+}
+
+/** Pending requests by a random id carried in the login and consent forms; bounded in number and age. */
+export class PendingAuthorizations {
+  private readonly items = new Map<string, AuthorizationRequest & { expiresAt: number }>();
+  private readonly now: () => number;
+  private readonly max: number;
+  private readonly ttlMs: number;
+
+  constructor(now: () => number, max = 10_000, ttlSeconds = 600) {
+    this.now = now;
+    this.max = max;
+    this.ttlMs = ttlSeconds * 1000;
+  }
+
+  add(req: AuthorizationRequest): string {
+    const t = this.now();
+    // Insertion order is expiry order (one TTL), so expired entries are at the front.
+    for (const [id, item] of this.items) {
+      if (item.expiresAt > t && this.items.size < this.max) break;
+      this.items.delete(id);
+    }
+    const id = randomToken(24);
+    this.items.set(id, { ...req, expiresAt: t + this.ttlMs });
+    return id;
+  }
+
+  get(id: string | undefined): AuthorizationRequest | undefined {
+    if (!id) return undefined;
+    const item = this.items.get(id);
+    if (!item) return undefined;
+    if (item.expiresAt <= this.now()) {
+      this.items.delete(id);
+      return undefined;
+    }
+    return item;
+  }
+
+  delete(id: string): void {
+    this.items.delete(id);
+  }
+}
+
+/** The scopes a user can grant: the request (already capped by the client) narrowed by the user's role. */
+export function grantableScopes(req: AuthorizationRequest, role: Role): string[] {
+  const scopes = intersectScopes(req.scopes, ROLE_SCOPES[role]);
+  if (scopes.length === 0) throw accessDenied('your role does not allow any of the requested scopes');
+  return scopes;
+}
+
+/** The error redirect: `error`, `error_description`, `state` and `iss` (RFC 6749 §4.1.2.1, RFC 9207 §2). */
+export function errorRedirectUrl(ctx: AppContext, redirectUri: string, state: string | undefined, err: OAuthError): string {
+  const body = err.toJSON();
+  return authorizationResponseUrl(redirectUri, { iss: ctx.config.issuer, ...body, state });
+}
+
+/** Issues the code and returns the success redirect with `code`, `state` and `iss`. */
+export function codeRedirectUrl(ctx: AppContext, req: AuthorizationRequest, userId: string, scopes: readonly string[]): string {
+  const code = createAuthorizationCode(ctx, {
+    clientId: req.clientId,
+    userId,
+    redirectUri: req.redirectUri,
+    codeChallenge: req.codeChallenge,
+    resource: req.resource,
+    scope: formatScope(scopes),
+  });
+  return authorizationResponseUrl(req.redirectUri, { iss: ctx.config.issuer, code, state: req.state });
+}

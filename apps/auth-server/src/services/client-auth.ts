@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import argon2 from 'argon2';
+import type { FastifyRequest } from 'fastify';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { OAuthError, invalidClient, invalidRequest, rateLimited } from '@stack/oauth';
+import { safeEqual } from '@stack/crypto';
+import type { AppContext } from '../context.ts';
+import { findClient, type ClientRecord } from './clients.ts';
+
+export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+
+export interface AuthenticatedClient {
+  client: ClientRecord;
+  method: ClientAuthMethod;
+}
+
+interface Presented {
+  method: ClientAuthMethod;
+  clientId: string;
+  secret?: string;
+}
+
+// Client secrets are high-entropy, so an argon2 verification per request only costs CPU (perf notes
+// §5). A successful verification is remembered for a while, keyed by the stored hash, so a changed
+// secret is never served from here.
+const VERIFIED_TTL_MS = 10 * 60_000;
+const VERIFIED_MAX = 1000;
+const verifiedCache = new WeakMap<AppContext, Map<string, { digest: string; until: number }>>();
+
+// RFC 9700 §4.1: failed client authentications are limited per address (never per client, which
+// would let anyone lock a client out), with the login limits; each failure may have cost an argon2 run.
+const failureLimiters = new WeakMap<AppContext, RateLimiterMemory>();
+
+function failureLimiter(ctx: AppContext): RateLimiterMemory {
+  let l = failureLimiters.get(ctx);
+  if (!l) {
+    const { maxFailuresPerAddress: points, windowSeconds: duration } = ctx.config.login;
+    failureLimiters.set(ctx, (l = new RateLimiterMemory({ keyPrefix: 'client-auth', points, duration })));
+  }
+  return l;
+}
+
+async function refuseIfLimited(ctx: AppContext, address: string): Promise<void> {
+  const res = await failureLimiter(ctx).get(address);
+  if (res && res.consumedPoints >= ctx.config.login.maxFailuresPerAddress) throw rateLimited(Math.ceil(res.msBeforeNext / 1000));
+}
+
+/** RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined for the Basic header. */
+function formDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    throw invalidClient('malformed basic credentials');
+  }
+}
+
+function parseBasic(header: string): { clientId: string; secret: string } {
+  if (header.length > 4096) throw invalidClient('authorization header is too long');
+  const b64 = header.slice(6).trim();
+  if (!/^[A-Za-z0-9+/]+=*$/.test(b64)) throw invalidClient('malformed basic credentials');
+  const decoded = Buffer.from(b64, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw invalidClient('malformed basic credentials');
+  return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+}
+
+/** Works out which one method the request uses; two at once is invalid_request (OAuth 2.1 §2.4). */
+function presentedCredentials(request: FastifyRequest, params: Record<string, string>): Presented {
+  const auth = request.headers.authorization;
+  const basic = typeof auth === 'string' && /^basic /i.test(auth) ? parseBasic(auth) : undefined;
+  if (basic) {
+    if (params.client_secret !== undefined) throw invalidRequest('client authentication must use only one method: basic or client_secret, not both');
+    if (params.client_id !== undefined && params.client_id !== basic.clientId) throw invalidRequest("'client_id' does not match the authenticated client");
+    return { method: 'client_secret_basic', clientId: basic.clientId, secret: basic.secret };
+  }
+  const clientId = params.client_id;
+  if (!clientId) throw invalidClient("client authentication is missing: send 'client_id' (and a secret if the client has one)");
+  if (params.client_secret !== undefined) return { method: 'client_secret_post', clientId, secret: params.client_secret };
+  return { method: 'none', clientId };
+}
+
+async function verifySecret(ctx: AppContext, secretHash: string, secret: string): Promise<boolean> {
+  if (secret.length === 0 || secret.length > 512) return false;
+  let cache = verifiedCache.get(ctx);
+  if (!cache) verifiedCache.set(ctx, (cache = new Map()));
+  const digest = createHash('sha256').update(secret).digest('base64url');
+  const hit = cache.get(secretHash);
+  if (hit && hit.until > ctx.now() && safeEqual(hit.digest, digest)) return true;
+  const ok = await argon2.verify(secretHash, secret).catch(() => false);
+  if (ok) {
+    if (cache.size >= VERIFIED_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(secretHash, { digest, until: ctx.now() + VERIFIED_TTL_MS });
+  }
+  return ok;
+}
+
+/**
+ * Authenticates the client of a token, revocation or introspection request (OAuth 2.1 §2.4, RFC 6749
+ * §2.3.1). The method used must be the one the client registered; failures are 401 invalid_client
+ * (the error handler adds `WWW-Authenticate: Basic`) and are audited.
+ */
+export async function authenticateClient(ctx: AppContext, request: FastifyRequest, params: Record<string, string>): Promise<AuthenticatedClient> {
+  await refuseIfLimited(ctx, request.ip);
+  let presented: Presented | undefined;
+  try {
+    presented = presentedCredentials(request, params);
+    const client = await findClient(ctx, presented.clientId);
+    if (!client) throw invalidClient('client authentication failed');
+    if (client.tokenEndpointAuthMethod !== presented.method) {
+      throw invalidClient(`client authentication failed: this client must use ${client.tokenEndpointAuthMethod}`);
+    }
+    if (presented.method !== 'none') {
+      const ok = client.secretHash !== null && (await verifySecret(ctx, client.secretHash, presented.secret ?? ''));
+      if (!ok) throw invalidClient('client authentication failed');
+    }
+    return { client, method: presented.method };
+  } catch (err) {
+    if (err instanceof OAuthError && err.code === 'invalid_client') await failureLimiter(ctx).penalty(request.ip, 1);
+    ctx.audit.write({
+      event: 'client.auth_failed',
+      client: presented?.clientId.slice(0, 200),
+      method: presented?.method,
+      address: request.ip,
+      endpoint: request.routeOptions.url,
+      decision: 'deny',
+      reason: err instanceof Error ? err.message : 'error',
+    });
+    throw err;
+  }
+}

@@ -1,0 +1,68 @@
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { authSchema } from '@stack/db';
+import { randomToken } from '@stack/crypto';
+import { rateLimited, type ClientMetadata } from '@stack/oauth';
+import type { AppContext } from '../context.ts';
+import { hashSecret } from './users.ts';
+
+/** RFC 7591 §3.2.1 client information response. `client_secret` is present only here, once. */
+export interface ClientInformation extends ClientMetadata {
+  client_id: string;
+  client_id_issued_at: number;
+  client_secret?: string;
+  client_secret_expires_at?: number;
+}
+
+/**
+ * Stores a dynamically registered client (RFC 7591 §3.2.1). Confidential clients get a random
+ * secret that is returned once and stored only as an argon2id hash.
+ */
+export async function registerClient(ctx: AppContext, metadata: ClientMetadata): Promise<ClientInformation> {
+  const clientId = randomToken(18);
+  const confidential = metadata.token_endpoint_auth_method !== 'none';
+  const secret = confidential ? randomToken(32) : undefined;
+  // argon2 runs before the insert: database work stays synchronous and short.
+  const secretHash = secret === undefined ? null : await hashSecret(secret);
+  const now = ctx.now();
+  ctx.db.insert(authSchema.clients).values({
+    id: clientId,
+    source: 'dcr',
+    secretHash,
+    // The consent page needs a name; an unnamed client is shown by its redirect host instead.
+    clientName: metadata.client_name ?? new URL(metadata.redirect_uris[0]!).host,
+    redirectUris: metadata.redirect_uris,
+    grantTypes: metadata.grant_types,
+    tokenEndpointAuthMethod: metadata.token_endpoint_auth_method,
+    applicationType: metadata.application_type,
+    scope: metadata.scope,
+    metadata: { ...metadata },
+    createdAt: now,
+  }).run();
+  return {
+    client_id: clientId,
+    client_id_issued_at: Math.floor(now / 1000),
+    // RFC 7591 §3.2.1: 0 means the secret does not expire.
+    ...(secret === undefined ? {} : { client_secret: secret, client_secret_expires_at: 0 }),
+    ...metadata,
+  };
+}
+
+/** Registrations per client address per hour (in-process; one server instance). */
+export interface RegistrationLimiter {
+  /** Counts one attempt; throws 429 rate_limited with Retry-After when the address is over the limit. */
+  consume(address: string): Promise<void>;
+}
+
+export function createRegistrationLimiter(perHour: number): RegistrationLimiter {
+  const limiter = new RateLimiterMemory({ keyPrefix: 'register', points: perHour, duration: 3600 });
+  return {
+    async consume(address) {
+      try {
+        await limiter.consume(address);
+      } catch (res) {
+        if (res instanceof RateLimiterRes) throw rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
+        throw res;
+      }
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { ROLE_SCOPES, formatScope, intersectScopes, invalidScope, parseScope, type Role } from '@stack/oauth';
+import type { AppContext } from '../context.ts';
+import type { AuthWriter } from './db-writer.ts';
+import { signAccessToken, type IssuedAccessToken } from './access-tokens.ts';
+import { insertRefreshToken, newRefreshToken, type NewRefreshToken } from './refresh-tokens.ts';
+import { recordIssuedAccessToken } from './revocations.ts';
+
+/** RFC 6749 §5.1 successful token response. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+  refresh_token?: string;
+}
+
+export interface TokenGrantInput {
+  familyId: string;
+  clientId: string;
+  userId: string;
+  role: Role;
+  resource: string;
+  /** Scope of the access token (already narrowed by the request). */
+  scope: string;
+  /** When a refresh token is issued: its scope (the whole grant) and absolute expiry. */
+  refresh?: { scope: string; expiresAt: number; codeHash: string | null };
+}
+
+/** Tokens signed and generated but not yet stored: `store` must run in the transaction that commits the grant. */
+export interface MintedTokens {
+  access: IssuedAccessToken;
+  refresh: NewRefreshToken | undefined;
+  response: TokenResponse;
+  store(tx: AuthWriter): void;
+}
+
+/**
+ * The scopes an access token may carry: the granted ones capped by the user's current role, so a
+ * role downgrade takes effect at the next refresh.
+ */
+export function effectiveScope(granted: string, role: Role): string {
+  const scopes = intersectScopes(parseScope(granted), ROLE_SCOPES[role]);
+  if (scopes.length === 0) throw invalidScope("none of the granted scopes is allowed for the user's role");
+  return formatScope(scopes);
+}
+
+/**
+ * Signs the access token (RFC 9068, audience = resource) and creates the refresh token. Async work
+ * happens here, before the caller's synchronous transaction.
+ */
+export async function mintTokens(ctx: AppContext, g: TokenGrantInput, now: number): Promise<MintedTokens> {
+  const access = await signAccessToken(ctx, { sub: g.userId, clientId: g.clientId, scope: g.scope, resource: g.resource, role: g.role });
+  const refresh = g.refresh
+    ? newRefreshToken({
+      familyId: g.familyId, clientId: g.clientId, userId: g.userId, scope: g.refresh.scope, resource: g.resource,
+      codeHash: g.refresh.codeHash, now, expiresAt: g.refresh.expiresAt,
+    })
+    : undefined;
+  const response: TokenResponse = {
+    access_token: access.token,
+    token_type: 'Bearer',
+    expires_in: access.expiresIn,
+    scope: g.scope,
+    ...(refresh ? { refresh_token: refresh.token } : {}),
+  };
+  return {
+    access,
+    refresh,
+    response,
+    store(tx) {
+      if (refresh) insertRefreshToken(tx, refresh.row);
+      recordIssuedAccessToken(tx, { jti: access.jti, familyId: g.familyId, clientId: g.clientId, userId: g.userId, expiresAt: access.expiresAt });
+    },
+  };
+}

@@ -1,0 +1,312 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { resolveCimdClient } from '../src/services/cimd.ts';
+import { findClient, isCimdClientId } from '../src/services/clients.ts';
+import { startAuthServer, type TestAuthServer } from './helpers.ts';
+
+interface Route {
+  status?: number;
+  headers?: Record<string, string>;
+  /** The body, or a document built for this route's own URL. */
+  body?: string | ((url: string) => unknown);
+  delayMs?: number;
+  /** Stream this many bytes in 1 KiB chunks without Content-Length. */
+  streamBytes?: number;
+}
+
+/** A local HTTP server that serves client metadata documents and counts what reaches it. */
+class DocServer {
+  private server!: Server;
+  base = '';
+  readonly routes = new Map<string, Route>();
+  readonly hits = new Map<string, number>();
+  connections = 0;
+  abortedResponses = 0;
+  lastHost = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const path = req.url ?? '/';
+      this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
+      this.lastHost = req.headers.host ?? '';
+      res.on('close', () => { if (!res.writableFinished) this.abortedResponses++; });
+      const route = this.routes.get(path);
+      const send = () => {
+        if (!route) return res.writeHead(404).end();
+        if (route.streamBytes) {
+          res.writeHead(200, { 'content-type': 'application/json', ...route.headers });
+          let sent = 0;
+          const tick = () => {
+            if (res.destroyed) return;
+            if (sent >= route.streamBytes!) return res.end();
+            res.write(' '.repeat(1024));
+            sent += 1024;
+            setTimeout(tick, 1);
+          };
+          return tick();
+        }
+        const body = typeof route.body === 'function' ? JSON.stringify(route.body(this.url(path))) : route.body ?? '';
+        res.writeHead(route.status ?? 200, { 'content-type': 'application/json', ...route.headers });
+        res.end(body);
+      };
+      if (route?.delayMs) setTimeout(send, route.delayMs);
+      else send();
+    });
+    this.server.on('connection', () => { this.connections++; });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  url(path: string): string {
+    return `${this.base}${path}`;
+  }
+
+  hitsOf(path: string): number {
+    return this.hits.get(path) ?? 0;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+const document = (extra: Record<string, unknown> = {}) => (url: string) => ({
+  client_id: url,
+  client_name: 'Doc Client',
+  redirect_uris: ['http://127.0.0.1:5000/callback', 'https://doc-client.example/cb'],
+  ...extra,
+});
+
+describe('Client ID Metadata Documents', () => {
+  const docs = new DocServer();
+  let s: TestAuthServer;
+  let clock = Date.now();
+
+  beforeAll(async () => {
+    await docs.start();
+    docs.routes.set('/valid.json', { body: document({ grant_types: ['authorization_code', 'refresh_token'], scope: 'db:read db:write other:scope', logo_uri: 'https://doc-client.example/logo.png' }), headers: { 'cache-control': 'public, max-age=300' } });
+    docs.routes.set('/mismatch.json', { body: document({ client_id: 'https://elsewhere.example/client.json' }) });
+    docs.routes.set('/no-name.json', { body: (url) => ({ client_id: url, redirect_uris: ['http://127.0.0.1:5000/cb'] }) });
+    docs.routes.set('/no-redirects.json', { body: (url) => ({ client_id: url, client_name: 'x' }) });
+    docs.routes.set('/no-client-id.json', { body: () => ({ client_name: 'x', redirect_uris: ['http://127.0.0.1:5000/cb'] }) });
+    docs.routes.set('/bad-redirect.json', { body: document({ redirect_uris: ['http://evil.example/cb'] }) });
+    docs.routes.set('/secret.json', { body: document({ token_endpoint_auth_method: 'client_secret_post' }) });
+    docs.routes.set('/oversize.json', { body: document({ padding: 'x'.repeat(6000) }) });
+    docs.routes.set('/oversize-stream.json', { streamBytes: 1024 * 1024 });
+    docs.routes.set('/slow.json', { body: document(), delayMs: 2000 });
+    docs.routes.set('/redirect.json', { status: 302, headers: { location: '/valid.json' } });
+    docs.routes.set('/html.json', { body: document(), headers: { 'content-type': 'text/html' } });
+    docs.routes.set('/broken.json', { body: '{"client_id": ' });
+    docs.routes.set('/array.json', { body: '[]' });
+    docs.routes.set('/not-found.json', { status: 404, body: '{}' });
+    clock = Date.now();
+    s = await startAuthServer({ CIMD_ALLOW_PRIVATE_ADDRESSES: 'true', CIMD_TIMEOUT_MS: '300', CIMD_MAX_CACHE_SECONDS: '3600' }, { now: () => clock });
+  });
+  afterAll(async () => {
+    await s.close();
+    await docs.stop();
+  });
+
+  const resolve = (path: string) => resolveCimdClient(s.app.ctx, docs.url(path));
+  const rejection = async (path: string) => {
+    try {
+      await resolve(path);
+    } catch (err) {
+      return err as { code: string; description: string; status: number };
+    }
+    throw new Error(`expected ${path} to be refused`);
+  };
+
+  it('[MCP-CIMD-SUPPORT] [MCP-CIMD-REDIRECT] resolves a valid document into a public client whose redirect URIs come from the document', async () => {
+    const client = await findClient(s.app.ctx, docs.url('/valid.json'));
+    expect(client).toMatchObject({
+      id: docs.url('/valid.json'),
+      source: 'cimd',
+      secretHash: null,
+      clientName: 'Doc Client',
+      redirectUris: ['http://127.0.0.1:5000/callback', 'https://doc-client.example/cb'],
+      grantTypes: ['authorization_code', 'refresh_token'],
+      tokenEndpointAuthMethod: 'none',
+      applicationType: 'native',
+      // Scopes this server does not know are ignored in a document written for many servers.
+      scope: 'db:read db:write',
+      revokedAt: null,
+    });
+    expect(client?.metadata).toMatchObject({ logo_uri: 'https://doc-client.example/logo.png' });
+    expect(s.auditEvents().find((e) => e.event === 'client.metadata_fetched' && e.client === docs.url('/valid.json'))).toMatchObject({ client_name: 'Doc Client', decision: 'allow' });
+  });
+
+  it('[MCP-CIMD-CLIENT-ID-MATCH] refuses a document whose client_id differs from its URL, and audits the rejection', async () => {
+    const err = await rejection('/mismatch.json');
+    expect(err).toMatchObject({ code: 'invalid_client', status: 401, description: "client metadata document: 'client_id' does not match the document URL" });
+    expect(s.auditEvents().find((e) => e.event === 'client.metadata_rejected' && e.client === docs.url('/mismatch.json'))).toMatchObject({ decision: 'deny', reason: err.description });
+    expect(s.app.ctx.db.$client.prepare('select count(*) as n from clients where id = ?').get(docs.url('/mismatch.json'))).toEqual({ n: 0 });
+  });
+
+  it('[MCP-CIMD-REQUIRED-FIELDS] refuses documents that are not JSON objects or lack client_name or redirect_uris, naming what is wrong', async () => {
+    const expected: [string, RegExp][] = [
+      ['/no-name.json', /missing required field 'client_name'/],
+      ['/no-redirects.json', /missing required field 'redirect_uris'/],
+      ['/no-client-id.json', /missing required field 'client_id'/],
+      ['/broken.json', /client metadata document is not valid JSON/],
+      ['/array.json', /client metadata document: must be a JSON object/],
+      ['/html.json', /content type must be application\/json/],
+      ['/not-found.json', /could not be fetched: status 404/],
+    ];
+    for (const [path, description] of expected) {
+      const err = await rejection(path);
+      expect(err.code, path).toBe('invalid_client');
+      expect(err.description, path).toMatch(description);
+    }
+  });
+
+  it('[MCP-AS-REDIRECT-LOCALHOST-HTTPS] refuses a document with a non-https, non-loopback redirect URI', async () => {
+    expect((await rejection('/bad-redirect.json')).description).toMatch(/^client metadata document: 'redirect_uris' must use https, or http on a loopback host/);
+  });
+
+  it('refuses a document that asks for a shared-secret authentication method', async () => {
+    expect((await rejection('/secret.json')).description).toMatch(/'token_endpoint_auth_method' must be none/);
+  });
+
+  it('[MCP-CIMD-SSRF] refuses documents over CIMD_MAX_BYTES, whether declared or streamed, and stops reading', async () => {
+    expect((await rejection('/oversize.json')).description).toBe('client metadata document could not be fetched: response is larger than 5120 bytes');
+    const before = docs.abortedResponses;
+    const started = Date.now();
+    expect((await rejection('/oversize-stream.json')).description).toMatch(/larger than 5120 bytes/);
+    expect(Date.now() - started).toBeLessThan(250);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(docs.abortedResponses).toBeGreaterThan(before);
+  });
+
+  it('[MCP-CIMD-SSRF] gives up after CIMD_TIMEOUT_MS', async () => {
+    const started = Date.now();
+    expect((await rejection('/slow.json')).description).toBe('client metadata document could not be fetched: timed out');
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('[MCP-CIMD-SSRF] does not follow redirects', async () => {
+    const validHits = docs.hitsOf('/valid.json');
+    expect((await rejection('/redirect.json')).description).toBe('client metadata document could not be fetched: redirects are not followed');
+    expect(docs.hitsOf('/valid.json')).toBe(validHits);
+  });
+
+  it('[MCP-CIMD-SSRF] checks the client_id URL shape before fetching anything', async () => {
+    const before = docs.connections;
+    for (const url of [`${docs.base}/a/../valid.json#x`, `http://user:pw@127.0.0.1:${docs.port}/valid.json`, `${docs.base}/`, `http://10.0.0.1:${docs.port}/valid.json`]) {
+      await expect(resolveCimdClient(s.app.ctx, url), url).rejects.toMatchObject({ code: 'invalid_client' });
+    }
+    expect(docs.connections).toBe(before);
+  });
+
+  it('[MCP-CIMD-CACHE] serves a fresh cached copy without fetching, and fetches again after max-age', async () => {
+    docs.routes.set('/cached.json', { body: document(), headers: { 'cache-control': 'max-age=300' } });
+    const first = await resolve('/cached.json');
+    expect(first?.metadataExpiresAt).toBe(clock + 300_000);
+    clock += 299_000;
+    await resolve('/cached.json');
+    expect(docs.hitsOf('/cached.json')).toBe(1);
+    clock += 2_000;
+    docs.routes.set('/cached.json', { body: document({ client_name: 'Renamed', redirect_uris: ['https://new.example/cb'] }), headers: { 'cache-control': 'max-age=300' } });
+    const second = await resolve('/cached.json');
+    expect(docs.hitsOf('/cached.json')).toBe(2);
+    expect(second).toMatchObject({ clientName: 'Renamed', redirectUris: ['https://new.example/cb'], createdAt: first!.createdAt, metadataExpiresAt: clock + 300_000 });
+  });
+
+  it('[MCP-CIMD-CACHE] honours Expires, treats no-store as the 60 s minimum and caps long lifetimes at CIMD_MAX_CACHE_SECONDS', async () => {
+    const date = new Date(Math.floor(clock / 1000) * 1000);
+    docs.routes.set('/expires.json', { body: document(), headers: { date: date.toUTCString(), expires: new Date(date.getTime() + 600_000).toUTCString() } });
+    docs.routes.set('/no-store.json', { body: document(), headers: { 'cache-control': 'no-store' } });
+    docs.routes.set('/long.json', { body: document(), headers: { 'cache-control': 'max-age=31536000' } });
+    docs.routes.set('/no-headers.json', { body: document() });
+    expect((await resolve('/expires.json'))?.metadataExpiresAt).toBe(clock + 600_000);
+    expect((await resolve('/no-store.json'))?.metadataExpiresAt).toBe(clock + 60_000);
+    expect((await resolve('/long.json'))?.metadataExpiresAt).toBe(clock + 3_600_000);
+    expect((await resolve('/no-headers.json'))?.metadataExpiresAt).toBe(clock + 3_600_000);
+  });
+
+  it('[MCP-CIMD-CACHE] keeps serving a stale copy for up to an hour when a refetch fails transiently, never when the document became invalid', async () => {
+    docs.routes.set('/flaky.json', { body: document(), headers: { 'cache-control': 'max-age=60' } });
+    docs.routes.set('/turned-bad.json', { body: document(), headers: { 'cache-control': 'max-age=60' } });
+    const cached = await resolve('/flaky.json');
+    await resolve('/turned-bad.json');
+    docs.routes.set('/flaky.json', { status: 503, body: '{}' });
+    docs.routes.set('/turned-bad.json', { body: document({ client_id: 'https://elsewhere.example/c.json' }) });
+    clock += 61_000;
+    expect(await resolve('/flaky.json')).toEqual(cached);
+    expect(docs.hitsOf('/flaky.json')).toBe(2);
+    expect(s.auditEvents().filter((e) => e.event === 'client.metadata_rejected' && e.client === docs.url('/flaky.json')).at(-1)).toMatchObject({ decision: 'allow', reason: expect.stringMatching(/status 503 \(serving cached copy\)/) });
+    expect((await rejection('/turned-bad.json')).description).toMatch(/'client_id' does not match/);
+    clock += 3_600_000;
+    expect((await rejection('/flaky.json')).description).toBe('client metadata document could not be fetched: status 503');
+  });
+
+  it('[MCP-CIMD-CACHE] coalesces concurrent resolutions of one URL into a single fetch', async () => {
+    docs.routes.set('/busy.json', { body: document(), delayMs: 100 });
+    const results = await Promise.all(Array.from({ length: 5 }, () => resolve('/busy.json')));
+    expect(new Set(results.map((r) => r?.id))).toEqual(new Set([docs.url('/busy.json')]));
+    expect(docs.hitsOf('/busy.json')).toBe(1);
+  });
+
+  it('does not fetch or return a client an operator revoked', async () => {
+    docs.routes.set('/revoked.json', { body: document(), headers: { 'cache-control': 'max-age=60' } });
+    await resolve('/revoked.json');
+    s.app.ctx.db.$client.prepare('update clients set revoked_at = ? where id = ?').run(clock, docs.url('/revoked.json'));
+    clock += 120_000;
+    expect(await findClient(s.app.ctx, docs.url('/revoked.json'))).toBeUndefined();
+    expect(docs.hitsOf('/revoked.json')).toBe(1);
+  });
+});
+
+describe('Client ID Metadata Documents with default settings', () => {
+  const docs = new DocServer();
+  let s: TestAuthServer;
+  beforeEach(async () => {
+    await docs.start();
+    docs.routes.set('/valid.json', { body: document() });
+    s = await startAuthServer();
+  });
+  afterEach(async () => {
+    await s.close();
+    await docs.stop();
+  });
+
+  it('[MCP-CIMD-SSRF] refuses loopback and private addresses (literal, mapped or resolved by name) before connecting', async () => {
+    const urls = [
+      `https://127.0.0.1:${docs.port}/valid.json`,
+      `https://localhost:${docs.port}/valid.json`,
+      `https://[::1]:${docs.port}/valid.json`,
+      `https://[::ffff:127.0.0.1]:${docs.port}/valid.json`,
+      'https://10.1.2.3/valid.json',
+      'https://169.254.169.254/latest/meta-data',
+    ];
+    for (const url of urls) {
+      await expect(findClient(s.app.ctx, url), url).rejects.toMatchObject({
+        code: 'invalid_client',
+        description: 'client metadata document could not be fetched: host resolves to a private or special-use address',
+      });
+    }
+    expect(docs.connections).toBe(0);
+    expect(s.auditEvents().filter((e) => e.event === 'client.metadata_rejected').length).toBe(urls.length);
+  });
+
+  it('[MCP-CIMD-SSRF] does not treat an http client_id as a metadata document URL', async () => {
+    const url = docs.url('/valid.json');
+    expect(isCimdClientId(url)).toBe(false);
+    expect(isCimdClientId(url, true)).toBe(true);
+    expect(await findClient(s.app.ctx, url)).toBeUndefined();
+    await expect(resolveCimdClient(s.app.ctx, url)).rejects.toMatchObject({ description: "'client_id' URL must use https" });
+    expect(docs.connections).toBe(0);
+  });
+
+  it('does not resolve documents when CIMD_ENABLED is false', async () => {
+    await using off = await startAuthServer({ CIMD_ENABLED: 'false', CIMD_ALLOW_PRIVATE_ADDRESSES: 'true' });
+    expect(await findClient(off.app.ctx, docs.url('/valid.json'))).toBeUndefined();
+    expect(docs.connections).toBe(0);
+  });
+});

@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAuthDb } from '@stack/db';
+import { verifyPassword } from '../src/services/users.ts';
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+const PASSWORD = 'piped-Passw0rd-from-stdin';
+
+/** Runs `node --import tsx scripts/admin.ts …` as the operator would, with stdin piped in. */
+function admin(env: Record<string, string>, args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/admin.ts', ...args], {
+      cwd: ROOT,
+      // Only what the CLI needs: no settings leak in from the developer's shell.
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+describe('admin CLI as a process (npm run admin)', () => {
+  let dir: string;
+  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'cli-proc-')); });
+  afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+
+  it('users add reads the password piped on stdin (one trailing newline trimmed) into the DATA_DIR database', async () => {
+    const r = await admin({ DATA_DIR: dir }, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], `${PASSWORD}\n`);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^created user first@example\.org with role admin/);
+    expect(r.stdout + readFileSync(join(dir, 'auth-audit.log'), 'utf8')).not.toContain(PASSWORD);
+    const db = openAuthDb(join(dir, 'auth.db'));
+    try {
+      expect(await verifyPassword(db, 'first@example.org', PASSWORD)).toMatchObject({ role: 'admin' });
+    } finally {
+      db.$client.close();
+    }
+  });
+
+  it('exits 1 for a duplicate user and 2 for bad usage', async () => {
+    const dup = await admin({ DATA_DIR: dir }, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], PASSWORD);
+    expect(dup).toMatchObject({ code: 1, stdout: '', stderr: 'error: a user with email first@example.org already exists\n' });
+    const bad = await admin({ DATA_DIR: dir }, ['users', 'add', '--email', 'x@example.org', '--password', PASSWORD]);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout + bad.stderr).not.toContain(PASSWORD);
+  });
+
+  it('keys rotate then keys list: the old key is retired but still published', async () => {
+    expect((await admin({ DATA_DIR: dir }, ['keys', 'rotate'])).code).toBe(0);
+    const r = await admin({ DATA_DIR: dir }, ['keys', 'rotate']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^new signing key [0-9a-f-]{36}/);
+    const list = await admin({ DATA_DIR: dir }, ['keys', 'list', '--json']);
+    expect(list.code).toBe(0);
+    const keys = JSON.parse(list.stdout) as { retiredAt: number | null; published: boolean }[];
+    expect(keys.map((k) => [k.retiredAt === null, k.published])).toEqual([[true, true], [false, true]]);
+  });
+});

@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { authSchema, openAuthDb, type AuthDb } from '@stack/db';
+import { verifyAuditLog } from '@stack/audit';
+import type { CliIo } from '@stack/config';
+import { dispatch } from '../../../scripts/admin.ts';
+import { findUserByEmail, verifyPassword } from '../src/services/users.ts';
+import { startAuthServer } from './helpers.ts';
+
+const { clients, refreshTokens, issuedAccessTokens, revokedAccessTokens, sessions } = authSchema;
+const PASSWORD = 'Sup3r-Secret-Passw0rd!';
+
+interface Result { code: number; stdout: string; stderr: string }
+
+async function admin(env: Record<string, string>, args: string[], stdin = ''): Promise<Result> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    stdin: Readable.from(stdin ? [Buffer.from(stdin)] : []),
+    stdout: { write: (s: string) => out.push(s) },
+    stderr: { write: (s: string) => err.push(s) },
+    env: { NODE_ENV: 'test', ...env },
+  };
+  const code = await dispatch(args, io);
+  return { code, stdout: out.join(''), stderr: err.join('') };
+}
+
+/** Inserts a client, and for a user one token family: a refresh token, a live and an expired access token, a session. */
+function seedClient(db: AuthDb, id: string, clientName = 'Test client'): void {
+  db.insert(clients).values({
+    id, source: 'dcr', clientName, redirectUris: ['http://127.0.0.1/callback'], grantTypes: ['authorization_code', 'refresh_token'],
+    tokenEndpointAuthMethod: 'none', applicationType: 'native', scope: 'db:read', metadata: {}, createdAt: Date.now(),
+  }).run();
+}
+
+function seedGrant(db: AuthDb, userId: string, clientId: string) {
+  const now = Date.now();
+  const familyId = randomUUID();
+  const live = randomUUID();
+  const expired = randomUUID();
+  db.insert(refreshTokens).values({
+    id: randomUUID(), tokenHash: randomUUID(), familyId, clientId, userId, scope: 'db:read',
+    resource: 'http://127.0.0.1:4999/mcp', createdAt: now, expiresAt: now + 86_400_000,
+  }).run();
+  db.insert(issuedAccessTokens).values([
+    { jti: live, familyId, clientId, userId, expiresAt: now + 600_000 },
+    { jti: expired, familyId, clientId, userId, expiresAt: now - 1000 },
+  ]).run();
+  db.insert(sessions).values({ idHash: randomUUID(), userId, createdAt: now, expiresAt: now + 3_600_000 }).run();
+  return { familyId, live, expired };
+}
+
+const revokedJtis = (db: AuthDb) => db.select().from(revokedAccessTokens).all().map((r) => r.jti);
+const familyRevoked = (db: AuthDb, familyId: string) =>
+  db.select().from(refreshTokens).where(eq(refreshTokens.familyId, familyId)).all().every((r) => r.revokedAt !== null);
+
+describe('admin CLI (in-process)', () => {
+  let dir: string;
+  let env: Record<string, string>;
+  let db: AuthDb;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
+    env = { DATA_DIR: dir };
+    db = openAuthDb(join(dir, 'auth.db'));
+  });
+  afterEach(() => {
+    db.$client.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const auditLog = () => readFileSync(join(dir, 'auth-audit.log'), 'utf8');
+  const auditEvents = () => auditLog().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const addUser = (email: string, role = 'developer', pw = PASSWORD) =>
+    admin(env, ['users', 'add', '--email', email, '--role', role, '--password-stdin'], `${pw}\n`);
+
+  it('users add reads the password from stdin, trims one newline, and users list shows the user (plain and --json)', async () => {
+    const r = await addUser('Ada@Example.org', 'admin');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^created user ada@example\.org with role admin \(id [0-9a-f-]{36}\)\n$/);
+    expect(await verifyPassword(db, 'ada@example.org', PASSWORD)).toBeDefined();
+    expect(await verifyPassword(db, 'ada@example.org', `${PASSWORD}\n`)).toBeUndefined();
+
+    const list = await admin(env, ['users', 'list']);
+    expect(list.code).toBe(0);
+    expect(list.stdout.split('\n')[0]).toMatch(/^EMAIL\s+ROLE\s+STATUS\s+CREATED\s+ID$/);
+    expect(list.stdout).toMatch(/ada@example\.org\s+admin\s+active/);
+    const json = JSON.parse((await admin(env, ['users', 'list', '--json'])).stdout);
+    expect(json).toEqual([expect.objectContaining({ email: 'ada@example.org', role: 'admin', status: 'active', disabledAt: null })]);
+    expect(json[0].passwordHash).toBeUndefined();
+    expect(auditEvents()).toEqual([expect.objectContaining({ event: 'admin.user_added', actor: 'cli', decision: 'allow', email: 'ada@example.org', role: 'admin' })]);
+    expect(verifyAuditLog(join(dir, 'auth-audit.log'))).toEqual({ ok: true, lines: 1 });
+  });
+
+  it('a running server sees a user the CLI added to its DATA_DIR', async () => {
+    await using s = await startAuthServer();
+    const r = await admin({ DATA_DIR: s.dataDir }, ['users', 'add', '--email', 'ops@example.org', '--role', 'viewer', '--password-stdin'], PASSWORD);
+    expect(r.code).toBe(0);
+    const user = await verifyPassword(s.app.ctx.db, 'ops@example.org', PASSWORD);
+    expect(user).toMatchObject({ email: 'ops@example.org', role: 'viewer' });
+  });
+
+  it('refuses a duplicate email (case-insensitive) and a short password with exit 1 and a one-line error', async () => {
+    expect((await addUser('dup@example.org')).code).toBe(0);
+    const dup = await addUser('DUP@example.org');
+    expect(dup).toEqual({ code: 1, stdout: '', stderr: 'error: a user with email dup@example.org already exists\n' });
+    const short = await admin(env, ['users', 'add', '--email', 'x@example.org', '--role', 'viewer', '--password-stdin'], 'short\n');
+    expect(short).toEqual({ code: 1, stdout: '', stderr: 'error: password must be at least 12 characters\n' });
+    expect(findUserByEmail(db, 'x@example.org')).toBeUndefined();
+  });
+
+  it('exits 2 with a usage error for bad usage, and 0 for help', async () => {
+    const cases: string[][] = [
+      [],
+      ['frobnicate'],
+      ['users'],
+      ['users', 'frob'],
+      ['users', 'add', '--role', 'admin', '--password-stdin'],
+      ['users', 'add', '--email', 'a@example.org', '--role', 'root', '--password-stdin'],
+      ['users', 'add', '--email', 'a@example.org', '--role', 'admin'],
+      ['users', 'list', '--bogus'],
+      ['users', 'set-role', '--email', 'a@example.org'],
+      ['clients', 'revoke'],
+      ['keys', 'rotate', 'now'],
+    ];
+    for (const args of cases) {
+      const r = await admin(env, args, PASSWORD);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stderr, args.join(' ')).toMatch(/error: |Usage: /);
+    }
+    expect((await admin(env, ['users', 'add', '--email', 'a@example.org', '--role', 'root', '--password-stdin'])).stderr)
+      .toMatch(/^error: --role must be one of admin, developer, viewer\n/);
+    const tty = Object.assign(Readable.from([]), { isTTY: true });
+    const ttyErr: string[] = [];
+    const ttyCode = await dispatch(['users', 'add', '--email', 'a@example.org', '--role', 'admin', '--password-stdin'],
+      { stdin: tty, stdout: { write: () => true }, stderr: { write: (s: string) => ttyErr.push(s) }, env: { NODE_ENV: 'test', ...env } });
+    expect(ttyCode).toBe(2);
+    expect(ttyErr.join('')).toMatch(/^error: --password-stdin needs the password piped in/);
+    const help = await admin(env, ['help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/users\s+add, list, set-role, disable, enable users/);
+    const usersHelp = await admin(env, ['users', '--help']);
+    expect(usersHelp.code).toBe(0);
+    expect(usersHelp.stdout).toContain('--password-stdin');
+  });
+
+  it('never echoes the password: not as an argument, not as a stray value, not in output or the audit log', async () => {
+    const asArg = await admin(env, ['users', 'add', '--email', 'p@example.org', '--role', 'viewer', `--password=${PASSWORD}`]);
+    expect(asArg.code).toBe(2);
+    expect(asArg.stderr).toMatch(/^error: passwords are not accepted as arguments/);
+    const stray = await admin(env, ['users', 'add', '--email', 'p@example.org', '--role', 'viewer', PASSWORD, '--password-stdin']);
+    expect(stray.code).toBe(2);
+    const ok = await addUser('p@example.org');
+    const dup = await addUser('p@example.org');
+    for (const r of [asArg, stray, ok, dup]) expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+    expect(auditLog()).not.toContain(PASSWORD);
+    expect(readFileSync(join(dir, 'auth.db')).includes(PASSWORD)).toBe(false);
+  });
+
+  it('[RFC9700-REFRESH-SECURITY-EVENT] users disable revokes refresh tokens, sessions and live access tokens, and blocks sign-in', async () => {
+    await addUser('dis@example.org');
+    await addUser('other@example.org');
+    const user = findUserByEmail(db, 'dis@example.org')!;
+    const other = findUserByEmail(db, 'other@example.org')!;
+    seedClient(db, 'c1');
+    const g = seedGrant(db, user.id, 'c1');
+    const keep = seedGrant(db, other.id, 'c1');
+
+    const r = await admin(env, ['users', 'disable', '--email', 'dis@example.org']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toBe('dis@example.org disabled; 1 session(s), 1 refresh token(s) and 1 access token(s) revoked\n');
+    expect(familyRevoked(db, g.familyId)).toBe(true);
+    expect(familyRevoked(db, keep.familyId)).toBe(false);
+    expect(revokedJtis(db)).toEqual([g.live]);
+    expect(db.select().from(sessions).where(eq(sessions.userId, user.id)).all()).toEqual([]);
+    expect(db.select().from(sessions).where(eq(sessions.userId, other.id)).all()).toHaveLength(1);
+    expect(await verifyPassword(db, 'dis@example.org', PASSWORD)).toBeUndefined();
+    expect(JSON.parse((await admin(env, ['users', 'list', '--json'])).stdout)[0]).toMatchObject({ email: 'dis@example.org', status: 'disabled' });
+    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.user_disabled', user: user.id, revoked_refresh: 1, revoked_access: 1, revoked_sessions: 1 });
+
+    const en = await admin(env, ['users', 'enable', '--email', 'dis@example.org']);
+    expect(en).toEqual({ code: 0, stdout: 'dis@example.org enabled\n', stderr: '' });
+    expect(await verifyPassword(db, 'dis@example.org', PASSWORD)).toMatchObject({ id: user.id });
+    expect(familyRevoked(db, g.familyId)).toBe(true);
+  });
+
+  it('[RFC9700-REFRESH-SECURITY-EVENT] users set-role changes the role and revokes tokens only on a downgrade', async () => {
+    await addUser('role@example.org', 'viewer');
+    const user = findUserByEmail(db, 'role@example.org')!;
+    seedClient(db, 'c1');
+    const g1 = seedGrant(db, user.id, 'c1');
+    const up = await admin(env, ['users', 'set-role', '--email', 'role@example.org', '--role', 'admin']);
+    expect(up).toEqual({ code: 0, stdout: 'role@example.org: role viewer -> admin\n', stderr: '' });
+    expect(findUserByEmail(db, 'role@example.org')!.role).toBe('admin');
+    expect(familyRevoked(db, g1.familyId)).toBe(false);
+
+    const down = await admin(env, ['users', 'set-role', '--email', 'role@example.org', '--role', 'developer']);
+    expect(down.code).toBe(0);
+    expect(down.stdout).toMatch(/role admin -> developer; 1 session\(s\), 1 refresh token\(s\) and 1 access token\(s\) revoked/);
+    expect(findUserByEmail(db, 'role@example.org')!.role).toBe('developer');
+    expect(familyRevoked(db, g1.familyId)).toBe(true);
+    expect(revokedJtis(db)).toEqual([g1.live]);
+    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.user_role_changed', role: 'developer', previous_role: 'admin' });
+  });
+
+  it('exits 1 naming the problem for unknown users and clients', async () => {
+    for (const args of [['users', 'set-role', '--email', 'no@example.org', '--role', 'viewer'], ['users', 'disable', '--email', 'no@example.org'], ['users', 'enable', '--email', 'no@example.org']]) {
+      expect(await admin(env, args)).toEqual({ code: 1, stdout: '', stderr: 'error: no user with email no@example.org\n' });
+    }
+    expect(await admin(env, ['clients', 'revoke', '--client-id', 'nope'])).toEqual({ code: 1, stdout: '', stderr: 'error: no client with id nope\n' });
+  });
+
+  it('[RFC9700-REFRESH-SECURITY-EVENT] clients revoke revokes the client and its tokens, not other clients\'', async () => {
+    await addUser('u@example.org');
+    const user = findUserByEmail(db, 'u@example.org')!;
+    seedClient(db, 'bad-client');
+    seedClient(db, 'good-client');
+    const bad = seedGrant(db, user.id, 'bad-client');
+    const good = seedGrant(db, user.id, 'good-client');
+
+    const r = await admin(env, ['clients', 'revoke', '--client-id', 'bad-client']);
+    expect(r).toEqual({ code: 0, stdout: 'client bad-client revoked; 1 refresh token(s) and 1 access token(s) revoked\n', stderr: '' });
+    expect(familyRevoked(db, bad.familyId)).toBe(true);
+    expect(familyRevoked(db, good.familyId)).toBe(false);
+    expect(revokedJtis(db)).toEqual([bad.live]);
+    expect(db.select().from(clients).where(eq(clients.id, 'bad-client')).get()!.revokedAt).not.toBeNull();
+    const json = JSON.parse((await admin(env, ['clients', 'list', '--json'])).stdout) as { id: string; status: string }[];
+    expect(json.map((c) => [c.id, c.status]).sort()).toEqual([['bad-client', 'revoked'], ['good-client', 'active']]);
+    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.client_revoked', client: 'bad-client', revoked_refresh: 1 });
+  });
+
+  it('clients list escapes control characters from untrusted client names', async () => {
+    seedClient(db, 'evil', 'Evil\u001b[2J\nroot  admin  active');
+    const r = await admin(env, ['clients', 'list']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('\u001b');
+    expect(r.stdout).toContain('Evil\\u001b[2J\\u000aroot');
+    expect(r.stdout.trim().split('\n')).toHaveLength(2);
+  });
+
+  it('keys rotate adds a key; keys list shows both, the old one retired but still published', async () => {
+    const first = await admin(env, ['keys', 'rotate']);
+    expect(first.code).toBe(0);
+    const second = await admin(env, ['keys', 'rotate']);
+    expect(second.code).toBe(0);
+    const keys = JSON.parse((await admin(env, ['keys', 'list', '--json'])).stdout) as { kid: string; retiredAt: number | null; published: boolean }[];
+    expect(keys).toHaveLength(2);
+    const [active, old] = keys;
+    expect(second.stdout).toContain(`new signing key ${active!.kid}`);
+    expect(second.stdout).toContain(`previous key ${old!.kid} is retired`);
+    expect(active).toMatchObject({ retiredAt: null, published: true });
+    expect(old).toMatchObject({ retiredAt: expect.any(Number), published: true });
+    const plain = await admin(env, ['keys', 'list']);
+    expect(plain.stdout).toMatch(new RegExp(`${old!.kid}\\s+\\S+Z\\s+\\S+Z\\s+yes`));
+    expect(plain.stdout).toMatch(new RegExp(`${active!.kid}\\s+\\S+Z\\s+-\\s+yes`));
+    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.key_rotated', kid: active!.kid, previous_kid: old!.kid });
+  });
+
+  it('keys rotate on a running server\'s DATA_DIR: the JWKS publishes both keys and the server signs with the new one', async () => {
+    let clock = Date.now();
+    await using s = await startAuthServer({}, { now: () => clock });
+    const before = (await s.app.ctx.keys.active()).kid;
+    const r = await admin({ DATA_DIR: s.dataDir }, ['keys', 'rotate']);
+    expect(r.code).toBe(0);
+    const { keys } = (await (await fetch(`${s.url}/jwks`)).json()) as { keys: { kid: string }[] };
+    expect(keys).toHaveLength(2);
+    expect(keys.map((k) => k.kid)).toContain(before);
+    clock += 6_000; // past the key store's reload interval
+    const after = (await s.app.ctx.keys.active()).kid;
+    expect(after).not.toBe(before);
+    expect(r.stdout).toContain(after);
+  });
+
+  it('exits 1 on invalid configuration, naming the setting, and refuses an in-memory database', async () => {
+    const bad = await admin({ DATA_DIR: dir, ACCESS_TOKEN_TTL_SECONDS: 'soon' }, ['users', 'list']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('ACCESS_TOKEN_TTL_SECONDS');
+    const mem = await admin({ DATA_DIR: dir, AUTH_DATABASE_PATH: ':memory:' }, ['users', 'list']);
+    expect(mem).toMatchObject({ code: 1, stdout: '' });
+    expect(mem.stderr).toMatch(/^error: AUTH_DATABASE_PATH is :memory:/);
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuditLog, verifyAuditLog } from '../src/index.ts';
+
+const tmp = () => join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.log');
+
+describe('hash-chained audit log', () => {
+  it('verifies an untouched log and reports the first changed, removed or inserted line', () => {
+    const file = tmp();
+    const log = new AuditLog({ file });
+    for (let i = 0; i < 5; i++) log.write({ event: 'test', n: i });
+    expect(verifyAuditLog(file)).toEqual({ ok: true, lines: 5 });
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+
+    const changed = [...lines];
+    changed[2] = changed[2]!.replace('"n":2', '"n":7');
+    writeFileSync(file, `${changed.join('\n')}\n`);
+    expect(verifyAuditLog(file)).toMatchObject({ ok: false, line: 4 });
+
+    writeFileSync(file, `${lines.filter((_, i) => i !== 1).join('\n')}\n`);
+    expect(verifyAuditLog(file)).toMatchObject({ ok: false, line: 2 });
+
+    writeFileSync(file, `${[lines[0], lines[1], lines[1], ...lines.slice(2)].join('\n')}\n`);
+    expect(verifyAuditLog(file)).toMatchObject({ ok: false, line: 3 });
+  });
+
+  it('keeps the chain intact when two writers (server and CLI) append to the same file', () => {
+    const file = tmp();
+    const server = new AuditLog({ file });
+    server.write({ event: 'a' });
+    const cli = new AuditLog({ file });
+    cli.write({ event: 'b' });
+    server.write({ event: 'c' });
+    expect(verifyAuditLog(file)).toEqual({ ok: true, lines: 3 });
+  });
+
+  it('redacts secret-looking fields and escapes control characters (no log injection)', () => {
+    const file = tmp();
+    new AuditLog({ file }).write({ event: 'x', password: 'hunter2', access_token: 'abc', reason: 'bad\n{"event":"forged"}\u001b[31m' });
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('"abc"');
+    expect(text.trimEnd().split('\n')).toHaveLength(1);
+    expect(text).toContain('\\\\u000a');
+    expect(text).not.toContain('\u001b');
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * The streams and environment an admin CLI command runs with. `scripts/admin.ts` passes the
+ * process's own; tests pass their own to run a command in-process.
+ */
+export interface CliIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  env: Record<string, string | undefined>;
+}
+
+/** A command group's entry point: returns the exit code (0 success, 1 failed operation, 2 bad usage). */
+export type CliRun = (args: string[], io: CliIo) => Promise<number>;
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Thrown for bad usage (exit code 2). The message must not echo argument values that could be secrets. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Thrown when an operation fails (exit code 1); the message is one line naming the problem. */
+export class CliFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliFailure';
+  }
+}
+
+/**
+ * Reads a secret from standard input (at most `maxBytes`), removing one trailing newline
+ * (LF or CRLF) so `echo pw | …` and `printf '%s' pw | …` give the same secret.
+ */
+export async function readSecretFromStdin(stdin: NodeJS.ReadableStream, maxBytes = 8192): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    size += buf.length;
+    if (size > maxBytes) throw new CliFailure(`standard input is longer than ${maxBytes} bytes`);
+    chunks.push(buf);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+}
+
+/** Formats rows as left-aligned plain-text columns under a header row. */
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}

@@ -1,0 +1,11 @@
+export type { Identity } from './identity.ts';
+export { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from './jwt-verifier.ts';
+export {
+  createRevocationPoller,
+  createStaticRevocationList,
+  type RevocationList,
+  type RevocationPoller,
+  type RevocationPollerOptions,
+} from './revocation.ts';
+export { createApiKeyStore, type ApiKeyInfo, type ApiKeyStore } from './api-keys.ts';
+export { identityFromCertificate, type ClientCertificate } from './certificate.ts';

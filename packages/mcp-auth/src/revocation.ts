@@ -1,0 +1,136 @@
+import { fetchJson } from './fetch-json.ts';
+
+/** A set of revoked access-token ids (`jti`), consulted on every request. */
+export type RevocationList = { isRevoked(jti: string): boolean };
+
+/** A fixed revocation list, for tests and for a server without a revocation feed. */
+export function createStaticRevocationList(jtis: Iterable<string>): RevocationList {
+  const set = new Set(jtis);
+  return { isRevoked: (jti) => set.has(jti) };
+}
+
+export interface RevocationPollerOptions {
+  /** Revocation feed of the authorization server; `?since=<ms>` is appended. */
+  url: string;
+  intervalMs: number;
+  fetch?: typeof fetch;
+  now?: () => number;
+  onError?: (err: unknown) => void;
+  /** Upper bound on remembered jtis; the ones expiring soonest are dropped first. Default 100000. */
+  maxEntries?: number;
+}
+
+export type RevocationPoller = RevocationList & {
+  /** Polls now and then every `intervalMs` (the timer does not keep the process alive). */
+  start(): void;
+  stop(): void;
+  /** Polls once (following `complete: false` pages). Never rejects: on failure the previous list is kept and `onError` is called. */
+  refresh(): Promise<void>;
+};
+
+const MAX_BODY_BYTES = 5 * 1024 * 1024;
+const FETCH_TIMEOUT_MS = 5_000;
+const MAX_JTI_LENGTH = 256;
+const SINCE_OVERLAP_MS = 60_000;
+const MAX_PAGES = 20;
+
+/**
+ * Polls the authorization server's revocation feed (`GET url?since=<ms>` answering
+ * `{ revoked: [{ jti, expiresAt }], next?, complete? }`, times in ms; `next` is the cursor for the
+ * following poll and `complete: false` means more entries are waiting). A jti is remembered until
+ * its token expires: after that the token is rejected on `exp` anyway.
+ */
+export function createRevocationPoller(opts: RevocationPollerOptions): RevocationPoller {
+  if (!(opts.intervalMs > 0)) throw new TypeError('intervalMs must be a positive number');
+  const doFetch = opts.fetch ?? fetch;
+  const now = opts.now ?? Date.now;
+  const maxEntries = opts.maxEntries ?? 100_000;
+  const revoked = new Map<string, number>(); // jti → expiresAt (ms)
+  let nextSince: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let pending: Promise<void> | undefined;
+
+  function prune(): void {
+    const t = now();
+    for (const [jti, exp] of revoked) if (exp <= t) revoked.delete(jti);
+    if (revoked.size <= maxEntries) return;
+    const bySoonest = [...revoked].sort((a, b) => a[1] - b[1]);
+    for (const [jti] of bySoonest.slice(0, revoked.size - maxEntries)) revoked.delete(jti);
+  }
+
+  async function poll(): Promise<void> {
+    const startedAt = now();
+    let since = nextSince ?? 0;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const url = new URL(opts.url);
+      url.searchParams.set('since', String(since));
+      const feed = parseFeed(await fetchJson(doFetch, url, { maxBytes: MAX_BODY_BYTES, timeoutMs: FETCH_TIMEOUT_MS }));
+      const t = now();
+      for (const e of feed.revoked) if (e.expiresAt > t) revoked.set(e.jti, e.expiresAt);
+      prune();
+      // Prefer the server's own cursor (its clock); without one, re-ask from a minute before this
+      // poll started, which covers clock skew between the two servers (duplicates are harmless).
+      const next = feed.next ?? Math.max(0, startedAt - SINCE_OVERLAP_MS);
+      nextSince = next;
+      if (feed.complete !== false || next <= since) return;
+      since = next; // the server cut the list at its limit: fetch the rest now
+    }
+  }
+
+  function refresh(): Promise<void> {
+    pending ??= poll()
+      .catch((err: unknown) => {
+        try {
+          opts.onError?.(err);
+        } catch {
+          // A failing error callback must not turn a background poll into an unhandled rejection.
+        }
+      })
+      .finally(() => {
+        pending = undefined;
+      });
+    return pending;
+  }
+
+  return {
+    isRevoked(jti) {
+      const exp = revoked.get(jti);
+      return exp !== undefined && exp > now();
+    },
+    refresh,
+    start() {
+      if (timer) return;
+      void refresh();
+      timer = setInterval(() => void refresh(), opts.intervalMs);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}
+
+interface Feed {
+  revoked: Array<{ jti: string; expiresAt: number }>;
+  next: number | undefined;
+  complete: boolean | undefined;
+}
+
+function parseFeed(body: unknown): Feed {
+  const b = (body ?? {}) as { revoked?: unknown; next?: unknown; complete?: unknown };
+  if (!Array.isArray(b.revoked)) throw new Error("revocation feed response has no 'revoked' array");
+  const revoked: Feed['revoked'] = [];
+  for (const e of b.revoked as unknown[]) {
+    const { jti, expiresAt } = (e ?? {}) as { jti?: unknown; expiresAt?: unknown };
+    // A malformed entry is skipped rather than failing the whole update.
+    if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) continue;
+    if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) continue;
+    revoked.push({ jti, expiresAt });
+  }
+  return {
+    revoked,
+    next: Number.isSafeInteger(b.next) && (b.next as number) >= 0 ? (b.next as number) : undefined,
+    complete: typeof b.complete === 'boolean' ? b.complete : undefined,
+  };
+}

@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo, type CliRun } from '@stack/config';
+
+// Each command group lives next to the server it administers and exports run(args, io).
+// Modules load lazily, so `help` needs neither the database nor argon2.
+const COMMANDS: Record<string, { module: string; summary: string }> = {
+  users: { module: 'apps/auth-server/src/cli/users.ts', summary: 'add, list, set-role, disable, enable users' },
+  clients: { module: 'apps/auth-server/src/cli/clients.ts', summary: 'list and revoke OAuth clients' },
+  keys: { module: 'apps/auth-server/src/cli/keys.ts', summary: 'rotate and list access-token signing keys' },
+  apikeys: { module: 'apps/mcp-server/src/cli/apikeys.ts', summary: 'manage MCP server API keys' },
+  secrets: { module: 'apps/mcp-server/src/cli/secrets.ts', summary: 'manage MCP server secrets' },
+  audit: { module: 'apps/mcp-server/src/cli/audit.ts', summary: 'inspect and verify audit logs' },
+};
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+const modulePath = (name: string) => resolve(ROOT, COMMANDS[name]!.module);
+// A command whose module is not written yet (or not shipped) is left out of the help.
+const available = () => Object.keys(COMMANDS).filter((name) => existsSync(modulePath(name)));
+
+function usage(): string {
+  const width = Math.max(...available().map((n) => n.length));
+  const lines = available().map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n]!.summary}`);
+  return `Usage: npm run admin -- <command> <subcommand> [options]
+
+Commands:
+${lines.join('\n')}
+
+Run 'npm run admin -- <command> --help' for a command's options.
+Settings come from the environment, as for the servers (DATA_DIR, AUTH_DATABASE_PATH, KEY_ENCRYPTION_KEY, AUDIT_LOG, …).
+Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+`;
+}
+
+/** Routes `<command> …` to its command group and returns the exit code. */
+export async function dispatch(args: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = args;
+  if (command === 'help' || command === '--help' || command === '-h') {
+    io.stdout.write(usage());
+    return EXIT_OK;
+  }
+  if (!command) {
+    io.stderr.write(usage());
+    return EXIT_USAGE;
+  }
+  if (!Object.hasOwn(COMMANDS, command) || !existsSync(modulePath(command))) {
+    io.stderr.write(`error: unknown command '${command.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}'\n${usage()}`);
+    return EXIT_USAGE;
+  }
+  const mod = (await import(pathToFileURL(modulePath(command)).href)) as { run?: CliRun };
+  if (typeof mod.run !== 'function') {
+    io.stderr.write(`error: ${COMMANDS[command]!.module} does not export run(args, io)\n`);
+    return EXIT_FAILED;
+  }
+  return mod.run(rest, io);
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
+if (invokedDirectly) {
+  const io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
+  process.exitCode = await dispatch(process.argv.slice(2), io).catch((err: unknown) => {
+    process.stderr.write(`error: ${(err as Error).message.split('\n')[0]}\n`);
+    return EXIT_FAILED;
+  });
+}

@@ -1,0 +1,43 @@
+// `npm start`: runs the authorization server and the MCP server side by side with the same
+// environment, prefixes their output, and stops both when either exits or on SIGINT/SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const tsx = resolve(root, 'node_modules/.bin/tsx');
+const apps = [
+  { name: 'auth', entry: 'apps/auth-server/src/main.ts' },
+  { name: 'mcp ', entry: 'apps/mcp-server/src/main.ts' },
+];
+
+const children: ChildProcess[] = [];
+let stopping = false;
+
+function stopAll(code: number): void {
+  if (stopping) return;
+  stopping = true;
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  setTimeout(() => process.exit(code), 11_000).unref();
+  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => process.exit(code));
+}
+
+for (const app of apps) {
+  const child = spawn(tsx, [app.entry, ...process.argv.slice(2).filter(() => app.name === 'mcp ')], {
+    cwd: root,
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  for (const [stream, out] of [[child.stdout, process.stdout], [child.stderr, process.stderr]] as const) {
+    createInterface({ input: stream! }).on('line', (line) => out.write(`[${app.name}] ${line}\n`));
+  }
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`[${app.name}] exited (${signal ?? code}); stopping the stack`);
+      stopAll(code ?? 1);
+    }
+  });
+}
+
+for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => stopAll(0));
