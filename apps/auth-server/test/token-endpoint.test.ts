@@ -130,6 +130,23 @@ describe('token endpoint: client authentication and request checks', () => {
     expect(r.body.error).toBe('request_too_large');
   });
 
+  it('lets browser-based clients read token and revocation responses (CORS, no credentials)', async () => {
+    const client = await addClient(s);
+    const ok = await redeem(s, client, issueCode(s, client, user));
+    expect(ok.headers.get('access-control-allow-origin')).toBe('*');
+    const err = await tokenRequest(s, client, { grant_type: 'password' });
+    expect(err.headers.get('access-control-allow-origin')).toBe('*');
+    for (const path of ['/token', '/revoke']) {
+      const pre = await fetch(`${s.url}${path}`, {
+        method: 'OPTIONS', headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST' },
+      });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+      expect(pre.headers.get('access-control-allow-methods')).toBe('POST');
+      expect(pre.headers.get('access-control-allow-credentials')).toBeNull();
+    }
+  });
+
   it('does not answer GET on the token endpoint with a token', async () => {
     const res = await fetch(`${s.url}/token?grant_type=authorization_code`);
     expect(res.status).toBe(404);

@@ -7,7 +7,7 @@ import { findRefreshToken } from '../services/refresh-tokens.ts';
 import { revokeAccessToken, revokeFamilies } from '../services/revocations.ts';
 import { verifyOwnAccessToken } from '../services/verify-access-token.ts';
 import { requireParam } from '../grants/grant.ts';
-import { noStore } from './token.ts';
+import { allowCors, corsPreflight, noStore } from './token.ts';
 
 type Outcome = { kind: 'refresh_token' | 'access_token'; user: string; revoked: boolean } | undefined;
 
@@ -33,8 +33,10 @@ async function revokeAccess(ctx: AppContext, client: ClientRecord, token: string
 /** Token revocation (RFC 7009): always 200 for a well-formed request, whether or not anything was revoked. */
 export const revokeRoutes: FastifyPluginAsync = async (app) => {
   const { ctx } = app;
+  corsPreflight(app, '/revoke');
   app.post('/revoke', async (request, reply) => {
     noStore(reply);
+    allowCors(reply);
     const params = formParams(request);
     const { client } = await authenticateClient(ctx, request, params);
     const token = requireParam(params, 'token');

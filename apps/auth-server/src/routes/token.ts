@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '@stack/oauth';
 import { formParams } from '../plugins/form-body.ts';
 import { authenticateClient } from '../services/client-auth.ts';
@@ -11,14 +11,35 @@ export function noStore(reply: FastifyReply): void {
   reply.header('pragma', 'no-cache');
 }
 
+/**
+ * Browser-based MCP clients (e.g. the Inspector) call the token and revocation endpoints from another
+ * origin. No cookies are involved, so `*` grants nothing: a token still needs a code and its PKCE verifier.
+ */
+export function allowCors(reply: FastifyReply): void {
+  reply.header('access-control-allow-origin', '*');
+}
+
+/** Answers CORS preflights for a POST endpoint. */
+export function corsPreflight(app: FastifyInstance, url: string): void {
+  app.options(url, async (_request, reply) => {
+    allowCors(reply);
+    reply.header('access-control-allow-methods', 'POST');
+    reply.header('access-control-allow-headers', 'authorization, content-type, accept, mcp-protocol-version');
+    reply.header('access-control-max-age', '600');
+    return reply.status(204).send();
+  });
+}
+
 /** The token endpoint (OAuth 2.1 §3.2): authorization_code and refresh_token grants. */
 export const tokenRoutes: FastifyPluginAsync = async (app) => {
   const { ctx } = app;
   const stop = startTokenSweeper(ctx, 60_000, (err) => app.log.error({ err }, 'token sweep failed'));
   app.addHook('onClose', async () => stop());
 
+  corsPreflight(app, '/token');
   app.post('/token', async (request, reply) => {
     noStore(reply);
+    allowCors(reply);
     const params = formParams(request);
     // The grant type is checked before client authentication so junk requests cost no argon2 work.
     const grantType = params.grant_type;
