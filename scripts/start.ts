@@ -5,7 +5,6 @@ import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const tsx = resolve(root, 'node_modules/.bin/tsx');
 const apps = [
   { name: 'auth', entry: 'apps/auth-server/src/main.ts' },
   { name: 'mcp ', entry: 'apps/mcp-server/src/main.ts' },
@@ -23,7 +22,8 @@ function stopAll(code: number): void {
 }
 
 for (const app of apps) {
-  const child = spawn(tsx, [app.entry, ...process.argv.slice(2).filter(() => app.name === 'mcp ')], {
+  // node --import tsx (not the tsx wrapper) so SIGHUP reaches the MCP server for a policy reload.
+  const child = spawn(process.execPath, ['--import', 'tsx', app.entry, ...process.argv.slice(2).filter(() => app.name === 'mcp ')], {
     cwd: root,
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],

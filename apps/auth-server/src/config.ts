@@ -79,7 +79,7 @@ const schema = z
         maxFailuresPerAddress: c.LOGIN_MAX_FAILURES_PER_ADDRESS,
         windowSeconds: c.LOGIN_FAILURE_WINDOW_SECONDS,
       },
-      auditLog: c.AUDIT_LOG === '' ? undefined : resolve(c.AUDIT_LOG ?? join(dataDir, 'auth-audit.log')),
+      auditLog: c.AUDIT_LOG === 'off' ? undefined : resolve(c.AUDIT_LOG ?? join(dataDir, 'auth-audit.log')),
       auditStdout: c.AUDIT_STDOUT,
       trustProxy: c.TRUST_PROXY,
       bodyLimit: c.BODY_LIMIT_BYTES,

@@ -23,10 +23,14 @@ export function deepFreeze<T>(value: T): Readonly<T> {
 
 /**
  * Parses `input` with `schema` once. Every issue is reported together (named by its setting path),
- * and the result is deep-frozen.
+ * and the result is deep-frozen. Empty-string values count as unset.
  */
 export function loadConfig<S extends z.ZodType>(schema: S, input: unknown): Readonly<z.output<S>> {
-  const result = schema.safeParse(input);
+  // An empty variable (`FOO=` in an env file copied from .env.example) means "use the default".
+  const cleaned = input && typeof input === 'object' && !Array.isArray(input)
+    ? Object.fromEntries(Object.entries(input as Record<string, unknown>).filter(([, v]) => v !== ''))
+    : input;
+  const result = schema.safeParse(cleaned);
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { McpConfig } from './config.ts';
+import type { McpAppContext } from './context.ts';
+import { createRuntime, type BuildDeps } from './runtime.ts';
+import { errorHandler } from './plugins/error-handler.ts';
+import { securityHeaders } from './plugins/security-headers.ts';
+import { healthRoutes } from './routes/health.ts';
+import { metadataRoutes, resourceMetadataUrl } from './routes/metadata.ts';
+import { mcpRoutes } from './routes/mcp.ts';
+
+export type { BuildDeps } from './runtime.ts';
+export type { McpConfig } from './config.ts';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function httpsOptions(config: McpConfig) {
+  if (!config.tls) return undefined;
+  return {
+    cert: readFileSync(config.tls.cert),
+    key: readFileSync(config.tls.key),
+    ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}),
+    // mtls: ask for a client certificate but finish the handshake without one, so /health and the
+    // 401 answer still work; authenticate() accepts only chains verified against our CA.
+    ...(config.authMode === 'mtls' ? { requestCert: true, rejectUnauthorized: false } : {}),
+    minVersion: 'TLSv1.2' as const,
+  };
+}
+
+/** Builds the MCP server as a Fastify instance. Never reads process.env and never listens. */
+export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise<FastifyInstance> {
+  // Second guard behind config validation: no authentication only on loopback with explicit consent.
+  if (config.authMode === 'none' && (!config.insecureNoAuth || !LOOPBACK.has(config.host) || config.env === 'production')) {
+    throw new Error("auth mode 'none' requires a loopback host and the --insecure flag, outside production");
+  }
+  const https = httpsOptions(config);
+  const app = Fastify({
+    logger: deps.logger ?? { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'] },
+    bodyLimit: config.bodyLimit,
+    genReqId: () => randomUUID(),
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+    ...(https ? { https } : {}),
+  }) as unknown as FastifyInstance;
+
+  const runtime = await createRuntime(config, deps);
+  const ctx: McpAppContext = {
+    config,
+    policy: runtime.policy,
+    authenticator: runtime.authenticator,
+    audit: runtime.audit,
+    gate: runtime.gate,
+    newServer: runtime.newServer,
+    resourceMetadataUrl: resourceMetadataUrl(config.publicUrl),
+  };
+  app.decorate('mcp', ctx);
+  app.decorateRequest('identity', null);
+  app.addHook('onReady', async () => runtime.start());
+  app.addHook('onClose', async () => runtime.close());
+
+  await app.register(errorHandler);
+  await app.register(securityHeaders);
+  await app.register(healthRoutes);
+  // Protected resource metadata names an authorization server, which only OAuth mode has.
+  if (config.authMode === 'oauth') await app.register(metadataRoutes);
+  await app.register(mcpRoutes);
+  return app;
+}

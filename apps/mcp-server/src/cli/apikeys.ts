@@ -1,0 +1,84 @@
+import { AuditLog } from '@stack/audit';
+import { CliFailure, UsageError, formatTable, type CliIo } from '@stack/config';
+import { openMcpDb } from '@stack/db';
+import { createApiKeyStore, type ApiKeyStore } from '@stack/mcp-auth';
+import { ROLES, isRole } from '@stack/oauth';
+import { loadMcpConfig } from '../config.ts';
+import { parseOptions, printable, required, runGroup, when } from './common.ts';
+
+const USAGE = `Usage: npm run admin -- apikeys <command> [options]
+
+Commands:
+  create --name N --role R [--expires-in-days D]   create a key for the MCP server (shown once, stored hashed)
+  list [--json]                                   list keys (never the key values)
+  revoke --id ID                                  revoke one key
+
+Roles: ${ROLES.join(', ')}. Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db), DATA_DIR, MCP_AUDIT_LOG.
+`;
+
+const MAX_DAYS = 3650;
+
+function withStore<T>(io: CliIo, fn: (store: ApiKeyStore, audit: (event: string, fields: Record<string, string | number | undefined>) => void) => Promise<T> | T): Promise<T> {
+  const config = loadMcpConfig(io.env);
+  if (config.databasePath === ':memory:') throw new CliFailure('MCP_DATABASE_PATH is :memory:, which only the server process can see; point it at a file');
+  const db = openMcpDb(config.databasePath);
+  const sink = new AuditLog({ file: config.auditLog });
+  const operator = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
+  const audit = (event: string, fields: Record<string, string | number | undefined>) => sink.write({ event, actor: 'cli', operator, decision: 'ALLOWED', ...fields });
+  return Promise.resolve(fn(createApiKeyStore(db), audit)).finally(() => db.$client.close());
+}
+
+async function create(args: string[], io: CliIo): Promise<void> {
+  const { values: o } = parseOptions(args, { name: { type: 'string' }, role: { type: 'string' }, 'expires-in-days': { type: 'string' } });
+  const name = required(o.name, 'name');
+  const role = required(o.role, 'role');
+  if (!isRole(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  let expiresAt: number | undefined;
+  if (o['expires-in-days'] !== undefined) {
+    const days = Number(o['expires-in-days']);
+    if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) throw new UsageError(`--expires-in-days must be a whole number from 1 to ${MAX_DAYS}`);
+    expiresAt = Date.now() + days * 86_400_000;
+  }
+  await withStore(io, async (store, audit) => {
+    let created;
+    try {
+      created = await store.create({ name, role, ...(expiresAt ? { expiresAt } : {}) });
+    } catch (err) {
+      if (err instanceof TypeError) throw new UsageError(err.message);
+      throw err;
+    }
+    audit('admin.apikey_created', { key_id: created.id, name, role, expires_at: expiresAt ? when(expiresAt) : undefined });
+    io.stdout.write(`API key created: id ${created.id}, role ${role}${expiresAt ? `, expires ${when(expiresAt)}` : ''}\n`);
+    io.stdout.write('Copy it now, it is not shown again:\n');
+    io.stdout.write(`${created.key}\n`);
+  });
+}
+
+async function list(args: string[], io: CliIo): Promise<void> {
+  const { values: o } = parseOptions(args, { json: { type: 'boolean' } });
+  await withStore(io, (store) => {
+    const now = Date.now();
+    const status = (k: { revokedAt: number | null; expiresAt: number | null }) =>
+      k.revokedAt !== null ? 'revoked' : k.expiresAt !== null && k.expiresAt <= now ? 'expired' : 'active';
+    const keys = store.list();
+    if (o.json) return void io.stdout.write(`${JSON.stringify(keys.map((k) => ({ ...k, status: status(k) })), null, 2)}\n`);
+    if (keys.length === 0) return void io.stdout.write('no API keys yet\n');
+    io.stdout.write(formatTable(['ID', 'NAME', 'ROLE', 'CREATED', 'EXPIRES', 'STATUS'], keys.map((k) => [
+      k.id, printable(k.name, 40), k.role, when(k.createdAt), when(k.expiresAt), status(k),
+    ])));
+  });
+}
+
+async function revoke(args: string[], io: CliIo): Promise<void> {
+  const id = required(parseOptions(args, { id: { type: 'string' } }).values.id, 'id');
+  await withStore(io, (store, audit) => {
+    if (!store.revoke(id)) throw new CliFailure(`no active API key with id ${printable(id, 40)}`);
+    audit('admin.apikey_revoked', { key_id: id });
+    io.stdout.write(`API key ${printable(id, 40)} revoked\n`);
+  });
+}
+
+/** `apikeys …` admin commands. */
+export function run(args: string[], io: CliIo): Promise<number> {
+  return runGroup('apikeys', USAGE, { create, list, revoke }, args, io);
+}

@@ -1,0 +1,99 @@
+import { escapeControl } from '@stack/audit';
+import { CliFailure, ConfigError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, formatTable, readSecretFromStdin, UsageError, type CliIo } from '@stack/config';
+import { openMcpDb } from '@stack/db';
+import { secretsSettings } from '../secrets/keks.ts';
+import { createSecretStore, MAX_SECRET_BYTES, secretName, type SecretStore } from '../secrets/store.ts';
+
+const USAGE = `Usage: npm run admin -- secrets <command>
+
+Commands:
+  set NAME         store a secret; the value is read from standard input (never from arguments)
+                   e.g.  printf '%s' "$TOKEN" | npm run admin -- secrets set github.token
+  list [--json]    list secret names and when they were last set (never the values)
+  delete NAME      delete a secret
+  rotate-kek       re-wrap every secret's data key under KEY_ENCRYPTION_KEY; the key used until now
+                   goes in KEY_ENCRYPTION_KEY_PREVIOUS (the encrypted data itself is not rewritten)
+
+Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db), DATA_DIR, KEY_ENCRYPTION_KEY, KEY_ENCRYPTION_KEY_PREVIOUS.
+`;
+
+type Handler = (args: string[], io: CliIo) => Promise<void>;
+
+function nameArg(args: string[], command: string): string {
+  if (args.length === 0) throw new UsageError(`missing secret name: secrets ${command} NAME`);
+  // A second argument is most likely the value typed in the wrong place: never echo it.
+  if (args.length > 1) throw new UsageError(`secrets ${command} takes only a NAME${command === 'set' ? '; the value is read from standard input' : ''}`);
+  const r = secretName.safeParse(args[0]);
+  if (!r.success) throw new UsageError(`invalid secret name: ${r.error.issues[0]!.message}`);
+  return r.data;
+}
+
+function withStore<T>(io: CliIo, fn: (store: SecretStore) => T): T {
+  const settings = secretsSettings(io.env);
+  const db = openMcpDb(settings.databasePath);
+  try {
+    return fn(createSecretStore(db, settings.keks()));
+  } finally {
+    db.$client.close();
+  }
+}
+
+const commands: Record<string, Handler> = {
+  async set(args, io) {
+    const name = nameArg(args, 'set');
+    const value = await readSecretFromStdin(io.stdin, MAX_SECRET_BYTES);
+    if (value === '') throw new CliFailure('standard input is empty; pipe the secret value in');
+    withStore(io, (store) => store.set(name, value));
+    io.stdout.write(`secret ${name} stored\n`);
+  },
+  async list(args, io) {
+    const json = args.length === 1 && args[0] === '--json';
+    if (args.length > 0 && !json) throw new UsageError('secrets list takes only --json');
+    const items = withStore(io, (store) => store.list());
+    if (json) return void io.stdout.write(`${JSON.stringify(items.map((s) => ({ name: s.name, updatedAt: new Date(s.updatedAt).toISOString() })), null, 2)}\n`);
+    if (items.length === 0) return void io.stdout.write('no secrets stored\n');
+    io.stdout.write(formatTable(['NAME', 'UPDATED'], items.map((s) => [s.name, new Date(s.updatedAt).toISOString()])));
+  },
+  async delete(args, io) {
+    const name = nameArg(args, 'delete');
+    if (!withStore(io, (store) => store.delete(name))) throw new CliFailure(`no secret named ${name}`);
+    io.stdout.write(`secret ${name} deleted\n`);
+  },
+  async 'rotate-kek'(args, io) {
+    if (args.length > 0) throw new UsageError('secrets rotate-kek takes no arguments');
+    if (!io.env.KEY_ENCRYPTION_KEY) {
+      throw new CliFailure('KEY_ENCRYPTION_KEY must hold the new key (and KEY_ENCRYPTION_KEY_PREVIOUS the old one) to rotate');
+    }
+    const count = withStore(io, (store) => {
+      const keks = secretsSettings(io.env).keks();
+      return store.rotateKek(keks[0]!);
+    });
+    io.stdout.write(`${count} secret(s) re-wrapped under the current key-encryption key\n`);
+  },
+};
+
+/** `secrets …` admin commands: exit 0 success, 1 failed operation, 2 bad usage. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'help' || sub === '--help' || sub === '-h') {
+    io.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  const handler = sub !== undefined && Object.hasOwn(commands, sub) ? commands[sub] : undefined;
+  if (!handler) {
+    io.stderr.write(sub === undefined ? `error: missing secrets command\n${USAGE}` : `error: unknown command 'secrets ${escapeControl(sub.slice(0, 40))}'\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  try {
+    await handler(rest, io);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`error: ${err.message}\nRun 'npm run admin -- secrets --help' for usage.\n`);
+      return EXIT_USAGE;
+    }
+    const message = err instanceof ConfigError ? err.message : (err as Error).message.split('\n')[0];
+    io.stderr.write(`error: ${message}\n`);
+    return EXIT_FAILED;
+  }
+}

@@ -1,0 +1,30 @@
+import type { TLSSocket } from 'node:tls';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '@stack/oauth';
+import type { Credentials } from '../pipeline/authenticate.ts';
+
+function credentials(request: FastifyRequest): Credentials {
+  const apiKey = request.headers['x-api-key'];
+  const socket = request.raw.socket as Partial<TLSSocket>;
+  const tls = socket.encrypted === true && typeof socket.getPeerCertificate === 'function';
+  return {
+    authorization: request.headers.authorization,
+    apiKey: typeof apiKey === 'string' ? apiKey : undefined,
+    certificate: tls ? socket.getPeerCertificate!() : undefined,
+    certificateAuthorized: tls ? socket.authorized === true : undefined,
+  };
+}
+
+/** Pipeline step 1: who is calling. Sets request.identity or answers 401 (audited as AUTH_FAILED). */
+export async function authenticateRequest(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  const { authenticator, audit } = request.server.mcp;
+  try {
+    request.identity = await authenticator.authenticate(credentials(request));
+  } catch (err) {
+    const reason = err instanceof OAuthError ? err.description : 'authentication failed';
+    audit.record({ decision: 'AUTH_FAILED', requestId: request.id, address: request.ip, transport: 'http', reason });
+    if (err instanceof OAuthError) throw err;
+    request.log.error({ err }, 'authentication error');
+    throw new OAuthError('server_error', 'internal error', 500);
+  }
+}

@@ -1,0 +1,13 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { gateMessage } from '../pipeline/gate.ts';
+
+/** Pipeline steps 2–4 on the parsed JSON-RPC message: rate limit, authorize, validate, audit. */
+export async function gateRequest(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  const identity = request.identity!;
+  const result = await gateMessage(request.body, { identity, requestId: request.id, address: request.ip, transport: 'http' }, request.server.mcp.gate);
+  if (result.kind === 'respond') {
+    reply.header('cache-control', 'no-store');
+    return reply.status(result.status).type('application/json').send(result.message);
+  }
+  return undefined;
+}

@@ -1,0 +1,30 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+
+/**
+ * Hands a gated message to the SDK: stateless Streamable HTTP (no session ids, JSON responses),
+ * a fresh McpServer and transport per request (a stateless transport cannot be reused).
+ */
+export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const identity = request.identity!;
+  const server = request.server.mcp.newServer({ identity, transport: 'http', address: request.ip, requestId: () => request.id });
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  // Headers set by earlier hooks (security headers) live on the Fastify reply; hijacking skips them.
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) reply.raw.setHeader(k, v as string | string[] | number);
+  reply.raw.setHeader('cache-control', 'no-store');
+  reply.hijack();
+  reply.raw.on('close', () => {
+    void transport.close();
+    void server.close();
+  });
+  try {
+    await server.connect(transport);
+    await transport.handleRequest(request.raw, reply.raw, request.body);
+  } catch (err) {
+    request.log.error({ err }, 'mcp request failed');
+    if (!reply.raw.headersSent) {
+      reply.raw.writeHead(500, { 'content-type': 'application/json' });
+      reply.raw.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } }));
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { relative } from 'node:path';
+import { ConfigError } from '@stack/config';
+import { buildApp } from './app.ts';
+import { configWarnings, loadMcpConfig, type McpConfig } from './config.ts';
+import type { PolicyHolder } from './policy.ts';
+
+const display = (p: string) => {
+  const r = relative(process.cwd(), p);
+  return r.startsWith('..') ? p : `./${r}`;
+};
+
+function startupLines(config: McpConfig, policy: PolicyHolder, toolNames: string[]): string[] {
+  const lines: string[] = [];
+  switch (config.transport === 'stdio' ? 'stdio' : config.authMode) {
+    case 'oauth': lines.push(`[OK] OAuth token validation enabled (issuer ${config.issuer})`); break;
+    case 'apikey': lines.push('[OK] API key authentication enabled'); break;
+    case 'mtls': lines.push(`[OK] Client certificate (mTLS) authentication enabled (CA ${display(config.tls?.ca ?? '')})`); break;
+    case 'stdio': lines.push('[OK] stdio transport: identity from the API key in MCP_API_KEY'); break;
+    case 'none': lines.push(`[WARN] Authentication DISABLED (--insecure): every local caller has role '${config.noAuthRole}'`); break;
+  }
+  const tools = toolNames.filter((t) => Object.hasOwn(policy.current().tools, t)).length;
+  lines.push(`[OK] Role-based access control active (policy ${display(config.policyFile)}, ${tools} tools)`);
+  const sinks = [config.auditLog ? display(config.auditLog) : undefined, config.auditStdout ? 'stdout' : undefined].filter(Boolean);
+  lines.push(sinks.length ? `[OK] Audit logging to ${sinks.join(' and ')}` : '[WARN] Audit logging is off (MCP_AUDIT_LOG=off)');
+  lines.push(`[OK] Rate limiting: ${config.rateLimitPerMinute} req/min per ${config.authMode === 'oauth' && config.transport === 'http' ? 'user' : 'identity'}`);
+  return lines;
+}
+
+/** Reloads the policy on SIGHUP; an invalid file is reported and the running policy kept. */
+function reloadOnSighup(policy: PolicyHolder, log: (s: string) => void): void {
+  process.on('SIGHUP', () => {
+    try {
+      const p = policy.reload();
+      log(`[OK] Policy reloaded (${Object.keys(p.tools).length} tools)`);
+    } catch (err) {
+      log(`[ERROR] Policy not reloaded, keeping the previous one: ${(err as Error).message}`);
+    }
+  });
+}
+
+/** Starts the MCP server from the environment and flags; the only place that reads process.env and listens. */
+async function main(): Promise<void> {
+  let config: McpConfig;
+  try {
+    config = loadMcpConfig(process.env, process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`mcp-server: ${(err as Error).message}\nFlags: --auth-mode=oauth|apikey|mtls|none --transport=http|stdio --audit-log=FILE --insecure\nSee .env.example for every setting and its default.`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  // In stdio mode standard output is the protocol: everything human goes to standard error.
+  const log = config.transport === 'stdio' ? (s: string) => console.error(s) : (s: string) => console.log(s);
+  for (const w of configWarnings(config)) console.error(`[WARN] ${w}`);
+
+  if (config.transport === 'stdio') {
+    const { runStdio } = await import('./stdio.ts');
+    let server;
+    try {
+      server = await runStdio(config);
+    } catch (err) {
+      console.error(`mcp-server: ${(err as Error).message}`);
+      process.exit(1);
+    }
+    for (const l of startupLines(config, server.runtime.policy, [...server.runtime.gate.tools.keys()])) log(l);
+    log(`MCP server ready on stdio (identity ${server.identity.subject}, role ${server.identity.role})`);
+    reloadOnSighup(server.runtime.policy, log);
+    process.stdin.once('end', () => void server.close().then(() => process.exit(0)));
+    return;
+  }
+
+  const app = await buildApp(config);
+  await app.listen({ host: config.host, port: config.port });
+  for (const l of startupLines(config, app.mcp.policy, [...app.mcp.gate.tools.keys()])) log(l);
+  log(`MCP server ready on ${config.publicUrl}`);
+  reloadOnSighup(app.mcp.policy, log);
+
+  let closing = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (closing) return;
+      closing = true;
+      const timer = setTimeout(() => process.exit(1), 10_000);
+      timer.unref();
+      app.close().then(() => process.exit(0), () => process.exit(1));
+    });
+  }
+}
+
+await main();

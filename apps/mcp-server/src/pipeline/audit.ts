@@ -1,0 +1,56 @@
+import type { AuditSink } from '@stack/audit';
+import type { Identity } from '@stack/mcp-auth';
+
+export type AuditDecision = 'ALLOWED' | 'DENIED' | 'AUTH_FAILED' | 'RATE_LIMITED' | 'INVALID_INPUT' | 'ERROR';
+
+export interface AuditRecord {
+  decision: AuditDecision;
+  requestId: string;
+  reason: string;
+  identity?: Identity | undefined;
+  method?: string | undefined;
+  tool?: string | undefined;
+  address?: string | undefined;
+  transport: 'http' | 'stdio';
+  /** Tool arguments: only their names are written, values are redacted. */
+  args?: unknown;
+}
+
+export interface Auditor {
+  record(r: AuditRecord): void;
+}
+
+const MAX_ARGS = 32;
+
+function argNames(args: unknown): string[] | undefined {
+  if (args === undefined || args === null) return undefined;
+  if (typeof args !== 'object' || Array.isArray(args)) return ['(non-object)=[redacted]'];
+  return Object.keys(args).slice(0, MAX_ARGS).map((k) => `${k.slice(0, 64)}=[redacted]`);
+}
+
+/**
+ * One hash-chained JSON line per decision. The sink escapes control characters and redacts secret-named
+ * keys; here we make sure no token or argument value is ever passed to it in the first place.
+ */
+export function createAuditor(sink: AuditSink): Auditor {
+  return {
+    record(r) {
+      sink.write({
+        event: 'mcp.decision',
+        decision: r.decision,
+        request_id: r.requestId,
+        identity: r.identity?.subject,
+        auth_kind: r.identity?.kind,
+        role: r.identity?.role,
+        client: r.identity?.clientId,
+        jti: r.identity?.kind === 'user' ? r.identity.tokenId : undefined,
+        transport: r.transport,
+        method: r.method?.slice(0, 64),
+        tool: r.tool?.slice(0, 64),
+        address: r.address,
+        args: argNames(r.args),
+        reason: r.reason,
+      });
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import type { Identity } from '@stack/mcp-auth';
+import type { Policy, ToolRule } from '../policy.ts';
+
+export type ToolDecision =
+  | { allow: true; rule: ToolRule }
+  | { allow: false; kind: 'unknown_tool' }
+  | { allow: false; kind: 'role'; rule: ToolRule }
+  | { allow: false; kind: 'scope'; rule: ToolRule; missing: string[] };
+
+/**
+ * Role first, then scopes: a role that can never hold the scope gets a plain "access denied"
+ * (no step-up could help), while a permitted role whose token lacks a scope is sent to step up.
+ */
+export function authorizeTool(policy: Policy, identity: Identity, tool: string): ToolDecision {
+  const rule = Object.hasOwn(policy.tools, tool) ? policy.tools[tool] : undefined;
+  if (!rule) return { allow: false, kind: 'unknown_tool' };
+  if (!rule.roles.includes(identity.role)) return { allow: false, kind: 'role', rule };
+  const have = policy.expand(identity.scopes);
+  const missing = rule.scopes.filter((s) => !have.has(s));
+  if (missing.length) return { allow: false, kind: 'scope', rule, missing };
+  return { allow: true, rule };
+}
+
+/** Whether the caller may see and call `tool` (tools/list shows only these). */
+export function mayCall(policy: Policy, identity: Identity, tool: string): boolean {
+  return authorizeTool(policy, identity, tool).allow;
+}
+
+/** The tool-error text for a call the caller's role forbids. */
+export function accessDeniedText(tool: string, rule: ToolRule, identity: Identity): string {
+  return `ACCESS DENIED\nTool: ${tool}\nRequired role: ${rule.roles.join(' or ')}\nYour role: ${identity.role}`;
+}

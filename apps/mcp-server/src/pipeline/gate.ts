@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { JSONRPCMessageSchema, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { OAuthError, insufficientScope } from '@stack/oauth';
+import type { Identity } from '@stack/mcp-auth';
+import type { ToolDefinition } from '../tools/types.ts';
+import type { Policy } from '../policy.ts';
+import type { RateLimits } from './rate-limit.ts';
+import type { Auditor } from './audit.ts';
+import { accessDeniedText, authorizeTool } from './authorize.ts';
+
+/** A tool with its strict input schema, built once at start. */
+export interface PreparedTool {
+  def: ToolDefinition;
+  input: z.ZodObject;
+}
+
+export function prepareTools(defs: readonly ToolDefinition[]): ReadonlyMap<string, PreparedTool> {
+  return new Map(defs.map((def) => [def.name, { def, input: z.strictObject(def.inputSchema) }]));
+}
+
+export interface GateContext {
+  policy: () => Policy;
+  limits: RateLimits;
+  audit: Auditor;
+  tools: ReadonlyMap<string, PreparedTool>;
+}
+
+export interface CallMeta {
+  identity: Identity;
+  requestId: string;
+  address?: string | undefined;
+  transport: 'http' | 'stdio';
+}
+
+/** Either let the SDK handle the message, or answer it here (status is the HTTP status to use). */
+export type GateResult = { kind: 'proceed' } | { kind: 'respond'; status: number; message: JSONRPCMessage };
+
+const rpcError = (id: RequestId | null, code: number, message: string, status = 200): GateResult => ({
+  kind: 'respond',
+  status,
+  message: { jsonrpc: '2.0', id, error: { code, message } } as unknown as JSONRPCMessage,
+});
+
+const toolError = (id: RequestId, text: string): GateResult => ({
+  kind: 'respond',
+  status: 200,
+  message: { jsonrpc: '2.0', id, result: { content: [{ type: 'text', text }], isError: true } },
+});
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues.slice(0, 5).map((i) => {
+    if (i.code === 'unrecognized_keys') return `unknown argument ${i.keys.map((k) => `'${k.slice(0, 64)}'`).join(', ')}`;
+    return `invalid argument '${i.path.join('.') || '(arguments)'}': ${i.message.toLowerCase()}`;
+  }).join('; ');
+}
+
+/**
+ * The pipeline steps after authentication, for one JSON-RPC message on any transport:
+ * shape check, rate limit (identity, then tool), authorization (role, then scopes) and input
+ * validation, each decision audited. Throws OAuthError for 429 and 403 so HTTP can answer with
+ * the right status and challenge; stdio turns those into JSON-RPC errors.
+ */
+export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContext): Promise<GateResult> {
+  const audit = (decision: Parameters<Auditor['record']>[0]['decision'], reason: string, extra: { method?: string; tool?: string; args?: unknown } = {}) =>
+    ctx.audit.record({ decision, reason, requestId: meta.requestId, identity: meta.identity, address: meta.address, transport: meta.transport, ...extra });
+
+  // JSON-RPC batching was removed from MCP in 2025-06-18; one message per request keeps every call gated.
+  if (Array.isArray(body)) {
+    audit('DENIED', 'batch requests are not supported');
+    return rpcError(null, -32600, 'Invalid Request: batch requests are not supported', 400);
+  }
+  if (!JSONRPCMessageSchema.safeParse(body).success) {
+    audit('DENIED', 'not a JSON-RPC 2.0 message');
+    return rpcError(null, -32600, 'Invalid Request: not a JSON-RPC 2.0 message', 400);
+  }
+  // Notifications and responses carry no work to authorize.
+  if (!isJSONRPCRequest(body)) return { kind: 'proceed' };
+  const { id, method } = body;
+  const isCall = method === 'tools/call';
+  const params = (body.params ?? {}) as { name?: unknown; arguments?: unknown };
+  const name = isCall && typeof params.name === 'string' ? params.name : undefined;
+  if (isCall && name === undefined) {
+    audit('INVALID_INPUT', "missing tool 'name'", { method });
+    return rpcError(id, -32602, "Invalid params: missing tool 'name'");
+  }
+  const policy = ctx.policy();
+  const rule = name !== undefined && Object.hasOwn(policy.tools, name) ? policy.tools[name] : undefined;
+
+  try {
+    await ctx.limits.check(`${meta.identity.kind}:${meta.identity.subject}`, name !== undefined && rule ? { name, perMinute: rule.ratePerMinute } : undefined);
+  } catch (err) {
+    if (err instanceof OAuthError) audit('RATE_LIMITED', `rate limit exceeded, retry after ${err.retryAfter ?? 60} s`, { method, tool: name });
+    throw err;
+  }
+  if (!isCall || name === undefined) return { kind: 'proceed' };
+
+  const args = params.arguments;
+  const prepared = ctx.tools.get(name);
+  const decision = prepared ? authorizeTool(policy, meta.identity, name) : ({ allow: false, kind: 'unknown_tool' } as const);
+  if (!decision.allow) {
+    if (decision.kind === 'unknown_tool') {
+      audit('DENIED', 'unknown tool', { method, tool: name });
+      return rpcError(id, -32602, `Invalid params: unknown tool '${name.slice(0, 64)}'`);
+    }
+    if (decision.kind === 'role') {
+      audit('DENIED', `role '${meta.identity.role}' may not call this tool`, { method, tool: name, args });
+      return toolError(id, accessDeniedText(name, decision.rule, meta.identity));
+    }
+    audit('DENIED', `insufficient scope: needs ${decision.rule.scopes.join(' ')}`, { method, tool: name, args });
+    // MCP step-up: one challenge naming every scope the call needs, not only the missing ones.
+    throw insufficientScope(`tool '${name}' requires scope '${decision.rule.scopes.join(' ')}'`, { scope: decision.rule.scopes.join(' ') });
+  }
+  const parsed = prepared!.input.safeParse(args ?? {});
+  if (!parsed.success) {
+    const reason = describeIssues(parsed.error);
+    audit('INVALID_INPUT', reason, { method, tool: name, args });
+    return toolError(id, `Invalid arguments for tool ${name}: ${reason}`);
+  }
+  audit('ALLOWED', 'role and scopes permit the call', { method, tool: name, args });
+  return { kind: 'proceed' };
+}

@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ROLES, type Role } from '@stack/oauth';
+
+const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/, 'must be an RFC 6749 scope token');
+const toolName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -');
+
+const toolPolicy = z.strictObject({
+  roles: z.array(z.enum(ROLES)).min(1),
+  // MCP 2026-07-28: offline_access is never a resource scope (clients ask the AS for it themselves).
+  scopes: z.array(scope.refine((s) => s !== 'offline_access', 'offline_access is not a tool scope')).min(1).max(16),
+  rate_limit_per_minute: z.number().int().positive().max(1_000_000).optional(),
+});
+
+const policySchema = z.strictObject({
+  scope_implies: z.record(scope, z.array(scope).max(16)).default({}),
+  default_tool_rate_limit_per_minute: z.number().int().positive().max(1_000_000).optional(),
+  tools: z.record(toolName, toolPolicy).refine((t) => Object.keys(t).length > 0, 'must list at least one tool'),
+});
+
+export interface ToolRule {
+  roles: readonly Role[];
+  scopes: readonly string[];
+  ratePerMinute: number | undefined;
+}
+
+/** A validated, frozen policy. */
+export interface Policy {
+  source: string;
+  tools: Readonly<Record<string, ToolRule>>;
+  /** Every scope some tool needs, sorted: PRM scopes_supported and the 401 challenge. */
+  scopesSupported: readonly string[];
+  /** The scopes a token's granted scopes satisfy, following scope_implies transitively. */
+  expand(granted: readonly string[]): Set<string>;
+}
+
+/** Thrown for an unreadable or invalid policy; lists every problem. */
+export class PolicyError extends Error {
+  constructor(source: string, problems: string[]) {
+    super(`invalid policy ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'PolicyError';
+  }
+}
+
+/** Validates a parsed policy document (YAML or JSON shape). */
+export function parsePolicy(doc: unknown, source = '(inline)'): Policy {
+  const r = policySchema.safeParse(doc);
+  if (!r.success) throw new PolicyError(source, r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+  const p = r.data;
+  const tools: Record<string, ToolRule> = {};
+  for (const [name, t] of Object.entries(p.tools)) {
+    tools[name] = Object.freeze({
+      roles: Object.freeze([...t.roles]),
+      scopes: Object.freeze([...new Set(t.scopes)].sort()),
+      ratePerMinute: t.rate_limit_per_minute ?? p.default_tool_rate_limit_per_minute,
+    });
+  }
+  const implies = p.scope_implies;
+  return Object.freeze({
+    source,
+    tools: Object.freeze(tools),
+    scopesSupported: Object.freeze([...new Set(Object.values(tools).flatMap((t) => t.scopes))].sort(scopeOrder)),
+    expand(granted: readonly string[]) {
+      const out = new Set<string>();
+      const stack = [...granted];
+      while (stack.length) {
+        const s = stack.pop()!;
+        if (out.has(s)) continue;
+        out.add(s);
+        stack.push(...(implies[s] ?? []));
+      }
+      return out;
+    },
+  });
+}
+
+// db:read, db:write, db:admin read better in privilege order than alphabetically.
+const ORDER = ['db:read', 'db:write', 'db:admin'];
+function scopeOrder(a: string, b: string): number {
+  const ia = ORDER.indexOf(a), ib = ORDER.indexOf(b);
+  if (ia >= 0 && ib >= 0) return ia - ib;
+  if (ia >= 0 || ib >= 0) return ia >= 0 ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Reads and validates a policy file (.yaml/.yml or .json). */
+export function loadPolicyFile(path: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new PolicyError(path, [`cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  let doc: unknown;
+  try {
+    doc = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 50 });
+  } catch (err) {
+    throw new PolicyError(path, [`not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  return parsePolicy(doc, path);
+}
+
+/** Holds the current policy; reload() swaps it atomically and keeps the old one if the new file is invalid. */
+export interface PolicyHolder {
+  current(): Policy;
+  reload(): Policy;
+}
+
+export function createPolicyHolder(initial: Policy, load: () => Policy): PolicyHolder {
+  let policy = initial;
+  return {
+    current: () => policy,
+    reload() {
+      policy = load();
+      return policy;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { OAuthError } from '@stack/oauth';
+import { checkOrigin } from '../http/check-origin.ts';
+import { authenticateRequest } from '../http/authenticate-request.ts';
+import { gateRequest } from '../http/gate-request.ts';
+import { serveMcp } from '../http/serve-mcp.ts';
+
+/**
+ * POST <mcp path>: origin check → authenticate (before the body is read) → body limit and JSON
+ * parsing → rate limit → authorize → validate → the SDK. Stateless: GET (SSE stream) and DELETE
+ * (session end) have nothing to serve.
+ */
+export const mcpRoutes: FastifyPluginAsync = async (app) => {
+  const url = app.mcp.config.mcpPath;
+  app.route({
+    method: 'POST',
+    url,
+    onRequest: [checkOrigin, authenticateRequest],
+    preHandler: [gateRequest],
+    handler: serveMcp,
+  });
+  app.route({
+    method: ['GET', 'DELETE'],
+    url,
+    onRequest: [checkOrigin],
+    handler: async (_request, reply) => {
+      reply.header('allow', 'POST');
+      throw new OAuthError('method_not_allowed', 'this endpoint is stateless: use POST', 405);
+    },
+  });
+};

@@ -1,0 +1,115 @@
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import { AuditLog, type AuditSink } from '@stack/audit';
+import { openMcpDb, type McpDb } from '@stack/db';
+import { createApiKeyStore, createJwtVerifier, createRevocationPoller, type RevocationList } from '@stack/mcp-auth';
+import type { McpConfig } from './config.ts';
+import { createPolicyHolder, loadPolicyFile, type Policy, type PolicyHolder } from './policy.ts';
+import type { ToolDefinition } from './tools/types.ts';
+import { createAuthenticator, type Authenticator } from './pipeline/authenticate.ts';
+import { createAuditor, type Auditor } from './pipeline/audit.ts';
+import { createMemoryRateLimitStore, createRateLimits, type RateLimitStore } from './pipeline/rate-limit.ts';
+import { prepareTools, type GateContext } from './pipeline/gate.ts';
+import { createServerFactory, type SessionInfo } from './mcp-server-factory.ts';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+
+export const VERSION = '0.1.0';
+
+/** Overrides for tests and embedding; everything defaults from config. */
+export interface BuildDeps {
+  /** Tool definitions; defaults to the demo database tools. */
+  tools?: readonly ToolDefinition[];
+  /** Audit sink; defaults to the hash-chained file (and stdout) from config. */
+  audit?: AuditSink;
+  /** Policy; defaults to the file named in config (reloadable). */
+  policy?: Policy;
+  rateLimitStore?: RateLimitStore;
+  /** Revocation list; defaults to polling the authorization server's feed. */
+  revocations?: RevocationList;
+  /** Used for JWKS and revocation fetches (tests count outbound requests). */
+  fetch?: typeof fetch;
+  now?: () => number;
+  /** Fastify logger option; defaults to config.logLevel. */
+  logger?: boolean | object;
+}
+
+/** The transport-independent pipeline: authentication, rate limits, authorization, audit and tools. */
+export interface Runtime {
+  policy: PolicyHolder;
+  authenticator: Authenticator;
+  audit: Auditor;
+  gate: GateContext;
+  newServer: (s: SessionInfo) => McpServer;
+  /** Starts background work (revocation polling). */
+  start(): void;
+  close(): Promise<void>;
+}
+
+export async function createRuntime(config: McpConfig, deps: BuildDeps = {}): Promise<Runtime> {
+  const now = deps.now ?? Date.now;
+  const closers: (() => unknown)[] = [];
+  const policyHolder = createPolicyHolder(deps.policy ?? loadPolicyFile(config.policyFile), () => loadPolicyFile(config.policyFile));
+
+  let tools = deps.tools;
+  if (!tools) {
+    const { createDemoTools } = await import('./tools/index.ts');
+    const demo = createDemoTools({ databasePath: config.demoDatabasePath });
+    closers.push(() => demo.close());
+    tools = demo.tools;
+  }
+
+  const sink = deps.audit ?? new AuditLog({
+    file: config.auditLog,
+    // Standard output carries the protocol in stdio mode (config refuses auditStdout there).
+    stream: config.auditStdout ? process.stdout : undefined,
+  });
+  const audit = createAuditor(sink);
+
+  let db: McpDb | undefined;
+  const mcpDb = () => {
+    if (!db) {
+      db = openMcpDb(config.databasePath);
+      const opened = db;
+      closers.push(() => opened.$client.close());
+    }
+    return db;
+  };
+
+  // stdio: the local process is the boundary and the identity comes from an API key.
+  const mode = config.transport === 'stdio' ? 'apikey' : config.authMode;
+  let poller: ReturnType<typeof createRevocationPoller> | undefined;
+  let revocations = deps.revocations;
+  if (mode === 'oauth' && !revocations && config.revocationPollMs > 0) {
+    poller = createRevocationPoller({ url: `${config.issuer}/revocations`, intervalMs: config.revocationPollMs, now, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
+    revocations = poller;
+    closers.push(() => poller?.stop());
+  }
+
+  const authenticator = createAuthenticator(mode, {
+    ...(mode === 'oauth'
+      ? { jwt: createJwtVerifier({ issuer: config.issuer, audience: config.publicUrl, jwksUrl: config.jwksUrl, now, ...(revocations ? { revocations } : {}), ...(deps.fetch ? { fetch: deps.fetch } : {}) }) }
+      : {}),
+    ...(mode === 'apikey' ? { apiKeys: createApiKeyStore(mcpDb(), now) } : {}),
+    mtlsRoleMap: config.mtlsRoleMap,
+    noAuthRole: config.noAuthRole,
+  });
+
+  const prepared = prepareTools(tools);
+  const policy = () => policyHolder.current();
+  const gate: GateContext = {
+    policy,
+    limits: createRateLimits(deps.rateLimitStore ?? createMemoryRateLimitStore(), config.rateLimitPerMinute),
+    audit,
+    tools: prepared,
+  };
+  return {
+    policy: policyHolder,
+    authenticator,
+    audit,
+    gate,
+    newServer: createServerFactory({ tools: prepared, policy, audit, validator: new AjvJsonSchemaValidator(), version: VERSION }),
+    start: () => poller?.start(),
+    async close() {
+      for (const c of closers.reverse()) await c();
+    },
+  };
+}

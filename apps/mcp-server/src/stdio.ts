@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { OAuthError } from '@stack/oauth';
+import type { Identity } from '@stack/mcp-auth';
+import type { McpConfig } from './config.ts';
+import { createRuntime, type BuildDeps, type Runtime } from './runtime.ts';
+import { gateMessage } from './pipeline/gate.ts';
+
+/** JSON-RPC error for a refused message: rate limits carry retry_after_seconds, scope errors the scopes needed. */
+function rpcErrorFor(id: RequestId, err: unknown): JSONRPCMessage {
+  if (err instanceof OAuthError && err.code === 'rate_limited') {
+    return { jsonrpc: '2.0', id, error: { code: -32000, message: 'Rate limit exceeded', data: { retry_after_seconds: err.retryAfter ?? 60 } } };
+  }
+  if (err instanceof OAuthError && err.code === 'invalid_token') {
+    return { jsonrpc: '2.0', id, error: { code: -32001, message: 'Unauthorized', data: { reason: err.description } } };
+  }
+  if (err instanceof OAuthError && err.code === 'insufficient_scope') {
+    return { jsonrpc: '2.0', id, error: { code: -32003, message: 'Insufficient scope', data: { required_scopes: (err.challenge?.scope ?? '').split(' ') } } };
+  }
+  return { jsonrpc: '2.0', id, error: { code: -32603, message: 'Internal error' } };
+}
+
+export interface StdioServer {
+  identity: Identity;
+  runtime: Runtime;
+  close(): Promise<void>;
+}
+
+/**
+ * The stdio transport: the local process is the boundary, the identity comes from the API key
+ * in MCP_API_KEY, and every message still passes the same rate limit, authorization and audit.
+ */
+export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { stdin?: Readable; stdout?: Writable } = {}): Promise<StdioServer> {
+  const runtime = await createRuntime(config, deps);
+  const credentials = { apiKey: config.apiKey };
+  const authenticate = async (requestId: string): Promise<Identity> => {
+    try {
+      return await runtime.authenticator.authenticate(credentials);
+    } catch (err) {
+      runtime.audit.record({ decision: 'AUTH_FAILED', requestId, transport: 'stdio', reason: err instanceof OAuthError ? err.description : 'authentication failed' });
+      throw err;
+    }
+  };
+  let identity: Identity;
+  try {
+    identity = await authenticate(randomUUID());
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
+
+  // JSON-RPC id → audit request id, so the handler's ctx.requestId matches the gate's audit line.
+  const ids = new Map<RequestId, string>();
+  const server = runtime.newServer({ identity, transport: 'stdio', requestId: (rpcId) => ids.get(rpcId) ?? randomUUID() });
+  const transport = new StdioServerTransport(io.stdin, io.stdout);
+  await server.connect(transport);
+
+  const deliver = transport.onmessage!;
+  const send = transport.send.bind(transport);
+  transport.send = async (message: JSONRPCMessage) => {
+    if ('id' in message && ('result' in message || 'error' in message)) ids.delete(message.id as RequestId);
+    return send(message);
+  };
+  // Messages are gated one at a time, in order, so a notification never overtakes the request before it.
+  let chain = Promise.resolve();
+  transport.onmessage = (message: JSONRPCMessage) => {
+    chain = chain.then(async () => {
+      const requestId = randomUUID();
+      const id = isJSONRPCRequest(message) ? message.id : undefined;
+      if (id !== undefined) ids.set(id, requestId);
+      try {
+        // Re-checked per request (microseconds): a key revoked or expired mid-session stops working at once.
+        if (id !== undefined) await authenticate(requestId);
+        const result = await gateMessage(message, { identity, requestId, transport: 'stdio' }, runtime.gate);
+        if (result.kind === 'respond') await transport.send(result.message);
+        else deliver(message);
+      } catch (err) {
+        if (id !== undefined) await transport.send(rpcErrorFor(id, err));
+      }
+    });
+  };
+  runtime.start();
+  return {
+    identity,
+    runtime,
+    async close() {
+      await server.close();
+      await runtime.close();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { openDemoDb } from './demo-db.ts';
+import type { ToolDeps } from './deps.ts';
+import { deleteUsersTool } from './delete-users.ts';
+import { describeTableTool } from './describe-table.ts';
+import { dropTableTool } from './drop-table.ts';
+import { executeSqlTool } from './execute-sql.ts';
+import { listTablesTool } from './list-tables.ts';
+import { queryTool } from './query.ts';
+import { MAX_ROWS_LIMIT } from './schemas.ts';
+import { createSqlRunner } from './sql-runner.ts';
+import type { ToolDefinition } from './types.ts';
+
+export type { ToolContext, ToolDefinition } from './types.ts';
+export { inputObject } from './define-tool.ts';
+
+export interface DemoToolsOptions {
+  /** The demo database file (never the auth or MCP control database); created and seeded on first start. */
+  databasePath: string;
+  /** Rows a query returns when the caller does not say (default 100, at most 1000). */
+  maxRows?: number;
+  /** Time limit for caller-written SQL (query, execute_sql), default 2000 ms. */
+  queryTimeoutMs?: number;
+}
+
+/** The demo database tools: list_tables, describe_table, query, execute_sql, delete_users, drop_table. */
+export function createDemoTools(opts: DemoToolsOptions): { tools: ToolDefinition[]; close(): void } {
+  const db = openDemoDb(opts.databasePath);
+  const runner = createSqlRunner({ databasePath: opts.databasePath, timeoutMs: opts.queryTimeoutMs ?? 2000 });
+  runner.warm();
+  const deps: ToolDeps = { db, runner, defaultMaxRows: Math.min(Math.max(1, Math.trunc(opts.maxRows ?? 100)), MAX_ROWS_LIMIT) };
+  const tools = [listTablesTool, describeTableTool, queryTool, executeSqlTool, deleteUsersTool, dropTableTool].map((make) => make(deps));
+  return {
+    tools,
+    close() {
+      runner.close();
+      if (db.open) db.close();
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import { defineTool } from './define-tool.ts';
+import type { ToolDeps } from './deps.ts';
+import { maxRows, sqlParams, sqlText } from './schemas.ts';
+import { checkSql } from './sql-guard.ts';
+import { ok } from './tool-result.ts';
+
+export function queryTool({ runner, defaultMaxRows }: ToolDeps) {
+  return defineTool({
+    name: 'query',
+    title: 'Run a read-only query',
+    description:
+      'Runs one read-only SQL statement (SELECT, WITH … SELECT) on a read-only connection and returns its rows. ' +
+      'Use ? placeholders with params; results are limited in rows and time.',
+    inputSchema: {
+      sql: sqlText.describe('one SELECT statement, with ? placeholders for values'),
+      params: sqlParams.optional().describe('values bound to the ? placeholders, in order'),
+      max_rows: maxRows.optional().describe(`maximum rows to return (default ${defaultMaxRows})`),
+    },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+    async run({ sql, params, max_rows }) {
+      checkSql(sql);
+      const result = await runner.query(sql, params ?? [], max_rows ?? defaultMaxRows);
+      return ok({ ...result });
+    },
+  });
+}

@@ -1,0 +1,86 @@
+// Child process that runs caller-written SQL. It exists so a statement that never finishes
+// (better-sqlite3 has no interrupt or progress handler, and a worker thread cannot be stopped
+// while it is inside SQLite) can be ended by killing the process. Started by sql-runner.ts.
+import Database from 'better-sqlite3';
+import { describeDbError } from './db-errors.ts';
+import type { ExecuteResult, RowsResult, WorkerReply, WorkerRequest } from './sql-protocol.ts';
+
+const MAX_RESULT_CHARS = 1024 * 1024;
+const MAX_BLOB_PREVIEW = 1024;
+
+const path = process.argv[2];
+if (!path || !process.send) process.exit(2);
+
+// The query connection cannot write: opened read-only, and query_only refuses writes even if
+// SQLite would otherwise allow one (e.g. to a temp schema).
+const readOnly = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
+readOnly.pragma('query_only = ON');
+const readWrite = new Database(path, { fileMustExist: true, timeout: 1000 });
+readWrite.pragma('foreign_keys = ON');
+
+function toJson(v: unknown): unknown {
+  if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString();
+  if (Buffer.isBuffer(v)) return { blob_bytes: v.length, base64: v.subarray(0, MAX_BLOB_PREVIEW).toString('base64') };
+  return v;
+}
+
+function readRows(stmt: Database.Statement, params: unknown[], maxRows: number): RowsResult {
+  stmt.raw(true).safeIntegers(true);
+  const columns = stmt.columns().map((c) => c.name);
+  const rows: unknown[][] = [];
+  let size = 0;
+  let truncated = false;
+  for (const row of stmt.iterate(...params) as Iterable<unknown[]>) {
+    if (rows.length >= maxRows || size > MAX_RESULT_CHARS) {
+      truncated = true;
+      break; // ends the iterator, which resets the statement
+    }
+    const converted = row.map(toJson);
+    size += JSON.stringify(converted).length;
+    rows.push(converted);
+  }
+  return { columns, rows, rowCount: rows.length, truncated };
+}
+
+function query(req: WorkerRequest): RowsResult {
+  const stmt = readOnly.prepare(req.sql);
+  // reader: returns rows; readonly: SQLite's own verdict that the statement changes nothing.
+  if (!stmt.reader || !stmt.readonly) throw new QueryRefused();
+  return readRows(stmt, req.params, req.maxRows);
+}
+
+function execute(req: WorkerRequest): ExecuteResult {
+  try {
+    const stmt = readWrite.prepare(req.sql);
+    if (stmt.reader) {
+      // RETURNING makes all its changes on the first step, so stopping at maxRows loses none.
+      const result = readRows(stmt, req.params, req.maxRows);
+      const info = readWrite.prepare('SELECT changes() AS changes, last_insert_rowid() AS id').get() as { changes: number; id: number };
+      return { changes: info.changes, lastInsertRowid: info.id, result };
+    }
+    const info = stmt.run(...req.params);
+    return { changes: info.changes, lastInsertRowid: toJson(info.lastInsertRowid) as number | string };
+  } finally {
+    // Transaction control is refused before SQL gets here; this is the backstop that keeps the write lock free.
+    if (readWrite.inTransaction) readWrite.exec('ROLLBACK');
+  }
+}
+
+class QueryRefused extends Error {}
+
+function handle(req: WorkerRequest): WorkerReply {
+  try {
+    const result = req.op === 'query' ? query(req) : execute(req);
+    return { type: 'reply', id: req.id, ok: true, result };
+  } catch (err) {
+    const error = err instanceof QueryRefused
+      ? 'the query tool only runs read-only statements that return rows (use execute_sql to change data)'
+      : describeDbError(err);
+    return { type: 'reply', id: req.id, ok: false, error };
+  }
+}
+
+process.on('message', (msg: WorkerRequest) => process.send!(handle(msg)));
+// The parent is gone (or closed the channel): nothing left to serve.
+process.on('disconnect', () => process.exit(0));
+process.send({ type: 'ready' } satisfies WorkerReply);

@@ -1,0 +1,166 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { createServer as createNetServer } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
+import { z } from 'zod';
+import type { FastifyInstance } from 'fastify';
+import { AuditLog } from '@stack/audit';
+import { buildApp, type BuildDeps } from '../src/app.ts';
+import { loadMcpConfig, type McpConfig } from '../src/config.ts';
+import type { ToolContext, ToolDefinition } from '../src/tools/types.ts';
+
+/** A free TCP port on 127.0.0.1 (the resource URL must be known before the app is built). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface SeenRequest {
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** A stand-in authorization server: an RS256 key, its JWKS and a revocation feed, all on 127.0.0.1. */
+export interface TestIssuer {
+  url: string;
+  kid: string;
+  publicJwk: Record<string, unknown>;
+  privateKey: CryptoKey;
+  /** Every request the MCP server made to this issuer (JWKS, revocations). */
+  seen: SeenRequest[];
+  revoked: { jti: string; expiresAt: number }[];
+  sign(claims?: JWTPayload, opts?: { header?: Record<string, unknown>; key?: CryptoKey | Uint8Array; alg?: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startIssuer(): Promise<TestIssuer> {
+  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const kid = randomUUID();
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
+  const seen: SeenRequest[] = [];
+  const revoked: { jti: string; expiresAt: number }[] = [];
+  const server: Server = createServer((req, res) => {
+    seen.push({ url: req.url ?? '', headers: req.headers });
+    res.setHeader('content-type', 'application/json');
+    if (req.url === '/jwks') return res.end(JSON.stringify({ keys: [publicJwk] }));
+    if (req.url?.startsWith('/revocations')) return res.end(JSON.stringify({ revoked }));
+    res.statusCode = 404;
+    res.end('{}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    url,
+    kid,
+    publicJwk,
+    privateKey,
+    seen,
+    revoked,
+    async sign(claims = {}, opts = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const payload: JWTPayload = {
+        iss: url, sub: 'user-1', client_id: 'client-1', scope: 'db:read', role: 'viewer',
+        iat: now, exp: now + 300, jti: randomUUID(), ...claims,
+      };
+      for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: opts.alg ?? 'RS256', typ: 'at+jwt', kid, ...opts.header } as { alg: string })
+        .sign(opts.key ?? privateKey);
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** Calls the tool handlers received, so tests can check what a handler sees (never a token). */
+export const handlerCalls: { tool: string; args: unknown; ctx: ToolContext }[] = [];
+
+/** Six small tools named like the demo tools; each echoes its name. */
+export function fixtureTools(): ToolDefinition[] {
+  const mk = (name: string, inputSchema: z.ZodRawShape): ToolDefinition => ({
+    name,
+    title: name,
+    description: `fixture ${name}`,
+    inputSchema,
+    async handler(args, ctx) {
+      handlerCalls.push({ tool: name, args, ctx });
+      if (name === 'execute_sql' && (args as { sql: string }).sql === 'boom') throw new Error('secret internal detail /etc/passwd');
+      return { content: [{ type: 'text', text: `${name} ok` }] };
+    },
+  });
+  return [
+    mk('list_tables', {}),
+    mk('describe_table', { table: z.string().max(64) }),
+    mk('query', { sql: z.string().max(1000) }),
+    mk('execute_sql', { sql: z.string().max(1000) }),
+    mk('delete_users', { ids: z.array(z.number().int()).max(100) }),
+    mk('drop_table', { table: z.string().max(64) }),
+  ];
+}
+
+export interface TestMcpServer {
+  app: FastifyInstance;
+  config: McpConfig;
+  /** Base URL, e.g. http://127.0.0.1:PORT */
+  base: string;
+  /** The MCP endpoint (canonical resource URL). */
+  url: string;
+  dataDir: string;
+  auditFile: string;
+  audit: () => Record<string, unknown>[];
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts a real MCP server on 127.0.0.1 with a fresh data directory; `env` overrides settings by name. */
+export async function startMcpServer(env: Record<string, string> = {}, deps: BuildDeps = {}, scheme = 'http'): Promise<TestMcpServer> {
+  const port = env.MCP_PORT ? Number(env.MCP_PORT) : await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'mcp-test-'));
+  const base = `${scheme}://127.0.0.1:${port}`;
+  const auditFile = join(dataDir, 'audit.log');
+  const config = loadMcpConfig({
+    NODE_ENV: 'test',
+    MCP_HOST: '127.0.0.1',
+    MCP_PORT: String(port),
+    MCP_PUBLIC_URL: `${base}/mcp`,
+    DATA_DIR: dataDir,
+    MCP_AUDIT_LOG: auditFile,
+    REVOCATION_POLL_SECONDS: '0',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const audit = new AuditLog({ file: auditFile }, 10_000);
+  const app = await buildApp(config, { tools: fixtureTools(), audit, logger: false, ...deps });
+  await app.listen({ host: '127.0.0.1', port });
+  const close = async () => {
+    await app.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return {
+    app, config, base, url: `${base}/mcp`, dataDir, auditFile,
+    audit: () => audit.lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+/** POSTs one JSON-RPC body to the MCP endpoint. */
+export async function rpc(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+}
+
+let nextId = 1;
+export const callTool = (name: string, args: Record<string, unknown> = {}) =>
+  ({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args } });
+export const listTools = () => ({ jsonrpc: '2.0', id: nextId++, method: 'tools/list', params: {} });
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

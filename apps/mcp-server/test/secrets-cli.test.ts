@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeKek } from '@stack/crypto';
+import { openMcpDb } from '@stack/db';
+import { run } from '../src/cli/secrets.ts';
+import { createSecretStore } from '../src/secrets/store.ts';
+
+let dir: string;
+let env: Record<string, string | undefined>;
+const keyA = randomBytes(32);
+const keyB = randomBytes(32);
+
+async function cli(args: string[], opts: { stdin?: string; env?: Record<string, string | undefined> } = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, {
+    stdin: Readable.from(opts.stdin === undefined ? [] : [Buffer.from(opts.stdin)]),
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: opts.env ?? env,
+  });
+  return { code, stdout, stderr };
+}
+
+function readSecret(name: string, key: Buffer): string | undefined {
+  const db = openMcpDb(env.MCP_DATABASE_PATH!);
+  try {
+    return createSecretStore(db, [makeKek(key)]).get(name);
+  } finally {
+    db.$client.close();
+  }
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mcp-secrets-cli-'));
+  env = { DATA_DIR: dir, MCP_DATABASE_PATH: join(dir, 'control', 'mcp.db'), KEY_ENCRYPTION_KEY: keyA.toString('base64'), NODE_ENV: 'test' };
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('secrets CLI', () => {
+  it('set reads the value from stdin; list shows names, never values', async () => {
+    const set = await cli(['set', 'github.token'], { stdin: 'ghp_s3cret\n' });
+    expect(set).toEqual({ code: 0, stdout: 'secret github.token stored\n', stderr: '' });
+    expect(readSecret('github.token', keyA)).toBe('ghp_s3cret');
+    const list = await cli(['list']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^NAME\s+UPDATED\ngithub\.token\s+\d{4}-\d\d-\d\dT/);
+    expect(list.stdout + list.stderr).not.toContain('ghp_s3cret');
+    const json = await cli(['list', '--json']);
+    expect(JSON.parse(json.stdout)).toEqual([{ name: 'github.token', updatedAt: expect.any(String) }]);
+  });
+
+  it('refuses a value given as an argument without echoing it, and an empty stdin', async () => {
+    const r = await cli(['set', 'github.token', 'ghp_in_argv']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/value is read from standard input/);
+    expect(r.stdout + r.stderr).not.toContain('ghp_in_argv');
+    expect((await cli(['set', 'x'], { stdin: '' })).code).toBe(1);
+    expect(existsSync(env.MCP_DATABASE_PATH!)).toBe(false);
+  });
+
+  it('exits 2 on bad usage: no command, unknown command, get, bad name', async () => {
+    for (const args of [[], ['get', 'github.token'], ['frobnicate'], ['set'], ['set', 'bad name'], ['set', '../x'], ['list', '--all'], ['rotate-kek', 'now']]) {
+      const r = await cli(args, { stdin: 'v' });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^error: /);
+    }
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/set NAME/);
+    expect(help.stdout).not.toMatch(/\bget\b/);
+  });
+
+  it('delete removes a secret and fails (1) for an unknown one', async () => {
+    await cli(['set', 'a'], { stdin: 'v' });
+    expect(await cli(['delete', 'a'])).toEqual({ code: 0, stdout: 'secret a deleted\n', stderr: '' });
+    const again = await cli(['delete', 'a']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe('error: no secret named a\n');
+    expect((await cli(['list'])).stdout).toBe('no secrets stored\n');
+  });
+
+  it('rotate-kek re-wraps every secret under KEY_ENCRYPTION_KEY using KEY_ENCRYPTION_KEY_PREVIOUS', async () => {
+    await cli(['set', 'one'], { stdin: 'first' });
+    await cli(['set', 'two'], { stdin: 'second' });
+    const rotated = { ...env, KEY_ENCRYPTION_KEY: keyB.toString('base64'), KEY_ENCRYPTION_KEY_PREVIOUS: keyA.toString('base64') };
+    const r = await cli(['rotate-kek'], { env: rotated });
+    expect(r).toEqual({ code: 0, stdout: '2 secret(s) re-wrapped under the current key-encryption key\n', stderr: '' });
+    expect(readSecret('one', keyB)).toBe('first');
+    expect(readSecret('two', keyB)).toBe('second');
+    expect(() => readSecret('one', keyA)).toThrow(/could not be decrypted/);
+    // Without the old key the rotation cannot open the data keys, and nothing changes.
+    await cli(['set', 'three'], { stdin: 'third', env: rotated });
+    const lost = await cli(['rotate-kek'], { env: { ...env, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } });
+    expect(lost.code).toBe(1);
+    expect(lost.stderr).toMatch(/^error: no key-encryption key with id/);
+    expect(readSecret('three', keyB)).toBe('third');
+  });
+
+  it('reports an invalid KEY_ENCRYPTION_KEY as a configuration error (exit 1)', async () => {
+    const r = await cli(['list'], { env: { ...env, KEY_ENCRYPTION_KEY: 'too-short' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/KEY_ENCRYPTION_KEY: must be 32 bytes/);
+  });
+});
