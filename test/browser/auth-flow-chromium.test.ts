@@ -30,7 +30,6 @@ describe('authorization pages in Chromium', () => {
     s = await startAuthServer({ SESSION_TTL_SECONDS: String(SESSION_TTL) }, { now: () => clock });
     // Registered without a port: loopback redirects accept any port (RFC 8252 §7.3).
     client = seedClient(s, { name: 'Local CLI', redirectUris: ['http://127.0.0.1/callback'] });
-    email = (await seedUser(s, 'developer')).email;
   });
   afterAll(async () => {
     await browser?.close();
@@ -38,9 +37,13 @@ describe('authorization pages in Chromium', () => {
     await s?.close();
   });
   beforeEach(async () => {
+    // A fresh user per test: an earlier Allow is remembered and would skip the consent page.
+    email = (await seedUser(s, 'developer')).email;
     context = await browser.newContext();
+    context.setDefaultTimeout(5_000);
     page = await context.newPage();
     watch = await watchPage(page);
+    page.on('response', (r) => { if (r.status() === 404) console.log('404', r.url()); });
     cb.hits.length = 0;
   });
   afterEach(async () => {

@@ -89,7 +89,7 @@ export async function watchPage(page: Page): Promise<PageWatch> {
   page.on('console', (m) => {
     const text = m.text();
     if (/content security policy/i.test(text)) w.cspViolations.push(text);
-    else if (m.type() === 'error') w.consoleErrors.push(text);
+    else if (m.type() === 'error') w.consoleErrors.push(`${text} (${m.location().url})`);
   });
   page.on('pageerror', (e) => { w.consoleErrors.push(e.message); });
   await page.exposeFunction('__cspViolation', (v: string) => { w.cspViolations.push(v); });

@@ -9,14 +9,19 @@ import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
 
 /** A free TCP port on 127.0.0.1 (the issuer URL must be known before the app is built). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  return (await freePorts(1))[0]!;
+}
+
+/** `n` distinct free ports, held open together while chosen so no two are the same. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  })));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 export interface TestAuthServer {
@@ -36,7 +41,7 @@ export interface TestAuthServer {
  * `env` overrides settings by their environment names.
  */
 export async function startAuthServer(env: Record<string, string> = {}, opts: BuildOptions = {}): Promise<TestAuthServer> {
-  const port = await freePort();
+  const port = env.AUTH_PORT ? Number(env.AUTH_PORT) : await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'auth-test-'));
   const url = `http://127.0.0.1:${port}`;
   const config = loadAuthConfig({
