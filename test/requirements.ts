@@ -83,6 +83,23 @@ export const requirements: Record<string, Requirement> = {
   'RFC7591-REGISTER': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc7591#section-3', text: 'registration returns client_id and validated metadata, or invalid_client_metadata / invalid_redirect_uri' },
   'RFC8414-METADATA-FIELDS': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc8414#section-2', text: 'metadata includes issuer, endpoints, response_types_supported and the optional fields we support' },
   'RFC8707-INVALID-TARGET': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc8707#section-2', text: 'an unknown or missing resource gets invalid_target' },
+  // --- deployment (issue 4 "One command", issue 5 compose profile) ---
+  'DEPLOY-COMPOSE': { level: 'MUST', source: 'issue 4', text: 'docker compose runs the stack: one service per app, a data volume, health checks, the key-encryption key from an env file, no secret in the file; its services, ports, env names and health checks agree with the apps\' configuration' },
+  'DEPLOY-DOCKERFILE': { level: 'MUST', source: 'issue 4', text: 'a multi-stage Dockerfile on Node 24 LTS builds one non-root image with production dependencies only and a HEALTHCHECK' },
+  'DEPLOY-ENV-DOCS': { level: 'MUST', source: 'issue 4', text: '.env.example lists every setting the apps read, and nothing they do not' },
+  'DEPLOY-HEALTH': { level: 'MUST', source: 'issue 4', text: 'both apps serve liveness (/health) and readiness (/ready) endpoints' },
+  'DEPLOY-GRACEFUL-SHUTDOWN': { level: 'MUST', source: 'issue 4', text: 'on SIGTERM an app stops accepting connections, finishes in-flight requests, closes its database and exits 0' },
+  'DEPLOY-SCALE-PROFILE': { level: 'MUST', source: 'issue 5', text: 'docker-compose.yml has an optional profile with postgres and redis services and two replicas of each app' },
+  // --- scale-out with Redis (issue 5) ---
+  'SCALE-REDIS-RATE-LIMIT': { level: 'MUST', source: 'issue 5', text: 'with REDIS_URL the MCP server keeps rate-limit counters in Redis: instances behind one Redis admit exactly N calls per minute in total' },
+  'SCALE-REDIS-REVOCATION': { level: 'MUST', source: 'issue 5', text: 'with REDIS_URL the revocation list is shared: a token revoked at the authorization server is refused by every MCP-server instance within the advertised delay' },
+  'SCALE-REDIS-ABUSE-LIMITS': { level: 'MUST', source: 'issue 5', text: 'with REDIS_URL the authorization server\'s failed-login, client-authentication and registration limits hold across instances' },
+  'SCALE-FAIL-CLOSED': { level: 'MUST', source: 'issue 5', text: 'when Redis is unreachable requests that need it get 503 with Retry-After (never a silent allow), the outage is logged once per interval, and the apps recover by themselves' },
+  // --- scale-out with PostgreSQL (issue 5) ---
+  'SCALE-PG-STORE': { level: 'MUST', source: 'issue 5', text: 'with DATABASE_URL the authorization server keeps everything in PostgreSQL (own generated migrations, applied on start, safe when several instances start at once) and passes the same test suite as on SQLite' },
+  'SCALE-PG-CONCURRENCY': { level: 'MUST', source: 'issue 5', text: 'refresh rotation, code redemption and consent writes stay correct under concurrency across instances on one PostgreSQL: one family survives, a code yields tokens once, no family is wiped by a legitimate concurrent refresh' },
+  'SCALE-PG-SHARED-STATE': { level: 'MUST', source: 'issue 5', text: 'state a browser flow needs (pending authorization requests, sessions) is shared, so consecutive requests may land on different instances' },
+  'SCALE-PG-FAIL-CLOSED': { level: 'MUST', source: 'issue 5', text: 'when PostgreSQL is unreachable requests get 503 temporarily_unavailable with Retry-After, the outage is logged once per interval, and the server recovers by itself' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

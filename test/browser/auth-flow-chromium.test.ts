@@ -29,7 +29,7 @@ describe('authorization pages in Chromium', () => {
     [browser, cb] = await Promise.all([launchChromium(), startCallbackServer()]);
     s = await startAuthServer({ SESSION_TTL_SECONDS: String(SESSION_TTL) }, { now: () => clock });
     // Registered without a port: loopback redirects accept any port (RFC 8252 §7.3).
-    client = seedClient(s, { name: 'Local CLI', redirectUris: ['http://127.0.0.1/callback'] });
+    client = await seedClient(s, { name: 'Local CLI', redirectUris: ['http://127.0.0.1/callback'] });
   });
   afterAll(async () => {
     await browser?.close();
@@ -43,7 +43,6 @@ describe('authorization pages in Chromium', () => {
     context.setDefaultTimeout(5_000);
     page = await context.newPage();
     watch = await watchPage(page);
-    page.on('response', (r) => { if (r.status() === 404) console.log('404', r.url()); });
     cb.hits.length = 0;
   });
   afterEach(async () => {
@@ -118,7 +117,7 @@ describe('authorization pages in Chromium', () => {
     await startAt();
     await signIn('not the password');
     expect(new URL(page.url()).origin).toBe(s.url);
-    expect((await page.getByRole('alert').textContent())?.trim()).toBe('The email or password is incorrect.');
+    expect((await page.getByRole('alert').textContent())?.trim()).toBe('The email or password is incorrect. Check both and try again.');
     // The email is kept so the person only retypes the password.
     expect(await page.getByLabel('Email').inputValue()).toBe(email);
     expect(await page.getByLabel('Password').inputValue()).toBe('');
@@ -131,7 +130,7 @@ describe('authorization pages in Chromium', () => {
     expect(cb.hits[0]!.get('code')).toBeTruthy();
   });
 
-  it('expired session: submitting consent after the session ended sends the person back to sign in, then the flow completes', async () => {
+  it('expired session: Allow after the session ended shows a page that says so, and "Sign in again" completes the flow', async () => {
     await startAt();
     await signIn();
     expect(new URL(page.url()).pathname).toBe('/consent');
@@ -139,19 +138,24 @@ describe('authorization pages in Chromium', () => {
     try {
       const response = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/consent');
       await page.getByRole('button', { name: 'Allow' }).click();
-      expect((await response).status()).toBeLessThan(500);
+      expect((await response).status()).toBe(403);
       await page.waitForLoadState('load');
-      expect(new URL(page.url()).pathname).toBe('/login');
-      expect(await page.getByRole('status').textContent()).toContain('Your session ended');
-      const text = (await page.textContent('body')) ?? '';
-      expect(text).not.toMatch(/at .*\.ts:\d+|Error:|stack/i);
+      expect(new URL(page.url()).origin).toBe(s.url);
+      expect((await page.getByRole('heading', { level: 1 }).textContent())?.trim()).toBe('You were signed out');
+      const text = (await page.textContent('main')) ?? '';
+      expect(text).toContain('nothing was shared');
+      expect(text).not.toMatch(/\.ts:\d+|Error:|stack/i);
       expect(cb.hits).toHaveLength(0);
 
+      await page.getByRole('link', { name: 'Sign in again' }).click();
+      await page.waitForLoadState('load');
+      expect(new URL(page.url()).pathname).toBe('/login');
       await signIn();
       expect(new URL(page.url()).pathname).toBe('/consent');
       await page.getByRole('button', { name: 'Allow' }).click();
       await page.waitForURL((u) => u.origin === cb.url);
       expect(cb.hits[0]!.get('code')).toBeTruthy();
+      expect(cb.hits[0]!.get('state')).toBe(STATE);
     } finally {
       clock = Date.now();
     }

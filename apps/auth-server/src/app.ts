@@ -1,11 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
-import { openAuthDb } from '@stack/db';
 import { AuditLog, type AuditSink } from '@stack/audit';
 import type { AuthConfig } from './config.ts';
 import type { AppContext } from './context.ts';
 import { resolveKeks } from './services/kek.ts';
 import { createKeyStore } from './services/keys.ts';
+import { createAbuseLimiterStore } from './services/shared-limiters.ts';
+import { openStore } from './store/index.ts';
 import { errorHandler } from './plugins/error-handler.ts';
 import { securityHeaders } from './plugins/security-headers.ts';
 import { metadataRoutes } from './routes/metadata.ts';
@@ -42,20 +43,34 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   });
 
   const now = opts.now ?? Date.now;
-  const db = openAuthDb(config.databasePath);
+  const store = await openStore(config, {
+    unavailable: (err) => app.log.error({ err }, 'database unavailable: requests fail with 503 until it answers again'),
+    recovered: () => app.log.warn('database reachable again'),
+  });
   const keks = resolveKeks(config);
+  const abuse = createAbuseLimiterStore(config, { error: (m) => app.log.error(m), info: (m) => app.log.info(m) });
   const ctx: AppContext = {
     config,
-    db,
+    store,
     now,
     keks,
     audit: opts.audit ?? new AuditLog({ file: config.auditLog, stream: config.auditStdout ? process.stdout : undefined }),
-    keys: createKeyStore(db, keks, now, config.accessTokenTtl),
+    keys: createKeyStore(store.signingKeys, keks, now, config.accessTokenTtl),
+    limiters: abuse.limiters,
   };
-  // Keys are generated on first start, so the JWKS is never empty.
-  await ctx.keys.active();
+  try {
+    // Keys are generated on first start, so the JWKS is never empty.
+    await ctx.keys.active();
+  } catch (err) {
+    await store.close();
+    await abuse.close();
+    throw err;
+  }
   app.decorate('ctx', ctx);
-  app.addHook('onClose', async () => db.$client.close());
+  app.addHook('onClose', async () => store.close());
+  // Requests before Redis answers get 503 (fail closed); a short wait at start spares the first ones.
+  app.addHook('onReady', async () => void (await abuse.redis?.waitUntilReady(2_000)));
+  app.addHook('onClose', async () => abuse.close());
 
   await app.register(errorHandler);
   await app.register(securityHeaders);

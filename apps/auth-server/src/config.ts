@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { join, resolve } from 'node:path';
-import { envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256 } from '@stack/config';
+import { envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256, keyPrefix, redisUrl } from '@stack/config';
 
 // Every setting, its default and meaning is listed in .env.example; keep the two in step.
 const schema = z
@@ -11,6 +11,11 @@ const schema = z
     AUTH_PORT: port.default(4000),
     DATA_DIR: z.string().min(1).default('./data'),
     AUTH_DATABASE_PATH: z.string().min(1).optional(),
+    DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL').optional(),
+    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier').default('public'),
+    DATABASE_POOL_MAX: positiveInt.max(100).default(10),
+    DATABASE_CONNECT_TIMEOUT_MS: positiveInt.max(60_000).default(5000),
+    DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.max(300_000).default(15_000),
     KEY_ENCRYPTION_KEY: key256.optional(),
     KEY_ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
     MCP_RESOURCES: z.string().default('http://localhost:4001/mcp'),
@@ -29,6 +34,8 @@ const schema = z
     LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
     LOGIN_MAX_FAILURES_PER_ADDRESS: positiveInt.default(20),
     LOGIN_FAILURE_WINDOW_SECONDS: positiveInt.default(900),
+    REDIS_URL: redisUrl.optional(),
+    REDIS_KEY_PREFIX: keyPrefix.default('mcp-oauth:'),
     AUDIT_LOG: z.string().optional(),
     AUDIT_STDOUT: envBool.default(false),
     TRUST_PROXY: envBool.default(false),
@@ -41,6 +48,10 @@ const schema = z
     for (const r of resources) {
       const ok = httpUrl.safeParse(r);
       if (!ok.success) ctx.addIssue({ code: 'custom', path: ['MCP_RESOURCES'], message: `'${r}' is not an http(s) URL without fragment` });
+    }
+    if (c.DATABASE_URL && !c.KEY_ENCRYPTION_KEY) {
+      // Every instance on a shared database must open the same envelopes; a per-machine key cannot.
+      ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required with DATABASE_URL: every instance sharing the database needs the same key (openssl rand -base64 32)' });
     }
     if (c.NODE_ENV === 'production') {
       // MCP 2026-07-28 security considerations: all AS endpoints MUST be served over HTTPS.
@@ -58,6 +69,16 @@ const schema = z
       port: c.AUTH_PORT,
       dataDir,
       databasePath: c.AUTH_DATABASE_PATH === ':memory:' ? ':memory:' : resolve(c.AUTH_DATABASE_PATH ?? join(dataDir, 'auth.db')),
+      /** Set when DATABASE_URL is: PostgreSQL holds everything and databasePath is unused. */
+      postgres: c.DATABASE_URL === undefined ? undefined : {
+        url: c.DATABASE_URL,
+        schema: c.DATABASE_SCHEMA,
+        maxConnections: c.DATABASE_POOL_MAX,
+        connectTimeoutMs: c.DATABASE_CONNECT_TIMEOUT_MS,
+        statementTimeoutMs: c.DATABASE_STATEMENT_TIMEOUT_MS,
+      },
+      /** Set when REDIS_URL is: the failed-login, client-auth and registration limits are shared by every instance. */
+      redis: c.REDIS_URL ? { url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX } : undefined,
       keyEncryptionKey: c.KEY_ENCRYPTION_KEY,
       previousKeyEncryptionKeys: (c.KEY_ENCRYPTION_KEY_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
       resources: c.MCP_RESOURCES.split(',').map((s) => httpUrl.parse(s.trim())).filter(Boolean),
@@ -89,6 +110,9 @@ const schema = z
   });
 
 export type AuthConfig = Readonly<z.output<typeof schema>>;
+
+/** Every environment setting the authorization server reads (deployment files are checked against it). */
+export const authSettingNames: readonly string[] = Object.freeze(Object.keys(schema.in.shape));
 
 /** Validates auth-server settings (environment-style keys) once; throws ConfigError listing every problem. */
 export function loadAuthConfig(env: Record<string, string | undefined>): AuthConfig {

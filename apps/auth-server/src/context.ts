@@ -1,19 +1,23 @@
-import type { AuthDb } from '@stack/db';
 import type { AuditSink } from '@stack/audit';
 import type { Kek } from '@stack/crypto';
 import type { AuthConfig } from './config.ts';
 import type { KeyStore } from './services/keys.ts';
+import type { AuthStore } from './store/index.ts';
+import type { LimiterFactory } from '@stack/redis';
 
 /** Everything a route or service needs, built once per app by buildApp(). */
 export interface AppContext {
   config: AuthConfig;
-  db: AuthDb;
+  /** All persistent state (SQLite or PostgreSQL); services never see which. */
+  store: AuthStore;
   audit: AuditSink;
   /** Current time in ms; injectable so tests can move the clock. */
   now: () => number;
   /** keks[0] wraps new data; the rest can still open older envelopes (rotation). */
   keks: Kek[];
   keys: KeyStore;
+  /** Builds the abuse limiters: in process, or in Redis when REDIS_URL is set (shared by all instances). */
+  limiters: LimiterFactory;
 }
 
 declare module 'fastify' {

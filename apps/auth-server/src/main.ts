@@ -20,7 +20,9 @@ async function main(): Promise<void> {
   console.log(`Authorization server ready on ${config.issuer} (listening on ${config.host}:${config.port})`);
   console.log(`  metadata: ${config.issuer}/.well-known/oauth-authorization-server`);
   console.log(`  resources served: ${config.resources.join(', ')}`);
-  const users = await import('./services/users.ts').then((m) => m.countUsers(app.ctx.db)).catch(() => -1);
+  // The URL itself is never printed: it may carry the database password.
+  console.log(`  storage: ${config.postgres ? `PostgreSQL (DATABASE_URL, schema ${config.postgres.schema})` : `SQLite ${config.databasePath}`}`);
+  const users = await import('./services/users.ts').then((m) => m.countUsers(app.ctx.store)).catch(() => -1);
   if (users === 0) {
     console.log('No users yet. Create the first admin:');
     console.log("  printf '%s' 'a-long-password' | npm run admin -- users add --email you@example.com --role admin --password-stdin");
@@ -34,6 +36,9 @@ async function main(): Promise<void> {
       // Fastify's close waits for in-flight requests, then the onClose hook closes the database.
       const timer = setTimeout(() => process.exit(1), 10_000);
       timer.unref();
+      // A keep-alive connection whose request finishes while draining would hold server.close()
+      // open until its idle timeout (72 s in Fastify): close connections as soon as they are idle.
+      setInterval(() => app.server.closeIdleConnections(), 100).unref();
       app.close().then(() => process.exit(0), () => process.exit(1));
     });
   }

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { authSchema } from '@stack/db';
 import type { Role } from '@stack/oauth';
 import { createUser, type UserRecord } from '../src/services/users.ts';
 import type { TestAuthServer } from './helpers.ts';
@@ -18,10 +17,10 @@ export interface SeedClient {
 }
 
 /** Inserts a registered public client directly (registration is another endpoint's concern). */
-export function seedClient(s: TestAuthServer, c: SeedClient = {}): { id: string; redirectUris: string[] } {
+export async function seedClient(s: TestAuthServer, c: SeedClient = {}): Promise<{ id: string; redirectUris: string[] }> {
   const id = c.id ?? `client-${randomBytes(6).toString('hex')}`;
   const redirectUris = c.redirectUris ?? ['https://app.example.com/callback'];
-  s.app.ctx.db.insert(authSchema.clients).values({
+  await s.app.ctx.store.clients.insert({
     id,
     source: 'admin',
     secretHash: null,
@@ -33,12 +32,14 @@ export function seedClient(s: TestAuthServer, c: SeedClient = {}): { id: string;
     scope: c.scope ?? 'db:read db:write db:admin',
     metadata: {},
     createdAt: Date.now(),
-  }).run();
+    metadataExpiresAt: null,
+    revokedAt: null,
+  });
   return { id, redirectUris };
 }
 
 export function seedUser(s: TestAuthServer, role: Role, email = `${role}-${randomBytes(4).toString('hex')}@example.com`): Promise<UserRecord> {
-  return createUser(s.app.ctx.db, { email, password: PASSWORD, role });
+  return createUser(s.app.ctx.store, { email, password: PASSWORD, role });
 }
 
 export function pkce(): { verifier: string; challenge: string } {

@@ -12,7 +12,7 @@ describe('GET /authorize', () => {
 
   beforeAll(async () => {
     s = await startAuthServer();
-    client = seedClient(s, { redirectUris: ['https://app.example.com/callback', 'https://app.example.com/other'] });
+    client = await seedClient(s, { redirectUris: ['https://app.example.com/callback', 'https://app.example.com/other'] });
     adminEmail = (await seedUser(s, 'admin')).email;
   });
   afterAll(async () => { await s.close(); });
@@ -41,7 +41,7 @@ describe('GET /authorize', () => {
     expect(loc.searchParams.get('iss')).toBe(s.config.issuer);
     const code = loc.searchParams.get('code')!;
     expect(code).toMatch(/^[A-Za-z0-9_-]{40,}$/);
-    const row = s.app.ctx.db.$client.prepare('select * from authorization_codes where code_hash = ?').get(tokenHash(code)) as Record<string, unknown>;
+    const [row] = await s.sql('select * from authorization_codes where code_hash = ?', tokenHash(code));
     expect(row).toMatchObject({
       client_id: client.id,
       redirect_uri: client.redirectUris[1],
@@ -50,11 +50,11 @@ describe('GET /authorize', () => {
       scope: 'db:read db:write',
       consumed_at: null,
     });
-    expect(JSON.stringify(s.app.ctx.db.$client.prepare('select * from authorization_codes').all())).not.toContain(code);
+    expect(JSON.stringify(await s.sql('select * from authorization_codes'))).not.toContain(code);
   });
 
   it('uses the only registered redirect URI when redirect_uri is omitted', async () => {
-    const single = seedClient(s, { redirectUris: ['https://single.example.com/cb'] });
+    const single = await seedClient(s, { redirectUris: ['https://single.example.com/cb'] });
     const res = await fetch(authorizeUrl(s, validParams(single.id, 'x', { redirect_uri: undefined, response_type: 'token' })), { redirect: 'manual' });
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toMatch(/^https:\/\/single\.example\.com\/cb\?error=unsupported_response_type/);
@@ -152,7 +152,7 @@ describe('GET /authorize', () => {
       const loc = await errorRedirect(validParams(client.id, client.redirectUris[0]!, { scope }));
       expect(loc.searchParams.get('error'), scope).toBe('invalid_scope');
     }
-    const limited = seedClient(s, { scope: 'db:read', redirectUris: ['https://app.example.com/callback'] });
+    const limited = await seedClient(s, { scope: 'db:read', redirectUris: ['https://app.example.com/callback'] });
     const res = await fetch(authorizeUrl(s, validParams(limited.id, limited.redirectUris[0]!, { scope: 'db:admin' })), { redirect: 'manual' });
     expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('invalid_scope');
   });
@@ -185,7 +185,7 @@ describe('GET /authorize', () => {
 describe('[OAUTH21-LOOPBACK-PORT] loopback redirect URIs', () => {
   it('[OAUTH21-LOOPBACK-PORT] accepts any port on a registered loopback redirect URI and redirects to the requested port', async () => {
     await using s = await startAuthServer();
-    const client = seedClient(s, { redirectUris: ['http://127.0.0.1/callback', 'http://localhost:3000/cb'] });
+    const client = await seedClient(s, { redirectUris: ['http://127.0.0.1/callback', 'http://localhost:3000/cb'] });
     for (const uri of ['http://127.0.0.1:53682/callback', 'http://127.0.0.1/callback', 'http://localhost:9999/cb']) {
       const res = await fetch(authorizeUrl(s, validParams(client.id, uri, { code_challenge: undefined })), { redirect: 'manual' });
       expect(res.status, uri).toBe(302);

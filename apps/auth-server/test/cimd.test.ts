@@ -146,7 +146,7 @@ describe('Client ID Metadata Documents', () => {
     const err = await rejection('/mismatch.json');
     expect(err).toMatchObject({ code: 'invalid_client', status: 401, description: "client metadata document: 'client_id' does not match the document URL" });
     expect(s.auditEvents().find((e) => e.event === 'client.metadata_rejected' && e.client === docs.url('/mismatch.json'))).toMatchObject({ decision: 'deny', reason: err.description });
-    expect(s.app.ctx.db.$client.prepare('select count(*) as n from clients where id = ?').get(docs.url('/mismatch.json'))).toEqual({ n: 0 });
+    expect(await s.sql('select count(*) as n from clients where id = ?', docs.url('/mismatch.json'))).toEqual([{ n: 0 }]);
   });
 
   it('[MCP-CIMD-REQUIRED-FIELDS] refuses documents that are not JSON objects or lack client_name or redirect_uris, naming what is wrong', async () => {
@@ -256,7 +256,7 @@ describe('Client ID Metadata Documents', () => {
   it('does not fetch or return a client an operator revoked', async () => {
     docs.routes.set('/revoked.json', { body: document(), headers: { 'cache-control': 'max-age=60' } });
     await resolve('/revoked.json');
-    s.app.ctx.db.$client.prepare('update clients set revoked_at = ? where id = ?').run(clock, docs.url('/revoked.json'));
+    await s.sql('update clients set revoked_at = ? where id = ?', clock, docs.url('/revoked.json'));
     clock += 120_000;
     expect(await findClient(s.app.ctx, docs.url('/revoked.json'))).toBeUndefined();
     expect(docs.hitsOf('/revoked.json')).toBe(1);

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openAuthDb } from '@stack/db';
 import { verifyPassword } from '../src/services/users.ts';
+import { openTestDatabase, type TestDatabase } from './helpers.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const PASSWORD = 'piped-Passw0rd-from-stdin';
@@ -31,37 +31,41 @@ function admin(env: Record<string, string>, args: string[], stdin?: string): Pro
 
 describe('admin CLI as a process (npm run admin)', () => {
   let dir: string;
-  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'cli-proc-')); });
-  afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+  let db: TestDatabase;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cli-proc-'));
+    db = await openTestDatabase(dir);
+    env = db.env;
+  });
+  afterAll(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('users add reads the password piped on stdin (one trailing newline trimmed) into the DATA_DIR database', async () => {
-    const r = await admin({ DATA_DIR: dir }, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], `${PASSWORD}\n`);
+    const r = await admin(env, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], `${PASSWORD}\n`);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^created user first@example\.org with role admin/);
     expect(r.stdout + readFileSync(join(dir, 'auth-audit.log'), 'utf8')).not.toContain(PASSWORD);
-    const db = openAuthDb(join(dir, 'auth.db'));
-    try {
-      expect(await verifyPassword(db, 'first@example.org', PASSWORD)).toMatchObject({ role: 'admin' });
-    } finally {
-      db.$client.close();
-    }
+    expect(await verifyPassword(db.store, 'first@example.org', PASSWORD)).toMatchObject({ role: 'admin' });
   });
 
   it('exits 1 for a duplicate user and 2 for bad usage', async () => {
-    const dup = await admin({ DATA_DIR: dir }, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], PASSWORD);
+    const dup = await admin(env, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], PASSWORD);
     expect(dup).toMatchObject({ code: 1, stdout: '', stderr: 'error: a user with email first@example.org already exists\n' });
-    const bad = await admin({ DATA_DIR: dir }, ['users', 'add', '--email', 'x@example.org', '--password', PASSWORD]);
+    const bad = await admin(env, ['users', 'add', '--email', 'x@example.org', '--password', PASSWORD]);
     expect(bad.code).toBe(2);
     expect(bad.stdout + bad.stderr).not.toContain(PASSWORD);
   });
 
   it('keys rotate then keys list: the old key is retired but still published', async () => {
-    expect((await admin({ DATA_DIR: dir }, ['keys', 'rotate'])).code).toBe(0);
-    const r = await admin({ DATA_DIR: dir }, ['keys', 'rotate']);
+    expect((await admin(env, ['keys', 'rotate'])).code).toBe(0);
+    const r = await admin(env, ['keys', 'rotate']);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^new signing key [0-9a-f-]{36}/);
-    const list = await admin({ DATA_DIR: dir }, ['keys', 'list', '--json']);
+    const list = await admin(env, ['keys', 'list', '--json']);
     expect(list.code).toBe(0);
     const keys = JSON.parse(list.stdout) as { retiredAt: number | null; published: boolean }[];
     expect(keys.map((k) => [k.retiredAt === null, k.published])).toEqual([[true, true], [false, true]]);

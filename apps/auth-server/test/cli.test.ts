@@ -4,15 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
-import { authSchema, openAuthDb, type AuthDb } from '@stack/db';
 import { verifyAuditLog } from '@stack/audit';
 import type { CliIo } from '@stack/config';
 import { dispatch } from '../../../scripts/admin.ts';
 import { findUserByEmail, verifyPassword } from '../src/services/users.ts';
-import { startAuthServer } from './helpers.ts';
+import { TEST_DB, openTestDatabase, startAuthServer, type TestDatabase } from './helpers.ts';
 
-const { clients, refreshTokens, issuedAccessTokens, revokedAccessTokens, sessions } = authSchema;
 const PASSWORD = 'Sup3r-Secret-Passw0rd!';
 
 interface Result { code: number; stdout: string; stderr: string }
@@ -31,45 +28,45 @@ async function admin(env: Record<string, string>, args: string[], stdin = ''): P
 }
 
 /** Inserts a client, and for a user one token family: a refresh token, a live and an expired access token, a session. */
-function seedClient(db: AuthDb, id: string, clientName = 'Test client'): void {
-  db.insert(clients).values({
-    id, source: 'dcr', clientName, redirectUris: ['http://127.0.0.1/callback'], grantTypes: ['authorization_code', 'refresh_token'],
-    tokenEndpointAuthMethod: 'none', applicationType: 'native', scope: 'db:read', metadata: {}, createdAt: Date.now(),
-  }).run();
+async function seedClient(db: TestDatabase, id: string, clientName = 'Test client'): Promise<void> {
+  await db.store.clients.insert({
+    id, source: 'dcr', secretHash: null, clientName, redirectUris: ['http://127.0.0.1/callback'], grantTypes: ['authorization_code', 'refresh_token'],
+    tokenEndpointAuthMethod: 'none', applicationType: 'native', scope: 'db:read', metadata: {}, createdAt: Date.now(), metadataExpiresAt: null, revokedAt: null,
+  });
 }
 
-function seedGrant(db: AuthDb, userId: string, clientId: string) {
+async function seedGrant(db: TestDatabase, userId: string, clientId: string) {
   const now = Date.now();
   const familyId = randomUUID();
   const live = randomUUID();
   const expired = randomUUID();
-  db.insert(refreshTokens).values({
-    id: randomUUID(), tokenHash: randomUUID(), familyId, clientId, userId, scope: 'db:read',
-    resource: 'http://127.0.0.1:4999/mcp', createdAt: now, expiresAt: now + 86_400_000,
-  }).run();
-  db.insert(issuedAccessTokens).values([
-    { jti: live, familyId, clientId, userId, expiresAt: now + 600_000 },
-    { jti: expired, familyId, clientId, userId, expiresAt: now - 1000 },
-  ]).run();
-  db.insert(sessions).values({ idHash: randomUUID(), userId, createdAt: now, expiresAt: now + 3_600_000 }).run();
+  await db.sql(
+    'insert into refresh_tokens (id, token_hash, family_id, client_id, user_id, scope, resource, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    randomUUID(), randomUUID(), familyId, clientId, userId, 'db:read', 'http://127.0.0.1:4999/mcp', now, now + 86_400_000,
+  );
+  for (const [jti, expiresAt] of [[live, now + 600_000], [expired, now - 1000]] as const) {
+    await db.sql('insert into issued_access_tokens (jti, family_id, client_id, user_id, expires_at) values (?, ?, ?, ?, ?)', jti, familyId, clientId, userId, expiresAt);
+  }
+  await db.store.sessions.create({ idHash: randomUUID(), userId, createdAt: now, expiresAt: now + 3_600_000 }, now);
   return { familyId, live, expired };
 }
 
-const revokedJtis = (db: AuthDb) => db.select().from(revokedAccessTokens).all().map((r) => r.jti);
-const familyRevoked = (db: AuthDb, familyId: string) =>
-  db.select().from(refreshTokens).where(eq(refreshTokens.familyId, familyId)).all().every((r) => r.revokedAt !== null);
+const revokedJtis = async (db: TestDatabase) => (await db.sql<{ jti: string }>('select jti from revoked_access_tokens')).map((r) => r.jti);
+const familyRevoked = async (db: TestDatabase, familyId: string) =>
+  (await db.sql<{ revoked_at: number | null }>('select revoked_at from refresh_tokens where family_id = ?', familyId)).every((r) => r.revoked_at !== null);
+const sessionsOf = (db: TestDatabase, userId: string) => db.sql('select * from sessions where user_id = ?', userId);
 
 describe('admin CLI (in-process)', () => {
   let dir: string;
   let env: Record<string, string>;
-  let db: AuthDb;
-  beforeEach(() => {
+  let db: TestDatabase;
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
-    env = { DATA_DIR: dir };
-    db = openAuthDb(join(dir, 'auth.db'));
+    db = await openTestDatabase(dir);
+    env = db.env;
   });
-  afterEach(() => {
-    db.$client.close();
+  afterEach(async () => {
+    await db.close();
     rmSync(dir, { recursive: true, force: true });
   });
   const auditLog = () => readFileSync(join(dir, 'auth-audit.log'), 'utf8');
@@ -81,8 +78,8 @@ describe('admin CLI (in-process)', () => {
     const r = await addUser('Ada@Example.org', 'admin');
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^created user ada@example\.org with role admin \(id [0-9a-f-]{36}\)\n$/);
-    expect(await verifyPassword(db, 'ada@example.org', PASSWORD)).toBeDefined();
-    expect(await verifyPassword(db, 'ada@example.org', `${PASSWORD}\n`)).toBeUndefined();
+    expect(await verifyPassword(db.store, 'ada@example.org', PASSWORD)).toBeDefined();
+    expect(await verifyPassword(db.store, 'ada@example.org', `${PASSWORD}\n`)).toBeUndefined();
 
     const list = await admin(env, ['users', 'list']);
     expect(list.code).toBe(0);
@@ -97,9 +94,9 @@ describe('admin CLI (in-process)', () => {
 
   it('a running server sees a user the CLI added to its DATA_DIR', async () => {
     await using s = await startAuthServer();
-    const r = await admin({ DATA_DIR: s.dataDir }, ['users', 'add', '--email', 'ops@example.org', '--role', 'viewer', '--password-stdin'], PASSWORD);
+    const r = await admin({ DATA_DIR: s.dataDir, ...s.dbEnv }, ['users', 'add', '--email', 'ops@example.org', '--role', 'viewer', '--password-stdin'], PASSWORD);
     expect(r.code).toBe(0);
-    const user = await verifyPassword(s.app.ctx.db, 'ops@example.org', PASSWORD);
+    const user = await verifyPassword(s.app.ctx.store, 'ops@example.org', PASSWORD);
     expect(user).toMatchObject({ email: 'ops@example.org', role: 'viewer' });
   });
 
@@ -109,7 +106,7 @@ describe('admin CLI (in-process)', () => {
     expect(dup).toEqual({ code: 1, stdout: '', stderr: 'error: a user with email dup@example.org already exists\n' });
     const short = await admin(env, ['users', 'add', '--email', 'x@example.org', '--role', 'viewer', '--password-stdin'], 'short\n');
     expect(short).toEqual({ code: 1, stdout: '', stderr: 'error: password must be at least 12 characters\n' });
-    expect(findUserByEmail(db, 'x@example.org')).toBeUndefined();
+    expect(await findUserByEmail(db.store, 'x@example.org')).toBeUndefined();
   });
 
   it('exits 2 with a usage error for bad usage, and 0 for help', async () => {
@@ -158,52 +155,53 @@ describe('admin CLI (in-process)', () => {
     const dup = await addUser('p@example.org');
     for (const r of [asArg, stray, ok, dup]) expect(r.stdout + r.stderr).not.toContain(PASSWORD);
     expect(auditLog()).not.toContain(PASSWORD);
-    expect(readFileSync(join(dir, 'auth.db')).includes(PASSWORD)).toBe(false);
+    expect(JSON.stringify(await db.sql('select * from users'))).not.toContain(PASSWORD);
+    if (TEST_DB === 'sqlite') expect(readFileSync(join(dir, 'auth.db')).includes(PASSWORD)).toBe(false);
   });
 
   it('[RFC9700-REFRESH-SECURITY-EVENT] users disable revokes refresh tokens, sessions and live access tokens, and blocks sign-in', async () => {
     await addUser('dis@example.org');
     await addUser('other@example.org');
-    const user = findUserByEmail(db, 'dis@example.org')!;
-    const other = findUserByEmail(db, 'other@example.org')!;
-    seedClient(db, 'c1');
-    const g = seedGrant(db, user.id, 'c1');
-    const keep = seedGrant(db, other.id, 'c1');
+    const user = (await findUserByEmail(db.store, 'dis@example.org'))!;
+    const other = (await findUserByEmail(db.store, 'other@example.org'))!;
+    await seedClient(db, 'c1');
+    const g = await seedGrant(db, user.id, 'c1');
+    const keep = await seedGrant(db, other.id, 'c1');
 
     const r = await admin(env, ['users', 'disable', '--email', 'dis@example.org']);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toBe('dis@example.org disabled; 1 session(s), 1 refresh token(s) and 1 access token(s) revoked\n');
-    expect(familyRevoked(db, g.familyId)).toBe(true);
-    expect(familyRevoked(db, keep.familyId)).toBe(false);
-    expect(revokedJtis(db)).toEqual([g.live]);
-    expect(db.select().from(sessions).where(eq(sessions.userId, user.id)).all()).toEqual([]);
-    expect(db.select().from(sessions).where(eq(sessions.userId, other.id)).all()).toHaveLength(1);
-    expect(await verifyPassword(db, 'dis@example.org', PASSWORD)).toBeUndefined();
+    expect(await familyRevoked(db, g.familyId)).toBe(true);
+    expect(await familyRevoked(db, keep.familyId)).toBe(false);
+    expect(await revokedJtis(db)).toEqual([g.live]);
+    expect(await sessionsOf(db, user.id)).toEqual([]);
+    expect(await sessionsOf(db, other.id)).toHaveLength(1);
+    expect(await verifyPassword(db.store, 'dis@example.org', PASSWORD)).toBeUndefined();
     expect(JSON.parse((await admin(env, ['users', 'list', '--json'])).stdout)[0]).toMatchObject({ email: 'dis@example.org', status: 'disabled' });
     expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.user_disabled', user: user.id, revoked_refresh: 1, revoked_access: 1, revoked_sessions: 1 });
 
     const en = await admin(env, ['users', 'enable', '--email', 'dis@example.org']);
     expect(en).toEqual({ code: 0, stdout: 'dis@example.org enabled\n', stderr: '' });
-    expect(await verifyPassword(db, 'dis@example.org', PASSWORD)).toMatchObject({ id: user.id });
-    expect(familyRevoked(db, g.familyId)).toBe(true);
+    expect(await verifyPassword(db.store, 'dis@example.org', PASSWORD)).toMatchObject({ id: user.id });
+    expect(await familyRevoked(db, g.familyId)).toBe(true);
   });
 
   it('[RFC9700-REFRESH-SECURITY-EVENT] users set-role changes the role and revokes tokens only on a downgrade', async () => {
     await addUser('role@example.org', 'viewer');
-    const user = findUserByEmail(db, 'role@example.org')!;
-    seedClient(db, 'c1');
-    const g1 = seedGrant(db, user.id, 'c1');
+    const user = (await findUserByEmail(db.store, 'role@example.org'))!;
+    await seedClient(db, 'c1');
+    const g1 = await seedGrant(db, user.id, 'c1');
     const up = await admin(env, ['users', 'set-role', '--email', 'role@example.org', '--role', 'admin']);
     expect(up).toEqual({ code: 0, stdout: 'role@example.org: role viewer -> admin\n', stderr: '' });
-    expect(findUserByEmail(db, 'role@example.org')!.role).toBe('admin');
-    expect(familyRevoked(db, g1.familyId)).toBe(false);
+    expect((await findUserByEmail(db.store, 'role@example.org'))!.role).toBe('admin');
+    expect(await familyRevoked(db, g1.familyId)).toBe(false);
 
     const down = await admin(env, ['users', 'set-role', '--email', 'role@example.org', '--role', 'developer']);
     expect(down.code).toBe(0);
     expect(down.stdout).toMatch(/role admin -> developer; 1 session\(s\), 1 refresh token\(s\) and 1 access token\(s\) revoked/);
-    expect(findUserByEmail(db, 'role@example.org')!.role).toBe('developer');
-    expect(familyRevoked(db, g1.familyId)).toBe(true);
-    expect(revokedJtis(db)).toEqual([g1.live]);
+    expect((await findUserByEmail(db.store, 'role@example.org'))!.role).toBe('developer');
+    expect(await familyRevoked(db, g1.familyId)).toBe(true);
+    expect(await revokedJtis(db)).toEqual([g1.live]);
     expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.user_role_changed', role: 'developer', previous_role: 'admin' });
   });
 
@@ -216,25 +214,25 @@ describe('admin CLI (in-process)', () => {
 
   it('[RFC9700-REFRESH-SECURITY-EVENT] clients revoke revokes the client and its tokens, not other clients\'', async () => {
     await addUser('u@example.org');
-    const user = findUserByEmail(db, 'u@example.org')!;
-    seedClient(db, 'bad-client');
-    seedClient(db, 'good-client');
-    const bad = seedGrant(db, user.id, 'bad-client');
-    const good = seedGrant(db, user.id, 'good-client');
+    const user = (await findUserByEmail(db.store, 'u@example.org'))!;
+    await seedClient(db, 'bad-client');
+    await seedClient(db, 'good-client');
+    const bad = await seedGrant(db, user.id, 'bad-client');
+    const good = await seedGrant(db, user.id, 'good-client');
 
     const r = await admin(env, ['clients', 'revoke', '--client-id', 'bad-client']);
     expect(r).toEqual({ code: 0, stdout: 'client bad-client revoked; 1 refresh token(s) and 1 access token(s) revoked\n', stderr: '' });
-    expect(familyRevoked(db, bad.familyId)).toBe(true);
-    expect(familyRevoked(db, good.familyId)).toBe(false);
-    expect(revokedJtis(db)).toEqual([bad.live]);
-    expect(db.select().from(clients).where(eq(clients.id, 'bad-client')).get()!.revokedAt).not.toBeNull();
+    expect(await familyRevoked(db, bad.familyId)).toBe(true);
+    expect(await familyRevoked(db, good.familyId)).toBe(false);
+    expect(await revokedJtis(db)).toEqual([bad.live]);
+    expect((await db.store.clients.find('bad-client'))!.revokedAt).not.toBeNull();
     const json = JSON.parse((await admin(env, ['clients', 'list', '--json'])).stdout) as { id: string; status: string }[];
     expect(json.map((c) => [c.id, c.status]).sort()).toEqual([['bad-client', 'revoked'], ['good-client', 'active']]);
     expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.client_revoked', client: 'bad-client', revoked_refresh: 1 });
   });
 
   it('clients list escapes control characters from untrusted client names', async () => {
-    seedClient(db, 'evil', 'Evil\u001b[2J\nroot  admin  active');
+    await seedClient(db, 'evil', 'Evil\u001b[2J\nroot  admin  active');
     const r = await admin(env, ['clients', 'list']);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('\u001b');
@@ -264,7 +262,7 @@ describe('admin CLI (in-process)', () => {
     let clock = Date.now();
     await using s = await startAuthServer({}, { now: () => clock });
     const before = (await s.app.ctx.keys.active()).kid;
-    const r = await admin({ DATA_DIR: s.dataDir }, ['keys', 'rotate']);
+    const r = await admin({ DATA_DIR: s.dataDir, ...s.dbEnv }, ['keys', 'rotate']);
     expect(r.code).toBe(0);
     const { keys } = (await (await fetch(`${s.url}/jwks`)).json()) as { keys: { kid: string }[] };
     expect(keys).toHaveLength(2);

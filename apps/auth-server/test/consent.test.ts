@@ -6,8 +6,8 @@ import {
   Browser, RESOURCE, authorizeUrl, decide, hidden, reachConsent, seedClient, seedUser, startAuthorization, submitLogin, validParams,
 } from './authorize-flow.ts';
 
-function codeRow(s: TestAuthServer, code: string): Record<string, unknown> | undefined {
-  return s.app.ctx.db.$client.prepare('select * from authorization_codes where code_hash = ?').get(tokenHash(code)) as Record<string, unknown> | undefined;
+async function codeRow(s: TestAuthServer, code: string): Promise<Record<string, unknown> | undefined> {
+  return (await s.sql('select * from authorization_codes where code_hash = ?', tokenHash(code)))[0];
 }
 
 describe('consent page', () => {
@@ -18,7 +18,7 @@ describe('consent page', () => {
 
   beforeAll(async () => {
     s = await startAuthServer();
-    web = seedClient(s, { name: 'Acme Notes', redirectUris: ['https://notes.acme.example/oauth/callback'] });
+    web = await seedClient(s, { name: 'Acme Notes', redirectUris: ['https://notes.acme.example/oauth/callback'] });
     admin = await seedUser(s, 'admin');
     viewer = await seedUser(s, 'viewer');
   });
@@ -45,7 +45,7 @@ describe('consent page', () => {
   });
 
   it('[MCP-CIMD-LOCALHOST-WARN] warns when the application receives the result on a loopback address', async () => {
-    const cli = seedClient(s, { name: 'CLI Tool', redirectUris: ['http://127.0.0.1/callback'] });
+    const cli = await seedClient(s, { name: 'CLI Tool', redirectUris: ['http://127.0.0.1/callback'] });
     const b = new Browser(s.url);
     const { html, res } = await reachConsent(b, authorizeUrl(s, validParams(cli.id, 'http://127.0.0.1:41234/callback')), admin.email);
     expect(html).toContain('This application runs on your own computer');
@@ -60,7 +60,7 @@ describe('consent page', () => {
     expect(html).not.toContain('Change data');
     const res = await decide(b, html, 'allow');
     const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
-    expect(codeRow(s, code)).toMatchObject({ scope: 'db:read', client_id: web.id, user_id: viewer.id });
+    expect(await codeRow(s, code)).toMatchObject({ scope: 'db:read', client_id: web.id, user_id: viewer.id });
   });
 
   it('ends in access_denied when the role allows none of the requested scopes', async () => {
@@ -79,7 +79,8 @@ describe('consent page', () => {
   it('[OAUTH21-STATE] [MCP-AS-ISS-RESPONSE] deny redirects with access_denied, state and iss, and issues no code', async () => {
     const denier = await seedUser(s, 'developer');
     const b = new Browser(s.url);
-    const before = (s.app.ctx.db.$client.prepare('select count(*) as n from authorization_codes').get() as { n: number }).n;
+    const codes = async () => (await s.sql<{ n: number }>('select count(*) as n from authorization_codes'))[0]!.n;
+    const before = await codes();
     const { html } = await reachConsent(b, authorizeUrl(s, validParams(web.id, web.redirectUris[0]!)), denier.email);
     const res = await decide(b, html, 'deny');
     expect(res.status).toBe(303);
@@ -89,7 +90,7 @@ describe('consent page', () => {
     expect(loc.searchParams.get('state')).toBe('st-123/+=?&x');
     expect(loc.searchParams.get('iss')).toBe(s.config.issuer);
     expect(loc.searchParams.has('code')).toBe(false);
-    expect((s.app.ctx.db.$client.prepare('select count(*) as n from authorization_codes').get() as { n: number }).n).toBe(before);
+    expect(await codes()).toBe(before);
     expect(s.auditEvents().some((e) => e.event === 'consent.denied' && e.user === denier.id)).toBe(true);
     // The request is single use: submitting the form again shows an expiry page.
     const again = await decide(b, html, 'deny');
@@ -110,7 +111,7 @@ describe('consent page', () => {
     const loc = new URL(direct.headers.get('location')!);
     expect(loc.searchParams.get('state')).toBe('again');
     expect(loc.searchParams.get('iss')).toBe(s.config.issuer);
-    expect(codeRow(s, loc.searchParams.get('code')!)).toMatchObject({ scope: 'db:read', resource: RESOURCE });
+    expect(await codeRow(s, loc.searchParams.get('code')!)).toMatchObject({ scope: 'db:read', resource: RESOURCE });
     expect(s.auditEvents().some((e) => e.event === 'consent.remembered' && e.user === dev.id)).toBe(true);
 
     // A new browser: login, then straight to the client.
@@ -173,7 +174,7 @@ describe('consent redirect to a real client callback', () => {
   });
 
   it('[OAUTH21-LOOPBACK-PORT] Allow lands on the loopback callback (any port) with code, state and iss, and the consent page allowed that origin', async () => {
-    const cli = seedClient(s, { name: 'Local CLI', redirectUris: ['http://127.0.0.1/cb'] });
+    const cli = await seedClient(s, { name: 'Local CLI', redirectUris: ['http://127.0.0.1/cb'] });
     const user = await seedUser(s, 'developer');
     const b = new Browser(s.url);
     const { html, res } = await reachConsent(b, authorizeUrl(s, validParams(cli.id, `http://127.0.0.1:${port}/cb`)), user.email);
@@ -190,11 +191,11 @@ describe('consent redirect to a real client callback', () => {
     expect(hits[0]!.pathname).toBe('/cb');
     expect(hits[0]!.searchParams.get('state')).toBe('st-123/+=?&x');
     expect(hits[0]!.searchParams.get('iss')).toBe(s.config.issuer);
-    expect(codeRow(s, hits[0]!.searchParams.get('code')!)).toMatchObject({ redirect_uri: `http://127.0.0.1:${port}/cb`, client_id: cli.id });
+    expect(await codeRow(s, hits[0]!.searchParams.get('code')!)).toMatchObject({ redirect_uri: `http://127.0.0.1:${port}/cb`, client_id: cli.id });
   });
 
   it('answers with a Continue link when CSP cannot name the redirect origin (IPv6 loopback)', async () => {
-    const v6 = seedClient(s, { name: 'IPv6 CLI', redirectUris: ['http://[::1]/cb'] });
+    const v6 = await seedClient(s, { name: 'IPv6 CLI', redirectUris: ['http://[::1]/cb'] });
     const user = await seedUser(s, 'viewer');
     const b = new Browser(s.url);
     const { html, res } = await reachConsent(b, authorizeUrl(s, validParams(v6.id, 'http://[::1]:8123/cb')), user.email);

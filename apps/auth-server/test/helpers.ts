@@ -2,10 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { AuditLog } from '@stack/audit';
 import { buildApp, type BuildOptions } from '../src/app.ts';
 import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
+import { openStore, type AuthStore } from '../src/store/index.ts';
 
 /** A free TCP port on 127.0.0.1 (the issuer URL must be known before the app is built). */
 export async function freePort(): Promise<number> {
@@ -24,9 +28,100 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
+/** Which engine the auth server's tests run on: TEST_AUTH_DB=postgres, else SQLite. */
+export const TEST_DB: 'sqlite' | 'postgres' = process.env.TEST_AUTH_DB === 'postgres' ? 'postgres' : 'sqlite';
+/** The PostgreSQL database tests create their schemas in (trust auth on 127.0.0.1 in CI). */
+export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A pool on the test database with bigint columns read as numbers, as the app's drizzle reads them. */
+export function testPool(schema?: string, url = TEST_PG_URL): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 2,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+  });
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** A fresh, empty schema in the test database: its settings (DATABASE_URL, DATABASE_SCHEMA) and a drop function. */
+export async function createTestSchema(): Promise<{ env: Record<string, string>; schema: string; drop: () => Promise<void> }> {
+  const schema = `t_${randomBytes(8).toString('hex')}`;
+  const admin = testPool();
+  await admin.query(`create schema ${schema}`);
+  return {
+    schema,
+    // One key per schema: instances sharing a database must share the key-encryption key.
+    env: { DATABASE_URL: TEST_PG_URL, DATABASE_SCHEMA: schema, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') },
+    drop: async () => {
+      await admin.query(`drop schema if exists ${schema} cascade`).finally(() => admin.end());
+    },
+  };
+}
+
+/** Runs raw SQL with `?` placeholders on either engine, through a connection of its own. */
+export type RawSql = <T = Record<string, unknown>>(query: string, ...params: unknown[]) => Promise<T[]>;
+
+function rawSql(config: AuthConfig): { sql: RawSql; close: () => Promise<void> } {
+  if (config.postgres) {
+    const pool = testPool(config.postgres.schema, config.postgres.url);
+    return {
+      sql: async <T,>(query: string, ...params: unknown[]) => {
+        let n = 0;
+        return (await pool.query(query.replace(/\?/g, () => `$${++n}`), params)).rows as T[];
+      },
+      close: () => pool.end(),
+    };
+  }
+  let db: Database.Database | undefined;
+  return {
+    sql: async <T,>(query: string, ...params: unknown[]) => {
+      db ??= new Database(config.databasePath);
+      const stmt = db.prepare(query);
+      return (stmt.reader ? stmt.all(...params) : (stmt.run(...params), [])) as T[];
+    },
+    close: async () => {
+      db?.close();
+    },
+  };
+}
+
+/** A database for tests that run without a server (the admin CLI): settings, the store and raw SQL. */
+export interface TestDatabase {
+  /** Settings that point the CLI (in-process or spawned) at this database. */
+  env: Record<string, string>;
+  store: AuthStore;
+  sql: RawSql;
+  close: () => Promise<void>;
+}
+
+/** Opens a fresh database in `dataDir` (SQLite) or a fresh schema (TEST_AUTH_DB=postgres). */
+export async function openTestDatabase(dataDir: string): Promise<TestDatabase> {
+  const schema = TEST_DB === 'postgres' ? await createTestSchema() : undefined;
+  const env = { DATA_DIR: dataDir, ...schema?.env };
+  const config = loadAuthConfig({ NODE_ENV: 'test', ...env });
+  const store = await openStore(config, { unavailable: () => {}, recovered: () => {} });
+  const raw = rawSql(config);
+  return {
+    env,
+    store,
+    sql: raw.sql,
+    close: async () => {
+      await store.close();
+      await raw.close();
+      await schema?.drop();
+    },
+  };
+}
+
 export interface TestAuthServer {
   app: FastifyInstance;
   config: AuthConfig;
+  /** Raw SQL on the server's database (SQLite file or PostgreSQL schema), for assertions and setup. */
+  sql: RawSql;
+  /** Settings that point another process (the admin CLI, a second instance) at the same database. */
+  dbEnv: Record<string, string>;
   /** Issuer / base URL, e.g. http://127.0.0.1:PORT */
   url: string;
   dataDir: string;
@@ -37,12 +132,16 @@ export interface TestAuthServer {
 }
 
 /**
- * Starts a real auth server on 127.0.0.1 with a fresh temporary data directory and database.
- * `env` overrides settings by their environment names.
+ * Starts a real auth server on 127.0.0.1 with a fresh temporary data directory and database: a
+ * SQLite file, or with TEST_AUTH_DB=postgres a schema of its own in the test database, dropped on
+ * close. `env` overrides settings by their environment names; with DATABASE_URL in `env` the
+ * caller owns that database.
  */
 export async function startAuthServer(env: Record<string, string> = {}, opts: BuildOptions = {}): Promise<TestAuthServer> {
   const port = env.AUTH_PORT ? Number(env.AUTH_PORT) : await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'auth-test-'));
+  const schema = TEST_DB === 'postgres' && env.DATABASE_URL === undefined ? await createTestSchema() : undefined;
+  env = { ...schema?.env, ...env };
   const url = `http://127.0.0.1:${port}`;
   const config = loadAuthConfig({
     NODE_ENV: 'test',
@@ -55,15 +154,26 @@ export async function startAuthServer(env: Record<string, string> = {}, opts: Bu
     ...env,
   });
   const audit = new AuditLog({ file: join(dataDir, 'audit.log') }, 10_000);
-  const app = await buildApp(config, { audit, ...opts });
+  const app = await buildApp(config, { audit, ...opts }).catch(async (err: unknown) => {
+    await schema?.drop();
+    throw err;
+  });
   await app.listen({ host: '127.0.0.1', port });
+  const raw = rawSql(config);
   const close = async () => {
     await app.close();
+    await raw.close();
+    await schema?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   };
+  const dbEnv: Record<string, string> = config.postgres
+    ? { DATABASE_URL: config.postgres.url, DATABASE_SCHEMA: config.postgres.schema, KEY_ENCRYPTION_KEY: config.keyEncryptionKey!.toString('base64') }
+    : { AUTH_DATABASE_PATH: config.databasePath };
   return {
     app,
     config,
+    sql: raw.sql,
+    dbEnv,
     url,
     dataDir,
     auditEvents: () => audit.lines.map((l) => JSON.parse(l) as Record<string, unknown>),

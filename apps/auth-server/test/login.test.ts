@@ -15,7 +15,7 @@ describe('login page', () => {
 
   beforeAll(async () => {
     s = await startAuthServer({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_ADDRESS: '1000' });
-    client = seedClient(s);
+    client = await seedClient(s);
     const u = await seedUser(s, 'developer');
     email = u.email;
     userId = u.id;
@@ -51,7 +51,7 @@ describe('login page', () => {
   });
 
   it('escapes the client name (autoEscape)', async () => {
-    const evil = seedClient(s, { name: '<img src=x onerror=alert(1)>' });
+    const evil = await seedClient(s, { name: '<img src=x onerror=alert(1)>' });
     const b = new Browser(s.url);
     const { html } = await startAuthorization(b, authorizeUrl(s, validParams(evil.id, evil.redirectUris[0]!)));
     expect(html).not.toContain('<img src=x');
@@ -159,16 +159,16 @@ describe('login page', () => {
     expect(cookie).toMatch(new RegExp(`; Max-Age=${s.config.sessionTtl}`));
     expect(cookie).not.toMatch(/; Secure/);
     const id1 = b.cookies.get('sid')!;
-    const rows = () => s.app.ctx.db.$client.prepare('select id_hash from sessions where user_id = ?').all(userId) as { id_hash: string }[];
-    expect(rows().map((r) => r.id_hash)).toContain(tokenHash(id1));
-    expect(JSON.stringify(rows())).not.toContain(id1);
+    const rows = () => s.sql<{ id_hash: string }>('select id_hash from sessions where user_id = ?', userId);
+    expect((await rows()).map((r) => r.id_hash)).toContain(tokenHash(id1));
+    expect(JSON.stringify(await rows())).not.toContain(id1);
 
     // Logging in again with the old cookie: new id, old session gone (session fixation).
     const again = await submitLogin(b, (await start(b)).html, email);
     expect(again.status).toBe(303);
     const id2 = b.cookies.get('sid')!;
     expect(id2).not.toBe(id1);
-    const hashes = rows().map((r) => r.id_hash);
+    const hashes = (await rows()).map((r) => r.id_hash);
     expect(hashes).toContain(tokenHash(id2));
     expect(hashes).not.toContain(tokenHash(id1));
     expect(s.auditEvents().some((e) => e.event === 'login.succeeded' && e.user === userId)).toBe(true);
@@ -185,7 +185,7 @@ describe('secure cookies', () => {
   it('marks session and CSRF cookies Secure with the __Host- prefix when the issuer is https', async () => {
     await using s = await startAuthServer({ AUTH_ISSUER: 'https://auth.example.test' });
     expect(s.config.secureCookies).toBe(true);
-    const client = seedClient(s);
+    const client = await seedClient(s);
     const user = await seedUser(s, 'viewer');
     const b = new Browser(s.url);
     const { html } = await startAuthorization(b, authorizeUrl(s, validParams(client.id, client.redirectUris[0]!)));
@@ -202,7 +202,7 @@ describe('secure cookies', () => {
 
   it('[RFC9700-BRUTE-FORCE] limits failures per address across accounts', async () => {
     await using s = await startAuthServer({ LOGIN_MAX_FAILURES_PER_ADDRESS: '2' });
-    const client = seedClient(s);
+    const client = await seedClient(s);
     const user = await seedUser(s, 'viewer');
     const go = async (e: string, p: string) => {
       const b = new Browser(s.url);

@@ -63,7 +63,7 @@ describe('authorization server metadata and JWKS', () => {
 
   it('stores private keys only envelope-encrypted', async () => {
     await s.app.ctx.keys.active();
-    const rows = s.app.ctx.db.$client.prepare('select private_key_envelope from signing_keys').all() as { private_key_envelope: string }[];
+    const rows = await s.sql<{ private_key_envelope: string }>('select cast(private_key_envelope as text) as private_key_envelope from signing_keys');
     expect(rows.length).toBe(1);
     const env = JSON.parse(rows[0]!.private_key_envelope);
     expect(Object.keys(env).sort()).toEqual(['data', 'dek', 'kek', 'v']);

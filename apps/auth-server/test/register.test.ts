@@ -11,8 +11,8 @@ function register(s: TestAuthServer, body: unknown, headers: Record<string, stri
   return fetch(`${s.url}/register`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
 }
 
-function clientRow(s: TestAuthServer, id: string): Record<string, unknown> | undefined {
-  return s.app.ctx.db.$client.prepare('select * from clients where id = ?').get(id) as Record<string, unknown> | undefined;
+async function clientRow(s: TestAuthServer, id: string): Promise<Record<string, unknown> | undefined> {
+  return (await s.sql('select * from clients where id = ?', id))[0];
 }
 
 describe('dynamic client registration (RFC 7591)', () => {
@@ -37,7 +37,7 @@ describe('dynamic client registration (RFC 7591)', () => {
       scope: 'db:admin db:read db:write',
     });
     expect(Math.abs(body.client_id_issued_at - Date.now() / 1000)).toBeLessThan(60);
-    const row = clientRow(s, body.client_id)!;
+    const row = (await clientRow(s, body.client_id))!;
     expect(row).toMatchObject({ source: 'dcr', secret_hash: null, client_name: 'Test CLI', token_endpoint_auth_method: 'none', application_type: 'native' });
     const found = await findClient(s.app.ctx, body.client_id);
     expect(found?.redirectUris).toEqual(['http://127.0.0.1:33418/callback']);
@@ -51,7 +51,7 @@ describe('dynamic client registration (RFC 7591)', () => {
     const body = await res.json();
     expect(body).toMatchObject({ token_endpoint_auth_method: 'client_secret_basic', application_type: 'web', client_secret_expires_at: 0, grant_types: ['authorization_code', 'refresh_token'] });
     expect(body.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const row = clientRow(s, body.client_id)!;
+    const row = (await clientRow(s, body.client_id))!;
     expect(String(row.secret_hash)).toMatch(/^\$argon2id\$/);
     expect(await argon2.verify(String(row.secret_hash), body.client_secret)).toBe(true);
     // The secret is nowhere in plain text: not in the row's metadata, not in the audit log.
@@ -76,7 +76,9 @@ describe('dynamic client registration (RFC 7591)', () => {
     expect(body).not.toHaveProperty('software_statement');
     expect(body).not.toHaveProperty('client_secret');
     expect(body.logo_uri).toBe('https://example.com/logo.png');
-    const stored = JSON.parse(String(clientRow(s, body.client_id)!.metadata));
+    const metadata = (await clientRow(s, body.client_id))!.metadata;
+    // SQLite returns the JSON text, PostgreSQL the parsed jsonb.
+    const stored = typeof metadata === 'string' ? JSON.parse(metadata) : metadata;
     expect(stored).not.toHaveProperty('extra');
     expect(stored).not.toHaveProperty('client_id');
     expect(stored).not.toHaveProperty('client_secret');
@@ -86,7 +88,7 @@ describe('dynamic client registration (RFC 7591)', () => {
   it('[RFC7591-REGISTER] grants the requested scopes that exist, defaulting to every supported scope', async () => {
     const body = await (await register(s, { ...NATIVE, scope: 'db:write db:read' })).json();
     expect(body.scope).toBe('db:read db:write');
-    expect(clientRow(s, body.client_id)!.scope).toBe('db:read db:write');
+    expect((await clientRow(s, body.client_id))!.scope).toBe('db:read db:write');
   });
 
   const invalid: [string, Record<string, unknown>, string, RegExp][] = [
@@ -192,7 +194,7 @@ describe('registration limits and switch', () => {
     const res = await register(s, NATIVE);
     expect(res.status).toBe(404);
     expect((await res.json()).error).toBe('not_found');
-    expect((s.app.ctx.db.$client.prepare('select count(*) as n from clients').get() as { n: number }).n).toBe(0);
+    expect(await s.sql('select count(*) as n from clients')).toEqual([{ n: 0 }]);
     const metadata = await (await fetch(`${s.url}/.well-known/oauth-authorization-server`)).json();
     expect(metadata.registration_endpoint).toBeUndefined();
   });

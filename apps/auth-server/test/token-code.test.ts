@@ -1,7 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { eq } from 'drizzle-orm';
-import { authSchema } from '@stack/db';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import {
   RESOURCE, REDIRECT_URI, addClient, addUser, issueCode, jtiOf, redeem, refresh, revokedJtis, testClock, tokenRequest, type TestClient,
@@ -23,7 +21,7 @@ describe('token endpoint: authorization_code grant', () => {
   afterEach(async () => { await s.close(); });
 
   it('[RFC9068-JWT-AT] [MCP-AS-RESOURCE-AUDIENCE] [RFC9700-AUDIENCE] [MCP-AS-SHORT-LIVED] [OAUTH21-NO-STORE] issues an at+jwt for the resource, 600 s by default, not cacheable', async () => {
-    const r = await redeem(s, client, issueCode(s, client, user));
+    const r = await redeem(s, client, await issueCode(s, client, user));
     expect(r.status).toBe(200);
     expect(r.headers.get('cache-control')).toBe('no-store');
     expect(r.headers.get('pragma')).toBe('no-cache');
@@ -41,15 +39,15 @@ describe('token endpoint: authorization_code grant', () => {
     expect(payload.exp! - payload.iat!).toBe(600);
     expect(typeof payload.jti).toBe('string');
     // The token is recorded by jti so that it can be revoked with its family.
-    const issued = s.app.ctx.db.select().from(authSchema.issuedAccessTokens).where(eq(authSchema.issuedAccessTokens.jti, payload.jti!)).get();
-    expect(issued).toMatchObject({ clientId: client.id, userId: user.id });
+    const [issued] = await s.sql('select * from issued_access_tokens where jti = ?', payload.jti!);
+    expect(issued).toMatchObject({ client_id: client.id, user_id: user.id });
   });
 
   it('[MCP-AS-SHORT-LIVED] honours ACCESS_TOKEN_TTL_SECONDS', async () => {
     await using short = await startAuthServer({ ACCESS_TOKEN_TTL_SECONDS: '120' });
     const c = await addClient(short);
     const u = await addUser(short);
-    const r = await redeem(short, c, issueCode(short, c, u));
+    const r = await redeem(short, c, await issueCode(short, c, u));
     expect(r.body.expires_in).toBe(120);
     const h = decodeProtectedHeader(String(r.body.access_token));
     expect(h.typ).toBe('at+jwt');
@@ -57,20 +55,20 @@ describe('token endpoint: authorization_code grant', () => {
 
   it('caps the token scope at what the user role allows', async () => {
     const viewer = await addUser(s, 'viewer');
-    const r = await redeem(s, client, issueCode(s, client, viewer, { scope: 'db:read db:write' }));
+    const r = await redeem(s, client, await issueCode(s, client, viewer, { scope: 'db:read db:write' }));
     expect(r.status).toBe(200);
     expect(r.body.scope).toBe('db:read');
   });
 
   it('issues no refresh token to a client that may not use the refresh_token grant', async () => {
     const noRefresh = await addClient(s, { grantTypes: ['authorization_code'] });
-    const r = await redeem(s, noRefresh, issueCode(s, noRefresh, user));
+    const r = await redeem(s, noRefresh, await issueCode(s, noRefresh, user));
     expect(r.status).toBe(200);
     expect(r.body.refresh_token).toBeUndefined();
   });
 
   it('writes token.issued to the audit log without any token value', async () => {
-    const r = await redeem(s, client, issueCode(s, client, user));
+    const r = await redeem(s, client, await issueCode(s, client, user));
     const ev = s.auditEvents().find((e) => e.event === 'token.issued');
     expect(ev).toMatchObject({ user: user.id, client: client.id, decision: 'allow', resource: RESOURCE });
     const line = JSON.stringify(s.auditEvents());
@@ -79,7 +77,7 @@ describe('token endpoint: authorization_code grant', () => {
   });
 
   it('[OAUTH21-CODE-SINGLE-USE] refuses a second use of a code and revokes every token issued from it', async () => {
-    const c = issueCode(s, client, user);
+    const c = await issueCode(s, client, user);
     const first = await redeem(s, client, c);
     expect(first.status).toBe(200);
     const second = await redeem(s, client, c);
@@ -93,14 +91,14 @@ describe('token endpoint: authorization_code grant', () => {
 
   it('[OAUTH21-CODE-SINGLE-USE] revokes the access token of a code reused by a client without refresh tokens', async () => {
     const noRefresh = await addClient(s, { grantTypes: ['authorization_code'] });
-    const c = issueCode(s, noRefresh, user);
+    const c = await issueCode(s, noRefresh, user);
     const first = await redeem(s, noRefresh, c);
     await redeem(s, noRefresh, c);
     expect(await revokedJtis(s)).toContain(jtiOf(first.body.access_token));
   });
 
   it('[OAUTH21-CODE-SINGLE-USE] redeems a code exactly once under concurrent requests, and then revokes the result', async () => {
-    const c = issueCode(s, client, user);
+    const c = await issueCode(s, client, user);
     // Slow signing down so every request passes the checks before any consumes the code: only the
     // conditional UPDATE decides.
     const keys = s.app.ctx.keys;
@@ -120,13 +118,13 @@ describe('token endpoint: authorization_code grant', () => {
 
   it('[OAUTH21-CODE-BOUND] refuses a code issued to another client', async () => {
     const other = await addClient(s);
-    const r = await redeem(s, other, issueCode(s, client, user));
+    const r = await redeem(s, other, await issueCode(s, client, user));
     expect(r.status).toBe(400);
     expect(r.body.error).toBe('invalid_grant');
   });
 
   it('[OAUTH21-CODE-BOUND] refuses a redirect_uri that differs from the authorization request, even slightly', async () => {
-    const c = issueCode(s, client, user);
+    const c = await issueCode(s, client, user);
     for (const uri of [`${REDIRECT_URI}/`, REDIRECT_URI.replace('7777', '7778'), `${REDIRECT_URI}?x=1`]) {
       const r = await redeem(s, client, c, { redirect_uri: uri });
       expect(r.status).toBe(400);
@@ -139,7 +137,7 @@ describe('token endpoint: authorization_code grant', () => {
   });
 
   it('[OAUTH21-PKCE-VERIFY] refuses a wrong or missing code_verifier', async () => {
-    const c = issueCode(s, client, user);
+    const c = await issueCode(s, client, user);
     const wrong = await redeem(s, client, c, { code_verifier: 'a'.repeat(43) });
     expect(wrong.status).toBe(400);
     expect(wrong.body).toEqual({ error: 'invalid_grant', error_description: "'code_verifier' does not match the code challenge" });
@@ -150,7 +148,7 @@ describe('token endpoint: authorization_code grant', () => {
   });
 
   it('[OAUTH21-CODE-LIFETIME] refuses a code older than 60 s', async () => {
-    const c = issueCode(s, client, user);
+    const c = await issueCode(s, client, user);
     clock.advance(61_000);
     const r = await redeem(s, client, c);
     expect(r.status).toBe(400);
@@ -158,7 +156,7 @@ describe('token endpoint: authorization_code grant', () => {
   });
 
   it('[RFC8707-INVALID-TARGET] refuses a resource other than the one the code was issued for', async () => {
-    const c = issueCode(s, client, user);
+    const c = await issueCode(s, client, user);
     const r = await redeem(s, client, c, { resource: 'http://127.0.0.1:4999/other' });
     expect(r.status).toBe(400);
     expect(r.body.error).toBe('invalid_target');
@@ -171,8 +169,8 @@ describe('token endpoint: authorization_code grant', () => {
   it('refuses an unknown code and a code of a disabled user', async () => {
     const unknown = await redeem(s, client, { code: 'x'.repeat(43), verifier: 'a'.repeat(43) });
     expect(unknown.body).toEqual({ error: 'invalid_grant', error_description: 'authorization code is invalid' });
-    const c = issueCode(s, client, user);
-    s.app.ctx.db.update(authSchema.users).set({ disabledAt: clock.now() }).where(eq(authSchema.users.id, user.id)).run();
+    const c = await issueCode(s, client, user);
+    await s.sql('update users set disabled_at = ? where id = ?', clock.now(), user.id);
     const r = await redeem(s, client, c);
     expect(r.body).toEqual({ error: 'invalid_grant', error_description: 'the user account is disabled' });
   });

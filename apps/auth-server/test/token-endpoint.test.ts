@@ -27,21 +27,21 @@ describe('token endpoint: client authentication and request checks', () => {
 
   it('[OAUTH21-CLIENT-AUTH] accepts client_secret_basic with form-urlencoded id and secret (RFC 6749 §2.3.1)', async () => {
     const client = await addClient(s, { method: 'client_secret_basic', id: 'tool a+b:c', secret: 'p@ss w%rd:+/=' });
-    const r = await redeem(s, client, issueCode(s, client, user));
+    const r = await redeem(s, client, await issueCode(s, client, user));
     expect(r.status).toBe(200);
     expect(r.body.token_type).toBe('Bearer');
   });
 
   it('[MCP-AS-OAUTH21] [OAUTH21-CLIENT-AUTH] serves confidential (client_secret_post) and public clients (client_id only)', async () => {
     const post = await addClient(s, { method: 'client_secret_post' });
-    expect((await redeem(s, post, issueCode(s, post, user))).status).toBe(200);
+    expect((await redeem(s, post, await issueCode(s, post, user))).status).toBe(200);
     const pub = await addClient(s, { method: 'none' });
-    expect((await redeem(s, pub, issueCode(s, pub, user))).status).toBe(200);
+    expect((await redeem(s, pub, await issueCode(s, pub, user))).status).toBe(200);
   });
 
   it('[OAUTH21-CLIENT-AUTH] refuses a wrong secret with 401 invalid_client and WWW-Authenticate Basic, and audits it', async () => {
     const client = await addClient(s, { method: 'client_secret_basic' });
-    const c = issueCode(s, client, user);
+    const c = await issueCode(s, client, user);
     const r = await postForm(`${s.url}/token`, codeParams(c), { authorization: basicHeader(client.id, 'wrong-secret') });
     expectInvalidClient(r);
     const ev = s.auditEvents().find((e) => e.event === 'client.auth_failed');
@@ -53,17 +53,17 @@ describe('token endpoint: client authentication and request checks', () => {
 
   it('[OAUTH21-CLIENT-AUTH] refuses a method other than the registered one', async () => {
     const basic = await addClient(s, { method: 'client_secret_basic' });
-    const asPost = await postForm(`${s.url}/token`, { ...codeParams(issueCode(s, basic, user)), client_id: basic.id, client_secret: basic.secret! });
+    const asPost = await postForm(`${s.url}/token`, { ...codeParams(await issueCode(s, basic, user)), client_id: basic.id, client_secret: basic.secret! });
     expectInvalidClient(asPost);
-    const asNone = await postForm(`${s.url}/token`, { ...codeParams(issueCode(s, basic, user)), client_id: basic.id });
+    const asNone = await postForm(`${s.url}/token`, { ...codeParams(await issueCode(s, basic, user)), client_id: basic.id });
     expectInvalidClient(asNone);
     const pub = await addClient(s, { method: 'none' });
-    const pubWithSecret = await postForm(`${s.url}/token`, { ...codeParams(issueCode(s, pub, user)), client_id: pub.id, client_secret: 'x' });
+    const pubWithSecret = await postForm(`${s.url}/token`, { ...codeParams(await issueCode(s, pub, user)), client_id: pub.id, client_secret: 'x' });
     expectInvalidClient(pubWithSecret);
   });
 
   it('[OAUTH21-CLIENT-AUTH] refuses unknown clients and requests without any client identification', async () => {
-    const c = issueCode(s, await addClient(s), user);
+    const c = await issueCode(s, await addClient(s), user);
     expectInvalidClient(await postForm(`${s.url}/token`, { ...codeParams(c), client_id: 'no-such-client' }));
     expectInvalidClient(await postForm(`${s.url}/token`, codeParams(c)));
     expectInvalidClient(await postForm(`${s.url}/token`, codeParams(c), { authorization: 'Basic !!!' }));
@@ -73,7 +73,7 @@ describe('token endpoint: client authentication and request checks', () => {
     const client = await addClient(s, { method: 'client_secret_basic' });
     const r = await postForm(
       `${s.url}/token`,
-      { ...codeParams(issueCode(s, client, user)), client_secret: client.secret! },
+      { ...codeParams(await issueCode(s, client, user)), client_secret: client.secret! },
       { authorization: basicHeader(client.id, client.secret!) },
     );
     expect(r.status).toBe(400);
@@ -102,7 +102,7 @@ describe('token endpoint: client authentication and request checks', () => {
 
   it('[OAUTH21-DUPLICATE-PARAMS] refuses a repeated parameter, naming it', async () => {
     const client = await addClient(s);
-    const c = issueCode(s, client, user);
+    const c = await issueCode(s, client, user);
     const body = `${new URLSearchParams({ ...codeParams(c), client_id: client.id })}&code=${c.code}`;
     const r = await postForm(`${s.url}/token`, body);
     expect(r.status).toBe(400);
@@ -132,7 +132,7 @@ describe('token endpoint: client authentication and request checks', () => {
 
   it('lets browser-based clients read token and revocation responses (CORS, no credentials)', async () => {
     const client = await addClient(s);
-    const ok = await redeem(s, client, issueCode(s, client, user));
+    const ok = await redeem(s, client, await issueCode(s, client, user));
     expect(ok.headers.get('access-control-allow-origin')).toBe('*');
     const err = await tokenRequest(s, client, { grant_type: 'password' });
     expect(err.headers.get('access-control-allow-origin')).toBe('*');
@@ -173,9 +173,9 @@ describe('token endpoint: client authentication limits and secret cache', () => 
     await using s = await startAuthServer();
     const user = await addUser(s);
     const client: TestClient = await addClient(s, { method: 'client_secret_post' });
-    expect((await redeem(s, client, issueCode(s, client, user))).status).toBe(200);
+    expect((await redeem(s, client, await issueCode(s, client, user))).status).toBe(200);
     const wrong = { ...client, secret: `${client.secret!}x` };
-    expectInvalidClient(await redeem(s, wrong, issueCode(s, client, user)));
-    expect((await redeem(s, client, issueCode(s, client, user))).status).toBe(200);
+    expectInvalidClient(await redeem(s, wrong, await issueCode(s, client, user)));
+    expect((await redeem(s, client, await issueCode(s, client, user))).status).toBe(200);
   });
 });

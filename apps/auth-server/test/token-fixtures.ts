@@ -1,5 +1,4 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { authSchema } from '@stack/db';
 import type { Role } from '@stack/oauth';
 import { createAuthorizationCode } from '../src/services/codes.ts';
 import { createUser, hashSecret, type UserRecord } from '../src/services/users.ts';
@@ -16,7 +15,7 @@ export interface TestClient {
 }
 
 export async function addUser(s: TestAuthServer, role: Role = 'developer'): Promise<UserRecord> {
-  return createUser(s.app.ctx.db, { email: `${randomUUID()}@example.com`, password: 'correct horse battery staple', role });
+  return createUser(s.app.ctx.store, { email: `${randomUUID()}@example.com`, password: 'correct horse battery staple', role });
 }
 
 /** Inserts a client directly; confidential ones get an argon2id-hashed secret. */
@@ -27,12 +26,12 @@ export async function addClient(
   const method = o.method ?? 'none';
   const id = o.id ?? randomUUID();
   const secret = method === 'none' ? undefined : (o.secret ?? randomBytes(32).toString('base64url'));
-  s.app.ctx.db.insert(authSchema.clients).values({
+  await s.app.ctx.store.clients.insert({
     id, source: 'admin', secretHash: secret ? await hashSecret(secret) : null, clientName: `test ${method}`,
     redirectUris: [REDIRECT_URI], grantTypes: o.grantTypes ?? ['authorization_code', 'refresh_token'],
     tokenEndpointAuthMethod: method, applicationType: 'native', scope: 'db:read db:write db:admin', metadata: {},
-    createdAt: Date.now(),
-  }).run();
+    createdAt: Date.now(), metadataExpiresAt: null, revokedAt: null,
+  });
   return { id, method, ...(secret ? { secret } : {}) };
 }
 
@@ -46,9 +45,9 @@ export interface IssuedCode {
   verifier: string;
 }
 
-export function issueCode(s: TestAuthServer, client: TestClient, user: UserRecord, o: { scope?: string; resource?: string } = {}): IssuedCode {
+export async function issueCode(s: TestAuthServer, client: TestClient, user: UserRecord, o: { scope?: string; resource?: string } = {}): Promise<IssuedCode> {
   const { verifier, challenge } = pkce();
-  const code = createAuthorizationCode(s.app.ctx, {
+  const code = await createAuthorizationCode(s.app.ctx, {
     clientId: client.id, userId: user.id, redirectUri: REDIRECT_URI, codeChallenge: challenge,
     resource: o.resource ?? RESOURCE, scope: o.scope ?? 'db:read db:write',
   });
@@ -102,7 +101,7 @@ export function refresh(s: TestAuthServer, client: TestClient, token: string, ex
 
 /** Logs a user in for `client` and returns the first token response. */
 export async function login(s: TestAuthServer, client: TestClient, user: UserRecord, scope?: string): Promise<Record<string, unknown>> {
-  const r = await redeem(s, client, issueCode(s, client, user, scope ? { scope } : {}));
+  const r = await redeem(s, client, await issueCode(s, client, user, scope ? { scope } : {}));
   if (r.status !== 200) throw new Error(`token request failed: ${JSON.stringify(r.body)}`);
   return r.body;
 }

@@ -1,6 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
-import { authSchema } from '@stack/db';
 import { tokenHash } from '@stack/crypto';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import { addClient, addUser, jtiOf, login, refresh, revokedJtis, testClock, type TestClient } from './token-fixtures.ts';
@@ -18,8 +16,7 @@ describe('token endpoint: refresh_token grant', () => {
   });
   afterEach(async () => { await s.close(); });
 
-  const rowOf = (token: unknown) =>
-    s.app.ctx.db.select().from(authSchema.refreshTokens).where(eq(authSchema.refreshTokens.tokenHash, tokenHash(String(token)))).get();
+  const rowOf = (token: unknown) => s.app.ctx.store.tokens.findRefreshByHash(tokenHash(String(token)));
 
   it('[MCP-AS-REFRESH-ROTATE] rotates the refresh token on every use and stores only hashes', async () => {
     const first = await login(s, client, user);
@@ -29,14 +26,14 @@ describe('token endpoint: refresh_token grant', () => {
     expect(r.body).toMatchObject({ token_type: 'Bearer', expires_in: 600, scope: 'db:read db:write' });
     expect(r.body.refresh_token).not.toBe(first.refresh_token);
     expect(jtiOf(r.body.access_token)).not.toBe(jtiOf(first.access_token));
-    const old = rowOf(first.refresh_token)!;
-    const next = rowOf(r.body.refresh_token)!;
+    const old = (await rowOf(first.refresh_token))!;
+    const next = (await rowOf(r.body.refresh_token))!;
     expect(old.rotatedAt).not.toBeNull();
     expect(old.successorId).toBe(next.id);
     expect(next.familyId).toBe(old.familyId);
     // 32 random bytes, base64url; the database holds no token value.
     expect(String(r.body.refresh_token)).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const dump = JSON.stringify(s.app.ctx.db.select().from(authSchema.refreshTokens).all());
+    const dump = JSON.stringify(await s.sql('select * from refresh_tokens'));
     expect(dump).not.toContain(String(first.refresh_token));
     expect(dump).not.toContain(String(r.body.refresh_token));
     // The new token works; the chain goes on.
@@ -50,9 +47,9 @@ describe('token endpoint: refresh_token grant', () => {
     for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200);
     const pairs = new Set(results.map((r) => `${r.body.access_token} ${r.body.refresh_token} ${r.body.scope}`));
     expect(pairs.size).toBe(1);
-    const family = s.app.ctx.db.select().from(authSchema.refreshTokens).where(eq(authSchema.refreshTokens.familyId, rowOf(first.refresh_token)!.familyId)).all();
+    const family = await s.sql<{ revoked_at: number | null }>('select revoked_at from refresh_tokens where family_id = ?', (await rowOf(first.refresh_token))!.familyId);
     expect(family.length).toBe(2);
-    expect(family.every((t) => t.revokedAt === null)).toBe(true);
+    expect(family.every((t) => t.revoked_at === null)).toBe(true);
     expect(await revokedJtis(s)).toEqual([]);
     const next = await refresh(s, client, String(results[0]!.body.refresh_token));
     expect(next.status).toBe(200);
@@ -72,8 +69,8 @@ describe('token endpoint: refresh_token grant', () => {
     for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(new Set(results.map((r) => `${r.body.access_token} ${r.body.refresh_token}`)).size).toBe(1);
     // Only the winner's access token was recorded; nothing was revoked.
-    const familyId = rowOf(first.refresh_token)!.familyId;
-    expect(s.app.ctx.db.select().from(authSchema.issuedAccessTokens).where(eq(authSchema.issuedAccessTokens.familyId, familyId)).all().length).toBe(2);
+    const familyId = (await rowOf(first.refresh_token))!.familyId;
+    expect((await s.app.ctx.store.tokens.issuedByFamily(familyId)).length).toBe(2);
     expect(await revokedJtis(s)).toEqual([]);
     expect((await refresh(s, client, String(results[0]!.body.refresh_token))).status).toBe(200);
   });
@@ -105,7 +102,7 @@ describe('token endpoint: refresh_token grant', () => {
     expect(ev).toMatchObject({ client: client.id, user: user.id, decision: 'deny' });
     expect(JSON.stringify(ev)).not.toContain(String(first.refresh_token));
     // The sealed successor is gone with the family.
-    expect(rowOf(first.refresh_token)!.successorSealed).toBeNull();
+    expect((await rowOf(first.refresh_token))!.successorSealed).toBeNull();
   });
 
   it('[OAUTH21-REFRESH-REUSE] treats a retry as reuse once the successor itself has been used', async () => {
@@ -114,7 +111,7 @@ describe('token endpoint: refresh_token grant', () => {
     const third = await refresh(s, client, String(second.body.refresh_token));
     expect(third.status).toBe(200);
     // The seal for the first token went as soon as its successor was used.
-    expect(rowOf(first.refresh_token)!.successorSealed).toBeNull();
+    expect((await rowOf(first.refresh_token))!.successorSealed).toBeNull();
     const replay = await refresh(s, client, String(first.refresh_token));
     expect(replay.body.error).toBe('invalid_grant');
     expect((await refresh(s, client, String(third.body.refresh_token))).body.error).toBe('invalid_grant');
@@ -153,7 +150,7 @@ describe('token endpoint: refresh_token grant', () => {
 
   it('caps the access token at the user role after a downgrade', async () => {
     const first = await login(s, client, user, 'db:read db:write');
-    s.app.ctx.db.update(authSchema.users).set({ role: 'viewer' }).where(eq(authSchema.users.id, user.id)).run();
+    await s.sql("update users set role = 'viewer' where id = ?", user.id);
     const r = await refresh(s, client, String(first.refresh_token));
     expect(r.body.scope).toBe('db:read');
   });
@@ -161,12 +158,12 @@ describe('token endpoint: refresh_token grant', () => {
   it('refuses expired, revoked and unknown refresh tokens, and those of disabled users', async () => {
     expect((await refresh(s, client, 'x'.repeat(43))).body.error).toBe('invalid_grant');
     const a = await login(s, client, user);
-    s.app.ctx.db.update(authSchema.refreshTokens).set({ revokedAt: clock.now() }).where(eq(authSchema.refreshTokens.id, rowOf(a.refresh_token)!.id)).run();
+    await s.sql('update refresh_tokens set revoked_at = ? where id = ?', clock.now(), (await rowOf(a.refresh_token))!.id);
     expect((await refresh(s, client, String(a.refresh_token))).body).toEqual({ error: 'invalid_grant', error_description: 'refresh token has been revoked' });
     const b = await login(s, client, user);
-    s.app.ctx.db.update(authSchema.users).set({ disabledAt: clock.now() }).where(eq(authSchema.users.id, user.id)).run();
+    await s.sql('update users set disabled_at = ? where id = ?', clock.now(), user.id);
     expect((await refresh(s, client, String(b.refresh_token))).body.error).toBe('invalid_grant');
-    s.app.ctx.db.update(authSchema.users).set({ disabledAt: null }).where(eq(authSchema.users.id, user.id)).run();
+    await s.sql('update users set disabled_at = null where id = ?', user.id);
     clock.advance(s.config.refreshTokenTtl * 1000 + 1);
     expect((await refresh(s, client, String(b.refresh_token))).body).toEqual({ error: 'invalid_grant', error_description: 'refresh token has expired' });
   });
@@ -182,11 +179,11 @@ describe('token endpoint: refresh_token grant', () => {
     const { sweepTokens } = await import('../src/services/token-sweeper.ts');
     const first = await login(s, client, user);
     await refresh(s, client, String(first.refresh_token));
-    expect(rowOf(first.refresh_token)!.successorSealed).not.toBeNull();
-    sweepTokens(s.app.ctx);
-    expect(rowOf(first.refresh_token)!.successorSealed).not.toBeNull();
+    expect((await rowOf(first.refresh_token))!.successorSealed).not.toBeNull();
+    await sweepTokens(s.app.ctx);
+    expect((await rowOf(first.refresh_token))!.successorSealed).not.toBeNull();
     clock.advance(31_000);
-    sweepTokens(s.app.ctx);
-    expect(rowOf(first.refresh_token)!.successorSealed).toBeNull();
+    await sweepTokens(s.app.ctx);
+    expect((await rowOf(first.refresh_token))!.successorSealed).toBeNull();
   });
 });

@@ -43,7 +43,7 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;
 
-  const runtime = await createRuntime(config, deps);
+  const runtime = await createRuntime(config, deps, { error: (m) => app.log.error(m), info: (m) => app.log.info(m) });
   const ctx: McpAppContext = {
     config,
     policy: runtime.policy,
@@ -51,6 +51,7 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
     audit: runtime.audit,
     gate: runtime.gate,
     newServer: runtime.newServer,
+    sharedStore: runtime.sharedStore,
     resourceMetadataUrl: resourceMetadataUrl(config.publicUrl),
   };
   app.decorate('mcp', ctx);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { envBool, httpUrl, key256, loadConfig, logLevel, port, positiveInt } from '@stack/config';
+import { envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, port, positiveInt, redisUrl } from '@stack/config';
 import { isRole, type Role } from '@stack/oauth';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -22,6 +22,7 @@ const schema = z
     MCP_PUBLIC_URL: httpUrl.default('http://localhost:4001/mcp'),
     AUTH_ISSUER: httpUrl.default('http://localhost:4000'),
     AUTH_JWKS_URL: httpUrl.optional(),
+    AUTH_REVOCATIONS_URL: httpUrl.optional(),
     MCP_AUTH_MODE: z.enum(AUTH_MODES).default('oauth'),
     MCP_ALLOW_INSECURE_NO_AUTH: envBool.default(false),
     MCP_NO_AUTH_ROLE: z.string().default('viewer'),
@@ -40,6 +41,9 @@ const schema = z
     MCP_MTLS_ROLE_MAP: z.string().optional(),
     MCP_API_KEY: z.string().max(512).optional(),
     REVOCATION_POLL_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+    REDIS_URL: redisUrl.optional(),
+    REDIS_KEY_PREFIX: keyPrefix.default('mcp-oauth:'),
+    REDIS_REVOCATION_SYNC_MS: positiveInt.min(100).max(60_000).default(1000),
     BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024).default(256 * 1024),
     KEY_ENCRYPTION_KEY: key256.optional(),
     LOG_LEVEL: logLevel.default('info'),
@@ -85,6 +89,8 @@ const schema = z
       mcpPath: publicUrl.pathname === '' ? '/' : publicUrl.pathname,
       issuer: c.AUTH_ISSUER,
       jwksUrl: c.AUTH_JWKS_URL ?? `${c.AUTH_ISSUER}/jwks`,
+      /** Revocation feed; like jwksUrl it may name an internal host (containers) while `iss` stays public. */
+      revocationsUrl: c.AUTH_REVOCATIONS_URL ?? `${c.AUTH_ISSUER}/revocations`,
       authMode: c.MCP_AUTH_MODE,
       insecureNoAuth: c.MCP_ALLOW_INSECURE_NO_AUTH,
       noAuthRole: c.MCP_NO_AUTH_ROLE as Role,
@@ -101,6 +107,11 @@ const schema = z
       mtlsRoleMap: parseRoleMap(c.MCP_MTLS_ROLE_MAP ?? '') ?? {},
       apiKey: c.MCP_API_KEY,
       revocationPollMs: c.REVOCATION_POLL_SECONDS * 1000,
+      /**
+       * Shared state for several instances: rate-limit counters and the revocation list live in Redis.
+       * A revoked token is refused by every instance within 2 × revocationSyncMs (the advertised delay).
+       */
+      redis: c.REDIS_URL ? { url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX, revocationSyncMs: c.REDIS_REVOCATION_SYNC_MS } : undefined,
       bodyLimit: c.BODY_LIMIT_BYTES,
       keyEncryptionKey: c.KEY_ENCRYPTION_KEY,
       logLevel: c.LOG_LEVEL,
@@ -108,6 +119,9 @@ const schema = z
   });
 
 export type McpConfig = Readonly<z.output<typeof schema>>;
+
+/** Every environment setting the MCP server reads (deployment files are checked against it). */
+export const mcpSettingNames: readonly string[] = Object.freeze(Object.keys(schema.in.shape));
 
 /** Maps certificate names (CN or SHA-256 fingerprint) to roles: JSON `{"cn":"role"}` or `cn=role,cn2=role`. */
 function parseRoleMap(raw: string): Record<string, Role> | undefined {

@@ -6,6 +6,7 @@ import type { Authenticator } from './pipeline/authenticate.ts';
 import type { Auditor } from './pipeline/audit.ts';
 import type { GateContext } from './pipeline/gate.ts';
 import type { SessionInfo } from './mcp-server-factory.ts';
+import type { SharedRedis } from '@stack/redis';
 
 /** Everything the routes need, built once per app by buildApp(). */
 export interface McpAppContext {
@@ -15,6 +16,8 @@ export interface McpAppContext {
   audit: Auditor;
   gate: GateContext;
   newServer: (s: SessionInfo) => McpServer;
+  /** Redis, when REDIS_URL is set: rate-limit counters and the revocation list. */
+  sharedStore: SharedRedis | undefined;
   /** URL of the RFC 9728 metadata for the MCP endpoint (path-inserted form). */
   resourceMetadataUrl: string;
 }

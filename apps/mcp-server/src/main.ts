@@ -23,6 +23,10 @@ function startupLines(config: McpConfig, policy: PolicyHolder, toolNames: string
   const sinks = [config.auditLog ? display(config.auditLog) : undefined, config.auditStdout ? 'stdout' : undefined].filter(Boolean);
   lines.push(sinks.length ? `[OK] Audit logging to ${sinks.join(' and ')}` : '[WARN] Audit logging is off (MCP_AUDIT_LOG=off)');
   lines.push(`[OK] Rate limiting: ${config.rateLimitPerMinute} req/min per ${config.authMode === 'oauth' && config.transport === 'http' ? 'user' : 'identity'}`);
+  if (config.redis) {
+    const revocations = config.authMode === 'oauth' && config.revocationPollMs > 0 ? ` and revocations (refused everywhere within ${(2 * config.redis.revocationSyncMs) / 1000} s)` : '';
+    lines.push(`[OK] Shared state in Redis (key prefix '${config.redis.keyPrefix}'): rate limits${revocations}`);
+  }
   return lines;
 }
 
@@ -83,6 +87,9 @@ async function main(): Promise<void> {
       closing = true;
       const timer = setTimeout(() => process.exit(1), 10_000);
       timer.unref();
+      // A keep-alive connection whose request finishes while draining would hold server.close()
+      // open until its idle timeout (72 s in Fastify): close connections as soon as they are idle.
+      setInterval(() => app.server.closeIdleConnections(), 100).unref();
       app.close().then(() => process.exit(0), () => process.exit(1));
     });
   }

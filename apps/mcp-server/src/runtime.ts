@@ -7,7 +7,9 @@ import { createPolicyHolder, loadPolicyFile, type Policy, type PolicyHolder } fr
 import type { ToolDefinition } from './tools/types.ts';
 import { createAuthenticator, type Authenticator } from './pipeline/authenticate.ts';
 import { createAuditor, type Auditor } from './pipeline/audit.ts';
-import { createMemoryRateLimitStore, createRateLimits, type RateLimitStore } from './pipeline/rate-limit.ts';
+import { createLimiterRateLimitStore, createMemoryRateLimitStore, createRateLimits, type RateLimitStore } from './pipeline/rate-limit.ts';
+import { connectRedis, redisLimiters, type RedisLog, type SharedRedis } from '@stack/redis';
+import { createRedisRevocations, type RedisRevocations } from './shared-state/redis-revocations.ts';
 import { prepareTools, type GateContext } from './pipeline/gate.ts';
 import { createServerFactory, type SessionInfo } from './mcp-server-factory.ts';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -39,12 +41,17 @@ export interface Runtime {
   audit: Auditor;
   gate: GateContext;
   newServer: (s: SessionInfo) => McpServer;
-  /** Starts background work (revocation polling). */
-  start(): void;
+  /** The Redis connection when REDIS_URL is set (readiness reports its state). */
+  sharedStore: SharedRedis | undefined;
+  /** Starts background work (revocation polling), after waiting briefly for Redis when it is configured. */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function createRuntime(config: McpConfig, deps: BuildDeps = {}): Promise<Runtime> {
+// Standard output is the protocol in stdio mode, so the default log is standard error.
+const stderrLog: RedisLog = { error: (m) => console.error(`[ERROR] ${m}`), info: (m) => console.error(`[OK] ${m}`) };
+
+export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log: RedisLog = stderrLog): Promise<Runtime> {
   const now = deps.now ?? Date.now;
   const closers: (() => unknown)[] = [];
   const policyHolder = createPolicyHolder(deps.policy ?? loadPolicyFile(config.policyFile), () => loadPolicyFile(config.policyFile));
@@ -76,12 +83,30 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}): Pr
 
   // stdio: the local process is the boundary and the identity comes from an API key.
   const mode = config.transport === 'stdio' ? 'apikey' : config.authMode;
+
+  // REDIS_URL: counters and the revocation list are shared by every instance (closed last, after its users).
+  let redis: SharedRedis | undefined;
+  if (config.redis) {
+    const shared = connectRedis({ url: config.redis.url, keyPrefix: `${config.redis.keyPrefix}mcp:`, log });
+    redis = shared;
+    closers.push(() => shared.close());
+  }
+
   let poller: ReturnType<typeof createRevocationPoller> | undefined;
+  let sharedRevocations: RedisRevocations | undefined;
   let revocations = deps.revocations;
+  // REVOCATION_POLL_SECONDS=0 turns revocation checks off with or without Redis.
   if (mode === 'oauth' && !revocations && config.revocationPollMs > 0) {
-    poller = createRevocationPoller({ url: `${config.issuer}/revocations`, intervalMs: config.revocationPollMs, now, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
-    revocations = poller;
-    closers.push(() => poller?.stop());
+    if (redis && config.redis) {
+      const shared = createRedisRevocations({ redis, feedUrl: config.revocationsUrl, syncMs: config.redis.revocationSyncMs, log, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
+      sharedRevocations = shared;
+      revocations = shared;
+      closers.push(() => shared.stop());
+    } else {
+      poller = createRevocationPoller({ url: config.revocationsUrl, intervalMs: config.revocationPollMs, now, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
+      revocations = poller;
+      closers.push(() => poller?.stop());
+    }
   }
 
   const authenticator = createAuthenticator(mode, {
@@ -97,7 +122,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}): Pr
   const policy = () => policyHolder.current();
   const gate: GateContext = {
     policy,
-    limits: createRateLimits(deps.rateLimitStore ?? createMemoryRateLimitStore(), config.rateLimitPerMinute),
+    limits: createRateLimits(deps.rateLimitStore ?? (redis ? createLimiterRateLimitStore(redisLimiters(redis)) : createMemoryRateLimitStore()), config.rateLimitPerMinute),
     audit,
     tools: prepared,
   };
@@ -107,7 +132,13 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}): Pr
     audit,
     gate,
     newServer: createServerFactory({ tools: prepared, policy, audit, validator: new AjvJsonSchemaValidator(), version: VERSION }),
-    start: () => poller?.start(),
+    sharedStore: redis,
+    async start() {
+      // Requests before Redis answers get 503 (fail closed); a short wait spares the first ones.
+      if (redis) await redis.waitUntilReady(2_000);
+      poller?.start();
+      sharedRevocations?.start();
+    },
     async close() {
       for (const c of closers.reverse()) await c();
     },

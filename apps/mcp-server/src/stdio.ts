@@ -81,7 +81,7 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
       }
     });
   };
-  runtime.start();
+  await runtime.start();
   return {
     identity,
     runtime,

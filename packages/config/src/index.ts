@@ -58,6 +58,16 @@ export const httpUrl = z
 
 export const port = z.coerce.number().int().min(0).max(65535);
 
+/** A Redis connection URL (redis:// or rediss:// for TLS); an empty value means "not set". */
+export const redisUrl = z
+  .string()
+  .trim()
+  .refine((s) => s === '' || (/^rediss?:\/\/[^\s]+$/i.test(s) && URL.canParse(s)), 'must be a redis:// or rediss:// URL')
+  .transform((s) => (s === '' ? undefined : s));
+
+/** A key prefix for shared stores: short, printable, no spaces. */
+export const keyPrefix = z.string().regex(/^[A-Za-z0-9:_.-]{0,64}$/, 'must be at most 64 letters, digits or : _ . -');
+
 export const positiveInt = z.coerce.number().int().positive();
 
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);

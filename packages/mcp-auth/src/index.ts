@@ -3,6 +3,8 @@ export { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from './
 export {
   createRevocationPoller,
   createStaticRevocationList,
+  fetchRevocationFeed,
+  type RevocationFeedPage,
   type RevocationList,
   type RevocationPoller,
   type RevocationPollerOptions,

@@ -63,8 +63,8 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   // Same rule as jose: a token is expired once exp <= now - tolerance.
   const unexpired = (exp: number) => exp > nowSec() - tolerance;
 
-  function checkRevoked(jti: string): void {
-    if (opts.revocations?.isRevoked(jti)) throw invalidToken('token has been revoked');
+  async function checkRevoked(jti: string): Promise<void> {
+    if (await opts.revocations?.isRevoked(jti)) throw invalidToken('token has been revoked');
   }
 
   async function verifyFully(token: string): Promise<{ identity: Identity; exp: number; generation: number }> {
@@ -100,12 +100,12 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
       const key = tokenHash(token);
       const hit = cache.get(key);
       if (hit && unexpired(hit.exp) && hit.keysGeneration === keys.generation()) {
-        checkRevoked(hit.jti);
+        await checkRevoked(hit.jti);
         return hit.identity;
       }
       if (hit) cache.delete(key); // expired or verified under an older key set: verify again for the exact error
       const { identity, exp, generation } = await verifyFully(token);
-      checkRevoked(identity.tokenId as string);
+      await checkRevoked(identity.tokenId as string);
       cache.set(key, { identity, exp, jti: identity.tokenId as string, keysGeneration: generation });
       return identity;
     },

@@ -1,7 +1,10 @@
 import { fetchJson } from './fetch-json.ts';
 
-/** A set of revoked access-token ids (`jti`), consulted on every request. */
-export type RevocationList = { isRevoked(jti: string): boolean };
+/**
+ * A set of revoked access-token ids (`jti`), consulted on every request. A shared list (Redis) answers
+ * asynchronously and may throw an OAuthError (503) when it cannot answer: the token is then refused.
+ */
+export type RevocationList = { isRevoked(jti: string): boolean | Promise<boolean> };
 
 /** A fixed revocation list, for tests and for a server without a revocation feed. */
 export function createStaticRevocationList(jtis: Iterable<string>): RevocationList {
@@ -20,7 +23,7 @@ export interface RevocationPollerOptions {
   maxEntries?: number;
 }
 
-export type RevocationPoller = RevocationList & {
+export type RevocationPoller = { isRevoked(jti: string): boolean } & {
   /** Polls now and then every `intervalMs` (the timer does not keep the process alive). */
   start(): void;
   stop(): void;
@@ -62,9 +65,7 @@ export function createRevocationPoller(opts: RevocationPollerOptions): Revocatio
     const startedAt = now();
     let since = nextSince ?? 0;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const url = new URL(opts.url);
-      url.searchParams.set('since', String(since));
-      const feed = parseFeed(await fetchJson(doFetch, url, { maxBytes: MAX_BODY_BYTES, timeoutMs: FETCH_TIMEOUT_MS }));
+      const feed = await fetchRevocationFeed(doFetch, opts.url, since);
       const t = now();
       for (const e of feed.revoked) if (e.expiresAt > t) revoked.set(e.jti, e.expiresAt);
       prune();
@@ -111,16 +112,24 @@ export function createRevocationPoller(opts: RevocationPollerOptions): Revocatio
   };
 }
 
-interface Feed {
+/** One page of the revocation feed; malformed entries are dropped. */
+export interface RevocationFeedPage {
   revoked: Array<{ jti: string; expiresAt: number }>;
   next: number | undefined;
   complete: boolean | undefined;
 }
 
-function parseFeed(body: unknown): Feed {
+/** GETs one page of the feed at `url?since=<ms>` (size and time limited, no redirects). */
+export async function fetchRevocationFeed(doFetch: typeof fetch, feedUrl: string, since: number): Promise<RevocationFeedPage> {
+  const url = new URL(feedUrl);
+  url.searchParams.set('since', String(since));
+  return parseFeed(await fetchJson(doFetch, url, { maxBytes: MAX_BODY_BYTES, timeoutMs: FETCH_TIMEOUT_MS }));
+}
+
+function parseFeed(body: unknown): RevocationFeedPage {
   const b = (body ?? {}) as { revoked?: unknown; next?: unknown; complete?: unknown };
   if (!Array.isArray(b.revoked)) throw new Error("revocation feed response has no 'revoked' array");
-  const revoked: Feed['revoked'] = [];
+  const revoked: RevocationFeedPage['revoked'] = [];
   for (const e of b.revoked as unknown[]) {
     const { jti, expiresAt } = (e ?? {}) as { jti?: unknown; expiresAt?: unknown };
     // A malformed entry is skipped rather than failing the whole update.

@@ -30,8 +30,8 @@ export interface OAuthErrorOptions {
 }
 
 /**
- * The one error type for anything a client can cause. `expose` is false for 5xx, whose
- * description is replaced by a generic one before it reaches the client.
+ * The one error type for anything a client can cause. `expose` is false for 5xx (except
+ * temporarily_unavailable), whose description is replaced by a generic one before it reaches the client.
  */
 export class OAuthError extends Error {
   readonly code: OAuthErrorCode;
@@ -47,7 +47,8 @@ export class OAuthError extends Error {
     this.code = code;
     this.status = status;
     this.description = description;
-    this.expose = status < 500;
+    // temporarily_unavailable (RFC 6749 §4.1.2.1) is a deliberate answer with a fixed description, not a crash.
+    this.expose = status < 500 || code === 'temporarily_unavailable';
     this.challenge = opts.challenge;
     this.retryAfter = opts.retryAfter;
   }

@@ -11,8 +11,8 @@ Commands:
 
 async function list(args: string[], io: CliIo): Promise<void> {
   const o = parseOptions(args, { json: { type: 'boolean' } });
-  await withContext(io, (ctx) => {
-    const clients = listClients(ctx.db);
+  await withContext(io, async (ctx) => {
+    const clients = await listClients(ctx.store);
     if (o.json) return writeJson(io, clients.map((c) => ({ ...c, status: c.revokedAt === null ? 'active' : 'revoked' })));
     if (clients.length === 0) return void io.stdout.write('no clients registered yet\n');
     // Names, ids and redirect URIs come from untrusted registrations: printable() escapes control characters.
@@ -25,8 +25,8 @@ async function list(args: string[], io: CliIo): Promise<void> {
 
 async function revoke(args: string[], io: CliIo): Promise<void> {
   const clientId = required(parseOptions(args, { 'client-id': { type: 'string' } })['client-id'], 'client-id');
-  await withContext(io, (ctx) => {
-    const r = revokeClient(ctx.db, clientId, ctx.now());
+  await withContext(io, async (ctx) => {
+    const r = await revokeClient(ctx.store, clientId, ctx.now());
     if (!r) throw new CliFailure(`no client with id ${printable(clientId, 100)}`);
     ctx.audit('admin.client_revoked', { client: clientId, revoked_refresh: r.refreshTokens, revoked_access: r.accessTokens });
     const state = r.alreadyRevoked ? 'was already revoked' : 'revoked';

@@ -1,14 +1,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AuditLog, escapeControl, type AuditEvent, type AuditSink } from '@stack/audit';
 import { CliFailure, ConfigError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type CliIo } from '@stack/config';
-import { openAuthDb, type AuthDb } from '@stack/db';
 import { isRole, ROLES, type Role } from '@stack/oauth';
 import { loadAuthConfig, type AuthConfig } from '../config.ts';
+import { openStore, type AuthStore } from '../store/index.ts';
 
 /** What an auth-server admin command works with; opened per command and closed after it. */
 export interface CliContext {
   config: AuthConfig;
-  db: AuthDb;
+  store: AuthStore;
   io: CliIo;
   now: () => number;
   /** Writes an `admin.*` audit event (decision allow, actor cli) to the configured audit log. */
@@ -85,21 +85,22 @@ export function roleOption(value: string | boolean | undefined): Role {
   return role;
 }
 
-/** Opens the same database and audit log the server uses (from DATA_DIR / AUTH_DATABASE_PATH / AUDIT_LOG). */
+/** Opens the same database and audit log the server uses (DATABASE_URL, else DATA_DIR / AUTH_DATABASE_PATH; AUDIT_LOG). */
 export async function withContext<T>(io: CliIo, fn: (ctx: CliContext) => Promise<T> | T): Promise<T> {
   const config = loadAuthConfig(io.env);
-  if (config.databasePath === ':memory:') {
+  if (!config.postgres && config.databasePath === ':memory:') {
     throw new CliFailure('AUTH_DATABASE_PATH is :memory:, which only the server process can see; point it at a file');
   }
-  const db = openAuthDb(config.databasePath);
+  // A database outage fails the command with the 503 description; the CLI reports it on one line.
+  const store = await openStore(config, { unavailable: () => {}, recovered: () => {} });
   // Audit lines may go to stdout for the server; here stderr, so --json output stays parseable.
   const sink: AuditSink = new AuditLog({ file: config.auditLog, stream: config.auditStdout ? io.stderr : undefined });
   const operator = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
   const audit = (event: string, fields: AuditEvent) => sink.write({ event, actor: 'cli', operator, decision: 'allow', ...fields });
   try {
-    return await fn({ config, db, io, now: Date.now, audit });
+    return await fn({ config, store, io, now: Date.now, audit });
   } finally {
-    db.$client.close();
+    await store.close();
   }
 }
 

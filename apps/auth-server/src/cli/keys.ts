@@ -12,7 +12,7 @@ Commands:
 `;
 
 function keyStore(ctx: CliContext): KeyStore {
-  return createKeyStore(ctx.db, resolveKeks(ctx.config), ctx.now, ctx.config.accessTokenTtl);
+  return createKeyStore(ctx.store.signingKeys, resolveKeks(ctx.config), ctx.now, ctx.config.accessTokenTtl);
 }
 
 async function rotate(args: string[], io: CliIo): Promise<void> {

@@ -28,7 +28,7 @@ async function add(args: string[], io: CliIo): Promise<void> {
   if ((io.stdin as { isTTY?: boolean }).isTTY) throw new UsageError("--password-stdin needs the password piped in, e.g. printf '%s' \"$PW\" | npm run admin -- users add …");
   const password = await readSecretFromStdin(io.stdin);
   await withContext(io, async (ctx) => {
-    const user = await createUser(ctx.db, { email, password, role }, ctx.now());
+    const user = await createUser(ctx.store, { email, password, role }, ctx.now());
     ctx.audit('admin.user_added', { user: user.id, email: user.email, role });
     io.stdout.write(`created user ${printable(user.email, 320)} with role ${role} (id ${user.id})\n`);
   });
@@ -36,8 +36,8 @@ async function add(args: string[], io: CliIo): Promise<void> {
 
 async function list(args: string[], io: CliIo): Promise<void> {
   const o = parseOptions(args, { json: { type: 'boolean' } });
-  await withContext(io, (ctx) => {
-    const users = listUsers(ctx.db);
+  await withContext(io, async (ctx) => {
+    const users = await listUsers(ctx.store);
     if (o.json) return writeJson(io, users.map((u) => ({ ...u, status: u.disabledAt === null ? 'active' : 'disabled' })));
     if (users.length === 0) return void io.stdout.write('no users yet (add one with: npm run admin -- users add --help)\n');
     io.stdout.write(formatTable(['EMAIL', 'ROLE', 'STATUS', 'CREATED', 'ID'], users.map((u) => [
@@ -56,8 +56,8 @@ async function setRole(args: string[], io: CliIo): Promise<void> {
   const o = parseOptions(args, { email: { type: 'string' }, role: { type: 'string' } });
   const email = required(o.email, 'email');
   const role = roleOption(o.role);
-  await withContext(io, (ctx) => {
-    const r = setUserRole(ctx.db, email, role, ctx.now());
+  await withContext(io, async (ctx) => {
+    const r = await setUserRole(ctx.store, email, role, ctx.now());
     if (!r) throw new CliFailure(`no user with email ${printable(email, 320)}`);
     ctx.audit('admin.user_role_changed', { user: r.user.id, email: r.user.email, role, previous_role: r.previous, ...(r.revoked ? revokedFields(r.revoked) : {}) });
     const after = r.revoked ? `; ${revokedSummary(r.revoked)} (the role lost scopes)` : '';
@@ -67,8 +67,8 @@ async function setRole(args: string[], io: CliIo): Promise<void> {
 
 async function disable(args: string[], io: CliIo): Promise<void> {
   const email = required(parseOptions(args, { email: { type: 'string' } }).email, 'email');
-  await withContext(io, (ctx) => {
-    const r = disableUser(ctx.db, email, ctx.now());
+  await withContext(io, async (ctx) => {
+    const r = await disableUser(ctx.store, email, ctx.now());
     if (!r) throw new CliFailure(`no user with email ${printable(email, 320)}`);
     ctx.audit('admin.user_disabled', { user: r.user.id, email: r.user.email, ...revokedFields(r.revoked) });
     const state = r.alreadyDisabled ? 'was already disabled' : 'disabled';
@@ -78,8 +78,8 @@ async function disable(args: string[], io: CliIo): Promise<void> {
 
 async function enable(args: string[], io: CliIo): Promise<void> {
   const email = required(parseOptions(args, { email: { type: 'string' } }).email, 'email');
-  await withContext(io, (ctx) => {
-    const r = enableUser(ctx.db, email);
+  await withContext(io, async (ctx) => {
+    const r = await enableUser(ctx.store, email);
     if (!r) throw new CliFailure(`no user with email ${printable(email, 320)}`);
     ctx.audit('admin.user_enabled', { user: r.user.id, email: r.user.email });
     io.stdout.write(`${printable(r.user.email, 320)} ${r.wasDisabled ? 'enabled' : 'was already enabled'}\n`);

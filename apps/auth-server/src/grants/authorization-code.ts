@@ -1,14 +1,14 @@
 import { invalidGrant, verifyCodeVerifier } from '@stack/oauth';
 import { tokenHash } from '@stack/crypto';
-import { consumeAuthorizationCode, findAuthorizationCode, type AuthorizationCodeRecord } from '../services/codes.ts';
+import { findAuthorizationCode, type AuthorizationCodeRecord } from '../services/codes.ts';
 import { familyIdForCode, revokeTokensFromCode } from '../services/refresh-tokens.ts';
 import { effectiveScope, mintTokens, type TokenResponse } from '../services/token-response.ts';
 import { activeUser, checkResource, requireParam, type GrantRequest } from './grant.ts';
 
 /** Code reuse (OAuth 2.1 §4.1.3, RFC 9700 §4.5.3.1): refuse it and revoke everything issued from the code. */
-function rejectReuse(g: GrantRequest, code: AuthorizationCodeRecord): never {
+async function rejectReuse(g: GrantRequest, code: AuthorizationCodeRecord): Promise<never> {
   const now = g.ctx.now();
-  const revoked = g.ctx.db.transaction((tx) => revokeTokensFromCode(tx, code.codeHash, now));
+  const revoked = await revokeTokensFromCode(g.ctx, code.codeHash, now);
   g.ctx.audit.write({
     event: 'code.reuse_detected', user: code.userId, client: g.client.id, address: g.address,
     decision: 'deny', reason: `authorization code used twice; ${revoked} refresh token(s) revoked`,
@@ -31,12 +31,12 @@ function checkCode(g: GrantRequest, code: AuthorizationCodeRecord, now: number):
 export async function authorizationCodeGrant(g: GrantRequest): Promise<TokenResponse> {
   const { ctx, client, params } = g;
   const value = requireParam(params, 'code');
-  const code = findAuthorizationCode(ctx, value);
+  const code = await findAuthorizationCode(ctx, value);
   if (!code) throw invalidGrant('authorization code is invalid');
-  if (code.consumedAt !== null) rejectReuse(g, code);
+  if (code.consumedAt !== null) return rejectReuse(g, code);
   const now = ctx.now();
   checkCode(g, code, now);
-  const user = activeUser(ctx, code.userId);
+  const user = await activeUser(ctx, code.userId);
 
   const codeHash = tokenHash(value);
   const minted = await mintTokens(ctx, {
@@ -52,13 +52,8 @@ export async function authorizationCodeGrant(g: GrantRequest): Promise<TokenResp
   }, now);
 
   // Consuming the code and storing its tokens is one atomic step: a concurrent redemption either
-  // loses the conditional UPDATE here or finds the tokens already stored when it revokes them.
-  const won = ctx.db.transaction((tx) => {
-    if (!consumeAuthorizationCode(tx, codeHash, ctx.now())) return false;
-    minted.store(tx);
-    return true;
-  });
-  if (!won) rejectReuse(g, code);
+  // loses the conditional UPDATE there or finds the tokens already stored when it revokes them.
+  if (!(await ctx.store.codes.redeem(codeHash, ctx.now(), minted.rows))) return rejectReuse(g, code);
 
   ctx.audit.write({
     event: 'token.issued', grant: 'authorization_code', user: user.id, client: client.id, resource: code.resource,

@@ -30,8 +30,8 @@ export function checkResource(ctx: AppContext, requested: string | undefined, bo
 }
 
 /** The user a grant belongs to; a disabled or deleted user ends every grant (invalid_grant). */
-export function activeUser(ctx: AppContext, userId: string): UserRecord & { role: Role } {
-  const user = findUserById(ctx.db, userId);
+export async function activeUser(ctx: AppContext, userId: string): Promise<UserRecord & { role: Role }> {
+  const user = await findUserById(ctx.store, userId);
   if (!user || user.disabledAt !== null || !isRole(user.role)) throw invalidGrant('the user account is disabled');
   return user;
 }

@@ -1,6 +1,5 @@
 import { formatScope, invalidGrant, invalidScope, parseScope, OAuthError } from '@stack/oauth';
-import { dropOlderSeals, findRefreshToken, findRefreshTokenById, markRotated, type RefreshTokenRecord } from '../services/refresh-tokens.ts';
-import { revokeFamilies } from '../services/revocations.ts';
+import { findRefreshToken, type RefreshTokenRecord } from '../services/refresh-tokens.ts';
 import { openSuccessor, sealSuccessor } from '../services/successor-seal.ts';
 import { effectiveScope, mintTokens, type TokenResponse } from '../services/token-response.ts';
 import { activeUser, checkResource, requireParam, type GrantRequest } from './grant.ts';
@@ -37,17 +36,17 @@ function requestedScope(g: GrantRequest, granted: string): string {
  * must not fork or kill the family). Otherwise it is reuse (RFC 9700 §4.14.2): the whole family is
  * revoked, the successor and its access tokens included.
  */
-function replayOrRevoke(g: GrantRequest, row: RefreshTokenRecord, presented: string, now: number): TokenResponse {
+async function replayOrRevoke(g: GrantRequest, row: RefreshTokenRecord, presented: string, now: number): Promise<TokenResponse> {
   const { ctx } = g;
   const inGrace = row.rotatedAt !== null && now - row.rotatedAt <= ctx.config.refreshGrace * 1000;
   if (inGrace && row.successorSealed && row.successorId) {
-    const successor = findRefreshTokenById(ctx.db, row.successorId);
+    const successor = await ctx.store.tokens.findRefreshById(row.successorId);
     if (successor && successor.rotatedAt === null && successor.revokedAt === null) {
       const sealed = openSuccessor<SealedSuccessor>(presented, row.id, row.successorSealed);
       return { ...sealed.response, expires_in: Math.max(0, Math.ceil((sealed.accessExpiresAt - now) / 1000)) };
     }
   }
-  const revoked = ctx.db.transaction((tx) => revokeFamilies(tx, [row.familyId], now));
+  const revoked = await ctx.store.tokens.revokeFamilies([row.familyId], now);
   ctx.audit.write({
     event: 'refresh.reuse_detected', user: row.userId, client: row.clientId, family: row.familyId, address: g.address,
     decision: 'deny', reason: `rotated refresh token presented again; ${revoked} refresh token(s) revoked`,
@@ -65,11 +64,11 @@ export async function refreshTokenGrant(g: GrantRequest): Promise<TokenResponse>
   const presented = requireParam(g.params, 'refresh_token');
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const now = ctx.now();
-    const row = checkToken(g, findRefreshToken(ctx.db, presented), now);
+    const row = checkToken(g, await findRefreshToken(ctx, presented), now);
     const scope = requestedScope(g, row.scope);
     checkResource(ctx, g.params.resource, row.resource);
     if (row.rotatedAt !== null) return replayOrRevoke(g, row, presented, now);
-    const user = activeUser(ctx, row.userId);
+    const user = await activeUser(ctx, row.userId);
 
     const minted = await mintTokens(ctx, {
       familyId: row.familyId, clientId: client.id, userId: user.id, role: user.role, resource: row.resource,
@@ -80,13 +79,7 @@ export async function refreshTokenGrant(g: GrantRequest): Promise<TokenResponse>
     const successor: SealedSuccessor = { response: minted.response, accessExpiresAt: minted.access.expiresAt };
     const sealed = sealSuccessor(presented, row.id, successor);
 
-    const won = ctx.db.transaction((tx) => {
-      if (!markRotated(tx, row.id, minted.refresh!.row.id, sealed, ctx.now())) return false;
-      dropOlderSeals(tx, row.familyId, row.id);
-      minted.store(tx);
-      return true;
-    });
-    if (won) {
+    if (await ctx.store.tokens.rotate(row.id, sealed, ctx.now(), { ...minted.rows, refresh: minted.refresh!.row })) {
       ctx.audit.write({
         event: 'token.refreshed', user: user.id, client: client.id, family: row.familyId, resource: row.resource,
         scope: minted.response.scope, jti: minted.access.jti, address: g.address, decision: 'allow',

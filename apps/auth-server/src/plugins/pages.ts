@@ -5,8 +5,8 @@ import csrf from '@fastify/csrf-protection';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '@stack/oauth';
 import { PendingAuthorizations } from '../services/authorization-request.ts';
-import { createMemoryLoginLimiter, type LoginLimiter } from '../services/login-limiter.ts';
-import { PageError, STYLESHEET, cspOrigin, sendMessage } from '../views/render.ts';
+import { createLoginLimiter, type LoginLimiter } from '../services/login-limiter.ts';
+import { ICON, PageError, STYLESHEET, cspOrigin, sendMessage } from '../views/render.ts';
 
 /** State shared by the browser pages (/authorize, /login, /consent). */
 export interface PagesState {
@@ -63,6 +63,11 @@ export function pageErrorHandler(this: FastifyInstance, err: FastifyError, reque
       message: 'The form has expired or was not sent from this site. Go back to the application and start again.',
     });
   }
+  if (err instanceof OAuthError && err.code === 'temporarily_unavailable') {
+    // A shared store (Redis limits, the PostgreSQL database) is down: refuse the attempt rather than let it through uncounted.
+    reply.header('retry-after', String(err.retryAfter ?? 5));
+    return sendMessage(reply, 503, { title: 'Temporarily unavailable', message: 'Sign-in is briefly unavailable. Please try again in a few seconds.' });
+  }
   if (err instanceof OAuthError && err.expose) {
     return sendMessage(reply, err.status >= 400 && err.status < 500 ? err.status : 400, { title: 'Invalid request', message: 'The request could not be processed.', detail: err.description });
   }
@@ -84,14 +89,19 @@ export const pages = fp(
       cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure },
     });
     app.decorate('pages', {
-      pending: new PendingAuthorizations(app.ctx.now),
-      limiter: createMemoryLoginLimiter(config.login),
+      pending: new PendingAuthorizations(app.ctx.store.pending, app.ctx.now),
+      limiter: createLoginLimiter(config.login, app.ctx.limiters),
       sessionCookie: secure ? '__Host-sid' : 'sid',
     } satisfies PagesState);
 
     const css = readFileSync(STYLESHEET);
     app.get('/assets/app.css', async (_request, reply) => {
       return reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(css);
+    });
+    // Browsers ask for an icon on every page; without one each page load logs a 404.
+    const icon = readFileSync(ICON);
+    app.get('/assets/icon.svg', async (_request, reply) => {
+      return reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(icon);
     });
   },
   { name: 'pages', dependencies: ['error-handler', 'security-headers'] },

@@ -19,7 +19,8 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     try {
       return await verifyClientAndRedirect(ctx, raw);
     } catch (err) {
-      if (!(err instanceof OAuthError) || !err.expose) throw err;
+      // A 5xx (the database or a metadata fetch is unavailable) is ours, not the client's: rethrown.
+      if (!(err instanceof OAuthError) || !err.expose || err.status >= 500) throw err;
       auditFlow(app, request, 'authorize.error', {
         client: typeof raw.client_id === 'string' ? raw.client_id : undefined, decision: 'deny', reason: err.description,
       });
@@ -43,9 +44,9 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
       if (!(err instanceof OAuthError)) throw err;
       return redirectError(request, reply, raw, verified, err);
     }
-    const user = sessionUser(ctx, sessionId(app, request));
+    const user = await sessionUser(ctx, sessionId(app, request));
     if (!user) {
-      const id = app.pages.pending.add(req);
+      const id = await app.pages.pending.add(req);
       return reply.header('cache-control', 'no-store').redirect(`login?request=${encodeURIComponent(id)}`, 303);
     }
     return continueAuthorization(app, request, reply, req, user, undefined, false);

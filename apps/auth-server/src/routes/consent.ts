@@ -8,13 +8,13 @@ import { sessionUser } from '../services/sessions.ts';
 import type { UserRecord } from '../services/users.ts';
 import { formParams } from '../plugins/form-body.ts';
 import { pageErrorHandler, redirectToClient, sessionId } from '../plugins/pages.ts';
-import { PageError, cspOrigin, sendPage } from '../views/render.ts';
+import { PageError, cspOrigin, sendMessage, sendPage } from '../views/render.ts';
 
 type Decision = 'allow' | 'deny';
 
 /** The pending request named by a form or link, or a page saying it expired. */
-export function pendingRequest(app: FastifyInstance, id: string | undefined): AuthorizationRequest {
-  const req = app.pages.pending.get(id);
+export async function pendingRequest(app: FastifyInstance, id: string | undefined): Promise<AuthorizationRequest> {
+  const req = await app.pages.pending.get(id);
   if (!req) {
     throw new PageError(400, 'This sign-in request has expired',
       'It took too long, or the request was already used. Go back to the application and start again.');
@@ -32,26 +32,26 @@ export function auditFlow(app: FastifyInstance, request: FastifyRequest, event: 
  * (remembered consent) or show the consent screen. A role that allows none of the scopes ends in
  * access_denied at the client.
  */
-export function continueAuthorization(
+export async function continueAuthorization(
   app: FastifyInstance, request: FastifyRequest, reply: FastifyReply,
   req: AuthorizationRequest, user: UserRecord, pendingId: string | undefined, afterForm: boolean,
-): FastifyReply {
+): Promise<FastifyReply> {
   const { ctx } = app;
   let scopes: string[];
   try {
     scopes = grantableScopes(req, user.role);
   } catch (err) {
     if (!(err instanceof OAuthError)) throw err;
-    if (pendingId) app.pages.pending.delete(pendingId);
+    if (pendingId) await app.pages.pending.delete(pendingId);
     auditFlow(app, request, 'authorize.error', { user: user.id, client: req.clientId, decision: 'deny', reason: err.description });
     return redirectToClient(reply, errorRedirectUrl(ctx, req.redirectUri, req.state, err), afterForm);
   }
-  if (hasConsent(ctx, { userId: user.id, clientId: req.clientId, resource: req.resource }, scopes)) {
-    if (pendingId) app.pages.pending.delete(pendingId);
+  if (await hasConsent(ctx, { userId: user.id, clientId: req.clientId, resource: req.resource }, scopes)) {
+    if (pendingId) await app.pages.pending.delete(pendingId);
     auditFlow(app, request, 'consent.remembered', { user: user.id, client: req.clientId, decision: 'allow', scope: formatScope(scopes), resource: req.resource });
-    return redirectToClient(reply, codeRedirectUrl(ctx, req, user.id, scopes), afterForm);
+    return redirectToClient(reply, await codeRedirectUrl(ctx, req, user.id, scopes), afterForm);
   }
-  const id = pendingId ?? app.pages.pending.add(req);
+  const id = pendingId ?? (await app.pages.pending.add(req));
   return reply.header('cache-control', 'no-store').redirect(`consent?request=${encodeURIComponent(id)}`, 303);
 }
 
@@ -81,8 +81,8 @@ export const consentRoutes: FastifyPluginAsync = async (app) => {
   app.get('/consent', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const id = typeof query.request === 'string' ? query.request : undefined;
-    const req = pendingRequest(app, id);
-    const user = sessionUser(ctx, sessionId(app, request));
+    const req = await pendingRequest(app, id);
+    const user = await sessionUser(ctx, sessionId(app, request));
     if (!user) return reply.header('cache-control', 'no-store').redirect(`login?request=${encodeURIComponent(id!)}`, 303);
     let scopes: string[];
     try {
@@ -95,12 +95,20 @@ export const consentRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/consent', { preHandler: app.csrfProtection }, async (request, reply) => {
     const params = formParams(request);
-    const req = pendingRequest(app, params.request);
-    const user = sessionUser(ctx, sessionId(app, request));
-    if (!user) throw new PageError(403, 'You are not signed in', 'Your session has ended. Go back to the application and start again.');
+    const req = await pendingRequest(app, params.request);
+    const user = await sessionUser(ctx, sessionId(app, request));
+    // The session ended between showing the page and the click. The request is still pending, so
+    // the person can sign in again and continue instead of starting over at the application.
+    if (!user) {
+      return sendMessage(reply, 403, {
+        title: 'You were signed out',
+        message: 'Your session ended before you chose Allow or Deny, so nothing was shared. Sign in again to continue.',
+        link: { href: `login?request=${encodeURIComponent(params.request!)}`, text: 'Sign in again' },
+      });
+    }
     const decision = params.decision as Decision | undefined;
     if (decision !== 'allow' && decision !== 'deny') throw new PageError(400, 'Invalid request', 'Choose Allow or Deny.');
-    app.pages.pending.delete(params.request!);
+    await app.pages.pending.delete(params.request!);
     const base = { user: user.id, client: req.clientId, resource: req.resource };
     if (decision === 'deny') {
       auditFlow(app, request, 'consent.denied', { ...base, decision: 'deny' });
@@ -114,8 +122,8 @@ export const consentRoutes: FastifyPluginAsync = async (app) => {
     } catch {
       return continueAuthorization(app, request, reply, req, user, undefined, true);
     }
-    rememberConsent(ctx, { userId: user.id, clientId: req.clientId, resource: req.resource }, scopes);
+    await rememberConsent(ctx, { userId: user.id, clientId: req.clientId, resource: req.resource }, scopes);
     auditFlow(app, request, 'consent.granted', { ...base, decision: 'allow', scope: formatScope(scopes) });
-    return redirectToClient(reply, codeRedirectUrl(ctx, req, user.id, scopes), true);
+    return redirectToClient(reply, await codeRedirectUrl(ctx, req, user.id, scopes), true);
   });
 };

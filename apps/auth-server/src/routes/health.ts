@@ -1,16 +1,17 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { sql } from 'drizzle-orm';
+import { OAuthError } from '@stack/oauth';
 
 /** Liveness (/health) and readiness (/ready: the database answers and a signing key is usable). */
 export const healthRoutes: FastifyPluginAsync = async (app) => {
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {
     try {
-      app.ctx.db.get(sql`select 1`);
+      await app.ctx.store.ping();
       await app.ctx.keys.active();
       return { status: 'ready' };
     } catch (err) {
-      app.log.error({ err }, 'readiness check failed');
+      // A database outage is logged by the store, once per interval, not once per probe.
+      if (!(err instanceof OAuthError && err.code === 'temporarily_unavailable')) app.log.error({ err }, 'readiness check failed');
       reply.header('retry-after', '5');
       return reply.status(503).send({ status: 'unavailable' });
     }

@@ -5,7 +5,6 @@ import type { ClientRecord } from '../services/clients.ts';
 import { formParams } from '../plugins/form-body.ts';
 import { authenticateClient } from '../services/client-auth.ts';
 import { findRefreshToken } from '../services/refresh-tokens.ts';
-import { isAccessTokenRevoked } from '../services/revocations.ts';
 import { verifyOwnAccessToken } from '../services/verify-access-token.ts';
 import { requireParam } from '../grants/grant.ts';
 import { noStore } from './token.ts';
@@ -16,7 +15,7 @@ const INACTIVE: Introspection = { active: false };
 async function introspectAccess(ctx: AppContext, token: string): Promise<Introspection | undefined> {
   const c = await verifyOwnAccessToken(ctx, token);
   if (!c) return undefined;
-  if (isAccessTokenRevoked(ctx.db, c.jti)) return INACTIVE;
+  if (await ctx.store.tokens.isAccessTokenRevoked(c.jti)) return INACTIVE;
   return {
     active: true, scope: c.scope, client_id: c.client_id, sub: c.sub, aud: c.aud, iss: c.iss,
     exp: c.exp, iat: c.iat, jti: c.jti, token_type: 'access_token', role: c.role,
@@ -25,8 +24,8 @@ async function introspectAccess(ctx: AppContext, token: string): Promise<Introsp
 
 // Refresh tokens are only reported to the client they were issued to: no other party ever needs
 // them, and any other caller learns nothing (RFC 7662 §4 leaves this policy to the server).
-function introspectRefresh(ctx: AppContext, caller: ClientRecord, token: string): Introspection | undefined {
-  const row = findRefreshToken(ctx.db, token);
+async function introspectRefresh(ctx: AppContext, caller: ClientRecord, token: string): Promise<Introspection | undefined> {
+  const row = await findRefreshToken(ctx, token);
   if (!row) return undefined;
   const now = ctx.now();
   if (row.clientId !== caller.id || row.revokedAt !== null || row.rotatedAt !== null || now >= row.expiresAt) return INACTIVE;
@@ -51,8 +50,8 @@ export const introspectRoutes: FastifyPluginAsync = async (app) => {
     const token = requireParam(params, 'token');
     const refreshFirst = params.token_type_hint === 'refresh_token';
     const result = refreshFirst
-      ? introspectRefresh(ctx, client, token) ?? (await introspectAccess(ctx, token))
-      : (await introspectAccess(ctx, token)) ?? introspectRefresh(ctx, client, token);
+      ? (await introspectRefresh(ctx, client, token)) ?? (await introspectAccess(ctx, token))
+      : (await introspectAccess(ctx, token)) ?? (await introspectRefresh(ctx, client, token));
     return result ?? INACTIVE;
   });
 };

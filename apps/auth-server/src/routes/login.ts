@@ -8,7 +8,7 @@ import { cspOrigin, sendMessage, sendPage } from '../views/render.ts';
 import { auditFlow, continueAuthorization, pendingRequest } from './consent.ts';
 
 // One message for an unknown email and a wrong password: the page must not reveal which accounts exist.
-const BAD_CREDENTIALS = 'The email or password is incorrect.';
+const BAD_CREDENTIALS = 'The email or password is incorrect. Check both and try again.';
 
 function loginPage(reply: FastifyReply, id: string, req: AuthorizationRequest, email: string, error?: string): FastifyReply {
   // The login POST may end in a redirect to the client (remembered consent), so its origin is allowed.
@@ -40,14 +40,14 @@ export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
   app.get('/login', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const id = typeof query.request === 'string' ? query.request : undefined;
-    const req = pendingRequest(app, id);
+    const req = await pendingRequest(app, id);
     return loginPage(reply, id!, req, '');
   });
 
   app.post('/login', { preHandler: app.csrfProtection }, async (request, reply) => {
     const params = formParams(request);
     const id = params.request;
-    const req = pendingRequest(app, id);
+    const req = await pendingRequest(app, id);
     const email = (params.email ?? '').trim().slice(0, 320);
     const password = params.password ?? '';
     if (!email || !password) return loginPage(reply, id!, req, email, BAD_CREDENTIALS);
@@ -59,9 +59,9 @@ export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
       return waitPage(reply, wait);
     }
 
-    const user = await verifyPassword(ctx.db, email, password);
+    const user = await verifyPassword(ctx.store, email, password);
     if (!user) {
-      const known = findUserByEmail(ctx.db, email);
+      const known = await findUserByEmail(ctx.store, email);
       auditFlow(app, request, 'login.failed', {
         user: known?.id,
         client: req.clientId,
@@ -73,8 +73,8 @@ export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
 
     await app.pages.limiter.succeeded(email, request.ip);
     // A fresh session id at every login, and the old one ended (session fixation).
-    deleteSession(ctx, sessionId(app, request));
-    const session = createSession(ctx, user.id);
+    await deleteSession(ctx, sessionId(app, request));
+    const session = await createSession(ctx, user.id);
     setSessionCookie(app, reply, session.id);
     auditFlow(app, request, 'login.succeeded', { user: user.id, client: req.clientId, decision: 'allow' });
     return continueAuthorization(app, request, reply, req, user, id, true);

@@ -18,7 +18,7 @@ function requireJson(request: FastifyRequest): void {
 export const registerRoutes: FastifyPluginAsync = async (app) => {
   const { ctx } = app;
   if (!ctx.config.registration.enabled) return;
-  const limiter = createRegistrationLimiter(ctx.config.registration.perHour);
+  const limiter = createRegistrationLimiter(ctx.config.registration.perHour, ctx.limiters);
 
   app.post('/register', {
     bodyLimit: REGISTER_BODY_LIMIT,

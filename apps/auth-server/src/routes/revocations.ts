@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { invalidRequest } from '@stack/oauth';
 import { queryParams } from '../plugins/form-body.ts';
-import { listRevocations } from '../services/revocations.ts';
 import { noStore } from './token.ts';
 
 // Bounded so the response stays under the MCP server's 5 MB feed limit (about 70 bytes per entry).
@@ -22,7 +21,7 @@ export const revocationRoutes: FastifyPluginAsync = async (app) => {
     const { since: raw } = queryParams(request);
     const since = raw === undefined || raw === '' ? 0 : Number(raw);
     if (!/^\d{0,16}$/.test(raw ?? '') || !Number.isSafeInteger(since)) throw invalidRequest("'since' must be a time in milliseconds");
-    const entries = listRevocations(ctx.db, since, ctx.now(), MAX_ENTRIES);
+    const entries = await ctx.store.tokens.listRevocations(since, ctx.now(), MAX_ENTRIES);
     const last = entries[entries.length - 1];
     return {
       revoked: entries.map(({ jti, expiresAt }) => ({ jti, expiresAt })),

@@ -4,7 +4,6 @@ import { authenticateClient } from '../services/client-auth.ts';
 import type { ClientRecord } from '../services/clients.ts';
 import type { AppContext } from '../context.ts';
 import { findRefreshToken } from '../services/refresh-tokens.ts';
-import { revokeAccessToken, revokeFamilies } from '../services/revocations.ts';
 import { verifyOwnAccessToken } from '../services/verify-access-token.ts';
 import { requireParam } from '../grants/grant.ts';
 import { allowCors, corsPreflight, noStore } from './token.ts';
@@ -12,12 +11,12 @@ import { allowCors, corsPreflight, noStore } from './token.ts';
 type Outcome = { kind: 'refresh_token' | 'access_token'; user: string; revoked: boolean } | undefined;
 
 /** A refresh token revokes its whole family (RFC 7009 §2.1: the AS SHOULD also revoke related tokens). */
-function revokeRefresh(ctx: AppContext, client: ClientRecord, token: string): Outcome {
-  const row = findRefreshToken(ctx.db, token);
+async function revokeRefresh(ctx: AppContext, client: ClientRecord, token: string): Promise<Outcome> {
+  const row = await findRefreshToken(ctx, token);
   if (!row) return undefined;
   if (row.clientId !== client.id) return { kind: 'refresh_token', user: row.userId, revoked: false };
   const now = ctx.now();
-  ctx.db.transaction((tx) => revokeFamilies(tx, [row.familyId], now));
+  await ctx.store.tokens.revokeFamilies([row.familyId], now);
   return { kind: 'refresh_token', user: row.userId, revoked: true };
 }
 
@@ -26,7 +25,7 @@ async function revokeAccess(ctx: AppContext, client: ClientRecord, token: string
   if (!claims) return undefined;
   if (claims.client_id !== client.id) return { kind: 'access_token', user: claims.sub, revoked: false };
   const now = ctx.now();
-  ctx.db.transaction((tx) => revokeAccessToken(tx, claims.jti, claims.exp * 1000, now));
+  await ctx.store.tokens.revokeAccessToken(claims.jti, claims.exp * 1000, now);
   return { kind: 'access_token', user: claims.sub, revoked: true };
 }
 
@@ -44,8 +43,8 @@ export const revokeRoutes: FastifyPluginAsync = async (app) => {
     const looksLikeJwt = token.split('.').length === 3;
     const accessFirst = params.token_type_hint === 'access_token' || (params.token_type_hint !== 'refresh_token' && looksLikeJwt);
     const outcome = accessFirst
-      ? (await revokeAccess(ctx, client, token)) ?? revokeRefresh(ctx, client, token)
-      : revokeRefresh(ctx, client, token) ?? (await revokeAccess(ctx, client, token));
+      ? (await revokeAccess(ctx, client, token)) ?? (await revokeRefresh(ctx, client, token))
+      : (await revokeRefresh(ctx, client, token)) ?? (await revokeAccess(ctx, client, token));
     if (outcome) {
       ctx.audit.write({
         event: 'token.revoked', kind: outcome.kind, user: outcome.user, client: client.id, address: request.ip,

@@ -1,10 +1,11 @@
-import { randomToken } from '@stack/crypto';
+import { randomToken, tokenHash } from '@stack/crypto';
 import {
   OAuthError, ROLE_SCOPES, SCOPES, accessDenied, authorizationResponseUrl, checkCodeChallenge, formatScope, intersectScopes,
   invalidClient, invalidRequest, invalidScope, invalidTarget, matchRedirectUri, parseScope, selectResource,
   unauthorizedClient, type Role,
 } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
+import type { PendingRequestRepo } from '../store/index.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 import { createAuthorizationCode } from './codes.ts';
 
@@ -117,44 +118,39 @@ export function validateAuthorizationRequest(ctx: AppContext, raw: RawParams, v:
   };
 }
 
-/** Pending requests by a random id carried in the login and consent forms; bounded in number and age. */
+/**
+ * Pending requests by a random id carried in the login and consent forms; bounded in number and
+ * age. They live in the store (by the id's hash), so any instance can continue a request.
+ */
 export class PendingAuthorizations {
-  private readonly items = new Map<string, AuthorizationRequest & { expiresAt: number }>();
+  private readonly repo: PendingRequestRepo;
   private readonly now: () => number;
   private readonly max: number;
   private readonly ttlMs: number;
 
-  constructor(now: () => number, max = 10_000, ttlSeconds = 600) {
+  constructor(repo: PendingRequestRepo, now: () => number, max = 10_000, ttlSeconds = 600) {
+    this.repo = repo;
     this.now = now;
     this.max = max;
     this.ttlMs = ttlSeconds * 1000;
   }
 
-  add(req: AuthorizationRequest): string {
-    const t = this.now();
-    // Insertion order is expiry order (one TTL), so expired entries are at the front.
-    for (const [id, item] of this.items) {
-      if (item.expiresAt > t && this.items.size < this.max) break;
-      this.items.delete(id);
-    }
+  async add(req: AuthorizationRequest): Promise<string> {
     const id = randomToken(24);
-    this.items.set(id, { ...req, expiresAt: t + this.ttlMs });
+    const t = this.now();
+    await this.repo.add(tokenHash(id), { ...req }, t, t + this.ttlMs, this.max);
     return id;
   }
 
-  get(id: string | undefined): AuthorizationRequest | undefined {
-    if (!id) return undefined;
-    const item = this.items.get(id);
-    if (!item) return undefined;
-    if (item.expiresAt <= this.now()) {
-      this.items.delete(id);
-      return undefined;
-    }
-    return item;
+  async get(id: string | undefined): Promise<AuthorizationRequest | undefined> {
+    if (!id || id.length > 100) return undefined;
+    const stored = await this.repo.get(tokenHash(id), this.now());
+    // JSON drops undefined members: state and clientHost come back absent, which reads the same.
+    return stored as AuthorizationRequest | undefined;
   }
 
-  delete(id: string): void {
-    this.items.delete(id);
+  async delete(id: string): Promise<void> {
+    if (id.length <= 100) await this.repo.delete(tokenHash(id));
   }
 }
 
@@ -172,8 +168,8 @@ export function errorRedirectUrl(ctx: AppContext, redirectUri: string, state: st
 }
 
 /** Issues the code and returns the success redirect with `code`, `state` and `iss`. */
-export function codeRedirectUrl(ctx: AppContext, req: AuthorizationRequest, userId: string, scopes: readonly string[]): string {
-  const code = createAuthorizationCode(ctx, {
+export async function codeRedirectUrl(ctx: AppContext, req: AuthorizationRequest, userId: string, scopes: readonly string[]): Promise<string> {
+  const code = await createAuthorizationCode(ctx, {
     clientId: req.clientId,
     userId,
     redirectUri: req.redirectUri,

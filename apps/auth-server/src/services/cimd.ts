@@ -1,12 +1,8 @@
-import { eq } from 'drizzle-orm';
-import { authSchema } from '@stack/db';
 import { invalidClient, temporarilyUnavailable, validateCimdClientId, validateCimdDocument, type CimdMetadata, OAuthError } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
 import type { ClientRecord } from './clients.ts';
 import { safeFetch, SafeFetchError, type SafeFetchResponse } from './safe-fetch.ts';
 import { cacheLifetimeSeconds } from './cimd-cache.ts';
-
-const { clients } = authSchema;
 
 // A copy whose refetch fails for a transient reason (network, timeout, 5xx) is served for at most
 // this long past its expiry, so a client's brief outage does not lock its users out. A document
@@ -17,8 +13,8 @@ const MAX_CONCURRENT_FETCHES = 16;
 
 const inFlight = new WeakMap<AppContext, Map<string, Promise<ClientRecord>>>();
 
-function cachedRow(ctx: AppContext, url: string): ClientRecord | undefined {
-  return ctx.db.select().from(clients).where(eq(clients.id, url)).get();
+function cachedRow(ctx: AppContext, url: string): Promise<ClientRecord | undefined> {
+  return ctx.store.clients.find(url);
 }
 
 function isJson(contentType: string | undefined): boolean {
@@ -52,8 +48,14 @@ class CimdFetchError extends Error {
   }
 }
 
-function store(ctx: AppContext, m: CimdMetadata, expiresAt: number): ClientRecord {
-  const values = {
+function store(ctx: AppContext, m: CimdMetadata, expiresAt: number): Promise<ClientRecord> {
+  // Upsert keeps createdAt and revokedAt of an existing row.
+  return ctx.store.clients.upsertCimd({
+    id: m.client_id,
+    source: 'cimd',
+    secretHash: null,
+    createdAt: ctx.now(),
+    revokedAt: null,
     clientName: m.client_name,
     redirectUris: m.redirect_uris,
     grantTypes: m.grant_types,
@@ -62,11 +64,7 @@ function store(ctx: AppContext, m: CimdMetadata, expiresAt: number): ClientRecor
     scope: m.scope,
     metadata: { ...m } as Record<string, unknown>,
     metadataExpiresAt: expiresAt,
-  };
-  // Upsert keeps createdAt and revokedAt of an existing row.
-  ctx.db.insert(clients).values({ id: m.client_id, source: 'cimd', secretHash: null, createdAt: ctx.now(), revokedAt: null, ...values })
-    .onConflictDoUpdate({ target: clients.id, set: values }).run();
-  return cachedRow(ctx, m.client_id)!;
+  });
 }
 
 async function refresh(ctx: AppContext, url: string, stale: ClientRecord | undefined): Promise<ClientRecord> {
@@ -74,7 +72,7 @@ async function refresh(ctx: AppContext, url: string, stale: ClientRecord | undef
     const { doc, res } = await fetchDocument(ctx, url);
     const metadata = validateCimdDocument(doc, url);
     const ttl = cacheLifetimeSeconds(res.headers, ctx.now(), ctx.config.cimd.maxCacheSeconds);
-    const record = store(ctx, metadata, ctx.now() + ttl * 1000);
+    const record = await store(ctx, metadata, ctx.now() + ttl * 1000);
     ctx.audit.write({ event: 'client.metadata_fetched', client: url, client_name: metadata.client_name, cache_seconds: ttl, decision: 'allow' });
     return record;
   } catch (err) {
@@ -97,7 +95,7 @@ async function refresh(ctx: AppContext, url: string, stale: ClientRecord | undef
  */
 export async function resolveCimdClient(ctx: AppContext, url: string): Promise<ClientRecord | undefined> {
   validateCimdClientId(url, { allowHttpLoopback: ctx.config.cimd.allowPrivateAddresses });
-  const row = cachedRow(ctx, url);
+  const row = await cachedRow(ctx, url);
   if (row?.revokedAt != null) return undefined;
   // A client an operator created under this URL is pre-registered: it is not fetched.
   if (row && row.source !== 'cimd') return row;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import argon2 from 'argon2';
 import type { FastifyRequest } from 'fastify';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { OAuthError, invalidClient, invalidRequest, rateLimited } from '@stack/oauth';
 import { safeEqual } from '@stack/crypto';
 import type { AppContext } from '../context.ts';
@@ -29,13 +29,14 @@ const verifiedCache = new WeakMap<AppContext, Map<string, { digest: string; unti
 
 // RFC 9700 §4.1: failed client authentications are limited per address (never per client, which
 // would let anyone lock a client out), with the login limits; each failure may have cost an argon2 run.
-const failureLimiters = new WeakMap<AppContext, RateLimiterMemory>();
+const failureLimiters = new WeakMap<AppContext, RateLimiterAbstract>();
 
-function failureLimiter(ctx: AppContext): RateLimiterMemory {
+function failureLimiter(ctx: AppContext): RateLimiterAbstract {
   let l = failureLimiters.get(ctx);
   if (!l) {
     const { maxFailuresPerAddress: points, windowSeconds: duration } = ctx.config.login;
-    failureLimiters.set(ctx, (l = new RateLimiterMemory({ keyPrefix: 'client-auth', points, duration })));
+    // In Redis when REDIS_URL is set, so the limit holds across instances.
+    failureLimiters.set(ctx, (l = ctx.limiters({ keyPrefix: 'client-auth', points, duration })));
   }
   return l;
 }

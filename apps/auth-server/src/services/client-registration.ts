@@ -1,5 +1,5 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import { authSchema } from '@stack/db';
+import { RateLimiterRes } from 'rate-limiter-flexible';
+import { memoryLimiters, type LimiterFactory } from '@stack/redis';
 import { randomToken } from '@stack/crypto';
 import { rateLimited, type ClientMetadata } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
@@ -21,10 +21,10 @@ export async function registerClient(ctx: AppContext, metadata: ClientMetadata):
   const clientId = randomToken(18);
   const confidential = metadata.token_endpoint_auth_method !== 'none';
   const secret = confidential ? randomToken(32) : undefined;
-  // argon2 runs before the insert: database work stays synchronous and short.
+  // argon2 runs before the insert, so no database work waits on it.
   const secretHash = secret === undefined ? null : await hashSecret(secret);
   const now = ctx.now();
-  ctx.db.insert(authSchema.clients).values({
+  await ctx.store.clients.insert({
     id: clientId,
     source: 'dcr',
     secretHash,
@@ -37,7 +37,9 @@ export async function registerClient(ctx: AppContext, metadata: ClientMetadata):
     scope: metadata.scope,
     metadata: { ...metadata },
     createdAt: now,
-  }).run();
+    metadataExpiresAt: null,
+    revokedAt: null,
+  });
   return {
     client_id: clientId,
     client_id_issued_at: Math.floor(now / 1000),
@@ -47,14 +49,14 @@ export async function registerClient(ctx: AppContext, metadata: ClientMetadata):
   };
 }
 
-/** Registrations per client address per hour (in-process; one server instance). */
+/** Registrations per client address per hour (in process, or shared in Redis when REDIS_URL is set). */
 export interface RegistrationLimiter {
   /** Counts one attempt; throws 429 rate_limited with Retry-After when the address is over the limit. */
   consume(address: string): Promise<void>;
 }
 
-export function createRegistrationLimiter(perHour: number): RegistrationLimiter {
-  const limiter = new RateLimiterMemory({ keyPrefix: 'register', points: perHour, duration: 3600 });
+export function createRegistrationLimiter(perHour: number, factory: LimiterFactory = memoryLimiters): RegistrationLimiter {
+  const limiter = factory({ keyPrefix: 'register', points: perHour, duration: 3600 });
   return {
     async consume(address) {
       try {

@@ -1,9 +1,8 @@
-import { eq } from 'drizzle-orm';
-import { authSchema } from '@stack/db';
 import type { AppContext } from '../context.ts';
+import type { ClientRecord } from '../store/index.ts';
 import { resolveCimdClient } from './cimd.ts';
 
-export type ClientRecord = typeof authSchema.clients.$inferSelect;
+export type { ClientRecord };
 
 /**
  * True when a client_id is a Client ID Metadata Document URL (an https URL). With
@@ -25,6 +24,6 @@ export async function findClient(ctx: AppContext, clientId: string): Promise<Cli
     if (!ctx.config.cimd.enabled) return undefined;
     return resolveCimdClient(ctx, clientId);
   }
-  const row = ctx.db.select().from(authSchema.clients).where(eq(authSchema.clients.id, clientId)).get();
+  const row = await ctx.store.clients.find(clientId);
   return row && row.revokedAt === null ? row : undefined;
 }

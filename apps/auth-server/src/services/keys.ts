@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { desc, isNull } from 'drizzle-orm';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { authSchema, type AuthDb } from '@stack/db';
 import { open, seal, type Envelope, type Kek } from '@stack/crypto';
+import type { SigningKeyRepo } from '../store/index.ts';
 
-const { signingKeys } = authSchema;
 const ALG = 'RS256';
 // How long a cached view of the key table is trusted; `keys rotate` from the CLI is picked up within this.
 const RELOAD_MS = 5_000;
@@ -25,7 +23,7 @@ export interface KeyStore {
 }
 
 /** Creates the signing-key store over the database; private keys are envelope-encrypted with the KEK. */
-export function createKeyStore(db: AuthDb, keks: Kek[], now: () => number, maxTokenLifetimeSec: number): KeyStore {
+export function createKeyStore(repo: SigningKeyRepo, keks: Kek[], now: () => number, maxTokenLifetimeSec: number): KeyStore {
   let cache: { at: number; kid: string; key: SigningKey } | undefined;
   const context = (kid: string) => `signing-key:${kid}`;
 
@@ -36,10 +34,7 @@ export function createKeyStore(db: AuthDb, keks: Kek[], now: () => number, maxTo
     const priv = await exportJWK(privateKey);
     const envelope = seal(keks[0]!, JSON.stringify(priv), context(kid));
     const t = now();
-    db.transaction((tx) => {
-      tx.update(signingKeys).set({ retiredAt: t }).where(isNull(signingKeys.retiredAt)).run();
-      tx.insert(signingKeys).values({ kid, alg: ALG, publicJwk: pub, privateKeyEnvelope: { ...envelope }, createdAt: t }).run();
-    });
+    await repo.rotateTo({ kid, alg: ALG, publicJwk: pub, privateKeyEnvelope: { ...envelope }, createdAt: t, retiredAt: null });
     cache = undefined;
     return kid;
   }
@@ -53,10 +48,10 @@ export function createKeyStore(db: AuthDb, keks: Kek[], now: () => number, maxTo
     async active() {
       const t = now();
       if (cache && t - cache.at < RELOAD_MS) return cache.key;
-      let row = db.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(desc(signingKeys.createdAt)).get();
+      let row = await repo.active();
       if (!row) {
         await insertKey();
-        row = db.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(desc(signingKeys.createdAt)).get();
+        row = await repo.active();
       }
       if (!row) throw new Error('no signing key available');
       if (cache?.kid === row.kid) {
@@ -69,12 +64,12 @@ export function createKeyStore(db: AuthDb, keks: Kek[], now: () => number, maxTo
       return cache.key;
     },
     async jwks() {
-      const rows = db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).all();
+      const rows = await repo.list();
       return { keys: rows.filter(published).map((r) => r.publicJwk as JWK) };
     },
     rotate: insertKey,
     async list() {
-      return db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).all()
+      return (await repo.list())
         .map((r) => ({ kid: r.kid, createdAt: r.createdAt, retiredAt: r.retiredAt, published: published(r) }));
     },
   };

@@ -1,5 +1,6 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { tokenHash } from '@stack/crypto';
+import { memoryLimiters, type LimiterFactory } from '@stack/redis';
 
 /**
  * Limits failed logins per account and per client address (RFC 9700 §4.1: slow down credential
@@ -30,7 +31,7 @@ const accountKey = (account: string) => tokenHash(account.trim().toLowerCase());
 const seconds = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
 /** Rejections of consume() are RateLimiterRes (limit reached); anything else is a real error. */
-async function take(limiter: RateLimiterMemory, key: string): Promise<number> {
+async function take(limiter: RateLimiterAbstract, key: string): Promise<number> {
   try {
     await limiter.consume(key);
     return 0;
@@ -42,10 +43,18 @@ async function take(limiter: RateLimiterMemory, key: string): Promise<number> {
 
 /** An in-process limiter (one server instance); fixed windows of `windowSeconds` from the first attempt. */
 export function createMemoryLoginLimiter(limits: LoginLimits): LoginLimiter {
-  const perAccount = new RateLimiterMemory({ keyPrefix: 'acct', points: limits.maxFailuresPerAccount, duration: limits.windowSeconds });
-  const perAddress = new RateLimiterMemory({ keyPrefix: 'addr', points: limits.maxFailuresPerAddress, duration: limits.windowSeconds });
+  return createLoginLimiter(limits, memoryLimiters);
+}
 
-  async function usedUp(limiter: RateLimiterMemory, key: string, max: number): Promise<number> {
+/**
+ * The login limiter over limiters from `factory` (in process, or Redis so the counts hold across
+ * instances; a Redis failure rejects with a 503 OAuthError and the attempt is refused).
+ */
+export function createLoginLimiter(limits: LoginLimits, factory: LimiterFactory): LoginLimiter {
+  const perAccount = factory({ keyPrefix: 'acct', points: limits.maxFailuresPerAccount, duration: limits.windowSeconds });
+  const perAddress = factory({ keyPrefix: 'addr', points: limits.maxFailuresPerAddress, duration: limits.windowSeconds });
+
+  async function usedUp(limiter: RateLimiterAbstract, key: string, max: number): Promise<number> {
     const res = await limiter.get(key);
     return res && res.consumedPoints >= max ? seconds(res) : 0;
   }

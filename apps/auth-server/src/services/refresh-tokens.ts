@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, isNotNull, isNull, lt } from 'drizzle-orm';
-import { authSchema } from '@stack/db';
 import { randomToken, tokenHash } from '@stack/crypto';
-import type { AuthWriter } from './db-writer.ts';
-import { revokeFamilies } from './revocations.ts';
+import type { AppContext } from '../context.ts';
+import type { RefreshTokenRecord } from '../store/index.ts';
 
-const { refreshTokens } = authSchema;
-export type RefreshTokenRecord = typeof refreshTokens.$inferSelect;
+export type { RefreshTokenRecord };
 
 /**
  * The family id of everything issued from one authorization code, derived from the code's hash so
@@ -38,53 +35,13 @@ export function newRefreshToken(f: {
   };
 }
 
-export function insertRefreshToken(tx: AuthWriter, row: RefreshTokenRecord): void {
-  tx.insert(refreshTokens).values(row).run();
-}
-
 /** Finds a refresh token by its value (only the hash is looked up). */
-export function findRefreshToken(tx: AuthWriter, token: string): RefreshTokenRecord | undefined {
+export async function findRefreshToken(ctx: AppContext, token: string): Promise<RefreshTokenRecord | undefined> {
   if (token.length > 200) return undefined;
-  return tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash(token))).get();
-}
-
-export function findRefreshTokenById(tx: AuthWriter, id: string): RefreshTokenRecord | undefined {
-  return tx.select().from(refreshTokens).where(eq(refreshTokens.id, id)).get();
-}
-
-/**
- * Marks a token rotated with a conditional UPDATE (… WHERE rotated_at IS NULL AND revoked_at IS NULL):
- * of concurrent rotations of one token exactly one returns true. Call inside the transaction that
- * inserts the successor.
- */
-export function markRotated(tx: AuthWriter, id: string, successorId: string, successorSealed: string, now: number): boolean {
-  const r = tx.update(refreshTokens)
-    .set({ rotatedAt: now, successorId, successorSealed })
-    .where(and(eq(refreshTokens.id, id), isNull(refreshTokens.rotatedAt), isNull(refreshTokens.revokedAt)))
-    .run();
-  return r.changes === 1;
-}
-
-/**
- * Once a token is rotated, the successors sealed for its predecessors have been used and can no longer
- * be replayed: drop them now rather than at the end of their grace window.
- */
-export function dropOlderSeals(tx: AuthWriter, familyId: string, successorOf: string): void {
-  tx.update(refreshTokens).set({ successorSealed: null })
-    .where(and(eq(refreshTokens.familyId, familyId), eq(refreshTokens.successorId, successorOf), isNotNull(refreshTokens.successorSealed)))
-    .run();
+  return ctx.store.tokens.findRefreshByHash(tokenHash(token));
 }
 
 /** Revokes every token issued from an authorization code (RFC 9700 §4.5.3.1, OAuth 2.1 §4.1.3). */
-export function revokeTokensFromCode(tx: AuthWriter, codeHash: string, now: number): number {
-  const families = tx.selectDistinct({ familyId: refreshTokens.familyId }).from(refreshTokens).where(eq(refreshTokens.codeHash, codeHash)).all();
-  return revokeFamilies(tx, [familyIdForCode(codeHash), ...families.map((f) => f.familyId)], now);
-}
-
-/** Forgets sealed successors whose grace window has passed, and refresh tokens that have expired. */
-export function purgeRefreshTokens(tx: AuthWriter, sealedBefore: number, now: number): void {
-  tx.update(refreshTokens).set({ successorSealed: null })
-    .where(and(isNotNull(refreshTokens.successorSealed), lt(refreshTokens.rotatedAt, sealedBefore)))
-    .run();
-  tx.delete(refreshTokens).where(lt(refreshTokens.expiresAt, now)).run();
+export function revokeTokensFromCode(ctx: AppContext, codeHash: string, now: number): Promise<number> {
+  return ctx.store.tokens.revokeFromCode(codeHash, familyIdForCode(codeHash), now);
 }

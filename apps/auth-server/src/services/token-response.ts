@@ -1,9 +1,8 @@
 import { ROLE_SCOPES, formatScope, intersectScopes, invalidScope, parseScope, type Role } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
-import type { AuthWriter } from './db-writer.ts';
+import type { NewTokens } from '../store/index.ts';
 import { signAccessToken, type IssuedAccessToken } from './access-tokens.ts';
-import { insertRefreshToken, newRefreshToken, type NewRefreshToken } from './refresh-tokens.ts';
-import { recordIssuedAccessToken } from './revocations.ts';
+import { newRefreshToken, type NewRefreshToken } from './refresh-tokens.ts';
 
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponse {
@@ -26,12 +25,12 @@ export interface TokenGrantInput {
   refresh?: { scope: string; expiresAt: number; codeHash: string | null };
 }
 
-/** Tokens signed and generated but not yet stored: `store` must run in the transaction that commits the grant. */
+/** Tokens signed and generated but not yet stored: `rows` go to the store step that commits the grant. */
 export interface MintedTokens {
   access: IssuedAccessToken;
   refresh: NewRefreshToken | undefined;
   response: TokenResponse;
-  store(tx: AuthWriter): void;
+  rows: NewTokens;
 }
 
 /**
@@ -46,7 +45,7 @@ export function effectiveScope(granted: string, role: Role): string {
 
 /**
  * Signs the access token (RFC 9068, audience = resource) and creates the refresh token. Async work
- * happens here, before the caller's synchronous transaction.
+ * happens here, before the store step that commits the grant.
  */
 export async function mintTokens(ctx: AppContext, g: TokenGrantInput, now: number): Promise<MintedTokens> {
   const access = await signAccessToken(ctx, { sub: g.userId, clientId: g.clientId, scope: g.scope, resource: g.resource, role: g.role });
@@ -67,9 +66,10 @@ export async function mintTokens(ctx: AppContext, g: TokenGrantInput, now: numbe
     access,
     refresh,
     response,
-    store(tx) {
-      if (refresh) insertRefreshToken(tx, refresh.row);
-      recordIssuedAccessToken(tx, { jti: access.jti, familyId: g.familyId, clientId: g.clientId, userId: g.userId, expiresAt: access.expiresAt });
+    // The access token is recorded by jti so that revoking its family (or its code) revokes it too.
+    rows: {
+      refresh: refresh?.row,
+      access: { jti: access.jti, familyId: g.familyId, clientId: g.clientId, userId: g.userId, expiresAt: access.expiresAt },
     },
   };
 }

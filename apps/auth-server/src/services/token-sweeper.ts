@@ -1,8 +1,4 @@
-import { lt } from 'drizzle-orm';
-import { authSchema } from '@stack/db';
 import type { AppContext } from '../context.ts';
-import { purgeAuthorizationCodes } from './codes.ts';
-import { purgeRefreshTokens } from './refresh-tokens.ts';
 
 // Consumed codes are kept this long after they expire, so a late second use is still detected as reuse.
 const CODE_RETENTION_MS = 10 * 60_000;
@@ -10,25 +6,26 @@ const CODE_RETENTION_MS = 10 * 60_000;
 const SKEW_MS = 60_000;
 
 /** Deletes what can no longer matter: sealed successors past the grace window, expired tokens and codes. */
-export function sweepTokens(ctx: AppContext): void {
+export function sweepTokens(ctx: AppContext): Promise<void> {
   const now = ctx.now();
-  const { issuedAccessTokens, revokedAccessTokens } = authSchema;
-  ctx.db.transaction((tx) => {
-    purgeRefreshTokens(tx, now - ctx.config.refreshGrace * 1000, now);
-    purgeAuthorizationCodes(tx, now - CODE_RETENTION_MS);
-    tx.delete(issuedAccessTokens).where(lt(issuedAccessTokens.expiresAt, now)).run();
-    tx.delete(revokedAccessTokens).where(lt(revokedAccessTokens.expiresAt, now - SKEW_MS)).run();
+  return ctx.store.sweep({
+    now,
+    sealedBefore: now - ctx.config.refreshGrace * 1000,
+    codesBefore: now - CODE_RETENTION_MS,
+    revokedBefore: now - SKEW_MS,
   });
 }
 
 /** Runs sweepTokens every `everyMs` until the returned stop function is called. */
 export function startTokenSweeper(ctx: AppContext, everyMs: number, onError: (err: unknown) => void): () => void {
+  let running = false;
   const timer = setInterval(() => {
-    try {
-      sweepTokens(ctx);
-    } catch (err) {
-      onError(err);
-    }
+    // With a slow database, sweeps must not pile up.
+    if (running) return;
+    running = true;
+    sweepTokens(ctx).catch(onError).finally(() => {
+      running = false;
+    });
   }, everyMs);
   timer.unref();
   return () => clearInterval(timer);

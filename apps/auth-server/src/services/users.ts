@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { count, eq } from 'drizzle-orm';
 import argon2 from 'argon2';
-import { authSchema, type AuthDb } from '@stack/db';
 import type { Role } from '@stack/oauth';
+import type { AuthStore, UserRecord } from '../store/index.ts';
 
-const { users } = authSchema;
-export type UserRecord = typeof users.$inferSelect;
+export type { UserRecord };
 
 // OWASP password storage cheat sheet minimum for argon2id: m=19 MiB, t=2, p=1. Kept modest so a
 // login storm cannot starve libuv's thread pool (see docs/perf-notes).
@@ -25,27 +23,29 @@ export function hashSecret(secret: string): Promise<string> {
 }
 
 /** Number of users (used at start to tell the operator to create the first admin). */
-export function countUsers(db: AuthDb): number {
-  return db.select({ n: count() }).from(users).get()?.n ?? 0;
+export function countUsers(store: AuthStore): Promise<number> {
+  return store.users.count();
 }
 
-export function findUserById(db: AuthDb, id: string): UserRecord | undefined {
-  return db.select().from(users).where(eq(users.id, id)).get();
+export function findUserById(store: AuthStore, id: string): Promise<UserRecord | undefined> {
+  return store.users.findById(id);
 }
 
-export function findUserByEmail(db: AuthDb, email: string): UserRecord | undefined {
-  return db.select().from(users).where(eq(users.email, normaliseEmail(email))).get();
+export function findUserByEmail(store: AuthStore, email: string): Promise<UserRecord | undefined> {
+  return store.users.findByEmail(normaliseEmail(email));
 }
 
 /** Creates a user; throws if the email is taken or the password is shorter than 12 characters. */
-export async function createUser(db: AuthDb, input: { email: string; password: string; role: Role }, now = Date.now()): Promise<UserRecord> {
+export async function createUser(store: AuthStore, input: { email: string; password: string; role: Role }, now = Date.now()): Promise<UserRecord> {
   const email = normaliseEmail(input.email);
   if (!/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email)) throw new TypeError('email is not a valid address');
   if (input.password.length < 12) throw new TypeError('password must be at least 12 characters');
   if (input.password.length > 1024) throw new TypeError('password must be at most 1024 characters');
-  if (findUserByEmail(db, email)) throw new TypeError(`a user with email ${email} already exists`);
+  const taken = () => new TypeError(`a user with email ${email} already exists`);
+  if (await store.users.findByEmail(email)) throw taken();
   const row = { id: randomUUID(), email, passwordHash: await hashSecret(input.password), role: input.role, createdAt: now, disabledAt: null };
-  db.insert(users).values(row).run();
+  // The unique index decides a race between two creations of the same email.
+  if (!(await store.users.insert(row))) throw taken();
   return row;
 }
 
@@ -53,8 +53,8 @@ export async function createUser(db: AuthDb, input: { email: string; password: s
  * Checks an email and password. Returns the user only when both match and the user is enabled;
  * an unknown email still costs one argon2 verification, so timing does not reveal which emails exist.
  */
-export async function verifyPassword(db: AuthDb, email: string, password: string): Promise<UserRecord | undefined> {
-  const user = email.length <= 320 ? findUserByEmail(db, email) : undefined;
+export async function verifyPassword(store: AuthStore, email: string, password: string): Promise<UserRecord | undefined> {
+  const user = email.length <= 320 ? await findUserByEmail(store, email) : undefined;
   if (password.length > 1024) return undefined;
   if (!user) {
     dummyHash ??= hashSecret('dummy password for timing equalisation');

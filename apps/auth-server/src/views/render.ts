@@ -70,3 +70,6 @@ export function sendMessage(
 
 /** Absolute path of the stylesheet served at /assets/app.css. */
 export const STYLESHEET = `${VIEWS}/app.css`;
+
+/** Absolute path of the page icon served at /assets/icon.svg. */
+export const ICON = `${VIEWS}/icon.svg`;

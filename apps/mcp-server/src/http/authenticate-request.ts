@@ -22,7 +22,9 @@ export async function authenticateRequest(request: FastifyRequest, _reply: Fasti
     request.identity = await authenticator.authenticate(credentials(request));
   } catch (err) {
     const reason = err instanceof OAuthError ? err.description : 'authentication failed';
-    audit.record({ decision: 'AUTH_FAILED', requestId: request.id, address: request.ip, transport: 'http', reason });
+    // A 503 (the shared revocation list did not answer) is our failure, not the caller's.
+    const decision = err instanceof OAuthError && err.status === 503 ? 'ERROR' : 'AUTH_FAILED';
+    audit.record({ decision, requestId: request.id, address: request.ip, transport: 'http', reason });
     if (err instanceof OAuthError) throw err;
     request.log.error({ err }, 'authentication error');
     throw new OAuthError('server_error', 'internal error', 500);

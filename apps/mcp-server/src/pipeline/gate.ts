@@ -89,7 +89,9 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
   try {
     await ctx.limits.check(`${meta.identity.kind}:${meta.identity.subject}`, name !== undefined && rule ? { name, perMinute: rule.ratePerMinute } : undefined);
   } catch (err) {
-    if (err instanceof OAuthError) audit('RATE_LIMITED', `rate limit exceeded, retry after ${err.retryAfter ?? 60} s`, { method, tool: name });
+    if (err instanceof OAuthError && err.code === 'rate_limited') audit('RATE_LIMITED', `rate limit exceeded, retry after ${err.retryAfter ?? 60} s`, { method, tool: name });
+    // The shared counter store (Redis) did not answer: refused (503), never allowed uncounted.
+    else if (err instanceof OAuthError) audit('ERROR', 'rate limit store unavailable', { method, tool: name });
     throw err;
   }
   if (!isCall || name === undefined) return { kind: 'proceed' };

@@ -1,5 +1,6 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { rateLimited } from '@stack/oauth';
+import { memoryLimiters, type LimiterFactory } from '@stack/redis';
 
 /**
  * A fixed-window counter store: `consume(key, perMinute)` counts one call. Kept this small so a
@@ -9,14 +10,24 @@ export interface RateLimitStore {
   consume(key: string, perMinute: number): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }>;
 }
 
-/** In-process store: one RateLimiterMemory per distinct limit (a reloaded policy may change a tool's limit). */
+/** In-process store (one instance). */
 export function createMemoryRateLimitStore(): RateLimitStore {
-  const limiters = new Map<number, RateLimiterMemory>();
+  return createLimiterRateLimitStore(memoryLimiters);
+}
+
+/**
+ * A store over rate-limiter-flexible limiters from `factory`: in memory, or Redis (@stack/redis
+ * redisLimiters) so several instances share the counters; a Redis failure rejects with a 503
+ * OAuthError from the factory's limiter. One limiter per distinct limit (a reloaded policy may
+ * change a tool's limit).
+ */
+export function createLimiterRateLimitStore(factory: LimiterFactory): RateLimitStore {
+  const limiters = new Map<number, RateLimiterAbstract>();
   return {
     async consume(key, perMinute) {
       let limiter = limiters.get(perMinute);
       if (!limiter) {
-        limiter = new RateLimiterMemory({ points: perMinute, duration: 60, keyPrefix: `rl${perMinute}` });
+        limiter = factory({ points: perMinute, duration: 60, keyPrefix: `rl${perMinute}` });
         limiters.set(perMinute, limiter);
       }
       try {

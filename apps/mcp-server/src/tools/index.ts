@@ -23,7 +23,7 @@ export interface DemoToolsOptions {
 }
 
 /** The demo database tools: list_tables, describe_table, query, execute_sql, delete_users, drop_table. */
-export function createDemoTools(opts: DemoToolsOptions): { tools: ToolDefinition[]; close(): void } {
+export function createDemoTools(opts: DemoToolsOptions): { tools: ToolDefinition[]; close(): Promise<void> } {
   const db = openDemoDb(opts.databasePath);
   const runner = createSqlRunner({ databasePath: opts.databasePath, timeoutMs: opts.queryTimeoutMs ?? 2000 });
   runner.warm();
@@ -31,8 +31,10 @@ export function createDemoTools(opts: DemoToolsOptions): { tools: ToolDefinition
   const tools = [listTablesTool, describeTableTool, queryTool, executeSqlTool, deleteUsersTool, dropTableTool].map((make) => make(deps));
   return {
     tools,
-    close() {
-      runner.close();
+    async close() {
+      // SQLite checkpoints and removes the WAL only when the last connection closes: let the
+      // worker process (a second connection) exit first.
+      await runner.close();
       if (db.open) db.close();
     },
   };

@@ -16,7 +16,8 @@ export interface SqlRunner {
   execute(sql: string, params: WorkerRequest['params'], maxRows: number): Promise<ExecuteResult>;
   /** Starts the worker ahead of the first statement, so that call does not pay the start-up. */
   warm(): void;
-  close(): void;
+  /** Stops the worker; resolves once every worker process has exited (and released the database file). */
+  close(): Promise<void>;
 }
 
 interface Job {
@@ -37,6 +38,9 @@ export function createSqlRunner(opts: { databasePath: string; timeoutMs: number 
   let busy = false;
   let closed = false;
   let nextId = 1;
+  // Every worker not yet exited, including ones killed after a time limit: close() waits for them.
+  const live = new Set<ChildProcess>();
+  const running = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
 
   function start(): Promise<ChildProcess> {
     const proc = fork(WORKER, [opts.databasePath], {
@@ -45,6 +49,8 @@ export function createSqlRunner(opts: { databasePath: string; timeoutMs: number 
       serialization: 'json',
     });
     child = proc;
+    for (const p of live) if (!running(p)) live.delete(p);
+    live.add(proc);
     // Never keep the host process alive just for an idle worker.
     proc.unref();
     proc.channel?.unref();
@@ -137,6 +143,13 @@ export function createSqlRunner(opts: { databasePath: string; timeoutMs: number 
       closed = true;
       for (const job of queue.splice(0)) job.reject(new ToolError('the database tools are shut down'));
       stop(child);
+      // Listeners are attached after stop() (which removes them). Workers are unref'd: ref them
+      // again, or the host could exit before they are gone.
+      const exits = [...live].filter(running).map((p) => {
+        p.ref();
+        return new Promise<void>((r) => p.once('exit', () => r()));
+      });
+      return Promise.all(exits).then(() => undefined);
     },
   };
 }

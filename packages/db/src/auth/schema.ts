@@ -115,3 +115,15 @@ export const consents = sqliteTable('consents', {
   scope: text().notNull(),
   createdAt: integer().notNull(),
 }, (t) => [primaryKey({ columns: [t.userId, t.clientId, t.resource] })]);
+
+/**
+ * Authorization requests waiting for login and consent, by the SHA-256 of the random id carried in
+ * the forms. Kept in the database so that every instance behind a load balancer can continue them.
+ */
+export const pendingAuthorizations = sqliteTable('pending_authorizations', {
+  idHash: text().primaryKey(),
+  /** The validated request (client, redirect URI, state, PKCE challenge, resource, scopes). */
+  request: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  createdAt: integer().notNull(),
+  expiresAt: integer().notNull(),
+}, (t) => [index('pending_exp_idx').on(t.expiresAt)]);

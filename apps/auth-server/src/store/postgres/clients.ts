@@ -1,0 +1,76 @@
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt } from 'drizzle-orm';
+import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
+import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
+import { revokeGrants } from './grants.ts';
+
+const { clients, signingKeys, pendingAuthorizations: pending } = pgAuthSchema;
+
+export function pgClients(db: PgAuthDb): ClientRepo {
+  return {
+    async find(id) {
+      return (await db.select().from(clients).where(eq(clients.id, id)).limit(1))[0];
+    },
+    async insert(row) {
+      await db.insert(clients).values(row);
+    },
+    async upsertCimd(row) {
+      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, ...values } = row;
+      const [stored] = await db.insert(clients).values(row).onConflictDoUpdate({ target: clients.id, set: values }).returning();
+      return stored!;
+    },
+    async list() {
+      return db.select({
+        id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris,
+        tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, createdAt: clients.createdAt, revokedAt: clients.revokedAt,
+      }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id));
+    },
+    async revoke(id, now) {
+      return db.transaction(async (tx) => {
+        const [row] = await tx.select({ revokedAt: clients.revokedAt }).from(clients).where(eq(clients.id, id)).for('update');
+        if (!row) return undefined;
+        // Tokens are revoked even when the client already was, in case any were issued in between.
+        await tx.update(clients).set({ revokedAt: row.revokedAt ?? now }).where(eq(clients.id, id));
+        return { alreadyRevoked: row.revokedAt !== null, ...(await revokeGrants(tx, { clientId: id }, now)) };
+      });
+    },
+  };
+}
+
+export function pgSigningKeys(db: PgAuthDb): SigningKeyRepo {
+  return {
+    async active() {
+      return (await db.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(desc(signingKeys.createdAt)).limit(1))[0];
+    },
+    async list() {
+      return db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt));
+    },
+    async rotateTo(row) {
+      await db.transaction(async (tx) => {
+        await tx.update(signingKeys).set({ retiredAt: row.createdAt }).where(isNull(signingKeys.retiredAt));
+        await tx.insert(signingKeys).values(row);
+      });
+    },
+  };
+}
+
+export function pgPending(db: PgAuthDb): PendingRequestRepo {
+  return {
+    async add(idHash, request, now, expiresAt, max) {
+      await db.transaction(async (tx) => {
+        await tx.delete(pending).where(lt(pending.expiresAt, now));
+        const n = (await tx.select({ n: count() }).from(pending))[0]?.n ?? 0;
+        if (n >= max) {
+          const oldest = await tx.select({ id: pending.idHash }).from(pending).orderBy(asc(pending.expiresAt)).limit(n - max + 1);
+          await tx.delete(pending).where(inArray(pending.idHash, oldest.map((o) => o.id)));
+        }
+        await tx.insert(pending).values({ idHash, request, createdAt: now, expiresAt });
+      });
+    },
+    async get(idHash, now) {
+      return (await db.select({ request: pending.request }).from(pending).where(and(eq(pending.idHash, idHash), gt(pending.expiresAt, now))).limit(1))[0]?.request;
+    },
+    async delete(idHash) {
+      await db.delete(pending).where(eq(pending.idHash, idHash));
+    },
+  };
+}

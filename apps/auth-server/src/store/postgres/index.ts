@@ -1,0 +1,50 @@
+import { and, isNotNull, lt, sql } from 'drizzle-orm';
+import { openAuthPg, pgAuthSchema, type PgOptions } from '@stack/db/pg';
+import type { AuthStore } from '../types.ts';
+import { pgConsents, pgSessions, pgUsers } from './accounts.ts';
+import { availabilityGuard, guarded, type AvailabilityLog } from './availability.ts';
+import { pgClients, pgPending, pgSigningKeys } from './clients.ts';
+import { pgCodes, pgTokens } from './grants.ts';
+
+const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations } = pgAuthSchema;
+
+export interface PgStoreOptions extends PgOptions {
+  log: AvailabilityLog;
+  /** At most one "database unavailable" log line per this many ms. */
+  logIntervalMs: number;
+}
+
+/**
+ * The shared store for several instances: PostgreSQL through a node-postgres pool. Atomic steps are
+ * single transactions built on conditional updates and row locks, never read-then-write, so they
+ * hold across processes (READ COMMITTED is enough for each of them).
+ */
+export async function openPgStore(o: PgStoreOptions): Promise<AuthStore> {
+  const db = await openAuthPg(o);
+  const run = availabilityGuard(o.log, o.logIntervalMs);
+  return {
+    engine: 'postgres',
+    users: guarded(pgUsers(db), run),
+    clients: guarded(pgClients(db), run),
+    signingKeys: guarded(pgSigningKeys(db), run),
+    sessions: guarded(pgSessions(db), run),
+    pending: guarded(pgPending(db), run),
+    codes: guarded(pgCodes(db), run),
+    tokens: guarded(pgTokens(db), run),
+    consents: guarded(pgConsents(db), run),
+    sweep: (c) => run(() => db.transaction(async (tx) => {
+      await tx.update(refreshTokens).set({ successorSealed: null })
+        .where(and(isNotNull(refreshTokens.successorSealed), lt(refreshTokens.rotatedAt, c.sealedBefore)));
+      await tx.delete(refreshTokens).where(lt(refreshTokens.expiresAt, c.now));
+      await tx.delete(authorizationCodes).where(lt(authorizationCodes.expiresAt, c.codesBefore));
+      await tx.delete(issuedAccessTokens).where(lt(issuedAccessTokens.expiresAt, c.now));
+      await tx.delete(revokedAccessTokens).where(lt(revokedAccessTokens.expiresAt, c.revokedBefore));
+      await tx.delete(sessions).where(lt(sessions.expiresAt, c.now));
+      await tx.delete(pendingAuthorizations).where(lt(pendingAuthorizations.expiresAt, c.now));
+    })),
+    ping: () => run(async () => {
+      await db.execute(sql`select 1`);
+    }),
+    close: () => db.$client.end(),
+  };
+}

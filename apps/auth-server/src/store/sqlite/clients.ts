@@ -1,0 +1,77 @@
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt } from 'drizzle-orm';
+import { authSchema, type AuthDb } from '@stack/db';
+import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
+import { revokeGrants } from './grants.ts';
+
+const { clients, signingKeys, pendingAuthorizations: pending } = authSchema;
+
+export function sqliteClients(db: AuthDb): ClientRepo {
+  const find = (id: string) => db.select().from(clients).where(eq(clients.id, id)).get();
+  return {
+    async find(id) {
+      return find(id);
+    },
+    async insert(row) {
+      db.insert(clients).values(row).run();
+    },
+    async upsertCimd(row) {
+      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, ...values } = row;
+      db.insert(clients).values(row).onConflictDoUpdate({ target: clients.id, set: values }).run();
+      return find(row.id)!;
+    },
+    async list() {
+      return db.select({
+        id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris,
+        tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, createdAt: clients.createdAt, revokedAt: clients.revokedAt,
+      }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id)).all();
+    },
+    async revoke(id, now) {
+      return db.transaction((tx) => {
+        const row = tx.select({ revokedAt: clients.revokedAt }).from(clients).where(eq(clients.id, id)).get();
+        if (!row) return undefined;
+        // Tokens are revoked even when the client already was, in case any were issued in between.
+        tx.update(clients).set({ revokedAt: row.revokedAt ?? now }).where(eq(clients.id, id)).run();
+        return { alreadyRevoked: row.revokedAt !== null, ...revokeGrants(tx, { clientId: id }, now) };
+      }, { behavior: 'immediate' });
+    },
+  };
+}
+
+export function sqliteSigningKeys(db: AuthDb): SigningKeyRepo {
+  return {
+    async active() {
+      return db.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(desc(signingKeys.createdAt)).get();
+    },
+    async list() {
+      return db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).all();
+    },
+    async rotateTo(row) {
+      db.transaction((tx) => {
+        tx.update(signingKeys).set({ retiredAt: row.createdAt }).where(isNull(signingKeys.retiredAt)).run();
+        tx.insert(signingKeys).values(row).run();
+      });
+    },
+  };
+}
+
+export function sqlitePending(db: AuthDb): PendingRequestRepo {
+  return {
+    async add(idHash, request, now, expiresAt, max) {
+      db.transaction((tx) => {
+        tx.delete(pending).where(lt(pending.expiresAt, now)).run();
+        const n = tx.select({ n: count() }).from(pending).get()?.n ?? 0;
+        if (n >= max) {
+          const oldest = tx.select({ id: pending.idHash }).from(pending).orderBy(asc(pending.expiresAt)).limit(n - max + 1).all();
+          tx.delete(pending).where(inArray(pending.idHash, oldest.map((o) => o.id))).run();
+        }
+        tx.insert(pending).values({ idHash, request, createdAt: now, expiresAt }).run();
+      });
+    },
+    async get(idHash, now) {
+      return db.select({ request: pending.request }).from(pending).where(and(eq(pending.idHash, idHash), gt(pending.expiresAt, now))).get()?.request;
+    },
+    async delete(idHash) {
+      db.delete(pending).where(eq(pending.idHash, idHash)).run();
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import { and, asc, count, eq, gt, gte, inArray, isNotNull, isNull, notExists } from 'drizzle-orm';
+import { authSchema, type AuthDb } from '@stack/db';
+import type { CodeRepo, NewTokens, RevokedGrants, TokenRepo } from '../types.ts';
+
+const { authorizationCodes, refreshTokens, issuedAccessTokens, revokedAccessTokens } = authSchema;
+
+/** The database or a transaction on it. */
+export type Writer = Pick<AuthDb, 'select' | 'selectDistinct' | 'insert' | 'update' | 'delete'>;
+
+function storeTokens(tx: Writer, t: NewTokens): void {
+  if (t.refresh) tx.insert(refreshTokens).values(t.refresh).run();
+  tx.insert(issuedAccessTokens).values(t.access).run();
+}
+
+function revokeAccess(tx: Writer, jti: string, expiresAt: number, now: number): void {
+  tx.insert(revokedAccessTokens).values({ jti, expiresAt, revokedAt: now }).onConflictDoNothing().run();
+}
+
+/**
+ * Revokes whole token families: every refresh token in them (rotated ones included, so a successor
+ * handed out earlier dies too) and every access token issued from them that has not yet expired.
+ */
+export function revokeFamilies(tx: Writer, familyIds: readonly string[], now: number): number {
+  const ids = [...new Set(familyIds)];
+  let changed = 0;
+  // Batches keep each IN (…) list well under SQLite's bound-parameter limit.
+  for (let i = 0; i < ids.length; i += 500) {
+    const batch = ids.slice(i, i + 500);
+    changed += tx.update(refreshTokens).set({ revokedAt: now, successorSealed: null })
+      .where(and(inArray(refreshTokens.familyId, batch), isNull(refreshTokens.revokedAt))).run().changes;
+    const live = tx.select({ jti: issuedAccessTokens.jti, expiresAt: issuedAccessTokens.expiresAt }).from(issuedAccessTokens)
+      .where(and(inArray(issuedAccessTokens.familyId, batch), gt(issuedAccessTokens.expiresAt, now))).all();
+    for (const t of live) revokeAccess(tx, t.jti, t.expiresAt, now);
+  }
+  return changed;
+}
+
+/** Revokes every family of one user or one client (RFC 7009 §2.1: a grant's access tokens go with it). */
+export function revokeGrants(tx: Writer, by: { userId: string } | { clientId: string }, now: number): Omit<RevokedGrants, 'sessions'> {
+  const rtOwner = 'userId' in by ? eq(refreshTokens.userId, by.userId) : eq(refreshTokens.clientId, by.clientId);
+  const atOwner = 'userId' in by ? eq(issuedAccessTokens.userId, by.userId) : eq(issuedAccessTokens.clientId, by.clientId);
+  const liveAt = and(atOwner, gt(issuedAccessTokens.expiresAt, now));
+  const accessTokens = tx.select({ n: count() }).from(issuedAccessTokens)
+    .where(and(liveAt, notExists(tx.select({ jti: revokedAccessTokens.jti }).from(revokedAccessTokens).where(eq(revokedAccessTokens.jti, issuedAccessTokens.jti)))))
+    .get()?.n ?? 0;
+  const families = new Set([
+    ...tx.selectDistinct({ f: refreshTokens.familyId }).from(refreshTokens).where(and(rtOwner, isNull(refreshTokens.revokedAt))).all().map((r) => r.f),
+    ...tx.selectDistinct({ f: issuedAccessTokens.familyId }).from(issuedAccessTokens).where(liveAt).all().map((r) => r.f),
+  ]);
+  return { refreshTokens: revokeFamilies(tx, [...families], now), accessTokens };
+}
+
+export function sqliteCodes(db: AuthDb): CodeRepo {
+  return {
+    async insert(row) {
+      db.insert(authorizationCodes).values(row).run();
+    },
+    async findByHash(codeHash) {
+      return db.select().from(authorizationCodes).where(eq(authorizationCodes.codeHash, codeHash)).get();
+    },
+    async redeem(codeHash, now, tokens) {
+      return db.transaction((tx) => {
+        const r = tx.update(authorizationCodes).set({ consumedAt: now })
+          .where(and(eq(authorizationCodes.codeHash, codeHash), isNull(authorizationCodes.consumedAt))).run();
+        if (r.changes !== 1) return false;
+        storeTokens(tx, tokens);
+        return true;
+      });
+    },
+  };
+}
+
+export function sqliteTokens(db: AuthDb): TokenRepo {
+  return {
+    async findRefreshByHash(hash) {
+      return db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hash)).get();
+    },
+    async findRefreshById(id) {
+      return db.select().from(refreshTokens).where(eq(refreshTokens.id, id)).get();
+    },
+    async rotate(oldId, sealed, now, tokens) {
+      return db.transaction((tx) => {
+        const r = tx.update(refreshTokens).set({ rotatedAt: now, successorId: tokens.refresh.id, successorSealed: sealed })
+          .where(and(eq(refreshTokens.id, oldId), isNull(refreshTokens.rotatedAt), isNull(refreshTokens.revokedAt))).run();
+        if (r.changes !== 1) return false;
+        // The successors sealed for this token's predecessors have been used: they can no longer be replayed.
+        tx.update(refreshTokens).set({ successorSealed: null })
+          .where(and(eq(refreshTokens.familyId, tokens.refresh.familyId), eq(refreshTokens.successorId, oldId), isNotNull(refreshTokens.successorSealed))).run();
+        storeTokens(tx, tokens);
+        return true;
+      });
+    },
+    async revokeFamilies(familyIds, now) {
+      if (familyIds.length === 0) return 0;
+      return db.transaction((tx) => revokeFamilies(tx, familyIds, now));
+    },
+    async revokeFromCode(codeHash, codeFamilyId, now) {
+      return db.transaction((tx) => {
+        const families = tx.selectDistinct({ f: refreshTokens.familyId }).from(refreshTokens).where(eq(refreshTokens.codeHash, codeHash)).all();
+        return revokeFamilies(tx, [codeFamilyId, ...families.map((f) => f.f)], now);
+      });
+    },
+    async revokeAccessToken(jti, expiresAt, now) {
+      revokeAccess(db, jti, expiresAt, now);
+    },
+    async isAccessTokenRevoked(jti) {
+      return db.select({ jti: revokedAccessTokens.jti }).from(revokedAccessTokens).where(eq(revokedAccessTokens.jti, jti)).get() !== undefined;
+    },
+    async listRevocations(since, now, limit) {
+      return db.select({ jti: revokedAccessTokens.jti, expiresAt: revokedAccessTokens.expiresAt, revokedAt: revokedAccessTokens.revokedAt })
+        .from(revokedAccessTokens)
+        .where(and(gte(revokedAccessTokens.revokedAt, since), gt(revokedAccessTokens.expiresAt, now)))
+        .orderBy(asc(revokedAccessTokens.revokedAt)).limit(limit).all();
+    },
+    async issuedByFamily(familyId) {
+      return db.select().from(issuedAccessTokens).where(eq(issuedAccessTokens.familyId, familyId)).all();
+    },
+  };
+}

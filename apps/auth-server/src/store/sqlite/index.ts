@@ -1,0 +1,46 @@
+import { and, isNotNull, lt, sql } from 'drizzle-orm';
+import { authSchema, openAuthDb } from '@stack/db';
+import type { AuthStore } from '../types.ts';
+import { sqliteConsents, sqliteSessions, sqliteUsers } from './accounts.ts';
+import { sqliteClients, sqlitePending, sqliteSigningKeys } from './clients.ts';
+import { sqliteCodes, sqliteTokens } from './grants.ts';
+
+const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations } = authSchema;
+
+/**
+ * The embedded store: one SQLite file (WAL) through better-sqlite3. Its calls are synchronous and
+ * each transaction runs to completion without yielding, so atomic steps need no row locks; the
+ * conditional updates still make them safe for the admin CLI writing to the same file.
+ */
+export function openSqliteStore(path: string): AuthStore {
+  const db = openAuthDb(path);
+  return {
+    engine: 'sqlite',
+    users: sqliteUsers(db),
+    clients: sqliteClients(db),
+    signingKeys: sqliteSigningKeys(db),
+    sessions: sqliteSessions(db),
+    pending: sqlitePending(db),
+    codes: sqliteCodes(db),
+    tokens: sqliteTokens(db),
+    consents: sqliteConsents(db),
+    async sweep(c) {
+      db.transaction((tx) => {
+        tx.update(refreshTokens).set({ successorSealed: null })
+          .where(and(isNotNull(refreshTokens.successorSealed), lt(refreshTokens.rotatedAt, c.sealedBefore))).run();
+        tx.delete(refreshTokens).where(lt(refreshTokens.expiresAt, c.now)).run();
+        tx.delete(authorizationCodes).where(lt(authorizationCodes.expiresAt, c.codesBefore)).run();
+        tx.delete(issuedAccessTokens).where(lt(issuedAccessTokens.expiresAt, c.now)).run();
+        tx.delete(revokedAccessTokens).where(lt(revokedAccessTokens.expiresAt, c.revokedBefore)).run();
+        tx.delete(sessions).where(lt(sessions.expiresAt, c.now)).run();
+        tx.delete(pendingAuthorizations).where(lt(pendingAuthorizations.expiresAt, c.now)).run();
+      });
+    },
+    async ping() {
+      db.get(sql`select 1`);
+    },
+    async close() {
+      db.$client.close();
+    },
+  };
+}

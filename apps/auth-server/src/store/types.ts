@@ -1,0 +1,161 @@
+import type { authSchema } from '@stack/db';
+
+// Row shapes are those of the SQLite schema; the PostgreSQL schema mirrors it column for column,
+// so both engines return exactly these records. Times are Unix milliseconds.
+export type UserRecord = typeof authSchema.users.$inferSelect;
+export type ClientRecord = typeof authSchema.clients.$inferSelect;
+export type SigningKeyRecord = typeof authSchema.signingKeys.$inferSelect;
+export type SessionRecord = typeof authSchema.sessions.$inferSelect;
+export type AuthorizationCodeRecord = typeof authSchema.authorizationCodes.$inferSelect;
+export type RefreshTokenRecord = typeof authSchema.refreshTokens.$inferSelect;
+export type IssuedAccessTokenRecord = typeof authSchema.issuedAccessTokens.$inferSelect;
+export type Role = UserRecord['role'];
+
+/** A user as shown to operators (never the password hash). */
+export type UserSummary = Omit<UserRecord, 'passwordHash'>;
+/** A client as shown to operators (never the secret hash). */
+export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'tokenEndpointAuthMethod' | 'scope' | 'createdAt' | 'revokedAt'>;
+
+/** What a revocation removed: refresh tokens, sessions and still-valid access tokens. */
+export interface RevokedGrants {
+  refreshTokens: number;
+  sessions: number;
+  accessTokens: number;
+}
+
+/** Tokens minted for a grant, stored together with the step that commits the grant. */
+export interface NewTokens {
+  refresh: RefreshTokenRecord | undefined;
+  access: IssuedAccessTokenRecord;
+}
+
+export interface RevocationEntry {
+  jti: string;
+  expiresAt: number;
+  revokedAt: number;
+}
+
+export interface ConsentKey {
+  userId: string;
+  clientId: string;
+  resource: string;
+}
+
+export interface UserRepo {
+  count(): Promise<number>;
+  findById(id: string): Promise<UserRecord | undefined>;
+  /** By normalised (lowercase) email. */
+  findByEmail(email: string): Promise<UserRecord | undefined>;
+  /** Inserts a user; false when the email is taken. */
+  insert(row: UserRecord): Promise<boolean>;
+  list(): Promise<UserSummary[]>;
+  /** Sets the role; with `revokeAt`, atomically also revokes the user's sessions and grants. */
+  setRole(id: string, role: Role, revokeAt?: number): Promise<RevokedGrants | undefined>;
+  /** Disables the user (keeping an earlier disabledAt) and revokes sessions and grants, atomically. */
+  disable(id: string, disabledAt: number, now: number): Promise<RevokedGrants>;
+  enable(id: string): Promise<void>;
+}
+
+export interface ClientRepo {
+  /** Any client by id, revoked ones included. */
+  find(id: string): Promise<ClientRecord | undefined>;
+  insert(row: ClientRecord): Promise<void>;
+  /** Inserts or refreshes a cached metadata document; keeps createdAt, revokedAt and source of an existing row. */
+  upsertCimd(row: ClientRecord): Promise<ClientRecord>;
+  list(): Promise<ClientSummary[]>;
+  /** Marks the client revoked (keeping an earlier revokedAt) and revokes its grants, atomically. */
+  revoke(id: string, now: number): Promise<{ alreadyRevoked: boolean; refreshTokens: number; accessTokens: number } | undefined>;
+}
+
+export interface SigningKeyRepo {
+  /** The newest key that is not retired. */
+  active(): Promise<SigningKeyRecord | undefined>;
+  /** All keys, newest first. */
+  list(): Promise<SigningKeyRecord[]>;
+  /** Retires every current key and adds `row`, atomically. */
+  rotateTo(row: SigningKeyRecord): Promise<void>;
+}
+
+export interface SessionRepo {
+  /** Inserts a session; expired sessions are swept at the same time. */
+  create(row: SessionRecord, now: number): Promise<void>;
+  /** A session that has not expired. */
+  findLive(idHash: string, now: number): Promise<SessionRecord | undefined>;
+  delete(idHash: string): Promise<void>;
+}
+
+export interface PendingRequestRepo {
+  /** Stores a pending request; expired ones are swept, and the oldest dropped beyond `max`. */
+  add(idHash: string, request: Record<string, unknown>, now: number, expiresAt: number, max: number): Promise<void>;
+  get(idHash: string, now: number): Promise<Record<string, unknown> | undefined>;
+  delete(idHash: string): Promise<void>;
+}
+
+export interface CodeRepo {
+  insert(row: AuthorizationCodeRecord): Promise<void>;
+  findByHash(codeHash: string): Promise<AuthorizationCodeRecord | undefined>;
+  /**
+   * Consumes the code (conditional UPDATE … WHERE consumed_at IS NULL) and stores its tokens in one
+   * transaction. Of any number of concurrent redemptions, across processes, exactly one returns true.
+   */
+  redeem(codeHash: string, now: number, tokens: NewTokens): Promise<boolean>;
+}
+
+export interface TokenRepo {
+  findRefreshByHash(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  findRefreshById(id: string): Promise<RefreshTokenRecord | undefined>;
+  /**
+   * Rotates a refresh token: marks it rotated (conditional UPDATE … WHERE rotated_at IS NULL AND
+   * revoked_at IS NULL) with its sealed successor, drops older seals and stores the new tokens, in
+   * one transaction. Of concurrent rotations of one token exactly one returns true.
+   */
+  rotate(oldId: string, sealed: string, now: number, tokens: NewTokens & { refresh: RefreshTokenRecord }): Promise<boolean>;
+  /** Revokes whole families (refresh tokens and unexpired access tokens); returns refresh tokens newly revoked. */
+  revokeFamilies(familyIds: readonly string[], now: number): Promise<number>;
+  /** Revokes every family issued from an authorization code (RFC 9700 §4.5.3.1). */
+  revokeFromCode(codeHash: string, codeFamilyId: string, now: number): Promise<number>;
+  /** Adds one access token to the revocation list (idempotent). */
+  revokeAccessToken(jti: string, expiresAt: number, now: number): Promise<void>;
+  isAccessTokenRevoked(jti: string): Promise<boolean>;
+  /** Unexpired revoked access tokens with revokedAt >= since, oldest first, at most `limit`. */
+  listRevocations(since: number, now: number, limit: number): Promise<RevocationEntry[]>;
+  issuedByFamily(familyId: string): Promise<IssuedAccessTokenRecord[]>;
+}
+
+export interface ConsentRepo {
+  /** Scopes remembered for this user, client and resource (space-delimited), if any. */
+  find(k: ConsentKey): Promise<string | undefined>;
+  /** Adds scopes to what is remembered, atomically (concurrent grants never lose each other's scopes). */
+  grant(k: ConsentKey, scopes: readonly string[], now: number): Promise<void>;
+}
+
+export interface SweepCutoffs {
+  now: number;
+  /** Sealed successors of tokens rotated before this are dropped. */
+  sealedBefore: number;
+  /** Codes that expired before this are deleted. */
+  codesBefore: number;
+  /** Revoked access tokens that expired before this are delisted. */
+  revokedBefore: number;
+}
+
+/**
+ * Everything the authorization server keeps, by aggregate. Implemented for SQLite (embedded
+ * default) and PostgreSQL (several instances); protocol code sees only this interface.
+ */
+export interface AuthStore {
+  readonly engine: 'sqlite' | 'postgres';
+  users: UserRepo;
+  clients: ClientRepo;
+  signingKeys: SigningKeyRepo;
+  sessions: SessionRepo;
+  pending: PendingRequestRepo;
+  codes: CodeRepo;
+  tokens: TokenRepo;
+  consents: ConsentRepo;
+  /** Deletes what can no longer matter: expired tokens, codes, sessions and pending requests, old seals. */
+  sweep(c: SweepCutoffs): Promise<void>;
+  /** Throws when the database does not answer (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { SHARED_REDIS_URL, eventually, startTestRedis, uniquePrefix, type TestRedis } from '../../../packages/redis/test/redis-server.ts';
+import { startAuthServer, type TestAuthServer } from './helpers.ts';
+import { Browser, PASSWORD, authorizeUrl, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
+
+const NATIVE = { client_name: 'Test CLI', redirect_uris: ['http://127.0.0.1:33418/callback'], application_type: 'native', token_endpoint_auth_method: 'none' };
+
+const register = (s: TestAuthServer) =>
+  fetch(`${s.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(NATIVE) });
+
+/** A revocation request (RFC 7009) from a client that does not exist: one failed client authentication. */
+const badClient = (s: TestAuthServer) =>
+  fetch(`${s.url}/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('nobody:wrong').toString('base64')}` },
+    body: 'token=not-a-token',
+  });
+
+/** One login attempt at `s` through the real pages (authorize → login form → POST). */
+async function login(s: TestAuthServer, clientId: string, email: string, password: string): Promise<Response> {
+  const b = new Browser(s.url);
+  const { html } = await startAuthorization(b, authorizeUrl(s, validParams(clientId, 'https://app.example.com/callback')));
+  return submitLogin(b, html, email, password);
+}
+
+describe('two authorization-server instances sharing Redis', () => {
+  let a: TestAuthServer;
+  let b: TestAuthServer;
+  const clients = new Map<TestAuthServer, string>();
+  const email = `victim-${randomBytes(4).toString('hex')}@example.com`;
+
+  beforeAll(async () => {
+    const env = {
+      REDIS_URL: SHARED_REDIS_URL,
+      REDIS_KEY_PREFIX: uniquePrefix('auth'),
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '4',
+      LOGIN_MAX_FAILURES_PER_ADDRESS: '6',
+      REGISTRATION_RATE_LIMIT_PER_HOUR: '3',
+    };
+    // Separate databases: the limits are keyed by email and address, not by anything stored.
+    [a, b] = [await startAuthServer(env), await startAuthServer(env)];
+    for (const s of [a, b]) {
+      clients.set(s, (await seedClient(s)).id);
+      await seedUser(s, 'viewer', email);
+    }
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it('[SCALE-REDIS-ABUSE-LIMITS] [RFC9700-BRUTE-FORCE] failed logins per account and per address count across instances', async () => {
+    // Four wrong passwords, alternating instances, use up the account's budget on both.
+    for (const [i, s] of [a, b, a, b].entries()) {
+      const res = await login(s, clients.get(s)!, email, `wrong-${i}`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('The email or password is incorrect.');
+    }
+    for (const s of [a, b]) {
+      const locked = await login(s, clients.get(s)!, email, PASSWORD);
+      expect(locked.status).toBe(429);
+      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+    // The address has 4 of its 6 failures: two more (other accounts, either instance), then locked everywhere.
+    expect((await login(a, clients.get(a)!, 'x1@example.com', 'x')).status).toBe(200);
+    expect((await login(b, clients.get(b)!, 'x2@example.com', 'x')).status).toBe(200);
+    expect((await login(a, clients.get(a)!, 'x3@example.com', 'x')).status).toBe(429);
+    expect((await login(b, clients.get(b)!, 'x4@example.com', 'x')).status).toBe(429);
+  });
+
+  it('[SCALE-REDIS-ABUSE-LIMITS] failed client authentications per address count across instances', async () => {
+    const statuses = [];
+    for (const s of [a, b, a, b, a, b]) statuses.push((await badClient(s)).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 401]);
+    for (const s of [a, b]) {
+      const res = await badClient(s);
+      expect(res.status).toBe(429);
+      expect(await res.json()).toMatchObject({ error: 'rate_limited' });
+    }
+  });
+
+  it('[SCALE-REDIS-ABUSE-LIMITS] registrations per address count across instances', async () => {
+    const statuses = await Promise.all([a, b, a, b, a].map(async (s) => (await register(s)).status));
+    expect(statuses.filter((x) => x === 201)).toHaveLength(3);
+    expect(statuses.filter((x) => x === 429)).toHaveLength(2);
+  });
+});
+
+describe('authorization server when Redis goes away', () => {
+  let redis: TestRedis;
+  let s: TestAuthServer;
+  let clientId: string;
+  const log: string[] = [];
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    s = await startAuthServer(
+      { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('auth-outage'), LOG_LEVEL: 'info' },
+      { logger: { level: 'info', stream: { write: (line: string) => void log.push(line) } } },
+    );
+    clientId = (await seedClient(s)).id;
+  });
+  afterAll(async () => {
+    await s?.close();
+    await redis?.close();
+  });
+
+  it('[SCALE-FAIL-CLOSED] refuses limited endpoints with 503 + Retry-After while Redis is down, logs once, and recovers', async () => {
+    expect((await badClient(s)).status).toBe(401);
+    await redis.stop();
+
+    for (let i = 0; i < 5; i++) {
+      const res = await badClient(s);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(await res.json()).toEqual({ error: 'temporarily_unavailable', error_description: 'a shared store is unavailable, retry later' });
+    }
+    const reg = await register(s);
+    expect([reg.status, reg.headers.get('retry-after')]).toEqual([503, '5']);
+    // The login page refuses the attempt (a page, not JSON) instead of letting it through uncounted.
+    const page = await login(s, clientId, 'someone@example.com', PASSWORD);
+    expect([page.status, page.headers.get('retry-after')]).toEqual([503, '5']);
+    expect(await page.text()).toContain('Temporarily unavailable');
+
+    const outage = log.filter((l) => l.includes('redis unavailable'));
+    expect(outage).toHaveLength(1);
+    expect(outage[0]).not.toContain(redis.url);
+
+    await redis.start();
+    expect(await eventually(async () => (await badClient(s)).status === 401, 8000)).toBe(true);
+    expect((await register(s)).status).toBe(201);
+    expect(log.some((l) => l.includes('redis connection restored'))).toBe(true);
+  });
+});

@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serverCommand } from './machine.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
+
+export interface ServerProcess {
+  name: string;
+  pid: number;
+  /** Resident set size in MB (from /proc), or NaN where /proc is missing. */
+  rssMb(): number;
+  /** User + system CPU time used so far, in microseconds (10 ms resolution). */
+  cpuMicros(): number;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  name: string;
+  /** Script path relative to the repository root. */
+  script: string;
+  args?: string[];
+  env: Record<string, string>;
+  /** Polled until it answers 2xx. */
+  readyUrl: string;
+  /** Where the child's stdout and stderr go. */
+  logFile: string;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeFlags?: string[];
+}
+
+function procField(pid: number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitReady(url: string, child: ChildProcess, logFile: string, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode} before it was ready; see ${logFile}`);
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await r.arrayBuffer();
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server not ready after ${timeoutMs} ms (${url}); see ${logFile}`);
+}
+
+/** Starts a server in its own process (pinned to the server CPU when possible) and waits until it answers. */
+export async function startServer(o: StartOptions): Promise<ServerProcess> {
+  const [cmd, args] = serverCommand([...(o.nodeFlags ?? []), '--import', 'tsx', join(REPO_ROOT, o.script), ...(o.args ?? [])]);
+  const log = createWriteStream(o.logFile, { flags: 'a' });
+  const child = spawn(cmd, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    await waitReady(o.readyUrl, child, o.logFile);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  const pid = child.pid!;
+  return {
+    name: o.name,
+    pid,
+    rssMb() {
+      const m = /VmRSS:\s+(\d+) kB/.exec(procField(pid, 'status') ?? '');
+      return m ? Number(m[1]) / 1024 : Number.NaN;
+    },
+    cpuMicros() {
+      const stat = procField(pid, 'stat');
+      if (!stat) return Number.NaN;
+      // Fields after the parenthesised command name: utime and stime are fields 14 and 15.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e6;
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      log.end();
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { loadCommand } from '../lib/machine.ts';
+import { measure } from '../lib/load.ts';
+import { REPO_ROOT, type ServerProcess } from '../lib/proc.ts';
+import { PUBLIC_CLIENT, REDIRECT_URI, USER_PASSWORD } from '../seed/auth-db.ts';
+import { record, wanted, type BenchContext } from './context.ts';
+import { startMcpServer, startSdkStack, type AuthServer } from './servers.ts';
+import { toolCall } from './targets.ts';
+
+interface LoginReport {
+  attempted: number;
+  succeeded: number;
+  failed: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  firstError?: string;
+}
+
+/** Runs the login driver (drivers/logins.ts) in its own process on the load generator's CPU. */
+function runLogins(c: BenchContext, as: AuthServer, seconds: number): Promise<LoginReport> {
+  const [cmd, args] = loadCommand(['--import', 'tsx', join(REPO_ROOT, 'bench/src/drivers/logins.ts')]);
+  const child = spawn(cmd, args, {
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH ?? '', AUTH_URL: as.url, RESOURCE: c.resource, CLIENT_ID: PUBLIC_CLIENT, REDIRECT_URI,
+      EMAILS: JSON.stringify(as.seeded.users.map((u) => u.email)), PASSWORD: USER_PASSWORD,
+      RATE: String(c.opts.loginRate), SECONDS: String(seconds),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(line) as LoginReport);
+      } catch {
+        reject(new Error(`login driver exited with ${code}: ${out.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+/** Scenarios 1, 2, 7 and 3: the MCP tools/call path on our server and on the SDK's own stack. */
+export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken: string): Promise<void> {
+  let server: ServerProcess | undefined;
+  try {
+    if (wanted(c, 1)) {
+      server = await startMcpServer(c, 'none', as.url);
+      record(c, { key: '1', scenario: 'MCP tools/call, auth off (none, loopback, --insecure)', result: await measure(toolCall(c.resource), c.load, server) });
+      await server.stop();
+      server = undefined;
+    }
+    if (wanted(c, 2) || wanted(c, 7)) {
+      server = await startMcpServer(c, 'oauth', as.url);
+      c.facts.set('mcp-rss-start-mb', server.rssMb());
+      const target = toolCall(c.resource, accessToken);
+      if (wanted(c, 2)) {
+        record(c, { key: '2', scenario: 'MCP tools/call, bearer JWT (verify, rate limit, authorize, audit file)', result: await measure(target, c.load, server) });
+      }
+      if (wanted(c, 7)) {
+        // Logins start first and run past the end of the measurement, so every measured second has them.
+        const seconds = c.load.warmup + c.load.duration + 2;
+        const logins = runLogins(c, as, seconds);
+        await new Promise((r) => setTimeout(r, 1000));
+        const measured = await measure(target, c.load, server);
+        const l = await logins;
+        // A failed login means the scenario did not put the intended load on the server.
+        const result = { ...measured, failures: measured.failures + l.failed };
+        record(c, {
+          key: '7', scenario: `as (2) while ${c.opts.loginRate} logins/s run (argon2id via POST /login)`, result,
+          extra: `${l.perSecond.toFixed(1)} logins/s done, login p50 ${l.p50.toFixed(0)} ms${l.failed ? `, ${l.failed} failed: ${l.firstError}` : ''}`,
+        });
+        c.facts.set('logins-per-second', l.perSecond);
+        c.facts.set('logins-per-second-asked', c.opts.loginRate);
+        c.facts.set('login-failures', l.failed);
+      }
+      c.facts.set('mcp-rss-mb', server.rssMb());
+      await server.stop();
+      server = undefined;
+    }
+    if (wanted(c, 3)) {
+      server = await startSdkStack(c, as.url);
+      record(c, { key: '3', scenario: 'SDK stack: Express + requireBearerAuth + jose, stateless JSON', result: await measure(toolCall(c.resource, accessToken), c.load, server) });
+      await server.stop();
+      server = undefined;
+    }
+  } finally {
+    await server?.stop();
+  }
+}

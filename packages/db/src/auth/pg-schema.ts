@@ -1,0 +1,116 @@
+import { pgTable, text, bigint, jsonb, index, primaryKey, uniqueIndex } from 'drizzle-orm/pg-core';
+
+// The PostgreSQL mirror of ./schema.ts (SQLite): same tables, columns and indexes, so both engines
+// hold the same rows. Times are Unix milliseconds in bigint columns read as JS numbers (safe until
+// year 287396); JSON columns are jsonb. Keep the two files in step.
+
+const ms = () => bigint({ mode: 'number' });
+
+export const users = pgTable('users', {
+  id: text().primaryKey(),
+  email: text().notNull(),
+  passwordHash: text().notNull(),
+  role: text({ enum: ['admin', 'developer', 'viewer'] }).notNull(),
+  createdAt: ms().notNull(),
+  disabledAt: ms(),
+}, (t) => [uniqueIndex('users_email_uq').on(t.email)]);
+
+export const clients = pgTable('clients', {
+  id: text().primaryKey(),
+  source: text({ enum: ['dcr', 'cimd', 'admin'] }).notNull(),
+  secretHash: text(),
+  clientName: text().notNull(),
+  redirectUris: jsonb().$type<string[]>().notNull(),
+  grantTypes: jsonb().$type<string[]>().notNull(),
+  tokenEndpointAuthMethod: text({ enum: ['none', 'client_secret_basic', 'client_secret_post'] }).notNull(),
+  applicationType: text({ enum: ['native', 'web'] }).notNull(),
+  scope: text().notNull(),
+  metadata: jsonb().$type<Record<string, unknown>>().notNull(),
+  createdAt: ms().notNull(),
+  metadataExpiresAt: ms(),
+  revokedAt: ms(),
+});
+
+export const signingKeys = pgTable('signing_keys', {
+  kid: text().primaryKey(),
+  alg: text().notNull(),
+  publicJwk: jsonb().$type<Record<string, unknown>>().notNull(),
+  privateKeyEnvelope: jsonb().$type<Record<string, unknown>>().notNull(),
+  createdAt: ms().notNull(),
+  retiredAt: ms(),
+});
+
+// No foreign key to users, unlike SQLite: drizzle-kit writes references as "public"."users", which
+// would pin the tables to the public schema (DATABASE_SCHEMA, and each test's own schema, need
+// others). Users are never deleted, only disabled, and disabling deletes their sessions.
+export const sessions = pgTable('sessions', {
+  idHash: text().primaryKey(),
+  userId: text().notNull(),
+  createdAt: ms().notNull(),
+  expiresAt: ms().notNull(),
+}, (t) => [index('sessions_user_idx').on(t.userId)]);
+
+export const authorizationCodes = pgTable('authorization_codes', {
+  codeHash: text().primaryKey(),
+  clientId: text().notNull(),
+  userId: text().notNull(),
+  redirectUri: text().notNull(),
+  codeChallenge: text().notNull(),
+  resource: text().notNull(),
+  scope: text().notNull(),
+  createdAt: ms().notNull(),
+  expiresAt: ms().notNull(),
+  consumedAt: ms(),
+});
+
+export const refreshTokens = pgTable('refresh_tokens', {
+  id: text().primaryKey(),
+  tokenHash: text().notNull(),
+  familyId: text().notNull(),
+  clientId: text().notNull(),
+  userId: text().notNull(),
+  scope: text().notNull(),
+  resource: text().notNull(),
+  codeHash: text(),
+  createdAt: ms().notNull(),
+  expiresAt: ms().notNull(),
+  rotatedAt: ms(),
+  successorId: text(),
+  successorSealed: text(),
+  revokedAt: ms(),
+}, (t) => [
+  uniqueIndex('refresh_tokens_hash_uq').on(t.tokenHash),
+  index('refresh_tokens_family_idx').on(t.familyId),
+  index('refresh_tokens_user_idx').on(t.userId),
+  index('refresh_tokens_client_idx').on(t.clientId),
+  index('refresh_tokens_code_idx').on(t.codeHash),
+]);
+
+export const revokedAccessTokens = pgTable('revoked_access_tokens', {
+  jti: text().primaryKey(),
+  expiresAt: ms().notNull(),
+  revokedAt: ms().notNull(),
+}, (t) => [index('revoked_at_idx').on(t.revokedAt)]);
+
+export const issuedAccessTokens = pgTable('issued_access_tokens', {
+  jti: text().primaryKey(),
+  familyId: text().notNull(),
+  clientId: text().notNull(),
+  userId: text().notNull(),
+  expiresAt: ms().notNull(),
+}, (t) => [index('issued_family_idx').on(t.familyId), index('issued_exp_idx').on(t.expiresAt)]);
+
+export const consents = pgTable('consents', {
+  userId: text().notNull(),
+  clientId: text().notNull(),
+  resource: text().notNull(),
+  scope: text().notNull(),
+  createdAt: ms().notNull(),
+}, (t) => [primaryKey({ columns: [t.userId, t.clientId, t.resource] })]);
+
+export const pendingAuthorizations = pgTable('pending_authorizations', {
+  idHash: text().primaryKey(),
+  request: jsonb().$type<Record<string, unknown>>().notNull(),
+  createdAt: ms().notNull(),
+  expiresAt: ms().notNull(),
+}, (t) => [index('pending_exp_idx').on(t.expiresAt)]);

@@ -1,0 +1,68 @@
+import pg from 'pg';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import * as pgAuthSchema from './auth/pg-schema.ts';
+import { migrationsFolder } from './index.ts';
+
+export { pgAuthSchema };
+
+export type PgAuthDb = NodePgDatabase<typeof pgAuthSchema> & { $client: pg.Pool };
+
+export interface PgOptions {
+  /** postgres:// or postgresql:// URL. */
+  url: string;
+  /** Schema holding the tables (and the migrations journal); created if missing. */
+  schema: string;
+  /** Pool size (connections per process). */
+  maxConnections: number;
+  /** How long a query waits for a free connection or a new one before failing. */
+  connectTimeoutMs: number;
+  /** Server-side limit per statement, so a stuck query cannot hold a connection forever. */
+  statementTimeoutMs: number;
+}
+
+const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Opens a pool on the authorization server's PostgreSQL database and applies pending migrations.
+ * Several instances may start at once: migrations run under a session advisory lock per schema,
+ * so one applies them and the others then find nothing left to do.
+ */
+export async function openAuthPg(o: PgOptions): Promise<PgAuthDb> {
+  if (!IDENT.test(o.schema)) throw new TypeError('schema must be a lowercase SQL identifier');
+  const pool = new pg.Pool({
+    connectionString: o.url,
+    max: o.maxConnections,
+    connectionTimeoutMillis: o.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: o.statementTimeoutMs,
+    options: `-c search_path=${o.schema}`,
+    application_name: 'auth-server',
+  });
+  // An idle connection the server drops (restart, pg_terminate_backend) is reported here; without a
+  // listener it would crash the process. The pool replaces it on the next query.
+  pool.on('error', () => {});
+  try {
+    await migrateLocked(pool, o.schema);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
+  }
+  return drizzle({ client: pool, schema: pgAuthSchema, casing: 'snake_case' }) as PgAuthDb;
+}
+
+async function migrateLocked(pool: pg.Pool, schema: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock(hashtext($1))', [`auth-server-migrate:${schema}`]);
+    try {
+      await client.query(`create schema if not exists "${schema}"`);
+      const db = drizzle({ client, casing: 'snake_case' });
+      await migrate(db, { migrationsFolder: migrationsFolder('auth-pg'), migrationsSchema: schema });
+    } finally {
+      await client.query('select pg_advisory_unlock(hashtext($1))', [`auth-server-migrate:${schema}`]);
+    }
+  } finally {
+    client.release();
+  }
+}

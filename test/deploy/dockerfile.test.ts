@@ -1,0 +1,92 @@
+// The Dockerfile, its entrypoint and health-check script, checked without Docker: the instructions
+// are parsed, and the scripts the image runs are run here against a real app.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../apps/auth-server/src/app.ts';
+import { authSettingNames, loadAuthConfig } from '../../apps/auth-server/src/config.ts';
+import { mcpSettingNames } from '../../apps/mcp-server/src/config.ts';
+import { freePort } from './app-process.ts';
+import { dockerStages, read, ROOT } from './deploy-files.ts';
+
+const { args, stages } = dockerStages(read('Dockerfile'));
+const runtime = stages.at(-1)!;
+const instr = (stage: typeof runtime, name: string) => stage.lines.filter((l) => l.toUpperCase().startsWith(`${name} `));
+const image = (from: string) => from.replace(/^\$\{(\w+)\}$/, (_m, a: string) => args[a] ?? from);
+
+describe('Dockerfile', () => {
+  it('[DEPLOY-DOCKERFILE] is multi-stage on Node 24 (LTS) in every stage', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const s of stages) expect(image(s.from), s.name).toMatch(/^node:24[-.\w]*$/);
+  });
+
+  it('[DEPLOY-DOCKERFILE] builds native modules with a toolchain in a build stage and ships production dependencies only', () => {
+    const deps = stages.find((s) => s.lines.some((l) => /npm ci\b/.test(l)))!;
+    expect(deps, 'a stage runs npm ci').toBeDefined();
+    expect(deps).not.toBe(runtime);
+    expect(deps.lines.join('\n')).toMatch(/npm ci --omit=dev/);
+    expect(deps.lines.join('\n')).toMatch(/apt-get install[^\n]*\s(g\+\+|build-essential)(\s|$)/);
+    expect(deps.lines.join('\n')).toMatch(/require\('better-sqlite3'\)[^\n]*require\('argon2'\)/);
+    // The final stage installs nothing: no compiler, no npm install, no dev dependencies.
+    expect(runtime.lines.join('\n')).not.toMatch(/apt-get|npm (ci|install)|g\+\+/);
+    expect(instr(runtime, 'COPY').join('\n')).toMatch(new RegExp(`--from=${deps.name}\\b`));
+    // tsx runs the TypeScript: it must be a production dependency, or --omit=dev drops it.
+    expect(JSON.parse(read('package.json')).dependencies).toHaveProperty('tsx');
+  });
+
+  it('[DEPLOY-DOCKERFILE] runs as a non-root user with a HEALTHCHECK, a /data volume and both apps listening on all interfaces', () => {
+    const user = instr(runtime, 'USER').at(-1)?.split(/\s+/)[1];
+    expect(user).toBeDefined();
+    expect(['root', '0', '0:0']).not.toContain(user);
+    expect(instr(runtime, 'HEALTHCHECK').join('\n')).toMatch(/CMD \["node", "\/app\/docker\/healthcheck\.mjs"\]/);
+    expect(instr(runtime, 'VOLUME').join('\n')).toContain('"/data"');
+    const env = Object.fromEntries(instr(runtime, 'ENV').join(' ').replace(/^ENV\s+/i, '').split(/\s+(?:ENV\s+)?/i).map((kv) => kv.split('=') as [string, string]));
+    expect(env).toMatchObject({ NODE_ENV: 'production', DATA_DIR: '/data', AUTH_HOST: '0.0.0.0', MCP_HOST: '0.0.0.0' });
+    for (const k of Object.keys(env)) expect([...authSettingNames, ...mcpSettingNames], k).toContain(k);
+    expect(instr(runtime, 'EXPOSE').join(' ')).toMatch(/EXPOSE 4000 4001/);
+    // Every path the runtime stage copies from the build context exists.
+    for (const l of instr(runtime, 'COPY').filter((c) => !c.includes('--from'))) {
+      for (const src of l.split(/\s+/).slice(1, -1)) expect(existsSync(resolve(ROOT, src)), src).toBe(true);
+    }
+  });
+
+  it('[DEPLOY-DOCKERFILE] the entrypoint maps the command to each app with exec, so SIGTERM reaches node', () => {
+    const sh = read('docker/entrypoint.sh');
+    expect(instr(runtime, 'ENTRYPOINT').join('')).toContain('/app/docker/entrypoint.sh');
+    for (const [name, file] of [['auth-server', 'apps/auth-server/src/main.ts'], ['mcp-server', 'apps/mcp-server/src/main.ts'], ['admin', 'scripts/admin.ts']] as const) {
+      expect(sh).toMatch(new RegExp(`\\n\\s*${name}\\)\\s+exec node --import tsx ${file.replace(/\./g, '\\.')} "\\$@" ;;`));
+      expect(existsSync(resolve(ROOT, file)), file).toBe(true);
+    }
+    expect(spawnSync('sh', ['-n', resolve(ROOT, 'docker/entrypoint.sh')]).status, 'valid sh').toBe(0);
+  });
+
+  it('[DEPLOY-HEALTH] docker/healthcheck.mjs exits 0 while the app is ready and 1 when nothing answers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'healthcheck-'));
+    const app = await buildApp(loadAuthConfig({ NODE_ENV: 'test', DATA_DIR: dir, LOG_LEVEL: 'silent', AUDIT_LOG: 'off' }), { logger: false });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const port = (app.server.address() as { port: number }).port;
+      const closed = await freePort();
+      // Asynchronous spawn: the app answering the check runs in this process.
+      const run = (argv: string[], env: Record<string, string> = {}) => new Promise<number | null>((done) => {
+        spawn(process.execPath, ['docker/healthcheck.mjs', ...argv], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' })
+          .once('exit', (code) => done(code));
+      });
+      expect(await run([`http://127.0.0.1:${port}/ready`])).toBe(0);
+      // Without a URL it asks the ports the apps were given (AUTH_PORT / MCP_PORT): one answering is enough.
+      expect(await run([], { AUTH_PORT: String(port), MCP_PORT: String(closed) })).toBe(0);
+      expect(await run([], { AUTH_PORT: String(closed), MCP_PORT: String(closed) })).toBe(1);
+      expect(await run([`http://127.0.0.1:${port}/no-such-path`])).toBe(1);
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('[DEPLOY-DOCKERFILE] .dockerignore keeps local data, secrets and installed modules out of the build context', () => {
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    expect(ignored).toEqual(expect.arrayContaining(['**/node_modules', '.git', 'data', '.env', '**/kek.key', '**/*.db']));
+  });
+});
