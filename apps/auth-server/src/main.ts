@@ -1,6 +1,7 @@
 import { buildApp } from './app.ts';
 import { configWarnings, loadAuthConfig } from './config.ts';
 import { ConfigError } from '@stack/config';
+import { closeOnSignals } from '@stack/fastify-kit';
 
 /** Starts the authorization server from the environment; the only place that reads process.env and listens. */
 async function main(): Promise<void> {
@@ -28,20 +29,7 @@ async function main(): Promise<void> {
     console.log("  printf '%s' 'a-long-password' | npm run admin -- users add --email you@example.com --role admin --password-stdin");
   }
 
-  let closing = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      if (closing) return;
-      closing = true;
-      // Fastify's close waits for in-flight requests, then the onClose hook closes the database.
-      const timer = setTimeout(() => process.exit(1), 10_000);
-      timer.unref();
-      // A keep-alive connection whose request finishes while draining would hold server.close()
-      // open until its idle timeout (72 s in Fastify): close connections as soon as they are idle.
-      setInterval(() => app.server.closeIdleConnections(), 100).unref();
-      app.close().then(() => process.exit(0), () => process.exit(1));
-    });
-  }
+  closeOnSignals(app);
 }
 
 await main();

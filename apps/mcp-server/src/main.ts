@@ -3,6 +3,7 @@ import { ConfigError } from '@stack/config';
 import { buildApp } from './app.ts';
 import { configWarnings, loadMcpConfig, type McpConfig } from './config.ts';
 import type { PolicyHolder } from './policy.ts';
+import { closeOnSignals } from '@stack/fastify-kit';
 
 const display = (p: string) => {
   const r = relative(process.cwd(), p);
@@ -80,19 +81,7 @@ async function main(): Promise<void> {
   log(`MCP server ready on ${config.publicUrl}`);
   reloadOnSighup(app.mcp.policy, log);
 
-  let closing = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      if (closing) return;
-      closing = true;
-      const timer = setTimeout(() => process.exit(1), 10_000);
-      timer.unref();
-      // A keep-alive connection whose request finishes while draining would hold server.close()
-      // open until its idle timeout (72 s in Fastify): close connections as soon as they are idle.
-      setInterval(() => app.server.closeIdleConnections(), 100).unref();
-      app.close().then(() => process.exit(0), () => process.exit(1));
-    });
-  }
+  closeOnSignals(app);
 }
 
 await main();

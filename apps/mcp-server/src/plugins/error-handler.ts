@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError, bearerChallenge } from '@stack/oauth';
+import { fastifyErrorToOAuth } from '@stack/fastify-kit';
 import { MissingCredentialsError } from '../pipeline/authenticate.ts';
 
 /**
@@ -42,22 +43,6 @@ function sendRpcError(reply: FastifyReply, status: number, code: number, message
   return reply.status(status).type('application/json').send({ jsonrpc: '2.0', id: null, error: { code, message } });
 }
 
-function toOAuthError(err: FastifyError): OAuthError {
-  if (err instanceof OAuthError) return err;
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new OAuthError('request_too_large', 'request body is too large', 413);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new OAuthError('invalid_request', 'content type must be application/json', 415);
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new OAuthError('invalid_request', 'request body is not valid', 400);
-  }
-  if (err.statusCode === 400) return new OAuthError('invalid_request', 'request is not valid', 400);
-  return new OAuthError('server_error', 'internal error', 500, { cause: err });
-}
-
 /** The one error handler at the root: JSON bodies, no-store, challenges; never a stack trace, never a 5xx for bad input. */
 export const errorHandler = fp(
   async (app) => {
@@ -66,7 +51,7 @@ export const errorHandler = fp(
       if (isMcpRoute(request) && (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError)) {
         return sendRpcError(reply, 400, -32700, 'Parse error: the body is not valid JSON');
       }
-      const oauth = toOAuthError(err);
+      const oauth = fastifyErrorToOAuth(err, { unsupportedMediaType: 'content type must be application/json' });
       if (oauth.expose) request.log.info({ code: oauth.code, status: oauth.status }, oauth.description);
       else request.log.error({ err }, 'unexpected error');
       return sendError(request, reply, oauth);
