@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AuditLog } from '@stack/audit';
@@ -26,7 +27,7 @@ describe('README operator commands', () => {
 
   it('lists the admin commands it documents', () => {
     const cmds = adminCommands();
-    for (const c of ['users add', 'users list', 'users set-role', 'users disable', 'clients list', 'clients revoke', 'keys rotate', 'keys list', 'apikeys create', 'apikeys list', 'apikeys revoke', 'secrets set', 'secrets list', 'secrets rotate-kek', 'audit verify']) {
+    for (const c of ['users add', 'users list', 'users set-role', 'users disable', 'clients list', 'clients revoke', 'keys rotate', 'keys list', 'apikeys create', 'apikeys list', 'apikeys revoke', 'secrets set', 'secrets list', 'secrets rotate-kek', 'audit verify', 'backup --to']) {
       expect(cmds.some((l) => l.includes(`-- ${c}`)), c).toBe(true);
     }
   });
@@ -49,7 +50,8 @@ describe('README operator commands', () => {
       const cmd = raw
         .replace('--client-id ID', '--client-id readme-client')
         .replace('--id ID', `--id ${apiKeyId}`)
-        .replace(/ data\//g, ` ${dataDir}/`);
+        .replace(/ data\//g, ` ${dataDir}/`)
+        .replace(/ backups\//g, ` ${dataDir}/backups/`);
       // rotate-kek needs a new key with the old one as previous: emulate the documented procedure.
       let runEnv: NodeJS.ProcessEnv = env;
       if (cmd.includes('secrets rotate-kek')) {
@@ -61,5 +63,12 @@ describe('README operator commands', () => {
       if (id) apiKeyId = id;
     }
     expect(apiKeyId).not.toBe('');
+    // The backup is a consistent copy: it opens and holds what the commands above created.
+    const backup = new Database(join(dataDir, 'backups/latest/auth.db'), { readonly: true, fileMustExist: true });
+    const emails = (backup.prepare('select email from users order by email').all() as { email: string }[]).map((r) => r.email);
+    backup.close();
+    expect(emails).toEqual(['dev@example.com', 'you@example.com']);
+    expect(existsSync(join(dataDir, 'backups/latest/mcp.db'))).toBe(true);
+    expect(existsSync(join(dataDir, 'backups/latest/kek.key'))).toBe(false);
   }, 240_000);
 });
