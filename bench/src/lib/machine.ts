@@ -30,6 +30,15 @@ export function pinSelf(): void {
   if (pinning) spawnSync('taskset', ['-a', '-cp', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
 }
 
+/**
+ * Moves a running process, every thread included (libuv's pool, where argon2 runs), to one CPU.
+ * Scenario 7 moves the authorization server next to the load generator so that the MCP server keeps
+ * CPU 1 to itself, as in (2).
+ */
+export function moveToCpu(pid: number, cpu: string): void {
+  if (pinning) spawnSync('taskset', ['-a', '-cp', cpu, String(pid)], { stdio: 'ignore' });
+}
+
 /** The command that starts a server process: `taskset -c 1 node …` when pinning, else `node …`. */
 export function serverCommand(args: string[]): [string, string[]] {
   return pinning ? ['taskset', ['-c', SERVER_CPU, process.execPath, ...args]] : [process.execPath, args];
@@ -47,7 +56,7 @@ export function machineInfo(): MachineInfo {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     loadAverage: loadavg()[0] ?? Number.NaN,
     placement: pinning
-      ? `each server pinned to CPU ${SERVER_CPU} (taskset -c ${SERVER_CPU}); autocannon and the login driver on CPU ${LOAD_CPU}`
+      ? `each server pinned to CPU ${SERVER_CPU} (taskset -c ${SERVER_CPU}); autocannon and the login driver on CPU ${LOAD_CPU}; during (7) the authorization server moves to CPU ${LOAD_CPU} too`
       : 'not pinned (taskset unavailable or a single CPU): servers and load generator share the CPUs',
   };
 }

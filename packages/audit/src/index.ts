@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, existsSync, openSync, fstatSync, readSync, closeSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync, openSync, fstatSync, readSync, closeSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** One audit event. Never put secrets or token values here: `redact` and `escapeControl` are applied anyway. */
@@ -36,13 +36,14 @@ function lineHash(line: string): string {
   return createHash('sha256').update(line).digest('hex');
 }
 
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
+// How often the path is checked for having been renamed or removed (log rotation): the file is
+// appended to through a descriptor kept open, which would otherwise follow the old file for ever.
+const REOPEN_CHECK_MS = 1000;
+
+// Descriptors of logs that were dropped without close() are closed when they are collected.
+const unclosed = new FinalizationRegistry<number>((fd) => {
+  try { closeSync(fd); } catch { /* already closed */ }
+});
 
 function lastLineHash(path: string): string {
   if (!existsSync(path)) return GENESIS;
@@ -78,6 +79,9 @@ export class AuditLog implements AuditSink {
   private prev: string;
   /** File size after our last append; a different size means another process (the CLI) wrote. */
   private size = -1;
+  /** Open in append mode (O_APPEND: every write lands at the end, whoever else appends). */
+  private fd = -1;
+  private openedAt = 0;
   private readonly opts: AuditLogOptions;
   /** Lines written since start (for tests and metrics). */
   readonly lines: string[] = [];
@@ -86,26 +90,69 @@ export class AuditLog implements AuditSink {
   constructor(opts: AuditLogOptions = {}, keepInMemory = 0) {
     this.opts = opts;
     this.keep = keepInMemory;
-    if (opts.file) mkdirSync(dirname(opts.file), { recursive: true });
-    this.prev = opts.file ? lastLineHash(opts.file) : GENESIS;
-    this.size = opts.file ? fileSize(opts.file) : -1;
+    this.prev = GENESIS;
+    if (opts.file) {
+      mkdirSync(dirname(opts.file), { recursive: true });
+      this.open(opts.file);
+    }
+  }
+
+  private open(file: string): void {
+    if (this.fd >= 0) {
+      unclosed.unregister(this);
+      closeSync(this.fd);
+    }
+    this.fd = openSync(file, 'a', 0o600);
+    unclosed.register(this, this.fd, this);
+    this.openedAt = Date.now();
+    this.prev = lastLineHash(file);
+    this.size = fstatSync(this.fd).size;
+  }
+
+  /** Reopens when the path no longer names the file we hold open (renamed or removed). */
+  private reopenIfReplaced(file: string): void {
+    const now = Date.now();
+    if (now - this.openedAt < REOPEN_CHECK_MS) return;
+    this.openedAt = now;
+    const onDisk = statSync(file, { throwIfNoEntry: false });
+    const held = fstatSync(this.fd);
+    if (!onDisk || onDisk.ino !== held.ino || onDisk.dev !== held.dev) this.open(file);
   }
 
   write(event: AuditEvent): void {
-    if (this.opts.file && fileSize(this.opts.file) !== this.size) this.prev = lastLineHash(this.opts.file);
+    const file = this.opts.file;
+    let before = 0;
+    if (file) {
+      if (this.fd < 0) this.open(file);
+      else this.reopenIfReplaced(file);
+      // fstat on the open descriptor (cheaper than a path lookup) sees another writer's appends.
+      before = fstatSync(this.fd).size;
+      if (before !== this.size) this.prev = lastLineHash(file);
+    }
     const time = (this.opts.now?.() ?? new Date()).toISOString();
     const line = JSON.stringify({ time, ...clean(event), prev: this.prev });
     this.prev = lineHash(line);
     // Synchronous append: an audit line must not be lost when the process stops right after a decision.
-    if (this.opts.file) {
-      appendFileSync(this.opts.file, `${line}\n`, { mode: 0o600 });
-      this.size = fileSize(this.opts.file);
+    if (file) {
+      const bytes = Buffer.from(`${line}\n`, 'utf8');
+      let done = 0;
+      while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done);
+      // If another process appended meanwhile, the size differs at the next write, which re-reads the tail.
+      this.size = before + bytes.length;
     }
     this.opts.stream?.write(`${line}\n`);
     if (this.keep > 0) {
       this.lines.push(line);
       if (this.lines.length > this.keep) this.lines.shift();
     }
+  }
+
+  /** Closes the file (optional: an unreferenced log closes it when collected). */
+  close(): void {
+    if (this.fd < 0) return;
+    unclosed.unregister(this);
+    closeSync(this.fd);
+    this.fd = -1;
   }
 }
 

@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AuditLog, verifyAuditLog } from '../src/index.ts';
 
 const tmp = () => join(mkdtempSync(join(tmpdir(), 'audit-')), 'audit.log');
@@ -34,6 +36,38 @@ describe('hash-chained audit log', () => {
     cli.write({ event: 'b' });
     server.write({ event: 'c' });
     expect(verifyAuditLog(file)).toEqual({ ok: true, lines: 3 });
+  });
+
+  it('keeps the chain intact when another process appends between its writes', () => {
+    const file = tmp();
+    const server = new AuditLog({ file });
+    const src = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+    const cli = `import { AuditLog } from ${JSON.stringify(src)}; new AuditLog({ file: process.argv[1] }).write({ event: 'cli' });`;
+    for (let i = 0; i < 3; i++) {
+      server.write({ event: 'server', n: i });
+      execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', cli, file]);
+    }
+    server.write({ event: 'server', n: 3 });
+    server.close();
+    expect(verifyAuditLog(file)).toEqual({ ok: true, lines: 7 });
+  });
+
+  it('follows the path to a new file after the old one was renamed (log rotation)', () => {
+    const file = tmp();
+    const log = new AuditLog({ file });
+    log.write({ event: 'a' });
+    renameSync(file, `${file}.1`);
+    const now = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 5_000);
+    try {
+      log.write({ event: 'b' });
+    } finally {
+      now.mockRestore();
+    }
+    log.close();
+    expect(verifyAuditLog(`${file}.1`)).toEqual({ ok: true, lines: 1 });
+    // A new file starts a new chain, as when the path did not exist.
+    expect(verifyAuditLog(file)).toEqual({ ok: true, lines: 1 });
+    expect(readFileSync(file, 'utf8')).toContain('"event":"b"');
   });
 
   it('redacts secret-looking fields and escapes control characters (no log injection)', () => {

@@ -33,7 +33,9 @@ export function fastifyErrorToOAuth(err: FastifyError, opts: { unsupportedMediaT
 export function closeOnSignals(app: FastifyInstance, graceMs = 10_000): void {
   let closing = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+    // `on`, not `once`: a second signal (a process manager signalling the group, then the parent
+    // forwarding it) must not fall back to the default action and kill the process mid-close.
+    process.on(signal, () => {
       if (closing) return;
       closing = true;
       setTimeout(() => process.exit(1), graceMs).unref();

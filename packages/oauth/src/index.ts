@@ -7,3 +7,4 @@ export * from './metadata.ts';
 export * from './redirect-uri.ts';
 export * from './authorization-response.ts';
 export * from './client-metadata.ts';
+export * from './jwt-sign.ts';

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
 import type { AppContext } from '../context.ts';
 
 export interface AccessTokenClaims {
@@ -23,14 +22,8 @@ export async function signAccessToken(ctx: AppContext, c: AccessTokenClaims): Pr
   const iat = Math.floor(ctx.now() / 1000);
   const exp = iat + ctx.config.accessTokenTtl;
   const jti = randomUUID();
-  const token = await new SignJWT({ client_id: c.clientId, scope: c.scope, role: c.role })
-    .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: key.kid })
-    .setIssuer(ctx.config.issuer)
-    .setSubject(c.sub)
-    .setAudience(c.resource)
-    .setIssuedAt(iat)
-    .setExpirationTime(exp)
-    .setJti(jti)
-    .sign(key.privateKey);
+  const token = key.signer.sign({
+    client_id: c.clientId, scope: c.scope, role: c.role, iss: ctx.config.issuer, sub: c.sub, aud: c.resource, iat, exp, jti,
+  });
   return { token, jti, expiresAt: exp * 1000, expiresIn: ctx.config.accessTokenTtl };
 }

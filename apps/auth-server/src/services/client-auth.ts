@@ -5,6 +5,7 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { OAuthError, invalidClient, invalidRequest, rateLimited } from '@stack/oauth';
 import { safeEqual } from '@stack/crypto';
 import type { AppContext } from '../context.ts';
+import { withArgon2Slot } from './argon2-slots.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 
 export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
@@ -87,7 +88,7 @@ async function verifySecret(ctx: AppContext, secretHash: string, secret: string)
   const digest = createHash('sha256').update(secret).digest('base64url');
   const hit = cache.get(secretHash);
   if (hit && hit.until > ctx.now() && safeEqual(hit.digest, digest)) return true;
-  const ok = await argon2.verify(secretHash, secret).catch(() => false);
+  const ok = await withArgon2Slot(() => argon2.verify(secretHash, secret)).catch(() => false);
   if (ok) {
     if (cache.size >= VERIFIED_MAX) cache.delete(cache.keys().next().value!);
     cache.set(secretHash, { digest, until: ctx.now() + VERIFIED_TTL_MS });

@@ -1,6 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { createPrivateKey, randomUUID, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { open, seal, type Envelope, type Kek } from '@stack/crypto';
+import { rs256AccessTokenSigner, type AccessTokenSigner } from '@stack/oauth';
 import type { SigningKeyRepo } from '../store/index.ts';
 
 const ALG = 'RS256';
@@ -9,7 +10,8 @@ const RELOAD_MS = 5_000;
 
 export interface SigningKey {
   kid: string;
-  privateKey: CryptoKey;
+  /** Signs access tokens with this key (imported once per key, not per token). */
+  signer: AccessTokenSigner;
 }
 
 export interface KeyStore {
@@ -59,8 +61,8 @@ export function createKeyStore(repo: SigningKeyRepo, keks: Kek[], now: () => num
         return cache.key;
       }
       const jwk = JSON.parse(open(keks, row.privateKeyEnvelope as unknown as Envelope, context(row.kid)).toString('utf8')) as JWK;
-      const privateKey = (await importJWK(jwk, ALG)) as CryptoKey;
-      cache = { at: t, kid: row.kid, key: { kid: row.kid, privateKey } };
+      const signer = rs256AccessTokenSigner(row.kid, createPrivateKey({ key: jwk as NodeJwk, format: 'jwk' }));
+      cache = { at: t, kid: row.kid, key: { kid: row.kid, signer } };
       return cache.key;
     },
     async jwks() {

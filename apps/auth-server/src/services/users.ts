@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import type { Role } from '@stack/oauth';
 import type { AuthStore, UserRecord } from '../store/index.ts';
+import { withArgon2Slot } from './argon2-slots.ts';
 
 export type { UserRecord };
 
@@ -19,7 +20,7 @@ export function normaliseEmail(email: string): string {
 
 /** Hashes a password (or client secret) with argon2id. */
 export function hashSecret(secret: string): Promise<string> {
-  return argon2.hash(secret, ARGON2_OPTIONS);
+  return withArgon2Slot(() => argon2.hash(secret, ARGON2_OPTIONS));
 }
 
 /** Number of users (used at start to tell the operator to create the first admin). */
@@ -58,9 +59,10 @@ export async function verifyPassword(store: AuthStore, email: string, password: 
   if (password.length > 1024) return undefined;
   if (!user) {
     dummyHash ??= hashSecret('dummy password for timing equalisation');
-    await argon2.verify(await dummyHash, password).catch(() => false);
+    const hash = await dummyHash;
+    await withArgon2Slot(() => argon2.verify(hash, password)).catch(() => false);
     return undefined;
   }
-  const ok = await argon2.verify(user.passwordHash, password).catch(() => false);
+  const ok = await withArgon2Slot(() => argon2.verify(user.passwordHash, password)).catch(() => false);
   return ok && user.disabledAt === null ? user : undefined;
 }

@@ -14,6 +14,10 @@ export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Pr
   reply.raw.setHeader('cache-control', 'no-store');
   reply.hijack();
   reply.raw.on('close', () => {
+    // A response that was written in full leaves nothing in flight: the per-request server and
+    // transport are simply dropped (closing them costs the SDK a "Connection closed" McpError, stack
+    // trace included, on every request). A client that went away early gets its handlers aborted.
+    if (reply.raw.writableFinished) return;
     void transport.close();
     void server.close();
   });

@@ -81,6 +81,15 @@ function handle(req: WorkerRequest): WorkerReply {
 }
 
 process.on('message', (msg: WorkerRequest) => process.send!(handle(msg)));
-// The parent is gone (or closed the channel): nothing left to serve.
-process.on('disconnect', () => process.exit(0));
+// The parent decides when this process ends (and kills it at a time limit). A terminal's Ctrl-C or
+// a process manager signals the whole group: ignoring it here lets the parent finish in-flight
+// calls and close the databases in order, instead of this process dying mid-statement.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+// The parent is gone (or closed the channel): close the connections so SQLite checkpoints its
+// write-ahead log, then leave.
+process.on('disconnect', () => {
+  readOnly.close();
+  readWrite.close();
+  process.exit(0);
+});
 process.send({ type: 'ready' } satisfies WorkerReply);

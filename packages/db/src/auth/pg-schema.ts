@@ -1,3 +1,4 @@
+import { isNotNull } from 'drizzle-orm';
 import { pgTable, text, bigint, jsonb, index, primaryKey, uniqueIndex } from 'drizzle-orm/pg-core';
 
 // The PostgreSQL mirror of ./schema.ts (SQLite): same tables, columns and indexes, so both engines
@@ -84,6 +85,10 @@ export const refreshTokens = pgTable('refresh_tokens', {
   index('refresh_tokens_user_idx').on(t.userId),
   index('refresh_tokens_client_idx').on(t.clientId),
   index('refresh_tokens_code_idx').on(t.codeHash),
+  // Rotation clears the seal of the token's predecessor (the row whose successor is the presented
+  // token); only rows still holding a seal are indexed, so the index stays a few rows large and the
+  // lookup does not scan the whole family, which grows by one row per refresh.
+  index('refresh_tokens_sealed_successor_idx').on(t.successorId).where(isNotNull(t.successorSealed)),
 ]);
 
 export const revokedAccessTokens = pgTable('revoked_access_tokens', {

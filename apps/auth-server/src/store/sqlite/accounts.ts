@@ -3,6 +3,7 @@ import { authSchema, type AuthDb } from '@stack/db';
 import { mergeScopes } from '../merge-scopes.ts';
 import type { ConsentRepo, RevokedGrants, SessionRepo, UserRepo } from '../types.ts';
 import { revokeGrants, type Writer } from './grants.ts';
+import type { HotStatements } from './hot-statements.ts';
 
 const { users, sessions, consents } = authSchema;
 
@@ -11,13 +12,13 @@ function revokeAll(tx: Writer, userId: string, now: number): RevokedGrants {
   return { ...revokeGrants(tx, { userId }, now), sessions: s.changes };
 }
 
-export function sqliteUsers(db: AuthDb): UserRepo {
+export function sqliteUsers(db: AuthDb, hot: HotStatements): UserRepo {
   return {
     async count() {
       return db.select({ n: count() }).from(users).get()?.n ?? 0;
     },
     async findById(id) {
-      return db.select().from(users).where(eq(users.id, id)).get();
+      return hot.userById.get({ id });
     },
     async findByEmail(email) {
       return db.select().from(users).where(eq(users.email, email)).get();

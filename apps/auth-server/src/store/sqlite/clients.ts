@@ -2,11 +2,12 @@ import { and, asc, count, desc, eq, gt, inArray, isNull, lt } from 'drizzle-orm'
 import { authSchema, type AuthDb } from '@stack/db';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { revokeGrants } from './grants.ts';
+import type { HotStatements } from './hot-statements.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = authSchema;
 
-export function sqliteClients(db: AuthDb): ClientRepo {
-  const find = (id: string) => db.select().from(clients).where(eq(clients.id, id)).get();
+export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
+  const find = (id: string) => hot.clientById.get({ id });
   return {
     async find(id) {
       return find(id);

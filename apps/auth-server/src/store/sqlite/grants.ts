@@ -1,16 +1,12 @@
-import { and, asc, count, eq, gt, gte, inArray, isNotNull, isNull, notExists } from 'drizzle-orm';
+import { and, asc, count, eq, gt, gte, inArray, isNull, notExists } from 'drizzle-orm';
 import { authSchema, type AuthDb } from '@stack/db';
-import type { CodeRepo, NewTokens, RevokedGrants, TokenRepo } from '../types.ts';
+import type { CodeRepo, NewTokens, RefreshTokenRecord, RevokedGrants, TokenRepo } from '../types.ts';
+import { storeTokensPrepared, type HotStatements } from './hot-statements.ts';
 
 const { authorizationCodes, refreshTokens, issuedAccessTokens, revokedAccessTokens } = authSchema;
 
 /** The database or a transaction on it. */
 export type Writer = Pick<AuthDb, 'select' | 'selectDistinct' | 'insert' | 'update' | 'delete'>;
-
-function storeTokens(tx: Writer, t: NewTokens): void {
-  if (t.refresh) tx.insert(refreshTokens).values(t.refresh).run();
-  tx.insert(issuedAccessTokens).values(t.access).run();
-}
 
 function revokeAccess(tx: Writer, jti: string, expiresAt: number, now: number): void {
   tx.insert(revokedAccessTokens).values({ jti, expiresAt, revokedAt: now }).onConflictDoNothing().run();
@@ -50,45 +46,43 @@ export function revokeGrants(tx: Writer, by: { userId: string } | { clientId: st
   return { refreshTokens: revokeFamilies(tx, [...families], now), accessTokens };
 }
 
-export function sqliteCodes(db: AuthDb): CodeRepo {
+export function sqliteCodes(db: AuthDb, hot: HotStatements): CodeRepo {
+  // Prepared once (better-sqlite3 transaction functions are reusable); runs deferred, like db.transaction.
+  const redeem = db.$client.transaction((codeHash: string, now: number, tokens: NewTokens): boolean => {
+    if (hot.consumeCode.run({ hash: codeHash, now }).changes !== 1) return false;
+    storeTokensPrepared(hot, tokens);
+    return true;
+  });
   return {
     async insert(row) {
       db.insert(authorizationCodes).values(row).run();
     },
     async findByHash(codeHash) {
-      return db.select().from(authorizationCodes).where(eq(authorizationCodes.codeHash, codeHash)).get();
+      return hot.codeByHash.get({ hash: codeHash });
     },
     async redeem(codeHash, now, tokens) {
-      return db.transaction((tx) => {
-        const r = tx.update(authorizationCodes).set({ consumedAt: now })
-          .where(and(eq(authorizationCodes.codeHash, codeHash), isNull(authorizationCodes.consumedAt))).run();
-        if (r.changes !== 1) return false;
-        storeTokens(tx, tokens);
-        return true;
-      });
+      return redeem(codeHash, now, tokens);
     },
   };
 }
 
-export function sqliteTokens(db: AuthDb): TokenRepo {
+export function sqliteTokens(db: AuthDb, hot: HotStatements): TokenRepo {
+  const rotate = db.$client.transaction((oldId: string, sealed: string, now: number, tokens: NewTokens & { refresh: RefreshTokenRecord }): boolean => {
+    if (hot.markRotated.run({ id: oldId, now, successorId: tokens.refresh.id, sealed }).changes !== 1) return false;
+    // The successors sealed for this token's predecessors have been used: they can no longer be replayed.
+    hot.dropOlderSeals.run({ familyId: tokens.refresh.familyId, oldId });
+    storeTokensPrepared(hot, tokens);
+    return true;
+  });
   return {
     async findRefreshByHash(hash) {
-      return db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hash)).get();
+      return hot.refreshByHash.get({ hash });
     },
     async findRefreshById(id) {
-      return db.select().from(refreshTokens).where(eq(refreshTokens.id, id)).get();
+      return hot.refreshById.get({ id });
     },
     async rotate(oldId, sealed, now, tokens) {
-      return db.transaction((tx) => {
-        const r = tx.update(refreshTokens).set({ rotatedAt: now, successorId: tokens.refresh.id, successorSealed: sealed })
-          .where(and(eq(refreshTokens.id, oldId), isNull(refreshTokens.rotatedAt), isNull(refreshTokens.revokedAt))).run();
-        if (r.changes !== 1) return false;
-        // The successors sealed for this token's predecessors have been used: they can no longer be replayed.
-        tx.update(refreshTokens).set({ successorSealed: null })
-          .where(and(eq(refreshTokens.familyId, tokens.refresh.familyId), eq(refreshTokens.successorId, oldId), isNotNull(refreshTokens.successorSealed))).run();
-        storeTokens(tx, tokens);
-        return true;
-      });
+      return rotate(oldId, sealed, now, tokens);
     },
     async revokeFamilies(familyIds, now) {
       if (familyIds.length === 0) return 0;

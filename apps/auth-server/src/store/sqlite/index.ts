@@ -4,6 +4,7 @@ import type { AuthStore } from '../types.ts';
 import { sqliteConsents, sqliteSessions, sqliteUsers } from './accounts.ts';
 import { sqliteClients, sqlitePending, sqliteSigningKeys } from './clients.ts';
 import { sqliteCodes, sqliteTokens } from './grants.ts';
+import { hotStatements } from './hot-statements.ts';
 
 const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations } = authSchema;
 
@@ -14,15 +15,16 @@ const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessToke
  */
 export function openSqliteStore(path: string): AuthStore {
   const db = openAuthDb(path);
+  const hot = hotStatements(db);
   return {
     engine: 'sqlite',
-    users: sqliteUsers(db),
-    clients: sqliteClients(db),
+    users: sqliteUsers(db, hot),
+    clients: sqliteClients(db, hot),
     signingKeys: sqliteSigningKeys(db),
     sessions: sqliteSessions(db),
     pending: sqlitePending(db),
-    codes: sqliteCodes(db),
-    tokens: sqliteTokens(db),
+    codes: sqliteCodes(db, hot),
+    tokens: sqliteTokens(db, hot),
     consents: sqliteConsents(db),
     async sweep(c) {
       db.transaction((tx) => {

@@ -1,0 +1,30 @@
+import { availableParallelism } from 'node:os';
+
+// argon2 runs on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise). Without a
+// bound, a burst of logins occupies every pool thread and every core: DNS lookups (CIMD fetches) and
+// async file work queue behind it, and other requests wait for a core. At most this many
+// argon2 operations run at once (one core is left for everything else); the rest wait here, which
+// is where they would otherwise wait anyway, in the thread pool's queue.
+const MAX_CONCURRENT = Math.max(1, Math.min(3, availableParallelism() - 1));
+
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/** Runs one argon2 operation when a slot is free (FIFO). */
+export async function withArgon2Slot<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running++;
+  try {
+    return await work();
+  } finally {
+    // The slot passes straight to the next waiter, so `running` only drops when nobody waits.
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
+/** Slots in use and waiters (for tests). */
+export function argon2SlotState(): { max: number; running: number; waiting: number } {
+  return { max: MAX_CONCURRENT, running, waiting: waiting.length };
+}

@@ -1,0 +1,1 @@
+CREATE INDEX `refresh_tokens_sealed_successor_idx` ON `refresh_tokens` (`successor_id`) WHERE "refresh_tokens"."successor_sealed" is not null;
