@@ -205,7 +205,9 @@ describe('docker-compose.yml profile `scale`', () => {
     expect(conf).toContain(`server auth-server-scale:${auth.port} resolve;`);
     expect(conf).toContain(`server mcp-server-scale:${mcp.port} resolve;`);
     // Behind the proxy the auth server must read the client address from X-Forwarded-For.
-    expect(auth.trustProxy).toBe(true);
+    // One hop: the entry the proxy adds, never one the client wrote (Fastify's `true` takes the leftmost).
+    expect(auth.trustProxy).toBe(1);
+    expect(conf).toContain('proxy_set_header X-Forwarded-For $remote_addr;');
     expect(proxy.volumes).toEqual(['./docker/scale-proxy.conf:/etc/nginx/conf.d/default.conf:ro']);
   });
 });

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import { AuditLog, type AuditSink } from '@stack/audit';
+import { trustProxyOption } from '@stack/config';
 import type { AuthConfig } from './config.ts';
 import type { AppContext } from './context.ts';
 import { resolveKeks } from './services/kek.ts';
@@ -37,7 +38,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
     bodyLimit: config.bodyLimit,
-    trustProxy: config.trustProxy,
+    trustProxy: trustProxyOption(config.trustProxy),
     // Path parameters longer than maxParamLength are refused before routing.
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { join, resolve } from 'node:path';
-import { envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256, keyPrefix, redisUrl } from '@stack/config';
+import { envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
 
 // Every setting, its default and meaning is listed in .env.example; keep the two in step.
 const schema = z
@@ -31,14 +31,18 @@ const schema = z
     CIMD_MAX_BYTES: positiveInt.max(1024 * 1024).default(5120),
     CIMD_TIMEOUT_MS: positiveInt.max(30000).default(5000),
     CIMD_MAX_CACHE_SECONDS: positiveInt.default(86400),
+    AUTHORIZE_RATE_LIMIT_PER_MINUTE: positiveInt.default(60),
+    AUTHORIZE_MAX_PENDING: positiveInt.default(10_000),
     LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
+    // Unset: ten times LOGIN_MAX_FAILURES_PER_ACCOUNT.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES: positiveInt.optional(),
     LOGIN_MAX_FAILURES_PER_ADDRESS: positiveInt.default(20),
     LOGIN_FAILURE_WINDOW_SECONDS: positiveInt.default(900),
     REDIS_URL: redisUrl.optional(),
     REDIS_KEY_PREFIX: keyPrefix.default('mcp-oauth:'),
     AUDIT_LOG: z.string().optional(),
     AUDIT_STDOUT: envBool.default(false),
-    TRUST_PROXY: envBool.default(false),
+    TRUST_PROXY: trustProxy.default(false),
     BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024).default(64 * 1024),
     LOG_LEVEL: logLevel.default('info'),
   })
@@ -49,6 +53,9 @@ const schema = z
       const ok = httpUrl.safeParse(r);
       if (!ok.success) ctx.addIssue({ code: 'custom', path: ['MCP_RESOURCES'], message: `'${r}' is not an http(s) URL without fragment` });
     }
+    if (c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES !== undefined && c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES < c.LOGIN_MAX_FAILURES_PER_ACCOUNT) {
+      ctx.addIssue({ code: 'custom', path: ['LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES'], message: 'must be at least LOGIN_MAX_FAILURES_PER_ACCOUNT' });
+    }
     if (c.DATABASE_URL && !c.KEY_ENCRYPTION_KEY) {
       // Every instance on a shared database must open the same envelopes; a per-machine key cannot.
       ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required with DATABASE_URL: every instance sharing the database needs the same key (openssl rand -base64 32)' });
@@ -57,6 +64,11 @@ const schema = z
       // MCP 2026-07-28 security considerations: all AS endpoints MUST be served over HTTPS.
       if (!c.AUTH_ISSUER.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['AUTH_ISSUER'], message: 'must be an https URL in production' });
       if (!c.KEY_ENCRYPTION_KEY) ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required in production (generate one with: openssl rand -base64 32)' });
+      if (c.TRUST_PROXY === true) {
+        // Fastify's `true` trusts every hop and takes the leftmost X-Forwarded-For entry, which the
+        // client writes: anyone could pick their own address and slip past the address limits.
+        ctx.addIssue({ code: 'custom', path: ['TRUST_PROXY'], message: "'true' is refused in production: set the number of proxies in front of the server (usually 1) or their addresses/CIDRs" });
+      }
       if (c.CIMD_ALLOW_PRIVATE_ADDRESSES) ctx.addIssue({ code: 'custom', path: ['CIMD_ALLOW_PRIVATE_ADDRESSES'], message: 'must be false in production (SSRF)' });
     }
   })
@@ -95,14 +107,23 @@ const schema = z
         timeoutMs: c.CIMD_TIMEOUT_MS,
         maxCacheSeconds: c.CIMD_MAX_CACHE_SECONDS,
       },
+      /** Pending sign-ins: new ones per address per minute, and how many are kept in all (a full store refuses new ones). */
+      authorize: { perMinute: c.AUTHORIZE_RATE_LIMIT_PER_MINUTE, max: c.AUTHORIZE_MAX_PENDING, ttlSeconds: 600 },
       login: {
+        /** From one address (issue 2's per-account limit, keyed by account and address). */
         maxFailuresPerAccount: c.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        /** From all addresses together: caps distributed guessing without letting one address lock the account. */
+        maxFailuresPerAccountAllAddresses: c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES ?? 10 * c.LOGIN_MAX_FAILURES_PER_ACCOUNT,
         maxFailuresPerAddress: c.LOGIN_MAX_FAILURES_PER_ADDRESS,
         windowSeconds: c.LOGIN_FAILURE_WINDOW_SECONDS,
       },
       auditLog: c.AUDIT_LOG === 'off' ? undefined : resolve(c.AUDIT_LOG ?? join(dataDir, 'auth-audit.log')),
       auditStdout: c.AUDIT_STDOUT,
-      trustProxy: c.TRUST_PROXY,
+      /**
+       * Fastify's trustProxy: false, a hop count or proxy addresses. `true` (development only) means
+       * one hop, never Fastify's "every hop".
+       */
+      trustProxy: c.TRUST_PROXY === true ? 1 : c.TRUST_PROXY,
       bodyLimit: c.BODY_LIMIT_BYTES,
       logLevel: c.LOG_LEVEL,
       secureCookies: c.AUTH_ISSUER.startsWith('https://'),

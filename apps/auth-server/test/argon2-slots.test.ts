@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { OAuthError } from '@stack/oauth';
 import { argon2SlotState, withArgon2Slot } from '../src/services/argon2-slots.ts';
 
 describe('argon2 slots', () => {
@@ -20,6 +21,30 @@ describe('argon2 slots', () => {
     expect(peak).toBe(max);
     expect(started).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(4);
-    expect(argon2SlotState()).toEqual({ max, running: 0, waiting: 0 });
+    expect(argon2SlotState()).toMatchObject({ max, running: 0, waiting: 0 });
+  });
+
+  it('[AUTH-ARGON2-BOUNDED] refuses work at once with 503 temporarily_unavailable + Retry-After when the queue is full, and accepts it again once the queue drains', async () => {
+    const { max, maxWaiting } = argon2SlotState();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let ran = 0;
+    const held = Array.from({ length: max + maxWaiting }, () => withArgon2Slot(async () => {
+      ran++;
+      await gate;
+    }));
+    expect(argon2SlotState()).toMatchObject({ running: max, waiting: maxWaiting });
+
+    let extraRan = false;
+    const refused = await withArgon2Slot(async () => { extraRan = true; }).catch((e: unknown) => e);
+    expect(extraRan).toBe(false);
+    expect(refused).toBeInstanceOf(OAuthError);
+    expect(refused).toMatchObject({ code: 'temporarily_unavailable', status: 503, retryAfter: expect.any(Number) });
+
+    release();
+    await Promise.all(held);
+    expect(ran).toBe(max + maxWaiting);
+    expect(await withArgon2Slot(async () => 'ok')).toBe('ok');
+    expect(argon2SlotState()).toMatchObject({ running: 0, waiting: 0 });
   });
 });

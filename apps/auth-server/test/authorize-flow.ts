@@ -14,20 +14,24 @@ export interface SeedClient {
   redirectUris?: string[];
   scope?: string;
   grantTypes?: string[];
+  /** How the client was registered: 'admin' (the default, trusted redirect URIs), 'dcr' or 'cimd'. */
+  source?: 'admin' | 'dcr' | 'cimd';
+  /** A confidential client (client_secret_basic with a placeholder hash) instead of a public one. */
+  confidential?: boolean;
 }
 
-/** Inserts a registered public client directly (registration is another endpoint's concern). */
+/** Inserts a registered client (public unless `confidential`) directly (registration is another endpoint's concern). */
 export async function seedClient(s: TestAuthServer, c: SeedClient = {}): Promise<{ id: string; redirectUris: string[] }> {
   const id = c.id ?? `client-${randomBytes(6).toString('hex')}`;
   const redirectUris = c.redirectUris ?? ['https://app.example.com/callback'];
   await s.app.ctx.store.clients.insert({
     id,
-    source: 'admin',
-    secretHash: null,
+    source: c.source ?? 'admin',
+    secretHash: c.confidential ? 'placeholder: the browser flow never checks the secret' : null,
     clientName: c.name ?? 'Example App',
     redirectUris,
     grantTypes: c.grantTypes ?? ['authorization_code', 'refresh_token'],
-    tokenEndpointAuthMethod: 'none',
+    tokenEndpointAuthMethod: c.confidential ? 'client_secret_basic' : 'none',
     applicationType: redirectUris.every((u) => u.startsWith('http://')) ? 'native' : 'web',
     scope: c.scope ?? 'db:read db:write db:admin',
     metadata: {},
@@ -76,8 +80,11 @@ export function validParams(clientId: string, redirectUri: string, extra: Record
 export class Browser {
   readonly cookies = new Map<string, string>();
   readonly base: string;
-  constructor(base: string) {
+  /** Sent with every request (e.g. an X-Forwarded-For a trusted proxy would add). */
+  readonly headers: Record<string, string>;
+  constructor(base: string, headers: Record<string, string> = {}) {
     this.base = base;
+    this.headers = headers;
   }
 
   private cookieHeader(): string {
@@ -99,7 +106,7 @@ export class Browser {
   }
 
   async get(url: string): Promise<Response> {
-    const res = await fetch(new URL(url, this.base), { redirect: 'manual', headers: { cookie: this.cookieHeader() } });
+    const res = await fetch(new URL(url, this.base), { redirect: 'manual', headers: { ...this.headers, cookie: this.cookieHeader() } });
     return this.keep(res);
   }
 
@@ -107,7 +114,7 @@ export class Browser {
     const res = await fetch(new URL(url, this.base), {
       method: 'POST',
       redirect: 'manual',
-      headers: { cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { ...this.headers, cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams(form).toString(),
     });
     return this.keep(res);

@@ -98,15 +98,16 @@ describe('consent page', () => {
     expect(again.headers.get('location')).toBeNull();
   });
 
-  it('remembers consent: the same client, user, resource and a subset of scopes skip the screen; more scopes ask again', async () => {
+  it('[RFC8252-NO-AUTO-APPROVE] remembers consent for a confidential client with an https redirect: the same client, user, resource and a subset of scopes skip the screen; more scopes ask again', async () => {
+    const conf = await seedClient(s, { name: 'Acme Server', redirectUris: ['https://server.acme.example/oauth/callback'], confidential: true });
     const dev = await seedUser(s, 'developer');
     const b = new Browser(s.url);
-    const { html } = await reachConsent(b, authorizeUrl(s, validParams(web.id, web.redirectUris[0]!, { scope: 'db:read db:write' })), dev.email);
+    const { html } = await reachConsent(b, authorizeUrl(s, validParams(conf.id, conf.redirectUris[0]!, { scope: 'db:read db:write' })), dev.email);
     expect((await decide(b, html, 'allow')).status).toBe(303);
     expect(s.auditEvents().some((e) => e.event === 'consent.granted' && e.user === dev.id && e.scope === 'db:read db:write')).toBe(true);
 
     // Same browser (live session): /authorize answers straight away with a code.
-    const direct = await b.get(authorizeUrl(s, validParams(web.id, web.redirectUris[0]!, { scope: 'db:read', state: 'again' })));
+    const direct = await b.get(authorizeUrl(s, validParams(conf.id, conf.redirectUris[0]!, { scope: 'db:read', state: 'again' })));
     expect(direct.status).toBe(302);
     const loc = new URL(direct.headers.get('location')!);
     expect(loc.searchParams.get('state')).toBe('again');
@@ -116,20 +117,50 @@ describe('consent page', () => {
 
     // A new browser: login, then straight to the client.
     const b2 = new Browser(s.url);
-    const { html: login } = await startAuthorization(b2, authorizeUrl(s, validParams(web.id, web.redirectUris[0]!, { scope: 'db:write' })));
+    const { html: login } = await startAuthorization(b2, authorizeUrl(s, validParams(conf.id, conf.redirectUris[0]!, { scope: 'db:write' })));
     const after = await submitLogin(b2, login, dev.email);
     expect(after.status).toBe(303);
     expect(new URL(after.headers.get('location')!).searchParams.get('code')).toBeTruthy();
 
     // Asking for more than was allowed shows the screen again.
     const b3 = new Browser(s.url);
-    const { html: first } = await reachConsent(b3, authorizeUrl(s, validParams(web.id, web.redirectUris[0]!, { scope: 'db:read' })), admin.email);
+    const { html: first } = await reachConsent(b3, authorizeUrl(s, validParams(conf.id, conf.redirectUris[0]!, { scope: 'db:read' })), admin.email);
     expect((await decide(b3, first, 'allow')).status).toBe(303);
-    const more = await b3.get(authorizeUrl(s, validParams(web.id, web.redirectUris[0]!, { scope: 'db:read db:admin' })));
+    const more = await b3.get(authorizeUrl(s, validParams(conf.id, conf.redirectUris[0]!, { scope: 'db:read db:admin' })));
     expect(more.status).toBe(303);
     expect(more.headers.get('location')).toMatch(/^consent\?request=/);
-    const same = await b3.get(authorizeUrl(s, validParams(web.id, web.redirectUris[0]!, { scope: 'db:read' })));
+    const same = await b3.get(authorizeUrl(s, validParams(conf.id, conf.redirectUris[0]!, { scope: 'db:read' })));
     expect(same.status).toBe(302);
+  });
+
+  it('[RFC8252-NO-AUTO-APPROVE] shows the consent screen again to public clients and loopback redirects, whatever was allowed before (RFC 8252 §8.6)', async () => {
+    const native = await seedClient(s, { name: 'Native CLI', redirectUris: ['http://127.0.0.1/callback'] });
+    const loopbackConfidential = await seedClient(s, { name: 'Local Agent', redirectUris: ['http://127.0.0.1/callback'], confidential: true });
+    const dev = await seedUser(s, 'developer');
+    const b = new Browser(s.url);
+    const allow = async (clientId: string, redirectUri: string) => {
+      const { html } = await reachConsent(b, authorizeUrl(s, validParams(clientId, redirectUri)), dev.email);
+      expect((await decide(b, html, 'allow')).status).toBe(303);
+    };
+    await allow(native.id, 'http://127.0.0.1:5555/callback');
+    await allow(web.id, web.redirectUris[0]!);
+    await allow(loopbackConfidential.id, 'http://127.0.0.1:5556/callback');
+    // The reviewer's case: another local process reuses the native client's id with its own port and
+    // PKCE. It gets the consent screen (where the person sees 127.0.0.1:31337), never a code.
+    for (const [clientId, redirectUri] of [
+      [native.id, 'http://127.0.0.1:31337/callback'], [native.id, 'http://127.0.0.1:5555/callback'],
+      [web.id, web.redirectUris[0]!], [loopbackConfidential.id, 'http://127.0.0.1:5556/callback'],
+    ] as const) {
+      const res = await b.get(authorizeUrl(s, validParams(clientId, redirectUri, { state: 'attacker' })));
+      expect(res.status, redirectUri).toBe(303);
+      expect(res.headers.get('location'), redirectUri).toMatch(/^consent\?request=/);
+    }
+    // A new browser: login leads to the consent screen too, not straight to the client.
+    const b2 = new Browser(s.url);
+    const { html: login } = await startAuthorization(b2, authorizeUrl(s, validParams(native.id, 'http://127.0.0.1:5555/callback')));
+    const after = await submitLogin(b2, login, dev.email);
+    expect(after.headers.get('location')).toMatch(/^consent\?request=/);
+    expect(s.auditEvents().some((e) => e.event === 'consent.remembered' && e.user === dev.id)).toBe(false);
   });
 
   it('[RFC9700-CSRF] refuses a consent POST without a valid CSRF token', async () => {

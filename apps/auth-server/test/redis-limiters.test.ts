@@ -108,6 +108,9 @@ describe('authorization server when Redis goes away', () => {
 
   it('[SCALE-FAIL-CLOSED] refuses limited endpoints with 503 + Retry-After while Redis is down, logs once, and recovers', async () => {
     expect((await badClient(s)).status).toBe(401);
+    // A sign-in started before the outage reaches its login form; one started during it does not.
+    const browser = new Browser(s.url);
+    const { html: form } = await startAuthorization(browser, authorizeUrl(s, validParams(clientId, 'https://app.example.com/callback')));
     await redis.stop();
 
     for (let i = 0; i < 5; i++) {
@@ -119,9 +122,12 @@ describe('authorization server when Redis goes away', () => {
     const reg = await register(s);
     expect([reg.status, reg.headers.get('retry-after')]).toEqual([503, '5']);
     // The login page refuses the attempt (a page, not JSON) instead of letting it through uncounted.
-    const page = await login(s, clientId, 'someone@example.com', PASSWORD);
+    const page = await submitLogin(browser, form, 'someone@example.com', PASSWORD);
     expect([page.status, page.headers.get('retry-after')]).toEqual([503, '5']);
     expect(await page.text()).toContain('Temporarily unavailable');
+    // New sign-ins are counted per address (AUTHORIZE_RATE_LIMIT_PER_MINUTE) in Redis too: refused, not uncounted.
+    const start = await new Browser(s.url).get(authorizeUrl(s, validParams(clientId, 'https://app.example.com/callback')));
+    expect([start.status, start.headers.get('retry-after')]).toEqual([503, '5']);
 
     const outage = log.filter((l) => l.includes('redis unavailable'));
     expect(outage).toHaveLength(1);

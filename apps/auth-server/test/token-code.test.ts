@@ -166,6 +166,19 @@ describe('token endpoint: authorization_code grant', () => {
     expect(jwtAudience(ok.body.access_token)).toBe(RESOURCE);
   });
 
+  it('[MCP-AS-RESOURCE-CANONICAL] [RFC8707-INVALID-TARGET] accepts the resource with an uppercase scheme or host and a trailing slash, at both grants', async () => {
+    const c = await issueCode(s, client, user);
+    const r = await redeem(s, client, c, { resource: 'HTTP://127.0.0.1:4999/mcp/' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(jwtAudience(r.body.access_token)).toBe(RESOURCE);
+    const again = await refresh(s, client, String(r.body.refresh_token), { resource: 'Http://127.0.0.1:4999/mcp' });
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    expect(jwtAudience(again.body.access_token)).toBe(RESOURCE);
+    // The path stays case-sensitive: another path is another resource.
+    const other = await refresh(s, client, String(again.body.refresh_token), { resource: 'http://127.0.0.1:4999/MCP' });
+    expect(other.body.error).toBe('invalid_target');
+  });
+
   it('refuses an unknown code and a code of a disabled user', async () => {
     const unknown = await redeem(s, client, { code: 'x'.repeat(43), verifier: 'a'.repeat(43) });
     expect(unknown.body).toEqual({ error: 'invalid_grant', error_description: 'authorization code is invalid' });

@@ -7,6 +7,8 @@ import { signAccessToken } from '../../auth-server/src/services/access-tokens.ts
 import { loadMcpConfig } from '../src/config.ts';
 import { loadAuthConfig } from '../../auth-server/src/config.ts';
 import { bearer, freePort, listTools, rpc, startIssuer, startMcpServer, type TestIssuer, type TestMcpServer } from './helpers.ts';
+import { connectRedis } from '@stack/redis';
+import { createRedisRevocations } from '../src/shared-state/redis-revocations.ts';
 
 /** Two instances behind one Redis, as behind a load balancer: the same public URL (token audience), two ports. */
 async function twoInstances(env: Record<string, string>): Promise<[TestMcpServer, TestMcpServer]> {
@@ -124,6 +126,27 @@ describe('two MCP-server instances sharing Redis, with the real authorization se
       return Date.now() - revokedAt;
     }));
     for (const ms of refusedAfter) expect(ms).toBeLessThanOrEqual(ADVERTISED_DELAY_MS);
+  });
+
+  it('[SCALE-REDIS-REVOCATION] copies a revocation committed after a sync with an earlier revokedAt than one already copied', async () => {
+    const redis = connectRedis({ url: SHARED_REDIS_URL, keyPrefix: uniquePrefix('rev-order'), log: { error: () => {}, info: () => {} } });
+    const list = createRedisRevocations({ redis, feedUrl: `${as.url}/revocations`, syncMs: 50, log: { error: () => {}, info: () => {} } });
+    const [early, late] = [randomUUID(), randomUUID()];
+    try {
+      await redis.waitUntilReady(2_000);
+      const t = Date.now();
+      await as.app.ctx.store.tokens.revokeAccessToken(late, t + 600_000, t);
+      expect(await list.sync()).toBe(true);
+      expect(await list.isRevoked(late)).toBe(true);
+      // Took its timestamp 50 ms earlier (a slower transaction, another instance's or the CLI's clock) and commits now.
+      await as.app.ctx.store.tokens.revokeAccessToken(early, t + 600_000, t - 50);
+      await new Promise((r) => setTimeout(r, 80)); // the sync lease (80 % of syncMs) runs out
+      expect(await list.sync()).toBe(true);
+      expect(await list.isRevoked(early)).toBe(true);
+    } finally {
+      await list.stop();
+      await redis.close();
+    }
   });
 });
 

@@ -10,13 +10,13 @@ import { createDemoTools, inputObject, type ToolContext } from '../src/tools/ind
 
 const ctx: ToolContext = { identity: { kind: 'oauth', subject: 'alice', role: 'admin', scopes: ['db:read', 'db:write', 'db:admin'] }, requestId: 'req-1' };
 
-function openTools(opts: { maxRows?: number; queryTimeoutMs?: number } = {}) {
+function openTools(opts: { maxRows?: number; queryTimeoutMs?: number; sqlWorkers?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-tools-'));
   const path = join(dir, 'demo.db');
   const demo = createDemoTools({ databasePath: path, ...opts });
   const byName = new Map(demo.tools.map((t) => [t.name, t]));
-  async function call(name: string, args: unknown) {
-    const r = await byName.get(name)!.handler(args, ctx);
+  async function call(name: string, args: unknown, caller: ToolContext = ctx) {
+    const r = await byName.get(name)!.handler(args, caller);
     const text = (r.content[0] as { text: string }).text;
     return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text), structured: r.structuredContent as any };
   }
@@ -210,7 +210,7 @@ describe('demo tools: changes', () => {
   });
 
   it('[MCP-TOOLS-VALIDATE-INPUT] a query that never ends is stopped at the time limit, and the next one works', async () => {
-    t = openTools({ queryTimeoutMs: 500 });
+    t = openTools({ queryTimeoutMs: 500, sqlWorkers: 1 });
     await t.call('query', { sql: 'SELECT 1' }); // worker started
     const started = Date.now();
     const r = await t.call('query', { sql: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c' });
@@ -222,10 +222,11 @@ describe('demo tools: changes', () => {
     expect(forever.text).toBe('the statement was stopped after the time limit of 500 ms');
     const next = await t.call('query', { sql: 'SELECT count(*) FROM users' });
     expect(next.data.rows).toEqual([[30]]);
-    // A statement queued behind one that gets stopped still runs (on a fresh worker).
+    // Another caller's statement queued behind one that gets stopped still runs (on a fresh worker).
+    const bob: ToolContext = { ...ctx, identity: { ...ctx.identity, subject: 'bob' } };
     const [slow, queued] = await Promise.all([
       t.call('query', { sql: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c' }),
-      t.call('query', { sql: 'SELECT 2 AS two' }),
+      t.call('query', { sql: 'SELECT 2 AS two' }, bob),
     ]);
     expect(slow.isError).toBe(true);
     expect(queued.data.rows).toEqual([[2]]);

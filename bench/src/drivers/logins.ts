@@ -1,6 +1,7 @@
 // Login load for scenario 7, in its own process: RATE logins per second for SECONDS seconds, each the
 // full browser flow a person goes through (GET /authorize, GET /login with its CSRF cookie and token,
-// POST /login with the password: one argon2id verification), ending in the redirect with a code.
+// POST /login with the password: one argon2id verification, then the consent screen and Allow, which
+// a public client on a loopback redirect always gets: RFC 8252 §8.6), ending in the redirect with a code.
 // Prints one JSON line with what happened.
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -13,8 +14,16 @@ const password = process.env.PASSWORD!;
 const rate = Number(process.env.RATE ?? '20');
 const seconds = Number(process.env.SECONDS ?? '10');
 
-function cookiesOf(res: Response): string {
-  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+/** The cookies of `responses` as one Cookie header (a later Set-Cookie of the same name wins). */
+function cookiesOf(...responses: Response[]): string {
+  const jar = new Map<string, string>();
+  for (const res of responses) {
+    for (const c of res.headers.getSetCookie()) {
+      const pair = c.split(';')[0]!;
+      jar.set(pair.slice(0, pair.indexOf('=')), pair);
+    }
+  }
+  return [...jar.values()].join('; ');
 }
 
 async function login(email: string): Promise<void> {
@@ -41,8 +50,23 @@ async function login(email: string): Promise<void> {
     body: new URLSearchParams({ _csrf: csrf, request, email, password }).toString(),
   });
   await post.arrayBuffer();
-  const location = post.headers.get('location') ?? '';
-  if (post.status !== 303 || !location.startsWith(redirectUri) || !location.includes('code=')) throw new Error(`login answered ${post.status}`);
+  const consentUrl = new URL(post.headers.get('location') ?? '', `${authUrl}/login`);
+  if (post.status !== 303 || consentUrl.pathname !== '/consent') throw new Error(`login answered ${post.status}`);
+
+  const cookie = cookiesOf(page, post);
+  const screen = await fetch(consentUrl, { redirect: 'manual', headers: { cookie } });
+  const consentHtml = await screen.text();
+  const consentCsrf = /name="_csrf" value="([^"]+)"/.exec(consentHtml)?.[1];
+  if (!consentCsrf) throw new Error(`consent page answered ${screen.status} without a form`);
+  const allow = await fetch(`${authUrl}/consent`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookiesOf(page, post, screen) },
+    body: new URLSearchParams({ _csrf: consentCsrf, request: consentUrl.searchParams.get('request')!, decision: 'allow' }).toString(),
+  });
+  await allow.arrayBuffer();
+  const location = allow.headers.get('location') ?? '';
+  if (allow.status !== 303 || !location.startsWith(redirectUri) || !location.includes('code=')) throw new Error(`consent answered ${allow.status}`);
 }
 
 const latencies: number[] = [];

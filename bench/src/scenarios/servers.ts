@@ -33,6 +33,8 @@ function authEnv(c: BenchContext, dir: string, port: number, extra: Record<strin
     // holds a slot of the per-address failure limit until it succeeds, so the default 20 would turn
     // the benchmark's own concurrency into 429s. Real logins come from many addresses.
     LOGIN_MAX_FAILURES_PER_ADDRESS: '100000',
+    // Likewise every login starts a pending sign-in from 127.0.0.1 (default 60 per address per minute).
+    AUTHORIZE_RATE_LIMIT_PER_MINUTE: '100000',
     ...extra,
   };
 }

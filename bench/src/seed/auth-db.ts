@@ -12,7 +12,7 @@ export const GRANT_SCOPE = 'db:read db:write';
 
 export interface SeedSpec {
   resource: string;
-  /** Users (argon2id hashed, developer role) who have already consented to the public client. */
+  /** Users (argon2id hashed, developer role) with a consent to the public client on record (a public client still sees the screen each time). */
   users: number;
   /** Clients in all, the two bench clients included. */
   clients: number;

@@ -85,3 +85,4 @@ export const key256 = z
   });
 
 export * from './cli.ts';
+export { trustProxy, trustProxyOption } from './trust-proxy.ts';

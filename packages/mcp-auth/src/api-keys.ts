@@ -51,7 +51,9 @@ export function createApiKeyStore(db: McpDb, now: () => number = Date.now): ApiK
       if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt > now())) {
         throw new TypeError('expiresAt must be a time in the future (ms since the epoch)');
       }
-      const id = randomBytes(9).toString('base64url'); // 12 characters
+      // 12 hex characters: a public lookup id (the secret carries the entropy). Hex, not base64url,
+      // so an id never starts with '-' and is never read as an option by a CLI (`--id <id>`).
+      const id = randomBytes(6).toString('hex');
       const secret = randomBytes(32).toString('base64url'); // 43 characters
       const salt = randomBytes(16).toString('base64url');
       db.insert(apiKeys)

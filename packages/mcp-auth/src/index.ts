@@ -4,6 +4,8 @@ export {
   createRevocationPoller,
   createStaticRevocationList,
   fetchRevocationFeed,
+  revocationSince,
+  REVOCATION_OVERLAP_MS,
   type RevocationFeedPage,
   type RevocationList,
   type RevocationPoller,

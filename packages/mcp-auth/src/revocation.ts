@@ -34,7 +34,15 @@ export type RevocationPoller = { isRevoked(jti: string): boolean } & {
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 5_000;
 const MAX_JTI_LENGTH = 256;
-const SINCE_OVERLAP_MS = 60_000;
+/**
+ * Each poll re-reads this far before the highest cursor seen. `revokedAt` is taken by whichever
+ * process revoked (an auth-server instance, the admin CLI) before its transaction commits, so a
+ * revocation can become visible after a poll that already returned later ones: a slow transaction,
+ * or instances whose clocks differ. Without the overlap such a revocation would never be fetched.
+ * Entries seen twice are harmless (the list is a set). Assumes a revocation commits, and clocks
+ * agree, within a minute.
+ */
+export const REVOCATION_OVERLAP_MS = 60_000;
 const MAX_PAGES = 20;
 
 /**
@@ -49,7 +57,7 @@ export function createRevocationPoller(opts: RevocationPollerOptions): Revocatio
   const now = opts.now ?? Date.now;
   const maxEntries = opts.maxEntries ?? 100_000;
   const revoked = new Map<string, number>(); // jti → expiresAt (ms)
-  let nextSince: number | undefined;
+  let mark: number | undefined; // the highest cursor the feed has returned
   let timer: NodeJS.Timeout | undefined;
   let pending: Promise<void> | undefined;
 
@@ -63,16 +71,16 @@ export function createRevocationPoller(opts: RevocationPollerOptions): Revocatio
 
   async function poll(): Promise<void> {
     const startedAt = now();
-    let since = nextSince ?? 0;
+    let since = revocationSince(mark);
     for (let page = 0; page < MAX_PAGES; page++) {
       const feed = await fetchRevocationFeed(doFetch, opts.url, since);
       const t = now();
       for (const e of feed.revoked) if (e.expiresAt > t) revoked.set(e.jti, e.expiresAt);
       prune();
-      // Prefer the server's own cursor (its clock); without one, re-ask from a minute before this
-      // poll started, which covers clock skew between the two servers (duplicates are harmless).
-      const next = feed.next ?? Math.max(0, startedAt - SINCE_OVERLAP_MS);
-      nextSince = next;
+      // Prefer the server's own cursor (its clock); without one, this poll's start (the overlap
+      // then also covers clock skew between the two servers).
+      const next = feed.next ?? startedAt;
+      mark = Math.max(mark ?? 0, next);
       if (feed.complete !== false || next <= since) return;
       since = next; // the server cut the list at its limit: fetch the rest now
     }
@@ -110,6 +118,11 @@ export function createRevocationPoller(opts: RevocationPollerOptions): Revocatio
       timer = undefined;
     },
   };
+}
+
+/** Where a poll starts: the overlap before the highest cursor seen (`undefined`: from the beginning). */
+export function revocationSince(mark: number | undefined): number {
+  return mark === undefined ? 0 : Math.max(0, mark - REVOCATION_OVERLAP_MS);
 }
 
 /** One page of the revocation feed; malformed entries are dropped. */

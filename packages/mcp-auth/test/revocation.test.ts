@@ -39,10 +39,10 @@ describe('createRevocationPoller', () => {
   });
 
   it("follows the server's 'next' cursor and fetches at once while 'complete' is false", async () => {
+    const t = 1_000_000;
     const pages: Record<string, unknown> = {
-      '0': { revoked: [{ jti: 'p1', expiresAt: clock + 60_000 }], next: 500, complete: false },
-      '500': { revoked: [{ jti: 'p2', expiresAt: clock + 60_000 }], next: 900, complete: true },
-      '900': { revoked: [], next: 900, complete: true },
+      '0': { revoked: [{ jti: 'p1', expiresAt: clock + 60_000 }], next: t + 500, complete: false },
+      [t + 500]: { revoked: [{ jti: 'p2', expiresAt: clock + 60_000 }], next: t + 900, complete: true },
     };
     const asked: string[] = [];
     const fakeFetch: typeof fetch = async (input) => {
@@ -52,10 +52,37 @@ describe('createRevocationPoller', () => {
     };
     const p = createRevocationPoller({ url: 'http://127.0.0.1:1/revocations', intervalMs: 1_000, now, fetch: fakeFetch });
     await p.refresh();
-    expect(asked).toEqual(['0', '500']);
+    expect(asked).toEqual(['0', String(t + 500)]);
     expect([p.isRevoked('p1'), p.isRevoked('p2')]).toEqual([true, true]);
     await p.refresh();
-    expect(asked).toEqual(['0', '500', '900']);
+    // The next poll starts a minute before the highest cursor (REVOCATION_OVERLAP_MS).
+    expect(asked).toEqual(['0', String(t + 500), String(t + 900 - 60_000)]);
+  });
+
+  it('[SCALE-REDIS-REVOCATION] fetches a revocation committed after a poll with an earlier revokedAt than ones already fetched', async () => {
+    // The feed as the authorization server serves it: revokedAt >= since, oldest first, next = the last revokedAt.
+    const rows: Array<{ jti: string; expiresAt: number; revokedAt: number }> = [];
+    const asked: number[] = [];
+    const feed: typeof fetch = async (input) => {
+      const since = Number(new URL(String(input)).searchParams.get('since'));
+      asked.push(since);
+      const list = rows.filter((r) => r.revokedAt >= since).sort((a, b) => a.revokedAt - b.revokedAt);
+      const next = list.length ? list[list.length - 1]!.revokedAt : since;
+      return new Response(JSON.stringify({ revoked: list.map(({ jti, expiresAt }) => ({ jti, expiresAt })), next, complete: true }), { status: 200 });
+    };
+    const p = createRevocationPoller({ url: 'http://127.0.0.1:1/revocations', intervalMs: 1_000, now, fetch: feed });
+    const exp = clock + 600_000;
+    rows.push({ jti: 'B', expiresAt: exp, revokedAt: clock });
+    await p.refresh();
+    expect(p.isRevoked('B')).toBe(true);
+    // A took its timestamp 50 ms before B (a slower transaction, another instance's clock) and commits now.
+    rows.push({ jti: 'A', expiresAt: exp, revokedAt: clock - 50 });
+    await p.refresh();
+    expect(p.isRevoked('A')).toBe(true);
+    // Quiet polls keep the window where it was: the cursor never drifts back with each poll.
+    await p.refresh();
+    await p.refresh();
+    expect(asked.slice(1)).toEqual([clock - 60_000, clock - 60_000, clock - 60_000]);
   });
 
   it('keeps the previous list when the feed fails, and reports the error', async () => {

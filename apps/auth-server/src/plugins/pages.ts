@@ -4,7 +4,7 @@ import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '@stack/oauth';
-import { PendingAuthorizations } from '../services/authorization-request.ts';
+import { PendingAuthorizations } from '../services/pending-authorizations.ts';
 import { createLoginLimiter, type LoginLimiter } from '../services/login-limiter.ts';
 import { ICON, PageError, STYLESHEET, cspOrigin, sendMessage } from '../views/render.ts';
 
@@ -68,6 +68,10 @@ export function pageErrorHandler(this: FastifyInstance, err: FastifyError, reque
     reply.header('retry-after', String(err.retryAfter ?? 5));
     return sendMessage(reply, 503, { title: 'Temporarily unavailable', message: 'Sign-in is briefly unavailable. Please try again in a few seconds.' });
   }
+  if (err instanceof OAuthError && err.code === 'rate_limited') {
+    reply.header('retry-after', String(err.retryAfter ?? 60));
+    return sendMessage(reply, 429, { title: 'Too many sign-in requests', message: 'Too many sign-in requests came from your network. Wait a minute and try again.' });
+  }
   if (err instanceof OAuthError && err.expose) {
     return sendMessage(reply, err.status >= 400 && err.status < 500 ? err.status : 400, { title: 'Invalid request', message: 'The request could not be processed.', detail: err.description });
   }
@@ -89,7 +93,7 @@ export const pages = fp(
       cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure },
     });
     app.decorate('pages', {
-      pending: new PendingAuthorizations(app.ctx.store.pending, app.ctx.now),
+      pending: new PendingAuthorizations(app.ctx.store.pending, app.ctx.now, config.authorize, app.ctx.limiters),
       limiter: createLoginLimiter(config.login, app.ctx.limiters),
       sessionCookie: secure ? '__Host-sid' : 'sid',
     } satisfies PagesState);

@@ -1,13 +1,13 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '@stack/oauth';
 import {
-  errorRedirectUrl, stateOf, validateAuthorizationRequest, verifyClientAndRedirect,
+  stateOf, trustsRedirectUris, validateAuthorizationRequest, verifyClientAndRedirect,
   type RawParams, type VerifiedClient,
 } from '../services/authorization-request.ts';
 import { sessionUser } from '../services/sessions.ts';
-import { pageErrorHandler, redirectToClient, sessionId } from '../plugins/pages.ts';
+import { pageErrorHandler, sessionId } from '../plugins/pages.ts';
 import { PageError } from '../views/render.ts';
-import { auditFlow, continueAuthorization } from './consent.ts';
+import { auditFlow, continueAuthorization, sendErrorToClient } from './consent.ts';
 
 /** GET /authorize (OAuth 2.1 §4.1.1): validate, then log in, consent, and redirect with code, state and iss. */
 export const authorizeRoutes: FastifyPluginAsync = async (app) => {
@@ -31,7 +31,8 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
 
   function redirectError(request: FastifyRequest, reply: FastifyReply, raw: RawParams, v: VerifiedClient, err: OAuthError): FastifyReply {
     auditFlow(app, request, 'authorize.error', { client: v.client.id, decision: 'deny', reason: err.description });
-    return redirectToClient(reply, errorRedirectUrl(ctx, v.redirectUri, stateOf(raw), err), false);
+    const to = { redirectUri: v.redirectUri, state: stateOf(raw), trustedRedirect: trustsRedirectUris(v.client) };
+    return sendErrorToClient(app, reply, to, err, false);
   }
 
   app.get('/authorize', async (request, reply) => {
@@ -46,7 +47,7 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     }
     const user = await sessionUser(ctx, sessionId(app, request));
     if (!user) {
-      const id = await app.pages.pending.add(req);
+      const id = await app.pages.pending.add(req, request.ip);
       return reply.header('cache-control', 'no-store').redirect(`login?request=${encodeURIComponent(id)}`, 303);
     }
     return continueAuthorization(app, request, reply, req, user, undefined, false);

@@ -28,9 +28,31 @@ export function auditFlow(app: FastifyInstance, request: FastifyRequest, event: 
 }
 
 /**
+ * Sends an authorization error to the client's verified redirect URI. RFC 9700 §4.11.2: only a
+ * trusted redirect URI (an operator-registered client's) is followed automatically before the
+ * person has interacted with our pages; for self-registered and metadata-document clients the error
+ * is shown here with a link back, so /authorize cannot serve as an open redirector. After a login
+ * or consent form (`afterForm`) the person has seen who is asking, and the redirect is the expected
+ * end of the flow.
+ */
+export function sendErrorToClient(
+  app: FastifyInstance, reply: FastifyReply,
+  to: { redirectUri: string; state: string | undefined; trustedRedirect?: boolean }, err: OAuthError, afterForm: boolean,
+): FastifyReply {
+  const url = errorRedirectUrl(app.ctx, to.redirectUri, to.state, err);
+  if (afterForm || to.trustedRedirect === true) return redirectToClient(reply, url, afterForm);
+  return sendMessage(reply, 400, {
+    title: 'This application cannot sign you in',
+    message: `The sign-in request could not be completed. You can return to the application at ${new URL(to.redirectUri).host}, which will be told why.`,
+    detail: err.description,
+    link: { href: url, text: 'Return to the application' },
+  });
+}
+
+/**
  * After login (or with a live session): narrow the scopes by role, then either finish at once
- * (remembered consent) or show the consent screen. A role that allows none of the scopes ends in
- * access_denied at the client.
+ * (remembered consent, only for a client whose identity is assured) or show the consent screen.
+ * A role that allows none of the scopes ends in access_denied at the client.
  */
 export async function continueAuthorization(
   app: FastifyInstance, request: FastifyRequest, reply: FastifyReply,
@@ -44,14 +66,17 @@ export async function continueAuthorization(
     if (!(err instanceof OAuthError)) throw err;
     if (pendingId) await app.pages.pending.delete(pendingId);
     auditFlow(app, request, 'authorize.error', { user: user.id, client: req.clientId, decision: 'deny', reason: err.description });
-    return redirectToClient(reply, errorRedirectUrl(ctx, req.redirectUri, req.state, err), afterForm);
+    return sendErrorToClient(app, reply, req, err, afterForm);
   }
-  if (await hasConsent(ctx, { userId: user.id, clientId: req.clientId, resource: req.resource }, scopes)) {
+  // "A remembered consent for the same client, user and scopes skips the screen" holds only when the
+  // client's identity is assured (RFC 8252 §8.6, see identityAssured): public clients and loopback
+  // redirects always see the screen, since anyone can present their client_id.
+  if (req.identityAssured === true && await hasConsent(ctx, { userId: user.id, clientId: req.clientId, resource: req.resource }, scopes)) {
     if (pendingId) await app.pages.pending.delete(pendingId);
     auditFlow(app, request, 'consent.remembered', { user: user.id, client: req.clientId, decision: 'allow', scope: formatScope(scopes), resource: req.resource });
     return redirectToClient(reply, await codeRedirectUrl(ctx, req, user.id, scopes), afterForm);
   }
-  const id = pendingId ?? (await app.pages.pending.add(req));
+  const id = pendingId ?? (await app.pages.pending.add(req, request.ip));
   return reply.header('cache-control', 'no-store').redirect(`consent?request=${encodeURIComponent(id)}`, 303);
 }
 

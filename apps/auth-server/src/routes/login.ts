@@ -59,7 +59,11 @@ export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
       return waitPage(reply, wait);
     }
 
-    const user = await verifyPassword(ctx.store, email, password);
+    // An undecided attempt (a full argon2 queue: 503) gives its reservations back.
+    const user = await verifyPassword(ctx.store, email, password).catch(async (err: unknown) => {
+      await app.pages.limiter.release(email, request.ip);
+      throw err;
+    });
     if (!user) {
       const known = await findUserByEmail(ctx.store, email);
       auditFlow(app, request, 'login.failed', {

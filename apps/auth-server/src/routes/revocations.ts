@@ -11,8 +11,11 @@ const MAX_ENTRIES = 50_000;
  * to poll. Holds only jti values (random ids) and times, nothing that grants access.
  *
  * Response: `{ revoked: [{ jti, expiresAt }], next: <ms>, complete: boolean }`, times in Unix ms,
- * oldest revocation first. Poll again with `since=next`; `since` is inclusive, so an entry may come
- * twice. `complete` is false when the list was cut at its limit and the next poll should follow at once.
+ * oldest revocation first. `since` is inclusive, so an entry may come twice. `complete` is false when
+ * the list was cut at its limit: fetch the rest at once with `since=next`. Otherwise poll again from a
+ * minute before `next` (REVOCATION_OVERLAP_MS in @stack/mcp-auth): revokedAt is taken from the
+ * revoking process's clock before its transaction commits, so a revocation can appear after a poll
+ * that already returned later ones (a slow transaction, the admin CLI, instances' clocks).
  */
 export const revocationRoutes: FastifyPluginAsync = async (app) => {
   const { ctx } = app;

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { temporarilyUnavailable } from '@stack/oauth';
 
 // argon2 runs on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise). Without a
 // bound, a burst of logins occupies every pool thread and every core: DNS lookups (CIMD fetches) and
@@ -7,13 +8,24 @@ import { availableParallelism } from 'node:os';
 // is where they would otherwise wait anyway, in the thread pool's queue.
 const MAX_CONCURRENT = Math.max(1, Math.min(3, availableParallelism() - 1));
 
+// The queue is bounded too: past this many waiters an unauthenticated flood would only grow memory and
+// make every login wait behind it, so further work is refused at once (503 + Retry-After) instead.
+// A hundred waiters is a few seconds of argon2 work at most (one slot, ~25 ms a run at the default cost).
+const MAX_WAITING = 100;
+const RETRY_AFTER_SECONDS = 2;
+
 let running = 0;
 const waiting: (() => void)[] = [];
 
-/** Runs one argon2 operation when a slot is free (FIFO). */
+/**
+ * Runs one argon2 operation when a slot is free (FIFO). Rejects at once with a 503
+ * temporarily_unavailable OAuthError (Retry-After) when the queue is full; `work` is not run then.
+ */
 export async function withArgon2Slot<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
-  else running++;
+  if (running >= MAX_CONCURRENT) {
+    if (waiting.length >= MAX_WAITING) throw temporarilyUnavailable('the server is busy, retry later', RETRY_AFTER_SECONDS);
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else running++;
   try {
     return await work();
   } finally {
@@ -25,6 +37,6 @@ export async function withArgon2Slot<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** Slots in use and waiters (for tests). */
-export function argon2SlotState(): { max: number; running: number; waiting: number } {
-  return { max: MAX_CONCURRENT, running, waiting: waiting.length };
+export function argon2SlotState(): { max: number; maxWaiting: number; running: number; waiting: number } {
+  return { max: MAX_CONCURRENT, maxWaiting: MAX_WAITING, running, waiting: waiting.length };
 }

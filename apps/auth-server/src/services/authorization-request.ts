@@ -1,11 +1,9 @@
-import { randomToken, tokenHash } from '@stack/crypto';
 import {
   OAuthError, ROLE_SCOPES, SCOPES, accessDenied, authorizationResponseUrl, checkCodeChallenge, formatScope, intersectScopes,
   invalidClient, invalidRequest, invalidScope, invalidTarget, matchRedirectUri, parseScope, selectResource,
   unauthorizedClient, type Role,
 } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
-import type { PendingRequestRepo } from '../store/index.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 import { createAuthorizationCode } from './codes.ts';
 
@@ -26,6 +24,13 @@ export interface AuthorizationRequest {
   resource: string;
   /** Requested scopes the client may have; the user's role narrows them later. */
   scopes: string[];
+  /**
+   * A remembered consent may answer this request without the consent screen (RFC 8252 §8.6).
+   * Absent in requests stored before the field existed, which reads as false: the screen is shown.
+   */
+  identityAssured?: boolean;
+  /** Errors may be redirected to the client before the person has interacted (RFC 9700 §4.11.2). */
+  trustedRedirect?: boolean;
 }
 
 export interface VerifiedClient {
@@ -115,43 +120,34 @@ export function validateAuthorizationRequest(ctx: AppContext, raw: RawParams, v:
     codeChallenge,
     resource,
     scopes,
+    identityAssured: identityAssured(v.client, v.redirectUri),
+    trustedRedirect: trustsRedirectUris(v.client),
   };
 }
 
 /**
- * Pending requests by a random id carried in the login and consent forms; bounded in number and
- * age. They live in the store (by the id's hash), so any instance can continue a request.
+ * RFC 8252 §8.6: a request SHOULD NOT be processed without user interaction (here: a remembered
+ * consent skipping the screen) unless the client's identity can be assured, even when the user
+ * approved this client_id before. It is assured only for a client that authenticates at the token
+ * endpoint and receives the code at one of its https redirect URIs. A public client proves nothing:
+ * anyone can send its client_id with their own PKCE challenge, and a loopback redirect matches any
+ * port (RFC 8252 §7.3), so any local process could collect a code meant for a native client; a
+ * public client's code leaked from an https callback is redeemable by whoever started the flow.
+ * Every other client sees the consent screen each time.
  */
-export class PendingAuthorizations {
-  private readonly repo: PendingRequestRepo;
-  private readonly now: () => number;
-  private readonly max: number;
-  private readonly ttlMs: number;
+export function identityAssured(client: ClientRecord, redirectUri: string): boolean {
+  return client.tokenEndpointAuthMethod !== 'none' && new URL(redirectUri).protocol === 'https:';
+}
 
-  constructor(repo: PendingRequestRepo, now: () => number, max = 10_000, ttlSeconds = 600) {
-    this.repo = repo;
-    this.now = now;
-    this.max = max;
-    this.ttlMs = ttlSeconds * 1000;
-  }
-
-  async add(req: AuthorizationRequest): Promise<string> {
-    const id = randomToken(24);
-    const t = this.now();
-    await this.repo.add(tokenHash(id), { ...req }, t, t + this.ttlMs, this.max);
-    return id;
-  }
-
-  async get(id: string | undefined): Promise<AuthorizationRequest | undefined> {
-    if (!id || id.length > 100) return undefined;
-    const stored = await this.repo.get(tokenHash(id), this.now());
-    // JSON drops undefined members: state and clientHost come back absent, which reads the same.
-    return stored as AuthorizationRequest | undefined;
-  }
-
-  async delete(id: string): Promise<void> {
-    if (id.length <= 100) await this.repo.delete(tokenHash(id));
-  }
+/**
+ * RFC 9700 §4.11.2: the AS MUST only redirect automatically to a redirect URI it trusts. Those of
+ * operator-registered clients are; those of self-registered (RFC 7591) and metadata-document
+ * clients are whatever their author chose, so an error before any user interaction is shown on our
+ * page with a link instead (otherwise anyone could register https://evil.example and use
+ * /authorize?response_type=x as an open redirector).
+ */
+export function trustsRedirectUris(client: ClientRecord): boolean {
+  return client.source === 'admin';
 }
 
 /** The scopes a user can grant: the request (already capped by the client) narrowed by the user's role. */

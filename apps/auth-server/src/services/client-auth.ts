@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import argon2 from 'argon2';
 import type { FastifyRequest } from 'fastify';
-import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { addressLimitKey } from '@stack/redis';
 import { OAuthError, invalidClient, invalidRequest, rateLimited } from '@stack/oauth';
 import { safeEqual } from '@stack/crypto';
 import type { AppContext } from '../context.ts';
@@ -42,9 +43,18 @@ function failureLimiter(ctx: AppContext): RateLimiterAbstract {
   return l;
 }
 
-async function refuseIfLimited(ctx: AppContext, address: string): Promise<void> {
-  const res = await failureLimiter(ctx).get(address);
-  if (res && res.consumedPoints >= ctx.config.login.maxFailuresPerAddress) throw rateLimited(Math.ceil(res.msBeforeNext / 1000));
+/**
+ * Reserves one failure for the address before anything is verified, so parallel requests cannot
+ * overshoot the limit (each one past it is refused before it costs an argon2 run). The reservation
+ * is kept when the client fails to authenticate and given back otherwise.
+ */
+async function reserveAttempt(ctx: AppContext, addressKey: string): Promise<void> {
+  try {
+    await failureLimiter(ctx).consume(addressKey);
+  } catch (res) {
+    if (res instanceof RateLimiterRes) throw rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
+    throw res;
+  }
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined for the Basic header. */
@@ -88,7 +98,8 @@ async function verifySecret(ctx: AppContext, secretHash: string, secret: string)
   const digest = createHash('sha256').update(secret).digest('base64url');
   const hit = cache.get(secretHash);
   if (hit && hit.until > ctx.now() && safeEqual(hit.digest, digest)) return true;
-  const ok = await withArgon2Slot(() => argon2.verify(secretHash, secret)).catch(() => false);
+  // Only argon2's own errors mean "no match"; a full argon2 queue (503) propagates.
+  const ok = await withArgon2Slot(() => argon2.verify(secretHash, secret).catch(() => false));
   if (ok) {
     if (cache.size >= VERIFIED_MAX) cache.delete(cache.keys().next().value!);
     cache.set(secretHash, { digest, until: ctx.now() + VERIFIED_TTL_MS });
@@ -102,8 +113,10 @@ async function verifySecret(ctx: AppContext, secretHash: string, secret: string)
  * (the error handler adds `WWW-Authenticate: Basic`) and are audited.
  */
 export async function authenticateClient(ctx: AppContext, request: FastifyRequest, params: Record<string, string>): Promise<AuthenticatedClient> {
-  await refuseIfLimited(ctx, request.ip);
+  const addressKey = addressLimitKey(request.ip);
+  await reserveAttempt(ctx, addressKey);
   let presented: Presented | undefined;
+  let authenticated: AuthenticatedClient;
   try {
     presented = presentedCredentials(request, params);
     const client = await findClient(ctx, presented.clientId);
@@ -115,9 +128,10 @@ export async function authenticateClient(ctx: AppContext, request: FastifyReques
       const ok = client.secretHash !== null && (await verifySecret(ctx, client.secretHash, presented.secret ?? ''));
       if (!ok) throw invalidClient('client authentication failed');
     }
-    return { client, method: presented.method };
+    authenticated = { client, method: presented.method };
   } catch (err) {
-    if (err instanceof OAuthError && err.code === 'invalid_client') await failureLimiter(ctx).penalty(request.ip, 1);
+    // Only a failed authentication counts; a malformed request or a busy server gives the point back.
+    if (!(err instanceof OAuthError && err.code === 'invalid_client')) await failureLimiter(ctx).reward(addressKey).catch(() => {});
     ctx.audit.write({
       event: 'client.auth_failed',
       client: presented?.clientId.slice(0, 200),
@@ -129,4 +143,6 @@ export async function authenticateClient(ctx: AppContext, request: FastifyReques
     });
     throw err;
   }
+  await failureLimiter(ctx).reward(addressKey);
+  return authenticated;
 }

@@ -1,5 +1,5 @@
 import { RateLimiterRes } from 'rate-limiter-flexible';
-import { memoryLimiters, type LimiterFactory } from '@stack/redis';
+import { addressLimitKey, memoryLimiters, type LimiterFactory } from '@stack/redis';
 import { randomToken } from '@stack/crypto';
 import { rateLimited, type ClientMetadata } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
@@ -60,7 +60,8 @@ export function createRegistrationLimiter(perHour: number, factory: LimiterFacto
   return {
     async consume(address) {
       try {
-        await limiter.consume(address);
+        // Keyed by addressLimitKey: an IPv6 client's whole /64 shares one budget.
+        await limiter.consume(addressLimitKey(address));
       } catch (res) {
         if (res instanceof RateLimiterRes) throw rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
         throw res;

@@ -58,11 +58,16 @@ export async function verifyPassword(store: AuthStore, email: string, password: 
   const user = email.length <= 320 ? await findUserByEmail(store, email) : undefined;
   if (password.length > 1024) return undefined;
   if (!user) {
-    dummyHash ??= hashSecret('dummy password for timing equalisation');
+    // Forgotten if it fails (a full argon2 queue), so one busy moment does not break every later call.
+    dummyHash ??= hashSecret('dummy password for timing equalisation').catch((err: unknown) => {
+      dummyHash = undefined;
+      throw err;
+    });
     const hash = await dummyHash;
-    await withArgon2Slot(() => argon2.verify(hash, password)).catch(() => false);
+    // Only argon2's own errors mean "no match"; a full queue (503) propagates.
+    await withArgon2Slot(() => argon2.verify(hash, password).catch(() => false));
     return undefined;
   }
-  const ok = await withArgon2Slot(() => argon2.verify(user.passwordHash, password)).catch(() => false);
+  const ok = await withArgon2Slot(() => argon2.verify(user.passwordHash, password).catch(() => false));
   return ok && user.disabledAt === null ? user : undefined;
 }

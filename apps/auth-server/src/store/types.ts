@@ -85,8 +85,11 @@ export interface SessionRepo {
 }
 
 export interface PendingRequestRepo {
-  /** Stores a pending request; expired ones are swept, and the oldest dropped beyond `max`. */
-  add(idHash: string, request: Record<string, unknown>, now: number, expiresAt: number, max: number): Promise<void>;
+  /**
+   * Stores a pending request after sweeping expired ones; false (nothing stored) when `max` are
+   * pending. Never drops a live request to make room: those are other people's sign-ins.
+   */
+  add(idHash: string, request: Record<string, unknown>, now: number, expiresAt: number, max: number): Promise<boolean>;
   get(idHash: string, now: number): Promise<Record<string, unknown> | undefined>;
   delete(idHash: string): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { fetchRevocationFeed, type RevocationList } from '@stack/mcp-auth';
+import { fetchRevocationFeed, revocationSince, type RevocationList } from '@stack/mcp-auth';
 import { createLogThrottle, type RedisLog, type SharedRedis } from '@stack/redis';
 
 export interface RedisRevocationsOptions {
@@ -21,7 +21,6 @@ export type RedisRevocations = RevocationList & {
   sync(): Promise<boolean>;
 };
 
-const SINCE_OVERLAP_MS = 60_000;
 const MAX_PAGES = 20;
 const WRITE_CHUNK = 1000;
 const LOCAL_MAX = 10_000;
@@ -77,7 +76,11 @@ export function createRedisRevocations(opts: RedisRevocationsOptions): RedisRevo
 
   async function syncOnce(): Promise<boolean> {
     if ((await client.set(leaseKey, instance, 'PX', leaseMs, 'NX')) !== 'OK') return false;
-    let since = Number((await client.get(cursorKey)) ?? 0) || 0;
+    // The cursor is the highest `next` the feed returned; each turn re-reads the overlap before it
+    // (REVOCATION_OVERLAP_MS), so a revocation committed late with an earlier revokedAt is still fetched.
+    const stored = await client.get(cursorKey);
+    let mark = stored === null ? undefined : Number(stored) || 0;
+    let since = revocationSince(mark);
     for (let page = 0; page < MAX_PAGES; page++) {
       const startedAt = now();
       let feed;
@@ -90,9 +93,10 @@ export function createRedisRevocations(opts: RedisRevocationsOptions): RedisRevo
       }
       throttle.reset('feed');
       await store(feed.revoked);
-      // Prefer the server's cursor (its clock); without one re-read from a minute before (duplicates are harmless).
-      const next = feed.next ?? Math.max(0, startedAt - SINCE_OVERLAP_MS);
-      await client.set(cursorKey, String(next));
+      // Prefer the server's cursor (its clock); without one this turn's start (the overlap then covers skew).
+      const next = feed.next ?? startedAt;
+      mark = Math.max(mark ?? 0, next);
+      await client.set(cursorKey, String(mark));
       if (feed.complete !== false || next <= since) break;
       since = next;
     }

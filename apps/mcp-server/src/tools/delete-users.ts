@@ -4,9 +4,7 @@ import type { ToolDeps } from './deps.ts';
 import { listTableNames } from './demo-db.ts';
 import { ok, ToolError } from './tool-result.ts';
 
-export function deleteUsersTool({ db }: ToolDeps) {
-  // One bound parameter holding a JSON array: the SQL text is the same whatever the ids are.
-  const del = () => db.prepare('DELETE FROM users WHERE id IN (SELECT value FROM json_each(?))');
+export function deleteUsersTool({ db, runner }: ToolDeps) {
   return defineTool({
     name: 'delete_users',
     title: 'Delete users',
@@ -15,10 +13,12 @@ export function deleteUsersTool({ db }: ToolDeps) {
       ids: z.array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)).min(1).max(100).describe('user ids to delete'),
     },
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-    run({ ids }) {
+    async run({ ids }, ctx) {
       if (!listTableNames(db).includes('users')) throw new ToolError("the table 'users' does not exist");
       const unique = [...new Set(ids)];
-      const { changes } = del().run(JSON.stringify(unique));
+      // In the SQL worker, under its time limit: the delete fires whatever triggers and
+      // foreign-key actions the schema holds, which must never block this process.
+      const { changes } = await runner.admin(ctx, { op: 'delete_users', ids: unique });
       return ok({ deleted: changes, requested: unique.length });
     },
   });

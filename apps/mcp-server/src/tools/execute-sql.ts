@@ -1,7 +1,7 @@
 import { defineTool } from './define-tool.ts';
 import type { ToolDeps } from './deps.ts';
 import { sqlParams, sqlText } from './schemas.ts';
-import { checkSql } from './sql-guard.ts';
+import { checkWriteSql } from './sql-guard.ts';
 import { ok } from './tool-result.ts';
 
 export function executeSqlTool({ runner, defaultMaxRows }: ToolDeps) {
@@ -10,15 +10,17 @@ export function executeSqlTool({ runner, defaultMaxRows }: ToolDeps) {
     title: 'Execute a SQL statement',
     description:
       'Executes one SQL statement that may change data or schema (INSERT, UPDATE, DELETE, CREATE …) and returns ' +
-      'the number of changed rows and the last inserted row id. ATTACH, DETACH, PRAGMA, VACUUM and transaction control are refused.',
+      'the number of changed rows and the last inserted row id. Refused: ATTACH, DETACH, PRAGMA, VACUUM, transaction control, ' +
+      'any DROP, CREATE TRIGGER, temporary tables/views/triggers, and deleting (DELETE, REPLACE) from users or altering it — ' +
+      'dropping tables and deleting users are for the admin-only drop_table and delete_users tools.',
     inputSchema: {
       sql: sqlText.describe('one SQL statement, with ? placeholders for values'),
       params: sqlParams.optional().describe('values bound to the ? placeholders, in order'),
     },
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
-    async run({ sql, params }) {
-      checkSql(sql);
-      const result = await runner.execute(sql, params ?? [], defaultMaxRows);
+    async run({ sql, params }, ctx) {
+      checkWriteSql(sql);
+      const result = await runner.execute(ctx, sql, params ?? [], defaultMaxRows);
       return ok({ ...result });
     },
   });

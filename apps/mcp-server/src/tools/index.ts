@@ -18,14 +18,16 @@ export interface DemoToolsOptions {
   databasePath: string;
   /** Rows a query returns when the caller does not say (default 100, at most 1000). */
   maxRows?: number;
-  /** Time limit for caller-written SQL (query, execute_sql), default 2000 ms. */
+  /** Time limit for every statement run in the SQL workers (query, execute_sql, the admin tools), default 2000 ms. */
   queryTimeoutMs?: number;
+  /** SQL worker processes (default 2); each caller runs one statement at a time. */
+  sqlWorkers?: number;
 }
 
 /** The demo database tools: list_tables, describe_table, query, execute_sql, delete_users, drop_table. */
 export function createDemoTools(opts: DemoToolsOptions): { tools: ToolDefinition[]; close(): Promise<void> } {
   const db = openDemoDb(opts.databasePath);
-  const runner = createSqlRunner({ databasePath: opts.databasePath, timeoutMs: opts.queryTimeoutMs ?? 2000 });
+  const runner = createSqlRunner({ databasePath: opts.databasePath, timeoutMs: opts.queryTimeoutMs ?? 2000, workers: opts.sqlWorkers ?? 2 });
   runner.warm();
   const deps: ToolDeps = { db, runner, defaultMaxRows: Math.min(Math.max(1, Math.trunc(opts.maxRows ?? 100)), MAX_ROWS_LIMIT) };
   const tools = [listTablesTool, describeTableTool, queryTool, executeSqlTool, deleteUsersTool, dropTableTool].map((make) => make(deps));

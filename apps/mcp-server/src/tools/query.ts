@@ -10,16 +10,16 @@ export function queryTool({ runner, defaultMaxRows }: ToolDeps) {
     title: 'Run a read-only query',
     description:
       'Runs one read-only SQL statement (SELECT, WITH … SELECT) on a read-only connection and returns its rows. ' +
-      'Use ? placeholders with params; results are limited in rows and time.',
+      'Use ? placeholders with params; results are limited in rows and time, and each caller runs one statement at a time.',
     inputSchema: {
       sql: sqlText.describe('one SELECT statement, with ? placeholders for values'),
       params: sqlParams.optional().describe('values bound to the ? placeholders, in order'),
       max_rows: maxRows.optional().describe(`maximum rows to return (default ${defaultMaxRows})`),
     },
     annotations: { readOnlyHint: true, openWorldHint: false },
-    async run({ sql, params, max_rows }) {
+    async run({ sql, params, max_rows }, ctx) {
       checkSql(sql);
-      const result = await runner.query(sql, params ?? [], max_rows ?? defaultMaxRows);
+      const result = await runner.query(ctx, sql, params ?? [], max_rows ?? defaultMaxRows);
       return ok({ ...result });
     },
   });

@@ -1,13 +1,5 @@
 import { ToolError } from './tool-result.ts';
-
-interface Token {
-  kind: 'word' | 'semicolon' | 'other';
-  /** Upper-cased for words. */
-  text: string;
-}
-
-const WORD_START = /[A-Za-z_\u0080-\uffff]/;
-const WORD_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
+import { isCreateTrigger, qualifiedNameAt, statements, tokenize, type Token } from './sql-tokens.ts';
 
 // Statements that could reach another file or change connection state for later calls:
 // ATTACH/DETACH and VACUUM INTO open other files, PRAGMA can turn off query_only or foreign keys,
@@ -16,70 +8,8 @@ const WORD_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 const FORBIDDEN_WORDS = new Set(['ATTACH', 'DETACH', 'PRAGMA', 'VACUUM', 'LOAD_EXTENSION']);
 // A transaction left open would hold the write lock for every later call.
 const TRANSACTION_WORDS = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE']);
-
-/** Splits SQL into tokens the way SQLite's tokenizer sees them, enough to find words and statement ends. */
-function tokenize(sql: string): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  const skipQuoted = (close: string) => {
-    const start = i;
-    i++;
-    for (;;) {
-      const j = sql.indexOf(close, i);
-      if (j < 0) throw new ToolError('sql has an unterminated quoted string or identifier');
-      i = j + 1;
-      // '' inside '…' (and "" inside "…", `` inside `…`) is an escaped quote, not the end.
-      if (close !== ']' && sql[i] === close) { i++; continue; }
-      return sql.slice(start, i);
-    }
-  };
-  while (i < sql.length) {
-    const c = sql[i]!;
-    if (/\s/.test(c)) { i++; continue; }
-    if (c === '-' && sql[i + 1] === '-') { const j = sql.indexOf('\n', i); i = j < 0 ? sql.length : j + 1; continue; }
-    if (c === '/' && sql[i + 1] === '*') { const j = sql.indexOf('*/', i + 2); i = j < 0 ? sql.length : j + 2; continue; }
-    if (c === "'") { tokens.push({ kind: 'other', text: skipQuoted("'") }); continue; }
-    if (c === '"' || c === '`') { tokens.push({ kind: 'other', text: skipQuoted(c) }); continue; }
-    if (c === '[') { tokens.push({ kind: 'other', text: skipQuoted(']') }); continue; }
-    if (c === ';') { tokens.push({ kind: 'semicolon', text: ';' }); i++; continue; }
-    if (WORD_START.test(c)) {
-      const start = i;
-      while (i < sql.length && WORD_PART.test(sql[i]!)) i++;
-      tokens.push({ kind: 'word', text: sql.slice(start, i).toUpperCase() });
-      continue;
-    }
-    tokens.push({ kind: 'other', text: c });
-    i++;
-  }
-  return tokens;
-}
-
-/** Groups tokens into statements; semicolons inside a CREATE TRIGGER body do not end the statement. */
-function statements(tokens: Token[]): Token[][] {
-  const out: Token[][] = [];
-  let current: Token[] = [];
-  let depth = 0;
-  for (const t of tokens) {
-    if (t.kind === 'semicolon' && depth <= 0) {
-      if (current.length) out.push(current);
-      current = [];
-      depth = 0;
-      continue;
-    }
-    current.push(t);
-    if (isCreateTrigger(current) && t.kind === 'word') {
-      if (t.text === 'BEGIN' || t.text === 'CASE') depth++;
-      else if (t.text === 'END') depth--;
-    }
-  }
-  if (current.length) out.push(current);
-  return out;
-}
-
-function isCreateTrigger(stmt: Token[]): boolean {
-  const words = stmt.slice(0, 3).map((t) => t.text);
-  return words[0] === 'CREATE' && (words[1] === 'TRIGGER' || (/^TEMP(ORARY)?$/.test(words[1] ?? '') && words[2] === 'TRIGGER'));
-}
+// The table only the admin-only delete_users tool may delete rows from.
+const PROTECTED_TABLE = 'users';
 
 /**
  * Checks SQL text before it reaches SQLite: exactly one statement, no statement that could touch
@@ -87,7 +17,7 @@ function isCreateTrigger(stmt: Token[]): boolean {
  * better-sqlite3's prepare and the read-only connection) remains the final judge; this is the
  * independent first line, so a gap in one is covered by the other.
  */
-export function checkSql(sql: string): void {
+export function checkSql(sql: string): Token[] {
   const stmts = statements(tokenize(sql));
   if (stmts.length === 0) throw new ToolError("invalid argument 'sql': contains no statement");
   if (stmts.length > 1) throw new ToolError("invalid argument 'sql': exactly one statement is allowed");
@@ -98,4 +28,42 @@ export function checkSql(sql: string): void {
   if (first.kind === 'word' && TRANSACTION_WORDS.has(first.text)) {
     throw new ToolError("invalid argument 'sql': transaction control statements are not allowed (each call runs on its own)");
   }
+  return stmt;
+}
+
+const isWord = (t: Token | undefined, text: string) => t?.kind === 'word' && t.text === text;
+
+/**
+ * checkSql plus what execute_sql must not do because an admin-only tool exists for it, or because
+ * it would outlive the call: DROP of any kind (drop_table), deleting rows of users, REPLACE into
+ * users (a conflict deletes the other row) and ALTER TABLE users (delete_users), triggers
+ * (code that would later run inside other callers' statements) and temporary objects (the
+ * connection is shared, so a TEMP VIEW users would shadow the real table for everyone).
+ * better-sqlite3 has no authorizer callback; the SQL worker re-checks the effect after the
+ * statement (schema diff, a guard trigger on users) as the backstop.
+ */
+export function checkWriteSql(sql: string): void {
+  const stmt = checkSql(sql);
+  const refuse = (message: string): never => {
+    throw new ToolError(`invalid argument 'sql': ${message}`);
+  };
+  const isProtected = (i: number) => qualifiedNameAt(stmt, i)?.name === PROTECTED_TABLE;
+  if (stmt.some((t) => isWord(t, 'DROP'))) refuse('DROP statements are not allowed in execute_sql (an admin can drop a table with drop_table)');
+  if (isCreateTrigger(stmt)) refuse('CREATE TRIGGER is not allowed in execute_sql');
+  if (isWord(stmt[0], 'CREATE')) {
+    const temp = isWord(stmt[1], 'TEMP') || isWord(stmt[1], 'TEMPORARY') ||
+      stmt.some((_, i) => ['temp', 'temporary'].includes(qualifiedNameAt(stmt, i)?.schema ?? ''));
+    if (temp) refuse('temporary tables, views and triggers are not allowed in execute_sql (the connection is shared between callers)');
+  }
+  if (isWord(stmt[0], 'ALTER') && isWord(stmt[1], 'TABLE') && isProtected(2)) refuse(`ALTER TABLE ${PROTECTED_TABLE} is not allowed in execute_sql`);
+  stmt.forEach((t, i) => {
+    if (isWord(t, 'DELETE') && isWord(stmt[i + 1], 'FROM') && isProtected(i + 2)) {
+      refuse(`deleting from ${PROTECTED_TABLE} is not allowed in execute_sql (an admin can delete users with delete_users)`);
+    }
+    // REPLACE INTO, INSERT OR REPLACE INTO, UPDATE OR REPLACE: a conflict deletes the existing row.
+    if (isWord(t, 'REPLACE') && stmt[i + 1]?.text !== '(') {
+      const target = isWord(stmt[i + 1], 'INTO') ? i + 2 : i + 1;
+      if (isProtected(target)) refuse(`REPLACE on ${PROTECTED_TABLE} is not allowed in execute_sql (a conflict would delete a user)`);
+    }
+  });
 }

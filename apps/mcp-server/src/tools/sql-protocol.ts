@@ -1,15 +1,25 @@
 import type { SqlParam } from './schemas.ts';
 
-// Messages between the tools (parent) and the SQL worker process (child).
+// Messages between the tools (parent) and the SQL worker processes (children).
 
-export interface WorkerRequest {
+/** Caller-written SQL: query on the read-only connection, execute on the read-write one. */
+export interface StatementRequest {
   id: number;
-  /** query: the read-only connection; execute: the read-write one. */
   op: 'query' | 'execute';
   sql: string;
   params: SqlParam[];
   maxRows: number;
 }
+
+/**
+ * The admin tools' fixed statements. They run in the worker too, under the same time limit: a
+ * DELETE or DROP TABLE can fire triggers and foreign-key actions that callers defined.
+ */
+export type AdminRequest =
+  | { id: number; op: 'delete_users'; ids: number[] }
+  | { id: number; op: 'drop_table'; table: string };
+
+export type WorkerRequest = StatementRequest | AdminRequest;
 
 export interface RowsResult {
   columns: string[];

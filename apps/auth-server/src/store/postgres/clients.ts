@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, inArray, isNull, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, isNull, lt } from 'drizzle-orm';
 import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { revokeGrants } from './grants.ts';
@@ -56,14 +56,13 @@ export function pgSigningKeys(db: PgAuthDb): SigningKeyRepo {
 export function pgPending(db: PgAuthDb): PendingRequestRepo {
   return {
     async add(idHash, request, now, expiresAt, max) {
-      await db.transaction(async (tx) => {
+      return db.transaction(async (tx) => {
         await tx.delete(pending).where(lt(pending.expiresAt, now));
         const n = (await tx.select({ n: count() }).from(pending))[0]?.n ?? 0;
-        if (n >= max) {
-          const oldest = await tx.select({ id: pending.idHash }).from(pending).orderBy(asc(pending.expiresAt)).limit(n - max + 1);
-          await tx.delete(pending).where(inArray(pending.idHash, oldest.map((o) => o.id)));
-        }
+        // Concurrent adds may each see n < max and overshoot by a few: the bound is approximate, never unbounded.
+        if (n >= max) return false;
         await tx.insert(pending).values({ idHash, request, createdAt: now, expiresAt });
+        return true;
       });
     },
     async get(idHash, now) {

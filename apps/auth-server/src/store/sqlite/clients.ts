@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, inArray, isNull, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, isNull, lt } from 'drizzle-orm';
 import { authSchema, type AuthDb } from '@stack/db';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { revokeGrants } from './grants.ts';
@@ -58,14 +58,12 @@ export function sqliteSigningKeys(db: AuthDb): SigningKeyRepo {
 export function sqlitePending(db: AuthDb): PendingRequestRepo {
   return {
     async add(idHash, request, now, expiresAt, max) {
-      db.transaction((tx) => {
+      return db.transaction((tx) => {
         tx.delete(pending).where(lt(pending.expiresAt, now)).run();
         const n = tx.select({ n: count() }).from(pending).get()?.n ?? 0;
-        if (n >= max) {
-          const oldest = tx.select({ id: pending.idHash }).from(pending).orderBy(asc(pending.expiresAt)).limit(n - max + 1).all();
-          tx.delete(pending).where(inArray(pending.idHash, oldest.map((o) => o.id))).run();
-        }
+        if (n >= max) return false;
         tx.insert(pending).values({ idHash, request, createdAt: now, expiresAt }).run();
+        return true;
       });
     },
     async get(idHash, now) {
