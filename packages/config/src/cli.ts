@@ -1,3 +1,5 @@
+import { escapeControl } from '@stack/audit';
+import { ConfigError } from './index.ts';
 /**
  * The streams and environment an admin CLI command runs with. `scripts/admin.ts` passes the
  * process's own; tests pass their own to run a command in-process.
@@ -54,4 +56,42 @@ export function formatTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** One subcommand's implementation: throws UsageError for bad usage, anything else for a failed operation. */
+export type CliHandler = (args: string[], io: CliIo) => Promise<void>;
+
+/**
+ * Runs one subcommand of a command group and maps the outcome to an exit code:
+ * 0 success, 1 failed operation (one line on stderr), 2 bad usage (with a pointer to the help).
+ */
+export async function runGroup(group: string, usage: string, handlers: Record<string, CliHandler>, args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'help' || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(usage);
+    return EXIT_OK;
+  }
+  const hint = `Run 'npm run admin -- ${group} --help' for usage.\n`;
+  if (!sub) {
+    io.stderr.write(`error: missing ${group} command\n${usage}`);
+    return EXIT_USAGE;
+  }
+  const handler = Object.hasOwn(handlers, sub) ? handlers[sub] : undefined;
+  if (!handler) {
+    io.stderr.write(`error: unknown command '${group} ${escapeControl(sub.slice(0, 40))}'\n${hint}`);
+    return EXIT_USAGE;
+  }
+  try {
+    await handler(rest, io);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`error: ${err.message}\n${hint}`);
+      return EXIT_USAGE;
+    }
+    // ConfigError lists every invalid setting, one per line; everything else is one line.
+    const message = err instanceof ConfigError ? err.message : (err as Error).message.split('\n')[0];
+    io.stderr.write(`error: ${message}\n`);
+    return EXIT_FAILED;
+  }
 }

@@ -1,6 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AuditLog, escapeControl, type AuditEvent, type AuditSink } from '@stack/audit';
-import { CliFailure, ConfigError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type CliIo } from '@stack/config';
+import { CliFailure, UsageError, type CliIo } from '@stack/config';
+
+export { runGroup } from '@stack/config';
 import { isRole, ROLES, type Role } from '@stack/oauth';
 import { loadAuthConfig, type AuthConfig } from '../config.ts';
 import { openStore, type AuthStore } from '../store/index.ts';
@@ -15,44 +17,8 @@ export interface CliContext {
   audit: (event: `admin.${string}`, fields: AuditEvent) => void;
 }
 
-type Handler = (args: string[], io: CliIo) => Promise<void>;
 type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
 type OptionValues<T extends OptionSpecs> = { [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean };
-
-/**
- * Runs one subcommand of a command group and maps the outcome to an exit code:
- * 0 success, 1 failed operation (one line on stderr), 2 bad usage (with a pointer to the help).
- */
-export async function runGroup(group: string, usage: string, handlers: Record<string, Handler>, args: string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'help' || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(usage);
-    return EXIT_OK;
-  }
-  const hint = `Run 'npm run admin -- ${group} --help' for usage.\n`;
-  if (!sub) {
-    io.stderr.write(`error: missing ${group} command\n${usage}`);
-    return EXIT_USAGE;
-  }
-  const handler = Object.hasOwn(handlers, sub) ? handlers[sub] : undefined;
-  if (!handler) {
-    io.stderr.write(`error: unknown command '${group} ${escapeControl(sub.slice(0, 40))}'\n${hint}`);
-    return EXIT_USAGE;
-  }
-  try {
-    await handler(rest, io);
-    return EXIT_OK;
-  } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`error: ${err.message}\n${hint}`);
-      return EXIT_USAGE;
-    }
-    // ConfigError lists every invalid setting, one per line; everything else is one line.
-    const message = err instanceof ConfigError ? err.message : (err as Error).message.split('\n')[0];
-    io.stderr.write(`error: ${message}\n`);
-    return EXIT_FAILED;
-  }
-}
 
 /**
  * Parses `--name value` options strictly. Error messages name the option but never echo a stray

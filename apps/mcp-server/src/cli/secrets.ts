@@ -1,5 +1,4 @@
-import { escapeControl } from '@stack/audit';
-import { CliFailure, ConfigError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, formatTable, readSecretFromStdin, UsageError, type CliIo } from '@stack/config';
+import { CliFailure, formatTable, readSecretFromStdin, runGroup, UsageError, type CliIo } from '@stack/config';
 import { openMcpDb } from '@stack/db';
 import { secretsSettings } from '../secrets/keks.ts';
 import { createSecretStore, MAX_SECRET_BYTES, secretName, type SecretStore } from '../secrets/store.ts';
@@ -73,27 +72,6 @@ const commands: Record<string, Handler> = {
 };
 
 /** `secrets …` admin commands: exit 0 success, 1 failed operation, 2 bad usage. */
-export async function run(args: string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'help' || sub === '--help' || sub === '-h') {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
-  const handler = sub !== undefined && Object.hasOwn(commands, sub) ? commands[sub] : undefined;
-  if (!handler) {
-    io.stderr.write(sub === undefined ? `error: missing secrets command\n${USAGE}` : `error: unknown command 'secrets ${escapeControl(sub.slice(0, 40))}'\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  try {
-    await handler(rest, io);
-    return EXIT_OK;
-  } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`error: ${err.message}\nRun 'npm run admin -- secrets --help' for usage.\n`);
-      return EXIT_USAGE;
-    }
-    const message = err instanceof ConfigError ? err.message : (err as Error).message.split('\n')[0];
-    io.stderr.write(`error: ${message}\n`);
-    return EXIT_FAILED;
-  }
+export function run(args: string[], io: CliIo): Promise<number> {
+  return runGroup('secrets', USAGE, commands, args, io);
 }
