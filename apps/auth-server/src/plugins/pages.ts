@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomToken } from '@stack/crypto';
 import { OAuthError } from '@stack/oauth';
 import { PendingAuthorizations } from '../services/pending-authorizations.ts';
 import { createLoginLimiter, type LoginLimiter } from '../services/login-limiter.ts';
@@ -14,6 +15,8 @@ export interface PagesState {
   limiter: LoginLimiter;
   /** Cookie names: `__Host-` prefixed when cookies are Secure (no Domain, Path=/ enforced by browsers). */
   sessionCookie: string;
+  /** The browser-binding cookie that ties pending requests to the browser that started them. */
+  bindingCookie: string;
 }
 
 declare module 'fastify' {
@@ -36,6 +39,32 @@ export function setSessionCookie(app: FastifyInstance, reply: FastifyReply, id: 
     secure: app.ctx.config.secureCookies,
     maxAge: app.ctx.config.sessionTtl,
   });
+}
+
+// randomToken(32): 43 base64url characters. Anything else in the cookie is ignored and replaced.
+const BINDING_FORMAT = /^[A-Za-z0-9_-]{43}$/;
+
+/** The browser-binding cookie sent with this request, when well formed. */
+export function browserBinding(app: FastifyInstance, request: FastifyRequest): string | undefined {
+  const v = request.cookies[app.pages.bindingCookie];
+  return v !== undefined && BINDING_FORMAT.test(v) ? v : undefined;
+}
+
+/**
+ * The value to bind a new pending request to (RFC 9700 §4.7): this browser's existing binding, so
+ * two sign-ins open in two tabs both stay valid, or a new random one. The cookie is (re)set for the
+ * pending lifetime: HttpOnly, SameSite=Lax, Path=/, Secure and `__Host-` prefixed with secure cookies.
+ */
+export function bindBrowser(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): string {
+  const value = browserBinding(app, request) ?? randomToken(32);
+  reply.setCookie(app.pages.bindingCookie, value, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: app.ctx.config.secureCookies,
+    maxAge: app.ctx.config.authorize.ttlSeconds,
+  });
+  return value;
 }
 
 /**
@@ -96,6 +125,7 @@ export const pages = fp(
       pending: new PendingAuthorizations(app.ctx.store.pending, app.ctx.now, config.authorize, app.ctx.limiters),
       limiter: createLoginLimiter(config.login, app.ctx.limiters),
       sessionCookie: secure ? '__Host-sid' : 'sid',
+      bindingCookie: secure ? '__Host-flow' : 'flow',
     } satisfies PagesState);
 
     const css = readFileSync(STYLESHEET);

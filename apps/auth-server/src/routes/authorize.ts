@@ -5,7 +5,7 @@ import {
   type RawParams, type VerifiedClient,
 } from '../services/authorization-request.ts';
 import { sessionUser } from '../services/sessions.ts';
-import { pageErrorHandler, sessionId } from '../plugins/pages.ts';
+import { bindBrowser, pageErrorHandler, sessionId } from '../plugins/pages.ts';
 import { PageError } from '../views/render.ts';
 import { auditFlow, continueAuthorization, sendErrorToClient } from './consent.ts';
 
@@ -47,7 +47,7 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     }
     const user = await sessionUser(ctx, sessionId(app, request));
     if (!user) {
-      const id = await app.pages.pending.add(req, request.ip);
+      const id = await app.pages.pending.add(req, request.ip, bindBrowser(app, request, reply));
       return reply.header('cache-control', 'no-store').redirect(`login?request=${encodeURIComponent(id)}`, 303);
     }
     return continueAuthorization(app, request, reply, req, user, undefined, false);

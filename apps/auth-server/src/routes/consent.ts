@@ -7,19 +7,26 @@ import { hasConsent, rememberConsent } from '../services/consents.ts';
 import { sessionUser } from '../services/sessions.ts';
 import type { UserRecord } from '../services/users.ts';
 import { formParams } from '../plugins/form-body.ts';
-import { pageErrorHandler, redirectToClient, sessionId } from '../plugins/pages.ts';
+import { bindBrowser, browserBinding, pageErrorHandler, redirectToClient, sessionId } from '../plugins/pages.ts';
 import { PageError, cspOrigin, sendMessage, sendPage } from '../views/render.ts';
 
 type Decision = 'allow' | 'deny';
 
-/** The pending request named by a form or link, or a page saying it expired. */
-export async function pendingRequest(app: FastifyInstance, id: string | undefined): Promise<AuthorizationRequest> {
-  const req = await app.pages.pending.get(id);
-  if (!req) {
+/**
+ * The pending request named by a form or link, or a page saying it expired; refused (400) unless
+ * this browser started it (RFC 9700 §4.7: a request sent to someone else must not complete).
+ */
+export async function pendingRequest(app: FastifyInstance, request: FastifyRequest, id: string | undefined): Promise<AuthorizationRequest> {
+  const found = await app.pages.pending.get(id, browserBinding(app, request));
+  if (!found) {
     throw new PageError(400, 'This sign-in request has expired',
       'It took too long, or the request was already used. Go back to the application and start again.');
   }
-  return req;
+  if (!found.sameBrowser) {
+    auditFlow(app, request, 'authorize.browser_mismatch', { client: found.request.clientId, decision: 'deny', reason: 'sign-in started in another browser' });
+    throw new PageError(400, 'This sign-in was started in another browser', 'This sign-in was started in another browser. Start again from the application.');
+  }
+  return found.request;
 }
 
 /** Audit line for the browser flow; never secrets (the audit sink redacts secret-looking keys anyway). */
@@ -76,7 +83,7 @@ export async function continueAuthorization(
     auditFlow(app, request, 'consent.remembered', { user: user.id, client: req.clientId, decision: 'allow', scope: formatScope(scopes), resource: req.resource });
     return redirectToClient(reply, await codeRedirectUrl(ctx, req, user.id, scopes), afterForm);
   }
-  const id = pendingId ?? (await app.pages.pending.add(req, request.ip));
+  const id = pendingId ?? (await app.pages.pending.add(req, request.ip, bindBrowser(app, request, reply)));
   return reply.header('cache-control', 'no-store').redirect(`consent?request=${encodeURIComponent(id)}`, 303);
 }
 
@@ -106,7 +113,7 @@ export const consentRoutes: FastifyPluginAsync = async (app) => {
   app.get('/consent', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const id = typeof query.request === 'string' ? query.request : undefined;
-    const req = await pendingRequest(app, id);
+    const req = await pendingRequest(app, request, id);
     const user = await sessionUser(ctx, sessionId(app, request));
     if (!user) return reply.header('cache-control', 'no-store').redirect(`login?request=${encodeURIComponent(id!)}`, 303);
     let scopes: string[];
@@ -120,7 +127,7 @@ export const consentRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/consent', { preHandler: app.csrfProtection }, async (request, reply) => {
     const params = formParams(request);
-    const req = await pendingRequest(app, params.request);
+    const req = await pendingRequest(app, request, params.request);
     const user = await sessionUser(ctx, sessionId(app, request));
     // The session ended between showing the page and the click. The request is still pending, so
     // the person can sign in again and continue instead of starting over at the application.

@@ -40,14 +40,14 @@ export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
   app.get('/login', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const id = typeof query.request === 'string' ? query.request : undefined;
-    const req = await pendingRequest(app, id);
+    const req = await pendingRequest(app, request, id);
     return loginPage(reply, id!, req, '');
   });
 
   app.post('/login', { preHandler: app.csrfProtection }, async (request, reply) => {
     const params = formParams(request);
     const id = params.request;
-    const req = await pendingRequest(app, id);
+    const req = await pendingRequest(app, request, id);
     const email = (params.email ?? '').trim().slice(0, 320);
     const password = params.password ?? '';
     if (!email || !password) return loginPage(reply, id!, req, email, BAD_CREDENTIALS);

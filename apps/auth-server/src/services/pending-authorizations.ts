@@ -1,6 +1,6 @@
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { addressLimitKey, memoryLimiters, type LimiterFactory } from '@stack/redis';
-import { randomToken, tokenHash } from '@stack/crypto';
+import { randomToken, safeEqual, tokenHash } from '@stack/crypto';
 import { rateLimited, temporarilyUnavailable } from '@stack/oauth';
 import type { PendingRequestRepo } from '../store/index.ts';
 import type { AuthorizationRequest } from './authorization-request.ts';
@@ -13,6 +13,12 @@ export interface PendingLimits {
   ttlSeconds: number;
 }
 
+/** A live pending request, and whether the browser asking is the one that started it. */
+export interface PendingLookup {
+  request: AuthorizationRequest;
+  sameBrowser: boolean;
+}
+
 /**
  * Pending requests by a random id carried in the login and consent forms; bounded in number and
  * age. They live in the store (by the id's hash), so any instance can continue a request.
@@ -20,6 +26,11 @@ export interface PendingLimits {
  * GET /authorize needs no credentials, so creating one is rate limited per address, and a full
  * store refuses new requests (503) instead of dropping the oldest: a flood from a few addresses
  * must not end other people's sign-ins half way through.
+ *
+ * Each request is bound to the browser that started it (RFC 9700 §4.7, CSRF): only the hash of that
+ * browser's binding cookie is stored, and login and consent continue a request only for the same
+ * browser. Otherwise anyone could start a request with their own PKCE challenge and send the login
+ * link to a victim, whose sign-in and consent would then complete the attacker's request.
  */
 export class PendingAuthorizations {
   private readonly repo: PendingRequestRepo;
@@ -34,8 +45,11 @@ export class PendingAuthorizations {
     this.limiter = factory({ keyPrefix: 'authorize', points: limits.perMinute, duration: 60 });
   }
 
-  /** Stores a request for `address`; 429 rate_limited over the per-address limit, 503 when the store is full. */
-  async add(req: AuthorizationRequest, address: string): Promise<string> {
+  /**
+   * Stores a request started by `address` in the browser holding `browserBinding`; 429 rate_limited
+   * over the per-address limit, 503 when the store is full.
+   */
+  async add(req: AuthorizationRequest, address: string, browserBinding: string): Promise<string> {
     try {
       // Keyed like every address limit: IPv6 by its /64, IPv4-mapped as IPv4.
       await this.limiter.consume(addressLimitKey(address));
@@ -45,16 +59,20 @@ export class PendingAuthorizations {
     }
     const id = randomToken(24);
     const t = this.now();
-    const stored = await this.repo.add(tokenHash(id), { ...req }, t, t + this.limits.ttlSeconds * 1000, this.limits.max);
+    const stored = await this.repo.add(tokenHash(id), { ...req }, tokenHash(browserBinding), t, t + this.limits.ttlSeconds * 1000, this.limits.max);
     if (!stored) throw temporarilyUnavailable('too many sign-ins are in progress', 30);
     return id;
   }
 
-  async get(id: string | undefined): Promise<AuthorizationRequest | undefined> {
+  /** The live request `id`; `sameBrowser` compares `browserBinding`'s hash with the stored one in constant time. */
+  async get(id: string | undefined, browserBinding: string | undefined): Promise<PendingLookup | undefined> {
     if (!id || id.length > 100) return undefined;
     const stored = await this.repo.get(tokenHash(id), this.now());
+    if (!stored) return undefined;
+    // A request stored before binding existed (null) or a browser without the cookie never matches.
+    const sameBrowser = stored.bindingHash !== null && browserBinding !== undefined && safeEqual(tokenHash(browserBinding), stored.bindingHash);
     // JSON drops undefined members: state and clientHost come back absent, which reads the same.
-    return stored as AuthorizationRequest | undefined;
+    return { request: stored.request as unknown as AuthorizationRequest, sameBrowser };
   }
 
   async delete(id: string): Promise<void> {

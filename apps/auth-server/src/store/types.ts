@@ -89,8 +89,9 @@ export interface PendingRequestRepo {
    * Stores a pending request after sweeping expired ones; false (nothing stored) when `max` are
    * pending. Never drops a live request to make room: those are other people's sign-ins.
    */
-  add(idHash: string, request: Record<string, unknown>, now: number, expiresAt: number, max: number): Promise<boolean>;
-  get(idHash: string, now: number): Promise<Record<string, unknown> | undefined>;
+  add(idHash: string, request: Record<string, unknown>, bindingHash: string, now: number, expiresAt: number, max: number): Promise<boolean>;
+  /** A live request and the hash of the browser binding it was started with (null: stored before binding existed). */
+  get(idHash: string, now: number): Promise<{ request: Record<string, unknown>; bindingHash: string | null } | undefined>;
   delete(idHash: string): Promise<void>;
 }
 

@@ -116,6 +116,8 @@ export const consents = pgTable('consents', {
 export const pendingAuthorizations = pgTable('pending_authorizations', {
   idHash: text().primaryKey(),
   request: jsonb().$type<Record<string, unknown>>().notNull(),
+  /** SHA-256 of the starting browser's binding cookie (see the SQLite schema). */
+  bindingHash: text(),
   createdAt: ms().notNull(),
   expiresAt: ms().notNull(),
 }, (t) => [index('pending_exp_idx').on(t.expiresAt)]);

@@ -129,6 +129,11 @@ export const pendingAuthorizations = sqliteTable('pending_authorizations', {
   idHash: text().primaryKey(),
   /** The validated request (client, redirect URI, state, PKCE challenge, resource, scopes). */
   request: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  /**
+   * SHA-256 of the browser-binding cookie of the browser that started the request (RFC 9700 §4.7):
+   * login and consent are refused elsewhere. Null only in rows stored before binding existed, which are refused.
+   */
+  bindingHash: text(),
   createdAt: integer().notNull(),
   expiresAt: integer().notNull(),
 }, (t) => [index('pending_exp_idx').on(t.expiresAt)]);

@@ -55,18 +55,19 @@ export function pgSigningKeys(db: PgAuthDb): SigningKeyRepo {
 
 export function pgPending(db: PgAuthDb): PendingRequestRepo {
   return {
-    async add(idHash, request, now, expiresAt, max) {
+    async add(idHash, request, bindingHash, now, expiresAt, max) {
       return db.transaction(async (tx) => {
         await tx.delete(pending).where(lt(pending.expiresAt, now));
         const n = (await tx.select({ n: count() }).from(pending))[0]?.n ?? 0;
         // Concurrent adds may each see n < max and overshoot by a few: the bound is approximate, never unbounded.
         if (n >= max) return false;
-        await tx.insert(pending).values({ idHash, request, createdAt: now, expiresAt });
+        await tx.insert(pending).values({ idHash, request, bindingHash, createdAt: now, expiresAt });
         return true;
       });
     },
     async get(idHash, now) {
-      return (await db.select({ request: pending.request }).from(pending).where(and(eq(pending.idHash, idHash), gt(pending.expiresAt, now))).limit(1))[0]?.request;
+      return (await db.select({ request: pending.request, bindingHash: pending.bindingHash }).from(pending)
+        .where(and(eq(pending.idHash, idHash), gt(pending.expiresAt, now))).limit(1))[0];
     },
     async delete(idHash) {
       await db.delete(pending).where(eq(pending.idHash, idHash));

@@ -57,17 +57,18 @@ export function sqliteSigningKeys(db: AuthDb): SigningKeyRepo {
 
 export function sqlitePending(db: AuthDb): PendingRequestRepo {
   return {
-    async add(idHash, request, now, expiresAt, max) {
+    async add(idHash, request, bindingHash, now, expiresAt, max) {
       return db.transaction((tx) => {
         tx.delete(pending).where(lt(pending.expiresAt, now)).run();
         const n = tx.select({ n: count() }).from(pending).get()?.n ?? 0;
         if (n >= max) return false;
-        tx.insert(pending).values({ idHash, request, createdAt: now, expiresAt }).run();
+        tx.insert(pending).values({ idHash, request, bindingHash, createdAt: now, expiresAt }).run();
         return true;
       });
     },
     async get(idHash, now) {
-      return db.select({ request: pending.request }).from(pending).where(and(eq(pending.idHash, idHash), gt(pending.expiresAt, now))).get()?.request;
+      return db.select({ request: pending.request, bindingHash: pending.bindingHash }).from(pending)
+        .where(and(eq(pending.idHash, idHash), gt(pending.expiresAt, now))).get();
     },
     async delete(idHash) {
       db.delete(pending).where(eq(pending.idHash, idHash)).run();

@@ -1,0 +1,1 @@
+ALTER TABLE "pending_authorizations" ADD COLUMN "binding_hash" text;

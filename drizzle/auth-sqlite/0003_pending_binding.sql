@@ -1,0 +1,1 @@
+ALTER TABLE `pending_authorizations` ADD `binding_hash` text;
