@@ -37,7 +37,8 @@ async function login(email: string): Promise<void> {
   const loginUrl = new URL(a.headers.get('location') ?? '', `${authUrl}/authorize`);
   if (a.status !== 303 || loginUrl.pathname !== '/login') throw new Error(`authorize answered ${a.status}`);
 
-  const page = await fetch(loginUrl, { redirect: 'manual' });
+  // The browser-binding cookie from /authorize goes along on every later step, as a browser sends it.
+  const page = await fetch(loginUrl, { redirect: 'manual', headers: { cookie: cookiesOf(a) } });
   const html = await page.text();
   const csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
   const request = loginUrl.searchParams.get('request');
@@ -46,14 +47,14 @@ async function login(email: string): Promise<void> {
   const post = await fetch(`${authUrl}/login`, {
     method: 'POST',
     redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookiesOf(page) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookiesOf(a, page) },
     body: new URLSearchParams({ _csrf: csrf, request, email, password }).toString(),
   });
   await post.arrayBuffer();
   const consentUrl = new URL(post.headers.get('location') ?? '', `${authUrl}/login`);
   if (post.status !== 303 || consentUrl.pathname !== '/consent') throw new Error(`login answered ${post.status}`);
 
-  const cookie = cookiesOf(page, post);
+  const cookie = cookiesOf(a, page, post);
   const screen = await fetch(consentUrl, { redirect: 'manual', headers: { cookie } });
   const consentHtml = await screen.text();
   const consentCsrf = /name="_csrf" value="([^"]+)"/.exec(consentHtml)?.[1];
@@ -61,7 +62,7 @@ async function login(email: string): Promise<void> {
   const allow = await fetch(`${authUrl}/consent`, {
     method: 'POST',
     redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookiesOf(page, post, screen) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookiesOf(a, page, post, screen) },
     body: new URLSearchParams({ _csrf: consentCsrf, request: consentUrl.searchParams.get('request')!, decision: 'allow' }).toString(),
   });
   await allow.arrayBuffer();

@@ -82,7 +82,7 @@ export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken:
         const result = { ...measured, failures: measured.failures + l.failed };
         record(c, {
           key: '7', scenario: `as (2) while ${c.opts.loginRate} logins/s run (argon2id via POST /login)`, result,
-          extra: `${l.perSecond.toFixed(1)} logins/s done, login p50 ${l.p50.toFixed(0)} ms${l.failed ? `, ${l.failed} failed: ${l.firstError}` : ''}`,
+          extra: `${l.perSecond.toFixed(1)} logins/s done, login p50 ${l.p50 === null ? '–' : l.p50.toFixed(0)} ms${l.failed ? `, ${l.failed} failed: ${l.firstError}` : ''}`,
         });
         c.facts.set('logins-per-second', l.perSecond);
         c.facts.set('logins-per-second-asked', c.opts.loginRate);
