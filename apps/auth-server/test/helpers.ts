@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import Database from 'better-sqlite3';
@@ -11,22 +10,9 @@ import { buildApp, type BuildOptions } from '../src/app.ts';
 import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
 import { openStore, type AuthStore } from '../src/store/index.ts';
 
-/** A free TCP port on 127.0.0.1 (the issuer URL must be known before the app is built). */
-export async function freePort(): Promise<number> {
-  return (await freePorts(1))[0]!;
-}
+import { freePort, freePorts } from '../../../test/helpers/ports.ts';
 
-/** `n` distinct free ports, held open together while chosen so no two are the same. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve(s));
-  })));
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
+export { freePort, freePorts };
 
 /** Which engine the auth server's tests run on: TEST_AUTH_DB=postgres, else SQLite. */
 export const TEST_DB: 'sqlite' | 'postgres' = process.env.TEST_AUTH_DB === 'postgres' ? 'postgres' : 'sqlite';

@@ -1,13 +1,2 @@
-import { createServer } from 'node:net';
-
-/** A free TCP port on 127.0.0.1 (URLs must be known before the servers that name each other start). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+// One free-port helper for the whole repository (the servers under test and the tests share it).
+export { freePort } from '../../../test/helpers/ports.ts';

@@ -1,5 +1,6 @@
 import { createLocalJWKSet, errors, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
 import { fetchJson } from './fetch-json.ts';
+import { singleFlight } from './single-flight.ts';
 
 /** Thrown when no key set has ever been fetched successfully, so no token can be checked. */
 export class KeysUnavailableError extends Error {
@@ -50,7 +51,6 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
   let fetchedAt = -Infinity;
   let attemptedAt = -Infinity;
   let gen = 0;
-  let pending: Promise<void> | undefined;
 
   // Without any keys every request fails anyway, so retry sooner (e.g. the MCP server started
   // before the authorization server); with keys, the full cooldown protects the auth server.
@@ -71,28 +71,16 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
     fetchedAt = opts.now();
   }
 
-  /** One fetch at a time; failures are reported and leave the current set in place. */
-  function refresh(): Promise<void> {
-    pending ??= load()
-      .catch((err: unknown) => {
-        try {
-          opts.onError?.(err);
-        } catch {
-          // A failing error callback must not turn a background refresh into an unhandled rejection.
-        }
-      })
-      .finally(() => {
-        pending = undefined;
-      });
-    return pending;
-  }
+  // One fetch at a time; failures are reported and leave the current set in place.
+  const fetching = singleFlight(load, (err) => opts.onError?.(err));
+  const refresh = fetching.run;
 
   return {
     generation: () => gen,
     async getKey(header, token) {
       if (typeof header.kid !== 'string' || header.kid === '') throw new MissingKidError();
       if (!local) {
-        if (pending || !coolingDown()) await refresh(); // joins a fetch already under way
+        if (fetching.inFlight() || !coolingDown()) await refresh(); // joins a fetch already under way
         if (!local) throw new KeysUnavailableError();
       } else if (opts.now() - fetchedAt > opts.maxAgeMs && !coolingDown()) {
         void refresh();
@@ -101,7 +89,7 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
         return await local(header, token);
       } catch (err) {
         // RFC 7517 §4.5 / key rotation: an unknown kid may be a new key; ask again, at most once per cooldown.
-        if (!(err instanceof errors.JWKSNoMatchingKey) || (!pending && coolingDown())) throw err;
+        if (!(err instanceof errors.JWKSNoMatchingKey) || (!fetching.inFlight() && coolingDown())) throw err;
         await refresh();
         return local(header, token);
       }

@@ -1,4 +1,5 @@
 import { fetchJson } from './fetch-json.ts';
+import { singleFlight } from './single-flight.ts';
 
 /**
  * A set of revoked access-token ids (`jti`), consulted on every request. A shared list (Redis) answers
@@ -59,7 +60,6 @@ export function createRevocationPoller(opts: RevocationPollerOptions): Revocatio
   const revoked = new Map<string, number>(); // jti → expiresAt (ms)
   let mark: number | undefined; // the highest cursor the feed has returned
   let timer: NodeJS.Timeout | undefined;
-  let pending: Promise<void> | undefined;
 
   function prune(): void {
     const t = now();
@@ -86,20 +86,7 @@ export function createRevocationPoller(opts: RevocationPollerOptions): Revocatio
     }
   }
 
-  function refresh(): Promise<void> {
-    pending ??= poll()
-      .catch((err: unknown) => {
-        try {
-          opts.onError?.(err);
-        } catch {
-          // A failing error callback must not turn a background poll into an unhandled rejection.
-        }
-      })
-      .finally(() => {
-        pending = undefined;
-      });
-    return pending;
-  }
+  const refresh = singleFlight(poll, (err) => opts.onError?.(err)).run;
 
   return {
     isRevoked(jti) {

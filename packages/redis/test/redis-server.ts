@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from '../../../test/helpers/ports.ts';
 import { randomUUID } from 'node:crypto';
 
 /** The shared Redis of the test machine (CI runs one); tests use their own key prefix on it. */
@@ -8,16 +9,6 @@ export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1
 /** A key prefix no other test run uses, so tests on the shared Redis never collide. */
 export const uniquePrefix = (what: string) => `test-${what}-${randomUUID().slice(0, 8)}:`;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** True when something on 127.0.0.1:port answers PING with PONG. */
 function pings(port: number): Promise<boolean> {
