@@ -39,7 +39,8 @@ describe('official MCP SDK client through the whole stack', () => {
 
     const result = await client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM users' } });
     expect(result.isError).toBeFalsy();
-    expect(result.structuredContent).toMatchObject({ columns: ['n'], rows: [[30]] });
+    // Tool results are one JSON text block (apps/mcp-server/src/tools/tool-result.ts).
+    expect(JSON.parse((result.content as { text: string }[])[0]!.text)).toMatchObject({ columns: ['n'], rows: [[30]] });
 
     const denied = await client.callTool({ name: 'delete_users', arguments: { ids: [1] } });
     expect(denied.isError).toBe(true);

@@ -88,14 +88,15 @@ describe('MCP Inspector CLI through the whole stack (Node 22)', () => {
       const noBrowser = i.home.noBrowserEnv();
       const call = await i.run(['--method', 'tools/call', '--tool-name', 'query', '--tool-arg', 'sql=SELECT count(*) AS n FROM users'], noBrowser);
       expect(call.code, call.stderr).toBe(0);
-      expect(JSON.parse(call.stdout)).toMatchObject({ result: { structuredContent: { columns: ['n'], rows: [[30]] } } });
+      // Tool results are one JSON text block (apps/mcp-server/src/tools/tool-result.ts).
+      expect(JSON.parse(JSON.parse(call.stdout).result.content[0].text)).toMatchObject({ columns: ['n'], rows: [[30]] });
 
       const before = i.tokens();
       expect(before.refresh_token).toBeTruthy();
       i.saveTokens({ ...before, access_token: 'expired-access-token' });
       const again = await i.run(['--method', 'tools/call', '--tool-name', 'query', '--tool-arg', 'sql=SELECT count(*) AS n FROM orders'], noBrowser);
       expect(again.code, again.stderr).toBe(0);
-      expect(JSON.parse(again.stdout)).toMatchObject({ result: { structuredContent: { columns: ['n'] } } });
+      expect(JSON.parse(JSON.parse(again.stdout).result.content[0].text)).toMatchObject({ columns: ['n'] });
       const after = i.tokens();
       expect(after.refresh_token).not.toBe(before.refresh_token);
       expect(after.access_token).toMatch(/^eyJ/);

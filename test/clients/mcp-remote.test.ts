@@ -108,7 +108,7 @@ describe('mcp-remote through the whole stack', () => {
       expect((await timeout(client.listTools())).tools.map((t) => t.name).sort()).toEqual([...TOOLS].sort());
       const result = await timeout(client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM users' } }));
       expect(result.isError, log).toBeFalsy();
-      expect(result.structuredContent).toMatchObject({ columns: ['n'], rows: [[30]] });
+      expect(JSON.parse((result.content as { text: string }[])[0]!.text)).toMatchObject({ columns: ['n'], rows: [[30]] });
     } finally {
       await client.close();
     }

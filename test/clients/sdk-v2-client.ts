@@ -26,6 +26,12 @@ function emit(event: string, data: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ event, ...data })}\n`);
 }
 
+/** A tool result's payload: one JSON text block (apps/mcp-server/src/tools/tool-result.ts). */
+function textJson(result: { content?: unknown }): unknown {
+  const first = (result.content as { type: string; text?: string }[] | undefined)?.[0];
+  return first?.type === 'text' && first.text !== undefined ? JSON.parse(first.text) : undefined;
+}
+
 /** The loopback listener that receives the authorization response; resolves with its query once. */
 async function listenForCallback(): Promise<{ redirectUrl: string; params: Promise<URLSearchParams>; close: () => void }> {
   let resolve!: (p: URLSearchParams) => void;
@@ -124,14 +130,14 @@ async function run(): Promise<void> {
     await client.connect(transport());
     emit('tools', { names: (await client.listTools()).tools.map((t) => t.name) });
     const first = await client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM users' } });
-    emit('call', { isError: first.isError ?? false, structuredContent: first.structuredContent });
+    emit('call', { isError: first.isError ?? false, data: textJson(first) });
     await client.close();
 
     provider.expireAccessTokens();
     client = new Client({ name: 'sdk-v2-e2e', version: '1.0.0' });
     await client.connect(transport());
     const again = await client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM orders' } });
-    emit('call_after_refresh', { isError: again.isError ?? false, structuredContent: again.structuredContent });
+    emit('call_after_refresh', { isError: again.isError ?? false, data: textJson(again) });
     await client.close();
     emit('done');
   } finally {

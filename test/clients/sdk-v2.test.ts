@@ -57,12 +57,12 @@ describe('MCP SDK v2 client (@modelcontextprotocol/client) in a real browser', (
       expect(issued).toMatchObject({ issuer: stack.auth.url, scope: 'db:read db:write', has_refresh_token: true });
 
       expect(r.find('tools')[0]!.names).toEqual(expect.arrayContaining(['list_tables', 'describe_table', 'query', 'execute_sql']));
-      expect(r.find('call')[0]).toMatchObject({ isError: false, structuredContent: { columns: ['n'], rows: [[30]] } });
+      expect(r.find('call')[0]).toMatchObject({ isError: false, data: { columns: ['n'], rows: [[30]] } });
 
       // The garbage access token got a 401; the SDK refreshed, got a rotated refresh token, and called again.
       expect(refreshed).toMatchObject({ scope: 'db:read db:write', has_refresh_token: true });
       expect(refreshed!.refresh_token_tail).not.toBe(issued!.refresh_token_tail);
-      expect(r.find('call_after_refresh')[0]).toMatchObject({ isError: false, structuredContent: { columns: ['n'] } });
+      expect(r.find('call_after_refresh')[0]).toMatchObject({ isError: false, data: { columns: ['n'] } });
       expect(stack.auth.auditEvents()).toContainEqual(expect.objectContaining({ event: 'token.refreshed', client: registered!.client_id }));
       expect(r.find('done')).toHaveLength(1);
     } finally {

@@ -155,7 +155,7 @@ describe('MCP server process', () => {
     const perRow = Math.max(Date.now() - t - overhead, 1) / probe;
     const n = Math.max(probe, Math.min(Math.round(700 / perRow), 50_000_000));
 
-    const inFlight = call(countTo(n)).then(async (r) => ({ status: r.status, body: await r.json() as { result?: { isError?: boolean; structuredContent?: unknown } } }));
+    const inFlight = call(countTo(n)).then(async (r) => ({ status: r.status, body: await r.json() as { result?: { isError?: boolean; content: { text: string }[] } } }));
     await new Promise((r) => setTimeout(r, 150));
     const sigterm = Date.now();
     app.child.kill('SIGTERM');
@@ -165,7 +165,7 @@ describe('MCP server process', () => {
     const res = await inFlight;
     expect(res.status).toBe(200);
     expect(res.body.result?.isError).not.toBe(true);
-    expect(res.body.result?.structuredContent).toMatchObject({ columns: ['n'], rows: [[n]] });
+    expect(JSON.parse(res.body.result!.content[0]!.text)).toMatchObject({ columns: ['n'], rows: [[n]] });
 
     const exit = await app.exited;
     expect(exit).toMatchObject({ code: 0, signal: null });

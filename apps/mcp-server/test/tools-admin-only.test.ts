@@ -96,7 +96,7 @@ describe('[MCP-TOOLS-ADMIN-ONLY] execute_sql refuses what the admin-only tools a
     }
     expect(snapshot()).toEqual(before);
     const q = await demo.tools.find((t) => t.name === 'query')!.handler({ sql: 'SELECT count(*) FROM users' }, developer);
-    expect(q.structuredContent).toMatchObject({ rows: [[30]] });
+    expect(JSON.parse((q.content[0] as { text: string }).text)).toMatchObject({ rows: [[30]] });
   });
 
   it('still allows ordinary writes, views, renames of other tables, and replace() or REPLACE elsewhere', async () => {

@@ -20,8 +20,9 @@ const tokens: Record<'admin' | 'developer' | 'viewer', string> = { admin: '', de
 
 async function call(who: keyof typeof tokens, name: string, args: Record<string, unknown>) {
   const res = await rpc(server.url, callTool(name, args), bearer(tokens[who]));
-  const body = await res.json() as { result: { isError?: boolean; content: { text: string }[]; structuredContent?: Record<string, unknown> } };
-  return { isError: body.result.isError === true, text: body.result.content[0]!.text, data: body.result.structuredContent };
+  const body = await res.json() as { result: { isError?: boolean; content: { text: string }[] } };
+  const text = body.result.content[0]!.text;
+  return { isError: body.result.isError === true, text, data: body.result.isError ? undefined : JSON.parse(text) as Record<string, unknown> };
 }
 
 /** Runs `during` while polling /health; returns its result and the slowest /health answer. */

@@ -18,7 +18,7 @@ function openTools(opts: { maxRows?: number; queryTimeoutMs?: number; sqlWorkers
   async function call(name: string, args: unknown, caller: ToolContext = ctx) {
     const r = await byName.get(name)!.handler(args, caller);
     const text = (r.content[0] as { text: string }).text;
-    return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text), structured: r.structuredContent as any };
+    return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text), structured: r.structuredContent as any, content: r.content };
   }
   const peek = <T>(sql: string): T => {
     const db = new Database(path, { readonly: true });
@@ -60,7 +60,7 @@ describe('demo tools: catalogue and seed data', () => {
       expect(extra.isError).toBe(true);
       expect(JSON.stringify(extra.content)).toMatch(/Unrecognized key/);
       const okCall = await client.callTool({ name: 'query', arguments: { sql: 'SELECT 1 AS one' } });
-      expect(okCall.structuredContent).toEqual({ columns: ['one'], rows: [[1]], rowCount: 1, truncated: false });
+      expect(JSON.parse((okCall.content as { text: string }[])[0]!.text)).toEqual({ columns: ['one'], rows: [[1]], rowCount: 1, truncated: false });
     } finally {
       await client.close();
     }
@@ -70,7 +70,9 @@ describe('demo tools: catalogue and seed data', () => {
     const r = await t.call('list_tables', {});
     expect(r.isError).toBe(false);
     expect(r.data.tables).toEqual(['orders', 'products', 'users']);
-    expect(r.structured).toEqual(r.data);
+    // The payload is carried once, as JSON text (tool-result.ts).
+    expect(r.structured).toBeUndefined();
+    expect(r.content).toHaveLength(1);
     expect(t.peek<number>('SELECT count(*) FROM users')).toBe(30);
     expect(t.peek<number>('SELECT count(*) FROM products')).toBe(12);
     expect(t.peek<number>('SELECT count(*) FROM orders')).toBe(60);

@@ -12,7 +12,8 @@ export function executeSqlTool({ runner, defaultMaxRows }: ToolDeps) {
       'Executes one SQL statement that may change data or schema (INSERT, UPDATE, DELETE, CREATE …) and returns ' +
       'the number of changed rows and the last inserted row id. Refused: ATTACH, DETACH, PRAGMA, VACUUM, transaction control, ' +
       'any DROP, CREATE TRIGGER, temporary tables/views/triggers, and deleting (DELETE, REPLACE) from users or altering it — ' +
-      'dropping tables and deleting users are for the admin-only drop_table and delete_users tools.',
+      'dropping tables and deleting users are for the admin-only drop_table and delete_users tools. ' +
+      'Rows a statement returns (RETURNING) come back in result, limited in size like the query tool\'s.',
     inputSchema: {
       sql: sqlText.describe('one SQL statement, with ? placeholders for values'),
       params: sqlParams.optional().describe('values bound to the ? placeholders, in order'),

@@ -1,3 +1,4 @@
+import { MAX_BLOB_PREVIEW_BYTES, MAX_CELL_BYTES, MAX_RESULT_BYTES, MAX_ROW_BYTES } from '../message-limits.ts';
 import { defineTool } from './define-tool.ts';
 import type { ToolDeps } from './deps.ts';
 import { maxRows, sqlParams, sqlText } from './schemas.ts';
@@ -10,7 +11,10 @@ export function queryTool({ runner, defaultMaxRows }: ToolDeps) {
     title: 'Run a read-only query',
     description:
       'Runs one read-only SQL statement (SELECT, WITH … SELECT) on a read-only connection and returns its rows. ' +
-      'Use ? placeholders with params; results are limited in rows and time, and each caller runs one statement at a time.',
+      'Use ? placeholders with params; results are limited in rows and time, and each caller runs one statement at a time. ' +
+      `Results are limited in size too: a text value longer than ${MAX_CELL_BYTES} bytes comes back as { truncated_text, length } ` +
+      `(its start and its full length in characters), a blob as { blob_bytes, base64 } with a ${MAX_BLOB_PREVIEW_BYTES}-byte preview, ` +
+      `a row to ${MAX_ROW_BYTES} bytes and the whole result to ${MAX_RESULT_BYTES} bytes; truncated: true and truncatedReason say what was cut.`,
     inputSchema: {
       sql: sqlText.describe('one SELECT statement, with ? placeholders for values'),
       params: sqlParams.optional().describe('values bound to the ? placeholders, in order'),

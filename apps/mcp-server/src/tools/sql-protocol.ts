@@ -25,7 +25,9 @@ export interface RowsResult {
   columns: string[];
   rows: unknown[][];
   rowCount: number;
+  /** True when rows were left out or values shortened (see message-limits.ts); truncatedReason says which. */
   truncated: boolean;
+  truncatedReason?: string;
 }
 
 export interface ExecuteResult {

@@ -4,13 +4,11 @@
 // interrupt or progress handler, and a worker thread cannot be stopped while it is inside SQLite)
 // can be ended by killing the process. Started by sql-runner.ts.
 import Database from 'better-sqlite3';
+import { jsonBytes, MAX_BLOB_PREVIEW_BYTES, MAX_CELL_BYTES, MAX_RESULT_BYTES, MAX_ROW_BYTES, utf8Prefix } from '../message-limits.ts';
 import { describeDbError } from './db-errors.ts';
 import { quoteIdent } from './demo-db.ts';
 import type { AdminRequest, ExecuteResult, RowsResult, StatementRequest, WorkerReply, WorkerRequest } from './sql-protocol.ts';
 import { checkWriteEffect, protectUsers, snapshotSchema, WriteRefused } from './sql-write-check.ts';
-
-const MAX_RESULT_CHARS = 1024 * 1024;
-const MAX_BLOB_PREVIEW = 1024;
 
 const path = process.argv[2];
 if (!path || !process.send) process.exit(2);
@@ -28,26 +26,82 @@ admin.pragma('foreign_keys = ON');
 
 function toJson(v: unknown): unknown {
   if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString();
-  if (Buffer.isBuffer(v)) return { blob_bytes: v.length, base64: v.subarray(0, MAX_BLOB_PREVIEW).toString('base64') };
   return v;
 }
 
+// The smallest JSON a shortened cell can take (an empty text or blob preview), with its size field.
+const CUT_CELL_BYTES = 64;
+
+/**
+ * One cell as JSON, its text or blob preview shortened so that the cell takes at most `budget`
+ * bytes (and never more than MAX_CELL_BYTES of text). `cut` says whether it was shortened.
+ */
+function toCell(v: unknown, budget: number): { value: unknown; cut: boolean } {
+  if (Buffer.isBuffer(v)) {
+    // base64 takes 4 bytes for every 3.
+    const preview = Math.max(0, Math.min(MAX_BLOB_PREVIEW_BYTES, Math.floor((budget - CUT_CELL_BYTES) / 4) * 3));
+    return { value: { blob_bytes: v.length, base64: v.subarray(0, preview).toString('base64') }, cut: preview < v.length };
+  }
+  if (typeof v !== 'string') return { value: toJson(v), cut: false };
+  const limit = Math.min(MAX_CELL_BYTES, budget);
+  // JSON takes at least 1 and at most 6 bytes (\u0001) per UTF-16 unit, plus the quotes.
+  if (v.length * 6 + 2 <= limit || (v.length <= limit && jsonBytes(v) <= limit)) return { value: v, cut: false };
+  const room = limit - CUT_CELL_BYTES; // for the text as JSON, quotes included
+  let text = utf8Prefix(v, room - 2);
+  // Escapes can still make the prefix too long: a sixth of the room always fits.
+  if (jsonBytes(text) > room) text = utf8Prefix(v, Math.floor((room - 2) / 6));
+  return { value: { truncated_text: text, length: v.length }, cut: true };
+}
+
+/** A row with every cell converted, shortened to fit `budget` bytes of JSON where possible. */
+function toRow(row: unknown[], budget: number): { cells: unknown[]; bytes: number; cut: boolean } {
+  const cells: unknown[] = [];
+  let bytes = 2 + Math.max(0, row.length - 1); // brackets and commas
+  let cut = false;
+  for (const v of row) {
+    const cell = toCell(v, budget - bytes);
+    cells.push(cell.value);
+    bytes += jsonBytes(cell.value);
+    cut ||= cell.cut;
+  }
+  return { cells, bytes, cut };
+}
+
+/**
+ * Reads rows until `maxRows`, MAX_RESULT_BYTES of JSON (column names included) or the end. Each
+ * row is held to MAX_ROW_BYTES and each text cell to MAX_CELL_BYTES; the first row is shortened
+ * to whatever room is left, so it always fits. Nothing larger than MAX_RESULT_BYTES reaches the
+ * parent process, however large SQLite's values are.
+ */
 function readRows(stmt: Database.Statement, params: unknown[], maxRows: number): RowsResult {
   stmt.raw(true).safeIntegers(true);
   const columns = stmt.columns().map((c) => c.name);
+  let size = jsonBytes(columns) + 64; // the field names and counts around the rows
+  if (size > MAX_RESULT_BYTES) throw new ResultTooLarge(`the column names alone exceed the result limit of ${MAX_RESULT_BYTES} bytes`);
   const rows: unknown[][] = [];
-  let size = 0;
-  let truncated = false;
+  const reasons = new Set<string>();
   for (const row of stmt.iterate(...params) as Iterable<unknown[]>) {
-    if (rows.length >= maxRows || size > MAX_RESULT_CHARS) {
-      truncated = true;
+    if (rows.length >= maxRows) {
+      reasons.add(`stopped at max_rows (${maxRows})`);
       break; // ends the iterator, which resets the statement
     }
-    const converted = row.map(toJson);
-    size += JSON.stringify(converted).length;
-    rows.push(converted);
+    const room = MAX_RESULT_BYTES - size - 1;
+    let converted = toRow(row, MAX_ROW_BYTES);
+    if (converted.bytes > room) {
+      if (rows.length > 0) {
+        reasons.add(`stopped at the result limit of ${MAX_RESULT_BYTES} bytes`);
+        break;
+      }
+      converted = toRow(row, room);
+      // Only a row of thousands of columns can miss even then.
+      if (converted.bytes > room) throw new ResultTooLarge(`one row exceeds the result limit of ${MAX_RESULT_BYTES} bytes even with its values shortened`);
+    }
+    if (converted.cut) reasons.add(`long values were shortened (text to ${MAX_CELL_BYTES} bytes as { truncated_text, length }, blobs to a ${MAX_BLOB_PREVIEW_BYTES}-byte preview, rows to ${MAX_ROW_BYTES} bytes)`);
+    size += converted.bytes + 1;
+    rows.push(converted.cells);
   }
-  return { columns, rows, rowCount: rows.length, truncated };
+  const truncated = reasons.size > 0;
+  return { columns, rows, rowCount: rows.length, truncated, ...(truncated ? { truncatedReason: [...reasons].join('; ') } : {}) };
 }
 
 function query(req: StatementRequest): RowsResult {
@@ -93,6 +147,7 @@ function runAdmin(req: AdminRequest): ExecuteResult {
 }
 
 class QueryRefused extends Error {}
+class ResultTooLarge extends Error {}
 
 function handle(req: WorkerRequest): WorkerReply {
   try {
@@ -101,7 +156,8 @@ function handle(req: WorkerRequest): WorkerReply {
   } catch (err) {
     const error = err instanceof QueryRefused
       ? 'the query tool only runs read-only statements that return rows (use execute_sql to change data)'
-      : err instanceof WriteRefused ? `invalid argument 'sql': ${err.message}` : describeDbError(err);
+      : err instanceof WriteRefused ? `invalid argument 'sql': ${err.message}`
+        : err instanceof ResultTooLarge ? err.message : describeDbError(err);
     return { type: 'reply', id: req.id, ok: false, error };
   }
 }
