@@ -111,6 +111,12 @@ export const requirements: Record<string, Requirement> = {
   'SCALE-PG-CONCURRENCY': { level: 'MUST', source: 'issue 5', text: 'refresh rotation, code redemption and consent writes stay correct under concurrency across instances on one PostgreSQL: one family survives, a code yields tokens once, no family is wiped by a legitimate concurrent refresh' },
   'SCALE-PG-SHARED-STATE': { level: 'MUST', source: 'issue 5', text: 'state a browser flow needs (pending authorization requests, sessions) is shared, so consecutive requests may land on different instances' },
   'SCALE-PG-FAIL-CLOSED': { level: 'MUST', source: 'issue 5', text: 'when PostgreSQL is unreachable requests get 503 temporarily_unavailable with Retry-After, the outage is logged once per interval, and the server recovers by itself' },
+  // --- Hardening: MCP server memory (tool results, transports) ---
+  'HARD-MEM-CELL-CAP': { level: 'MUST', source: 'issue: Hardening', text: 'the SQL worker shortens every text or blob value over the cell cap, the first row included, and says so (truncated_text and length, truncated and truncatedReason)' },
+  'HARD-MEM-ROW-CAP': { level: 'MUST', source: 'issue: Hardening', text: 'the SQL worker holds each row to the row cap and the whole result to the result cap, the first row included, so nothing larger reaches the main process' },
+  'HARD-MEM-REPLY-CAP': { level: 'MUST', source: 'issue: Hardening', text: 'the main process refuses a tool result over the reply cap with a clear tool error instead of passing it on' },
+  'HARD-MEM-PAYLOAD-ONCE': { level: 'MUST', source: 'issue: Hardening', text: 'a tool result holds its payload once (one JSON text block, no structuredContent copy)' },
+  'HARD-MEM-ATTACK-RSS': { level: 'MUST', source: 'issue: Hardening', text: 'during an attack of 40 MB rows with unread responses the main process stays under 300 MB RSS and /health keeps answering' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

@@ -29,14 +29,17 @@ function toJson(v: unknown): unknown {
   return v;
 }
 
-// The smallest JSON a shortened cell can take (an empty text or blob preview), with its size field.
+// Room enough for any cell once shortened: a number, null, or an empty text or blob preview with
+// its size, e.g. {"truncated_text":"","length":80000000} (40 bytes).
 const CUT_CELL_BYTES = 64;
 
 /**
  * One cell as JSON, its text or blob preview shortened so that the cell takes at most `budget`
- * bytes (and never more than MAX_CELL_BYTES of text). `cut` says whether it was shortened.
+ * bytes (never less than CUT_CELL_BYTES, never more than MAX_CELL_BYTES of text). `cut` says
+ * whether it was shortened.
  */
 function toCell(v: unknown, budget: number): { value: unknown; cut: boolean } {
+  budget = Math.max(budget, CUT_CELL_BYTES);
   if (Buffer.isBuffer(v)) {
     // base64 takes 4 bytes for every 3.
     const preview = Math.max(0, Math.min(MAX_BLOB_PREVIEW_BYTES, Math.floor((budget - CUT_CELL_BYTES) / 4) * 3));
@@ -53,17 +56,21 @@ function toCell(v: unknown, budget: number): { value: unknown; cut: boolean } {
   return { value: { truncated_text: text, length: v.length }, cut: true };
 }
 
-/** A row with every cell converted, shortened to fit `budget` bytes of JSON where possible. */
+/**
+ * A row with every cell converted, shortened to fit `budget` bytes of JSON: each cell gets the
+ * room left after keeping CUT_CELL_BYTES for every cell after it, so the row fits whenever
+ * `budget` allows CUT_CELL_BYTES per column.
+ */
 function toRow(row: unknown[], budget: number): { cells: unknown[]; bytes: number; cut: boolean } {
   const cells: unknown[] = [];
   let bytes = 2 + Math.max(0, row.length - 1); // brackets and commas
   let cut = false;
-  for (const v of row) {
-    const cell = toCell(v, budget - bytes);
+  row.forEach((v, i) => {
+    const cell = toCell(v, budget - bytes - (row.length - 1 - i) * CUT_CELL_BYTES);
     cells.push(cell.value);
     bytes += jsonBytes(cell.value);
     cut ||= cell.cut;
-  }
+  });
   return { cells, bytes, cut };
 }
 
