@@ -116,6 +116,8 @@ export const requirements: Record<string, Requirement> = {
   'HARD-MEM-ROW-CAP': { level: 'MUST', source: 'issue: Hardening', text: 'the SQL worker holds each row to the row cap and the whole result to the result cap, the first row included, so nothing larger reaches the main process' },
   'HARD-MEM-REPLY-CAP': { level: 'MUST', source: 'issue: Hardening', text: 'the main process refuses a tool result over the reply cap with a clear tool error instead of passing it on' },
   'HARD-MEM-PAYLOAD-ONCE': { level: 'MUST', source: 'issue: Hardening', text: 'a tool result holds its payload once (one JSON text block, no structuredContent copy)' },
+  'HARD-MEM-HTTP-IN-FLIGHT': { level: 'MUST', source: 'issue: Hardening', text: 'over HTTP one identity has a bounded number of requests in flight (handler running or response unsent); beyond it the server answers 429 and audits it' },
+  'HARD-MEM-HTTP-UNREAD': { level: 'MUST', source: 'issue: Hardening', text: 'responses a client does not read stay in flight and are dropped with their connection after a send timeout, so unread responses cannot pile up in memory' },
   'HARD-MEM-ATTACK-RSS': { level: 'MUST', source: 'issue: Hardening', text: 'during an attack of 40 MB rows with unread responses the main process stays under 300 MB RSS and /health keeps answering' },
 };
 

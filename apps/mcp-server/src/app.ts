@@ -9,6 +9,7 @@ import { securityHeaders } from './plugins/security-headers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metadataRoutes, resourceMetadataUrl } from './routes/metadata.ts';
 import { mcpRoutes } from './routes/mcp.ts';
+import { createInFlight } from './http/in-flight.ts';
 
 export type { BuildDeps } from './runtime.ts';
 export type { McpConfig } from './config.ts';
@@ -53,6 +54,7 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
     newServer: runtime.newServer,
     sharedStore: runtime.sharedStore,
     resourceMetadataUrl: resourceMetadataUrl(config.publicUrl),
+    inFlight: createInFlight(deps.inFlightLimits),
   };
   app.decorate('mcp', ctx);
   app.decorateRequest('identity', null);

@@ -7,6 +7,7 @@ import type { Auditor } from './pipeline/audit.ts';
 import type { GateContext } from './pipeline/gate.ts';
 import type { SessionInfo } from './mcp-server-factory.ts';
 import type { SharedRedis } from '@stack/redis';
+import type { InFlight } from './http/in-flight.ts';
 
 /** Everything the routes need, built once per app by buildApp(). */
 export interface McpAppContext {
@@ -20,6 +21,8 @@ export interface McpAppContext {
   sharedStore: SharedRedis | undefined;
   /** URL of the RFC 9728 metadata for the MCP endpoint (path-inserted form). */
   resourceMetadataUrl: string;
+  /** MCP requests whose responses are not yet sent, per identity and in bytes. */
+  inFlight: InFlight;
 }
 
 declare module 'fastify' {

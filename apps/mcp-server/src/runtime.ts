@@ -13,6 +13,7 @@ import { createRedisRevocations, type RedisRevocations } from './shared-state/re
 import { prepareTools, type GateContext } from './pipeline/gate.ts';
 import { createServerFactory, type SessionInfo } from './mcp-server-factory.ts';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { InFlightLimits } from './http/in-flight.ts';
 
 export const VERSION = '0.1.0';
 
@@ -32,6 +33,8 @@ export interface BuildDeps {
   now?: () => number;
   /** Fastify logger option; defaults to config.logLevel. */
   logger?: boolean | object;
+  /** HTTP: limits on responses held for clients (http/in-flight.ts has the defaults). */
+  inFlightLimits?: Partial<InFlightLimits>;
 }
 
 /** The transport-independent pipeline: authentication, rate limits, authorization, audit and tools. */

@@ -24,6 +24,9 @@ export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Pr
   try {
     await server.connect(transport);
     await transport.handleRequest(request.raw, reply.raw, request.body);
+    // The JSON response is written (its sending may still be under way): a client that does not
+    // read it in time loses the connection rather than have this process hold the bytes.
+    request.server.mcp.inFlight.written(reply.raw);
   } catch (err) {
     request.log.error({ err }, 'mcp request failed');
     if (!reply.raw.headersSent) {

@@ -3,12 +3,13 @@ import { OAuthError } from '@stack/oauth';
 import { checkOrigin } from '../http/check-origin.ts';
 import { authenticateRequest } from '../http/authenticate-request.ts';
 import { gateRequest } from '../http/gate-request.ts';
+import { limitInFlight } from '../http/in-flight.ts';
 import { serveMcp } from '../http/serve-mcp.ts';
 
 /**
  * POST <mcp path>: origin check → authenticate (before the body is read) → body limit and JSON
- * parsing → rate limit → authorize → validate → the SDK. Stateless: GET (SSE stream) and DELETE
- * (session end) have nothing to serve.
+ * parsing → requests in flight → rate limit → authorize → validate → the SDK. Stateless: GET
+ * (SSE stream) and DELETE (session end) have nothing to serve.
  */
 export const mcpRoutes: FastifyPluginAsync = async (app) => {
   const url = app.mcp.config.mcpPath;
@@ -16,7 +17,7 @@ export const mcpRoutes: FastifyPluginAsync = async (app) => {
     method: 'POST',
     url,
     onRequest: [checkOrigin, authenticateRequest],
-    preHandler: [gateRequest],
+    preHandler: [limitInFlight, gateRequest],
     handler: serveMcp,
   });
   app.route({
