@@ -118,6 +118,8 @@ export const requirements: Record<string, Requirement> = {
   'HARD-MEM-PAYLOAD-ONCE': { level: 'MUST', source: 'issue: Hardening', text: 'a tool result holds its payload once (one JSON text block, no structuredContent copy)' },
   'HARD-MEM-HTTP-IN-FLIGHT': { level: 'MUST', source: 'issue: Hardening', text: 'over HTTP one identity has a bounded number of requests in flight (handler running or response unsent); beyond it the server answers 429 and audits it' },
   'HARD-MEM-HTTP-UNREAD': { level: 'MUST', source: 'issue: Hardening', text: 'responses a client does not read stay in flight and are dropped with their connection after a send timeout, so unread responses cannot pile up in memory' },
+  'HARD-MEM-STDIO-LINE': { level: 'MUST', source: 'issue: Hardening', text: 'a stdio message (one line) over BODY_LIMIT_BYTES is dropped as it arrives, never buffered whole, and answered with a JSON-RPC error; the session goes on' },
+  'HARD-MEM-STDIO-BACKPRESSURE': { level: 'MUST', source: 'issue: Hardening', text: 'over stdio, while the client does not read standard output the server stops reading standard input, so answers and requests cannot pile up in memory' },
   'HARD-MEM-ATTACK-RSS': { level: 'MUST', source: 'issue: Hardening', text: 'during an attack of 40 MB rows with unread responses the main process stays under 300 MB RSS and /health keeps answering' },
 };
 

@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { isJSONRPCNotification, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { OAuthError } from '@stack/oauth';
 import type { Identity } from '@stack/mcp-auth';
 import type { McpConfig } from './config.ts';
 import { createRuntime, type BuildDeps, type Runtime } from './runtime.ts';
 import { gateMessage } from './pipeline/gate.ts';
+import { limitLines } from './message-limits.ts';
+
+/** Messages read from standard input and not yet gated; reading pauses at this many. */
+const MAX_QUEUED_MESSAGES = 16;
 
 /** JSON-RPC error for a refused message: rate limits carry retry_after_seconds, scope errors the scopes needed. */
 function rpcErrorFor(id: RequestId, err: unknown): JSONRPCMessage {
@@ -54,22 +58,46 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
   // JSON-RPC id → audit request id, so the handler's ctx.requestId matches the gate's audit line.
   const ids = new Map<RequestId, string>();
   const server = runtime.newServer({ identity, transport: 'stdio', requestId: (rpcId) => ids.get(rpcId) ?? randomUUID() });
-  const transport = new StdioServerTransport(io.stdin, io.stdout);
+  const stdin = io.stdin ?? process.stdin;
+  const stdout = io.stdout ?? process.stdout;
+  // Messages are gated one at a time, in order, so a notification never overtakes the request before it.
+  let chain = Promise.resolve();
+  // One JSON-RPC message is one line: a line over BODY_LIMIT_BYTES is dropped as it arrives (never
+  // buffered) and answered with an error, as HTTP answers such a body with 413.
+  const input = limitLines(config.bodyLimit, (bytes) => {
+    const requestId = randomUUID();
+    runtime.audit.record({ decision: 'DENIED', requestId, identity, transport: 'stdio', reason: `message of ${bytes} bytes is over the limit of ${config.bodyLimit}` });
+    chain = chain.then(() => transport.send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `Invalid Request: message larger than ${config.bodyLimit} bytes` } } as unknown as JSONRPCMessage));
+  });
+  const transport = new StdioServerTransport(input, stdout);
   await server.connect(transport);
+
+  // Backpressure: while the client is not reading standard output, or messages wait to be gated,
+  // stop reading standard input, so unread answers and unhandled requests cannot pile up here.
+  let queued = 0;
+  const flow = () => {
+    if (stdout.writableNeedDrain || queued >= MAX_QUEUED_MESSAGES) input.pause();
+    else input.resume();
+  };
+  stdout.on('drain', flow);
 
   const deliver = transport.onmessage!;
   const send = transport.send.bind(transport);
   transport.send = async (message: JSONRPCMessage) => {
     if ('id' in message && ('result' in message || 'error' in message)) ids.delete(message.id as RequestId);
-    return send(message);
+    const sent = send(message);
+    flow();
+    return sent;
   };
-  // Messages are gated one at a time, in order, so a notification never overtakes the request before it.
-  let chain = Promise.resolve();
   transport.onmessage = (message: JSONRPCMessage) => {
+    queued++;
+    flow();
     chain = chain.then(async () => {
       const requestId = randomUUID();
       const id = isJSONRPCRequest(message) ? message.id : undefined;
       if (id !== undefined) ids.set(id, requestId);
+      // A cancelled request gets no answer (MCP cancellation): forget its id here too.
+      if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') ids.delete((message.params as { requestId?: RequestId } | undefined)?.requestId as RequestId);
       try {
         // Re-checked per request (microseconds): a key revoked or expired mid-session stops working at once.
         if (id !== undefined) await authenticate(requestId);
@@ -78,14 +106,21 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
         else deliver(message);
       } catch (err) {
         if (id !== undefined) await transport.send(rpcErrorFor(id, err));
+      } finally {
+        queued--;
+        flow();
       }
     });
   };
+  // Reading starts only now that every message goes through the gate.
+  stdin.pipe(input);
   await runtime.start();
   return {
     identity,
     runtime,
     async close() {
+      stdin.unpipe(input);
+      stdout.off('drain', flow);
       await server.close();
       await runtime.close();
     },
