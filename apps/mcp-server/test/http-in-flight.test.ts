@@ -16,7 +16,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
 }
 
 /** The fixture tools, with a `query` that waits for `release` ('wait') or answers 8 MB of text ('big'). */
-function tools(state: { running: number; release: () => void; released: Promise<void> }): ToolDefinition[] {
+function tools(state: { running: number; served: number; release: () => void; released: Promise<void> }): ToolDefinition[] {
   return fixtureTools().map((t) => t.name !== 'query' ? t : {
     ...t,
     async handler(args: { sql: string }) {
@@ -24,6 +24,7 @@ function tools(state: { running: number; release: () => void; released: Promise<
         state.running++;
         await state.released;
       }
+      if (args.sql === 'big') state.served++;
       return { content: [{ type: 'text' as const, text: args.sql === 'big' ? 'x'.repeat(BIG_BYTES) : 'ok' }] };
     },
   });
@@ -32,7 +33,7 @@ function tools(state: { running: number; release: () => void; released: Promise<
 function blocker() {
   let release!: () => void;
   const released = new Promise<void>((r) => { release = r; });
-  return { running: 0, release, released };
+  return { running: 0, served: 0, release, released };
 }
 
 /** A POST whose response is never read: the socket is paused for good. */
@@ -60,25 +61,32 @@ describe('HTTP: responses held for clients are bounded', () => {
     server = await startMcpServer(NO_AUTH, { tools: tools(state) });
     const url = server.url;
     const waiting = Array.from({ length: 8 }, () => rpc(url, callTool('query', { sql: 'wait' })));
-    await until(() => state.running === 8, 'eight running calls');
-    const ninth = await rpc(url, callTool('query', { sql: 'SELECT 1' }));
-    expect(ninth.status).toBe(429);
-    expect(ninth.headers.get('retry-after')).toBe('1');
-    expect(await ninth.json()).toMatchObject({ error: 'rate_limited', error_description: expect.stringMatching(/too many requests in flight \(at most 8\)/) });
-    expect(server.audit()).toContainEqual(expect.objectContaining({ decision: 'RATE_LIMITED', reason: expect.stringMatching(/in flight/) }));
-    state.release();
+    try {
+      await until(() => state.running === 8, 'eight running calls');
+      const ninth = await rpc(url, callTool('query', { sql: 'SELECT 1' }));
+      expect(ninth.status).toBe(429);
+      expect(ninth.headers.get('retry-after')).toBe('1');
+      expect(await ninth.json()).toMatchObject({ error: 'rate_limited', error_description: expect.stringMatching(/too many requests in flight \(at most 8\)/) });
+      expect(server.audit()).toContainEqual(expect.objectContaining({ decision: 'RATE_LIMITED', reason: expect.stringMatching(/in flight/) }));
+    } finally {
+      state.release();
+    }
     for (const r of await Promise.all(waiting)) expect(r.status).toBe(200);
     expect((await rpc(url, callTool('query', { sql: 'SELECT 1' }))).status).toBe(200);
   });
 
   it('[HARD-MEM-HTTP-UNREAD] responses a client never reads count as in flight and are dropped after the send timeout, freeing what they held', async () => {
-    server = await startMcpServer(NO_AUTH, { tools: tools(blocker()), inFlightLimits: { sendTimeoutMs: 1500 } });
+    const state = blocker();
+    server = await startMcpServer(NO_AUTH, { tools: tools(state), inFlightLimits: { sendTimeoutMs: 4000 } });
     const { url, base, app } = server;
     for (let i = 0; i < 8; i++) sockets.push(unreadCall(base, callTool('query', { sql: 'big' })));
-    // Each unread 8 MB answer: the socket buffers take a part, this process holds the rest.
-    await until(() => app.mcp.inFlight.pendingBytes() > 8 * 2 * 1024 * 1024, 'unsent bytes held for the unread responses');
+    await until(() => state.served === 8, 'eight answers');
+    await sleep(200);
+    // The answers are written, none is read: the identity still has eight requests in flight.
     const refused = await rpc(url, callTool('query', { sql: 'SELECT 1' }));
     expect(refused.status).toBe(429);
+    // Each unread 8 MB answer: the socket buffers take a part, this process holds the rest.
+    expect(app.mcp.inFlight.pendingBytes()).toBeGreaterThan(8 * 2 * 1024 * 1024);
     // The send timeout closes the stalled connections: nothing is held any more and calls work again.
     await until(() => app.mcp.inFlight.pendingBytes() === 0, 'the stalled responses to be dropped');
     const after = await rpc(url, callTool('query', { sql: 'SELECT 1' }));
