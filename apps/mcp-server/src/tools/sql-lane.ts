@@ -1,0 +1,90 @@
+import type { WorkerRequest } from './sql-protocol.ts';
+import type { WorkerSlot } from './sql-worker-slot.ts';
+import { ToolError } from './tool-result.ts';
+
+const MAX_QUEUE = 32;
+
+export type Outcome = { ok: true; value: unknown; ranMs: number } | { ok: false; error: unknown; ranMs: number };
+
+interface Waiting {
+  owner: string;
+  req: WorkerRequest;
+  settle(o: Outcome): void;
+}
+
+interface Running {
+  owner: string;
+  /** When the worker received the statement (unset while the worker is still starting). */
+  startedAt?: number;
+}
+
+export interface Lane {
+  /** A statement that has run this long is a slow one (a quarter of the lane's time limit). */
+  readonly slowAfterMs: number;
+  readonly full: boolean;
+  /** Queues a request; `settle` is called once, before the next statement is dispatched. */
+  submit(owner: string, req: WorkerRequest, settle: (o: Outcome) => void): void;
+  /** Settles every queued request with a shut-down error and closes the workers. */
+  close(): void;
+}
+
+/**
+ * A set of workers and the queue in front of them. The runner keeps one statement per identity
+ * queued or running, so dispatching in arrival order is round-robin across identities: a caller
+ * served just now and sending again queues behind everyone already waiting.
+ *
+ * Slow callers (a statement of theirs ran long within the last minute) and statements already
+ * running long may together occupy at most workers − 1 workers: one worker stays for callers whose
+ * statements are quick, so two endless queries cannot make everyone else wait for the time limit.
+ * A slow caller's statement waits while that share is taken; quick callers' statements queued
+ * behind it go first. A lane with a single worker has no share to keep and is plain arrival order.
+ */
+export function createLane(slots: WorkerSlot[], opts: { timeoutMs: number; isSlowCaller(owner: string): boolean; now: () => number }): Lane {
+  const idle = [...slots];
+  const queue: Waiting[] = [];
+  const running = new Set<Running>();
+  const slowAfterMs = opts.timeoutMs / 4;
+  const slowShare = slots.length > 1 ? slots.length - 1 : 1;
+  let closed = false;
+
+  function slowRunning(): number {
+    const now = opts.now();
+    let n = 0;
+    for (const r of running) if (opts.isSlowCaller(r.owner) || (r.startedAt !== undefined && now - r.startedAt >= slowAfterMs)) n++;
+    return n;
+  }
+
+  function pump(): void {
+    while (!closed && idle.length && queue.length) {
+      const slowMayStart = slowRunning() < slowShare;
+      const i = queue.findIndex((j) => slowMayStart || !opts.isSlowCaller(j.owner));
+      // Only slow callers wait and their share is taken: the idle worker stays free for others.
+      if (i < 0) return;
+      const job = queue.splice(i, 1)[0]!;
+      const slot = idle.shift()!;
+      const entry: Running = { owner: job.owner };
+      running.add(entry);
+      const end = (o: { ok: true; value: unknown } | { ok: false; error: unknown }) => {
+        running.delete(entry);
+        idle.push(slot);
+        job.settle({ ...o, ranMs: entry.startedAt === undefined ? 0 : opts.now() - entry.startedAt });
+        pump();
+      };
+      slot.run(job.req, () => { entry.startedAt = opts.now(); }).then((value) => end({ ok: true, value }), (error: unknown) => end({ ok: false, error }));
+    }
+  }
+
+  return {
+    slowAfterMs,
+    get full() { return queue.length >= MAX_QUEUE; },
+    submit(owner, req, settle) {
+      queue.push({ owner, req, settle });
+      pump();
+    },
+    close() {
+      closed = true;
+      for (const job of queue.splice(0)) job.settle({ ok: false, error: new ToolError('the database tools are shut down'), ranMs: 0 });
+      for (const s of slots) s.close();
+    },
+  };
+}
