@@ -61,7 +61,11 @@ export function createLane(slots: WorkerSlot[], opts: { timeoutMs: number; isSlo
       // Only slow callers wait and their share is taken: the idle worker stays free for others.
       if (i < 0) return;
       const job = queue.splice(i, 1)[0]!;
-      const slot = idle.shift()!;
+      // A worker replaced after a kill takes a moment to start: a slow caller waits for that one,
+      // a quick caller gets a started one where there is one.
+      const slow = opts.isSlowCaller(job.owner);
+      const k = idle.findIndex((s) => s.started !== slow);
+      const slot = idle.splice(k < 0 ? 0 : k, 1)[0]!;
       const entry: Running = { owner: job.owner };
       running.add(entry);
       const end = (o: { ok: true; value: unknown } | { ok: false; error: unknown }) => {

@@ -38,6 +38,8 @@ export interface WorkerSlot {
   run(req: WorkerRequest, onStart?: () => void): Promise<unknown>;
   /** Starts the process ahead of the first statement, so that call does not pay the start-up. */
   warm(): void;
+  /** A started worker is waiting for work (false while one starts, e.g. after a kill). */
+  readonly started: boolean;
   /** Kills the current process for good: no fresh one is started (the runner waits for exits through `live`). */
   close(): void;
 }
@@ -52,6 +54,7 @@ export function createWorkerSlot(opts: WorkerSlotOptions, live: Set<ChildProcess
   let child: ChildProcess | undefined;
   let ready: Promise<ChildProcess> | undefined;
   let closed = false;
+  let startedProc: ChildProcess | undefined;
 
   function start(): Promise<ChildProcess> {
     const proc = fork(WORKER, [opts.databasePath, opts.role, String(opts.maxBytes)], {
@@ -71,7 +74,10 @@ export function createWorkerSlot(opts: WorkerSlotOptions, live: Set<ChildProcess
       const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new ToolError('the SQL worker did not start')); }, START_TIMEOUT_MS);
       proc.once('message', (m: WorkerReply) => {
         clearTimeout(timer);
-        if (m.type === 'ready') resolve(proc);
+        if (m.type === 'ready') {
+          if (child === proc) startedProc = proc;
+          resolve(proc);
+        }
         else reject(new ToolError('the SQL worker did not start'));
       });
       proc.once('exit', () => {
@@ -140,7 +146,12 @@ export function createWorkerSlot(opts: WorkerSlotOptions, live: Set<ChildProcess
     });
   }
 
-  return { run, warm, close: () => { closed = true; stop(child); } };
+  return {
+    run,
+    warm,
+    get started() { return startedProc !== undefined && startedProc === child && isRunning(startedProc); },
+    close: () => { closed = true; stop(child); },
+  };
 }
 
 /** Resident set size of a process from /proc (Linux); undefined where the system does not offer it. */
