@@ -3,7 +3,7 @@
 // (fair dispatch, sql-lane.ts).
 
 /** Stops in a row that cost nothing more than the stopped statement itself. */
-const FREE_STOPS = 2;
+export const FREE_STOPS = 2;
 const MAX_COOL_DOWN_MS = 10 * 60_000;
 /** How long a caller counts as "slow" after one of its statements ran long. */
 const SLOW_MEMORY_MS = 60_000;

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createCallerBook } from './sql-callers.ts';
+import { createCallerBook, FREE_STOPS } from './sql-callers.ts';
 import { createLane, type Lane } from './sql-lane.ts';
 import type { ExecuteResult, RowsResult, StatementRequest, WorkerRequest } from './sql-protocol.ts';
 import { createWorkerSlot, isRunning, StatementStopped, type WorkerRole } from './sql-worker-slot.ts';
@@ -69,7 +69,7 @@ export function createSqlRunner(opts: SqlRunnerOptions): SqlRunner {
     const owner = `${caller.identity.kind}:${caller.identity.subject}`;
     if (busy.has(owner)) return Promise.reject(new ToolError('busy: your previous statement is still running, try again when it has finished'));
     const wait = callers.coolDownLeft(owner);
-    if (wait > 0) return Promise.reject(new ToolError(`refused: your statements keep hitting the time limit; try again in ${Math.ceil(wait / 1000)} s`));
+    if (wait > 0) return Promise.reject(new ToolError(`refused: your recent statements kept being stopped at the time or memory limit; try again in ${Math.ceil(wait / 1000)} s`));
     if (lane.full) return Promise.reject(new ToolError('too many statements waiting, try again'));
     busy.add(owner);
     return new Promise<T>((resolve, reject) => {
@@ -80,7 +80,7 @@ export function createSqlRunner(opts: SqlRunnerOptions): SqlRunner {
         const coolDown = callers.finished(owner, { stopped, slow: stopped || o.ranMs >= lane.slowAfterMs });
         if (o.ok) resolve(o.value as T);
         else if (coolDown > 0) {
-          reject(new ToolError(`${(o.error as Error).message}; your statements keep hitting the time limit, so new ones are refused for ${Math.ceil(coolDown / 1000)} s`));
+          reject(new ToolError(`${(o.error as Error).message}; after ${FREE_STOPS + 1} or more stops in a row your new statements are refused for ${Math.ceil(coolDown / 1000)} s`));
         } else reject(o.error);
       });
     });
