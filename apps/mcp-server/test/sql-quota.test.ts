@@ -26,7 +26,7 @@ function openTools(opts: Omit<DemoToolsOptions, 'databasePath'> = {}) {
     try { return db.prepare(sql).pluck().get() as T; } finally { db.close(); }
   };
   const size = (suffix = '') => (existsSync(path + suffix) ? statSync(path + suffix).size : 0);
-  return { call, peek, size, async close() { await demo.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return { path, call, peek, size, async close() { await demo.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 let t: ReturnType<typeof openTools> | undefined;
@@ -60,6 +60,30 @@ describe('[HARD-SQL-DISK-QUOTA] execute_sql cannot grow the demo database past i
     // Freeing space makes room again.
     expect((await t.call('execute_sql', { sql: 'DELETE FROM blobs' })).data).toMatchObject({ changes: 3 });
     expect((await t.call('execute_sql', { sql: 'INSERT INTO blobs VALUES (zeroblob(600000))' })).isError).toBe(false);
+  });
+});
+
+describe('[HARD-SQL-DISK-QUOTA] the write-ahead log is bounded too', () => {
+  it('writes while a long query holds an old snapshot are refused once the log passes the quota, and resume after it', async () => {
+    t = openTools({ maxBytes: 2 * MiB, writeTimeoutMs: 5000 });
+    expect((await t.call('execute_sql', { sql: 'CREATE TABLE blobs (b BLOB)' })).isError).toBe(false);
+    expect((await t.call('execute_sql', { sql: 'INSERT INTO blobs VALUES (randomblob(600000))' })).isError).toBe(false);
+    // A long-running query: its snapshot keeps every later commit in the log (no checkpoint can pass it).
+    const reader = new Database(t.path, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM blobs').get();
+    const results = [];
+    for (let i = 0; i < 8; i++) results.push(await t.call('execute_sql', { sql: 'UPDATE blobs SET b = randomblob(600000)' }));
+    expect(results.slice(0, 3).every((r) => !r.isError)).toBe(true);
+    const refused = results.filter((r) => r.isError);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect(r.text).toMatch(/^the demo database is full \(quota 2 MiB\): its write-ahead log is waiting for long-running queries to finish; nothing was changed/);
+    // Bounded: the log never starts a write above the quota, plus that one write.
+    expect(t.size('-wal')).toBeLessThanOrEqual(2 * MiB + MiB);
+    reader.exec('COMMIT');
+    reader.close();
+    expect((await t.call('execute_sql', { sql: 'UPDATE blobs SET b = randomblob(600000)' })).isError).toBe(false);
+    expect(t.size('-wal')).toBeLessThanOrEqual(MiB);
   });
 });
 

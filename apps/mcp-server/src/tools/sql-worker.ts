@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { describeDbError } from './db-errors.ts';
 import { quoteIdent } from './demo-db.ts';
-import { applyDiskQuota, diskFullMessage } from './sql-quota.ts';
+import { applyDiskQuota, diskFullMessage, ensureWalRoom, WalFull, walFullMessage } from './sql-quota.ts';
 import type { AdminRequest, ExecuteResult, RowsResult, StatementRequest, WorkerReply, WorkerRequest } from './sql-protocol.ts';
 import { checkWriteEffect, protectUsers, snapshotSchema, WriteRefused } from './sql-write-check.ts';
 
@@ -93,6 +93,7 @@ function runStatement(readWrite: Database.Database, req: StatementRequest): Exec
 
 function execute(req: StatementRequest): ExecuteResult {
   const readWrite = connection(writer);
+  ensureWalRoom(readWrite, path!, maxBytes);
   protectUsers(readWrite);
   // One transaction around the statement, so its effect can be checked and undone before it counts.
   readWrite.exec('BEGIN IMMEDIATE');
@@ -110,6 +111,7 @@ function execute(req: StatementRequest): ExecuteResult {
 
 function runAdmin(req: AdminRequest): ExecuteResult {
   const db = connection(admin);
+  ensureWalRoom(db, path!, maxBytes);
   const info = req.op === 'delete_users'
     ? db.prepare('DELETE FROM users WHERE id IN (SELECT value FROM json_each(?))').run(JSON.stringify(req.ids))
     : db.prepare(`DROP TABLE ${quoteIdent(req.table)}`).run();
@@ -128,6 +130,7 @@ function handle(req: WorkerRequest): WorkerReply {
       : err instanceof WriteRefused ? `invalid argument 'sql': ${err.message}`
       // The write was rolled back as a whole (execute's transaction, or the admin statement's own).
       : err instanceof Database.SqliteError && err.code === 'SQLITE_FULL' ? diskFullMessage(maxBytes)
+      : err instanceof WalFull ? walFullMessage(maxBytes)
       : describeDbError(err);
     return { type: 'reply', id: req.id, ok: false, error };
   }
