@@ -58,8 +58,8 @@ export function createSqlRunner(opts: SqlRunnerOptions): SqlRunner {
   const readers = Array.from({ length: Math.max(1, opts.workers) }, () => slot('read', opts.queryTimeoutMs));
   const writer = slot('write', opts.writeTimeoutMs);
   const callers = createCallerBook({ coolDownMs: opts.coolDownMs ?? 10_000, now });
-  const reads = createLane(readers, { timeoutMs: opts.queryTimeoutMs, isSlowCaller: callers.isSlow, now });
-  const writes = createLane([writer], { timeoutMs: opts.writeTimeoutMs, isSlowCaller: callers.isSlow, now });
+  const reads = createLane(readers, { timeoutMs: opts.queryTimeoutMs, now });
+  const writes = createLane([writer], { timeoutMs: opts.writeTimeoutMs, now });
   const busy = new Set<string>();
   let closed = false;
   let nextId = 1;
@@ -76,8 +76,7 @@ export function createSqlRunner(opts: SqlRunnerOptions): SqlRunner {
       lane.submit(owner, { ...req, id: nextId++ } as WorkerRequest, (o) => {
         // Runs before the lane dispatches its next statement, so that sees this caller's new state.
         busy.delete(owner);
-        const stopped = !o.ok && o.error instanceof StatementStopped;
-        const coolDown = callers.finished(owner, { stopped, slow: stopped || o.ranMs >= lane.slowAfterMs });
+        const coolDown = callers.finished(owner, !o.ok && o.error instanceof StatementStopped);
         if (o.ok) resolve(o.value as T);
         else if (coolDown > 0) {
           reject(new ToolError(`${(o.error as Error).message}; after ${FREE_STOPS + 1} or more stops in a row your new statements are refused for ${Math.ceil(coolDown / 1000)} s`));
