@@ -89,7 +89,7 @@ describe('[HARD-SQL-WRITER-LANE] writes wait their turn in one writer lane inste
     const write = await t.call('execute_sql', { sql: `CREATE TABLE big AS ${ENDLESS}` }, who('alice'));
     expect(write.text).toBe('the statement was stopped after the time limit of 400 ms');
     expect(t.peek<number>("SELECT count(*) FROM sqlite_master WHERE name = 'big'")).toBe(0);
-    const read = await t.call('query', { sql: COUNT_TO, params: [rowsFor(800)] }, who('alice'));
+    const read = await t.call('query', { sql: COUNT_TO, params: [rowsFor(600)] }, who('alice'));
     expect(read.isError, read.text).toBe(false);
   });
 });
