@@ -121,6 +121,13 @@ export const requirements: Record<string, Requirement> = {
   'HARD-MEM-STDIO-LINE': { level: 'MUST', source: 'issue: Hardening', text: 'a stdio message (one line) over BODY_LIMIT_BYTES is dropped as it arrives, never buffered whole, and answered with a JSON-RPC error; the session goes on' },
   'HARD-MEM-STDIO-BACKPRESSURE': { level: 'MUST', source: 'issue: Hardening', text: 'over stdio, while the client does not read standard output the server stops reading standard input, so answers and requests cannot pile up in memory' },
   'HARD-MEM-ATTACK-RSS': { level: 'MUST', source: 'issue: Hardening', text: 'during an attack of 40 MB rows with unread responses the main process stays under 300 MB RSS and /health keeps answering' },
+  // --- Hardening: SQL tools' disk quota and worker scheduling ---
+  'HARD-SQL-DISK-QUOTA': { level: 'MUST', source: 'issue: Hardening', text: 'the demo database has a disk quota (MCP_DEMO_DB_MAX_BYTES, max_page_count on every connection that can write, a bounded write-ahead log); a write that would pass it is rolled back as a whole and answered with a clear tool error' },
+  'HARD-SQL-TEMP-BOUND': { level: 'MUST', source: 'issue: Hardening', text: 'the SQL workers keep temporary data in memory, never in temp files on the shared disk, and a worker whose memory passes MCP_SQL_WORKER_MEMORY_MB is stopped mid-statement' },
+  'HARD-SQL-WRITER-LANE': { level: 'MUST', source: 'issue: Hardening', text: 'every write runs in one writer lane, so writes wait their turn instead of failing on the busy timeout while another caller writes, and writes have their own, shorter time limit' },
+  'HARD-SQL-FAIR-SCHEDULING': { level: 'MUST', source: 'issue: Hardening', text: 'statements are dispatched round-robin across identities, and callers running long statements may occupy at most all but one read worker, so quick callers are served while others run endless queries' },
+  'HARD-SQL-BACKOFF': { level: 'MUST', source: 'issue: Hardening', text: 'an identity whose statements keep hitting the time limit is refused for a cool-down that grows with every further hit (a tool error with the seconds to wait), reset once a statement finishes' },
+  'HARD-SQL-SETTINGS': { level: 'MUST', source: 'issue: Hardening', text: 'the SQL worker pool size, the query and write time limits, the worker memory limit and the demo database quota are settings, validated at start' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

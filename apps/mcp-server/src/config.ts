@@ -47,6 +47,12 @@ const schema = z
     BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024).default(256 * 1024),
     KEY_ENCRYPTION_KEY: key256.optional(),
     LOG_LEVEL: logLevel.default('info'),
+    // The demo SQL tools: worker processes, time limits, memory and disk bounds.
+    MCP_SQL_WORKERS: positiveInt.max(32).default(2),
+    MCP_SQL_QUERY_TIMEOUT_MS: positiveInt.min(100).max(600_000).default(2000),
+    MCP_SQL_WRITE_TIMEOUT_MS: positiveInt.min(100).max(600_000).default(1000),
+    MCP_SQL_WORKER_MEMORY_MB: positiveInt.min(128).max(65_536).default(512),
+    MCP_DEMO_DB_MAX_BYTES: positiveInt.min(1024 * 1024).max(2 ** 44).default(256 * 1024 * 1024),
   })
   .superRefine((c, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -115,6 +121,14 @@ const schema = z
       bodyLimit: c.BODY_LIMIT_BYTES,
       keyEncryptionKey: c.KEY_ENCRYPTION_KEY,
       logLevel: c.LOG_LEVEL,
+      /** The demo SQL tools: read workers (plus one for writes), time limits, memory and disk bounds. */
+      sql: {
+        workers: c.MCP_SQL_WORKERS,
+        queryTimeoutMs: c.MCP_SQL_QUERY_TIMEOUT_MS,
+        writeTimeoutMs: c.MCP_SQL_WRITE_TIMEOUT_MS,
+        workerMemoryBytes: c.MCP_SQL_WORKER_MEMORY_MB * 1024 * 1024,
+        demoDbMaxBytes: c.MCP_DEMO_DB_MAX_BYTES,
+      },
     };
   });
 

@@ -62,7 +62,14 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
   let tools = deps.tools;
   if (!tools) {
     const { createDemoTools } = await import('./tools/index.ts');
-    const demo = createDemoTools({ databasePath: config.demoDatabasePath });
+    const demo = createDemoTools({
+      databasePath: config.demoDatabasePath,
+      sqlWorkers: config.sql.workers,
+      queryTimeoutMs: config.sql.queryTimeoutMs,
+      writeTimeoutMs: config.sql.writeTimeoutMs,
+      workerMemoryBytes: config.sql.workerMemoryBytes,
+      maxBytes: config.sql.demoDbMaxBytes,
+    });
     closers.push(() => demo.close());
     tools = demo.tools;
   }

@@ -7,22 +7,44 @@ import Database from 'better-sqlite3';
 import { jsonBytes, MAX_BLOB_PREVIEW_BYTES, MAX_CELL_BYTES, MAX_RESULT_BYTES, MAX_ROW_BYTES, utf8Prefix } from '../message-limits.ts';
 import { describeDbError } from './db-errors.ts';
 import { quoteIdent } from './demo-db.ts';
+import { applyDiskQuota, diskFullMessage, ensureWalRoom, WalFull, walFullMessage } from './sql-quota.ts';
 import type { AdminRequest, ExecuteResult, RowsResult, StatementRequest, WorkerReply, WorkerRequest } from './sql-protocol.ts';
 import { checkWriteEffect, protectUsers, snapshotSchema, WriteRefused } from './sql-write-check.ts';
 
-const path = process.argv[2];
-if (!path || !process.send) process.exit(2);
+const [path, role, maxBytesArg] = process.argv.slice(2);
+const maxBytes = Number(maxBytesArg);
+if (!path || (role !== 'read' && role !== 'write') || !(maxBytes > 0) || !process.send) process.exit(2);
 
+/**
+ * Every connection keeps temporary data (sorts, DISTINCT, materialised subqueries) in memory:
+ * temp files would grow on the disk the demo database shares with the auth database and the audit
+ * logs, bounded by nothing but the time limit. The parent bounds this process's memory instead.
+ */
+function open(readonly: boolean): Database.Database {
+  const db = new Database(path!, { readonly, fileMustExist: true, timeout: 1000 });
+  db.pragma('temp_store = MEMORY');
+  if (!readonly) applyDiskQuota(db, maxBytes);
+  return db;
+}
+
+// One process per role: the read workers answer query (and describe_table's count), the single
+// write worker runs every write in turn, so writes queue in the runner rather than fail busy.
 // The query connection cannot write: opened read-only, and query_only refuses writes even if
 // SQLite would otherwise allow one (e.g. to a temp schema).
-const readOnly = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
-readOnly.pragma('query_only = ON');
-const readWrite = new Database(path, { fileMustExist: true, timeout: 1000 });
-readWrite.pragma('foreign_keys = ON');
-readWrite.pragma('recursive_triggers = ON');
+const readOnly = role === 'read' ? open(true) : undefined;
+readOnly?.pragma('query_only = ON');
+const writer = role === 'write' ? open(false) : undefined;
+writer?.pragma('foreign_keys = ON');
+writer?.pragma('recursive_triggers = ON');
 // The admin tools' connection: without the guard trigger execute_sql's connection carries.
-const admin = new Database(path, { fileMustExist: true, timeout: 1000 });
-admin.pragma('foreign_keys = ON');
+const admin = role === 'write' ? open(false) : undefined;
+admin?.pragma('foreign_keys = ON');
+
+/** The connection a request needs; a request sent to the wrong kind of worker is a bug in the runner. */
+function connection(db: Database.Database | undefined): Database.Database {
+  if (!db) throw new Error(`this SQL worker (${role}) does not run that request`);
+  return db;
+}
 
 function toJson(v: unknown): unknown {
   if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString();
@@ -112,13 +134,13 @@ function readRows(stmt: Database.Statement, params: unknown[], maxRows: number):
 }
 
 function query(req: StatementRequest): RowsResult {
-  const stmt = readOnly.prepare(req.sql);
+  const stmt = connection(readOnly).prepare(req.sql);
   // reader: returns rows; readonly: SQLite's own verdict that the statement changes nothing.
   if (!stmt.reader || !stmt.readonly) throw new QueryRefused();
   return readRows(stmt, req.params, req.maxRows);
 }
 
-function runStatement(req: StatementRequest): ExecuteResult {
+function runStatement(readWrite: Database.Database, req: StatementRequest): ExecuteResult {
   const stmt = readWrite.prepare(req.sql);
   if (stmt.reader) {
     // RETURNING makes all its changes on the first step, so stopping at maxRows loses none.
@@ -131,12 +153,14 @@ function runStatement(req: StatementRequest): ExecuteResult {
 }
 
 function execute(req: StatementRequest): ExecuteResult {
+  const readWrite = connection(writer);
+  ensureWalRoom(readWrite, path!, maxBytes);
   protectUsers(readWrite);
   // One transaction around the statement, so its effect can be checked and undone before it counts.
   readWrite.exec('BEGIN IMMEDIATE');
   try {
     const before = snapshotSchema(readWrite);
-    const result = runStatement(req);
+    const result = runStatement(readWrite, req);
     checkWriteEffect(readWrite, before);
     readWrite.exec('COMMIT');
     return result;
@@ -147,9 +171,11 @@ function execute(req: StatementRequest): ExecuteResult {
 }
 
 function runAdmin(req: AdminRequest): ExecuteResult {
+  const db = connection(admin);
+  ensureWalRoom(db, path!, maxBytes);
   const info = req.op === 'delete_users'
-    ? admin.prepare('DELETE FROM users WHERE id IN (SELECT value FROM json_each(?))').run(JSON.stringify(req.ids))
-    : admin.prepare(`DROP TABLE ${quoteIdent(req.table)}`).run();
+    ? db.prepare('DELETE FROM users WHERE id IN (SELECT value FROM json_each(?))').run(JSON.stringify(req.ids))
+    : db.prepare(`DROP TABLE ${quoteIdent(req.table)}`).run();
   return { changes: info.changes, lastInsertRowid: 0 };
 }
 
@@ -164,7 +190,11 @@ function handle(req: WorkerRequest): WorkerReply {
     const error = err instanceof QueryRefused
       ? 'the query tool only runs read-only statements that return rows (use execute_sql to change data)'
       : err instanceof WriteRefused ? `invalid argument 'sql': ${err.message}`
-        : err instanceof ResultTooLarge ? err.message : describeDbError(err);
+        : err instanceof ResultTooLarge ? err.message
+      // The write was rolled back as a whole (execute's transaction, or the admin statement's own).
+      : err instanceof Database.SqliteError && err.code === 'SQLITE_FULL' ? diskFullMessage(maxBytes)
+      : err instanceof WalFull ? walFullMessage(maxBytes)
+      : describeDbError(err);
     return { type: 'reply', id: req.id, ok: false, error };
   }
 }
@@ -177,9 +207,9 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal
 // The parent is gone (or closed the channel): close the connections so SQLite checkpoints its
 // write-ahead log, then leave.
 process.on('disconnect', () => {
-  readOnly.close();
-  readWrite.close();
-  admin.close();
+  readOnly?.close();
+  writer?.close();
+  admin?.close();
   process.exit(0);
 });
 process.send({ type: 'ready' } satisfies WorkerReply);
