@@ -111,6 +111,8 @@ export const requirements: Record<string, Requirement> = {
   'SCALE-PG-CONCURRENCY': { level: 'MUST', source: 'issue 5', text: 'refresh rotation, code redemption and consent writes stay correct under concurrency across instances on one PostgreSQL: one family survives, a code yields tokens once, no family is wiped by a legitimate concurrent refresh' },
   'SCALE-PG-SHARED-STATE': { level: 'MUST', source: 'issue 5', text: 'state a browser flow needs (pending authorization requests, sessions) is shared, so consecutive requests may land on different instances' },
   'SCALE-PG-FAIL-CLOSED': { level: 'MUST', source: 'issue 5', text: 'when PostgreSQL is unreachable requests get 503 temporarily_unavailable with Retry-After, the outage is logged once per interval, and the server recovers by itself' },
+  // --- Hardening: start-up, shared state, SQL guard ---
+  'HARD-SQL-FUNCTION-ALLOWLIST': { level: 'MUST', source: 'issue: Hardening', text: 'caller SQL may use only allowlisted functions and table-valued functions (no pragma_* such as pragma_database_list, however spelled), refused by the guard with the function named and by SQLite itself on the worker connections' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

@@ -10,7 +10,9 @@ export function queryTool({ runner, defaultMaxRows }: ToolDeps) {
     title: 'Run a read-only query',
     description:
       'Runs one read-only SQL statement (SELECT, WITH … SELECT) on a read-only connection and returns its rows. ' +
-      'Use ? placeholders with params; results are limited in rows and time, and each caller runs one statement at a time.',
+      'Use ? placeholders with params; results are limited in rows and time, and each caller runs one statement at a time. ' +
+      'Functions: core, date and time, math, JSON, aggregate and window functions; table-valued: json_each, json_tree ' +
+      '(pragma_* functions are refused).',
     inputSchema: {
       sql: sqlText.describe('one SELECT statement, with ? placeholders for values'),
       params: sqlParams.optional().describe('values bound to the ? placeholders, in order'),

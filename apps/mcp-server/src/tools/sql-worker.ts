@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { describeDbError } from './db-errors.ts';
 import { quoteIdent } from './demo-db.ts';
+import { restrictConnection } from './sql-allowlist.ts';
 import type { AdminRequest, ExecuteResult, RowsResult, StatementRequest, WorkerReply, WorkerRequest } from './sql-protocol.ts';
 import { checkWriteEffect, protectUsers, snapshotSchema, WriteRefused } from './sql-write-check.ts';
 
@@ -25,6 +26,8 @@ readWrite.pragma('recursive_triggers = ON');
 // The admin tools' connection: without the guard trigger execute_sql's connection carries.
 const admin = new Database(path, { fileMustExist: true, timeout: 1000 });
 admin.pragma('foreign_keys = ON');
+// Only the allowed functions and table-valued functions, enforced by SQLite on every connection.
+for (const db of [readOnly, readWrite, admin]) restrictConnection(db);
 
 function toJson(v: unknown): unknown {
   if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString();
