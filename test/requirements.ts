@@ -113,6 +113,7 @@ export const requirements: Record<string, Requirement> = {
   'SCALE-PG-FAIL-CLOSED': { level: 'MUST', source: 'issue 5', text: 'when PostgreSQL is unreachable requests get 503 temporarily_unavailable with Retry-After, the outage is logged once per interval, and the server recovers by itself' },
   // --- Hardening: start-up, shared state, SQL guard ---
   'HARD-SQL-FUNCTION-ALLOWLIST': { level: 'MUST', source: 'issue: Hardening', text: 'caller SQL may use only allowlisted functions and table-valued functions (no pragma_* such as pragma_database_list, however spelled), refused by the guard with the function named and by SQLite itself on the worker connections' },
+  'HARD-STARTUP-CONCURRENT': { level: 'MUST', source: 'issue: Hardening', text: 'instances started together on one data directory all start: migrations and demo seeding run in exclusive transactions that check their own state, and the development KEK file is created atomically (one winner, read complete by the rest)' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */
