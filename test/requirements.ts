@@ -115,6 +115,7 @@ export const requirements: Record<string, Requirement> = {
   'HARD-SQL-FUNCTION-ALLOWLIST': { level: 'MUST', source: 'issue: Hardening', text: 'caller SQL may use only allowlisted functions and table-valued functions (no pragma_* such as pragma_database_list, however spelled), refused by the guard with the function named and by SQLite itself on the worker connections' },
   'HARD-STARTUP-CONCURRENT': { level: 'MUST', source: 'issue: Hardening', text: 'instances started together on one data directory all start: migrations and demo seeding run in exclusive transactions that check their own state, and the development KEK file is created atomically (one winner, read complete by the rest)' },
   'HARD-DATA-DIR-PRIVATE': { level: 'MUST', source: 'issue: Hardening', text: 'DATA_DIR is created 0700 and every file the apps create in it (databases with -wal/-shm, KEK, audit logs, backups) 0600; an existing one open to other users is reported at start by name and mode' },
+  'HARD-STDIO-DRAIN': { level: 'MUST', source: 'issue: Hardening', text: 'on stdio, when stdin closes the server answers every call already received (bounded in time) and writes the responses before it exits' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

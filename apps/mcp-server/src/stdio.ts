@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { isJSONRPCNotification, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { OAuthError } from '@stack/oauth';
 import type { Identity } from '@stack/mcp-auth';
 import type { McpConfig } from './config.ts';
@@ -22,9 +22,14 @@ function rpcErrorFor(id: RequestId, err: unknown): JSONRPCMessage {
   return { jsonrpc: '2.0', id, error: { code: -32603, message: 'Internal error' } };
 }
 
+// Calls end on their own within the statement time limit (the SQL runner stops a statement at it
+// and answers with an error); this only bounds a tool that never returns.
+const DRAIN_LIMIT_MS = 30_000;
+
 export interface StdioServer {
   identity: Identity;
   runtime: Runtime;
+  /** Answers every call already received (waiting at most `drainMs`), then closes the server and the runtime. */
   close(): Promise<void>;
 }
 
@@ -32,7 +37,11 @@ export interface StdioServer {
  * The stdio transport: the local process is the boundary, the identity comes from the API key
  * in MCP_API_KEY, and every message still passes the same rate limit, authorization and audit.
  */
-export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { stdin?: Readable; stdout?: Writable } = {}): Promise<StdioServer> {
+export async function runStdio(
+  config: McpConfig,
+  deps: BuildDeps = {},
+  io: { stdin?: Readable; stdout?: Writable; drainMs?: number } = {},
+): Promise<StdioServer> {
   const runtime = await createRuntime(config, deps);
   const credentials = { apiKey: config.apiKey };
   const authenticate = async (requestId: string): Promise<Identity> => {
@@ -52,7 +61,9 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
   }
 
   // JSON-RPC id → audit request id, so the handler's ctx.requestId matches the gate's audit line.
+  // An id stays here until its response is sent: the calls still in flight.
   const ids = new Map<RequestId, string>();
+  let answered: (() => void) | undefined;
   const server = runtime.newServer({ identity, transport: 'stdio', requestId: (rpcId) => ids.get(rpcId) ?? randomUUID() });
   const transport = new StdioServerTransport(io.stdin, io.stdout);
   await server.connect(transport);
@@ -61,7 +72,8 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
   const send = transport.send.bind(transport);
   transport.send = async (message: JSONRPCMessage) => {
     if ('id' in message && ('result' in message || 'error' in message)) ids.delete(message.id as RequestId);
-    return send(message);
+    await send(message);
+    if (ids.size === 0) answered?.();
   };
   // Messages are gated one at a time, in order, so a notification never overtakes the request before it.
   let chain = Promise.resolve();
@@ -76,16 +88,45 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
         const result = await gateMessage(message, { identity, requestId, transport: 'stdio' }, runtime.gate);
         if (result.kind === 'respond') await transport.send(result.message);
         else deliver(message);
+        // A cancelled request gets no response (MCP cancellation): it is no longer in flight.
+        if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+          const cancelled = (message.params as { requestId?: RequestId } | undefined)?.requestId;
+          if (cancelled !== undefined && ids.delete(cancelled) && ids.size === 0) answered?.();
+        }
       } catch (err) {
         if (id !== undefined) await transport.send(rpcErrorFor(id, err));
       }
     });
   };
+  /**
+   * Waits until every message received so far has passed the gate and every call among them has
+   * been answered and written out. Without this, closing stdin in the middle of a call closed the
+   * server under it: the call was audited ALLOWED and its response never sent.
+   */
+  async function drain(limitMs: number): Promise<void> {
+    const deadline = Date.now() + limitMs;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((r) => { timer = setTimeout(r, limitMs); });
+    try {
+      for (let gated = chain; ; gated = chain) {
+        await Promise.race([gated, expired]);
+        if (gated === chain || Date.now() >= deadline) break;
+      }
+      if (ids.size > 0) await Promise.race([new Promise<void>((r) => { answered = r; }), expired]);
+      const out = io.stdout ?? process.stdout;
+      await Promise.race([new Promise<void>((r) => out.write('', () => r())), expired]);
+    } finally {
+      answered = undefined;
+      clearTimeout(timer);
+    }
+  }
+
   await runtime.start();
   return {
     identity,
     runtime,
     async close() {
+      await drain(io.drainMs ?? DRAIN_LIMIT_MS);
       await server.close();
       await runtime.close();
     },
