@@ -59,6 +59,8 @@ export async function dispatch(args: string[], io: CliIo): Promise<number> {
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
 if (invokedDirectly) {
+  // The commands create databases and backups holding secrets: for this user only (as the servers do).
+  process.umask(0o077);
   const io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
   process.exitCode = await dispatch(process.argv.slice(2), io).catch((err: unknown) => {
     process.stderr.write(`error: ${(err as Error).message.split('\n')[0]}\n`);

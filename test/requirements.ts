@@ -128,6 +128,11 @@ export const requirements: Record<string, Requirement> = {
   'HARD-SQL-FAIR-SCHEDULING': { level: 'MUST', source: 'issue: Hardening', text: 'statements are dispatched round-robin across identities, and callers running long statements may occupy at most all but one read worker, so quick callers are served while others run endless queries' },
   'HARD-SQL-BACKOFF': { level: 'MUST', source: 'issue: Hardening', text: 'an identity whose statements keep hitting the time limit is refused for a cool-down that grows with every further hit (a tool error with the seconds to wait), reset once a statement finishes' },
   'HARD-SQL-SETTINGS': { level: 'MUST', source: 'issue: Hardening', text: 'the SQL worker pool size, the query and write time limits, the worker memory limit and the demo database quota are settings, validated at start' },
+  // --- Hardening: start-up, shared state, SQL guard ---
+  'HARD-SQL-FUNCTION-ALLOWLIST': { level: 'MUST', source: 'issue: Hardening', text: 'caller SQL may use only allowlisted functions and table-valued functions (no pragma_* such as pragma_database_list, however spelled), refused by the guard with the function named and by SQLite itself on the worker connections' },
+  'HARD-STARTUP-CONCURRENT': { level: 'MUST', source: 'issue: Hardening', text: 'instances started together on one data directory all start: migrations and demo seeding run in exclusive transactions that check their own state, and the development KEK file is created atomically (one winner, read complete by the rest)' },
+  'HARD-DATA-DIR-PRIVATE': { level: 'MUST', source: 'issue: Hardening', text: 'DATA_DIR is created 0700 and every file the apps create in it (databases with -wal/-shm, KEK, audit logs, backups) 0600; an existing one open to other users is reported at start by name and mode' },
+  'HARD-STDIO-DRAIN': { level: 'MUST', source: 'issue: Hardening', text: 'on stdio, when stdin closes the server answers every call already received (bounded in time) and writes the responses before it exits' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

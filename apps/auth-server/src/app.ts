@@ -4,6 +4,7 @@ import { AuditLog, type AuditSink } from '@stack/audit';
 import { trustProxyOption } from '@stack/config';
 import type { AuthConfig } from './config.ts';
 import type { AppContext } from './context.ts';
+import { dataDirWarnings } from './services/data-dir.ts';
 import { resolveKeks } from './services/kek.ts';
 import { createKeyStore } from './services/keys.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
@@ -43,6 +44,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
   });
 
+  // Before anything is created: what is already there with a mode open to other users.
+  for (const w of dataDirWarnings(config)) app.log.warn(w);
   const now = opts.now ?? Date.now;
   const store = await openStore(config, {
     unavailable: (err) => app.log.error({ err }, 'database unavailable: requests fail with 503 until it answers again'),

@@ -44,7 +44,7 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;
 
-  const runtime = await createRuntime(config, deps, { error: (m) => app.log.error(m), info: (m) => app.log.info(m) });
+  const runtime = await createRuntime(config, deps, { error: (m) => app.log.error(m), info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) });
   const ctx: McpAppContext = {
     config,
     policy: runtime.policy,

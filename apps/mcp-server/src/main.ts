@@ -45,6 +45,10 @@ function reloadOnSighup(policy: PolicyHolder, log: (s: string) => void): void {
 
 /** Starts the MCP server from the environment and flags; the only place that reads process.env and listens. */
 async function main(): Promise<void> {
+  // Whatever this process creates is for this user only (DATA_DIR holds hashes, keys and audit
+  // trails). The stores create their files 0600 explicitly; the mask also covers files made by
+  // code that takes the default mode (SQLite's own files, libraries, the SQL workers).
+  process.umask(0o077);
   let config: McpConfig;
   try {
     config = loadMcpConfig(process.env, process.argv.slice(2));

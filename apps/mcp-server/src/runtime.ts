@@ -3,6 +3,7 @@ import { AuditLog, type AuditSink } from '@stack/audit';
 import { openMcpDb, type McpDb } from '@stack/db';
 import { createApiKeyStore, createJwtVerifier, createRevocationPoller, type RevocationList } from '@stack/mcp-auth';
 import type { McpConfig } from './config.ts';
+import { dataDirWarnings } from './data-dir.ts';
 import { createPolicyHolder, loadPolicyFile, type Policy, type PolicyHolder } from './policy.ts';
 import type { ToolDefinition } from './tools/types.ts';
 import { createAuthenticator, type Authenticator } from './pipeline/authenticate.ts';
@@ -51,10 +52,19 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-// Standard output is the protocol in stdio mode, so the default log is standard error.
-const stderrLog: RedisLog = { error: (m) => console.error(`[ERROR] ${m}`), info: (m) => console.error(`[OK] ${m}`) };
+/** Where the runtime reports; warn is for start-up findings such as data files open to other users. */
+export type RuntimeLog = RedisLog & { warn(message: string): void };
 
-export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log: RedisLog = stderrLog): Promise<Runtime> {
+// Standard output is the protocol in stdio mode, so the default log is standard error.
+const stderrLog: RuntimeLog = {
+  error: (m) => console.error(`[ERROR] ${m}`),
+  info: (m) => console.error(`[OK] ${m}`),
+  warn: (m) => console.error(`[WARN] ${m}`),
+};
+
+export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log: RuntimeLog = stderrLog): Promise<Runtime> {
+  // Before anything is created: what is already there with a mode open to other users.
+  for (const w of dataDirWarnings(config)) log.warn(w);
   const now = deps.now ?? Date.now;
   const closers: (() => unknown)[] = [];
   const policyHolder = createPolicyHolder(deps.policy ?? loadPolicyFile(config.policyFile), () => loadPolicyFile(config.policyFile));

@@ -26,9 +26,14 @@ function rpcErrorFor(id: RequestId, err: unknown): JSONRPCMessage {
   return { jsonrpc: '2.0', id, error: { code: -32603, message: 'Internal error' } };
 }
 
+// Calls end on their own within the statement time limit (the SQL runner stops a statement at it
+// and answers with an error); this only bounds a tool that never returns.
+const DRAIN_LIMIT_MS = 30_000;
+
 export interface StdioServer {
   identity: Identity;
   runtime: Runtime;
+  /** Answers every call already received (waiting at most `drainMs`), then closes the server and the runtime. */
   close(): Promise<void>;
 }
 
@@ -36,7 +41,11 @@ export interface StdioServer {
  * The stdio transport: the local process is the boundary, the identity comes from the API key
  * in MCP_API_KEY, and every message still passes the same rate limit, authorization and audit.
  */
-export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { stdin?: Readable; stdout?: Writable } = {}): Promise<StdioServer> {
+export async function runStdio(
+  config: McpConfig,
+  deps: BuildDeps = {},
+  io: { stdin?: Readable; stdout?: Writable; drainMs?: number } = {},
+): Promise<StdioServer> {
   const runtime = await createRuntime(config, deps);
   const credentials = { apiKey: config.apiKey };
   const authenticate = async (requestId: string): Promise<Identity> => {
@@ -56,7 +65,9 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
   }
 
   // JSON-RPC id → audit request id, so the handler's ctx.requestId matches the gate's audit line.
+  // An id stays here until its response is sent: the calls still in flight.
   const ids = new Map<RequestId, string>();
+  let answered: (() => void) | undefined;
   const server = runtime.newServer({ identity, transport: 'stdio', requestId: (rpcId) => ids.get(rpcId) ?? randomUUID() });
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
@@ -87,7 +98,8 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
     if ('id' in message && ('result' in message || 'error' in message)) ids.delete(message.id as RequestId);
     const sent = send(message);
     flow();
-    return sent;
+    await sent;
+    if (ids.size === 0) answered?.();
   };
   transport.onmessage = (message: JSONRPCMessage) => {
     queued++;
@@ -104,6 +116,11 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
         const result = await gateMessage(message, { identity, requestId, transport: 'stdio' }, runtime.gate);
         if (result.kind === 'respond') await transport.send(result.message);
         else deliver(message);
+        // A cancelled request gets no response (MCP cancellation): it is no longer in flight.
+        if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+          const cancelled = (message.params as { requestId?: RequestId } | undefined)?.requestId;
+          if (cancelled !== undefined && ids.delete(cancelled) && ids.size === 0) answered?.();
+        }
       } catch (err) {
         if (id !== undefined) await transport.send(rpcErrorFor(id, err));
       } finally {
@@ -114,11 +131,35 @@ export async function runStdio(config: McpConfig, deps: BuildDeps = {}, io: { st
   };
   // Reading starts only now that every message goes through the gate.
   stdin.pipe(input);
+
+  /**
+   * Waits until every message received so far has passed the gate and every call among them has
+   * been answered and written out. Without this, closing stdin in the middle of a call closed the
+   * server under it: the call was audited ALLOWED and its response never sent.
+   */
+  async function drain(limitMs: number): Promise<void> {
+    const deadline = Date.now() + limitMs;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((r) => { timer = setTimeout(r, limitMs); });
+    try {
+      for (let gated = chain; ; gated = chain) {
+        await Promise.race([gated, expired]);
+        if (gated === chain || Date.now() >= deadline) break;
+      }
+      if (ids.size > 0) await Promise.race([new Promise<void>((r) => { answered = r; }), expired]);
+      await Promise.race([new Promise<void>((r) => stdout.write('', () => r())), expired]);
+    } finally {
+      answered = undefined;
+      clearTimeout(timer);
+    }
+  }
+
   await runtime.start();
   return {
     identity,
     runtime,
     async close() {
+      await drain(io.drainMs ?? DRAIN_LIMIT_MS);
       stdin.unpipe(input);
       stdout.off('drain', flow);
       await server.close();

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writePrivateFileOnce } from './private-files.ts';
 
 /** A key-encryption key with a stable id, so sealed data records which KEK wrapped its data key. */
 export interface Kek {
@@ -120,15 +121,11 @@ export function loadKeks(src: KekSource): Kek[] {
   if (src.key) return [makeKek(src.key), ...previous];
   if (src.production) throw new Error('KEY_ENCRYPTION_KEY is required in production');
   const file = join(src.dataDir, 'kek.key');
-  if (!existsSync(file)) {
-    mkdirSync(src.dataDir, { recursive: true });
-    try {
-      writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      // Another process (the other app starting at the same time) created it first.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
+  // Written whole under a temporary name and linked into place: another process starting at the
+  // same time (the other app, a second instance) either wins or reads the winner's complete key.
+  if (!existsSync(file)) writePrivateFileOnce(file, randomBytes(32).toString('base64'));
   chmodSync(file, 0o600);
   return [makeKek(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')), ...previous];
 }
+
+export { ensurePrivateDir, ensurePrivateFile, privateModeWarnings, sqliteFiles, writePrivateFileOnce, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-files.ts';

@@ -1,11 +1,11 @@
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { mkdirSync } from 'node:fs';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as authSchema from './auth/schema.ts';
 import * as mcpSchema from './mcp/schema.ts';
+import { ensurePrivateFile } from '@stack/crypto';
 
 export { authSchema, mcpSchema };
 
@@ -19,13 +19,15 @@ export type AuthDb = BetterSQLite3Database<typeof authSchema> & { $client: Datab
 export type McpDb = BetterSQLite3Database<typeof mcpSchema> & { $client: Database.Database };
 
 function openSqlite(path: string): Database.Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const sqlite = new Database(path);
+  // Created 0600 (in a 0700 directory) before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
+  if (path !== ':memory:') ensurePrivateFile(path);
+  // The busy timeout is set at open, before the first statement: several processes may open a fresh
+  // file at once (two instances, the CLI), and switching it to WAL takes a lock too.
+  const sqlite = new Database(path, { timeout: 5000 });
   // WAL lets readers proceed during writes; busy_timeout covers the CLI writing while the server runs.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
   // Token and client tables grow to millions of rows: a 64 MiB page cache and memory-mapped reads
   // keep hash lookups in those B-trees from going to the file system on every request.
   sqlite.pragma('cache_size = -65536');
@@ -33,16 +35,44 @@ function openSqlite(path: string): Database.Database {
   return sqlite;
 }
 
+const MIGRATIONS_TABLE = '__drizzle_migrations';
+
+/**
+ * Applies the pending migrations in one exclusive transaction, checking what is applied inside it.
+ * Drizzle's own SQLite migrator reads the last applied migration before its (deferred) transaction,
+ * so two processes starting on one fresh file both ran the first migration and one died with
+ * "table … already exists". Here the second waits for the lock (busy timeout) and then finds
+ * nothing left to do. Same bookkeeping table and rules as drizzle's, so existing files carry on.
+ */
+export function migrateSqlite(sqlite: Database.Database, folder: string): void {
+  const migrations = readMigrationFiles({ migrationsFolder: folder });
+  sqlite.exec('BEGIN EXCLUSIVE');
+  try {
+    sqlite.exec(`CREATE TABLE IF NOT EXISTS "${MIGRATIONS_TABLE}" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`);
+    const last = sqlite.prepare(`SELECT created_at FROM "${MIGRATIONS_TABLE}" ORDER BY created_at DESC LIMIT 1`).pluck().get() as number | string | undefined;
+    const record = sqlite.prepare(`INSERT INTO "${MIGRATIONS_TABLE}" ("hash", "created_at") VALUES (?, ?)`);
+    for (const m of migrations) {
+      if (last !== undefined && Number(last) >= m.folderMillis) continue;
+      for (const stmt of m.sql) sqlite.exec(stmt);
+      record.run(m.hash, m.folderMillis);
+    }
+    sqlite.exec('COMMIT');
+  } catch (err) {
+    if (sqlite.inTransaction) sqlite.exec('ROLLBACK');
+    throw err;
+  }
+}
+
 /** Opens (creating if needed) the authorization server's SQLite database and applies pending migrations. */
 export function openAuthDb(path: string): AuthDb {
-  const db = drizzle({ client: openSqlite(path), schema: authSchema, casing: 'snake_case' });
-  migrate(db, { migrationsFolder: migrationsFolder('auth-sqlite') });
-  return db as AuthDb;
+  const client = openSqlite(path);
+  migrateSqlite(client, migrationsFolder('auth-sqlite'));
+  return drizzle({ client, schema: authSchema, casing: 'snake_case' }) as AuthDb;
 }
 
 /** Opens (creating if needed) the MCP server's control database and applies pending migrations. */
 export function openMcpDb(path: string): McpDb {
-  const db = drizzle({ client: openSqlite(path), schema: mcpSchema, casing: 'snake_case' });
-  migrate(db, { migrationsFolder: migrationsFolder('mcp-sqlite') });
-  return db as McpDb;
+  const client = openSqlite(path);
+  migrateSqlite(client, migrationsFolder('mcp-sqlite'));
+  return drizzle({ client, schema: mcpSchema, casing: 'snake_case' }) as McpDb;
 }

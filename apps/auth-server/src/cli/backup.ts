@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo } from '@stack/config';
+import { ensurePrivateDir, ensurePrivateFile } from '@stack/crypto';
 import { loadAuthConfig } from '../config.ts';
 import { loadMcpConfig } from '../../../mcp-server/src/config.ts';
 import { parseOptions, required } from './common.ts';
@@ -39,10 +40,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       io.stderr.write(`error: ${to} already holds a backup; choose an empty folder\n`);
       return EXIT_FAILED;
     }
-    mkdirSync(to, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(to);
     for (const s of sources) {
       const db = new Database(s.path, { readonly: true, fileMustExist: true });
       try {
+        // The copy holds the same hashes as the original: created 0600 before SQLite writes into it.
+        ensurePrivateFile(join(to, s.name));
         await db.backup(join(to, s.name));
       } finally {
         db.close();

@@ -1,25 +1,42 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { ensurePrivateFile } from '@stack/crypto';
 import { seedDemoData } from './seed.ts';
 
 // user_version records that the demo data was created once; dropping every table later does not
 // bring the sample data back on restart.
 const SEEDED_VERSION = 1;
 
-/** Opens the demo database (read-write, for the fixed statements of the built-in tools), creating and seeding it on first start. */
-export function openDemoDb(path: string): Database.Database {
-  mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  if (db.pragma('user_version', { simple: true }) === 0) {
-    db.transaction(() => {
+/**
+ * Seeds the demo data unless it was seeded before; returns whether this call did. The check and
+ * the seeding are one exclusive transaction: instances starting together on one file take turns,
+ * and the later ones find user_version already set (checked outside, both saw 0 and the second
+ * died on "table users already exists").
+ */
+export function seedOnce(db: Database.Database): boolean {
+  db.exec('BEGIN EXCLUSIVE');
+  try {
+    const seeded = db.pragma('user_version', { simple: true }) !== 0;
+    if (!seeded) {
       seedDemoData(db);
       db.pragma(`user_version = ${SEEDED_VERSION}`);
-    })();
+    }
+    db.exec('COMMIT');
+    return !seeded;
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw err;
   }
+}
+
+/** Opens the demo database (read-write, for the fixed statements of the built-in tools), creating and seeding it on first start. */
+export function openDemoDb(path: string): Database.Database {
+  // 0600 before SQLite opens it, so its -wal and -shm files are private too.
+  if (path !== ':memory:') ensurePrivateFile(path);
+  // The busy timeout is set at open: a second instance waits for the first one's seeding.
+  const db = new Database(path, { timeout: 5000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  seedOnce(db);
   return db;
 }
 

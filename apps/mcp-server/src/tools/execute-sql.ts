@@ -11,7 +11,7 @@ export function executeSqlTool({ runner, defaultMaxRows }: ToolDeps) {
     description:
       'Executes one SQL statement that may change data or schema (INSERT, UPDATE, DELETE, CREATE …) and returns ' +
       'the number of changed rows and the last inserted row id. Refused: ATTACH, DETACH, PRAGMA, VACUUM, transaction control, ' +
-      'any DROP, CREATE TRIGGER, temporary tables/views/triggers, and deleting (DELETE, REPLACE) from users or altering it — ' +
+      'any DROP, CREATE TRIGGER, CREATE VIRTUAL TABLE, temporary tables/views/triggers, functions outside the query tool\'s list, and deleting (DELETE, REPLACE) from users or altering it — ' +
       'dropping tables and deleting users are for the admin-only drop_table and delete_users tools. ' +
       'Rows a statement returns (RETURNING) come back in result, limited in size like the query tool\'s.',
     inputSchema: {

@@ -14,7 +14,9 @@ export function queryTool({ runner, defaultMaxRows }: ToolDeps) {
       'Use ? placeholders with params; results are limited in rows and time, and each caller runs one statement at a time. ' +
       `Results are limited in size too: a text value longer than ${MAX_CELL_BYTES} bytes comes back as { truncated_text, length } ` +
       `(its start and its full length in characters), a blob as { blob_bytes, base64 } with a ${MAX_BLOB_PREVIEW_BYTES}-byte preview, ` +
-      `a row to ${MAX_ROW_BYTES} bytes and the whole result to ${MAX_RESULT_BYTES} bytes; truncated: true and truncatedReason say what was cut.`,
+      `a row to ${MAX_ROW_BYTES} bytes and the whole result to ${MAX_RESULT_BYTES} bytes; truncated: true and truncatedReason say what was cut. ` +
+      'Functions: core, date and time, math, JSON, aggregate and window functions; table-valued: json_each, json_tree ' +
+      '(pragma_* functions are refused).',
     inputSchema: {
       sql: sqlText.describe('one SELECT statement, with ? placeholders for values'),
       params: sqlParams.optional().describe('values bound to the ? placeholders, in order'),

@@ -1,5 +1,6 @@
 import { ToolError } from './tool-result.ts';
-import { isCreateTrigger, qualifiedNameAt, statements, tokenize, type Token } from './sql-tokens.ts';
+import { DENIED_FUNCTIONS, functionRefusal, tableFunctionRefusal } from './sql-allowlist.ts';
+import { isCreateTrigger, nameAt, qualifiedNameAt, statements, tokenize, type Token } from './sql-tokens.ts';
 
 // Statements that could reach another file or change connection state for later calls:
 // ATTACH/DETACH and VACUUM INTO open other files, PRAGMA can turn off query_only or foreign keys,
@@ -12,8 +13,26 @@ const TRANSACTION_WORDS = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPO
 const PROTECTED_TABLE = 'users';
 
 /**
+ * Refuses functions and table-valued functions outside the allowlists (sql-allowlist.ts). A
+ * pragma_* or dbstat name is refused wherever a name can stand (SQLite also takes a quoted
+ * identifier or a '…' string as a table name, and comments split nothing), as a call or bare.
+ * A denied function is refused where it is called: its name, bare or quoted, before "(".
+ */
+function checkFunctions(stmt: Token[]): void {
+  stmt.forEach((t, i) => {
+    const name = nameAt(stmt, i);
+    if (name === undefined) return;
+    const table = tableFunctionRefusal(name);
+    if (table) throw new ToolError(`invalid argument 'sql': ${table}`);
+    if (t.kind !== 'string' && stmt[i + 1]?.text === '(' && DENIED_FUNCTIONS.has(name)) {
+      throw new ToolError(`invalid argument 'sql': ${functionRefusal(name)}`);
+    }
+  });
+}
+
+/**
  * Checks SQL text before it reaches SQLite: exactly one statement, no statement that could touch
- * another file or the connection's settings, no transaction control. SQLite (through
+ * another file or the connection's settings, no transaction control, only allowed functions. SQLite (through
  * better-sqlite3's prepare and the read-only connection) remains the final judge; this is the
  * independent first line, so a gap in one is covered by the other.
  */
@@ -28,6 +47,7 @@ export function checkSql(sql: string): Token[] {
   if (first.kind === 'word' && TRANSACTION_WORDS.has(first.text)) {
     throw new ToolError("invalid argument 'sql': transaction control statements are not allowed (each call runs on its own)");
   }
+  checkFunctions(stmt);
   return stmt;
 }
 
@@ -36,7 +56,8 @@ const isWord = (t: Token | undefined, text: string) => t?.kind === 'word' && t.t
 /**
  * checkSql plus what execute_sql must not do because an admin-only tool exists for it, or because
  * it would outlive the call: DROP of any kind (drop_table), deleting rows of users, REPLACE into
- * users (a conflict deletes the other row) and ALTER TABLE users (delete_users), triggers
+ * users (a conflict deletes the other row) and ALTER TABLE users (delete_users), virtual tables
+ * (their modules are not on the allowlist), triggers
  * (code that would later run inside other callers' statements) and temporary objects (the
  * connection is shared, so a TEMP VIEW users would shadow the real table for everyone).
  * better-sqlite3 has no authorizer callback; the SQL worker re-checks the effect after the
@@ -50,6 +71,8 @@ export function checkWriteSql(sql: string): void {
   const isProtected = (i: number) => qualifiedNameAt(stmt, i)?.name === PROTECTED_TABLE;
   if (stmt.some((t) => isWord(t, 'DROP'))) refuse('DROP statements are not allowed in execute_sql (an admin can drop a table with drop_table)');
   if (isCreateTrigger(stmt)) refuse('CREATE TRIGGER is not allowed in execute_sql');
+  // Every module but the JSON ones is refused (sql-allowlist.ts); say so before the worker does.
+  if (isWord(stmt[0], 'CREATE') && isWord(stmt[1], 'VIRTUAL')) refuse('CREATE VIRTUAL TABLE is not allowed in execute_sql');
   if (isWord(stmt[0], 'CREATE')) {
     const temp = isWord(stmt[1], 'TEMP') || isWord(stmt[1], 'TEMPORARY') ||
       stmt.some((_, i) => ['temp', 'temporary'].includes(qualifiedNameAt(stmt, i)?.schema ?? ''));

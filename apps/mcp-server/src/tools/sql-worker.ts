@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { jsonBytes, MAX_BLOB_PREVIEW_BYTES, MAX_CELL_BYTES, MAX_RESULT_BYTES, MAX_ROW_BYTES, utf8Prefix } from '../message-limits.ts';
 import { describeDbError } from './db-errors.ts';
 import { quoteIdent } from './demo-db.ts';
+import { restrictConnection } from './sql-allowlist.ts';
 import { applyDiskQuota, diskFullMessage, ensureWalRoom, WalFull, walFullMessage } from './sql-quota.ts';
 import type { AdminRequest, ExecuteResult, RowsResult, StatementRequest, WorkerReply, WorkerRequest } from './sql-protocol.ts';
 import { checkWriteEffect, protectUsers, snapshotSchema, WriteRefused } from './sql-write-check.ts';
@@ -24,6 +25,8 @@ function open(readonly: boolean): Database.Database {
   const db = new Database(path!, { readonly, fileMustExist: true, timeout: 1000 });
   db.pragma('temp_store = MEMORY');
   if (!readonly) applyDiskQuota(db, maxBytes);
+  // Only the allowed functions and table-valued functions, enforced by SQLite on every connection.
+  restrictConnection(db);
   return db;
 }
 
