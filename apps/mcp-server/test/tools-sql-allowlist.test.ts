@@ -53,8 +53,8 @@ const reads: [string, string][] = [
   ['SELECT * FROM users u JOIN pragma_database_list p ON 1', 'pragma_database_list'],
   ['SELECT * FROM pragma_function_list', 'pragma_function_list'],
   ['SELECT * FROM dbstat', 'dbstat'],
-  ['SELECT randomblob(8)', 'randomblob()'],
-  ['SELECT "zeroblob"(8)', 'zeroblob()'],
+  ['SELECT subtype(8)', 'subtype()'],
+  ['SELECT "sqlite_log"(1, ?)', 'sqlite_log()'],
   ['SELECT [fts3_tokenizer](\'simple\')', 'fts3_tokenizer()'],
   ['SELECT sqlite_compileoption_get(0)', 'sqlite_compileoption_get()'],
   ['SELECT "load_extension"(?)', 'load_extension()'],
@@ -66,7 +66,7 @@ const writes: [string, string][] = [
   ['UPDATE users SET name = (SELECT file FROM main.pragma_database_list) WHERE id = 1', 'pragma_database_list'],
   ['CREATE VIEW leak AS SELECT * FROM pragma_database_list', 'pragma_database_list'],
   ['CREATE TABLE leak AS SELECT * FROM "pragma_database_list"', 'pragma_database_list'],
-  ['CREATE TABLE blobs (a BLOB DEFAULT (randomblob(16)))', 'randomblob()'],
+  ['CREATE TABLE blobs (a BLOB DEFAULT (subtype(16)))', 'subtype()'],
   ['CREATE VIRTUAL TABLE s USING dbstat', 'dbstat'],
   ['CREATE VIRTUAL TABLE f USING fts5(body)', 'fts5()'],
   ['CREATE VIRTUAL TABLE r USING rtree(id, x0, x1)', 'CREATE VIRTUAL TABLE'],
@@ -120,7 +120,7 @@ describe('[HARD-SQL-FUNCTION-ALLOWLIST] SQLite itself refuses what the guard wou
         expect(err?.message, sql).toContain(`${name} is not allowed`);
         expect(err?.message, sql).not.toContain(dir);
       }
-      for (const sql of ['CREATE TABLE blobs AS SELECT randomblob(16) AS b', 'CREATE VIRTUAL TABLE s USING dbstat', 'CREATE VIRTUAL TABLE f USING fts5(body)']) {
+      for (const sql of ['CREATE TABLE blobs AS SELECT subtype(16) AS b', 'CREATE VIRTUAL TABLE s USING dbstat', 'CREATE VIRTUAL TABLE f USING fts5(body)']) {
         const err = await runner.execute(developer, sql, [], 10).then(() => undefined, (e: Error) => e);
         expect(err?.message, sql).toMatch(/not allowed|no such module/);
       }
@@ -132,7 +132,7 @@ describe('[HARD-SQL-FUNCTION-ALLOWLIST] SQLite itself refuses what the guard wou
   it('a view written earlier, which the guard cannot see through, is refused as well', async () => {
     const db = new Database(path);
     db.exec('CREATE VIEW IF NOT EXISTS hidden_path AS SELECT file FROM pragma_database_list');
-    db.exec('CREATE VIEW IF NOT EXISTS hidden_blob AS SELECT randomblob(8) AS b');
+    db.exec('CREATE VIEW IF NOT EXISTS hidden_blob AS SELECT sqlite_compileoption_get(0) AS b');
     db.close();
     try {
       const p = await call('query', { sql: 'SELECT * FROM hidden_path' });
@@ -141,7 +141,7 @@ describe('[HARD-SQL-FUNCTION-ALLOWLIST] SQLite itself refuses what the guard wou
       expect(p.text).not.toContain(dir);
       const b = await call('query', { sql: 'SELECT * FROM hidden_blob' });
       expect(b.isError).toBe(true);
-      expect(b.text).toMatch(/randomblob/);
+      expect(b.text).toMatch(/sqlite_compileoption_get/);
     } finally {
       const cleanup = new Database(path);
       cleanup.exec('DROP VIEW hidden_path; DROP VIEW hidden_blob');

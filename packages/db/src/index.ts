@@ -18,6 +18,26 @@ export const migrationsFolder = (name: 'auth-sqlite' | 'auth-pg' | 'mcp-sqlite')
 export type AuthDb = BetterSQLite3Database<typeof authSchema> & { $client: Database.Database };
 export type McpDb = BetterSQLite3Database<typeof mcpSchema> & { $client: Database.Database };
 
+/**
+ * Switches a file to write-ahead logging. The switch needs an exclusive lock, and SQLite answers
+ * SQLITE_BUSY at once, without waiting through the busy timeout, where waiting could deadlock (this
+ * connection already reads while another one waits to write): processes opening one fresh file
+ * together, or while another closes it, hit that. So retry, for at most `timeoutMs`.
+ */
+export function enableWal(sqlite: Database.Database, timeoutMs = 5000): void {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+    try {
+      sqlite.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if (!(err instanceof Database.SqliteError && err.code.startsWith('SQLITE_BUSY')) || Date.now() >= deadline) throw err;
+      // A synchronous pause: opening a database is synchronous all the way up.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause);
+    }
+  }
+}
+
 function openSqlite(path: string): Database.Database {
   // Created 0600 (in a 0700 directory) before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
   if (path !== ':memory:') ensurePrivateFile(path);
@@ -25,7 +45,7 @@ function openSqlite(path: string): Database.Database {
   // file at once (two instances, the CLI), and switching it to WAL takes a lock too.
   const sqlite = new Database(path, { timeout: 5000 });
   // WAL lets readers proceed during writes; busy_timeout covers the CLI writing while the server runs.
-  sqlite.pragma('journal_mode = WAL');
+  enableWal(sqlite);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   // Token and client tables grow to millions of rows: a 64 MiB page cache and memory-mapped reads

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { ensurePrivateFile } from '@stack/crypto';
+import { enableWal } from '@stack/db';
 import { seedDemoData } from './seed.ts';
 
 // user_version records that the demo data was created once; dropping every table later does not
@@ -34,7 +35,7 @@ export function openDemoDb(path: string): Database.Database {
   if (path !== ':memory:') ensurePrivateFile(path);
   // The busy timeout is set at open: a second instance waits for the first one's seeding.
   const db = new Database(path, { timeout: 5000 });
-  db.pragma('journal_mode = WAL');
+  enableWal(db);
   db.pragma('foreign_keys = ON');
   seedOnce(db);
   return db;

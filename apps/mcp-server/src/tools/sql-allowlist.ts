@@ -9,8 +9,11 @@ export const ALLOWED_FUNCTIONS: ReadonlySet<string> = new Set([
   // core scalar functions (like, glob and iif also stand behind the LIKE, GLOB and IIF syntax)
   'abs', 'char', 'coalesce', 'concat', 'concat_ws', 'format', 'glob', 'hex', 'if', 'ifnull', 'iif', 'instr',
   'length', 'like', 'likelihood', 'likely', 'lower', 'ltrim', 'max', 'min', 'nullif', 'octet_length', 'printf',
-  'quote', 'random', 'replace', 'round', 'rtrim', 'sign', 'soundex', 'substr', 'substring', 'trim', 'typeof',
+  'quote', 'random', 'randomblob', 'replace', 'round', 'rtrim', 'sign', 'soundex', 'substr', 'substring', 'trim', 'typeof',
   'unhex', 'unicode', 'unistr', 'unistr_quote', 'unlikely', 'upper',
+  // large values: no more than printf('%.*c', n, 'x') can build; what bounds them is the result
+  // caps, the disk quota and the worker memory limit, not the function list
+  'zeroblob',
   // what the last statement did on the connection (the SQL worker reads them too)
   'changes', 'last_insert_rowid', 'total_changes',
   'sqlite_version', 'sqlite_source_id',
@@ -33,12 +36,12 @@ export const ALLOWED_FUNCTIONS: ReadonlySet<string> = new Set([
 /**
  * Every other function this SQLite build has, named so the guard can refuse a call before it
  * reaches a worker (the allowlist test keeps this list complete): loading code, build and
- * logging internals, large blobs made from nothing, and the helpers of the full-text, R-tree and
+ * logging internals, and the helpers of the full-text, R-tree and
  * geopoly virtual tables, which callers cannot create.
  */
 export const DENIED_FUNCTIONS: ReadonlySet<string> = new Set([
   'load_extension', 'fts3_tokenizer', 'sqlite_compileoption_get', 'sqlite_compileoption_used', 'sqlite_log',
-  'randomblob', 'zeroblob', 'subtype',
+  'subtype',
   'match', 'bm25', 'highlight', 'snippet', 'matchinfo', 'offsets', 'optimize',
   'fts5', 'fts5_get_locale', 'fts5_insttoken', 'fts5_locale', 'fts5_source_id',
   'rtreecheck', 'rtreedepth', 'rtreenode',
