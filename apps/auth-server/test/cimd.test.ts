@@ -113,7 +113,7 @@ describe('Client ID Metadata Documents', () => {
     await docs.stop();
   });
 
-  const resolve = (path: string) => resolveCimdClient(s.app.ctx, docs.url(path));
+  const resolve = (path: string) => resolveCimdClient(s.app.ctx, docs.url(path), undefined);
   const rejection = async (path: string) => {
     try {
       await resolve(path);
@@ -199,7 +199,7 @@ describe('Client ID Metadata Documents', () => {
   it('[MCP-CIMD-SSRF] checks the client_id URL shape before fetching anything', async () => {
     const before = docs.connections;
     for (const url of [`${docs.base}/a/../valid.json#x`, `http://user:pw@127.0.0.1:${docs.port}/valid.json`, `${docs.base}/`, `http://10.0.0.1:${docs.port}/valid.json`]) {
-      await expect(resolveCimdClient(s.app.ctx, url), url).rejects.toMatchObject({ code: 'invalid_client' });
+      await expect(resolveCimdClient(s.app.ctx, url, undefined), url).rejects.toMatchObject({ code: 'invalid_client' });
     }
     expect(docs.connections).toBe(before);
   });
@@ -300,7 +300,7 @@ describe('Client ID Metadata Documents with default settings', () => {
     expect(isCimdClientId(url)).toBe(false);
     expect(isCimdClientId(url, true)).toBe(true);
     expect(await findClient(s.app.ctx, url)).toBeUndefined();
-    await expect(resolveCimdClient(s.app.ctx, url)).rejects.toMatchObject({ description: "'client_id' URL must use https" });
+    await expect(resolveCimdClient(s.app.ctx, url, undefined)).rejects.toMatchObject({ description: "'client_id' URL must use https" });
     expect(docs.connections).toBe(0);
   });
 
