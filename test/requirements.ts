@@ -111,6 +111,13 @@ export const requirements: Record<string, Requirement> = {
   'SCALE-PG-CONCURRENCY': { level: 'MUST', source: 'issue 5', text: 'refresh rotation, code redemption and consent writes stay correct under concurrency across instances on one PostgreSQL: one family survives, a code yields tokens once, no family is wiped by a legitimate concurrent refresh' },
   'SCALE-PG-SHARED-STATE': { level: 'MUST', source: 'issue 5', text: 'state a browser flow needs (pending authorization requests, sessions) is shared, so consecutive requests may land on different instances' },
   'SCALE-PG-FAIL-CLOSED': { level: 'MUST', source: 'issue 5', text: 'when PostgreSQL is unreachable requests get 503 temporarily_unavailable with Retry-After, the outage is logged once per interval, and the server recovers by itself' },
+  // --- Hardening: CIMD fetch limits ---
+  'HARD-CIMD-SLOW-HOST': { level: 'MUST', source: 'issue: Hardening', text: 'slow client metadata documents requested from one address cannot hold every fetch slot: a legitimate metadata-document client signs in during the attack' },
+  'HARD-CIMD-ADDRESS-LIMIT': { level: 'MUST', source: 'issue: Hardening', text: 'one client address can make the server fetch only a few new metadata documents per minute, from a few distinct hosts per hour (cache hits are free); past that it gets 429 without a fetch' },
+  'HARD-CIMD-HOST-LIMIT': { level: 'MUST', source: 'issue: Hardening', text: 'metadata document fetches are limited per host (per minute and two at once), and a caller waits briefly in a bounded queue for a slot before 503' },
+  'HARD-CIMD-NEGATIVE-CACHE': { level: 'MUST', source: 'issue: Hardening', text: 'a failed metadata document fetch (timeout, error status, invalid document, SSRF refusal) is remembered per URL for a short time, so repeats cost no fetch' },
+  'HARD-CIMD-DEADLINE': { level: 'MUST', source: 'issue: Hardening', text: 'a metadata document fetch is bounded in total time (not idle time), and its fetch slot is free again when the deadline passes' },
+  'HARD-CIMD-ALLOWED-HOSTS': { level: 'SHOULD', source: 'issue: Hardening', text: 'an operator can restrict the hosts metadata documents are fetched from (CIMD_ALLOWED_HOSTS)' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */
