@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { resolveCimdClient } from '../src/services/cimd.ts';
 import { findClient, isCimdClientId } from '../src/services/clients.ts';
 import { loadAuthConfig } from '../src/config.ts';
+import { SHARED_REDIS_URL, uniquePrefix } from '../../../packages/redis/test/redis-server.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 
 interface Route {
@@ -486,6 +487,22 @@ describe('Client ID Metadata Document fetch limits', () => {
     expect(docs.hitsOf('/h-0.json')).toBe(1);
   });
 
+  it('[HARD-CIMD-ADDRESS-LIMIT] counts the fetches a token request triggers against the requesting address too', async () => {
+    for (let i = 0; i < 4; i++) docs.routes.set(`/t-${i}.json`, { body: document() });
+    const token = (i: number) => s.app.inject({
+      method: 'POST', url: '/token', remoteAddress: '192.0.2.30',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ grant_type: 'authorization_code', code: 'not-a-code', redirect_uri: 'http://127.0.0.1:5000/callback', code_verifier: 'v'.repeat(43), client_id: docs.url(`/t-${i}.json`) }).toString(),
+    });
+    // Each document is fetched and the client authenticates (the made-up code is then refused).
+    for (let i = 0; i < 3; i++) expect((await token(i)).json()).toMatchObject({ error: 'invalid_grant' });
+    const refused = await token(3);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json()).toMatchObject({ error: 'rate_limited' });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(docs.hitsOf('/t-3.json')).toBe(0);
+  });
+
   it('[HARD-CIMD-ALLOWED-HOSTS] fetches only from the hosts CIMD_ALLOWED_HOSTS lists, when set', async () => {
     await using a = await startAuthServer({ CIMD_ALLOW_PRIVATE_ADDRESSES: 'true', CIMD_ALLOWED_HOSTS: 'localhost, *.example.com' });
     docs.routes.set('/not-listed.json', { body: document() });
@@ -498,5 +515,43 @@ describe('Client ID Metadata Document fetch limits', () => {
     for (const u of ['https://example.com/client.json', 'https://badexample.com/client.json']) expect(() => a.app.ctx.cimd.checkHost(new URL(u)), u).toThrow();
     expect(() => loadAuthConfig({ CIMD_ALLOWED_HOSTS: 'https://example.com/' })).toThrow(/CIMD_ALLOWED_HOSTS/);
     expect(loadAuthConfig({ CIMD_ALLOWED_HOSTS: ' Example.org ,*.example.com' }).cimd.allowedHosts).toEqual(['example.org', '*.example.com']);
+  });
+});
+
+describe('Client ID Metadata Document fetch limits with REDIS_URL', () => {
+  const docs = new DocServer();
+  const other = new DocServer('localhost');
+  let a: TestAuthServer;
+  let b: TestAuthServer;
+
+  beforeAll(async () => {
+    await docs.start();
+    await other.start();
+    const env = {
+      REDIS_URL: SHARED_REDIS_URL,
+      REDIS_KEY_PREFIX: uniquePrefix('auth-cimd'),
+      CIMD_ALLOW_PRIVATE_ADDRESSES: 'true',
+      CIMD_FETCHES_PER_ADDRESS_PER_MINUTE: '2',
+      CIMD_HOSTS_PER_ADDRESS_PER_HOUR: '1',
+    };
+    [a, b] = [await startAuthServer(env), await startAuthServer(env)];
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await docs.stop();
+    await other.stop();
+  });
+
+  it('[HARD-CIMD-ADDRESS-LIMIT] [SCALE-REDIS-ABUSE-LIMITS] one address\'s fetch and distinct-host budgets hold across instances sharing Redis', async () => {
+    for (let i = 0; i < 3; i++) docs.routes.set(`/r-${i}.json`, { body: document() });
+    other.routes.set('/r-other.json', { body: document() });
+    await resolveCimdClient(a.app.ctx, docs.url('/r-0.json'), '192.0.2.40');
+    // The second host is refused on the other instance: the first was seen through Redis.
+    await expect(resolveCimdClient(b.app.ctx, other.url('/r-other.json'), '192.0.2.40')).rejects.toMatchObject({ code: 'rate_limited' });
+    expect(other.hitsOf('/r-other.json')).toBe(0);
+    await resolveCimdClient(b.app.ctx, docs.url('/r-1.json'), '192.0.2.40');
+    await expect(resolveCimdClient(a.app.ctx, docs.url('/r-2.json'), '192.0.2.40')).rejects.toMatchObject({ code: 'rate_limited', status: 429 });
+    expect(docs.hitsOf('/r-2.json')).toBe(0);
   });
 });

@@ -111,21 +111,26 @@ export function createCimdFetchGuard(cimd: AuthConfig['cimd'], limiters: Limiter
     },
     async admit(address, url) {
       const host = url.hostname;
-      if (address !== undefined) {
-        const key = addressLimitKey(address);
-        await consume(perAddress, key, (res) => rateLimited(secondsUntil(res)));
-        const seen = await consume(seenHosts, `${key}|${host}`, (res) => rateLimited(secondsUntil(res)));
-        if (seen.consumedPoints === 1) {
-          try {
+      // What was counted so far is given back when a later check refuses: a refused request uses
+      // up no budget (the distinct-host one especially: a refused host must not count as seen).
+      const undo: (() => Promise<unknown>)[] = [];
+      try {
+        if (address !== undefined) {
+          const key = addressLimitKey(address);
+          await consume(perAddress, key, (res) => rateLimited(secondsUntil(res)));
+          undo.push(() => perAddress.reward(key));
+          const seen = await consume(seenHosts, `${key}|${host}`, (res) => rateLimited(secondsUntil(res)));
+          if (seen.consumedPoints === 1) {
+            undo.push(() => seenHosts.delete(`${key}|${host}`));
             await consume(hostsPerAddress, key, (res) => rateLimited(secondsUntil(res)));
-          } catch (err) {
-            // Not admitted, so not seen: the next try must be counted against the budget again.
-            await seenHosts.delete(`${key}|${host}`).catch(() => {});
-            throw err;
+            undo.push(() => hostsPerAddress.reward(key));
           }
         }
+        await consume(perHost, host, (res) => temporarilyUnavailable('too many client metadata documents were fetched from this host, retry later', secondsUntil(res)));
+      } catch (err) {
+        for (const u of undo.reverse()) await u().catch(() => {});
+        throw err;
       }
-      await consume(perHost, host, (res) => temporarilyUnavailable('too many client metadata documents were fetched from this host, retry later', secondsUntil(res)));
     },
     close() {
       closing.abort();
