@@ -446,6 +446,15 @@ describe('Client ID Metadata Document fetch limits', () => {
     await waitFor('the trickling response to be cut', () => docs.abortedResponses > aborted);
   });
 
+  it('[HARD-CIMD-DEADLINE] ends fetches in flight when the app closes instead of at their deadline', async () => {
+    const c = await startAuthServer({ CIMD_ALLOW_PRIVATE_ADDRESSES: 'true', CIMD_TIMEOUT_MS: '10000' });
+    docs.routes.set('/closing.json', { hold: true });
+    const pending = settle(resolveCimdClient(c.app.ctx, docs.url('/closing.json'), undefined));
+    await waitFor('the fetch to start', () => docs.hitsOf('/closing.json') === 1);
+    await c.close();
+    expect(await pending).toMatchObject({ ok: false, error: { description: 'client metadata document could not be fetched: cancelled' } });
+  });
+
   it('[HARD-CIMD-ADDRESS-LIMIT] counts new fetches per client address (an IPv6 /64 is one): past the budget 429 without a fetch, cached documents stay free', async () => {
     const [v6a, v6b] = ['2001:db8:1:2::1', '2001:db8:1:2:abcd::9'];
     for (let i = 0; i < 5; i++) docs.routes.set(`/a-${i}.json`, { body: document() });
