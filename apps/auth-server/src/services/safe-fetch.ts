@@ -72,10 +72,9 @@ async function resolvePinned(hostname: string, opts: SafeFetchOptions): Promise<
  * capped at maxBytes and the whole exchange at timeoutMs. No cookies, credentials or proxies.
  */
 export async function safeFetch(url: URL, opts: SafeFetchOptions): Promise<SafeFetchResponse> {
-  // The abort also reaches a request started after the deadline (a slow DNS answer), so nothing
-  // outlives the timeout.
   // The deadline is for the whole exchange (DNS, connect, headers and body together), so a server
-  // trickling bytes cannot hold the socket, or the caller's fetch slot, past it.
+  // trickling bytes cannot hold the socket, or the caller's fetch slot, past it. The abort also
+  // reaches a request started after the deadline (a slow DNS answer), so nothing outlives it.
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
