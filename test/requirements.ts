@@ -133,6 +133,13 @@ export const requirements: Record<string, Requirement> = {
   'HARD-STARTUP-CONCURRENT': { level: 'MUST', source: 'issue: Hardening', text: 'instances started together on one data directory all start: migrations and demo seeding run in exclusive transactions that check their own state, and the development KEK file is created atomically (one winner, read complete by the rest)' },
   'HARD-DATA-DIR-PRIVATE': { level: 'MUST', source: 'issue: Hardening', text: 'DATA_DIR is created 0700 and every file the apps create in it (databases with -wal/-shm, KEK, audit logs, backups) 0600; an existing one open to other users is reported at start by name and mode' },
   'HARD-STDIO-DRAIN': { level: 'MUST', source: 'issue: Hardening', text: 'on stdio, when stdin closes the server answers every call already received (bounded in time) and writes the responses before it exits' },
+  // --- Hardening: CIMD fetch limits ---
+  'HARD-CIMD-SLOW-HOST': { level: 'MUST', source: 'issue: Hardening', text: 'slow client metadata documents requested from one address cannot hold every fetch slot: a legitimate metadata-document client signs in during the attack' },
+  'HARD-CIMD-ADDRESS-LIMIT': { level: 'MUST', source: 'issue: Hardening', text: 'one client address can make the server fetch only a few new metadata documents per minute, from a few distinct hosts per hour (cache hits are free); past that it gets 429 without a fetch' },
+  'HARD-CIMD-HOST-LIMIT': { level: 'MUST', source: 'issue: Hardening', text: 'metadata document fetches are limited per host (per minute and two at once), and a caller waits briefly in a bounded queue for a slot before 503' },
+  'HARD-CIMD-NEGATIVE-CACHE': { level: 'MUST', source: 'issue: Hardening', text: 'a failed metadata document fetch (timeout, error status, invalid document, SSRF refusal) is remembered per URL for a short time, so repeats cost no fetch' },
+  'HARD-CIMD-DEADLINE': { level: 'MUST', source: 'issue: Hardening', text: 'a metadata document fetch is bounded in total time (not idle time), and its fetch slot is free again when the deadline passes' },
+  'HARD-CIMD-ALLOWED-HOSTS': { level: 'SHOULD', source: 'issue: Hardening', text: 'an operator can restrict the hosts metadata documents are fetched from (CIMD_ALLOWED_HOSTS)' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

@@ -8,6 +8,7 @@ import { dataDirWarnings } from './services/data-dir.ts';
 import { resolveKeks } from './services/kek.ts';
 import { createKeyStore } from './services/keys.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
+import { createCimdFetchGuard } from './services/cimd-limits.ts';
 import { openStore } from './store/index.ts';
 import { errorHandler } from './plugins/error-handler.ts';
 import { securityHeaders } from './plugins/security-headers.ts';
@@ -61,6 +62,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     audit: opts.audit ?? new AuditLog({ file: config.auditLog, stream: config.auditStdout ? process.stdout : undefined }),
     keys: createKeyStore(store.signingKeys, keks, now, config.accessTokenTtl),
     limiters: abuse.limiters,
+    cimd: createCimdFetchGuard(config.cimd, abuse.limiters),
   };
   try {
     // Keys are generated on first start, so the JWKS is never empty.
@@ -75,6 +77,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   // Requests before Redis answers get 503 (fail closed); a short wait at start spares the first ones.
   app.addHook('onReady', async () => void (await abuse.redis?.waitUntilReady(2_000)));
   app.addHook('onClose', async () => abuse.close());
+  app.addHook('onClose', async () => ctx.cimd.close());
 
   await app.register(errorHandler);
   await app.register(securityHeaders);

@@ -3,6 +3,10 @@ import { join, resolve } from 'node:path';
 import { envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
 
 // Every setting, its default and meaning is listed in .env.example; keep the two in step.
+
+/** CIMD_ALLOWED_HOSTS: comma-separated, lowercased (URL hostnames are). */
+const cimdAllowedHosts = (v: string): string[] => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const schema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -29,8 +33,15 @@ const schema = z
     CIMD_ENABLED: envBool.default(true),
     CIMD_ALLOW_PRIVATE_ADDRESSES: envBool.default(false),
     CIMD_MAX_BYTES: positiveInt.max(1024 * 1024).default(5120),
-    CIMD_TIMEOUT_MS: positiveInt.max(30000).default(5000),
+    CIMD_TIMEOUT_MS: positiveInt.max(10_000).default(3000),
     CIMD_MAX_CACHE_SECONDS: positiveInt.default(86400),
+    // --- Hardening: CIMD fetch limits ---
+    CIMD_FETCHES_PER_ADDRESS_PER_MINUTE: positiveInt.default(10),
+    CIMD_HOSTS_PER_ADDRESS_PER_HOUR: positiveInt.default(20),
+    CIMD_FETCHES_PER_HOST_PER_MINUTE: positiveInt.default(60),
+    CIMD_QUEUE_WAIT_MS: positiveInt.max(30_000).default(5000),
+    CIMD_FAILURE_CACHE_SECONDS: positiveInt.max(3600).default(60),
+    CIMD_ALLOWED_HOSTS: z.string().default(''),
     AUTHORIZE_RATE_LIMIT_PER_MINUTE: positiveInt.default(60),
     AUTHORIZE_MAX_PENDING: positiveInt.default(10_000),
     LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
@@ -55,6 +66,9 @@ const schema = z
     }
     if (c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES !== undefined && c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES < c.LOGIN_MAX_FAILURES_PER_ACCOUNT) {
       ctx.addIssue({ code: 'custom', path: ['LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES'], message: 'must be at least LOGIN_MAX_FAILURES_PER_ACCOUNT' });
+    }
+    for (const h of cimdAllowedHosts(c.CIMD_ALLOWED_HOSTS)) {
+      if (!HOST_PATTERN.test(h)) ctx.addIssue({ code: 'custom', path: ['CIMD_ALLOWED_HOSTS'], message: `'${h.slice(0, 100)}' is not a hostname or *.hostname` });
     }
     if (c.DATABASE_URL && !c.KEY_ENCRYPTION_KEY) {
       // Every instance on a shared database must open the same envelopes; a per-machine key cannot.
@@ -106,6 +120,17 @@ const schema = z
         maxBytes: c.CIMD_MAX_BYTES,
         timeoutMs: c.CIMD_TIMEOUT_MS,
         maxCacheSeconds: c.CIMD_MAX_CACHE_SECONDS,
+        /** New documents a client address may make the server fetch per minute (cached ones are free). */
+        fetchesPerAddressPerMinute: c.CIMD_FETCHES_PER_ADDRESS_PER_MINUTE,
+        /** Distinct document hosts a client address may make the server fetch from per hour. */
+        hostsPerAddressPerHour: c.CIMD_HOSTS_PER_ADDRESS_PER_HOUR,
+        fetchesPerHostPerMinute: c.CIMD_FETCHES_PER_HOST_PER_MINUTE,
+        /** How long a resolution waits for a fetch slot before 503. */
+        queueWaitMs: c.CIMD_QUEUE_WAIT_MS,
+        /** How long a failed fetch is remembered (and answered from memory) per URL. */
+        failureCacheSeconds: c.CIMD_FAILURE_CACHE_SECONDS,
+        /** Hostnames (or *.suffix patterns) documents may come from; empty: any public host. */
+        allowedHosts: cimdAllowedHosts(c.CIMD_ALLOWED_HOSTS),
       },
       /** Pending sign-ins: new ones per address per minute, and how many are kept in all (a full store refuses new ones). */
       authorize: { perMinute: c.AUTHORIZE_RATE_LIMIT_PER_MINUTE, max: c.AUTHORIZE_MAX_PENDING, ttlSeconds: 600 },

@@ -2,6 +2,7 @@ import type { AuditSink } from '@stack/audit';
 import type { Kek } from '@stack/crypto';
 import type { AuthConfig } from './config.ts';
 import type { KeyStore } from './services/keys.ts';
+import type { CimdFetchGuard } from './services/cimd-limits.ts';
 import type { AuthStore } from './store/index.ts';
 import type { LimiterFactory } from '@stack/redis';
 
@@ -18,6 +19,8 @@ export interface AppContext {
   keys: KeyStore;
   /** Builds the abuse limiters: in process, or in Redis when REDIS_URL is set (shared by all instances). */
   limiters: LimiterFactory;
+  /** Client ID Metadata Document fetch limits, slots, failure cache and fetches under way. */
+  cimd: CimdFetchGuard;
 }
 
 declare module 'fastify' {

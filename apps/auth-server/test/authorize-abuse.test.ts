@@ -1,8 +1,9 @@
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import {
-  Browser, authorizeUrl, decide, reachConsent, seedClient, seedUser, startAuthorization, submitLogin, validParams,
+  Browser, RESOURCE, authorizeUrl, decide, pkce, reachConsent, seedClient, seedUser, startAuthorization, submitLogin, validParams,
 } from './authorize-flow.ts';
 
 const EVIL = 'https://evil.example/landing';
@@ -128,5 +129,108 @@ describe('[AUTH-PENDING-FLOOD] a flood of GET /authorize', () => {
     const res = await submitLogin(victim, html, user.email);
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toMatch(/^consent\?request=/);
+  });
+});
+
+/** A document host that accepts requests and never answers them: a slow (slowloris) client metadata document. */
+async function startHoldingServer(): Promise<{ port: number; open: () => number; maxOpen: () => number; requests: () => number; close: () => Promise<void> }> {
+  let open = 0;
+  let maxOpen = 0;
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    open++;
+    maxOpen = Math.max(maxOpen, open);
+    res.on('close', () => { open--; });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    open: () => open,
+    maxOpen: () => maxOpen,
+    requests: () => requests,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** Serves one valid client metadata document, named through `localhost` (another host than 127.0.0.1). */
+async function startDocumentServer(path: string, redirectUri: string): Promise<{ clientId: string; close: () => Promise<void> }> {
+  let clientId = '';
+  const server = createServer((req, res) => {
+    if (req.url !== path) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ client_id: clientId, client_name: 'Legit MCP Client', redirect_uris: [redirectUri] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  clientId = `http://localhost:${(server.address() as AddressInfo).port}${path}`;
+  return {
+    clientId,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+const waitFor = async (what: string, cond: () => boolean) => {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 25));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+};
+
+describe('[HARD-CIMD-SLOW-HOST] a slow metadata document flood from one address', () => {
+  let s: TestAuthServer;
+  let slow: Awaited<ReturnType<typeof startHoldingServer>>;
+  let legit: Awaited<ReturnType<typeof startDocumentServer>>;
+  const REDIRECT = 'http://127.0.0.1:5000/callback';
+
+  beforeAll(async () => {
+    slow = await startHoldingServer();
+    legit = await startDocumentServer('/client.json', REDIRECT);
+    s = await startAuthServer({ CIMD_ALLOW_PRIVATE_ADDRESSES: 'true', CIMD_TIMEOUT_MS: '2000', CIMD_QUEUE_WAIT_MS: '1000' });
+  });
+  afterAll(async () => {
+    await s.close();
+    await slow.close();
+    await legit.close();
+  });
+
+  it('[HARD-CIMD-SLOW-HOST] [HARD-CIMD-ADDRESS-LIMIT] lets a legitimate metadata-document client sign in while one address floods /authorize with slow documents', async () => {
+    const user = await seedUser(s, 'developer');
+    // 40 new client_ids on a host that never answers, all from one address. Before the limits, 16 of
+    // them held every fetch slot for the whole timeout and everyone else's CIMD sign-in got 503.
+    const attack = Array.from({ length: 40 }, (_, i) =>
+      getFrom('127.0.0.2', authorizeUrl(s, validParams(`http://127.0.0.1:${slow.port}/attack-${i}.json`, REDIRECT))));
+    await waitFor('the slow host to hold connections', () => slow.open() >= 2);
+    await new Promise((r) => setTimeout(r, 300));
+
+    const { verifier, challenge } = pkce();
+    const b = new Browser(s.url);
+    const { html } = await reachConsent(b, authorizeUrl(s, validParams(legit.clientId, REDIRECT, { code_challenge: challenge })), user.email);
+    const allowed = await decide(b, html, 'allow');
+    expect(allowed.status).toBe(303);
+    const code = new URL(allowed.headers.get('location')!).searchParams.get('code');
+    expect(code).toBeTruthy();
+    const token = await fetch(`${s.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: code!, redirect_uri: REDIRECT, code_verifier: verifier, client_id: legit.clientId, resource: RESOURCE }).toString(),
+    });
+    expect(token.status).toBe(200);
+    expect(await token.json()).toMatchObject({ token_type: 'Bearer', access_token: expect.any(String) });
+    // The attack was still under way: the slow host's connections were open while the legitimate client signed in.
+    expect(slow.open()).toBeGreaterThan(0);
+
+    const results = await Promise.all(attack);
+    // One address: 10 new documents a minute (CIMD_FETCHES_PER_ADDRESS_PER_MINUTE), the rest refused
+    // on a page with Retry-After, without a fetch and never redirected.
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((st) => st === 429)).toHaveLength(30);
+    expect(results.filter((r) => r.status === 429).every((r) => Number(r.retryAfter) > 0)).toBe(true);
+    expect(slow.requests()).toBeLessThanOrEqual(10);
+    // One host: two fetches at once; the queued ones waited and then got 503, the fetched ones timed out.
+    expect(slow.maxOpen()).toBe(2);
+    expect(statuses.filter((st) => st !== 429).every((st) => st === 400 || st === 503)).toBe(true);
   });
 });

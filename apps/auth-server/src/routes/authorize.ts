@@ -17,10 +17,11 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
   // Errors about the client or redirect URI are shown here, never redirected (RFC 9700 §4.11).
   async function verifyClient(request: FastifyRequest, raw: RawParams): Promise<VerifiedClient> {
     try {
-      return await verifyClientAndRedirect(ctx, raw);
+      return await verifyClientAndRedirect(ctx, raw, request.ip);
     } catch (err) {
-      // A 5xx (the database or a metadata fetch is unavailable) is ours, not the client's: rethrown.
-      if (!(err instanceof OAuthError) || !err.expose || err.status >= 500) throw err;
+      // A 5xx (the database or a metadata fetch is unavailable) is ours, not the client's, and a 429
+      // (this address triggered too many metadata fetches) is the requester's: both rethrown.
+      if (!(err instanceof OAuthError) || !err.expose || err.status >= 500 || err.code === 'rate_limited') throw err;
       auditFlow(app, request, 'authorize.error', {
         client: typeof raw.client_id === 'string' ? raw.client_id : undefined, decision: 'deny', reason: err.description,
       });

@@ -47,12 +47,13 @@ function single(raw: RawParams, name: string): string | undefined {
 
 /**
  * Step 1: the client and its redirect URI. Errors here MUST NOT be redirected (OAuth 2.1
- * §4.1.2.1, RFC 9700 §4.11): the caller shows them to the user instead.
+ * §4.1.2.1, RFC 9700 §4.11): the caller shows them to the user instead. `address` is the
+ * requester's, for the limits on metadata document fetches.
  */
-export async function verifyClientAndRedirect(ctx: AppContext, raw: RawParams): Promise<VerifiedClient> {
+export async function verifyClientAndRedirect(ctx: AppContext, raw: RawParams, address: string): Promise<VerifiedClient> {
   const clientId = single(raw, 'client_id');
   if (!clientId) throw invalidRequest("missing required parameter 'client_id'");
-  const client = await findClient(ctx, clientId);
+  const client = await findClient(ctx, clientId, address);
   if (!client) throw invalidClient('unknown client');
   const requested = single(raw, 'redirect_uri');
   if (requested === undefined) {

@@ -119,7 +119,7 @@ export async function authenticateClient(ctx: AppContext, request: FastifyReques
   let authenticated: AuthenticatedClient;
   try {
     presented = presentedCredentials(request, params);
-    const client = await findClient(ctx, presented.clientId);
+    const client = await findClient(ctx, presented.clientId, request.ip);
     if (!client) throw invalidClient('client authentication failed');
     if (client.tokenEndpointAuthMethod !== presented.method) {
       throw invalidClient(`client authentication failed: this client must use ${client.tokenEndpointAuthMethod}`);

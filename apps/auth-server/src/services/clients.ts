@@ -17,12 +17,13 @@ export function isCimdClientId(clientId: string, allowHttpLoopback = false): boo
 /**
  * Finds an active client by id: registered clients from the database, and (when enabled)
  * Client ID Metadata Documents fetched and cached by their URL. Revoked clients are not returned.
+ * `address` is the client address of the request asking: the fetches it may trigger are limited.
  */
-export async function findClient(ctx: AppContext, clientId: string): Promise<ClientRecord | undefined> {
+export async function findClient(ctx: AppContext, clientId: string, address?: string): Promise<ClientRecord | undefined> {
   if (clientId.length > 2000) return undefined;
   if (isCimdClientId(clientId, ctx.config.cimd.allowPrivateAddresses)) {
     if (!ctx.config.cimd.enabled) return undefined;
-    return resolveCimdClient(ctx, clientId);
+    return resolveCimdClient(ctx, clientId, address);
   }
   const row = await ctx.store.clients.find(clientId);
   return row && row.revokedAt === null ? row : undefined;

@@ -20,6 +20,8 @@ export interface SafeFetchOptions {
   maxBytes: number;
   timeoutMs: number;
   accept: string;
+  /** Ends the fetch early (the app is closing); it then fails like a timeout. */
+  signal?: AbortSignal;
   /** Resolves a hostname to its addresses; defaults to the system resolver (tests map names). */
   resolve?: (hostname: string) => Promise<{ address: string; family: number }[]>;
 }
@@ -70,20 +72,27 @@ async function resolvePinned(hostname: string, opts: SafeFetchOptions): Promise<
  * capped at maxBytes and the whole exchange at timeoutMs. No cookies, credentials or proxies.
  */
 export async function safeFetch(url: URL, opts: SafeFetchOptions): Promise<SafeFetchResponse> {
-  // The abort also reaches a request started after the deadline (a slow DNS answer), so nothing
-  // outlives the timeout.
+  // The deadline is for the whole exchange (DNS, connect, headers and body together), so a server
+  // trickling bytes cannot hold the socket, or the caller's fetch slot, past it. The abort also
+  // reaches a request started after the deadline (a slow DNS answer), so nothing outlives it.
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    const stop = (reason: string) => {
       controller.abort();
-      reject(new SafeFetchError('timed out', true));
-    }, opts.timeoutMs);
+      reject(new SafeFetchError(reason, true));
+    };
+    timer = setTimeout(() => stop('timed out'), opts.timeoutMs);
+    onAbort = () => stop('cancelled');
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
   try {
     return await Promise.race([deadline, fetchPinned(url, opts, controller.signal)]);
   } finally {
     clearTimeout(timer);
+    if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
     controller.abort();
   }
 }
