@@ -58,6 +58,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     audit: opts.audit ?? new AuditLog({ file: config.auditLog, stream: config.auditStdout ? process.stdout : undefined }),
     keys: createKeyStore(store.signingKeys, keks, now, config.accessTokenTtl),
     limiters: abuse.limiters,
+    gates: abuse.gates,
   };
   try {
     // Keys are generated on first start, so the JWKS is never empty.

@@ -3,7 +3,7 @@ import type { Kek } from '@stack/crypto';
 import type { AuthConfig } from './config.ts';
 import type { KeyStore } from './services/keys.ts';
 import type { AuthStore } from './store/index.ts';
-import type { LimiterFactory } from '@stack/redis';
+import type { LimiterFactory, WaitGateFactory } from '@stack/redis';
 
 /** Everything a route or service needs, built once per app by buildApp(). */
 export interface AppContext {
@@ -18,6 +18,8 @@ export interface AppContext {
   keys: KeyStore;
   /** Builds the abuse limiters: in process, or in Redis when REDIS_URL is set (shared by all instances). */
   limiters: LimiterFactory;
+  /** Per-key waits, in process or in Redis like `limiters`. */
+  gates: WaitGateFactory;
 }
 
 declare module 'fastify' {
