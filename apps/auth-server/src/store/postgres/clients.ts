@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, isNull, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt, min } from 'drizzle-orm';
 import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { revokeGrants } from './grants.ts';
@@ -55,14 +55,23 @@ export function pgSigningKeys(db: PgAuthDb): SigningKeyRepo {
 
 export function pgPending(db: PgAuthDb): PendingRequestRepo {
   return {
-    async add(idHash, request, bindingHash, now, expiresAt, max) {
-      return db.transaction(async (tx) => {
+    async add(idHash, request, bindingHash, addressKey, now, expiresAt, caps) {
+      await db.transaction(async (tx) => {
         await tx.delete(pending).where(lt(pending.expiresAt, now));
-        const n = (await tx.select({ n: count() }).from(pending))[0]?.n ?? 0;
-        // Concurrent adds may each see n < max and overshoot by a few: the bound is approximate, never unbounded.
-        if (n >= max) return false;
-        await tx.insert(pending).values({ idHash, request, bindingHash, createdAt: now, expiresAt });
-        return true;
+        const oldest = async (key: string, n: number) => (await tx.select({ idHash: pending.idHash }).from(pending)
+          .where(eq(pending.addressKey, key)).orderBy(asc(pending.createdAt)).limit(n)).map((r) => r.idHash);
+        const drop = async (ids: string[]) => void (ids.length > 0 && (await tx.delete(pending).where(inArray(pending.idHash, ids))));
+        // Concurrent adds may each see room and overshoot a cap by a few: the bounds are approximate, never unbounded.
+        const mine = (await tx.select({ n: count() }).from(pending).where(eq(pending.addressKey, addressKey)))[0]?.n ?? 0;
+        if (mine >= caps.perAddress) await drop(await oldest(addressKey, mine - caps.perAddress + 1));
+        let n = (await tx.select({ n: count() }).from(pending))[0]?.n ?? 0;
+        for (; n >= caps.max; n--) {
+          const [heaviest] = await tx.select({ key: pending.addressKey }).from(pending).groupBy(pending.addressKey)
+            .orderBy(desc(count()), asc(min(pending.createdAt))).limit(1);
+          if (!heaviest) break;
+          await drop(await oldest(heaviest.key, 1));
+        }
+        await tx.insert(pending).values({ idHash, request, bindingHash, addressKey, createdAt: now, expiresAt });
       });
     },
     async get(idHash, now) {
