@@ -43,7 +43,8 @@ const schema = z
     LOGIN_DELAY_MAX_SECONDS: positiveInt.max(300).default(30),
     // Browsers cap cookie lifetimes at 400 days.
     LOGIN_DEVICE_COOKIE_TTL_SECONDS: positiveInt.max(400 * 86400).default(90 * 86400),
-    AUTHORIZE_MAX_PENDING_PER_ADDRESS: positiveInt.default(100),
+    // Unset: 100, or AUTHORIZE_MAX_PENDING when that is lower.
+    AUTHORIZE_MAX_PENDING_PER_ADDRESS: positiveInt.optional(),
     REDIS_URL: redisUrl.optional(),
     REDIS_KEY_PREFIX: keyPrefix.default('mcp-oauth:'),
     AUDIT_LOG: z.string().optional(),
@@ -62,7 +63,7 @@ const schema = z
     if (c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES !== undefined && c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES < c.LOGIN_MAX_FAILURES_PER_ACCOUNT) {
       ctx.addIssue({ code: 'custom', path: ['LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES'], message: 'must be at least LOGIN_MAX_FAILURES_PER_ACCOUNT' });
     }
-    if (c.AUTHORIZE_MAX_PENDING_PER_ADDRESS > c.AUTHORIZE_MAX_PENDING) {
+    if (c.AUTHORIZE_MAX_PENDING_PER_ADDRESS !== undefined && c.AUTHORIZE_MAX_PENDING_PER_ADDRESS > c.AUTHORIZE_MAX_PENDING) {
       ctx.addIssue({ code: 'custom', path: ['AUTHORIZE_MAX_PENDING_PER_ADDRESS'], message: 'must be at most AUTHORIZE_MAX_PENDING' });
     }
     if (c.DATABASE_URL && !c.KEY_ENCRYPTION_KEY) {
@@ -120,7 +121,7 @@ const schema = z
        * Pending sign-ins: new ones per address per minute, live ones per address (a new one replaces
        * that address's oldest) and in all (a new one replaces the oldest of the address holding most).
        */
-      authorize: { perMinute: c.AUTHORIZE_RATE_LIMIT_PER_MINUTE, maxPerAddress: c.AUTHORIZE_MAX_PENDING_PER_ADDRESS, max: c.AUTHORIZE_MAX_PENDING, ttlSeconds: 600 },
+      authorize: { perMinute: c.AUTHORIZE_RATE_LIMIT_PER_MINUTE, maxPerAddress: c.AUTHORIZE_MAX_PENDING_PER_ADDRESS ?? Math.min(100, c.AUTHORIZE_MAX_PENDING), max: c.AUTHORIZE_MAX_PENDING, ttlSeconds: 600 },
       login: {
         /** From one address (issue 2's per-account limit, keyed by account and address). */
         maxFailuresPerAccount: c.LOGIN_MAX_FAILURES_PER_ACCOUNT,
