@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@stack/config';
 import { loadAuthConfig } from '../src/config.ts';
+import { evictionBatch, evictionPlan } from '../src/store/pending-eviction.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import { Browser, PASSWORD, authorizeUrl, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
 
@@ -419,5 +420,19 @@ describe('pending sign-ins under a flood', () => {
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toMatch(/^consent\?request=/);
     }
+  });
+});
+
+describe('making room in a full pending store', () => {
+  it('[HARD-PENDING-PER-ADDRESS] takes from whichever address holds the most, one at a time, in batches of 1% of the cap', () => {
+    const groups = [{ key: 'flood-a', n: 5 }, { key: 'flood-b', n: 4 }, { key: 'victim', n: 1 }];
+    expect(Object.fromEntries(evictionPlan(groups, 3))).toEqual({ 'flood-a': 2, 'flood-b': 1 });
+    // The victim's one goes only once every address is down to one, and then last (listed last).
+    expect(Object.fromEntries(evictionPlan(groups, 8))).toEqual({ 'flood-a': 5, 'flood-b': 3 });
+    expect(Object.fromEntries(evictionPlan(groups, 10))).toEqual({ 'flood-a': 5, 'flood-b': 4, victim: 1 });
+    // Ties: the address listed first (its oldest entry is oldest).
+    expect(Object.fromEntries(evictionPlan([{ key: 'x', n: 1 }, { key: 'y', n: 1 }], 1))).toEqual({ x: 1 });
+    expect(evictionBatch(10_000, 10_000)).toBe(101);
+    expect(evictionBatch(12, 12)).toBe(1);
   });
 });

@@ -93,9 +93,10 @@ export interface PendingCaps {
 export interface PendingRequestRepo {
   /**
    * Stores a pending request after sweeping expired ones; never refuses. Room is made first: while
-   * `addressKey` has `perAddress` live requests its oldest goes, and while `max` are pending in all
-   * the oldest of the address holding the most goes. So a flood from one address only ever replaces
-   * its own requests, never someone else's (nor stops anyone from starting one).
+   * `addressKey` has `perAddress` live requests its oldest goes, and when `max` are pending in all
+   * the oldest requests of the addresses holding the most go (pending-eviction.ts). So a flood from
+   * one address only ever replaces its own requests, never someone else's (nor stops anyone from
+   * starting one).
    */
   add(idHash: string, request: Record<string, unknown>, bindingHash: string, addressKey: string, now: number, expiresAt: number, caps: PendingCaps): Promise<void>;
   /** A live request and the hash of the browser binding it was started with (null: stored before binding existed). */

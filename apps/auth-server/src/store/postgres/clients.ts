@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, gt, inArray, isNull, lt, min } from 'drizzle-orm';
 import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
+import { evictionBatch, evictionPlan } from '../pending-eviction.ts';
 import { revokeGrants } from './grants.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = pgAuthSchema;
@@ -64,12 +65,12 @@ export function pgPending(db: PgAuthDb): PendingRequestRepo {
         // Concurrent adds may each see room and overshoot a cap by a few: the bounds are approximate, never unbounded.
         const mine = (await tx.select({ n: count() }).from(pending).where(eq(pending.addressKey, addressKey)))[0]?.n ?? 0;
         if (mine >= caps.perAddress) await drop(await oldest(addressKey, mine - caps.perAddress + 1));
-        let n = (await tx.select({ n: count() }).from(pending))[0]?.n ?? 0;
-        for (; n >= caps.max; n--) {
-          const [heaviest] = await tx.select({ key: pending.addressKey }).from(pending).groupBy(pending.addressKey)
-            .orderBy(desc(count()), asc(min(pending.createdAt))).limit(1);
-          if (!heaviest) break;
-          await drop(await oldest(heaviest.key, 1));
+        const n = (await tx.select({ n: count() }).from(pending))[0]?.n ?? 0;
+        if (n >= caps.max) {
+          const needed = evictionBatch(n, caps.max);
+          const groups = await tx.select({ key: pending.addressKey, n: count() }).from(pending).groupBy(pending.addressKey)
+            .orderBy(desc(count()), asc(min(pending.createdAt))).limit(needed);
+          for (const [key, k] of evictionPlan(groups, needed)) await drop(await oldest(key, k));
         }
         await tx.insert(pending).values({ idHash, request, bindingHash, addressKey, createdAt: now, expiresAt });
       });

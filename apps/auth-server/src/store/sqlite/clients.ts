@@ -3,6 +3,7 @@ import { authSchema, type AuthDb } from '@stack/db';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { revokeGrants } from './grants.ts';
 import type { HotStatements } from './hot-statements.ts';
+import { evictionBatch, evictionPlan } from '../pending-eviction.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = authSchema;
 
@@ -65,12 +66,12 @@ export function sqlitePending(db: AuthDb): PendingRequestRepo {
         const drop = (ids: string[]) => ids.length > 0 && tx.delete(pending).where(inArray(pending.idHash, ids)).run();
         const mine = tx.select({ n: count() }).from(pending).where(eq(pending.addressKey, addressKey)).get()?.n ?? 0;
         if (mine >= caps.perAddress) drop(oldest(addressKey, mine - caps.perAddress + 1));
-        let n = tx.select({ n: count() }).from(pending).get()?.n ?? 0;
-        for (; n >= caps.max; n--) {
-          const heaviest = tx.select({ key: pending.addressKey }).from(pending).groupBy(pending.addressKey)
-            .orderBy(desc(count()), asc(min(pending.createdAt))).limit(1).get();
-          if (!heaviest) break;
-          drop(oldest(heaviest.key, 1));
+        const n = tx.select({ n: count() }).from(pending).get()?.n ?? 0;
+        if (n >= caps.max) {
+          const needed = evictionBatch(n, caps.max);
+          const groups = tx.select({ key: pending.addressKey, n: count() }).from(pending).groupBy(pending.addressKey)
+            .orderBy(desc(count()), asc(min(pending.createdAt))).limit(needed).all();
+          for (const [key, k] of evictionPlan(groups, needed)) drop(oldest(key, k));
         }
         tx.insert(pending).values({ idHash, request, bindingHash, addressKey, createdAt: now, expiresAt }).run();
       });
