@@ -84,8 +84,8 @@ export const requirements: Record<string, Requirement> = {
   'RFC9700-REFRESH-SECURITY-EVENT': { level: 'MAY', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.14.2', text: 'refresh tokens are revoked on a security event (account disabled, role downgraded, client revoked), with the access tokens of the same grants (RFC 7009 §2.1)' },
   'RFC9700-BRUTE-FORCE': { level: 'SHOULD', source: 'https://datatracker.ietf.org/doc/html/rfc9700#section-4.1', text: 'credential guessing is rate limited' },
   'AUTH-CLIENT-ADDRESS': { level: 'MUST', source: 'security review', text: 'the client address used by limits and audit is the socket peer or, with TRUST_PROXY (a hop count or proxy addresses), an X-Forwarded-For entry a trusted proxy added, never one the client wrote' },
-  'AUTH-LOCKOUT-PER-ADDRESS': { level: 'MUST', source: 'security review', text: 'failed logins from one address lock an account only for that address; a much higher cap counts failures from all addresses together' },
-  'AUTH-ADDRESS-KEY-IPV6': { level: 'MUST', source: 'security review', text: 'address-keyed limits count an IPv6 client by its /64 and an IPv4-mapped IPv6 address as the IPv4 address' },
+  'AUTH-LOCKOUT-PER-ADDRESS': { level: 'MUST', source: 'security review', text: 'failed logins from one address lock an account only for that address; a much higher threshold counts failures from all addresses together (and delays, never refuses, see HARD-LOGIN-DELAY-NOT-LOCK)' },
+  'AUTH-ADDRESS-KEY-IPV6': { level: 'MUST', source: 'security review', text: 'address-keyed limits count an IPv6 client by its /64 (failed logins and pending sign-ins by its /48, HARD-LOGIN-IPV6-WIDE) and an IPv4-mapped IPv6 address as the IPv4 address' },
   'AUTH-ARGON2-BOUNDED': { level: 'MUST', source: 'security review', text: 'a flood of wrong credentials cannot queue unbounded argon2 work or stall a correct login: failures are reserved before verification and the argon2 queue is bounded (503 with Retry-After)' },
   // --- token formats and endpoints ---
   'RFC9068-JWT-AT': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc9068#section-2', text: 'JWT access tokens have typ at+jwt and iss, exp, aud, sub, client_id, iat, jti' },
@@ -140,6 +140,11 @@ export const requirements: Record<string, Requirement> = {
   'HARD-CIMD-NEGATIVE-CACHE': { level: 'MUST', source: 'issue: Hardening', text: 'a failed metadata document fetch (timeout, error status, invalid document, SSRF refusal) is remembered per URL for a short time, so repeats cost no fetch' },
   'HARD-CIMD-DEADLINE': { level: 'MUST', source: 'issue: Hardening', text: 'a metadata document fetch is bounded in total time (not idle time), and its fetch slot is free again when the deadline passes' },
   'HARD-CIMD-ALLOWED-HOSTS': { level: 'SHOULD', source: 'issue: Hardening', text: 'an operator can restrict the hosts metadata documents are fetched from (CIMD_ALLOWED_HOSTS)' },
+  // --- Hardening: login abuse limits (account lockout, pending sign-ins) ---
+  'HARD-LOGIN-DEVICE-BUDGET': { level: 'MUST', source: 'issue: Hardening', text: 'a browser that signed in to an account before (a signed, HttpOnly device cookie bound to that account) is counted only against its own failure budget, so failures others cause from any address never stop the right password from it' },
+  'HARD-LOGIN-DELAY-NOT-LOCK': { level: 'MUST', source: 'issue: Hardening', text: 'failures on an account from all addresses never refuse the right password: past the threshold, attempts from unknown devices wait a bounded delay (at most LOGIN_DELAY_MAX_SECONDS) per account and address and are then checked' },
+  'HARD-LOGIN-IPV6-WIDE': { level: 'MUST', source: 'issue: Hardening', text: 'failed logins and pending sign-ins count an IPv6 client by its /48, so one site spread over many /64s is one address' },
+  'HARD-PENDING-PER-ADDRESS': { level: 'MUST', source: 'issue: Hardening', text: 'live pending sign-ins are capped per address (evicting that address\'s oldest) and a full store evicts from the address holding the most: one address\'s flood never refuses or ends another address\'s sign-in' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

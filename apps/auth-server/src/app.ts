@@ -63,6 +63,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     keys: createKeyStore(store.signingKeys, keks, now, config.accessTokenTtl),
     limiters: abuse.limiters,
     cimd: createCimdFetchGuard(config.cimd, abuse.limiters),
+    gates: abuse.gates,
   };
   try {
     // Keys are generated on first start, so the JWKS is never empty.

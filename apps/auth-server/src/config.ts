@@ -49,6 +49,13 @@ const schema = z
     LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES: positiveInt.optional(),
     LOGIN_MAX_FAILURES_PER_ADDRESS: positiveInt.default(20),
     LOGIN_FAILURE_WINDOW_SECONDS: positiveInt.default(900),
+    // Unset: LOGIN_MAX_FAILURES_PER_ACCOUNT. Failures allowed from a browser holding a device cookie for the account.
+    LOGIN_MAX_FAILURES_PER_DEVICE: positiveInt.optional(),
+    LOGIN_DELAY_MAX_SECONDS: positiveInt.max(300).default(30),
+    // Browsers cap cookie lifetimes at 400 days.
+    LOGIN_DEVICE_COOKIE_TTL_SECONDS: positiveInt.max(400 * 86400).default(90 * 86400),
+    // Unset: 100, or AUTHORIZE_MAX_PENDING when that is lower.
+    AUTHORIZE_MAX_PENDING_PER_ADDRESS: positiveInt.optional(),
     REDIS_URL: redisUrl.optional(),
     REDIS_KEY_PREFIX: keyPrefix.default('mcp-oauth:'),
     AUDIT_LOG: z.string().optional(),
@@ -69,6 +76,9 @@ const schema = z
     }
     for (const h of cimdAllowedHosts(c.CIMD_ALLOWED_HOSTS)) {
       if (!HOST_PATTERN.test(h)) ctx.addIssue({ code: 'custom', path: ['CIMD_ALLOWED_HOSTS'], message: `'${h.slice(0, 100)}' is not a hostname or *.hostname` });
+    }
+    if (c.AUTHORIZE_MAX_PENDING_PER_ADDRESS !== undefined && c.AUTHORIZE_MAX_PENDING_PER_ADDRESS > c.AUTHORIZE_MAX_PENDING) {
+      ctx.addIssue({ code: 'custom', path: ['AUTHORIZE_MAX_PENDING_PER_ADDRESS'], message: 'must be at most AUTHORIZE_MAX_PENDING' });
     }
     if (c.DATABASE_URL && !c.KEY_ENCRYPTION_KEY) {
       // Every instance on a shared database must open the same envelopes; a per-machine key cannot.
@@ -132,14 +142,21 @@ const schema = z
         /** Hostnames (or *.suffix patterns) documents may come from; empty: any public host. */
         allowedHosts: cimdAllowedHosts(c.CIMD_ALLOWED_HOSTS),
       },
-      /** Pending sign-ins: new ones per address per minute, and how many are kept in all (a full store refuses new ones). */
-      authorize: { perMinute: c.AUTHORIZE_RATE_LIMIT_PER_MINUTE, max: c.AUTHORIZE_MAX_PENDING, ttlSeconds: 600 },
+      /**
+       * Pending sign-ins: new ones per address per minute, live ones per address (a new one replaces
+       * that address's oldest) and in all (a new one replaces the oldest of the address holding most).
+       */
+      authorize: { perMinute: c.AUTHORIZE_RATE_LIMIT_PER_MINUTE, maxPerAddress: c.AUTHORIZE_MAX_PENDING_PER_ADDRESS ?? Math.min(100, c.AUTHORIZE_MAX_PENDING), max: c.AUTHORIZE_MAX_PENDING, ttlSeconds: 600 },
       login: {
         /** From one address (issue 2's per-account limit, keyed by account and address). */
         maxFailuresPerAccount: c.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-        /** From all addresses together: caps distributed guessing without letting one address lock the account. */
+        /** From all addresses together: past it, attempts from unknown devices are delayed (never refused). */
         maxFailuresPerAccountAllAddresses: c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES ?? 10 * c.LOGIN_MAX_FAILURES_PER_ACCOUNT,
         maxFailuresPerAddress: c.LOGIN_MAX_FAILURES_PER_ADDRESS,
+        /** From a browser with a device cookie for the account: its own budget, apart from the others. */
+        maxFailuresPerDevice: c.LOGIN_MAX_FAILURES_PER_DEVICE ?? c.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        maxDelaySeconds: c.LOGIN_DELAY_MAX_SECONDS,
+        deviceCookieTtlSeconds: c.LOGIN_DEVICE_COOKIE_TTL_SECONDS,
         windowSeconds: c.LOGIN_FAILURE_WINDOW_SECONDS,
       },
       auditLog: c.AUDIT_LOG === 'off' ? undefined : resolve(c.AUDIT_LOG ?? join(dataDir, 'auth-audit.log')),

@@ -4,7 +4,7 @@ import type { AuthConfig } from './config.ts';
 import type { KeyStore } from './services/keys.ts';
 import type { CimdFetchGuard } from './services/cimd-limits.ts';
 import type { AuthStore } from './store/index.ts';
-import type { LimiterFactory } from '@stack/redis';
+import type { LimiterFactory, WaitGateFactory } from '@stack/redis';
 
 /** Everything a route or service needs, built once per app by buildApp(). */
 export interface AppContext {
@@ -21,6 +21,8 @@ export interface AppContext {
   limiters: LimiterFactory;
   /** Client ID Metadata Document fetch limits, slots, failure cache and fetches under way. */
   cimd: CimdFetchGuard;
+  /** Per-key waits, in process or in Redis like `limiters`. */
+  gates: WaitGateFactory;
 }
 
 declare module 'fastify' {

@@ -174,6 +174,22 @@ describe('login page', () => {
     expect(s.auditEvents().some((e) => e.event === 'login.succeeded' && e.user === userId)).toBe(true);
   });
 
+  it('[HARD-LOGIN-DEVICE-BUDGET] sets a long-lived, HttpOnly, SameSite=Lax device cookie at a successful login only, holding no email', async () => {
+    const b = new Browser(s.url);
+    const failed = await submitLogin(b, (await start(b)).html, email, 'not it');
+    expect(failed.headers.getSetCookie().some((c) => c.startsWith('device='))).toBe(false);
+    const res = await submitLogin(b, (await start(b)).html, email);
+    expect(res.status).toBe(303);
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('device='))!;
+    expect(cookie).toMatch(/; HttpOnly/);
+    expect(cookie).toMatch(/; SameSite=Lax/);
+    expect(cookie).toMatch(/; Path=\//);
+    expect(cookie).toMatch(new RegExp(`; Max-Age=${s.config.login.deviceCookieTtlSeconds}`));
+    expect(s.config.login.deviceCookieTtlSeconds).toBe(90 * 86400);
+    expect(cookie).not.toContain(encodeURIComponent(email));
+    expect(cookie.toLowerCase()).not.toContain(email.split('@')[0]!.toLowerCase());
+  });
+
   it('shows an expiry page for an unknown request id', async () => {
     const res = await fetch(`${s.url}/login?request=nope`);
     expect(res.status).toBe(400);
@@ -198,6 +214,13 @@ describe('secure cookies', () => {
     expect(cookie).toMatch(/; SameSite=Lax/);
     expect(cookie).toMatch(/; Path=\//);
     expect(cookie).not.toMatch(/Domain=/i);
+    // [HARD-LOGIN-DEVICE-BUDGET] the device cookie likewise.
+    const device = res.headers.getSetCookie().find((c) => c.startsWith('__Host-device='))!;
+    expect(device).toMatch(/; Secure/);
+    expect(device).toMatch(/; HttpOnly/);
+    expect(device).toMatch(/; SameSite=Lax/);
+    expect(device).toMatch(/; Path=\//);
+    expect(device).not.toMatch(/Domain=/i);
   });
 
   it('[RFC9700-BRUTE-FORCE] limits failures per address across accounts', async () => {

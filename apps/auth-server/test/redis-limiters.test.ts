@@ -87,6 +87,66 @@ describe('two authorization-server instances sharing Redis', () => {
   });
 });
 
+describe('two instances sharing Redis under the lockout attack', () => {
+  let a: TestAuthServer;
+  let b: TestAuthServer;
+  let now = Date.now();
+  const clients = new Map<TestAuthServer, string>();
+  const email = `admin-${randomBytes(4).toString('hex')}@example.com`;
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+  const start = (s: TestAuthServer, br: Browser) => startAuthorization(br, authorizeUrl(s, validParams(clients.get(s)!, 'https://app.example.com/callback')));
+
+  beforeAll(async () => {
+    const env = {
+      REDIS_URL: SHARED_REDIS_URL,
+      REDIS_KEY_PREFIX: uniquePrefix('auth-lockout'),
+      TRUST_PROXY: 'loopback',
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '2',
+      LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES: '6',
+      // Instances behind one load balancer share the key-encryption key, so each accepts the other's device cookies.
+      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    };
+    [a, b] = [await startAuthServer(env, { now: () => now }), await startAuthServer(env, { now: () => now })];
+    for (const s of [a, b]) {
+      clients.set(s, (await seedClient(s)).id);
+      await seedUser(s, 'admin', email);
+    }
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it('[SCALE-REDIS-ABUSE-LIMITS] [HARD-LOGIN-DEVICE-BUDGET] [HARD-LOGIN-DELAY-NOT-LOCK] a known device signs in on either instance at once, and a new address after one wait shared by both', async () => {
+    const laptop = new Browser(a.url, from('203.0.113.9'));
+    expect((await submitLogin(laptop, (await start(a, laptop)).html, email)).status).toBe(303);
+    // Three addresses, two wrong passwords each, alternating instances: the account-wide threshold (6).
+    for (let i = 0; i < 6; i++) {
+      const s = i % 2 ? b : a;
+      const br = new Browser(s.url, from(`198.51.100.${Math.floor(i / 2)}`));
+      expect((await submitLogin(br, (await start(s, br)).html, email, `wrong-${i}`)).status).toBe(200);
+    }
+    // The device cookie issued by instance a is honoured by b.
+    const onB = new Browser(b.url, from('203.0.113.9'));
+    onB.cookies.set('device', laptop.cookies.get('device')!);
+    expect((await submitLogin(onB, (await start(b, onB)).html, email)).status).toBe(303);
+
+    // A new address is told to wait by a; asking b instead does not skip the wait; after it, b signs in.
+    const phone = new Browser(a.url, from('192.0.2.7'));
+    const delayed = await submitLogin(phone, (await start(a, phone)).html, email);
+    expect(delayed.status).toBe(429);
+    const wait = Number(delayed.headers.get('retry-after'));
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(30);
+    const phoneOnB = new Browser(b.url, from('192.0.2.7'));
+    const { html } = await start(b, phoneOnB);
+    expect((await submitLogin(phoneOnB, html, email)).status).toBe(429);
+    now += wait * 1000;
+    const { html: again } = await start(b, phoneOnB);
+    expect((await submitLogin(phoneOnB, again, email)).status).toBe(303);
+  });
+});
+
 describe('authorization server when Redis goes away', () => {
   let redis: TestRedis;
   let s: TestAuthServer;

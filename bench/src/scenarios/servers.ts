@@ -35,6 +35,8 @@ function authEnv(c: BenchContext, dir: string, port: number, extra: Record<strin
     LOGIN_MAX_FAILURES_PER_ADDRESS: '100000',
     // Likewise every login starts a pending sign-in from 127.0.0.1 (default 60 per address per minute).
     AUTHORIZE_RATE_LIMIT_PER_MINUTE: '100000',
+    // And they may all be pending at once when the core is saturated (default 100 live per address).
+    AUTHORIZE_MAX_PENDING_PER_ADDRESS: '10000',
     ...extra,
   };
 }

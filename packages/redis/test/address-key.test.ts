@@ -29,3 +29,17 @@ describe('addressLimitKey', () => {
     expect(addressLimitKey('x'.repeat(500))).toHaveLength(100);
   });
 });
+
+describe('addressLimitKey with a wider IPv6 prefix', () => {
+  it('[HARD-LOGIN-IPV6-WIDE] counts every /64 of one /48 together under /48, and other /48s apart', () => {
+    const a = addressLimitKey('2001:db8:1:2::1', 48);
+    expect(a).toBe('2001:db8:1::/48');
+    expect(addressLimitKey('2001:db8:1:ffff:1:2:3:4', 48)).toBe(a);
+    expect(addressLimitKey('2001:db8:2::1', 48)).not.toBe(a);
+    expect(addressLimitKey('2001:db8:1:2::1', 56)).toBe('2001:db8:1:0::/56');
+    expect(addressLimitKey('2001:db8:1:2ff::1', 56)).toBe('2001:db8:1:200::/56');
+    // IPv4 is unaffected by the IPv6 prefix.
+    expect(addressLimitKey('::ffff:203.0.113.7', 48)).toBe('203.0.113.7');
+    expect(() => addressLimitKey('::1', 8)).toThrow(RangeError);
+  });
+});

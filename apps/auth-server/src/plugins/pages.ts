@@ -7,6 +7,7 @@ import { randomToken } from '@stack/crypto';
 import { OAuthError } from '@stack/oauth';
 import { PendingAuthorizations } from '../services/pending-authorizations.ts';
 import { createLoginLimiter, type LoginLimiter } from '../services/login-limiter.ts';
+import { createDeviceTokens, type DeviceTokens } from '../services/login-devices.ts';
 import { ICON, PageError, STYLESHEET, cspOrigin, sendMessage } from '../views/render.ts';
 
 /** State shared by the browser pages (/authorize, /login, /consent). */
@@ -17,6 +18,9 @@ export interface PagesState {
   sessionCookie: string;
   /** The browser-binding cookie that ties pending requests to the browser that started them. */
   bindingCookie: string;
+  /** The device cookie: a browser that signed in to an account before (login-devices.ts). */
+  deviceCookie: string;
+  devices: DeviceTokens;
 }
 
 declare module 'fastify' {
@@ -65,6 +69,26 @@ export function bindBrowser(app: FastifyInstance, request: FastifyRequest, reply
     maxAge: app.ctx.config.authorize.ttlSeconds,
   });
   return value;
+}
+
+/** The device id of this browser's device cookie when it is valid for `account`. */
+export function knownDevice(app: FastifyInstance, request: FastifyRequest, account: string): string | undefined {
+  return app.pages.devices.verify(request.cookies[app.pages.deviceCookie], account, app.ctx.now());
+}
+
+/**
+ * After a successful sign-in: a new device cookie for `account` (replacing one for any other
+ * account), for LOGIN_DEVICE_COOKIE_TTL_SECONDS. HttpOnly, SameSite=Lax, Path=/, Secure and
+ * `__Host-` prefixed with secure cookies, like the session cookie.
+ */
+export function setDeviceCookie(app: FastifyInstance, reply: FastifyReply, account: string): void {
+  reply.setCookie(app.pages.deviceCookie, app.pages.devices.issue(account, app.ctx.now()), {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: app.ctx.config.secureCookies,
+    maxAge: app.ctx.config.login.deviceCookieTtlSeconds,
+  });
 }
 
 /**
@@ -123,9 +147,11 @@ export const pages = fp(
     });
     app.decorate('pages', {
       pending: new PendingAuthorizations(app.ctx.store.pending, app.ctx.now, config.authorize, app.ctx.limiters),
-      limiter: createLoginLimiter(config.login, app.ctx.limiters),
+      limiter: createLoginLimiter(config.login, app.ctx.limiters, app.ctx.gates, app.ctx.now),
       sessionCookie: secure ? '__Host-sid' : 'sid',
       bindingCookie: secure ? '__Host-flow' : 'flow',
+      deviceCookie: secure ? '__Host-device' : 'device',
+      devices: createDeviceTokens(app.ctx.keks, config.login.deviceCookieTtlSeconds),
     } satisfies PagesState);
 
     const css = readFileSync(STYLESHEET);

@@ -1,49 +1,93 @@
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { tokenHash } from '@stack/crypto';
-import { addressLimitKey, memoryLimiters, type LimiterFactory } from '@stack/redis';
+import { addressLimitKey, memoryLimiters, memoryWaitGates, type LimiterFactory, type WaitGateFactory } from '@stack/redis';
+import { normalisedAccount } from './login-devices.ts';
 
 /**
- * Limits failed logins per account and per client address (RFC 9700 §4.1: slow down credential
- * guessing). Kept behind this interface so a shared (Redis) store can replace the in-memory one
- * without touching the login route.
+ * Limits failed logins (RFC 9700 §4.1: slow down credential guessing) without letting the limits
+ * themselves lock the real user out. Kept behind this interface so a shared (Redis) store can replace
+ * the in-memory one without touching the login route.
  *
- * Three counters, all reserved before the password is checked:
- * - account from one address (LOGIN_MAX_FAILURES_PER_ACCOUNT, tight): a guesser at one address
- *   locks the account only for that address, so nobody can lock the real user (or the admin) out
- *   from theirs;
- * - account from all addresses (LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES, much higher): caps
- *   guessing spread over many addresses;
- * - address across accounts (LOGIN_MAX_FAILURES_PER_ADDRESS): caps one address trying many accounts.
- * Addresses are keyed by addressLimitKey (IPv6 by its /64).
+ * A sign-in carrying a valid device token for the account (a browser that signed in to it before, see
+ * login-devices.ts) is counted only against that device's budget (LOGIN_MAX_FAILURES_PER_DEVICE):
+ * whatever others do elsewhere, the real user's own browser keeps signing in.
+ *
+ * Any other sign-in ("unknown device") reserves, before the password is checked:
+ * - account from one address (LOGIN_MAX_FAILURES_PER_ACCOUNT, tight): a guesser locks the account
+ *   only for their own address;
+ * - address across accounts (LOGIN_MAX_FAILURES_PER_ADDRESS): caps one address trying many accounts;
+ * - account from all addresses (a signal, never a refusal): once it reaches
+ *   LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES the account is under attack, and every attempt on it
+ *   from an unknown device waits first: `delaySeconds` (5 s, doubling with every further such number
+ *   of failures, at most LOGIN_DELAY_MAX_SECONDS), per account and address. The first attempt from an
+ *   address is answered "wait N s" without checking the password; once the wait is over the next one
+ *   is checked, and a failure starts the next wait. So the right password from a new address signs in
+ *   after at most LOGIN_DELAY_MAX_SECONDS, while each address's guesses at the account are spaced out.
+ *   A refusal here would let anyone lock any account for everyone (ten addresses, five guesses each).
+ *
+ * Addresses are keyed by addressLimitKey with IPv6 by its /48 (LOGIN_IPV6_PREFIX): a /48 is what a
+ * site, and so an attacker, is routinely given (RFC 6177); keyed by /64, one /60 already held sixteen
+ * budgets. Client authentication and registration keep /64.
  */
 export interface LoginLimiter {
   /**
-   * Reserves one attempt on every counter before the password is checked, so parallel guesses
-   * cannot overshoot a limit. Returns the seconds to wait when any is used up (nothing is reserved
-   * then), else 0. A failed attempt simply keeps its reservations.
+   * Reserves this attempt on its counters before the password is checked, so parallel guesses cannot
+   * overshoot a limit. Nothing is reserved when the answer is not 'check'. A failed attempt simply
+   * keeps its reservations.
    */
-  reserve(account: string, address: string): Promise<number>;
-  /**
-   * The attempt succeeded: this address's failures for the account are cleared and the other
-   * reservations given back (failures others made from elsewhere still count).
-   */
-  succeeded(account: string, address: string): Promise<void>;
-  /** The attempt could not be decided (e.g. the server was busy): every reservation is given back. */
-  release(account: string, address: string): Promise<void>;
+  reserve(attempt: LoginAttempt): Promise<LoginVerdict>;
 }
+
+export interface LoginAttempt {
+  account: string;
+  address: string;
+  /** The device id of a valid device token for this account, if the browser sent one. */
+  device?: string | undefined;
+}
+
+export type LoginVerdict =
+  | {
+      outcome: 'check';
+      /** The password was right: this attempt's failures are cleared and the other reservations given back. */
+      succeeded(): Promise<void>;
+      /** The attempt could not be decided (e.g. the server was busy): every reservation is given back. */
+      release(): Promise<void>;
+    }
+  /** A budget of this address (or device) is used up: refused until the window ends. */
+  | { outcome: 'locked'; retryAfter: number }
+  /** The account is under attack: this address may try again (and will be checked) after `retryAfter` seconds. */
+  | { outcome: 'delayed'; retryAfter: number };
 
 export interface LoginLimits {
   maxFailuresPerAccount: number;
+  /** Failures on one account from all addresses (unknown devices) at which attempts are delayed. */
   maxFailuresPerAccountAllAddresses: number;
   maxFailuresPerAddress: number;
+  maxFailuresPerDevice: number;
+  /** The longest delay an account under attack imposes on an attempt from an unknown device. */
+  maxDelaySeconds: number;
   windowSeconds: number;
 }
 
-// Unknown emails are counted exactly like known ones, so the lockout reveals nothing about which
+/** The IPv6 prefix failed logins are counted by (see the comment on LoginLimiter). */
+export const LOGIN_IPV6_PREFIX = 48;
+/** The first delay once an account is under attack; it doubles with every further threshold's worth of failures. */
+export const FIRST_DELAY_SECONDS = 5;
+/** How long a finished wait stays valid: the lifetime of a pending sign-in, so the person can come back to the form. */
+const GATE_KEEP_SECONDS = 600;
+
+/** The delay before an attempt from an unknown device, given the account's failures from all addresses. */
+export function delaySeconds(limits: LoginLimits, accountFailures: number): number {
+  const tier = Math.floor(accountFailures / limits.maxFailuresPerAccountAllAddresses);
+  if (tier < 1) return 0;
+  return Math.min(limits.maxDelaySeconds, FIRST_DELAY_SECONDS * 2 ** Math.min(tier - 1, 20));
+}
+
+// Unknown emails are counted exactly like known ones, so the limits reveal nothing about which
 // accounts exist; keys are hashed so the limiter holds no email addresses and has a fixed key size.
-const normalised = (account: string) => account.trim().toLowerCase();
-const accountKey = (account: string) => tokenHash(normalised(account));
-const accountAddressKey = (account: string, address: string) => tokenHash(`${normalised(account)}\n${address}`);
+const accountKey = (account: string) => tokenHash(normalisedAccount(account));
+const accountAddressKey = (account: string, address: string) => tokenHash(`${normalisedAccount(account)}\n${address}`);
+const deviceKey = (account: string, device: string) => tokenHash(`${normalisedAccount(account)}\n${device}`);
 
 const seconds = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
@@ -58,60 +102,88 @@ async function take(limiter: RateLimiterAbstract, key: string): Promise<number> 
   }
 }
 
+async function usedUp(limiter: RateLimiterAbstract, key: string, max: number): Promise<number> {
+  const res = await limiter.get(key);
+  return res && res.consumedPoints >= max ? seconds(res) : 0;
+}
+
 /** An in-process limiter (one server instance); fixed windows of `windowSeconds` from the first attempt. */
-export function createMemoryLoginLimiter(limits: LoginLimits): LoginLimiter {
-  return createLoginLimiter(limits, memoryLimiters);
+export function createMemoryLoginLimiter(limits: LoginLimits, now: () => number = Date.now): LoginLimiter {
+  return createLoginLimiter(limits, memoryLimiters, memoryWaitGates, now);
 }
 
 /**
- * The login limiter over limiters from `factory` (in process, or Redis so the counts hold across
- * instances; a Redis failure rejects with a 503 OAuthError and the attempt is refused).
+ * The login limiter over limiters and gates from the factories (in process, or Redis so the counts
+ * and waits hold across instances; a Redis failure rejects with a 503 OAuthError and the attempt is
+ * refused). `now` times the delays.
  */
-export function createLoginLimiter(limits: LoginLimits, factory: LimiterFactory): LoginLimiter {
+export function createLoginLimiter(limits: LoginLimits, factory: LimiterFactory, gates: WaitGateFactory, now: () => number): LoginLimiter {
   const { windowSeconds: duration } = limits;
   // The 'acct-addr' prefix is new: counters kept under the old 'acct' prefix (whole account) are ignored.
-  const counters = [
-    { limiter: factory({ keyPrefix: 'acct-addr', points: limits.maxFailuresPerAccount, duration }), max: limits.maxFailuresPerAccount },
-    { limiter: factory({ keyPrefix: 'acct-all', points: limits.maxFailuresPerAccountAllAddresses, duration }), max: limits.maxFailuresPerAccountAllAddresses },
-    { limiter: factory({ keyPrefix: 'addr', points: limits.maxFailuresPerAddress, duration }), max: limits.maxFailuresPerAddress },
-  ] as const;
+  const perAccountAddress = { limiter: factory({ keyPrefix: 'acct-addr', points: limits.maxFailuresPerAccount, duration }), max: limits.maxFailuresPerAccount };
+  // A signal only: never used up, so consume() never refuses.
+  const perAccount = { limiter: factory({ keyPrefix: 'acct-all', points: Number.MAX_SAFE_INTEGER, duration }), max: Number.MAX_SAFE_INTEGER };
+  const perAddress = { limiter: factory({ keyPrefix: 'addr', points: limits.maxFailuresPerAddress, duration }), max: limits.maxFailuresPerAddress };
+  const perDevice = { limiter: factory({ keyPrefix: 'device', points: limits.maxFailuresPerDevice, duration }), max: limits.maxFailuresPerDevice };
+  const gate = gates({ keyPrefix: 'login-wait' });
+  const keepMs = GATE_KEEP_SECONDS * 1000;
 
-  // The counters and this attempt's key in each, in the order above.
-  const slots = (account: string, address: string) => {
-    const addr = addressLimitKey(address);
-    const keys = [accountAddressKey(account, addr), accountKey(account), addr];
-    return counters.map((c, i) => ({ ...c, key: keys[i]! }));
-  };
+  async function knownDevice(account: string, device: string): Promise<LoginVerdict> {
+    const key = deviceKey(account, device);
+    const wait = (await usedUp(perDevice.limiter, key, perDevice.max)) || (await take(perDevice.limiter, key));
+    if (wait > 0) return { outcome: 'locked', retryAfter: wait };
+    return {
+      outcome: 'check',
+      succeeded: async () => void (await perDevice.limiter.delete(key)),
+      release: async () => void (await perDevice.limiter.reward(key)),
+    };
+  }
 
-  async function usedUp(limiter: RateLimiterAbstract, key: string, max: number): Promise<number> {
-    const res = await limiter.get(key);
-    return res && res.consumedPoints >= max ? seconds(res) : 0;
+  async function unknownDevice(account: string, address: string): Promise<LoginVerdict> {
+    const addr = addressLimitKey(address, LOGIN_IPV6_PREFIX);
+    const all = [
+      { ...perAccountAddress, key: accountAddressKey(account, addr) },
+      { ...perAccount, key: accountKey(account) },
+      { ...perAddress, key: addr },
+    ];
+    // Check first, so a locked address does not keep extending its own count.
+    let wait = 0;
+    for (const c of [all[0]!, all[2]!]) wait = Math.max(wait, await usedUp(c.limiter, c.key, c.max));
+    if (wait > 0) return { outcome: 'locked', retryAfter: wait };
+
+    const gateKey = all[0]!.key;
+    const failures = (await perAccount.limiter.get(all[1]!.key))?.consumedPoints ?? 0;
+    const delay = delaySeconds(limits, failures);
+    if (delay > 0) {
+      const t = now();
+      const readyAt = await gate.pass(gateKey, t, delay * 1000, keepMs);
+      if (readyAt > 0) return { outcome: 'delayed', retryAfter: Math.max(1, Math.ceil((readyAt - t) / 1000)) };
+    }
+
+    for (const [i, c] of all.entries()) {
+      const w = await take(c.limiter, c.key);
+      if (w > 0) {
+        // A parallel attempt took the last point: give back what this one already reserved.
+        for (const r of all.slice(0, i)) await r.limiter.reward(r.key);
+        return { outcome: 'locked', retryAfter: w };
+      }
+    }
+    return {
+      outcome: 'check',
+      async succeeded() {
+        await all[0]!.limiter.delete(all[0]!.key);
+        for (const c of all.slice(1)) await c.limiter.reward(c.key);
+        await gate.delete(gateKey);
+      },
+      async release() {
+        for (const c of all) await c.limiter.reward(c.key);
+        // The wait this attempt passed was not used: the next attempt need not wait again.
+        if (delay > 0) await gate.open(gateKey, now(), keepMs);
+      },
+    };
   }
 
   return {
-    async reserve(account, address) {
-      const all = slots(account, address);
-      // Check first, so a locked account or address does not keep extending its own count.
-      let wait = 0;
-      for (const c of all) wait = Math.max(wait, await usedUp(c.limiter, c.key, c.max));
-      if (wait > 0) return wait;
-      for (const [i, c] of all.entries()) {
-        const w = await take(c.limiter, c.key);
-        if (w > 0) {
-          // A parallel attempt took the last point: give back what this one already reserved.
-          for (const r of all.slice(0, i)) await r.limiter.reward(r.key);
-          return w;
-        }
-      }
-      return 0;
-    },
-    async succeeded(account, address) {
-      const [accountAddress, ...others] = slots(account, address);
-      await accountAddress!.limiter.delete(accountAddress!.key);
-      for (const c of others) await c.limiter.reward(c.key);
-    },
-    async release(account, address) {
-      for (const c of slots(account, address)) await c.limiter.reward(c.key);
-    },
+    reserve: ({ account, address, device }) => (device === undefined ? unknownDevice(account, address) : knownDevice(account, device)),
   };
 }

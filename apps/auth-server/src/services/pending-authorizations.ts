@@ -1,17 +1,25 @@
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { addressLimitKey, memoryLimiters, type LimiterFactory } from '@stack/redis';
 import { randomToken, safeEqual, tokenHash } from '@stack/crypto';
-import { rateLimited, temporarilyUnavailable } from '@stack/oauth';
+import { rateLimited } from '@stack/oauth';
 import type { PendingRequestRepo } from '../store/index.ts';
 import type { AuthorizationRequest } from './authorization-request.ts';
 
 export interface PendingLimits {
   /** New pending requests per client address per minute. */
   perMinute: number;
-  /** Pending requests kept in all; when full, new ones are refused (never others' evicted). */
+  /** Live pending requests per client address; a new one replaces that address's oldest. */
+  maxPerAddress: number;
+  /** Pending requests kept in all; when full, a new one replaces the oldest of the address holding most. */
   max: number;
   ttlSeconds: number;
 }
+
+/**
+ * Pending requests are counted per address with IPv6 by its /48: what a site, and so one flooder, is
+ * routinely given (RFC 6177). By /64 one /48 would hold 65536 caps and could fill the whole store.
+ */
+export const PENDING_IPV6_PREFIX = 48;
 
 /** A live pending request, and whether the browser asking is the one that started it. */
 export interface PendingLookup {
@@ -23,9 +31,11 @@ export interface PendingLookup {
  * Pending requests by a random id carried in the login and consent forms; bounded in number and
  * age. They live in the store (by the id's hash), so any instance can continue a request.
  *
- * GET /authorize needs no credentials, so creating one is rate limited per address, and a full
- * store refuses new requests (503) instead of dropping the oldest: a flood from a few addresses
- * must not end other people's sign-ins half way through.
+ * GET /authorize needs no credentials, so creating one is rate limited per address, and the live
+ * ones are capped per address: a new one replaces that address's oldest. A full store is never a
+ * refusal either: a new request replaces the oldest of the address holding the most. So a flood
+ * from a few addresses only ever churns through its own requests; it neither ends other people's
+ * sign-ins half way through nor stops anyone from starting one.
  *
  * Each request is bound to the browser that started it (RFC 9700 §4.7, CSRF): only the hash of that
  * browser's binding cookie is stored, and login and consent continue a request only for the same
@@ -46,21 +56,21 @@ export class PendingAuthorizations {
   }
 
   /**
-   * Stores a request started by `address` in the browser holding `browserBinding`; 429 rate_limited
-   * over the per-address limit, 503 when the store is full.
+   * Stores a request started by `address` in the browser holding `browserBinding` (room is made as
+   * described above); 429 rate_limited over the per-address rate.
    */
   async add(req: AuthorizationRequest, address: string, browserBinding: string): Promise<string> {
+    const addressKey = addressLimitKey(address, PENDING_IPV6_PREFIX);
     try {
-      // Keyed like every address limit: IPv6 by its /64, IPv4-mapped as IPv4.
-      await this.limiter.consume(addressLimitKey(address));
+      await this.limiter.consume(addressKey);
     } catch (res) {
       if (res instanceof RateLimiterRes) throw rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
       throw res;
     }
     const id = randomToken(24);
     const t = this.now();
-    const stored = await this.repo.add(tokenHash(id), { ...req }, tokenHash(browserBinding), t, t + this.limits.ttlSeconds * 1000, this.limits.max);
-    if (!stored) throw temporarilyUnavailable('too many sign-ins are in progress', 30);
+    const caps = { perAddress: this.limits.maxPerAddress, max: this.limits.max };
+    await this.repo.add(tokenHash(id), { ...req }, tokenHash(browserBinding), addressKey, t, t + this.limits.ttlSeconds * 1000, caps);
     return id;
   }
 

@@ -1,9 +1,13 @@
-import { connectRedis, memoryLimiters, redisLimiters, type LimiterFactory, type RedisLog, type SharedRedis } from '@stack/redis';
+import {
+  connectRedis, memoryLimiters, memoryWaitGates, redisLimiters, redisWaitGates, type LimiterFactory, type RedisLog, type SharedRedis, type WaitGateFactory,
+} from '@stack/redis';
 import type { AuthConfig } from '../config.ts';
 
 /** Where the abuse limiters (failed logins, client authentication, registration) keep their counters. */
 export interface AbuseLimiterStore {
   limiters: LimiterFactory;
+  /** Per-key waits (failed logins delay, rather than refuse, an account under attack). */
+  gates: WaitGateFactory;
   /** The Redis connection when REDIS_URL is set. */
   redis: SharedRedis | undefined;
   close(): Promise<void>;
@@ -15,7 +19,7 @@ export interface AbuseLimiterStore {
  * is unreachable the limited endpoints answer 503 rather than stop counting.
  */
 export function createAbuseLimiterStore(config: AuthConfig, log: RedisLog): AbuseLimiterStore {
-  if (!config.redis) return { limiters: memoryLimiters, redis: undefined, close: async () => {} };
+  if (!config.redis) return { limiters: memoryLimiters, gates: memoryWaitGates, redis: undefined, close: async () => {} };
   const redis = connectRedis({ url: config.redis.url, keyPrefix: `${config.redis.keyPrefix}auth:`, log });
-  return { limiters: redisLimiters(redis), redis, close: () => redis.close() };
+  return { limiters: redisLimiters(redis), gates: redisWaitGates(redis), redis, close: () => redis.close() };
 }

@@ -84,12 +84,21 @@ export interface SessionRepo {
   delete(idHash: string): Promise<void>;
 }
 
+/** How many pending requests are kept: per client address key, and in all. */
+export interface PendingCaps {
+  perAddress: number;
+  max: number;
+}
+
 export interface PendingRequestRepo {
   /**
-   * Stores a pending request after sweeping expired ones; false (nothing stored) when `max` are
-   * pending. Never drops a live request to make room: those are other people's sign-ins.
+   * Stores a pending request after sweeping expired ones; never refuses. Room is made first: while
+   * `addressKey` has `perAddress` live requests its oldest goes, and when `max` are pending in all
+   * the oldest requests of the addresses holding the most go (pending-eviction.ts). So a flood from
+   * one address only ever replaces its own requests, never someone else's (nor stops anyone from
+   * starting one).
    */
-  add(idHash: string, request: Record<string, unknown>, bindingHash: string, now: number, expiresAt: number, max: number): Promise<boolean>;
+  add(idHash: string, request: Record<string, unknown>, bindingHash: string, addressKey: string, now: number, expiresAt: number, caps: PendingCaps): Promise<void>;
   /** A live request and the hash of the browser binding it was started with (null: stored before binding existed). */
   get(idHash: string, now: number): Promise<{ request: Record<string, unknown>; bindingHash: string | null } | undefined>;
   delete(idHash: string): Promise<void>;

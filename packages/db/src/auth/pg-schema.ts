@@ -118,6 +118,8 @@ export const pendingAuthorizations = pgTable('pending_authorizations', {
   request: jsonb().$type<Record<string, unknown>>().notNull(),
   /** SHA-256 of the starting browser's binding cookie (see the SQLite schema). */
   bindingHash: text(),
+  /** The starting client's address key (see the SQLite schema). */
+  addressKey: text().notNull().default(''),
   createdAt: ms().notNull(),
   expiresAt: ms().notNull(),
-}, (t) => [index('pending_exp_idx').on(t.expiresAt)]);
+}, (t) => [index('pending_exp_idx').on(t.expiresAt), index('pending_addr_idx').on(t.addressKey, t.createdAt)]);

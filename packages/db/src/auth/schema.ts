@@ -134,6 +134,11 @@ export const pendingAuthorizations = sqliteTable('pending_authorizations', {
    * login and consent are refused elsewhere. Null only in rows stored before binding existed, which are refused.
    */
   bindingHash: text(),
+  /**
+   * The address key (addressLimitKey, IPv6 by its /48) of the client that started the request: live
+   * requests are capped per address, a new one replacing that address's oldest. '' in rows stored before.
+   */
+  addressKey: text().notNull().default(''),
   createdAt: integer().notNull(),
   expiresAt: integer().notNull(),
-}, (t) => [index('pending_exp_idx').on(t.expiresAt)]);
+}, (t) => [index('pending_exp_idx').on(t.expiresAt), index('pending_addr_idx').on(t.addressKey, t.createdAt)]);

@@ -1,6 +1,7 @@
-import { and, asc, count, desc, eq, gt, isNull, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt, min } from 'drizzle-orm';
 import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
+import { evictionBatch, evictionPlan } from '../pending-eviction.ts';
 import { revokeGrants } from './grants.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = pgAuthSchema;
@@ -55,14 +56,23 @@ export function pgSigningKeys(db: PgAuthDb): SigningKeyRepo {
 
 export function pgPending(db: PgAuthDb): PendingRequestRepo {
   return {
-    async add(idHash, request, bindingHash, now, expiresAt, max) {
-      return db.transaction(async (tx) => {
+    async add(idHash, request, bindingHash, addressKey, now, expiresAt, caps) {
+      await db.transaction(async (tx) => {
         await tx.delete(pending).where(lt(pending.expiresAt, now));
+        const oldest = async (key: string, n: number) => (await tx.select({ idHash: pending.idHash }).from(pending)
+          .where(eq(pending.addressKey, key)).orderBy(asc(pending.createdAt)).limit(n)).map((r) => r.idHash);
+        const drop = async (ids: string[]) => void (ids.length > 0 && (await tx.delete(pending).where(inArray(pending.idHash, ids))));
+        // Concurrent adds may each see room and overshoot a cap by a few: the bounds are approximate, never unbounded.
+        const mine = (await tx.select({ n: count() }).from(pending).where(eq(pending.addressKey, addressKey)))[0]?.n ?? 0;
+        if (mine >= caps.perAddress) await drop(await oldest(addressKey, mine - caps.perAddress + 1));
         const n = (await tx.select({ n: count() }).from(pending))[0]?.n ?? 0;
-        // Concurrent adds may each see n < max and overshoot by a few: the bound is approximate, never unbounded.
-        if (n >= max) return false;
-        await tx.insert(pending).values({ idHash, request, bindingHash, createdAt: now, expiresAt });
-        return true;
+        if (n >= caps.max) {
+          const needed = evictionBatch(n, caps.max);
+          const groups = await tx.select({ key: pending.addressKey, n: count() }).from(pending).groupBy(pending.addressKey)
+            .orderBy(desc(count()), asc(min(pending.createdAt))).limit(needed);
+          for (const [key, k] of evictionPlan(groups, needed)) await drop(await oldest(key, k));
+        }
+        await tx.insert(pending).values({ idHash, request, bindingHash, addressKey, createdAt: now, expiresAt });
       });
     },
     async get(idHash, now) {

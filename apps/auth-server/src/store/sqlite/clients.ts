@@ -1,8 +1,9 @@
-import { and, asc, count, desc, eq, gt, isNull, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt, min } from 'drizzle-orm';
 import { authSchema, type AuthDb } from '@stack/db';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { revokeGrants } from './grants.ts';
 import type { HotStatements } from './hot-statements.ts';
+import { evictionBatch, evictionPlan } from '../pending-eviction.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = authSchema;
 
@@ -57,13 +58,22 @@ export function sqliteSigningKeys(db: AuthDb): SigningKeyRepo {
 
 export function sqlitePending(db: AuthDb): PendingRequestRepo {
   return {
-    async add(idHash, request, bindingHash, now, expiresAt, max) {
-      return db.transaction((tx) => {
+    async add(idHash, request, bindingHash, addressKey, now, expiresAt, caps) {
+      db.transaction((tx) => {
         tx.delete(pending).where(lt(pending.expiresAt, now)).run();
+        const oldest = (key: string, n: number) => tx.select({ idHash: pending.idHash }).from(pending)
+          .where(eq(pending.addressKey, key)).orderBy(asc(pending.createdAt)).limit(n).all().map((r) => r.idHash);
+        const drop = (ids: string[]) => ids.length > 0 && tx.delete(pending).where(inArray(pending.idHash, ids)).run();
+        const mine = tx.select({ n: count() }).from(pending).where(eq(pending.addressKey, addressKey)).get()?.n ?? 0;
+        if (mine >= caps.perAddress) drop(oldest(addressKey, mine - caps.perAddress + 1));
         const n = tx.select({ n: count() }).from(pending).get()?.n ?? 0;
-        if (n >= max) return false;
-        tx.insert(pending).values({ idHash, request, bindingHash, createdAt: now, expiresAt }).run();
-        return true;
+        if (n >= caps.max) {
+          const needed = evictionBatch(n, caps.max);
+          const groups = tx.select({ key: pending.addressKey, n: count() }).from(pending).groupBy(pending.addressKey)
+            .orderBy(desc(count()), asc(min(pending.createdAt))).limit(needed).all();
+          for (const [key, k] of evictionPlan(groups, needed)) drop(oldest(key, k));
+        }
+        tx.insert(pending).values({ idHash, request, bindingHash, addressKey, createdAt: now, expiresAt }).run();
       });
     },
     async get(idHash, now) {

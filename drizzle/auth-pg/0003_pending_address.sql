@@ -1,0 +1,2 @@
+ALTER TABLE "pending_authorizations" ADD COLUMN "address_key" text DEFAULT '' NOT NULL;--> statement-breakpoint
+CREATE INDEX "pending_addr_idx" ON "pending_authorizations" USING btree ("address_key","created_at");
