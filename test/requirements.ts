@@ -111,6 +111,14 @@ export const requirements: Record<string, Requirement> = {
   'SCALE-PG-CONCURRENCY': { level: 'MUST', source: 'issue 5', text: 'refresh rotation, code redemption and consent writes stay correct under concurrency across instances on one PostgreSQL: one family survives, a code yields tokens once, no family is wiped by a legitimate concurrent refresh' },
   'SCALE-PG-SHARED-STATE': { level: 'MUST', source: 'issue 5', text: 'state a browser flow needs (pending authorization requests, sessions) is shared, so consecutive requests may land on different instances' },
   'SCALE-PG-FAIL-CLOSED': { level: 'MUST', source: 'issue 5', text: 'when PostgreSQL is unreachable requests get 503 temporarily_unavailable with Retry-After, the outage is logged once per interval, and the server recovers by itself' },
+  // --- Hardening: protocol (redirect matching, introspection, discovery, key rotation, KEK, start-up) ---
+  'HARD-REDIRECT-LOOPBACK-FORMS': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc8252#section-7.3', text: 'a loopback redirect URI matches a registered one only in the form registration accepts (literal 127.0.0.1, [::1] or localhost, no user information, no fragment), with only the port free, at /authorize and /token alike' },
+  'HARD-INTROSPECT-AUTHZ': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc7662#section-4', text: 'a client may introspect only tokens issued to itself; only a client an admin marked as a resource server may introspect any token; others get active: false' },
+  'HARD-DISCOVERY-HONEST': { level: 'MUST', source: 'https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata', text: 'metadata advertises only what the server does: no ID-token members, and no OpenID discovery document since no ID token is issued' },
+  'HARD-KEY-PREPUBLISH': { level: 'MUST', source: 'issue: Hardening', text: 'a rotated-in signing key is published in the JWKS at least one JWKS cache lifetime before it signs, so warm verifiers accept the first tokens it signs' },
+  'HARD-JWKS-UNKNOWN-KID': { level: 'MUST', source: 'issue: Hardening', text: 'a verifier refetches the JWKS at once on an unknown kid, at most once per short floor however many unknown kids arrive' },
+  'HARD-KEK-ROTATE-ALL': { level: 'MUST', source: 'issue: Hardening', text: 'one command re-wraps every envelope under the new key-encryption key (auth signing keys and MCP secrets), after which the previous key is no longer needed' },
+  'HARD-STARTUP-MESSAGE': { level: 'MUST', source: 'issue: Hardening', text: 'a start-up failure of either app prints one clear sentence to standard error, no stack trace, and exits non-zero' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */
