@@ -231,6 +231,33 @@ describe('admin CLI (in-process)', () => {
     expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.client_revoked', client: 'bad-client', revoked_refresh: 1 });
   });
 
+  it('[HARD-INTROSPECT-AUTHZ] clients set-resource-server marks a confidential client, list shows it, unset clears it; public, revoked and unknown clients are refused', async () => {
+    await db.store.clients.insert({
+      id: 'rs-client', source: 'dcr', secretHash: 'argon2-hash-placeholder', clientName: 'Resource server', redirectUris: ['https://rs.example/cb'], grantTypes: ['authorization_code'],
+      tokenEndpointAuthMethod: 'client_secret_basic', applicationType: 'web', scope: 'db:read', metadata: {}, createdAt: Date.now(), metadataExpiresAt: null, revokedAt: null,
+    });
+    await seedClient(db, 'public-client');
+    expect((await db.store.clients.find('rs-client'))!.resourceServer).toBe(false);
+    const set = await admin(env, ['clients', 'set-resource-server', '--client-id', 'rs-client']);
+    expect(set).toEqual({ code: 0, stdout: 'client rs-client is a resource server: it may introspect tokens issued to any client\n', stderr: '' });
+    expect((await db.store.clients.find('rs-client'))!.resourceServer).toBe(true);
+    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.client_resource_server', client: 'rs-client', actor: 'cli' });
+    const json = JSON.parse((await admin(env, ['clients', 'list', '--json'])).stdout) as { id: string; resourceServer: boolean }[];
+    expect(Object.fromEntries(json.map((c) => [c.id, c.resourceServer]))).toEqual({ 'rs-client': true, 'public-client': false });
+    expect((await admin(env, ['clients', 'list'])).stdout).toMatch(/rs-client\s+Resource server\s+dcr\s+client_secret_basic\s+yes/);
+
+    expect(await admin(env, ['clients', 'set-resource-server', '--client-id', 'public-client'])).toEqual({
+      code: 1, stdout: '', stderr: 'error: client public-client: the client is public (no secret): introspection needs a confidential client\n',
+    });
+    expect(await admin(env, ['clients', 'set-resource-server', '--client-id', 'nope'])).toMatchObject({ code: 1, stderr: 'error: client nope: no client with that id\n' });
+    expect((await admin(env, ['clients', 'set-resource-server'])).code).toBe(2);
+
+    expect((await admin(env, ['clients', 'unset-resource-server', '--client-id', 'rs-client'])).code).toBe(0);
+    expect((await db.store.clients.find('rs-client'))!.resourceServer).toBe(false);
+    await admin(env, ['clients', 'revoke', '--client-id', 'rs-client']);
+    expect((await admin(env, ['clients', 'set-resource-server', '--client-id', 'rs-client'])).stderr).toBe('error: client rs-client: the client is revoked\n');
+  });
+
   it('clients list escapes control characters from untrusted client names', async () => {
     await seedClient(db, 'evil', 'Evil\u001b[2J\nroot  admin  active');
     const r = await admin(env, ['clients', 'list']);

@@ -14,7 +14,9 @@ export type Role = UserRecord['role'];
 /** A user as shown to operators (never the password hash). */
 export type UserSummary = Omit<UserRecord, 'passwordHash'>;
 /** A client as shown to operators (never the secret hash). */
-export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'tokenEndpointAuthMethod' | 'scope' | 'createdAt' | 'revokedAt'>;
+export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'tokenEndpointAuthMethod' | 'scope' | 'createdAt' | 'revokedAt' | 'resourceServer'>;
+/** A client as registered or fetched: only an admin makes it a resource server (setResourceServer). */
+export type NewClientRecord = Omit<ClientRecord, 'resourceServer'> & { resourceServer?: boolean };
 
 /** What a revocation removed: refresh tokens, sessions and still-valid access tokens. */
 export interface RevokedGrants {
@@ -59,12 +61,14 @@ export interface UserRepo {
 export interface ClientRepo {
   /** Any client by id, revoked ones included. */
   find(id: string): Promise<ClientRecord | undefined>;
-  insert(row: ClientRecord): Promise<void>;
-  /** Inserts or refreshes a cached metadata document; keeps createdAt, revokedAt and source of an existing row. */
-  upsertCimd(row: ClientRecord): Promise<ClientRecord>;
+  insert(row: NewClientRecord): Promise<void>;
+  /** Inserts or refreshes a cached metadata document; keeps createdAt, revokedAt, source and resourceServer of an existing row. */
+  upsertCimd(row: NewClientRecord): Promise<ClientRecord>;
   list(): Promise<ClientSummary[]>;
   /** Marks the client revoked (keeping an earlier revokedAt) and revokes its grants, atomically. */
   revoke(id: string, now: number): Promise<{ alreadyRevoked: boolean; refreshTokens: number; accessTokens: number } | undefined>;
+  /** Sets or clears the resource-server attribute (may introspect any token); false if no such client. */
+  setResourceServer(id: string, value: boolean): Promise<boolean>;
 }
 
 export interface SigningKeyRepo {

@@ -14,7 +14,7 @@ export function pgClients(db: PgAuthDb): ClientRepo {
       await db.insert(clients).values(row);
     },
     async upsertCimd(row) {
-      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, ...values } = row;
+      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, resourceServer: _rs, ...values } = row;
       const [stored] = await db.insert(clients).values(row).onConflictDoUpdate({ target: clients.id, set: values }).returning();
       return stored!;
     },
@@ -22,6 +22,7 @@ export function pgClients(db: PgAuthDb): ClientRepo {
       return db.select({
         id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris,
         tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, createdAt: clients.createdAt, revokedAt: clients.revokedAt,
+        resourceServer: clients.resourceServer,
       }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id));
     },
     async revoke(id, now) {
@@ -32,6 +33,9 @@ export function pgClients(db: PgAuthDb): ClientRepo {
         await tx.update(clients).set({ revokedAt: row.revokedAt ?? now }).where(eq(clients.id, id));
         return { alreadyRevoked: row.revokedAt !== null, ...(await revokeGrants(tx, { clientId: id }, now)) };
       });
+    },
+    async setResourceServer(id, value) {
+      return (await db.update(clients).set({ resourceServer: value }).where(eq(clients.id, id)).returning({ id: clients.id })).length > 0;
     },
   };
 }

@@ -16,7 +16,7 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
       db.insert(clients).values(row).run();
     },
     async upsertCimd(row) {
-      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, ...values } = row;
+      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, resourceServer: _rs, ...values } = row;
       db.insert(clients).values(row).onConflictDoUpdate({ target: clients.id, set: values }).run();
       return find(row.id)!;
     },
@@ -24,6 +24,7 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
       return db.select({
         id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris,
         tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, createdAt: clients.createdAt, revokedAt: clients.revokedAt,
+        resourceServer: clients.resourceServer,
       }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id)).all();
     },
     async revoke(id, now) {
@@ -34,6 +35,9 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
         tx.update(clients).set({ revokedAt: row.revokedAt ?? now }).where(eq(clients.id, id)).run();
         return { alreadyRevoked: row.revokedAt !== null, ...revokeGrants(tx, { clientId: id }, now) };
       }, { behavior: 'immediate' });
+    },
+    async setResourceServer(id, value) {
+      return db.update(clients).set({ resourceServer: value }).where(eq(clients.id, id)).run().changes > 0;
     },
   };
 }
