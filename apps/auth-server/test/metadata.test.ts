@@ -62,12 +62,14 @@ describe('authorization server metadata and JWKS', () => {
     for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(k[priv]).toBeUndefined();
   });
 
-  it('keeps a rotated-out key in the JWKS while tokens it signed can still be valid', async () => {
+  it('publishes the next key as soon as it is rotated in, next to the one still signing', async () => {
     const first = (await s.app.ctx.keys.active()).kid;
-    const second = await s.app.ctx.keys.rotate();
-    const { keys } = await (await fetch(`${s.url}/jwks`)).json();
+    const { kid: second } = await s.app.ctx.keys.rotate();
+    const res = await fetch(`${s.url}/jwks`);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=60');
+    const { keys } = await res.json();
     expect(keys.map((k: { kid: string }) => k.kid).sort()).toEqual([first, second].sort());
-    expect((await s.app.ctx.keys.active()).kid).toBe(second);
+    expect((await s.app.ctx.keys.active()).kid).toBe(first);
   });
 
   it('stores private keys only envelope-encrypted', async () => {

@@ -72,12 +72,20 @@ export interface ClientRepo {
 }
 
 export interface SigningKeyRepo {
-  /** The newest key that is not retired. */
-  active(): Promise<SigningKeyRecord | undefined>;
+  /**
+   * The key that signs at `now`: of those not retired by then (retiredAt null or later), the one
+   * retiring first (null last; then oldest, then by kid). A key's retiredAt may lie in the future:
+   * it signs until then and its successor, already published, takes over at that moment.
+   */
+  active(now: number): Promise<SigningKeyRecord | undefined>;
   /** All keys, newest first. */
   list(): Promise<SigningKeyRecord[]>;
-  /** Retires every current key and adds `row`, atomically. */
-  rotateTo(row: SigningKeyRecord): Promise<void>;
+  /** Schedules every key without a retirement time to retire at `switchAt` and adds `row`, atomically. */
+  rotateTo(row: SigningKeyRecord, switchAt: number): Promise<void>;
+  /** Deletes every key (withdrawing it from the JWKS) and adds `row`, atomically; returns the kids deleted. */
+  replaceAll(row: SigningKeyRecord): Promise<string[]>;
+  /** Replaces private-key envelopes (key-encryption-key rotation), all in one transaction. */
+  setEnvelopes(updates: readonly { kid: string; privateKeyEnvelope: Record<string, unknown> }[]): Promise<void>;
 }
 
 export interface SessionRepo {

@@ -1,9 +1,13 @@
-import { and, asc, count, desc, eq, gt, isNull, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { revokeGrants } from './grants.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = pgAuthSchema;
+
+// The order in which keys sign: each scheduled retirement hands over to the key scheduled next,
+// and the one without a retirement time signs last (see SigningKeyRepo.active).
+const signingOrder = [sql`${signingKeys.retiredAt} is null`, asc(signingKeys.retiredAt), asc(signingKeys.createdAt), asc(signingKeys.kid)];
 
 export function pgClients(db: PgAuthDb): ClientRepo {
   return {
@@ -42,16 +46,29 @@ export function pgClients(db: PgAuthDb): ClientRepo {
 
 export function pgSigningKeys(db: PgAuthDb): SigningKeyRepo {
   return {
-    async active() {
-      return (await db.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(desc(signingKeys.createdAt)).limit(1))[0];
+    async active(now) {
+      return (await db.select().from(signingKeys).where(or(isNull(signingKeys.retiredAt), gt(signingKeys.retiredAt, now)))
+        .orderBy(...signingOrder).limit(1))[0];
     },
     async list() {
       return db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt));
     },
-    async rotateTo(row) {
+    async rotateTo(row, switchAt) {
       await db.transaction(async (tx) => {
-        await tx.update(signingKeys).set({ retiredAt: row.createdAt }).where(isNull(signingKeys.retiredAt));
+        await tx.update(signingKeys).set({ retiredAt: switchAt }).where(isNull(signingKeys.retiredAt));
         await tx.insert(signingKeys).values(row);
+      });
+    },
+    async replaceAll(row) {
+      return db.transaction(async (tx) => {
+        const gone = (await tx.delete(signingKeys).returning({ kid: signingKeys.kid })).map((r) => r.kid);
+        await tx.insert(signingKeys).values(row);
+        return gone;
+      });
+    },
+    async setEnvelopes(updates) {
+      await db.transaction(async (tx) => {
+        for (const u of updates) await tx.update(signingKeys).set({ privateKeyEnvelope: u.privateKeyEnvelope }).where(eq(signingKeys.kid, u.kid));
       });
     },
   };

@@ -1,10 +1,14 @@
-import { and, asc, count, desc, eq, gt, isNull, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import { authSchema, type AuthDb } from '@stack/db';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { revokeGrants } from './grants.ts';
 import type { HotStatements } from './hot-statements.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = authSchema;
+
+// The order in which keys sign: each scheduled retirement hands over to the key scheduled next,
+// and the one without a retirement time signs last (see SigningKeyRepo.active).
+const signingOrder = [sql`${signingKeys.retiredAt} is null`, asc(signingKeys.retiredAt), asc(signingKeys.createdAt), asc(signingKeys.kid)];
 
 export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
   const find = (id: string) => hot.clientById.get({ id });
@@ -44,17 +48,30 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
 
 export function sqliteSigningKeys(db: AuthDb): SigningKeyRepo {
   return {
-    async active() {
-      return db.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(desc(signingKeys.createdAt)).get();
+    async active(now) {
+      return db.select().from(signingKeys).where(or(isNull(signingKeys.retiredAt), gt(signingKeys.retiredAt, now)))
+        .orderBy(...signingOrder).get();
     },
     async list() {
       return db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).all();
     },
-    async rotateTo(row) {
+    async rotateTo(row, switchAt) {
       db.transaction((tx) => {
-        tx.update(signingKeys).set({ retiredAt: row.createdAt }).where(isNull(signingKeys.retiredAt)).run();
+        tx.update(signingKeys).set({ retiredAt: switchAt }).where(isNull(signingKeys.retiredAt)).run();
         tx.insert(signingKeys).values(row).run();
       });
+    },
+    async replaceAll(row) {
+      return db.transaction((tx) => {
+        const gone = tx.delete(signingKeys).returning({ kid: signingKeys.kid }).all().map((r) => r.kid);
+        tx.insert(signingKeys).values(row).run();
+        return gone;
+      }, { behavior: 'immediate' });
+    },
+    async setEnvelopes(updates) {
+      db.transaction((tx) => {
+        for (const u of updates) tx.update(signingKeys).set({ privateKeyEnvelope: u.privateKeyEnvelope }).where(eq(signingKeys.kid, u.kid)).run();
+      }, { behavior: 'immediate' });
     },
   };
 }
