@@ -145,6 +145,14 @@ export const requirements: Record<string, Requirement> = {
   'HARD-LOGIN-DELAY-NOT-LOCK': { level: 'MUST', source: 'issue: Hardening', text: 'failures on an account from all addresses never refuse the right password: past the threshold, attempts from unknown devices wait a bounded delay (at most LOGIN_DELAY_MAX_SECONDS) per account and address and are then checked' },
   'HARD-LOGIN-IPV6-WIDE': { level: 'MUST', source: 'issue: Hardening', text: 'failed logins and pending sign-ins count an IPv6 client by its /48, so one site spread over many /64s is one address' },
   'HARD-PENDING-PER-ADDRESS': { level: 'MUST', source: 'issue: Hardening', text: 'live pending sign-ins are capped per address (evicting that address\'s oldest) and a full store evicts from the address holding the most: one address\'s flood never refuses or ends another address\'s sign-in' },
+  // --- Hardening: protocol (redirect matching, introspection, discovery, key rotation, KEK, start-up) ---
+  'HARD-REDIRECT-LOOPBACK-FORMS': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc8252#section-7.3', text: 'a loopback redirect URI matches a registered one only in the form registration accepts (literal 127.0.0.1, [::1] or localhost, no user information, no fragment), with only the port free, at /authorize and /token alike' },
+  'HARD-INTROSPECT-AUTHZ': { level: 'MUST', source: 'https://datatracker.ietf.org/doc/html/rfc7662#section-4', text: 'a client may introspect only tokens issued to itself; only a client an admin marked as a resource server may introspect any token; others get active: false' },
+  'HARD-DISCOVERY-HONEST': { level: 'MUST', source: 'https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata', text: 'metadata advertises only what the server does: no ID-token members, and no OpenID discovery document since no ID token is issued' },
+  'HARD-KEY-PREPUBLISH': { level: 'MUST', source: 'issue: Hardening', text: 'a rotated-in signing key is published in the JWKS at least one JWKS cache lifetime before it signs, so warm verifiers accept the first tokens it signs' },
+  'HARD-JWKS-UNKNOWN-KID': { level: 'MUST', source: 'issue: Hardening', text: 'a verifier refetches the JWKS at once on an unknown kid, at most once per short floor however many unknown kids arrive' },
+  'HARD-KEK-ROTATE-ALL': { level: 'MUST', source: 'issue: Hardening', text: 'one command re-wraps every envelope under the new key-encryption key (auth signing keys and MCP secrets), after which the previous key is no longer needed' },
+  'HARD-STARTUP-MESSAGE': { level: 'MUST', source: 'issue: Hardening', text: 'a start-up failure of either app prints one clear sentence to standard error, no stack trace, and exits non-zero' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

@@ -1,7 +1,7 @@
 import { buildApp } from './app.ts';
 import { configWarnings, loadAuthConfig } from './config.ts';
 import { ConfigError } from '@stack/config';
-import { closeOnSignals } from '@stack/fastify-kit';
+import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 
 /** Starts the authorization server from the environment; the only place that reads process.env and listens. */
 async function main(): Promise<void> {
@@ -36,4 +36,6 @@ async function main(): Promise<void> {
   closeOnSignals(app);
 }
 
-await main();
+// Any other failure before the server is ready (port taken, unreadable key or file, database
+// unreachable) is one sentence on stderr and exit 1, never a stack trace.
+await main().catch((err: unknown) => exitOnStartupError('auth-server', err, { hostSetting: 'AUTH_HOST', portSetting: 'AUTH_PORT' }));

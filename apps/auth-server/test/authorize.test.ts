@@ -199,3 +199,74 @@ describe('[OAUTH21-LOOPBACK-PORT] loopback redirect URIs', () => {
     }
   });
 });
+
+describe('[HARD-REDIRECT-LOOPBACK-FORMS] loopback redirect URIs are matched as written', () => {
+  const REGISTERED = ['http://127.0.0.1/callback', 'http://[::1]/callback', 'http://localhost:3000/cb'];
+  // Forms a URL parser maps onto a registered loopback URI, and that registration refuses.
+  const BAD = [
+    'http://evil@127.0.0.1:9999/callback',
+    'http://@127.0.0.1:9999/callback',
+    'http://u:p@localhost:3000/cb',
+    'http://127.1:9999/callback',
+    'http://0x7f000001:9999/callback',
+    'http://2130706433:9999/callback',
+    'http://0177.0.0.1:9999/callback',
+    'http://127.000.000.001:9999/callback',
+    'http://[0:0:0:0:0:0:0:1]:9999/callback',
+    'http://[::0001]:9999/callback',
+    'HTTP://127.0.0.1:9999/callback',
+    'http://LOCALHOST:3000/cb',
+    'http://localhost.:3000/cb',
+    'http://127.0.0.1:9999/callback#',
+    'http://127.0.0.1/callback#',
+    'http://127.0.0.1:9999/callback#x',
+    'http://127.0.0.1:9999/x/../callback',
+    'http://127.0.0.1:9999/%63allback',
+    'http://127.0.0.1:9999\\callback',
+    'http://127.0.0.1:/callback',
+    'http://127.0.0.1:0/callback',
+    'http://127.0.0.1:09999/callback',
+    'http://127.0.0.1:99999/callback',
+    'http://127.0.0.1:9999/callback?',
+  ];
+
+  it('[HARD-REDIRECT-LOOPBACK-FORMS] [OAUTH21-NO-REDIRECT-ON-BAD-CLIENT] /authorize refuses each non-canonical form on its page, never redirecting', async () => {
+    await using s = await startAuthServer();
+    const client = await seedClient(s, { redirectUris: REGISTERED });
+    for (const uri of BAD) {
+      const res = await fetch(authorizeUrl(s, validParams(client.id, uri)), { redirect: 'manual' });
+      expect(res.status, uri).toBe(400);
+      expect(res.headers.get('location'), uri).toBeNull();
+      expect(res.headers.get('content-type'), uri).toMatch(/^text\/html/);
+      expect(await res.text(), uri).toContain('does not match any redirect URI');
+    }
+    // The canonical forms, on any port, still match.
+    for (const uri of ['http://127.0.0.1:9999/callback', 'http://[::1]:9999/callback', 'http://localhost:9999/cb', 'http://127.0.0.1/callback']) {
+      const res = await fetch(authorizeUrl(s, validParams(client.id, uri, { code_challenge: undefined })), { redirect: 'manual' });
+      expect(res.status, uri).toBe(302);
+      expect(res.headers.get('location')!.startsWith(`${uri}?error=invalid_request`), uri).toBe(true);
+    }
+  });
+
+  it('[HARD-REDIRECT-LOOPBACK-FORMS] /token refuses a code with any other spelling of the redirect URI it was issued for', async () => {
+    await using s = await startAuthServer();
+    const client = await seedClient(s, { redirectUris: REGISTERED });
+    const user = await seedUser(s, 'developer');
+    const { verifier, challenge } = pkce();
+    const issuedFor = 'http://127.0.0.1:9999/callback';
+    const b = new Browser(s.url);
+    const { html } = await reachConsent(b, authorizeUrl(s, validParams(client.id, issuedFor, { code_challenge: challenge })), user.email);
+    const code = new URL((await decide(b, html, 'allow')).headers.get('location')!).searchParams.get('code')!;
+    const redeem = (redirectUri: string) => fetch(`${s.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: client.id, code, redirect_uri: redirectUri, code_verifier: verifier, resource: RESOURCE }).toString(),
+    });
+    for (const uri of BAD.filter((u) => u.includes(':9999'))) {
+      const res = await redeem(uri);
+      expect(res.status, uri).toBe(400);
+      expect(await res.json(), uri).toEqual({ error: 'invalid_grant', error_description: "'redirect_uri' does not match the authorization request" });
+    }
+    expect((await redeem(issuedFor)).status).toBe(200);
+  });
+});

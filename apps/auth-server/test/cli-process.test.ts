@@ -60,14 +60,14 @@ describe('admin CLI as a process (npm run admin)', () => {
     expect(bad.stdout + bad.stderr).not.toContain(PASSWORD);
   });
 
-  it('keys rotate then keys list: the old key is retired but still published', async () => {
+  it('keys rotate then keys list: the next key is published before it signs, the current one stays published', async () => {
     expect((await admin(env, ['keys', 'rotate'])).code).toBe(0);
     const r = await admin(env, ['keys', 'rotate']);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^new signing key [0-9a-f-]{36}/);
     const list = await admin(env, ['keys', 'list', '--json']);
     expect(list.code).toBe(0);
-    const keys = JSON.parse(list.stdout) as { retiredAt: number | null; published: boolean }[];
-    expect(keys.map((k) => [k.retiredAt === null, k.published])).toEqual([[true, true], [false, true]]);
+    const keys = JSON.parse(list.stdout) as { state: string; retiredAt: number | null; published: boolean }[];
+    expect(keys.map((k) => [k.state, k.retiredAt === null, k.published])).toEqual([['next', true, true], ['current', false, true]]);
   });
 });

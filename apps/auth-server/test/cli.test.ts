@@ -8,6 +8,7 @@ import { verifyAuditLog } from '@stack/audit';
 import type { CliIo } from '@stack/config';
 import { dispatch } from '../../../scripts/admin.ts';
 import { findUserByEmail, verifyPassword } from '../src/services/users.ts';
+import { PUBLISH_LEAD_MS } from '../src/services/keys.ts';
 import { TEST_DB, openTestDatabase, startAuthServer, type TestDatabase } from './helpers.ts';
 
 const PASSWORD = 'Sup3r-Secret-Passw0rd!';
@@ -231,6 +232,33 @@ describe('admin CLI (in-process)', () => {
     expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.client_revoked', client: 'bad-client', revoked_refresh: 1 });
   });
 
+  it('[HARD-INTROSPECT-AUTHZ] clients set-resource-server marks a confidential client, list shows it, unset clears it; public, revoked and unknown clients are refused', async () => {
+    await db.store.clients.insert({
+      id: 'rs-client', source: 'dcr', secretHash: 'argon2-hash-placeholder', clientName: 'Resource server', redirectUris: ['https://rs.example/cb'], grantTypes: ['authorization_code'],
+      tokenEndpointAuthMethod: 'client_secret_basic', applicationType: 'web', scope: 'db:read', metadata: {}, createdAt: Date.now(), metadataExpiresAt: null, revokedAt: null,
+    });
+    await seedClient(db, 'public-client');
+    expect((await db.store.clients.find('rs-client'))!.resourceServer).toBe(false);
+    const set = await admin(env, ['clients', 'set-resource-server', '--client-id', 'rs-client']);
+    expect(set).toEqual({ code: 0, stdout: 'client rs-client is a resource server: it may introspect tokens issued to any client\n', stderr: '' });
+    expect((await db.store.clients.find('rs-client'))!.resourceServer).toBe(true);
+    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.client_resource_server', client: 'rs-client', actor: 'cli' });
+    const json = JSON.parse((await admin(env, ['clients', 'list', '--json'])).stdout) as { id: string; resourceServer: boolean }[];
+    expect(Object.fromEntries(json.map((c) => [c.id, c.resourceServer]))).toEqual({ 'rs-client': true, 'public-client': false });
+    expect((await admin(env, ['clients', 'list'])).stdout).toMatch(/rs-client\s+Resource server\s+dcr\s+client_secret_basic\s+yes/);
+
+    expect(await admin(env, ['clients', 'set-resource-server', '--client-id', 'public-client'])).toEqual({
+      code: 1, stdout: '', stderr: 'error: client public-client: the client is public (no secret): introspection needs a confidential client\n',
+    });
+    expect(await admin(env, ['clients', 'set-resource-server', '--client-id', 'nope'])).toMatchObject({ code: 1, stderr: 'error: client nope: no client with that id\n' });
+    expect((await admin(env, ['clients', 'set-resource-server'])).code).toBe(2);
+
+    expect((await admin(env, ['clients', 'unset-resource-server', '--client-id', 'rs-client'])).code).toBe(0);
+    expect((await db.store.clients.find('rs-client'))!.resourceServer).toBe(false);
+    await admin(env, ['clients', 'revoke', '--client-id', 'rs-client']);
+    expect((await admin(env, ['clients', 'set-resource-server', '--client-id', 'rs-client'])).stderr).toBe('error: client rs-client: the client is revoked\n');
+  });
+
   it('clients list escapes control characters from untrusted client names', async () => {
     await seedClient(db, 'evil', 'Evil\u001b[2J\nroot  admin  active');
     const r = await admin(env, ['clients', 'list']);
@@ -240,25 +268,28 @@ describe('admin CLI (in-process)', () => {
     expect(r.stdout.trim().split('\n')).toHaveLength(2);
   });
 
-  it('keys rotate adds a key; keys list shows both, the old one retired but still published', async () => {
+  it('[HARD-KEY-PREPUBLISH] keys rotate adds the next key; keys list shows it published before it signs, next to the current one', async () => {
     const first = await admin(env, ['keys', 'rotate']);
     expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^new signing key \S+ signs now \(there was no other\)\n$/);
     const second = await admin(env, ['keys', 'rotate']);
     expect(second.code).toBe(0);
-    const keys = JSON.parse((await admin(env, ['keys', 'list', '--json'])).stdout) as { kid: string; retiredAt: number | null; published: boolean }[];
+    const keys = JSON.parse((await admin(env, ['keys', 'list', '--json'])).stdout) as { kid: string; state: string; signsFrom: number | null; retiredAt: number | null; published: boolean }[];
     expect(keys).toHaveLength(2);
-    const [active, old] = keys;
-    expect(second.stdout).toContain(`new signing key ${active!.kid}`);
-    expect(second.stdout).toContain(`previous key ${old!.kid} is retired`);
-    expect(active).toMatchObject({ retiredAt: null, published: true });
-    expect(old).toMatchObject({ retiredAt: expect.any(Number), published: true });
+    const [next, current] = keys;
+    expect(second.stdout).toContain(`new signing key ${next!.kid} is published now and signs from `);
+    expect(second.stdout).toContain(`${current!.kid} signs until then and stays in the JWKS for 660 s more`);
+    expect(next).toMatchObject({ state: 'next', retiredAt: null, published: true, signsFrom: expect.any(Number) });
+    expect(current).toMatchObject({ state: 'current', retiredAt: next!.signsFrom, published: true, signsFrom: null });
+    expect(next!.signsFrom! - Date.now()).toBeGreaterThan(60_000);
     const plain = await admin(env, ['keys', 'list']);
-    expect(plain.stdout).toMatch(new RegExp(`${old!.kid}\\s+\\S+Z\\s+\\S+Z\\s+yes`));
-    expect(plain.stdout).toMatch(new RegExp(`${active!.kid}\\s+\\S+Z\\s+-\\s+yes`));
-    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.key_rotated', kid: active!.kid, previous_kid: old!.kid });
+    expect(plain.stdout.split('\n')[0]).toMatch(/^KID\s+STATE\s+CREATED\s+SIGNS FROM\s+RETIRED\s+PUBLISHED$/);
+    expect(plain.stdout).toMatch(new RegExp(`${next!.kid}\\s+next\\s+\\S+Z\\s+\\S+Z\\s+-\\s+yes`));
+    expect(plain.stdout).toMatch(new RegExp(`${current!.kid}\\s+current\\s+\\S+Z\\s+-\\s+\\S+Z\\s+yes`));
+    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.key_rotated', kid: next!.kid, previous_kid: current!.kid });
   });
 
-  it('keys rotate on a running server\'s DATA_DIR: the JWKS publishes both keys and the server signs with the new one', async () => {
+  it('[HARD-KEY-PREPUBLISH] keys rotate on a running server\'s DATA_DIR: the JWKS publishes both keys at once, the server switches after the lead time', async () => {
     let clock = Date.now();
     await using s = await startAuthServer({}, { now: () => clock });
     const before = (await s.app.ctx.keys.active()).kid;
@@ -267,10 +298,26 @@ describe('admin CLI (in-process)', () => {
     const { keys } = (await (await fetch(`${s.url}/jwks`)).json()) as { keys: { kid: string }[] };
     expect(keys).toHaveLength(2);
     expect(keys.map((k) => k.kid)).toContain(before);
-    clock += 6_000; // past the key store's reload interval
+    clock += 6_000; // past the key store's reload interval: still the current key
+    expect((await s.app.ctx.keys.active()).kid).toBe(before);
+    clock += PUBLISH_LEAD_MS;
     const after = (await s.app.ctx.keys.active()).kid;
     expect(after).not.toBe(before);
     expect(r.stdout).toContain(after);
+  });
+
+  it('[HARD-KEY-PREPUBLISH] keys rotate --now: the new key signs at once and the others leave the JWKS', async () => {
+    await admin(env, ['keys', 'rotate']);
+    await admin(env, ['keys', 'rotate']);
+    const old = (JSON.parse((await admin(env, ['keys', 'list', '--json'])).stdout) as { kid: string }[]).map((k) => k.kid);
+    const r = await admin(env, ['keys', 'rotate', '--now']);
+    expect(r.code).toBe(0);
+    const keys = JSON.parse((await admin(env, ['keys', 'list', '--json'])).stdout) as { kid: string; state: string }[];
+    expect(keys).toEqual([expect.objectContaining({ state: 'current' })]);
+    expect(r.stdout).toContain(`new signing key ${keys[0]!.kid} signs now`);
+    const withdrawn = /withdrawn from the JWKS: (.+); tokens they signed stop verifying/.exec(r.stdout)?.[1]?.split(', ');
+    expect(withdrawn?.sort()).toEqual(old.sort());
+    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.key_rotated', kid: keys[0]!.kid, reason: 'emergency: --now' });
   });
 
   it('exits 1 on invalid configuration, naming the setting, and refuses an in-memory database', async () => {

@@ -29,11 +29,20 @@ describe('authorization server metadata and JWKS', () => {
     expect(m.scopes_supported).toEqual(['db:read', 'db:write', 'db:admin']);
   });
 
-  it('[MCP-AS-METADATA-ISSUER] serves the same document at /.well-known/openid-configuration with issuer equal to the configured issuer', async () => {
-    const a = await (await fetch(`${s.url}/.well-known/oauth-authorization-server`)).json();
-    const b = await (await fetch(`${s.url}/.well-known/openid-configuration`)).json();
-    expect(b).toEqual(a);
-    expect(b.issuer).toBe(s.config.issuer);
+  it('[MCP-AS-METADATA-ISSUER] the metadata issuer equals the configured issuer', async () => {
+    const m = await (await fetch(`${s.url}/.well-known/oauth-authorization-server`)).json();
+    expect(m.issuer).toBe(s.config.issuer);
+  });
+
+  it('[HARD-DISCOVERY-HONEST] [MCP-AS-METADATA] advertises no ID-token members and serves no OpenID discovery document (no ID token is ever issued)', async () => {
+    const m = await (await fetch(`${s.url}/.well-known/oauth-authorization-server`)).json();
+    for (const member of ['id_token_signing_alg_values_supported', 'subject_types_supported', 'claims_supported', 'userinfo_endpoint']) {
+      expect(m[member], member).toBeUndefined();
+    }
+    expect(m.scopes_supported).not.toContain('openid');
+    const oidc = await fetch(`${s.url}/.well-known/openid-configuration`);
+    expect(oidc.status).toBe(404);
+    expect(await oidc.json()).toEqual({ error: 'not_found', error_description: 'no such endpoint' });
   });
 
   it('omits registration_endpoint when registration is switched off', async () => {
@@ -53,12 +62,14 @@ describe('authorization server metadata and JWKS', () => {
     for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(k[priv]).toBeUndefined();
   });
 
-  it('keeps a rotated-out key in the JWKS while tokens it signed can still be valid', async () => {
+  it('publishes the next key as soon as it is rotated in, next to the one still signing', async () => {
     const first = (await s.app.ctx.keys.active()).kid;
-    const second = await s.app.ctx.keys.rotate();
-    const { keys } = await (await fetch(`${s.url}/jwks`)).json();
+    const { kid: second } = await s.app.ctx.keys.rotate();
+    const res = await fetch(`${s.url}/jwks`);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=60');
+    const { keys } = await res.json();
     expect(keys.map((k: { kid: string }) => k.kid).sort()).toEqual([first, second].sort());
-    expect((await s.app.ctx.keys.active()).kid).toBe(second);
+    expect((await s.app.ctx.keys.active()).kid).toBe(first);
   });
 
   it('stores private keys only envelope-encrypted', async () => {

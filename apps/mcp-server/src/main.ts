@@ -3,7 +3,7 @@ import { ConfigError } from '@stack/config';
 import { buildApp } from './app.ts';
 import { configWarnings, loadMcpConfig, type McpConfig } from './config.ts';
 import type { PolicyHolder } from './policy.ts';
-import { closeOnSignals } from '@stack/fastify-kit';
+import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 
 const display = (p: string) => {
   const r = relative(process.cwd(), p);
@@ -69,8 +69,7 @@ async function main(): Promise<void> {
     try {
       server = await runStdio(config);
     } catch (err) {
-      console.error(`mcp-server: ${(err as Error).message}`);
-      process.exit(1);
+      exitOnStartupError('mcp-server', err, { hostSetting: 'MCP_HOST', portSetting: 'MCP_PORT' });
     }
     for (const l of startupLines(config, server.runtime.policy, [...server.runtime.gate.tools.keys()])) log(l);
     log(`MCP server ready on stdio (identity ${server.identity.subject}, role ${server.identity.role})`);
@@ -88,4 +87,6 @@ async function main(): Promise<void> {
   closeOnSignals(app);
 }
 
-await main();
+// Any other failure before the server is ready (port taken, policy or TLS file unreadable,
+// database not writable) is one sentence on stderr and exit 1, never a stack trace.
+await main().catch((err: unknown) => exitOnStartupError('mcp-server', err, { hostSetting: 'MCP_HOST', portSetting: 'MCP_PORT' }));

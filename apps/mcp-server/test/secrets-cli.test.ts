@@ -89,7 +89,12 @@ describe('secrets CLI', () => {
     await cli(['set', 'two'], { stdin: 'second' });
     const rotated = { ...env, KEY_ENCRYPTION_KEY: keyB.toString('base64'), KEY_ENCRYPTION_KEY_PREVIOUS: keyA.toString('base64') };
     const r = await cli(['rotate-kek'], { env: rotated });
-    expect(r).toEqual({ code: 0, stdout: '2 secret(s) re-wrapped under the current key-encryption key\n', stderr: '' });
+    expect(r).toEqual({
+      code: 0,
+      stdout: 'no authorization-server database here: no signing keys to re-wrap\n2 secret(s) re-wrapped under the current key-encryption key\n'
+        + 'every envelope now uses the current key-encryption key: KEY_ENCRYPTION_KEY_PREVIOUS can be removed\n',
+      stderr: '',
+    });
     expect(readSecret('one', keyB)).toBe('first');
     expect(readSecret('two', keyB)).toBe('second');
     expect(() => readSecret('one', keyA)).toThrow(/could not be decrypted/);

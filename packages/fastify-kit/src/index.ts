@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { OAuthError } from '@stack/oauth';
 
+export { describeStartupError, exitOnStartupError, type StartupHints } from './startup-error.ts';
+
 /**
  * The thin Fastify adapter both apps share: how Fastify's own errors become OAuth errors, and a
  * graceful shutdown. Protocol code stays in @stack/oauth; only this package knows Fastify.

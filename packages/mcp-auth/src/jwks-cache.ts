@@ -20,8 +20,13 @@ export class MissingKidError extends Error {
 
 export interface JwksCacheOptions {
   url: string;
-  /** Minimum time between two fetches, successful or not. */
+  /** Minimum time between two background refreshes (after maxAgeMs), successful or not. */
   cooldownMs: number;
+  /**
+   * Minimum time between two fetches caused by an unknown kid. A new key is fetched at once; a
+   * stream of tokens with made-up kids costs at most one fetch per this interval.
+   */
+  unknownKidFloorMs: number;
   /** After this age the set is refreshed in the background; the stale set keeps serving meanwhile. */
   maxAgeMs: number;
   now: () => number;
@@ -55,6 +60,7 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
   // Without any keys every request fails anyway, so retry sooner (e.g. the MCP server started
   // before the authorization server); with keys, the full cooldown protects the auth server.
   const coolingDown = () => opts.now() - attemptedAt < (local ? opts.cooldownMs : Math.min(opts.cooldownMs, NO_KEYS_RETRY_MS));
+  const withinFloor = () => opts.now() - attemptedAt < opts.unknownKidFloorMs;
 
   async function load(): Promise<void> {
     attemptedAt = opts.now();
@@ -88,8 +94,11 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
       try {
         return await local(header, token);
       } catch (err) {
-        // RFC 7517 §4.5 / key rotation: an unknown kid may be a new key; ask again, at most once per cooldown.
-        if (!(err instanceof errors.JWKSNoMatchingKey) || (!fetching.inFlight() && coolingDown())) throw err;
+        // RFC 7517 §4.5 / key rotation: an unknown kid may be a new key, so ask again at once rather
+        // than after the cooldown; concurrent unknown kids join one fetch, and made-up kids cost at
+        // most one fetch per floor. (The authorization server publishes a key before signing with it,
+        // so a real new kid is normally known already.)
+        if (!(err instanceof errors.JWKSNoMatchingKey) || (!fetching.inFlight() && withinFloor())) throw err;
         await refresh();
         return local(header, token);
       }

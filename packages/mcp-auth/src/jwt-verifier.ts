@@ -16,9 +16,14 @@ export interface JwtVerifierOptions {
   jwksUrl: string;
   /** Allowed clock skew for exp, nbf and iat. Default 30. */
   clockToleranceSec?: number;
-  /** Minimum time between two JWKS fetches (unknown kid, refresh). Default 30000. */
+  /** Minimum time between two background JWKS refreshes. Default 30000. */
   jwksCooldownMs?: number;
-  /** After this age the JWKS is refreshed in the background. Default 600000. */
+  /** Minimum time between two JWKS fetches caused by an unknown kid (a new key is fetched at once). Default 1000. */
+  jwksUnknownKidFloorMs?: number;
+  /**
+   * After this age the JWKS is refreshed in the background. Default 60000, the authorization
+   * server's Cache-Control max-age for /jwks: a withdrawn key stops verifying within about that.
+   */
   jwksMaxAgeMs?: number;
   revocations?: RevocationList;
   now?: () => number;
@@ -53,7 +58,8 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const keys = createJwksCache({
     url: opts.jwksUrl,
     cooldownMs: opts.jwksCooldownMs ?? 30_000,
-    maxAgeMs: opts.jwksMaxAgeMs ?? 600_000,
+    unknownKidFloorMs: opts.jwksUnknownKidFloorMs ?? 1_000,
+    maxAgeMs: opts.jwksMaxAgeMs ?? 60_000,
     now,
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
     ...(opts.onJwksError ? { onError: opts.onJwksError } : {}),

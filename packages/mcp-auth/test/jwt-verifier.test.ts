@@ -146,25 +146,53 @@ describe('createJwtVerifier', () => {
     await expectInvalid(verifier().verify('a'.repeat(10_000)), 'token is malformed');
   });
 
-  it('[MCP-RS-TOKEN-VALIDATION] an unknown kid triggers one refetch per cooldown; a key added later is picked up after it', async () => {
-    const v = verifier({ jwksCooldownMs: 30_000 });
+  it('[MCP-RS-TOKEN-VALIDATION] [HARD-JWKS-UNKNOWN-KID] an unknown kid triggers one refetch per floor; a key added later is picked up after it', async () => {
+    const v = verifier({ jwksCooldownMs: 30_000, jwksUnknownKidFloorMs: 2_000 });
     await v.verify(await mint(key, { nowMs: clock }));
     expect(as.jwksRequests).toBe(1);
 
     const t2 = await mint(key2, { nowMs: clock });
-    clock += 31_000; // past the cooldown of the first fetch
+    clock += 2_001; // past the floor of the first fetch (far inside the cooldown)
     await expectInvalid(v.verify(t2), 'token signing key is unknown', t2);
     expect(as.jwksRequests).toBe(2); // one refetch for the unknown kid
     await expectInvalid(v.verify(t2), 'token signing key is unknown');
     await expectInvalid(v.verify(await mint(key2, { nowMs: clock, claims: { jti: 'other' } })), 'token signing key is unknown');
-    expect(as.jwksRequests).toBe(2); // cooling down: no more fetches
+    expect(as.jwksRequests).toBe(2); // within the floor: no more fetches
 
     as.keys = [key.jwk, key2.jwk]; // the auth server rotates in a new key
     await expectInvalid(v.verify(t2), 'token signing key is unknown');
     expect(as.jwksRequests).toBe(2);
-    clock += 31_000;
+    clock += 2_001;
     await expect(v.verify(t2)).resolves.toMatchObject({ subject: 'user-1' });
     expect(as.jwksRequests).toBe(3);
+  });
+
+  it('[HARD-JWKS-UNKNOWN-KID] [HARD-KEY-PREPUBLISH] a warm verifier accepts a token signed with a newly published key at once, not after the 30 s cooldown', async () => {
+    const v = verifier(); // defaults: 30 s cooldown, 1 s unknown-kid floor
+    await v.verify(await mint(key, { nowMs: clock }));
+    expect(as.jwksRequests).toBe(1);
+    as.keys = [key.jwk, key2.jwk]; // rotation publishes the next key
+    clock += 1_500; // moments later, far inside the cooldown
+    await expect(v.verify(await mint(key2, { nowMs: clock }))).resolves.toMatchObject({ subject: 'user-1' });
+    expect(as.jwksRequests).toBe(2);
+  });
+
+  it('[HARD-JWKS-UNKNOWN-KID] tokens with made-up kids cost at most one JWKS fetch per floor window, concurrent ones sharing it', async () => {
+    const v = verifier({ jwksUnknownKidFloorMs: 1_000 });
+    await v.verify(await mint(key, { nowMs: clock }));
+    const forged = (i: number) => mint({ ...key2, kid: `random-${i}` }, { nowMs: clock, claims: { jti: `f${i}` } });
+    for (let window = 1; window <= 3; window++) {
+      clock += 1_001;
+      const before = as.jwksRequests;
+      // 50 at once, then 50 one after another, all inside one floor window.
+      const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => forged(window * 1000 + i)));
+      const burst = await Promise.allSettled(tokens.map((t) => v.verify(t)));
+      expect(burst.every((r) => r.status === 'rejected')).toBe(true);
+      for (let i = 0; i < 50; i++) await expectInvalid(v.verify(await forged(window * 1000 + 500 + i)), 'token signing key is unknown');
+      expect(as.jwksRequests - before).toBe(1);
+    }
+    // The real key still verifies throughout.
+    await expect(v.verify(await mint(key, { nowMs: clock, claims: { jti: 'real' } }))).resolves.toMatchObject({ tokenId: 'real' });
   });
 
   it("[MCP-RS-TOKEN-VALIDATION] rejects a token without a 'kid'", async () => {

@@ -7,7 +7,12 @@ export interface AuthorizationServerMetadataInput {
   scopes?: readonly string[];
 }
 
-/** RFC 8414 §2 authorization server metadata for this server (also served as OpenID discovery). */
+/**
+ * RFC 8414 §2 authorization server metadata for this server. Only what the server does is
+ * advertised: it issues no ID tokens, so the OpenID Connect Discovery members (§3 requires
+ * subject_types_supported and id_token_signing_alg_values_supported; claims_supported describes
+ * ID token and UserInfo claims) are left out, and no OpenID discovery document is served at all.
+ */
 export function authorizationServerMetadata(i: AuthorizationServerMetadataInput): Record<string, unknown> {
   const base = i.issuer;
   return {
@@ -29,10 +34,6 @@ export function authorizationServerMetadata(i: AuthorizationServerMetadataInput)
     // RFC 9207: iss is in every authorization response, success and error.
     authorization_response_iss_parameter_supported: true,
     client_id_metadata_document_supported: i.cimdEnabled,
-    // OpenID-discovery members that OAuth-only clients ignore; we issue no ID tokens.
-    subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: ['RS256'],
-    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'role'],
     roles_supported: [...ROLES],
   };
 }

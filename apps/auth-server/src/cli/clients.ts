@@ -1,5 +1,5 @@
 import { CliFailure, formatTable, type CliIo } from '@stack/config';
-import { listClients, revokeClient } from '../services/client-admin.ts';
+import { ClientAdminError, listClients, revokeClient, setResourceServer } from '../services/client-admin.ts';
 import { parseOptions, printable, required, runGroup, when, withContext, writeJson } from './common.ts';
 
 const USAGE = `Usage: npm run admin -- clients <command> [options]
@@ -7,6 +7,11 @@ const USAGE = `Usage: npm run admin -- clients <command> [options]
 Commands:
   list [--json]              list OAuth clients (registered, admin-created and cached metadata documents)
   revoke --client-id ID      revoke a client and its refresh tokens and unexpired access tokens
+  set-resource-server --client-id ID
+                             let a confidential client introspect tokens issued to any client
+                             (a resource server); other clients introspect only their own tokens
+  unset-resource-server --client-id ID
+                             take that back
 `;
 
 async function list(args: string[], io: CliIo): Promise<void> {
@@ -16,8 +21,8 @@ async function list(args: string[], io: CliIo): Promise<void> {
     if (o.json) return writeJson(io, clients.map((c) => ({ ...c, status: c.revokedAt === null ? 'active' : 'revoked' })));
     if (clients.length === 0) return void io.stdout.write('no clients registered yet\n');
     // Names, ids and redirect URIs come from untrusted registrations: printable() escapes control characters.
-    io.stdout.write(formatTable(['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'CREATED', 'STATUS', 'REDIRECT URIS'], clients.map((c) => [
-      printable(c.id, 100), printable(c.clientName, 40), c.source, c.tokenEndpointAuthMethod, when(c.createdAt),
+    io.stdout.write(formatTable(['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'RESOURCE SERVER', 'CREATED', 'STATUS', 'REDIRECT URIS'], clients.map((c) => [
+      printable(c.id, 100), printable(c.clientName, 40), c.source, c.tokenEndpointAuthMethod, c.resourceServer ? 'yes' : 'no', when(c.createdAt),
       c.revokedAt === null ? 'active' : `revoked ${when(c.revokedAt)}`, printable(c.redirectUris.join(' '), 100),
     ])));
   });
@@ -34,7 +39,27 @@ async function revoke(args: string[], io: CliIo): Promise<void> {
   });
 }
 
+function resourceServer(value: boolean) {
+  return async (args: string[], io: CliIo): Promise<void> => {
+    const clientId = required(parseOptions(args, { 'client-id': { type: 'string' } })['client-id'], 'client-id');
+    await withContext(io, async (ctx) => {
+      try {
+        await setResourceServer(ctx.store, clientId, value);
+      } catch (err) {
+        if (err instanceof ClientAdminError) throw new CliFailure(`client ${printable(clientId, 100)}: ${err.message}`);
+        throw err;
+      }
+      ctx.audit('admin.client_resource_server', { client: clientId, reason: value ? 'may introspect any token' : 'introspects only its own tokens' });
+      io.stdout.write(value
+        ? `client ${printable(clientId, 100)} is a resource server: it may introspect tokens issued to any client\n`
+        : `client ${printable(clientId, 100)} may introspect only tokens issued to itself\n`);
+    });
+  };
+}
+
 /** `clients …` admin commands. */
 export function run(args: string[], io: CliIo): Promise<number> {
-  return runGroup('clients', USAGE, { list, revoke }, args, io);
+  return runGroup('clients', USAGE, {
+    list, revoke, 'set-resource-server': resourceServer(true), 'unset-resource-server': resourceServer(false),
+  }, args, io);
 }

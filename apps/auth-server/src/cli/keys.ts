@@ -1,14 +1,21 @@
-import { formatTable, type CliIo } from '@stack/config';
+import { formatTable, UsageError, type CliIo } from '@stack/config';
 import { resolveKeks } from '../services/kek.ts';
-import { createKeyStore, type KeyStore } from '../services/keys.ts';
+import { createKeyStore, PUBLISH_LEAD_MS, type KeyStore } from '../services/keys.ts';
 import { parseOptions, runGroup, when, withContext, writeJson, type CliContext } from './common.ts';
+import { rotateKekEverywhere } from './rotate-kek.ts';
 
 const USAGE = `Usage: npm run admin -- keys <command> [options]
 
 Commands:
-  rotate          add a new signing key; the previous one stops signing but stays published
-                  in the JWKS while tokens it signed may still be valid
-  list [--json]   list signing keys: kid, created, retired, published in the JWKS
+  rotate          add the next signing key: it is published in the JWKS at once and takes over
+                  signing ${PUBLISH_LEAD_MS / 1000} s later, so every verifier knows it before its first token;
+                  the previous key then stays published while tokens it signed may still be valid
+  rotate --now    emergency (a key may have leaked): the new key signs at once and every other key
+                  is withdrawn from the JWKS, so tokens they signed stop verifying (clients refresh)
+  list [--json]   list signing keys: kid, state (next, current, retired), times, published in the JWKS
+  rotate-kek      re-wrap every envelope of the stack (signing keys and MCP secrets) under
+                  KEY_ENCRYPTION_KEY, with the key used until now in KEY_ENCRYPTION_KEY_PREVIOUS;
+                  afterwards KEY_ENCRYPTION_KEY_PREVIOUS can be removed
 `;
 
 function keyStore(ctx: CliContext): KeyStore {
@@ -16,14 +23,20 @@ function keyStore(ctx: CliContext): KeyStore {
 }
 
 async function rotate(args: string[], io: CliIo): Promise<void> {
-  parseOptions(args, {});
+  const o = parseOptions(args, { now: { type: 'boolean' } });
   await withContext(io, async (ctx) => {
     const keys = keyStore(ctx);
-    const previous = (await keys.list()).find((k) => k.retiredAt === null)?.kid;
-    const kid = await keys.rotate();
-    ctx.audit('admin.key_rotated', { kid, previous_kid: previous });
-    io.stdout.write(`new signing key ${kid}; a running server signs with it within a few seconds\n`);
-    if (previous) io.stdout.write(`previous key ${previous} is retired and stays in the JWKS for ${ctx.config.accessTokenTtl + 60} s\n`);
+    const previous = (await keys.list()).filter((k) => k.state !== 'retired').map((k) => k.kid);
+    const r = await keys.rotate({ immediately: o.now === true });
+    ctx.audit('admin.key_rotated', { kid: r.kid, previous_kid: previous.join(' ') || undefined, ...(o.now ? { withdrawn: r.withdrawn.join(' '), reason: 'emergency: --now' } : {}) });
+    if (o.now) {
+      io.stdout.write(`new signing key ${r.kid} signs now (running servers switch within a few seconds)\n`);
+      if (r.withdrawn.length) io.stdout.write(`withdrawn from the JWKS: ${r.withdrawn.join(', ')}; tokens they signed stop verifying once verifiers refetch the JWKS\n`);
+      return;
+    }
+    if (!previous.length) return void io.stdout.write(`new signing key ${r.kid} signs now (there was no other)\n`);
+    io.stdout.write(`new signing key ${r.kid} is published now and signs from ${when(r.signsFrom)} (in ${PUBLISH_LEAD_MS / 1000} s)\n`);
+    io.stdout.write(`${previous.join(', ')} signs until then and stays in the JWKS for ${ctx.config.accessTokenTtl + 60} s more\n`);
   });
 }
 
@@ -33,13 +46,18 @@ async function list(args: string[], io: CliIo): Promise<void> {
     const keys = await keyStore(ctx).list();
     if (o.json) return writeJson(io, keys);
     if (keys.length === 0) return void io.stdout.write('no signing keys yet (the server creates one on first start)\n');
-    io.stdout.write(formatTable(['KID', 'CREATED', 'RETIRED', 'PUBLISHED'], keys.map((k) => [
-      k.kid, when(k.createdAt), when(k.retiredAt), k.published ? 'yes' : 'no',
+    io.stdout.write(formatTable(['KID', 'STATE', 'CREATED', 'SIGNS FROM', 'RETIRED', 'PUBLISHED'], keys.map((k) => [
+      k.kid, k.state, when(k.createdAt), when(k.signsFrom), when(k.retiredAt), k.published ? 'yes' : 'no',
     ])));
   });
 }
 
-/** `keys …` admin commands (signing keys for access tokens). */
+async function rotateKek(args: string[], io: CliIo): Promise<void> {
+  if (args.length > 0) throw new UsageError('keys rotate-kek takes no arguments');
+  await rotateKekEverywhere(io);
+}
+
+/** `keys …` admin commands (signing keys for access tokens, and the key-encryption key). */
 export function run(args: string[], io: CliIo): Promise<number> {
-  return runGroup('keys', USAGE, { rotate, list }, args, io);
+  return runGroup('keys', USAGE, { rotate, list, 'rotate-kek': rotateKek }, args, io);
 }

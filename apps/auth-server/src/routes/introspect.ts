@@ -12,9 +12,21 @@ import { noStore } from './token.ts';
 type Introspection = { active: false } | ({ active: true } & Record<string, unknown>);
 const INACTIVE: Introspection = { active: false };
 
-async function introspectAccess(ctx: AppContext, token: string): Promise<Introspection | undefined> {
+/**
+ * RFC 7662 §4: the endpoint must decide which callers may learn about which tokens. A client may
+ * introspect the tokens issued to itself; only a client an operator marked as a resource server
+ * (`clients set-resource-server`) may introspect anyone's. Self-registration is open, so without
+ * this any registered confidential client could read another client's tokens (subject, scope,
+ * role). Anyone else learns nothing: the answer is the same `active: false` as for an unknown token.
+ */
+function mayIntrospect(caller: ClientRecord, tokenClientId: string): boolean {
+  return caller.resourceServer || tokenClientId === caller.id;
+}
+
+async function introspectAccess(ctx: AppContext, caller: ClientRecord, token: string): Promise<Introspection | undefined> {
   const c = await verifyOwnAccessToken(ctx, token);
   if (!c) return undefined;
+  if (!mayIntrospect(caller, c.client_id)) return INACTIVE;
   if (await ctx.store.tokens.isAccessTokenRevoked(c.jti)) return INACTIVE;
   return {
     active: true, scope: c.scope, client_id: c.client_id, sub: c.sub, aud: c.aud, iss: c.iss,
@@ -22,13 +34,11 @@ async function introspectAccess(ctx: AppContext, token: string): Promise<Introsp
   };
 }
 
-// Refresh tokens are only reported to the client they were issued to: no other party ever needs
-// them, and any other caller learns nothing (RFC 7662 §4 leaves this policy to the server).
 async function introspectRefresh(ctx: AppContext, caller: ClientRecord, token: string): Promise<Introspection | undefined> {
   const row = await findRefreshToken(ctx, token);
   if (!row) return undefined;
   const now = ctx.now();
-  if (row.clientId !== caller.id || row.revokedAt !== null || row.rotatedAt !== null || now >= row.expiresAt) return INACTIVE;
+  if (!mayIntrospect(caller, row.clientId) || row.revokedAt !== null || row.rotatedAt !== null || now >= row.expiresAt) return INACTIVE;
   return {
     active: true, scope: row.scope, client_id: row.clientId, sub: row.userId,
     exp: Math.floor(row.expiresAt / 1000), iat: Math.floor(row.createdAt / 1000), token_type: 'refresh_token',
@@ -36,8 +46,9 @@ async function introspectRefresh(ctx: AppContext, caller: ClientRecord, token: s
 }
 
 /**
- * Token introspection (RFC 7662) for authenticated confidential clients, e.g. a resource server.
- * Unknown, expired, revoked or rotated tokens are simply `{ "active": false }`.
+ * Token introspection (RFC 7662) for authenticated confidential clients: their own tokens, or any
+ * token for a resource server. Unknown, expired, revoked, rotated and other clients' tokens are
+ * simply `{ "active": false }`.
  */
 export const introspectRoutes: FastifyPluginAsync = async (app) => {
   const { ctx } = app;
@@ -50,8 +61,8 @@ export const introspectRoutes: FastifyPluginAsync = async (app) => {
     const token = requireParam(params, 'token');
     const refreshFirst = params.token_type_hint === 'refresh_token';
     const result = refreshFirst
-      ? (await introspectRefresh(ctx, client, token)) ?? (await introspectAccess(ctx, token))
-      : (await introspectAccess(ctx, token)) ?? (await introspectRefresh(ctx, client, token));
+      ? (await introspectRefresh(ctx, client, token)) ?? (await introspectAccess(ctx, client, token))
+      : (await introspectAccess(ctx, client, token)) ?? (await introspectRefresh(ctx, client, token));
     return result ?? INACTIVE;
   });
 };

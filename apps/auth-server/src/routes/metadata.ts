@@ -1,7 +1,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { authorizationServerMetadata } from '@stack/oauth';
 
-/** RFC 8414 metadata at both well-known names MCP clients try (plus path-suffixed forms for an issuer with a path). */
+/**
+ * RFC 8414 metadata at /.well-known/oauth-authorization-server (RFC 8414 §3; §3.1 path insertion
+ * for an issuer with a path). No /.well-known/openid-configuration: this server is not an OpenID
+ * Provider (no ID tokens, no `openid` scope), and an OpenID Connect Discovery 1.0 §3 document
+ * REQUIRES ID-token members it could only advertise falsely. MCP 2026-07-28 authorization server
+ * discovery asks for at least one of the two mechanisms, and MCP clients try RFC 8414 first and
+ * fall back to OpenID discovery, so RFC 8414 alone serves every client.
+ */
 export const metadataRoutes: FastifyPluginAsync = async (app) => {
   const { config } = app.ctx;
   const body = authorizationServerMetadata({
@@ -10,13 +17,8 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
     cimdEnabled: config.cimd.enabled,
   });
   const issuerPath = new URL(config.issuer).pathname.replace(/\/$/, '');
-  const paths = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']);
-  if (issuerPath) {
-    // RFC 8414 §3.1 path insertion, and the OIDC path-append form.
-    paths.add(`/.well-known/oauth-authorization-server${issuerPath}`);
-    paths.add(`/.well-known/openid-configuration${issuerPath}`);
-    paths.add(`${issuerPath}/.well-known/openid-configuration`);
-  }
+  const paths = new Set(['/.well-known/oauth-authorization-server']);
+  if (issuerPath) paths.add(`/.well-known/oauth-authorization-server${issuerPath}`);
   for (const url of paths) {
     app.get(url, async (_req, reply) => {
       reply.header('cache-control', 'public, max-age=300');

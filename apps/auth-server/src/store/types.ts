@@ -14,7 +14,9 @@ export type Role = UserRecord['role'];
 /** A user as shown to operators (never the password hash). */
 export type UserSummary = Omit<UserRecord, 'passwordHash'>;
 /** A client as shown to operators (never the secret hash). */
-export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'tokenEndpointAuthMethod' | 'scope' | 'createdAt' | 'revokedAt'>;
+export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'tokenEndpointAuthMethod' | 'scope' | 'createdAt' | 'revokedAt' | 'resourceServer'>;
+/** A client as registered or fetched: only an admin makes it a resource server (setResourceServer). */
+export type NewClientRecord = Omit<ClientRecord, 'resourceServer'> & { resourceServer?: boolean };
 
 /** What a revocation removed: refresh tokens, sessions and still-valid access tokens. */
 export interface RevokedGrants {
@@ -59,21 +61,31 @@ export interface UserRepo {
 export interface ClientRepo {
   /** Any client by id, revoked ones included. */
   find(id: string): Promise<ClientRecord | undefined>;
-  insert(row: ClientRecord): Promise<void>;
-  /** Inserts or refreshes a cached metadata document; keeps createdAt, revokedAt and source of an existing row. */
-  upsertCimd(row: ClientRecord): Promise<ClientRecord>;
+  insert(row: NewClientRecord): Promise<void>;
+  /** Inserts or refreshes a cached metadata document; keeps createdAt, revokedAt, source and resourceServer of an existing row. */
+  upsertCimd(row: NewClientRecord): Promise<ClientRecord>;
   list(): Promise<ClientSummary[]>;
   /** Marks the client revoked (keeping an earlier revokedAt) and revokes its grants, atomically. */
   revoke(id: string, now: number): Promise<{ alreadyRevoked: boolean; refreshTokens: number; accessTokens: number } | undefined>;
+  /** Sets or clears the resource-server attribute (may introspect any token); false if no such client. */
+  setResourceServer(id: string, value: boolean): Promise<boolean>;
 }
 
 export interface SigningKeyRepo {
-  /** The newest key that is not retired. */
-  active(): Promise<SigningKeyRecord | undefined>;
+  /**
+   * The key that signs at `now`: of those not retired by then (retiredAt null or later), the one
+   * retiring first (null last; then oldest, then by kid). A key's retiredAt may lie in the future:
+   * it signs until then and its successor, already published, takes over at that moment.
+   */
+  active(now: number): Promise<SigningKeyRecord | undefined>;
   /** All keys, newest first. */
   list(): Promise<SigningKeyRecord[]>;
-  /** Retires every current key and adds `row`, atomically. */
-  rotateTo(row: SigningKeyRecord): Promise<void>;
+  /** Schedules every key without a retirement time to retire at `switchAt` and adds `row`, atomically. */
+  rotateTo(row: SigningKeyRecord, switchAt: number): Promise<void>;
+  /** Deletes every key (withdrawing it from the JWKS) and adds `row`, atomically; returns the kids deleted. */
+  replaceAll(row: SigningKeyRecord): Promise<string[]>;
+  /** Replaces private-key envelopes (key-encryption-key rotation), all in one transaction. */
+  setEnvelopes(updates: readonly { kid: string; privateKeyEnvelope: Record<string, unknown> }[]): Promise<void>;
 }
 
 export interface SessionRepo {

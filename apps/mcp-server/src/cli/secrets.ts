@@ -10,8 +10,9 @@ Commands:
                    e.g.  printf '%s' "$TOKEN" | npm run admin -- secrets set github.token
   list [--json]    list secret names and when they were last set (never the values)
   delete NAME      delete a secret
-  rotate-kek       re-wrap every secret's data key under KEY_ENCRYPTION_KEY; the key used until now
-                   goes in KEY_ENCRYPTION_KEY_PREVIOUS (the encrypted data itself is not rewritten)
+  rotate-kek       the same as 'keys rotate-kek': re-wrap every data key of the stack (these secrets
+                   and the auth server's signing keys) under KEY_ENCRYPTION_KEY; the key used until
+                   now goes in KEY_ENCRYPTION_KEY_PREVIOUS (the encrypted data itself is not rewritten)
 
 Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db), DATA_DIR, KEY_ENCRYPTION_KEY, KEY_ENCRYPTION_KEY_PREVIOUS.
 `;
@@ -60,14 +61,10 @@ const commands: Record<string, Handler> = {
   },
   async 'rotate-kek'(args, io) {
     if (args.length > 0) throw new UsageError('secrets rotate-kek takes no arguments');
-    if (!io.env.KEY_ENCRYPTION_KEY) {
-      throw new CliFailure('KEY_ENCRYPTION_KEY must hold the new key (and KEY_ENCRYPTION_KEY_PREVIOUS the old one) to rotate');
-    }
-    const count = withStore(io, (store) => {
-      const keks = secretsSettings(io.env).keks();
-      return store.rotateKek(keks[0]!);
-    });
-    io.stdout.write(`${count} secret(s) re-wrapped under the current key-encryption key\n`);
+    // The same command as `keys rotate-kek`: one rotation re-wraps every envelope of the stack
+    // (the auth server's signing keys too), or the auth server could not start without the old key.
+    const { rotateKekEverywhere } = await import('../../../auth-server/src/cli/rotate-kek.ts');
+    await rotateKekEverywhere(io);
   },
 };
 

@@ -1,5 +1,5 @@
 import { isNotNull } from 'drizzle-orm';
-import { pgTable, text, bigint, jsonb, index, primaryKey, uniqueIndex } from 'drizzle-orm/pg-core';
+import { pgTable, text, bigint, boolean, jsonb, index, primaryKey, uniqueIndex } from 'drizzle-orm/pg-core';
 
 // The PostgreSQL mirror of ./schema.ts (SQLite): same tables, columns and indexes, so both engines
 // hold the same rows. Times are Unix milliseconds in bigint columns read as JS numbers (safe until
@@ -30,6 +30,7 @@ export const clients = pgTable('clients', {
   createdAt: ms().notNull(),
   metadataExpiresAt: ms(),
   revokedAt: ms(),
+  resourceServer: boolean().notNull().default(false),
 });
 
 export const signingKeys = pgTable('signing_keys', {

@@ -31,6 +31,8 @@ export const clients = sqliteTable('clients', {
   /** For CIMD clients: when the cached document must be fetched again. */
   metadataExpiresAt: integer(),
   revokedAt: integer(),
+  /** Set only by an admin: may introspect tokens issued to any client (RFC 7662 §4). */
+  resourceServer: integer({ mode: 'boolean' }).notNull().default(false),
 });
 
 export const signingKeys = sqliteTable('signing_keys', {

@@ -1,10 +1,14 @@
-import { and, asc, count, desc, eq, gt, inArray, isNull, lt, min } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt, min, or, sql } from 'drizzle-orm';
 import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { evictionBatch, evictionPlan } from '../pending-eviction.ts';
 import { revokeGrants } from './grants.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = pgAuthSchema;
+
+// The order in which keys sign: each scheduled retirement hands over to the key scheduled next,
+// and the one without a retirement time signs last (see SigningKeyRepo.active).
+const signingOrder = [sql`${signingKeys.retiredAt} is null`, asc(signingKeys.retiredAt), asc(signingKeys.createdAt), asc(signingKeys.kid)];
 
 export function pgClients(db: PgAuthDb): ClientRepo {
   return {
@@ -15,7 +19,7 @@ export function pgClients(db: PgAuthDb): ClientRepo {
       await db.insert(clients).values(row);
     },
     async upsertCimd(row) {
-      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, ...values } = row;
+      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, resourceServer: _rs, ...values } = row;
       const [stored] = await db.insert(clients).values(row).onConflictDoUpdate({ target: clients.id, set: values }).returning();
       return stored!;
     },
@@ -23,6 +27,7 @@ export function pgClients(db: PgAuthDb): ClientRepo {
       return db.select({
         id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris,
         tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, createdAt: clients.createdAt, revokedAt: clients.revokedAt,
+        resourceServer: clients.resourceServer,
       }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id));
     },
     async revoke(id, now) {
@@ -34,21 +39,37 @@ export function pgClients(db: PgAuthDb): ClientRepo {
         return { alreadyRevoked: row.revokedAt !== null, ...(await revokeGrants(tx, { clientId: id }, now)) };
       });
     },
+    async setResourceServer(id, value) {
+      return (await db.update(clients).set({ resourceServer: value }).where(eq(clients.id, id)).returning({ id: clients.id })).length > 0;
+    },
   };
 }
 
 export function pgSigningKeys(db: PgAuthDb): SigningKeyRepo {
   return {
-    async active() {
-      return (await db.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(desc(signingKeys.createdAt)).limit(1))[0];
+    async active(now) {
+      return (await db.select().from(signingKeys).where(or(isNull(signingKeys.retiredAt), gt(signingKeys.retiredAt, now)))
+        .orderBy(...signingOrder).limit(1))[0];
     },
     async list() {
       return db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt));
     },
-    async rotateTo(row) {
+    async rotateTo(row, switchAt) {
       await db.transaction(async (tx) => {
-        await tx.update(signingKeys).set({ retiredAt: row.createdAt }).where(isNull(signingKeys.retiredAt));
+        await tx.update(signingKeys).set({ retiredAt: switchAt }).where(isNull(signingKeys.retiredAt));
         await tx.insert(signingKeys).values(row);
+      });
+    },
+    async replaceAll(row) {
+      return db.transaction(async (tx) => {
+        const gone = (await tx.delete(signingKeys).returning({ kid: signingKeys.kid })).map((r) => r.kid);
+        await tx.insert(signingKeys).values(row);
+        return gone;
+      });
+    },
+    async setEnvelopes(updates) {
+      await db.transaction(async (tx) => {
+        for (const u of updates) await tx.update(signingKeys).set({ privateKeyEnvelope: u.privateKeyEnvelope }).where(eq(signingKeys.kid, u.kid));
       });
     },
   };

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, inArray, isNull, lt, min } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt, min, or, sql } from 'drizzle-orm';
 import { authSchema, type AuthDb } from '@stack/db';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { revokeGrants } from './grants.ts';
@@ -6,6 +6,10 @@ import type { HotStatements } from './hot-statements.ts';
 import { evictionBatch, evictionPlan } from '../pending-eviction.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = authSchema;
+
+// The order in which keys sign: each scheduled retirement hands over to the key scheduled next,
+// and the one without a retirement time signs last (see SigningKeyRepo.active).
+const signingOrder = [sql`${signingKeys.retiredAt} is null`, asc(signingKeys.retiredAt), asc(signingKeys.createdAt), asc(signingKeys.kid)];
 
 export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
   const find = (id: string) => hot.clientById.get({ id });
@@ -17,7 +21,7 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
       db.insert(clients).values(row).run();
     },
     async upsertCimd(row) {
-      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, ...values } = row;
+      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, resourceServer: _rs, ...values } = row;
       db.insert(clients).values(row).onConflictDoUpdate({ target: clients.id, set: values }).run();
       return find(row.id)!;
     },
@@ -25,6 +29,7 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
       return db.select({
         id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris,
         tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, createdAt: clients.createdAt, revokedAt: clients.revokedAt,
+        resourceServer: clients.resourceServer,
       }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id)).all();
     },
     async revoke(id, now) {
@@ -36,22 +41,38 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
         return { alreadyRevoked: row.revokedAt !== null, ...revokeGrants(tx, { clientId: id }, now) };
       }, { behavior: 'immediate' });
     },
+    async setResourceServer(id, value) {
+      return db.update(clients).set({ resourceServer: value }).where(eq(clients.id, id)).run().changes > 0;
+    },
   };
 }
 
 export function sqliteSigningKeys(db: AuthDb): SigningKeyRepo {
   return {
-    async active() {
-      return db.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(desc(signingKeys.createdAt)).get();
+    async active(now) {
+      return db.select().from(signingKeys).where(or(isNull(signingKeys.retiredAt), gt(signingKeys.retiredAt, now)))
+        .orderBy(...signingOrder).get();
     },
     async list() {
       return db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).all();
     },
-    async rotateTo(row) {
+    async rotateTo(row, switchAt) {
       db.transaction((tx) => {
-        tx.update(signingKeys).set({ retiredAt: row.createdAt }).where(isNull(signingKeys.retiredAt)).run();
+        tx.update(signingKeys).set({ retiredAt: switchAt }).where(isNull(signingKeys.retiredAt)).run();
         tx.insert(signingKeys).values(row).run();
       });
+    },
+    async replaceAll(row) {
+      return db.transaction((tx) => {
+        const gone = tx.delete(signingKeys).returning({ kid: signingKeys.kid }).all().map((r) => r.kid);
+        tx.insert(signingKeys).values(row).run();
+        return gone;
+      }, { behavior: 'immediate' });
+    },
+    async setEnvelopes(updates) {
+      db.transaction((tx) => {
+        for (const u of updates) tx.update(signingKeys).set({ privateKeyEnvelope: u.privateKeyEnvelope }).where(eq(signingKeys.kid, u.kid)).run();
+      }, { behavior: 'immediate' });
     },
   };
 }

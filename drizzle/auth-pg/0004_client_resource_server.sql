@@ -1,0 +1,1 @@
+ALTER TABLE "clients" ADD COLUMN "resource_server" boolean DEFAULT false NOT NULL;

@@ -1,0 +1,1 @@
+ALTER TABLE `clients` ADD `resource_server` integer DEFAULT false NOT NULL;
