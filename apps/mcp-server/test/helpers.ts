@@ -130,7 +130,8 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const audit = await AuditLog.open({ keys: TEST_AUDIT_KEYS, file: auditFile }, 10_000);
+  // deps.audit: undefined gives the server its own log (keyed from the KEK, anchored in mcp.db) in auditFile.
+  const audit = 'audit' in deps ? undefined : await AuditLog.open({ keys: TEST_AUDIT_KEYS, file: auditFile }, 10_000);
   const app = await buildApp(config, { tools: fixtureTools(), audit, logger: false, ...deps });
   await app.listen({ host: '127.0.0.1', port });
   const close = async () => {
@@ -139,7 +140,7 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
   };
   return {
     app, config, base, url: `${base}/mcp`, dataDir, auditFile,
-    audit: () => audit.lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+    audit: () => (audit?.lines ?? []).map((l) => JSON.parse(l) as Record<string, unknown>),
     close,
     [Symbol.asyncDispose]: close,
   };
