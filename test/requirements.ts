@@ -111,6 +111,22 @@ export const requirements: Record<string, Requirement> = {
   'SCALE-PG-CONCURRENCY': { level: 'MUST', source: 'issue 5', text: 'refresh rotation, code redemption and consent writes stay correct under concurrency across instances on one PostgreSQL: one family survives, a code yields tokens once, no family is wiped by a legitimate concurrent refresh' },
   'SCALE-PG-SHARED-STATE': { level: 'MUST', source: 'issue 5', text: 'state a browser flow needs (pending authorization requests, sessions) is shared, so consecutive requests may land on different instances' },
   'SCALE-PG-FAIL-CLOSED': { level: 'MUST', source: 'issue 5', text: 'when PostgreSQL is unreachable requests get 503 temporarily_unavailable with Retry-After, the outage is logged once per interval, and the server recovers by itself' },
+  // --- Hardening: audit log ---
+  'HARD-AUDIT-KEYED-CHAIN': { level: 'MUST', source: 'issue: Hardening', text: 'each audit line carries a seq number, the SHA-256 of the line before and an HMAC-SHA256 under a key derived (HKDF) from the key-encryption key, which is never written to DATA_DIR' },
+  'HARD-AUDIT-ANCHOR': { level: 'MUST', source: 'issue: Hardening', text: 'the chain\'s head (file, seq, MAC, time) is recorded periodically, at each new file and on shutdown in the app\'s database, and optionally printed on stdout for a collector' },
+  'HARD-AUDIT-RESUME-REFUSED': { level: 'MUST', source: 'issue: Hardening', text: 'a server or admin command never resumes silently from a log that does not continue its anchored chain: it refuses to start with one sentence, or (explicit setting) starts a new chain whose first line records the break' },
+  'HARD-AUDIT-ROTATION': { level: 'MUST', source: 'issue: Hardening', text: 'audit files are rotated by size and the chain continues across files, each file\'s first line naming the one before' },
+  'HARD-AUDIT-KEK-ROTATION': { level: 'MUST', source: 'issue: Hardening', text: 'after a KEK rotation the chain continues in a new file whose header is MACed under both the new and the previous key, and verify names files it cannot check for lack of a key' },
+  'HARD-AUDIT-VERIFY-EDITED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports a line whose content was changed (edited)' },
+  'HARD-AUDIT-VERIFY-DELETED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports lines or files removed from a chain (deleted)' },
+  'HARD-AUDIT-VERIFY-REORDERED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports lines moved or copied (reordered)' },
+  'HARD-AUDIT-VERIFY-TRUNCATED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports a log that ends before the line anchored in the database (truncated)' },
+  'HARD-AUDIT-VERIFY-RECHAINED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports lines rewritten with their unkeyed hashes recomputed (re-chained)' },
+  'HARD-AUDIT-VERIFY-REPLACED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports a forged or swapped file: no MAC valid from the first line, or a chain the database never anchored (replaced)' },
+  'HARD-AUDIT-VERIFY-CLI': { level: 'MUST', source: 'issue: Hardening', text: '`npm run admin -- audit verify` checks a server\'s own log with the KEK and the app\'s database, printing one line per problem by kind and exiting 1, or OK' },
+  'HARD-AUDIT-AGGREGATE-FAILURES': { level: 'MUST', source: 'issue: Hardening', text: 'unauthenticated failures are written in full only for the first few per address and kind per interval, then counted in one summary line per address, with bounded memory' },
+  'HARD-AUDIT-VALUE-CAPS': { level: 'MUST', source: 'issue: Hardening', text: 'audit values are capped at 200 characters and an event\'s fields at about 1 KB' },
+  'HARD-AUDIT-BIDI-ESCAPE': { level: 'MUST', source: 'issue: Hardening', text: 'bidirectional-text controls (U+200E/F, U+202A–E, U+2066–9) are escaped in audit values and terminal output like the other control characters' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */
