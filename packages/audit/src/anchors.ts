@@ -4,7 +4,7 @@
  * longer reach the anchored line, which the log alone could never show.
  */
 export interface AuditAnchor {
-  /** The configured path of the log file: which chain a missing or replaced file should hold. */
+  /** The log's name (its configured path; host:path on a database several hosts share): which chain a missing or replaced file should hold. */
   log: string;
   chain: string;
   /** The last line written when the anchor was taken. */

@@ -34,6 +34,11 @@ export interface AuditLogOptions {
   keys: readonly AuditKey[];
   /** Which app writes the log, recorded in each file's header ('auth-server', 'mcp-server'). */
   app?: string;
+  /**
+   * How the anchors name this log (default: the file's path). Several hosts sharing one database
+   * must give their logs distinct names (e.g. host:path), or each would find the other's anchors.
+   */
+  name?: string | undefined;
   /** Where anchors are recorded and read back at start; without it only the log's own MACs are checked. */
   anchors?: AuditAnchorStore | undefined;
   /** Also print each anchor as one JSON line here, for a log collector (AUDIT_ANCHOR_STDOUT). */
@@ -137,6 +142,10 @@ export class AuditLog implements AuditSink {
     return log;
   }
 
+  private get name(): string {
+    return this.opts.name ?? this.opts.file ?? '';
+  }
+
   private get signingKey(): AuditKey {
     return this.opts.keys[0]!;
   }
@@ -225,7 +234,7 @@ export class AuditLog implements AuditSink {
   private async checkAnchors(file: string, found: Found): Promise<string | undefined> {
     const anchors = this.opts.anchors;
     if (!anchors) return undefined;
-    const byLog = await anchors.latestForLog(file);
+    const byLog = await anchors.latestForLog(this.name);
     const at = (a: AuditAnchor) => `seq ${a.seq} of chain ${a.chain} at ${isoMs(a.at)}`;
     if (found.kind !== 'ok') {
       if (!byLog) return undefined;
@@ -338,7 +347,7 @@ export class AuditLog implements AuditSink {
     const key = this.signingKey;
     const fields = {
       seq: this.seq + 1, time: this.now().toISOString(), event, chain: this.chain, kid: key.id,
-      app: this.opts.app ?? 'unknown', log: this.opts.file ?? null, ...extra,
+      app: this.opts.app ?? 'unknown', log: this.opts.file ? this.name : null, ...extra,
       ...(previousKey ? { previous_kid: previousKey.id } : {}),
       prev: this.prevHash,
     };
@@ -407,7 +416,7 @@ export class AuditLog implements AuditSink {
   private anchor(): void {
     this.sinceAnchor = 0;
     const a: AuditAnchor = {
-      log: this.opts.file ?? '', chain: this.chain, seq: this.seq, mac: this.lastMac,
+      log: this.name, chain: this.chain, seq: this.seq, mac: this.lastMac,
       file: this.opts.file ? basename(this.opts.file) : '', at: this.now().getTime(),
     };
     this.opts.anchorStream?.write(`${JSON.stringify({ audit_anchor: { ...a, at: isoMs(a.at) } })}\n`);

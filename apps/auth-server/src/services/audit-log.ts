@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { AuditLog, deriveAuditKeys, type AuditAnchorStore } from '@stack/audit';
 import type { Kek } from '@stack/crypto';
 import type { AuthConfig } from '../config.ts';
@@ -20,6 +21,8 @@ export function openAuthAuditLog(config: AuthConfig, keks: readonly Kek[], ancho
     stream: config.auditStdout ? out.stream : undefined,
     keys: deriveAuditKeys(keks),
     app: 'auth-server',
+    // Instances on one PostgreSQL database each keep their own file, often at the same path.
+    name: config.postgres && config.auditLog ? `${hostname()}:${config.auditLog}` : config.auditLog,
     anchors,
     anchorStream: config.audit.anchorStdout ? out.stream : undefined,
     anchorIntervalMs: config.audit.anchorIntervalMs,

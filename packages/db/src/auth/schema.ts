@@ -145,7 +145,7 @@ export const pendingAuthorizations = sqliteTable('pending_authorizations', {
  */
 export const auditAnchors = sqliteTable('audit_anchors', {
   chain: text().primaryKey(),
-  /** The configured path of the log file. */
+  /** The log's name: its configured path (host:path when several hosts share the database). */
   log: text().notNull(),
   seq: integer().notNull(),
   /** MAC of the line at `seq`. */

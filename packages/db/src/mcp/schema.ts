@@ -24,7 +24,7 @@ export const secrets = sqliteTable('secrets', {
 /** Where each audit chain of the MCP server stood when last anchored (as in the auth schema). */
 export const auditAnchors = sqliteTable('audit_anchors', {
   chain: text().primaryKey(),
-  /** The configured path of the log file. */
+  /** The log's name: its configured path (host:path when several hosts share the database). */
   log: text().notNull(),
   seq: integer().notNull(),
   /** MAC of the line at `seq`. */
