@@ -4,8 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AuditLog } from '@stack/audit';
-import { openAuthDb, authSchema } from '@stack/db';
+import { openAuthDb, openMcpDb, authSchema } from '@stack/db';
+import { loadMcpConfig } from '../apps/mcp-server/src/config.ts';
+import { openMcpAuditLog } from '../apps/mcp-server/src/pipeline/audit-log.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -32,7 +33,7 @@ describe('README operator commands', () => {
     }
   });
 
-  it('every documented admin command runs successfully, in order, on a fresh data directory', () => {
+  it('every documented admin command runs successfully, in order, on a fresh data directory', async () => {
     const env = { ...process.env, DATA_DIR: dataDir, NODE_ENV: 'development', npm_config_loglevel: 'silent' };
     // A client to revoke and an MCP audit log to verify, as a running stack would have made them.
     const db = openAuthDb(join(dataDir, 'auth.db'));
@@ -41,9 +42,13 @@ describe('README operator commands', () => {
       grantTypes: ['authorization_code'], tokenEndpointAuthMethod: 'none', applicationType: 'native', scope: 'db:read', metadata: {}, createdAt: Date.now(),
     }).run();
     db.$client.close();
-    const log = new AuditLog({ file: join(dataDir, 'mcp-audit.log') });
+    const mcpConfig = loadMcpConfig({ DATA_DIR: dataDir, NODE_ENV: 'development' });
+    const mcpDb = openMcpDb(mcpConfig.databasePath);
+    const log = await openMcpAuditLog(mcpConfig, mcpDb, { stream: process.stdout, onError: (err) => { throw err; } });
     log.write({ event: 'tool', decision: 'ALLOWED' });
     log.write({ event: 'tool', decision: 'DENIED' });
+    await log.close();
+    mcpDb.$client.close();
 
     let apiKeyId = '';
     for (const raw of adminCommands()) {

@@ -153,6 +153,22 @@ export const requirements: Record<string, Requirement> = {
   'HARD-JWKS-UNKNOWN-KID': { level: 'MUST', source: 'issue: Hardening', text: 'a verifier refetches the JWKS at once on an unknown kid, at most once per short floor however many unknown kids arrive' },
   'HARD-KEK-ROTATE-ALL': { level: 'MUST', source: 'issue: Hardening', text: 'one command re-wraps every envelope under the new key-encryption key (auth signing keys and MCP secrets), after which the previous key is no longer needed' },
   'HARD-STARTUP-MESSAGE': { level: 'MUST', source: 'issue: Hardening', text: 'a start-up failure of either app prints one clear sentence to standard error, no stack trace, and exits non-zero' },
+  // --- Hardening: audit log ---
+  'HARD-AUDIT-KEYED-CHAIN': { level: 'MUST', source: 'issue: Hardening', text: 'each audit line carries a seq number, the SHA-256 of the line before and an HMAC-SHA256 under a key derived (HKDF) from the key-encryption key, which is never written to DATA_DIR' },
+  'HARD-AUDIT-ANCHOR': { level: 'MUST', source: 'issue: Hardening', text: 'the chain\'s head (file, seq, MAC, time) is recorded periodically, at each new file and on shutdown in the app\'s database, and optionally printed on stdout for a collector' },
+  'HARD-AUDIT-RESUME-REFUSED': { level: 'MUST', source: 'issue: Hardening', text: 'a server or admin command never resumes silently from a log that does not continue its anchored chain: it refuses to start with one sentence, or (explicit setting) starts a new chain whose first line records the break' },
+  'HARD-AUDIT-ROTATION': { level: 'MUST', source: 'issue: Hardening', text: 'audit files are rotated by size and the chain continues across files, each file\'s first line naming the one before' },
+  'HARD-AUDIT-KEK-ROTATION': { level: 'MUST', source: 'issue: Hardening', text: 'after a KEK rotation the chain continues in a new file whose header is MACed under both the new and the previous key, and verify names files it cannot check for lack of a key' },
+  'HARD-AUDIT-VERIFY-EDITED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports a line whose content was changed (edited)' },
+  'HARD-AUDIT-VERIFY-DELETED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports lines or files removed from a chain (deleted)' },
+  'HARD-AUDIT-VERIFY-REORDERED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports lines moved or copied (reordered)' },
+  'HARD-AUDIT-VERIFY-TRUNCATED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports a log that ends before the line anchored in the database (truncated)' },
+  'HARD-AUDIT-VERIFY-RECHAINED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports lines rewritten with their unkeyed hashes recomputed (re-chained)' },
+  'HARD-AUDIT-VERIFY-REPLACED': { level: 'MUST', source: 'issue: Hardening', text: '`audit verify` reports a forged or swapped file: no MAC valid from the first line, or a chain the database never anchored (replaced)' },
+  'HARD-AUDIT-VERIFY-CLI': { level: 'MUST', source: 'issue: Hardening', text: '`npm run admin -- audit verify` checks a server\'s own log with the KEK and the app\'s database, printing one line per problem by kind and exiting 1, or OK' },
+  'HARD-AUDIT-AGGREGATE-FAILURES': { level: 'MUST', source: 'issue: Hardening', text: 'unauthenticated failures are written in full only for the first few per address and kind per interval, then counted in one summary line per address, with bounded memory' },
+  'HARD-AUDIT-VALUE-CAPS': { level: 'MUST', source: 'issue: Hardening', text: 'audit values are capped at 200 characters and an event\'s fields at about 1 KB' },
+  'HARD-AUDIT-BIDI-ESCAPE': { level: 'MUST', source: 'issue: Hardening', text: 'bidirectional-text controls (U+200E/F, U+202A–E, U+2066–9) are escaped in audit values and terminal output like the other control characters' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

@@ -1,9 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
-import { AuditLog, type AuditSink } from '@stack/audit';
+import { FailureAggregator, type AuditSink } from '@stack/audit';
 import { trustProxyOption } from '@stack/config';
 import type { AuthConfig } from './config.ts';
 import type { AppContext } from './context.ts';
+import { openAuthAuditLog } from './services/audit-log.ts';
 import { dataDirWarnings } from './services/data-dir.ts';
 import { resolveKeks } from './services/kek.ts';
 import { createKeyStore } from './services/keys.ts';
@@ -54,12 +55,23 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   });
   const keks = resolveKeks(config);
   const abuse = createAbuseLimiterStore(config, { error: (m) => app.log.error(m), info: (m) => app.log.info(m) });
+  // The audit log is checked against its anchors before the server takes a request.
+  const ownAudit = opts.audit ? undefined : await openAuthAuditLog(config, keks, store.auditAnchors, {
+    stream: process.stdout,
+    onError: (err) => app.log.error({ err }, 'audit anchor not recorded (the log itself is unaffected)'),
+  }).catch(async (err: unknown) => {
+    await store.close();
+    await abuse.close();
+    throw err;
+  });
+  const audit = opts.audit ?? ownAudit!;
   const ctx: AppContext = {
     config,
     store,
     now,
     keks,
-    audit: opts.audit ?? new AuditLog({ file: config.auditLog, stream: config.auditStdout ? process.stdout : undefined }),
+    audit,
+    auditFailures: new FailureAggregator({ sink: audit, intervalMs: config.audit.failureIntervalMs }),
     keys: createKeyStore(store.signingKeys, keks, now, config.accessTokenTtl),
     limiters: abuse.limiters,
     cimd: createCimdFetchGuard(config.cimd, abuse.limiters),
@@ -69,12 +81,19 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     // Keys are generated on first start, so the JWKS is never empty.
     await ctx.keys.active();
   } catch (err) {
+    ctx.auditFailures.close();
+    await ownAudit?.close();
     await store.close();
     await abuse.close();
     throw err;
   }
   app.decorate('ctx', ctx);
-  app.addHook('onClose', async () => store.close());
+  // Counted failures are written, and the chain's head anchored, before the store closes.
+  app.addHook('onClose', async () => {
+    ctx.auditFailures.close();
+    await ownAudit?.close();
+    await store.close();
+  });
   // Requests before Redis answers get 503 (fail closed); a short wait at start spares the first ones.
   app.addHook('onReady', async () => void (await abuse.redis?.waitUntilReady(2_000)));
   app.addHook('onClose', async () => abuse.close());

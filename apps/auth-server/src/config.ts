@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { join, resolve } from 'node:path';
-import { envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
+import { auditChainConfig, auditSettings, envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
 
 // Every setting, its default and meaning is listed in .env.example; keep the two in step.
 
@@ -60,6 +60,7 @@ const schema = z
     REDIS_KEY_PREFIX: keyPrefix.default('mcp-oauth:'),
     AUDIT_LOG: z.string().optional(),
     AUDIT_STDOUT: envBool.default(false),
+    ...auditSettings(),
     TRUST_PROXY: trustProxy.default(false),
     BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024).default(64 * 1024),
     LOG_LEVEL: logLevel.default('info'),
@@ -161,6 +162,8 @@ const schema = z
       },
       auditLog: c.AUDIT_LOG === 'off' ? undefined : resolve(c.AUDIT_LOG ?? join(dataDir, 'auth-audit.log')),
       auditStdout: c.AUDIT_STDOUT,
+      /** Rotation, anchoring, what to do with a log that does not match, failure summaries (AUDIT_* settings). */
+      audit: auditChainConfig(c),
       /**
        * Fastify's trustProxy: false, a hop count or proxy addresses. `true` (development only) means
        * one hop, never Fastify's "every hop".

@@ -1,4 +1,4 @@
-import type { AuditSink } from '@stack/audit';
+import type { AuditSink, FailureAggregator } from '@stack/audit';
 import type { Kek } from '@stack/crypto';
 import type { AuthConfig } from './config.ts';
 import type { KeyStore } from './services/keys.ts';
@@ -12,6 +12,8 @@ export interface AppContext {
   /** All persistent state (SQLite or PostgreSQL); services never see which. */
   store: AuthStore;
   audit: AuditSink;
+  /** Unauthenticated failures (bad /authorize requests, failed client authentication): summarised per address. */
+  auditFailures: FailureAggregator;
   /** Current time in ms; injectable so tests can move the clock. */
   now: () => number;
   /** keks[0] wraps new data; the rest can still open older envelopes (rotation). */

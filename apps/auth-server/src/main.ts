@@ -1,5 +1,6 @@
 import { buildApp } from './app.ts';
 import { configWarnings, loadAuthConfig } from './config.ts';
+import { AuditChainError } from '@stack/audit';
 import { ConfigError } from '@stack/config';
 import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 
@@ -20,7 +21,14 @@ async function main(): Promise<void> {
     throw err;
   }
   for (const w of configWarnings(config)) console.warn(`[WARN] ${w}`);
-  const app = await buildApp(config);
+  const app = await buildApp(config).catch((err: unknown) => {
+    // A log that does not continue its anchored chain: one sentence, no stack.
+    if (err instanceof AuditChainError) {
+      console.error(`auth-server: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  });
   await app.listen({ host: config.host, port: config.port });
   console.log(`Authorization server ready on ${config.issuer} (listening on ${config.host}:${config.port})`);
   console.log(`  metadata: ${config.issuer}/.well-known/oauth-authorization-server`);

@@ -5,12 +5,15 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { AuditLog } from '@stack/audit';
+import { AuditLog, deriveAuditKeys } from '@stack/audit';
 import { buildApp, type BuildOptions } from '../src/app.ts';
 import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
 import { openStore, type AuthStore } from '../src/store/index.ts';
 
 import { freePort, freePorts } from '../../../test/helpers/ports.ts';
+
+/** The test servers' audit logs are keyed with a fixed test key (the apps derive theirs from the KEK). */
+export const TEST_AUDIT_KEYS = deriveAuditKeys([{ id: 'test-kek', key: Buffer.alloc(32, 7) }]);
 
 export { freePort, freePorts };
 
@@ -139,7 +142,7 @@ export async function startAuthServer(env: Record<string, string> = {}, opts: Bu
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const audit = new AuditLog({ file: join(dataDir, 'audit.log') }, 10_000);
+  const audit = await AuditLog.open({ keys: TEST_AUDIT_KEYS, file: join(dataDir, 'audit.log') }, 10_000);
   const app = await buildApp(config, { audit, ...opts }).catch(async (err: unknown) => {
     await schema?.drop();
     throw err;

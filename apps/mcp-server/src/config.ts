@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, port, positiveInt, redisUrl } from '@stack/config';
+import { auditChainConfig, auditSettings, envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, port, positiveInt, redisUrl } from '@stack/config';
 import { isRole, type Role } from '@stack/oauth';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -33,6 +33,7 @@ const schema = z
     MCP_POLICY_FILE: z.string().min(1).optional(),
     MCP_AUDIT_LOG: z.string().optional(),
     MCP_AUDIT_STDOUT: envBool.default(false),
+    ...auditSettings(),
     RATE_LIMIT_PER_MINUTE: positiveInt.max(1_000_000).default(100),
     MCP_ALLOWED_ORIGINS: z.string().optional(),
     MCP_TLS_CERT: z.string().optional(),
@@ -46,6 +47,8 @@ const schema = z
     REDIS_REVOCATION_SYNC_MS: positiveInt.min(100).max(60_000).default(1000),
     BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024).default(256 * 1024),
     KEY_ENCRYPTION_KEY: key256.optional(),
+    // Comma-separated older KEKs: the audit log's files written before a KEK rotation are still checked.
+    KEY_ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
     LOG_LEVEL: logLevel.default('info'),
     // The demo SQL tools: worker processes, time limits, memory and disk bounds.
     MCP_SQL_WORKERS: positiveInt.max(32).default(2),
@@ -75,6 +78,7 @@ const schema = z
       if (!c.MCP_API_KEY) issue('MCP_API_KEY', 'is required with the stdio transport (create one with: npm run admin -- apikeys create --name N --role R)');
       // Standard output is the protocol channel in stdio mode.
       if (c.MCP_AUDIT_STDOUT) issue('MCP_AUDIT_STDOUT', 'cannot be used with the stdio transport (standard output carries the protocol)');
+      if (c.AUDIT_ANCHOR_STDOUT) issue('AUDIT_ANCHOR_STDOUT', 'cannot be used with the stdio transport (standard output carries the protocol)');
     }
     if (c.NODE_ENV === 'production') {
       if (!c.MCP_PUBLIC_URL.startsWith('https://')) issue('MCP_PUBLIC_URL', 'must be an https URL in production');
@@ -107,6 +111,8 @@ const schema = z
       policyFile: resolve(c.MCP_POLICY_FILE ?? join(REPO_ROOT, 'apps/mcp-server/policy.yaml')),
       auditLog: c.MCP_AUDIT_LOG === 'off' ? undefined : resolve(c.MCP_AUDIT_LOG ?? join(dataDir, 'mcp-audit.log')),
       auditStdout: c.MCP_AUDIT_STDOUT,
+      /** Rotation, anchoring, what to do with a log that does not match, failure summaries (AUDIT_* settings). */
+      audit: auditChainConfig(c),
       rateLimitPerMinute: c.RATE_LIMIT_PER_MINUTE,
       allowedOrigins: [...new Set([publicUrl.origin, ...list(c.MCP_ALLOWED_ORIGINS)])],
       tls: c.MCP_TLS_CERT && c.MCP_TLS_KEY ? { cert: resolve(c.MCP_TLS_CERT), key: resolve(c.MCP_TLS_KEY), ca: c.MCP_TLS_CA ? resolve(c.MCP_TLS_CA) : undefined } : undefined,
@@ -120,6 +126,7 @@ const schema = z
       redis: c.REDIS_URL ? { url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX, revocationSyncMs: c.REDIS_REVOCATION_SYNC_MS } : undefined,
       bodyLimit: c.BODY_LIMIT_BYTES,
       keyEncryptionKey: c.KEY_ENCRYPTION_KEY,
+      previousKeyEncryptionKeys: list(c.KEY_ENCRYPTION_KEY_PREVIOUS),
       logLevel: c.LOG_LEVEL,
       /** The demo SQL tools: read workers (plus one for writes), time limits, memory and disk bounds. */
       sql: {

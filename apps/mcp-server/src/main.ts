@@ -1,4 +1,5 @@
 import { relative } from 'node:path';
+import { AuditChainError } from '@stack/audit';
 import { ConfigError } from '@stack/config';
 import { buildApp } from './app.ts';
 import { configWarnings, loadMcpConfig, type McpConfig } from './config.ts';
@@ -78,7 +79,14 @@ async function main(): Promise<void> {
     return;
   }
 
-  const app = await buildApp(config);
+  const app = await buildApp(config).catch((err: unknown) => {
+    // A log that does not continue its anchored chain: one sentence, no stack.
+    if (err instanceof AuditChainError) {
+      console.error(`mcp-server: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  });
   await app.listen({ host: config.host, port: config.port });
   for (const l of startupLines(config, app.mcp.policy, [...app.mcp.gate.tools.keys()])) log(l);
   log(`MCP server ready on ${config.publicUrl}`);

@@ -1,5 +1,5 @@
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import { AuditLog, type AuditSink } from '@stack/audit';
+import { FailureAggregator, type AuditLog, type AuditSink } from '@stack/audit';
 import { openMcpDb, type McpDb } from '@stack/db';
 import { createApiKeyStore, createJwtVerifier, createRevocationPoller, type RevocationList } from '@stack/mcp-auth';
 import type { McpConfig } from './config.ts';
@@ -8,6 +8,7 @@ import { createPolicyHolder, loadPolicyFile, type Policy, type PolicyHolder } fr
 import type { ToolDefinition } from './tools/types.ts';
 import { createAuthenticator, type Authenticator } from './pipeline/authenticate.ts';
 import { createAuditor, type Auditor } from './pipeline/audit.ts';
+import { openMcpAuditLog } from './pipeline/audit-log.ts';
 import { createLimiterRateLimitStore, createMemoryRateLimitStore, createRateLimits, type RateLimitStore } from './pipeline/rate-limit.ts';
 import { connectRedis, redisLimiters, type RedisLog, type SharedRedis } from '@stack/redis';
 import { createRedisRevocations, type RedisRevocations } from './shared-state/redis-revocations.ts';
@@ -84,13 +85,6 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     tools = demo.tools;
   }
 
-  const sink = deps.audit ?? new AuditLog({
-    file: config.auditLog,
-    // Standard output carries the protocol in stdio mode (config refuses auditStdout there).
-    stream: config.auditStdout ? process.stdout : undefined,
-  });
-  const audit = createAuditor(sink);
-
   let db: McpDb | undefined;
   const mcpDb = () => {
     if (!db) {
@@ -100,6 +94,27 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     }
     return db;
   };
+
+  // The audit log is checked against its anchors (in mcp.db) before anything is served. Standard
+  // output carries the protocol in stdio mode (config refuses the stdout settings there).
+  let ownAudit: AuditLog | undefined;
+  if (!deps.audit) {
+    try {
+      ownAudit = await openMcpAuditLog(config, mcpDb(), { stream: process.stdout, onError: (err) => log.error(`audit anchor not recorded (the log itself is unaffected): ${(err as Error).message}`) });
+    } catch (err) {
+      for (const c of closers.reverse()) await c();
+      throw err;
+    }
+  }
+  const sink: AuditSink = deps.audit ?? ownAudit!;
+  // Requests without valid credentials: the first few per address and interval in full, then counted.
+  const failures = new FailureAggregator({ sink, intervalMs: config.audit.failureIntervalMs });
+  // Closed before the database (closers run in reverse): summaries written, the chain's head anchored.
+  closers.push(async () => {
+    failures.close();
+    await ownAudit?.close();
+  });
+  const audit = createAuditor(sink, failures);
 
   // stdio: the local process is the boundary and the identity comes from an API key.
   const mode = config.transport === 'stdio' ? 'apikey' : config.authMode;

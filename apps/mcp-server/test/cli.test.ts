@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,39 +64,75 @@ describe('admin CLI: apikeys', () => {
 });
 
 describe('admin CLI: audit verify', () => {
-  it('prints OK with the line count for an intact log, and the first tampered line otherwise', async () => {
+  const sha = (x: string) => createHash('sha256').update(x).digest('hex');
+  /** Recomputes every unkeyed `prev` from line `from` on, as someone without the key would after an edit. */
+  const rehash = (lines: string[], from: number) => {
+    const out = [...lines];
+    for (let i = from; i < out.length; i++) out[i] = out[i]!.replace(/"prev":"[0-9a-f]{64}"/, `"prev":"${sha(out[i - 1]!)}"`);
+    return out;
+  };
+
+  it('[HARD-AUDIT-VERIFY-CLI] reports the server\'s own log intact, and each of edited, deleted, reordered, truncated, re-chained and replaced with exit code 1', async () => {
     const issuer = await startIssuer();
-    await using s = await startMcpServer({ AUTH_ISSUER: issuer.url });
-    const t = bearer(await issuer.sign({ aud: s.url, role: 'developer', scope: 'db:read db:write' }));
-    await rpc(s.url, listTools()); // AUTH_FAILED
-    await rpc(s.url, callTool('query', { sql: 'select 1' }), t); // ALLOWED
-    await rpc(s.url, callTool('delete_users', { ids: [1] }), t); // DENIED
-    await rpc(s.url, callTool('query', { sql: 42 }), t); // INVALID_INPUT
-    await issuer.close();
-    const decisions = s.audit().map((l) => l.decision);
-    expect(decisions).toEqual(['AUTH_FAILED', 'ALLOWED', 'DENIED', 'INVALID_INPUT']);
-    for (const l of s.audit()) {
-      for (const k of ['time', 'request_id', 'decision', 'reason', 'transport', 'prev']) expect(l).toHaveProperty(k);
+    // The server's own audit log (keyed from the KEK, anchored in mcp.db), not the tests' in-memory one.
+    const s = await startMcpServer({ AUTH_ISSUER: issuer.url }, { audit: undefined });
+    try {
+      const t = bearer(await issuer.sign({ aud: s.url, role: 'developer', scope: 'db:read db:write' }));
+      await rpc(s.url, listTools()); // AUTH_FAILED
+      await rpc(s.url, callTool('query', { sql: 'select 1' }), t); // ALLOWED
+      await rpc(s.url, callTool('delete_users', { ids: [1] }), t); // DENIED
+      await rpc(s.url, callTool('query', { sql: 42 }), t); // INVALID_INPUT
+      for (let i = 0; i < 3; i++) await rpc(s.url, callTool('query', { sql: 'select 1' }), t);
+      await issuer.close();
+      await s.app.close(); // anchors the chain's head in mcp.db
+      const env = { NODE_ENV: 'test', DATA_DIR: s.dataDir };
+      const original = readFileSync(s.auditFile, 'utf8').trimEnd().split('\n');
+      const events = original.map((l) => JSON.parse(l));
+      expect(events.map((e) => e.decision)).toEqual([undefined, 'AUTH_FAILED', 'ALLOWED', 'DENIED', 'INVALID_INPUT', 'ALLOWED', 'ALLOWED', 'ALLOWED']);
+      for (const e of events.slice(1)) for (const k of ['seq', 'time', 'request_id', 'decision', 'reason', 'transport', 'prev', 'mac']) expect(e).toHaveProperty(k);
+
+      const ok = io(env);
+      expect(await audit(['verify', s.auditFile], ok.value)).toBe(0);
+      expect(ok.out()).toMatch(/^OK: 8 lines, chain \S+ \(mcp-server\) in 1 file ending audit\.log, seq 0–7, every MAC valid, anchored at seq 7 /);
+
+      const verifyAs = async (lines: string[]) => {
+        writeFileSync(s.auditFile, `${lines.join('\n')}\n`);
+        const r = io(env);
+        const code = await audit(['verify', s.auditFile], r.value);
+        return { code, err: r.err() };
+      };
+      const edited = [...original];
+      edited[3] = edited[3]!.replace('"DENIED"', '"ALLOWED"');
+      const reordered = [...original];
+      [reordered[4], reordered[5]] = [reordered[5]!, reordered[4]!];
+      const rechained = [...original];
+      rechained[3] = rechained[3]!.replace('"DENIED"', '"ALLOWED"');
+      const cases: [string, string[]][] = [
+        ['edited', edited],
+        ['deleted', original.filter((_, i) => i !== 3)],
+        ['reordered', reordered],
+        ['truncated', original.slice(0, 6)],
+        ['re-chained', rehash(rechained, 4)],
+      ];
+      for (const [kind, lines] of cases) {
+        const r = await verifyAs(lines);
+        expect(r.code, kind).toBe(1);
+        expect(r.err.split('\n')[0], kind).toMatch(new RegExp(`^${kind}: `));
+        expect(r.err, kind).toMatch(/^error: \S+ is NOT intact: \d problems?, listed above$/m);
+      }
+      // Replaced: a well-formed log written under another key, in place of the real one.
+      const { AuditLog, deriveAuditKeys } = await import('@stack/audit');
+      writeFileSync(s.auditFile, '');
+      const forged = await AuditLog.open({ file: s.auditFile, keys: deriveAuditKeys([{ id: events[0].kid, key: Buffer.alloc(32, 3) }]), app: 'mcp-server' });
+      forged.write({ event: 'mcp.decision', decision: 'ALLOWED' });
+      await forged.close();
+      const replaced = io(env);
+      expect(await audit(['verify', s.auditFile], replaced.value)).toBe(1);
+      expect(replaced.err()).toMatch(/^replaced: no line matches its MAC, from the first .*\nreplaced: chain \S+ is not recorded in the database/);
+
+      expect(await audit(['verify'], io(env).value)).toBe(2);
+    } finally {
+      rmSync(s.dataDir, { recursive: true, force: true });
     }
-
-    const ok = io({});
-    expect(await audit(['verify', s.auditFile], ok.value)).toBe(0);
-    expect(ok.out()).toMatch(/^OK: 4 lines, hash chain intact/);
-
-    const lines = readFileSync(s.auditFile, 'utf8').split('\n');
-    lines[2] = lines[2]!.replace('"DENIED"', '"ALLOWED"');
-    writeFileSync(s.auditFile, lines.join('\n'));
-    const bad = io({});
-    expect(await audit(['verify', s.auditFile], bad.value)).toBe(1);
-    // Line 3 was edited, so line 4's stored hash of its predecessor no longer matches.
-    expect(bad.err()).toMatch(/NOT intact: line 4: hash chain broken/);
-
-    const removed = readFileSync(s.auditFile, 'utf8').split('\n');
-    removed.splice(1, 1);
-    writeFileSync(s.auditFile, removed.join('\n'));
-    const bad2 = io({});
-    expect(await audit(['verify', s.auditFile], bad2.value)).toBe(1);
-    expect(bad2.err()).toMatch(/line 2:/);
-    expect(await audit(['verify'], io({}).value)).toBe(2);
   });
 });

@@ -7,10 +7,13 @@ import { freePort } from '../../../test/helpers/ports.ts';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
-import { AuditLog } from '@stack/audit';
+import { AuditLog, deriveAuditKeys } from '@stack/audit';
 import { buildApp, type BuildDeps } from '../src/app.ts';
 import { loadMcpConfig, type McpConfig } from '../src/config.ts';
 import type { ToolContext, ToolDefinition } from '../src/tools/types.ts';
+
+/** The test servers' audit logs are keyed with a fixed test key (the apps derive theirs from the KEK). */
+export const TEST_AUDIT_KEYS = deriveAuditKeys([{ id: 'test-kek', key: Buffer.alloc(32, 7) }]);
 
 export { freePort };
 
@@ -127,7 +130,8 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const audit = new AuditLog({ file: auditFile }, 10_000);
+  // deps.audit: undefined gives the server its own log (keyed from the KEK, anchored in mcp.db) in auditFile.
+  const audit = 'audit' in deps ? undefined : await AuditLog.open({ keys: TEST_AUDIT_KEYS, file: auditFile }, 10_000);
   const app = await buildApp(config, { tools: fixtureTools(), audit, logger: false, ...deps });
   await app.listen({ host: '127.0.0.1', port });
   const close = async () => {
@@ -136,7 +140,7 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
   };
   return {
     app, config, base, url: `${base}/mcp`, dataDir, auditFile,
-    audit: () => audit.lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+    audit: () => (audit?.lines ?? []).map((l) => JSON.parse(l) as Record<string, unknown>),
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -8,7 +8,7 @@ import { openMcpDb } from '@stack/db';
 import { createApiKeyStore } from '@stack/mcp-auth';
 import { loadMcpConfig } from '../src/config.ts';
 import { runStdio, type StdioServer } from '../src/stdio.ts';
-import { fixtureTools } from './helpers.ts';
+import { fixtureTools, TEST_AUDIT_KEYS } from './helpers.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -37,7 +37,7 @@ describe('stdio: what a client may send and leave unread is bounded', () => {
       NODE_ENV: 'test', DATA_DIR: dataDir, MCP_TRANSPORT: 'stdio', MCP_API_KEY: key, MCP_AUDIT_LOG: 'off',
       LOG_LEVEL: 'silent', BODY_LIMIT_BYTES: '4096', RATE_LIMIT_PER_MINUTE: '1000000',
     });
-    audit = new AuditLog({}, 10_000);
+    audit = await AuditLog.open({ keys: TEST_AUDIT_KEYS }, 10_000);
     stdin = new PassThrough();
     stdout = new PassThrough();
     server = await runStdio(config, { tools: fixtureTools(), audit }, { stdin, stdout });

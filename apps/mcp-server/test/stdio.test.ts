@@ -70,7 +70,7 @@ describe('stdio transport (the SDK client spawning tsx apps/mcp-server/src/main.
     }
     expect(stderr).toContain('[OK] stdio transport');
     expect(stderr).toContain('[OK] Role-based access control active');
-    const audit = readFileSync(join(dataDir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const audit = readFileSync(join(dataDir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.event === 'mcp.decision');
     expect(audit.map((l) => l.decision)).toEqual(['ALLOWED', 'DENIED', 'RATE_LIMITED', 'AUTH_FAILED']);
     expect(audit.every((l) => l.transport === 'stdio')).toBe(true);
     expect(JSON.stringify(audit)).not.toContain(devKey.slice(-20));

@@ -86,3 +86,4 @@ export const key256 = z
 
 export * from './cli.ts';
 export { trustProxy, trustProxyOption } from './trust-proxy.ts';
+export { auditSettings, auditChainConfig } from './audit-settings.ts';

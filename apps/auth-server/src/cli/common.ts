@@ -1,11 +1,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { AuditLog, escapeControl, type AuditEvent, type AuditSink } from '@stack/audit';
+import { escapeControl, type AuditEvent } from '@stack/audit';
 import { CliFailure, UsageError, type CliIo } from '@stack/config';
 
 export { runGroup } from '@stack/config';
 import { isRole, ROLES, type Role } from '@stack/oauth';
 import { loadAuthConfig, type AuthConfig } from '../config.ts';
 import { openStore, type AuthStore } from '../store/index.ts';
+import { openAuthAuditLog } from '../services/audit-log.ts';
+import { resolveKeks } from '../services/kek.ts';
 
 /** What an auth-server admin command works with; opened per command and closed after it. */
 export interface CliContext {
@@ -59,13 +61,21 @@ export async function withContext<T>(io: CliIo, fn: (ctx: CliContext) => Promise
   }
   // A database outage fails the command with the 503 description; the CLI reports it on one line.
   const store = await openStore(config, { unavailable: () => {}, recovered: () => {} });
-  // Audit lines may go to stdout for the server; here stderr, so --json output stays parseable.
-  const sink: AuditSink = new AuditLog({ file: config.auditLog, stream: config.auditStdout ? io.stderr : undefined });
+  // The same chain as the server's, checked against the same anchors. Audit lines may go to stdout
+  // for the server; here stderr, so --json output stays parseable.
+  const sink = await openAuthAuditLog(config, resolveKeks(config), store.auditAnchors, {
+    stream: io.stderr,
+    onError: (err) => io.stderr.write(`warning: audit anchor not recorded: ${(err as Error).message.split('\n')[0]}\n`),
+  }).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
   const operator = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
   const audit = (event: string, fields: AuditEvent) => sink.write({ event, actor: 'cli', operator, decision: 'allow', ...fields });
   try {
     return await fn({ config, store, io, now: Date.now, audit });
   } finally {
+    await sink.close();
     await store.close();
   }
 }

@@ -7,7 +7,7 @@ import {
 import { sessionUser } from '../services/sessions.ts';
 import { bindBrowser, pageErrorHandler, sessionId } from '../plugins/pages.ts';
 import { PageError } from '../views/render.ts';
-import { auditFlow, continueAuthorization, sendErrorToClient } from './consent.ts';
+import { auditUnauthenticated, continueAuthorization, sendErrorToClient } from './consent.ts';
 
 /** GET /authorize (OAuth 2.1 §4.1.1): validate, then log in, consent, and redirect with code, state and iss. */
 export const authorizeRoutes: FastifyPluginAsync = async (app) => {
@@ -22,7 +22,7 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
       // A 5xx (the database or a metadata fetch is unavailable) is ours, not the client's, and a 429
       // (this address triggered too many metadata fetches) is the requester's: both rethrown.
       if (!(err instanceof OAuthError) || !err.expose || err.status >= 500 || err.code === 'rate_limited') throw err;
-      auditFlow(app, request, 'authorize.error', {
+      auditUnauthenticated(app, request, 'authorize.error', {
         client: typeof raw.client_id === 'string' ? raw.client_id : undefined, decision: 'deny', reason: err.description,
       });
       throw new PageError(400, 'This application cannot sign you in',
@@ -31,7 +31,7 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
   }
 
   function redirectError(request: FastifyRequest, reply: FastifyReply, raw: RawParams, v: VerifiedClient, err: OAuthError): FastifyReply {
-    auditFlow(app, request, 'authorize.error', { client: v.client.id, decision: 'deny', reason: err.description });
+    auditUnauthenticated(app, request, 'authorize.error', { client: v.client.id, decision: 'deny', reason: err.description });
     const to = { redirectUri: v.redirectUri, state: stateOf(raw), trustedRedirect: trustsRedirectUris(v.client) };
     return sendErrorToClient(app, reply, to, err, false);
   }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError, SCOPE_DESCRIPTIONS, accessDenied, formatScope, isLoopbackRedirect } from '@stack/oauth';
+import { addressLimitKey } from '@stack/redis';
 import {
   codeRedirectUrl, errorRedirectUrl, grantableScopes, type AuthorizationRequest,
 } from '../services/authorization-request.ts';
@@ -32,6 +33,14 @@ export async function pendingRequest(app: FastifyInstance, request: FastifyReque
 /** Audit line for the browser flow; never secrets (the audit sink redacts secret-looking keys anyway). */
 export function auditFlow(app: FastifyInstance, request: FastifyRequest, event: string, f: Record<string, string | undefined>): void {
   app.ctx.audit.write({ event, address: request.ip, ...f });
+}
+
+/**
+ * Audit line for a failure anyone can cause without credentials (a bad /authorize request): the
+ * first few per address and interval are written like auditFlow's, the rest counted in a summary.
+ */
+export function auditUnauthenticated(app: FastifyInstance, request: FastifyRequest, event: string, f: Record<string, string | undefined>): void {
+  app.ctx.auditFailures.write(addressLimitKey(request.ip), event, { event, address: request.ip, ...f });
 }
 
 /**

@@ -132,7 +132,8 @@ export async function authenticateClient(ctx: AppContext, request: FastifyReques
   } catch (err) {
     // Only a failed authentication counts; a malformed request or a busy server gives the point back.
     if (!(err instanceof OAuthError && err.code === 'invalid_client')) await failureLimiter(ctx).reward(addressKey).catch(() => {});
-    ctx.audit.write({
+    // Anyone can send these: summarised per address beyond the first few of an interval.
+    ctx.auditFailures.write(addressKey, 'client.auth_failed', {
       event: 'client.auth_failed',
       client: presented?.clientId.slice(0, 200),
       method: presented?.method,

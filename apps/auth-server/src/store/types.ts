@@ -1,3 +1,4 @@
+import type { AuditAnchorStore } from '@stack/audit';
 import type { authSchema } from '@stack/db';
 
 // Row shapes are those of the SQLite schema; the PostgreSQL schema mirrors it column for column,
@@ -178,6 +179,8 @@ export interface AuthStore {
   codes: CodeRepo;
   tokens: TokenRepo;
   consents: ConsentRepo;
+  /** Where the audit log's chain was last anchored (checked at start and by `audit verify`). */
+  auditAnchors: AuditAnchorStore;
   /** Deletes what can no longer matter: expired tokens, codes, sessions and pending requests, old seals. */
   sweep(c: SweepCutoffs): Promise<void>;
   /** Throws when the database does not answer (readiness). */

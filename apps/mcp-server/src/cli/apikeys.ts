@@ -1,9 +1,9 @@
-import { AuditLog } from '@stack/audit';
 import { CliFailure, UsageError, formatTable, type CliIo } from '@stack/config';
 import { openMcpDb } from '@stack/db';
 import { createApiKeyStore, type ApiKeyStore } from '@stack/mcp-auth';
 import { ROLES, isRole } from '@stack/oauth';
 import { loadMcpConfig } from '../config.ts';
+import { openMcpAuditLog } from '../pipeline/audit-log.ts';
 import { parseOptions, printable, required, runGroup, when } from './common.ts';
 
 const USAGE = `Usage: npm run admin -- apikeys <command> [options]
@@ -18,14 +18,26 @@ Roles: ${ROLES.join(', ')}. Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db
 
 const MAX_DAYS = 3650;
 
-function withStore<T>(io: CliIo, fn: (store: ApiKeyStore, audit: (event: string, fields: Record<string, string | number | undefined>) => void) => Promise<T> | T): Promise<T> {
+async function withStore<T>(io: CliIo, fn: (store: ApiKeyStore, audit: (event: string, fields: Record<string, string | number | undefined>) => void) => Promise<T> | T): Promise<T> {
   const config = loadMcpConfig(io.env);
   if (config.databasePath === ':memory:') throw new CliFailure('MCP_DATABASE_PATH is :memory:, which only the server process can see; point it at a file');
   const db = openMcpDb(config.databasePath);
-  const sink = new AuditLog({ file: config.auditLog });
-  const operator = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
-  const audit = (event: string, fields: Record<string, string | number | undefined>) => sink.write({ event, actor: 'cli', operator, decision: 'ALLOWED', ...fields });
-  return Promise.resolve(fn(createApiKeyStore(db), audit)).finally(() => db.$client.close());
+  try {
+    // The same chain as the server's, checked against the same anchors (stderr keeps --json parseable).
+    const sink = await openMcpAuditLog(config, db, {
+      stream: io.stderr,
+      onError: (err) => io.stderr.write(`warning: audit anchor not recorded: ${(err as Error).message.split('\n')[0]}\n`),
+    });
+    const operator = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
+    const audit = (event: string, fields: Record<string, string | number | undefined>) => sink.write({ event, actor: 'cli', operator, decision: 'ALLOWED', ...fields });
+    try {
+      return await fn(createApiKeyStore(db), audit);
+    } finally {
+      await sink.close();
+    }
+  } finally {
+    db.$client.close();
+  }
 }
 
 async function create(args: string[], io: CliIo): Promise<void> {

@@ -1,4 +1,5 @@
-import type { AuditSink } from '@stack/audit';
+import type { AuditSink, FailureAggregator } from '@stack/audit';
+import { addressLimitKey } from '@stack/redis';
 import type { Identity } from '@stack/mcp-auth';
 
 export type AuditDecision = 'ALLOWED' | 'DENIED' | 'AUTH_FAILED' | 'RATE_LIMITED' | 'INVALID_INPUT' | 'ERROR';
@@ -29,13 +30,16 @@ function argNames(args: unknown): string[] | undefined {
 }
 
 /**
- * One hash-chained JSON line per decision. The sink escapes control characters and redacts secret-named
+ * One chained JSON line per decision. The sink escapes control characters and redacts secret-named
  * keys; here we make sure no token or argument value is ever passed to it in the first place.
+ * Failures before authentication over HTTP (no or bad credentials, a refused Origin) cost the sender
+ * nothing, so they go through `failures`: the first few per address and interval in full, the rest
+ * counted in one summary line.
  */
-export function createAuditor(sink: AuditSink): Auditor {
+export function createAuditor(sink: AuditSink, failures?: FailureAggregator): Auditor {
   return {
     record(r) {
-      sink.write({
+      const event = {
         event: 'mcp.decision',
         decision: r.decision,
         request_id: r.requestId,
@@ -50,7 +54,10 @@ export function createAuditor(sink: AuditSink): Auditor {
         address: r.address,
         args: argNames(r.args),
         reason: r.reason,
-      });
+      };
+      const unauthenticated = !r.identity && r.transport === 'http' && r.decision !== 'ERROR' && r.decision !== 'ALLOWED';
+      if (failures && unauthenticated) failures.write(addressLimitKey(r.address ?? ''), `mcp.${r.decision}`, event);
+      else sink.write(event);
     },
   };
 }

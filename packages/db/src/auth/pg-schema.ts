@@ -124,3 +124,13 @@ export const pendingAuthorizations = pgTable('pending_authorizations', {
   createdAt: ms().notNull(),
   expiresAt: ms().notNull(),
 }, (t) => [index('pending_exp_idx').on(t.expiresAt), index('pending_addr_idx').on(t.addressKey, t.createdAt)]);
+
+/** Audit chain anchors (see the SQLite schema). */
+export const auditAnchors = pgTable('audit_anchors', {
+  chain: text().primaryKey(),
+  log: text().notNull(),
+  seq: bigint({ mode: 'number' }).notNull(),
+  mac: text().notNull(),
+  file: text().notNull(),
+  at: ms().notNull(),
+}, (t) => [index('audit_anchors_log_idx').on(t.log, t.at)]);

@@ -5,6 +5,7 @@ import { pgConsents, pgSessions, pgUsers } from './accounts.ts';
 import { availabilityGuard, guarded, type AvailabilityLog } from './availability.ts';
 import { pgClients, pgPending, pgSigningKeys } from './clients.ts';
 import { pgCodes, pgTokens } from './grants.ts';
+import { pgAuditAnchors } from './audit-anchors.ts';
 
 const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations } = pgAuthSchema;
 
@@ -32,6 +33,7 @@ export async function openPgStore(o: PgStoreOptions): Promise<AuthStore> {
     codes: guarded(pgCodes(db), run),
     tokens: guarded(pgTokens(db), run),
     consents: guarded(pgConsents(db), run),
+    auditAnchors: guarded(pgAuditAnchors(db), run),
     sweep: (c) => run(() => db.transaction(async (tx) => {
       await tx.update(refreshTokens).set({ successorSealed: null })
         .where(and(isNotNull(refreshTokens.successorSealed), lt(refreshTokens.rotatedAt, c.sealedBefore)));

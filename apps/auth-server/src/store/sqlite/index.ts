@@ -5,6 +5,7 @@ import { sqliteConsents, sqliteSessions, sqliteUsers } from './accounts.ts';
 import { sqliteClients, sqlitePending, sqliteSigningKeys } from './clients.ts';
 import { sqliteCodes, sqliteTokens } from './grants.ts';
 import { hotStatements } from './hot-statements.ts';
+import { sqliteAuditAnchors } from './audit-anchors.ts';
 
 const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations } = authSchema;
 
@@ -26,6 +27,7 @@ export function openSqliteStore(path: string): AuthStore {
     codes: sqliteCodes(db, hot),
     tokens: sqliteTokens(db, hot),
     consents: sqliteConsents(db),
+    auditAnchors: sqliteAuditAnchors(db),
     async sweep(c) {
       db.transaction((tx) => {
         tx.update(refreshTokens).set({ successorSealed: null })
