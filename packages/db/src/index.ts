@@ -8,6 +8,7 @@ import * as mcpSchema from './mcp/schema.ts';
 import { ensurePrivateFile } from '@stack/crypto';
 
 export { authSchema, mcpSchema };
+export { sqliteAuditAnchors } from './audit-anchors.ts';
 
 /** Repository root (where `drizzle/` lives), independent of the process's working directory. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');

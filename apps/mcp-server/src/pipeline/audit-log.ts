@@ -1,28 +1,10 @@
-import { desc, eq, sql } from 'drizzle-orm';
 import { AuditLog, deriveAuditKeys, type AuditAnchorStore } from '@stack/audit';
 import { loadKeks, type Kek } from '@stack/crypto';
-import { mcpSchema, type McpDb } from '@stack/db';
+import { sqliteAuditAnchors, type McpDb } from '@stack/db';
 import type { McpConfig } from '../config.ts';
 
-const { auditAnchors } = mcpSchema;
-
 /** Anchors of the MCP server's audit chains, in its control database (mcp.db). */
-export function mcpAuditAnchors(db: McpDb): AuditAnchorStore {
-  return {
-    async latest(chain) {
-      return db.select().from(auditAnchors).where(eq(auditAnchors.chain, chain)).get();
-    },
-    async latestForLog(log) {
-      return db.select().from(auditAnchors).where(eq(auditAnchors.log, log)).orderBy(desc(auditAnchors.at), desc(auditAnchors.seq)).limit(1).get();
-    },
-    async save(a) {
-      // Moved forward only: the server and the admin CLI anchor the same chain, in any order.
-      const { chain: _c, ...values } = a;
-      db.insert(auditAnchors).values(a)
-        .onConflictDoUpdate({ target: auditAnchors.chain, set: values, setWhere: sql`excluded.seq > ${auditAnchors.seq}` }).run();
-    },
-  };
-}
+export const mcpAuditAnchors = (db: McpDb): AuditAnchorStore => sqliteAuditAnchors(db);
 
 /** The key-encryption keys: KEY_ENCRYPTION_KEY, then KEY_ENCRYPTION_KEY_PREVIOUS (a development key in DATA_DIR outside production). */
 export function mcpKeks(config: McpConfig): Kek[] {

@@ -145,18 +145,4 @@ export const pendingAuthorizations = sqliteTable('pending_authorizations', {
   expiresAt: integer().notNull(),
 }, (t) => [index('pending_exp_idx').on(t.expiresAt), index('pending_addr_idx').on(t.addressKey, t.createdAt)]);
 
-/**
- * Where each audit chain stood when last anchored (one row per chain, moved forward only): the
- * audit log is checked against it at start and by `audit verify`, which shows lines cut off the
- * end or a file replaced. Kept here, apart from the log, so editing the log alone cannot hide it.
- */
-export const auditAnchors = sqliteTable('audit_anchors', {
-  chain: text().primaryKey(),
-  /** The log's name: its configured path (host:path when several hosts share the database). */
-  log: text().notNull(),
-  seq: integer().notNull(),
-  /** MAC of the line at `seq`. */
-  mac: text().notNull(),
-  file: text().notNull(),
-  at: integer().notNull(),
-}, (t) => [index('audit_anchors_log_idx').on(t.log, t.at)]);
+export { auditAnchors } from '../audit-anchors.ts';

@@ -1,4 +1,4 @@
-import { sqliteTable, text, integer, index } from 'drizzle-orm/sqlite-core';
+import { sqliteTable, text, integer } from 'drizzle-orm/sqlite-core';
 
 // The MCP server's own control database (separate from the auth server's and from the demo data).
 
@@ -22,13 +22,4 @@ export const secrets = sqliteTable('secrets', {
 });
 
 /** Where each audit chain of the MCP server stood when last anchored (as in the auth schema). */
-export const auditAnchors = sqliteTable('audit_anchors', {
-  chain: text().primaryKey(),
-  /** The log's name: its configured path (host:path when several hosts share the database). */
-  log: text().notNull(),
-  seq: integer().notNull(),
-  /** MAC of the line at `seq`. */
-  mac: text().notNull(),
-  file: text().notNull(),
-  at: integer().notNull(),
-}, (t) => [index('audit_anchors_log_idx').on(t.log, t.at)]);
+export { auditAnchors } from '../audit-anchors.ts';

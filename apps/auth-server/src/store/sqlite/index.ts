@@ -1,11 +1,10 @@
 import { and, isNotNull, lt, sql } from 'drizzle-orm';
-import { authSchema, openAuthDb } from '@stack/db';
+import { authSchema, openAuthDb, sqliteAuditAnchors } from '@stack/db';
 import type { AuthStore } from '../types.ts';
 import { sqliteConsents, sqliteSessions, sqliteUsers } from './accounts.ts';
 import { sqliteClients, sqlitePending, sqliteSigningKeys } from './clients.ts';
 import { sqliteCodes, sqliteTokens } from './grants.ts';
 import { hotStatements } from './hot-statements.ts';
-import { sqliteAuditAnchors } from './audit-anchors.ts';
 
 const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations } = authSchema;
 
