@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { AuditLog, deriveAuditKeys } from '@stack/audit';
 import { buildApp, type BuildDeps } from '../src/app.ts';
 import { loadMcpConfig, type McpConfig } from '../src/config.ts';
 import type { ToolContext, ToolDefinition } from '../src/tools/types.ts';
+import { createDemoTools, type DemoToolsOptions } from '../src/tools/index.ts';
 
 /** The test servers' audit logs are keyed with a fixed test key (the apps derive theirs from the KEK). */
 export const TEST_AUDIT_KEYS = deriveAuditKeys([{ id: 'test-kek', key: Buffer.alloc(32, 7) }]);
@@ -158,3 +160,26 @@ export const callTool = (name: string, args: Record<string, unknown> = {}) =>
   ({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args } });
 export const listTools = () => ({ jsonrpc: '2.0', id: nextId++, method: 'tools/list', params: {} });
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/**
+ * The demo tools on a fresh database in a temporary folder, called directly (no transport): `call`
+ * parses a result's JSON, `peek` reads one value on a separate connection, `size` a file's size.
+ */
+export function openDemoTools(opts: Omit<DemoToolsOptions, 'databasePath'> = {}, defaultCaller?: ToolContext) {
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-demo-'));
+  const path = join(dir, 'demo.db');
+  const demo = createDemoTools({ databasePath: path, ...opts });
+  const byName = new Map(demo.tools.map((t) => [t.name, t]));
+  async function call(name: string, args: unknown, caller: ToolContext | undefined = defaultCaller) {
+    if (!caller) throw new TypeError('openDemoTools: no caller given and no default caller');
+    const r = await byName.get(name)!.handler(args, caller);
+    const text = (r.content[0] as { text: string }).text;
+    return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text) };
+  }
+  const peek = <T>(sql: string): T => {
+    const db = new Database(path, { readonly: true });
+    try { return db.prepare(sql).pluck().get() as T; } finally { db.close(); }
+  };
+  const size = (suffix = '') => (existsSync(path + suffix) ? statSync(path + suffix).size : 0);
+  return { path, call, peek, size, async close() { await demo.close(); rmSync(dir, { recursive: true, force: true }); } };
+}

@@ -1,33 +1,14 @@
 import Database from 'better-sqlite3';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '@stack/config';
 import { loadMcpConfig } from '../src/config.ts';
-import { createDemoTools, type DemoToolsOptions, type ToolContext } from '../src/tools/index.ts';
-import { callTool, rpc, startMcpServer } from './helpers.ts';
+import type { DemoToolsOptions, ToolContext } from '../src/tools/index.ts';
+import { callTool, openDemoTools, rpc, startMcpServer } from './helpers.ts';
 
 const MiB = 1024 * 1024;
 const dev: ToolContext = { identity: { kind: 'oauth', subject: 'dev-1', role: 'developer', scopes: ['db:read', 'db:write'] }, requestId: 'req-1' };
 
-function openTools(opts: Omit<DemoToolsOptions, 'databasePath'> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'mcp-quota-'));
-  const path = join(dir, 'demo.db');
-  const demo = createDemoTools({ databasePath: path, ...opts });
-  const byName = new Map(demo.tools.map((t) => [t.name, t]));
-  async function call(name: string, args: unknown, caller: ToolContext = dev) {
-    const r = await byName.get(name)!.handler(args, caller);
-    const text = (r.content[0] as { text: string }).text;
-    return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text) };
-  }
-  const peek = <T>(sql: string): T => {
-    const db = new Database(path, { readonly: true });
-    try { return db.prepare(sql).pluck().get() as T; } finally { db.close(); }
-  };
-  const size = (suffix = '') => (existsSync(path + suffix) ? statSync(path + suffix).size : 0);
-  return { path, call, peek, size, async close() { await demo.close(); rmSync(dir, { recursive: true, force: true }); } };
-}
+const openTools = (opts: Omit<DemoToolsOptions, 'databasePath'> = {}) => openDemoTools(opts, dev);
 
 let t: ReturnType<typeof openTools> | undefined;
 afterEach(async () => { await t?.close(); t = undefined; });

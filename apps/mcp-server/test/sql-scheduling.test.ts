@@ -1,9 +1,7 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDemoTools, type DemoToolsOptions, type ToolContext } from '../src/tools/index.ts';
+import type { DemoToolsOptions, ToolContext } from '../src/tools/index.ts';
+import { openDemoTools } from './helpers.ts';
 
 // How the SQL workers are shared between callers: a writer lane, fair dispatch across identities,
 // a shorter limit for writes, and a cool-down for callers who keep hitting the time limit.
@@ -15,22 +13,7 @@ const who = (subject: string, role: ToolContext['identity']['role'] = 'developer
   requestId: `req-${subject}`,
 });
 
-function openTools(opts: Omit<DemoToolsOptions, 'databasePath'> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'mcp-sched-'));
-  const path = join(dir, 'demo.db');
-  const demo = createDemoTools({ databasePath: path, ...opts });
-  const byName = new Map(demo.tools.map((t) => [t.name, t]));
-  async function call(name: string, args: unknown, caller: ToolContext) {
-    const r = await byName.get(name)!.handler(args, caller);
-    const text = (r.content[0] as { text: string }).text;
-    return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text) };
-  }
-  const peek = <T>(sql: string): T => {
-    const db = new Database(path, { readonly: true });
-    try { return db.prepare(sql).pluck().get() as T; } finally { db.close(); }
-  };
-  return { path, call, peek, async close() { await demo.close(); rmSync(dir, { recursive: true, force: true }); } };
-}
+const openTools = (opts: Omit<DemoToolsOptions, 'databasePath'> = {}) => openDemoTools(opts);
 
 /** Rows COUNT_TO must count to take about `ms` on this machine (measured now, in this process). */
 function rowsFor(ms: number): number {
