@@ -169,6 +169,8 @@ export const requirements: Record<string, Requirement> = {
   'HARD-AUDIT-AGGREGATE-FAILURES': { level: 'MUST', source: 'issue: Hardening', text: 'unauthenticated failures are written in full only for the first few per address and kind per interval, then counted in one summary line per address, with bounded memory' },
   'HARD-AUDIT-VALUE-CAPS': { level: 'MUST', source: 'issue: Hardening', text: 'audit values are capped at 200 characters and an event\'s fields at about 1 KB' },
   'HARD-AUDIT-BIDI-ESCAPE': { level: 'MUST', source: 'issue: Hardening', text: 'bidirectional-text controls (U+200E/F, U+202A–E, U+2066–9) are escaped in audit values and terminal output like the other control characters' },
+  // --- Hardening: what pages display ---
+  'HARD-DISPLAY-BIDI': { level: 'MUST', source: 'issue: Hardening', text: 'text others control (client names, hosts) is shown on the login and consent pages with bidirectional-text and other invisible controls replaced by U+FFFD, so it cannot reorder what the person reads' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */

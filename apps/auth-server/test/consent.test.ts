@@ -24,6 +24,15 @@ describe('consent page', () => {
   });
   afterAll(async () => { await s.close(); });
 
+  it('[HARD-DISPLAY-BIDI] a client name with bidirectional-text controls cannot reorder the consent page: they show as U+FFFD', async () => {
+    const spoof = await seedClient(s, { name: 'Acme \u202Eelpmaxe.live\u2066 <b>', redirectUris: ['https://spoof.acme.example/cb'] });
+    const b = new Browser(s.url);
+    const { html, res } = await reachConsent(b, authorizeUrl(s, validParams(spoof.id, spoof.redirectUris[0]!)), admin.email);
+    expect(res.status).toBe(200);
+    expect(html).toContain('Allow Acme \uFFFDelpmaxe.live\uFFFD &lt;b&gt; to use your account?');
+    expect(html).not.toMatch(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+  });
+
   it('[MCP-CIMD-DISPLAY-HOST] [RFC9700-CLICKJACKING] names the client, shows the redirect host, lists each scope in words, and allows only its own and the redirect origin as form targets', async () => {
     const b = new Browser(s.url);
     const { html, res } = await reachConsent(b, authorizeUrl(s, validParams(web.id, web.redirectUris[0]!, { scope: 'db:read db:write' })), admin.email);

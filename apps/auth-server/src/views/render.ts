@@ -5,8 +5,20 @@ import type { FastifyReply } from 'fastify';
 
 const VIEWS = dirname(fileURLToPath(import.meta.url));
 
-// autoEscape HTML-escapes every `<%= %>`; only the layout's `<%~ it.body %>` is raw.
-const eta = new Eta({ views: VIEWS, autoEscape: true, cache: true });
+// Text others control (a client's name, a host, an email) must not reorder the page around it: a
+// client name holding U+202E displays what follows it reversed, so "Acme\u202Eelpmaxe.live" reads
+// as a trusted name. Bidirectional-text controls (U+061C, U+200E/F, U+202A-E, U+2066-9), other
+// invisible format characters and C0/C1 controls are shown as U+FFFD, visibly, before HTML escaping.
+const DISPLAY_UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** The escaping of every `<%= %>`: display-unsafe characters replaced, then HTML-escaped. */
+export function escapeForPage(value: unknown): string {
+  return String(value).replace(DISPLAY_UNSAFE, '\uFFFD').replace(/[&<>"']/g, (c) => ENTITIES[c]!);
+}
+
+// autoEscape escapes every `<%= %>` with escapeForPage; only the layout's `<%~ it.body %>` is raw.
+const eta = new Eta({ views: VIEWS, autoEscape: true, escapeFunction: escapeForPage, cache: true });
 
 /** Templates in this folder. */
 export type Template = 'login' | 'consent' | 'message';
