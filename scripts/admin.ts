@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo, type CliRun } from '@stack/config';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo, type CliRun } from '@stack/cli';
 
 // Each command group lives next to the server it administers and exports run(args, io).
 // Modules load lazily, so `help` needs neither the database nor argon2.

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { AuditChainError } from '@stack/audit';
-import type { CliIo } from '@stack/config';
+import type { CliIo } from '@stack/cli';
 import { dispatch } from '../../../scripts/admin.ts';
 import { buildApp } from '../src/app.ts';
 import { loadAuthConfig } from '../src/config.ts';

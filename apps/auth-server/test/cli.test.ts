@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '@stack/config';
+import type { CliIo } from '@stack/cli';
 import { dispatch } from '../../../scripts/admin.ts';
 import { findUserByEmail, verifyPassword } from '../src/services/users.ts';
 import { PUBLISH_LEAD_MS } from '../src/services/keys.ts';

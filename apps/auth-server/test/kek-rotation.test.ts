@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '@stack/config';
+import type { CliIo } from '@stack/cli';
 import { makeKek } from '@stack/crypto';
 import { openMcpDb } from '@stack/db';
 import { describeStartupError } from '@stack/fastify-kit';

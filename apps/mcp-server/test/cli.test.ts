@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { CliIo } from '@stack/config';
+import type { CliIo } from '@stack/cli';
 import { run as apikeys } from '../src/cli/apikeys.ts';
 import { run as audit } from '../src/cli/audit.ts';
 import { bearer, callTool, listTools, rpc, startIssuer, startMcpServer } from './helpers.ts';

@@ -84,6 +84,5 @@ export const key256 = z
     return buf;
   });
 
-export * from './cli.ts';
 export { trustProxy, trustProxyOption } from './trust-proxy.ts';
 export { auditSettings, auditChainConfig } from './audit-settings.ts';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { deriveAuditKeys, type VerifyOptions } from '@stack/audit';
-import { CliFailure, type CliIo } from '@stack/config';
+import { CliFailure, type CliIo } from '@stack/cli';
 import { loadAuthConfig } from '../config.ts';
 import { resolveKeks } from '../services/kek.ts';
 import { openStore } from '../store/index.ts';

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo } from '@stack/config';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo } from '@stack/cli';
 import { ensurePrivateDir, ensurePrivateFile } from '@stack/crypto';
 import { loadAuthConfig } from '../config.ts';
 import { loadMcpConfig } from '../../../mcp-server/src/config.ts';

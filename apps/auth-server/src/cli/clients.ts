@@ -1,4 +1,4 @@
-import { CliFailure, formatTable, type CliIo } from '@stack/config';
+import { CliFailure, formatTable, type CliIo } from '@stack/cli';
 import { ClientAdminError, listClients, revokeClient, setResourceServer } from '../services/client-admin.ts';
 import { parseOptions, printable, required, runGroup, when, withContext, writeJson } from './common.ts';
 

@@ -1,8 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { escapeControl, type AuditEvent } from '@stack/audit';
-import { CliFailure, UsageError, type CliIo } from '@stack/config';
+import { CliFailure, UsageError, type CliIo } from '@stack/cli';
 
-export { runGroup } from '@stack/config';
+export { runGroup } from '@stack/cli';
 import { isRole, ROLES, type Role } from '@stack/oauth';
 import { loadAuthConfig, type AuthConfig } from '../config.ts';
 import { openStore, type AuthStore } from '../store/index.ts';

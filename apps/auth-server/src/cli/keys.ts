@@ -1,4 +1,4 @@
-import { formatTable, UsageError, type CliIo } from '@stack/config';
+import { formatTable, UsageError, type CliIo } from '@stack/cli';
 import { resolveKeks } from '../services/kek.ts';
 import { createKeyStore, PUBLISH_LEAD_MS, type KeyStore } from '../services/keys.ts';
 import { parseOptions, runGroup, when, withContext, writeJson, type CliContext } from './common.ts';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CliFailure, type CliIo } from '@stack/config';
+import { CliFailure, type CliIo } from '@stack/cli';
 import { openMcpDb } from '@stack/db';
 import { createSecretStore, secretsSettings } from '../../../mcp-server/src/secrets/index.ts';
 import { resolveKeks } from '../services/kek.ts';

@@ -1,4 +1,4 @@
-import { CliFailure, formatTable, readSecretFromStdin, UsageError, type CliIo } from '@stack/config';
+import { CliFailure, formatTable, readSecretFromStdin, UsageError, type CliIo } from '@stack/cli';
 import { createUser } from '../services/users.ts';
 import { disableUser, enableUser, listUsers, setUserRole, type RevokedGrants } from '../services/user-admin.ts';
 import { parseOptions, printable, required, roleOption, runGroup, when, withContext, writeJson } from './common.ts';

@@ -1,4 +1,4 @@
-import { CliFailure, UsageError, formatTable, type CliIo } from '@stack/config';
+import { CliFailure, UsageError, formatTable, type CliIo } from '@stack/cli';
 import { openMcpDb } from '@stack/db';
 import { createApiKeyStore, type ApiKeyStore } from '@stack/mcp-auth';
 import { ROLES, isRole } from '@stack/oauth';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { deriveAuditKeys, findAuditSets, verifyAuditSet, type AuditSetReport, type VerifyOptions } from '@stack/audit';
-import { CliFailure, UsageError, type CliIo } from '@stack/config';
+import { CliFailure, UsageError, type CliIo } from '@stack/cli';
 import { openMcpDb } from '@stack/db';
 import { loadMcpConfig } from '../config.ts';
 import { mcpAuditAnchors, mcpKeks } from '../pipeline/audit-log.ts';

@@ -1,11 +1,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { escapeControl } from '@stack/audit';
-import { UsageError } from '@stack/config';
+import { UsageError } from '@stack/cli';
 
 type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
 type OptionValues<T extends OptionSpecs> = { [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean };
 
-export { runGroup } from '@stack/config';
+export { runGroup } from '@stack/cli';
 
 /** Strict `--name value` parsing; messages name the option but never echo a stray value. */
 export function parseOptions<T extends OptionSpecs>(args: string[], options: T, positionals = false): { values: OptionValues<T>; positionals: string[] } {

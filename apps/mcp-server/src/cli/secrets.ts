@@ -1,4 +1,4 @@
-import { CliFailure, formatTable, readSecretFromStdin, runGroup, UsageError, type CliIo } from '@stack/config';
+import { CliFailure, formatTable, readSecretFromStdin, runGroup, UsageError, type CliIo } from '@stack/cli';
 import { openMcpDb } from '@stack/db';
 import { secretsSettings } from '../secrets/keks.ts';
 import { createSecretStore, MAX_SECRET_BYTES, secretName, type SecretStore } from '../secrets/store.ts';

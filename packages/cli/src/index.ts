@@ -1,5 +1,5 @@
 import { escapeControl } from '@stack/audit';
-import { ConfigError } from './index.ts';
+import { ConfigError } from '@stack/config';
 /**
  * The streams and environment an admin CLI command runs with. `scripts/admin.ts` passes the
  * process's own; tests pass their own to run a command in-process.
