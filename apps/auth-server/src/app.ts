@@ -11,8 +11,7 @@ import { createKeyStore } from './services/keys.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
 import { createCimdFetchGuard } from './services/cimd-limits.ts';
 import { openStore } from './store/index.ts';
-import { errorHandler } from './plugins/error-handler.ts';
-import { securityHeaders } from './plugins/security-headers.ts';
+import { errorHandler, securityHeaders } from '@stack/fastify-kit';
 import { metadataRoutes } from './routes/metadata.ts';
 import { jwksRoutes } from './routes/jwks.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -99,8 +98,9 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   app.addHook('onClose', async () => abuse.close());
   app.addHook('onClose', async () => ctx.cimd.close());
 
-  await app.register(errorHandler);
-  await app.register(securityHeaders);
+  await app.register(errorHandler, { pragmaNoCache: true });
+  // onSend: pages set their own stricter Content-Security-Policy, which is kept.
+  await app.register(securityHeaders, { hook: 'onSend', hsts: config.secureCookies });
   // Duplicate parameters stay arrays here and are rejected by singleParams() (OAuth 2.1 §3.1).
   await app.register(formbody, { bodyLimit: config.bodyLimit });
 

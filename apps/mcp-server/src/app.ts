@@ -4,8 +4,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { McpConfig } from './config.ts';
 import type { McpAppContext } from './context.ts';
 import { createRuntime, type BuildDeps } from './runtime.ts';
-import { errorHandler } from './plugins/error-handler.ts';
-import { securityHeaders } from './plugins/security-headers.ts';
+import { errorHandler, securityHeaders } from '@stack/fastify-kit';
+import { mcpErrorResponses } from './http/error-responses.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metadataRoutes, resourceMetadataUrl } from './routes/metadata.ts';
 import { mcpRoutes } from './routes/mcp.ts';
@@ -61,8 +61,9 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
   app.addHook('onReady', async () => runtime.start());
   app.addHook('onClose', async () => runtime.close());
 
-  await app.register(errorHandler);
-  await app.register(securityHeaders);
+  await app.register(errorHandler, mcpErrorResponses);
+  // The MCP route hijacks its reply: the headers must be on it before the route runs.
+  await app.register(securityHeaders, { hook: 'onRequest', hsts: config.publicUrl.startsWith('https://'), sameOriginResources: true });
   await app.register(healthRoutes);
   // Protected resource metadata names an authorization server, which only OAuth mode has.
   if (config.authMode === 'oauth') await app.register(metadataRoutes);

@@ -1,32 +1,14 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
-import { OAuthError } from '@stack/oauth';
+import type { FastifyInstance } from 'fastify';
 
 export { describeStartupError, exitOnStartupError, type StartupHints } from './startup-error.ts';
+export { errorHandler, fastifyErrorToOAuth, oauthChallenge, type ErrorHandlerOptions } from './error-handler.ts';
+export { securityHeaders, type SecurityHeadersOptions } from './security-headers.ts';
 
 /**
- * The thin Fastify adapter both apps share: how Fastify's own errors become OAuth errors, and a
- * graceful shutdown. Protocol code stays in @stack/oauth; only this package knows Fastify.
+ * The thin Fastify adapter both apps share: the error handler (how OAuth, Fastify's and the stores'
+ * errors become responses), security headers and a graceful shutdown. Protocol code stays in
+ * @stack/oauth; only this package knows Fastify.
  */
-
-/** Maps Fastify's errors (body limits, parsing, schema validation) to OAuthError; anything else is a hidden server_error. */
-export function fastifyErrorToOAuth(err: FastifyError, opts: { unsupportedMediaType?: string } = {}): OAuthError {
-  if (err instanceof OAuthError) return err;
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new OAuthError('request_too_large', 'request body is too large', 413);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new OAuthError('invalid_request', opts.unsupportedMediaType ?? 'unsupported content type', 415);
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new OAuthError('invalid_request', 'request body is not valid', 400);
-  }
-  if (err.statusCode === 400) {
-    return new OAuthError('invalid_request', err.validation ? err.message.toLowerCase() : 'request is not valid', 400);
-  }
-  if (err.statusCode === 429) return new OAuthError('rate_limited', 'too many requests, retry later', 429, { retryAfter: 60 });
-  return new OAuthError('server_error', 'internal error', 500, { cause: err });
-}
 
 /**
  * On SIGINT/SIGTERM: stop accepting connections, let in-flight requests finish (Fastify's close,

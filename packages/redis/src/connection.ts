@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { temporarilyUnavailable, type OAuthError } from '@stack/oauth';
 import { createLogThrottle } from './log-throttle.ts';
+import { StoreUnavailableError } from './store-unavailable.ts';
 
 /** Where connection problems go; the apps pass their Fastify logger. Never given the URL (it may hold a password). */
 export interface RedisLog {
@@ -31,10 +31,10 @@ export interface SharedRedis {
   /** Resolves true once ready, or false after `timeoutMs`; never rejects (the apps start and answer 503 until it comes). */
   waitUntilReady(timeoutMs: number): Promise<boolean>;
   /**
-   * The error for a request whose Redis command failed: 503 temporarily_unavailable with
-   * Retry-After. The cause is logged at most once per interval, never per request.
+   * The error for a request whose Redis command failed (answered 503 with Retry-After). The cause
+   * is logged at most once per interval, never per request.
    */
-  unavailable(cause: unknown): OAuthError;
+  unavailable(cause: unknown): StoreUnavailableError;
   close(): Promise<void>;
 }
 
@@ -91,7 +91,7 @@ export function connectRedis(opts: SharedRedisOptions): SharedRedis {
     },
     unavailable(cause) {
       reportDown(errorSummary(cause));
-      return temporarilyUnavailable('a shared store is unavailable, retry later', retryAfter);
+      return new StoreUnavailableError(retryAfter);
     },
     async close() {
       closing = true;

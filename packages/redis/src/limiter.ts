@@ -18,9 +18,10 @@ export const memoryLimiters: LimiterFactory = (opts) => new RateLimiterMemory(op
 type Options = { [key: string]: unknown };
 
 /**
- * RateLimiterRedis that fails closed: a store error (down, timeout) rejects with the 503 from
- * `redis.unavailable` instead of the raw error, and there is no insuranceLimiter, so a limit never
- * silently lapses to a per-instance one. A used-up limit still rejects with RateLimiterRes.
+ * RateLimiterRedis that fails closed: a store error (down, timeout) rejects with the
+ * StoreUnavailableError from `redis.unavailable` instead of the raw error, and there is no
+ * insuranceLimiter, so a limit never silently lapses to a per-instance one. A used-up limit still
+ * rejects with RateLimiterRes.
  */
 class FailClosedRedisLimiter extends RateLimiterRedis {
   readonly #fail: (err: unknown) => never;
@@ -53,4 +54,33 @@ class FailClosedRedisLimiter extends RateLimiterRedis {
 /** Limiters whose counters live in Redis (atomic INCR: N instances admit exactly `points` in total). */
 export function redisLimiters(redis: SharedRedis): LimiterFactory {
   return (opts) => new FailClosedRedisLimiter(redis, opts);
+}
+
+/** Seconds until a used-up budget has a point again: the Retry-After of its refusal, at least 1. */
+export const secondsUntilReset = (res: RateLimiterRes): number => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+
+/**
+ * Takes one point of `key`'s budget: resolves with the limiter's result, or with the seconds until
+ * a point is free again (secondsUntilReset) when the budget is used up. A store failure
+ * (StoreUnavailableError from a Redis limiter) rejects: a limit never lapses into "allowed".
+ */
+export async function tryConsume(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | number> {
+  try {
+    return await limiter.consume(key);
+  } catch (res) {
+    // rate-limiter-flexible rejects a used-up budget with its result, not an Error.
+    if (res instanceof RateLimiterRes) return secondsUntilReset(res);
+    throw res;
+  }
+}
+
+/**
+ * Takes one point of `key`'s budget or refuses: a used-up budget rejects with `refuse(seconds)`,
+ * the caller's 429 carrying Retry-After (RFC 6585 §4), e.g. @stack/oauth's `rateLimited`. Resolves
+ * with the limiter's result (consumedPoints and so on); store failures reject as in tryConsume.
+ */
+export async function consumeOr429(limiter: RateLimiterAbstract, key: string, refuse: (retryAfterSec: number) => Error): Promise<RateLimiterRes> {
+  const res = await tryConsume(limiter, key);
+  if (typeof res === 'number') throw refuse(res);
+  return res;
 }

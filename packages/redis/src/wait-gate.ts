@@ -70,7 +70,7 @@ return ARGV[2]
 
 /**
  * Gates kept in Redis, so every instance sees one gate per key; each step is one Lua script (atomic).
- * Fails closed like the limiters: a store error rejects with the 503 from `redis.unavailable`.
+ * Fails closed like the limiters: a store error rejects with the StoreUnavailableError from `redis.unavailable`.
  */
 export function redisWaitGates(redis: SharedRedis): WaitGateFactory {
   return (opts) => {

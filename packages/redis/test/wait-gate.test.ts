@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OAuthError } from '@stack/oauth';
-import { connectRedis, memoryWaitGates, redisWaitGates, type SharedRedis, type WaitGateFactory } from '../src/index.ts';
+import { connectRedis, memoryWaitGates, redisWaitGates, StoreUnavailableError, type SharedRedis, type WaitGateFactory } from '../src/index.ts';
 import { SHARED_REDIS_URL, uniquePrefix } from './redis-server.ts';
 
 const quiet = { error: () => {}, info: () => {} };
@@ -48,12 +47,12 @@ describe('wait gates in process', () => {
 });
 
 describe('wait gates in Redis', () => {
-  it('[SCALE-FAIL-CLOSED] fail closed with the 503 while Redis is unreachable', async () => {
+  it('[SCALE-FAIL-CLOSED] fail closed with StoreUnavailableError (a 503) while Redis is unreachable', async () => {
     const down = connectRedis({ url: 'redis://127.0.0.1:1', keyPrefix: 'x:', log: quiet });
     try {
       const err = await redisWaitGates(down)({ keyPrefix: 'g' }).pass('k', 0, 1000, 1000).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(OAuthError);
-      expect((err as OAuthError).status).toBe(503);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as StoreUnavailableError).retryAfter).toBe(5);
     } finally {
       await down.close();
     }

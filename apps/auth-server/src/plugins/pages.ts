@@ -5,6 +5,7 @@ import csrf from '@fastify/csrf-protection';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomToken } from '@stack/crypto';
 import { OAuthError } from '@stack/oauth';
+import { StoreUnavailableError } from '@stack/redis';
 import { PendingAuthorizations } from '../services/pending-authorizations.ts';
 import { createLoginLimiter, type LoginLimiter } from '../services/login-limiter.ts';
 import { createDeviceTokens, type DeviceTokens } from '../services/login-devices.ts';
@@ -116,7 +117,7 @@ export function pageErrorHandler(this: FastifyInstance, err: FastifyError, reque
       message: 'The form has expired or was not sent from this site. Go back to the application and start again.',
     });
   }
-  if (err instanceof OAuthError && err.code === 'temporarily_unavailable') {
+  if ((err instanceof OAuthError && err.code === 'temporarily_unavailable') || err instanceof StoreUnavailableError) {
     // A shared store (Redis limits, the PostgreSQL database) is down: refuse the attempt rather than let it through uncounted.
     reply.header('retry-after', String(err.retryAfter ?? 5));
     return sendMessage(reply, 503, { title: 'Temporarily unavailable', message: 'Sign-in is briefly unavailable. Please try again in a few seconds.' });

@@ -1,5 +1,4 @@
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { addressLimitKey, type LimiterFactory } from '@stack/redis';
+import { addressLimitKey, consumeOr429, tryConsume, type LimiterFactory } from '@stack/redis';
 import { invalidClient, rateLimited, temporarilyUnavailable, type OAuthError } from '@stack/oauth';
 import type { AuthConfig } from '../config.ts';
 import type { ClientRecord } from '../store/index.ts';
@@ -59,18 +58,6 @@ function hostMatcher(patterns: readonly string[]): ((hostname: string) => boolea
   return (hostname) => exact.has(hostname) || suffixes.some((s) => hostname.endsWith(s));
 }
 
-const secondsUntil = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-
-async function consume(limiter: RateLimiterAbstract, key: string, refused: (res: RateLimiterRes) => OAuthError): Promise<RateLimiterRes> {
-  try {
-    return await limiter.consume(key);
-  } catch (res) {
-    // Anything but a used-up limit (a Redis limiter's 503 while Redis is down) propagates as it is.
-    if (res instanceof RateLimiterRes) throw refused(res);
-    throw res;
-  }
-}
-
 export function createCimdFetchGuard(cimd: AuthConfig['cimd'], limiters: LimiterFactory): CimdFetchGuard {
   // In Redis when REDIS_URL is set, so instances share the budgets; the slots, the failure cache and
   // the fetches under way are per instance (they guard this process's sockets).
@@ -117,16 +104,18 @@ export function createCimdFetchGuard(cimd: AuthConfig['cimd'], limiters: Limiter
       try {
         if (address !== undefined) {
           const key = addressLimitKey(address);
-          await consume(perAddress, key, (res) => rateLimited(secondsUntil(res)));
+          await consumeOr429(perAddress, key, rateLimited);
           undo.push(() => perAddress.reward(key));
-          const seen = await consume(seenHosts, `${key}|${host}`, (res) => rateLimited(secondsUntil(res)));
+          const seen = await consumeOr429(seenHosts, `${key}|${host}`, rateLimited);
           if (seen.consumedPoints === 1) {
             undo.push(() => seenHosts.delete(`${key}|${host}`));
-            await consume(hostsPerAddress, key, (res) => rateLimited(secondsUntil(res)));
+            await consumeOr429(hostsPerAddress, key, rateLimited);
             undo.push(() => hostsPerAddress.reward(key));
           }
         }
-        await consume(perHost, host, (res) => temporarilyUnavailable('too many client metadata documents were fetched from this host, retry later', secondsUntil(res)));
+        // The host, not this caller, is over its budget: 503 rather than 429.
+        const wait = await tryConsume(perHost, host);
+        if (typeof wait === 'number') throw temporarilyUnavailable('too many client metadata documents were fetched from this host, retry later', wait);
       } catch (err) {
         for (const u of undo.reverse()) await u().catch(() => {});
         throw err;

@@ -1,4 +1,5 @@
 import { validateCimdClientId, validateCimdDocument, invalidClient, type CimdMetadata, OAuthError } from '@stack/oauth';
+import { StoreUnavailableError } from '@stack/redis';
 import type { AppContext } from '../context.ts';
 import type { ClientRecord } from './clients.ts';
 import { safeFetch, SafeFetchError, type SafeFetchResponse } from './safe-fetch.ts';
@@ -146,7 +147,7 @@ export async function resolveCimdClient(ctx: AppContext, url: string, address: s
     await ctx.cimd.admit(address, parsed);
   } catch (err) {
     // A fetch limit says nothing about the document: a copy within its stale window is still good.
-    if (err instanceof OAuthError && servableStale(ctx, row)) return row;
+    if ((err instanceof OAuthError || err instanceof StoreUnavailableError) && servableStale(ctx, row)) return row;
     throw err;
   }
   // Another request may have started the same fetch while the limits were counted.

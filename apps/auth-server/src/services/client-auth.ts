@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import argon2 from 'argon2';
 import type { FastifyRequest } from 'fastify';
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { addressLimitKey } from '@stack/redis';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import { addressLimitKey, consumeOr429 } from '@stack/redis';
 import { OAuthError, invalidClient, invalidRequest, rateLimited } from '@stack/oauth';
 import { safeEqual } from '@stack/crypto';
 import type { AppContext } from '../context.ts';
@@ -49,12 +49,7 @@ function failureLimiter(ctx: AppContext): RateLimiterAbstract {
  * is kept when the client fails to authenticate and given back otherwise.
  */
 async function reserveAttempt(ctx: AppContext, addressKey: string): Promise<void> {
-  try {
-    await failureLimiter(ctx).consume(addressKey);
-  } catch (res) {
-    if (res instanceof RateLimiterRes) throw rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
-    throw res;
-  }
+  await consumeOr429(failureLimiter(ctx), addressKey, rateLimited);
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined for the Basic header. */

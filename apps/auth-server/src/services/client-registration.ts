@@ -1,5 +1,4 @@
-import { RateLimiterRes } from 'rate-limiter-flexible';
-import { addressLimitKey, memoryLimiters, type LimiterFactory } from '@stack/redis';
+import { addressLimitKey, consumeOr429, memoryLimiters, type LimiterFactory } from '@stack/redis';
 import { randomToken } from '@stack/crypto';
 import { rateLimited, type ClientMetadata } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
@@ -59,13 +58,8 @@ export function createRegistrationLimiter(perHour: number, factory: LimiterFacto
   const limiter = factory({ keyPrefix: 'register', points: perHour, duration: 3600 });
   return {
     async consume(address) {
-      try {
-        // Keyed by addressLimitKey: an IPv6 client's whole /64 shares one budget.
-        await limiter.consume(addressLimitKey(address));
-      } catch (res) {
-        if (res instanceof RateLimiterRes) throw rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
-        throw res;
-      }
+      // Keyed by addressLimitKey: an IPv6 client's whole /64 shares one budget.
+      await consumeOr429(limiter, addressLimitKey(address), rateLimited);
     },
   };
 }

@@ -1,6 +1,6 @@
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { tokenHash } from '@stack/crypto';
-import { addressLimitKey, memoryLimiters, memoryWaitGates, type LimiterFactory, type WaitGateFactory } from '@stack/redis';
+import { addressLimitKey, memoryLimiters, memoryWaitGates, secondsUntilReset, tryConsume, type LimiterFactory, type WaitGateFactory } from '@stack/redis';
 import { normalisedAccount } from './login-devices.ts';
 
 /**
@@ -89,22 +89,15 @@ const accountKey = (account: string) => tokenHash(normalisedAccount(account));
 const accountAddressKey = (account: string, address: string) => tokenHash(`${normalisedAccount(account)}\n${address}`);
 const deviceKey = (account: string, device: string) => tokenHash(`${normalisedAccount(account)}\n${device}`);
 
-const seconds = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-
-/** Rejections of consume() are RateLimiterRes (limit reached); anything else is a real error. */
+/** 0 when a point was taken, else the seconds until the used-up limit has one again. */
 async function take(limiter: RateLimiterAbstract, key: string): Promise<number> {
-  try {
-    await limiter.consume(key);
-    return 0;
-  } catch (res) {
-    if (res instanceof RateLimiterRes) return seconds(res);
-    throw res;
-  }
+  const res = await tryConsume(limiter, key);
+  return typeof res === 'number' ? res : 0;
 }
 
 async function usedUp(limiter: RateLimiterAbstract, key: string, max: number): Promise<number> {
   const res = await limiter.get(key);
-  return res && res.consumedPoints >= max ? seconds(res) : 0;
+  return res && res.consumedPoints >= max ? secondsUntilReset(res) : 0;
 }
 
 /** An in-process limiter (one server instance); fixed windows of `windowSeconds` from the first attempt. */
@@ -114,8 +107,8 @@ export function createMemoryLoginLimiter(limits: LoginLimits, now: () => number 
 
 /**
  * The login limiter over limiters and gates from the factories (in process, or Redis so the counts
- * and waits hold across instances; a Redis failure rejects with a 503 OAuthError and the attempt is
- * refused). `now` times the delays.
+ * and waits hold across instances; a Redis failure rejects with StoreUnavailableError, a 503, and
+ * the attempt is refused). `now` times the delays.
  */
 export function createLoginLimiter(limits: LoginLimits, factory: LimiterFactory, gates: WaitGateFactory, now: () => number): LoginLimiter {
   const { windowSeconds: duration } = limits;

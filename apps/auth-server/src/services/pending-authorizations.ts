@@ -1,5 +1,4 @@
-import { RateLimiterRes } from 'rate-limiter-flexible';
-import { addressLimitKey, memoryLimiters, type LimiterFactory } from '@stack/redis';
+import { addressLimitKey, consumeOr429, memoryLimiters, type LimiterFactory } from '@stack/redis';
 import { randomToken, safeEqual, tokenHash } from '@stack/crypto';
 import { rateLimited } from '@stack/oauth';
 import type { PendingRequestRepo } from '../store/index.ts';
@@ -61,12 +60,7 @@ export class PendingAuthorizations {
    */
   async add(req: AuthorizationRequest, address: string, browserBinding: string): Promise<string> {
     const addressKey = addressLimitKey(address, PENDING_IPV6_PREFIX);
-    try {
-      await this.limiter.consume(addressKey);
-    } catch (res) {
-      if (res instanceof RateLimiterRes) throw rateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
-      throw res;
-    }
+    await consumeOr429(this.limiter, addressKey, rateLimited);
     const id = randomToken(24);
     const t = this.now();
     const caps = { perAddress: this.limits.maxPerAddress, max: this.limits.max };

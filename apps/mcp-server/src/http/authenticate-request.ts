@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '@stack/oauth';
+import { StoreUnavailableError } from '@stack/redis';
 import type { Credentials } from '../pipeline/authenticate.ts';
 
 function credentials(request: FastifyRequest): Credentials {
@@ -21,11 +22,11 @@ export async function authenticateRequest(request: FastifyRequest, _reply: Fasti
   try {
     request.identity = await authenticator.authenticate(credentials(request));
   } catch (err) {
-    const reason = err instanceof OAuthError ? err.description : 'authentication failed';
+    const reason = err instanceof OAuthError ? err.description : err instanceof StoreUnavailableError ? err.message : 'authentication failed';
     // A 503 (the shared revocation list did not answer) is our failure, not the caller's.
-    const decision = err instanceof OAuthError && err.status === 503 ? 'ERROR' : 'AUTH_FAILED';
-    audit.record({ decision, requestId: request.id, address: request.ip, transport: 'http', reason });
-    if (err instanceof OAuthError) throw err;
+    const unavailable = err instanceof StoreUnavailableError || (err instanceof OAuthError && err.status === 503);
+    audit.record({ decision: unavailable ? 'ERROR' : 'AUTH_FAILED', requestId: request.id, address: request.ip, transport: 'http', reason });
+    if (err instanceof OAuthError || err instanceof StoreUnavailableError) throw err;
     request.log.error({ err }, 'authentication error');
     throw new OAuthError('server_error', 'internal error', 500);
   }

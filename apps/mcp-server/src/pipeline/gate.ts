@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { JSONRPCMessageSchema, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { OAuthError, insufficientScope } from '@stack/oauth';
+import { StoreUnavailableError } from '@stack/redis';
 import type { Identity } from '@stack/mcp-auth';
 import type { ToolDefinition } from '../tools/types.ts';
 import type { Policy } from '../policy.ts';
@@ -91,7 +92,7 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
   } catch (err) {
     if (err instanceof OAuthError && err.code === 'rate_limited') audit('RATE_LIMITED', `rate limit exceeded, retry after ${err.retryAfter ?? 60} s`, { method, tool: name });
     // The shared counter store (Redis) did not answer: refused (503), never allowed uncounted.
-    else if (err instanceof OAuthError) audit('ERROR', 'rate limit store unavailable', { method, tool: name });
+    else if (err instanceof StoreUnavailableError) audit('ERROR', 'rate limit store unavailable', { method, tool: name });
     throw err;
   }
   if (!isCall || name === undefined) return { kind: 'proceed' };

@@ -1,6 +1,6 @@
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { rateLimited } from '@stack/oauth';
-import { memoryLimiters, type LimiterFactory } from '@stack/redis';
+import { memoryLimiters, tryConsume, type LimiterFactory } from '@stack/redis';
 
 /**
  * A fixed-window counter store: `consume(key, perMinute)` counts one call. Kept this small so a
@@ -17,9 +17,9 @@ export function createMemoryRateLimitStore(): RateLimitStore {
 
 /**
  * A store over rate-limiter-flexible limiters from `factory`: in memory, or Redis (@stack/redis
- * redisLimiters) so several instances share the counters; a Redis failure rejects with a 503
- * OAuthError from the factory's limiter. One limiter per distinct limit (a reloaded policy may
- * change a tool's limit).
+ * redisLimiters) so several instances share the counters; a Redis failure rejects with the
+ * StoreUnavailableError (a 503) from the factory's limiter. One limiter per distinct limit (a
+ * reloaded policy may change a tool's limit).
  */
 export function createLimiterRateLimitStore(factory: LimiterFactory): RateLimitStore {
   const limiters = new Map<number, RateLimiterAbstract>();
@@ -30,13 +30,8 @@ export function createLimiterRateLimitStore(factory: LimiterFactory): RateLimitS
         limiter = factory({ points: perMinute, duration: 60, keyPrefix: `rl${perMinute}` });
         limiters.set(perMinute, limiter);
       }
-      try {
-        await limiter.consume(key, 1);
-        return { allowed: true };
-      } catch (res) {
-        if (res instanceof RateLimiterRes) return { allowed: false, retryAfterSec: Math.max(1, Math.ceil(res.msBeforeNext / 1000)) };
-        throw res;
-      }
+      const res = await tryConsume(limiter, key);
+      return typeof res === 'number' ? { allowed: false, retryAfterSec: res } : { allowed: true };
     },
   };
 }
