@@ -171,6 +171,8 @@ export const requirements: Record<string, Requirement> = {
   'HARD-AUDIT-BIDI-ESCAPE': { level: 'MUST', source: 'issue: Hardening', text: 'bidirectional-text controls (U+200E/F, U+202A–E, U+2066–9) are escaped in audit values and terminal output like the other control characters' },
   // --- Hardening: what pages display ---
   'HARD-DISPLAY-BIDI': { level: 'MUST', source: 'issue: Hardening', text: 'text others control (client names, hosts) is shown on the login and consent pages with bidirectional-text and other invisible controls replaced by U+FFFD, so it cannot reorder what the person reads' },
+  // --- Codebase health ---
+  'HEALTH-DEPS-DECLARED': { level: 'MUST', source: 'issue: Codebase health', text: 'every workspace\'s package.json declares each npm package and workspace package its code imports (shipped code in dependencies), and no workspace package it does not' },
 };
 
 /** Ids we deliberately do not implement, with the reason. */
