@@ -29,14 +29,14 @@ export function fastifyErrorToOAuth(err: FastifyError, opts: { unsupportedMediaT
  * The challenge of an authorization server: for a 401/403, `Basic` when client authentication
  * failed (RFC 6749 §5.2), otherwise `Bearer` with the error (RFC 6750 §3).
  */
-export function oauthChallenge(_request: FastifyRequest, err: OAuthError): string | undefined {
+function oauthChallenge(_request: FastifyRequest, err: OAuthError): string | undefined {
   if (err.status !== 401 && err.status !== 403) return undefined;
   if (err.code === 'invalid_client') return 'Basic realm="token"';
   return bearerChallenge({ error: err.code, error_description: err.description, ...err.challenge });
 }
 
 export interface ErrorHandlerOptions {
-  /** The WWW-Authenticate value for an error, or undefined for none. Default: oauthChallenge. */
+  /** The WWW-Authenticate value for an error, or undefined for none. Default: an authorization server's (above). */
   challenge?: (request: FastifyRequest, err: OAuthError) => string | undefined;
   /** Also send `Pragma: no-cache`, for HTTP/1.0 caches (RFC 6749 §5.1). */
   pragmaNoCache?: boolean;

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 
 export { describeStartupError, exitOnStartupError, type StartupHints } from './startup-error.ts';
-export { errorHandler, fastifyErrorToOAuth, oauthChallenge, type ErrorHandlerOptions } from './error-handler.ts';
+export { errorHandler, fastifyErrorToOAuth, type ErrorHandlerOptions } from './error-handler.ts';
 export { securityHeaders, type SecurityHeadersOptions } from './security-headers.ts';
 
 /**
