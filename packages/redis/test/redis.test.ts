@@ -25,7 +25,7 @@ describe('consumeOr429 and tryConsume', () => {
     expect((await consumeOr429(limiter, 'k', () => new Error('unused'))).consumedPoints).toBe(1);
     // Whole seconds, at least 1, at most the window: what a Retry-After header carries.
     const inWindow = (s: unknown) => Number.isInteger(s) && (s as number) >= 1 && (s as number) <= 60;
-    const refused = await consumeOr429(limiter, 'k', (s) => Object.assign(new Error('refused'), { s })).catch((e: unknown) => e as Error & { s: number });
+    const refused = (await consumeOr429(limiter, 'k', (s) => Object.assign(new Error('refused'), { s })).catch((e: unknown) => e)) as Error & { s: number };
     expect([refused.message, inWindow(refused.s)]).toEqual(['refused', true]);
     expect(inWindow(await tryConsume(limiter, 'k'))).toBe(true);
     const down = { consume: () => Promise.reject(new StoreUnavailableError(5)) } as unknown as Parameters<typeof tryConsume>[0];
