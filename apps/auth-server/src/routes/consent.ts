@@ -7,7 +7,7 @@ import {
 import { rememberConsent } from '../services/consents.ts';
 import type { UserRecord } from '../services/users.ts';
 import { formParams } from '../plugins/form-body.ts';
-import { pageErrorHandler, redirectToPage } from '../views/pages.ts';
+import { pageErrorHandler, pageLink, redirectToPage } from '../views/pages.ts';
 import { PageError, cspOrigin, sendMessage, sendPage } from '../views/render.ts';
 
 type Decision = 'allow' | 'deny';
@@ -38,7 +38,7 @@ function signedOutPage(reply: FastifyReply, id: string): FastifyReply {
   return sendMessage(reply, 403, {
     title: 'You were signed out',
     message: 'Your session ended before you chose Allow or Deny, so nothing was shared. Sign in again to continue.',
-    link: { href: `login?request=${encodeURIComponent(id)}`, text: 'Sign in again' },
+    link: { href: pageLink('login', id), text: 'Sign in again' },
   });
 }
 

@@ -5,9 +5,14 @@ import { PageError, cspOrigin, sendMessage } from './render.ts';
 /** The browser pages a pending request moves through, each named by the request id in its query. */
 export type FlowPage = 'login' | 'consent';
 
-/** Sends the browser to one of our pages for pending request `id` (relative: the pages share a base path). */
+/** The link to one of our pages for pending request `id`; relative, since the pages share a base path. */
+export function pageLink(page: FlowPage, id: string): string {
+  return `${page}?request=${encodeURIComponent(id)}`;
+}
+
+/** Sends the browser to one of our pages for pending request `id`. */
 export function redirectToPage(reply: FastifyReply, page: FlowPage, id: string): FastifyReply {
-  return reply.header('cache-control', 'no-store').redirect(`${page}?request=${encodeURIComponent(id)}`, 303);
+  return reply.header('cache-control', 'no-store').redirect(pageLink(page, id), 303);
 }
 
 /**
