@@ -54,13 +54,13 @@ function credentials(params: Record<string, string>): { email: string; password:
  * Reserved before the password is checked: a locked address or device, or a wait, costs no argon2 work.
  * A browser that signed in to this account before (its device cookie) has a budget of its own.
  */
-async function reserveAttempt(app: FastifyInstance, request: FastifyRequest, email: string): Promise<LoginVerdict> {
+function reserveAttempt(app: FastifyInstance, request: FastifyRequest, email: string): Promise<LoginVerdict> {
   const device = knownDevice(app, request, email);
   return app.pages.limiter.reserve({ account: email, address: request.ip, device });
 }
 
 /** The user when the password is right; an undecided attempt (a full argon2 queue: 503) gives its reservations back. */
-async function checkPassword(app: FastifyInstance, verdict: LoginVerdict & { outcome: 'check' }, email: string, password: string): Promise<UserRecord | undefined> {
+function checkPassword(app: FastifyInstance, verdict: LoginVerdict & { outcome: 'check' }, email: string, password: string): Promise<UserRecord | undefined> {
   return verifyPassword(app.ctx.store, email, password).catch(async (err: unknown) => {
     await verdict.release();
     throw err;

@@ -41,12 +41,12 @@ export function auditUnauthenticated(app: FastifyInstance, request: FastifyReque
 }
 
 /** The enabled user signed in in this browser, if any. */
-export async function signedInUser(app: FastifyInstance, request: FastifyRequest): Promise<UserRecord | undefined> {
+export function signedInUser(app: FastifyInstance, request: FastifyRequest): Promise<UserRecord | undefined> {
   return sessionUser(app.ctx, sessionId(app, request));
 }
 
 /** Keeps a validated request server-side while the person signs in or decides, bound to this browser; returns its id. */
-export async function holdPendingRequest(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, req: AuthorizationRequest): Promise<string> {
+export function holdPendingRequest(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, req: AuthorizationRequest): Promise<string> {
   return app.pages.pending.add(req, request.ip, bindBrowser(app, request, reply));
 }
 

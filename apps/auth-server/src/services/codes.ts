@@ -30,7 +30,7 @@ export async function createAuthorizationCode(ctx: AppContext, c: NewAuthorizati
 }
 
 /** Issues the code answering a validated request that `userId` granted `scopes` (already narrowed by role). */
-export async function createCodeForRequest(ctx: AppContext, req: AuthorizationRequest, userId: string, scopes: readonly string[]): Promise<string> {
+export function createCodeForRequest(ctx: AppContext, req: AuthorizationRequest, userId: string, scopes: readonly string[]): Promise<string> {
   return createAuthorizationCode(ctx, {
     clientId: req.clientId,
     userId,
