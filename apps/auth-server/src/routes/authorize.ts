@@ -2,19 +2,20 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '@stack/oauth';
 import {
   stateOf, trustsRedirectUris, validateAuthorizationRequest, verifyClientAndRedirect,
-  type RawParams, type VerifiedClient,
+  type AuthorizationRequest, type RawParams, type VerifiedClient,
 } from '../services/authorization-request.ts';
-import { sessionUser } from '../services/sessions.ts';
-import { bindBrowser, pageErrorHandler, sessionId } from '../plugins/pages.ts';
+import {
+  auditUnauthenticated, continueAuthorization, holdPendingRequest, sendErrorToClient, signedInUser,
+} from '../services/authorization-flow.ts';
+import { pageErrorHandler, redirectToPage } from '../views/pages.ts';
 import { PageError } from '../views/render.ts';
-import { auditUnauthenticated, continueAuthorization, sendErrorToClient } from './consent.ts';
 
 /** GET /authorize (OAuth 2.1 §4.1.1): validate, then log in, consent, and redirect with code, state and iss. */
 export const authorizeRoutes: FastifyPluginAsync = async (app) => {
   app.setErrorHandler(pageErrorHandler);
   const { ctx } = app;
 
-  // Errors about the client or redirect URI are shown here, never redirected (RFC 9700 §4.11).
+  // Step 1. Errors about the client or redirect URI are shown here, never redirected (RFC 9700 §4.11).
   async function verifyClient(request: FastifyRequest, raw: RawParams): Promise<VerifiedClient> {
     try {
       return await verifyClientAndRedirect(ctx, raw, request.ip);
@@ -30,6 +31,16 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     }
   }
 
+  // Step 2. The rest of the request; its errors go to the verified redirect URI (redirectError).
+  function validateRequest(raw: RawParams, verified: VerifiedClient): AuthorizationRequest | OAuthError {
+    try {
+      return validateAuthorizationRequest(ctx, raw, verified);
+    } catch (err) {
+      if (err instanceof OAuthError) return err;
+      throw err;
+    }
+  }
+
   function redirectError(request: FastifyRequest, reply: FastifyReply, raw: RawParams, v: VerifiedClient, err: OAuthError): FastifyReply {
     auditUnauthenticated(app, request, 'authorize.error', { client: v.client.id, decision: 'deny', reason: err.description });
     const to = { redirectUri: v.redirectUri, state: stateOf(raw), trustedRedirect: trustsRedirectUris(v.client) };
@@ -39,18 +50,10 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
   app.get('/authorize', async (request, reply) => {
     const raw = (request.query ?? {}) as RawParams;
     const verified = await verifyClient(request, raw);
-    let req;
-    try {
-      req = validateAuthorizationRequest(ctx, raw, verified);
-    } catch (err) {
-      if (!(err instanceof OAuthError)) throw err;
-      return redirectError(request, reply, raw, verified, err);
-    }
-    const user = await sessionUser(ctx, sessionId(app, request));
-    if (!user) {
-      const id = await app.pages.pending.add(req, request.ip, bindBrowser(app, request, reply));
-      return reply.header('cache-control', 'no-store').redirect(`login?request=${encodeURIComponent(id)}`, 303);
-    }
-    return continueAuthorization(app, request, reply, req, user, undefined, false);
+    const req = validateRequest(raw, verified);
+    if (req instanceof OAuthError) return redirectError(request, reply, raw, verified, req);
+    const user = await signedInUser(app, request);
+    if (!user) return redirectToPage(reply, 'login', await holdPendingRequest(app, request, reply, req));
+    return continueAuthorization(app, request, reply, req, user, { afterForm: false });
   });
 };

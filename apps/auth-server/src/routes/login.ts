@@ -1,11 +1,13 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
-import { createSession, deleteSession } from '../services/sessions.ts';
-import { findUserByEmail, verifyPassword } from '../services/users.ts';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthorizationRequest } from '../services/authorization-request.ts';
+import { auditFlow, continueAuthorization, pendingRequest } from '../services/authorization-flow.ts';
+import type { LoginVerdict } from '../services/login-limiter.ts';
+import { knownDevice, sessionId, setDeviceCookie, setSessionCookie } from '../services/page-cookies.ts';
+import { createSession, deleteSession } from '../services/sessions.ts';
+import { findUserByEmail, verifyPassword, type UserRecord } from '../services/users.ts';
 import { formParams } from '../plugins/form-body.ts';
-import { knownDevice, pageErrorHandler, sessionId, setDeviceCookie, setSessionCookie } from '../plugins/pages.ts';
+import { pageErrorHandler } from '../views/pages.ts';
 import { cspOrigin, sendMessage, sendPage } from '../views/render.ts';
-import { auditFlow, continueAuthorization, pendingRequest } from './consent.ts';
 
 // One message for an unknown email and a wrong password: the page must not reveal which accounts exist.
 const BAD_CREDENTIALS = 'The email or password is incorrect. Check both and try again.';
@@ -43,62 +45,80 @@ function delayPage(reply: FastifyReply, id: string, req: AuthorizationRequest, e
   return loginPage(reply, id, req, email, message, 429);
 }
 
+/** The email (trimmed, at most 320 characters) and password of the form. */
+function credentials(params: Record<string, string>): { email: string; password: string } {
+  return { email: (params.email ?? '').trim().slice(0, 320), password: params.password ?? '' };
+}
+
+/**
+ * Reserved before the password is checked: a locked address or device, or a wait, costs no argon2 work.
+ * A browser that signed in to this account before (its device cookie) has a budget of its own.
+ */
+function reserveAttempt(app: FastifyInstance, request: FastifyRequest, email: string): Promise<LoginVerdict> {
+  const device = knownDevice(app, request, email);
+  return app.pages.limiter.reserve({ account: email, address: request.ip, device });
+}
+
+/** The user when the password is right; an undecided attempt (a full argon2 queue: 503) gives its reservations back. */
+function checkPassword(app: FastifyInstance, verdict: LoginVerdict & { outcome: 'check' }, email: string, password: string): Promise<UserRecord | undefined> {
+  return verifyPassword(app.ctx.store, email, password).catch(async (err: unknown) => {
+    await verdict.release();
+    throw err;
+  });
+}
+
+async function auditFailedLogin(app: FastifyInstance, request: FastifyRequest, req: AuthorizationRequest, email: string): Promise<void> {
+  const known = await findUserByEmail(app.ctx.store, email);
+  auditFlow(app, request, 'login.failed', {
+    user: known?.id,
+    client: req.clientId,
+    decision: 'deny',
+    reason: known ? (known.disabledAt === null ? 'wrong password' : 'user disabled') : 'unknown email',
+  });
+}
+
+/** A device cookie for the account, and a fresh session id at every login with the old one ended (session fixation). */
+async function startSession(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, user: UserRecord, email: string): Promise<void> {
+  setDeviceCookie(app, reply, email);
+  await deleteSession(app.ctx, sessionId(app, request));
+  const session = await createSession(app.ctx, user.id);
+  setSessionCookie(app, reply, session.id);
+}
+
 /** GET /login shows the form for a pending authorization request; POST /login checks the password. */
 export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
   app.setErrorHandler(pageErrorHandler);
-  const { ctx } = app;
 
   app.get('/login', async (request, reply) => {
-    const query = request.query as Record<string, unknown>;
-    const id = typeof query.request === 'string' ? query.request : undefined;
-    const req = await pendingRequest(app, request, id);
-    return loginPage(reply, id!, req, '');
+    const { id, request: req } = await pendingRequest(app, request, (request.query as Record<string, unknown>).request);
+    return loginPage(reply, id, req, '');
   });
 
   app.post('/login', { preHandler: app.csrfProtection }, async (request, reply) => {
     const params = formParams(request);
-    const id = params.request;
-    const req = await pendingRequest(app, request, id);
-    const email = (params.email ?? '').trim().slice(0, 320);
-    const password = params.password ?? '';
-    if (!email || !password) return loginPage(reply, id!, req, email, BAD_CREDENTIALS);
+    const { id, request: req } = await pendingRequest(app, request, params.request);
+    const { email, password } = credentials(params);
+    if (!email || !password) return loginPage(reply, id, req, email, BAD_CREDENTIALS);
 
-    // Reserved before the password is checked: a locked address or device, or a wait, costs no argon2 work.
-    // A browser that signed in to this account before (its device cookie) has a budget of its own.
-    const device = knownDevice(app, request, email);
-    const verdict = await app.pages.limiter.reserve({ account: email, address: request.ip, device });
+    const verdict = await reserveAttempt(app, request, email);
     if (verdict.outcome === 'locked') {
       auditFlow(app, request, 'login.rate_limited', { client: req.clientId, decision: 'deny', reason: 'too many failed logins' });
       return waitPage(reply, verdict.retryAfter);
     }
     if (verdict.outcome === 'delayed') {
       auditFlow(app, request, 'login.delayed', { client: req.clientId, decision: 'deny', reason: 'account under attack: new devices wait' });
-      return delayPage(reply, id!, req, email, verdict.retryAfter);
+      return delayPage(reply, id, req, email, verdict.retryAfter);
     }
 
-    // An undecided attempt (a full argon2 queue: 503) gives its reservations back.
-    const user = await verifyPassword(ctx.store, email, password).catch(async (err: unknown) => {
-      await verdict.release();
-      throw err;
-    });
+    const user = await checkPassword(app, verdict, email, password);
     if (!user) {
-      const known = await findUserByEmail(ctx.store, email);
-      auditFlow(app, request, 'login.failed', {
-        user: known?.id,
-        client: req.clientId,
-        decision: 'deny',
-        reason: known ? (known.disabledAt === null ? 'wrong password' : 'user disabled') : 'unknown email',
-      });
-      return loginPage(reply, id!, req, email, BAD_CREDENTIALS);
+      await auditFailedLogin(app, request, req, email);
+      return loginPage(reply, id, req, email, BAD_CREDENTIALS);
     }
 
     await verdict.succeeded();
-    setDeviceCookie(app, reply, email);
-    // A fresh session id at every login, and the old one ended (session fixation).
-    await deleteSession(ctx, sessionId(app, request));
-    const session = await createSession(ctx, user.id);
-    setSessionCookie(app, reply, session.id);
+    await startSession(app, request, reply, user, email);
     auditFlow(app, request, 'login.succeeded', { user: user.id, client: req.clientId, decision: 'allow' });
-    return continueAuthorization(app, request, reply, req, user, id, true);
+    return continueAuthorization(app, request, reply, req, user, { pendingId: id, afterForm: true });
   });
 };

@@ -1,11 +1,10 @@
 import {
-  OAuthError, ROLE_SCOPES, SCOPES, accessDenied, authorizationResponseUrl, checkCodeChallenge, formatScope, intersectScopes,
+  OAuthError, ROLE_SCOPES, SCOPES, accessDenied, checkCodeChallenge, intersectScopes,
   invalidClient, invalidRequest, invalidScope, invalidTarget, matchRedirectUri, parseScope, selectResource,
   unauthorizedClient, type Role,
 } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
 import { findClient, type ClientRecord } from './clients.ts';
-import { createAuthorizationCode } from './codes.ts';
 
 /** Raw query parameters as Fastify parsed them: a repeated parameter is an array. */
 export type RawParams = Record<string, string | string[] | undefined>;
@@ -156,23 +155,4 @@ export function grantableScopes(req: AuthorizationRequest, role: Role): string[]
   const scopes = intersectScopes(req.scopes, ROLE_SCOPES[role]);
   if (scopes.length === 0) throw accessDenied('your role does not allow any of the requested scopes');
   return scopes;
-}
-
-/** The error redirect: `error`, `error_description`, `state` and `iss` (RFC 6749 §4.1.2.1, RFC 9207 §2). */
-export function errorRedirectUrl(ctx: AppContext, redirectUri: string, state: string | undefined, err: OAuthError): string {
-  const body = err.toJSON();
-  return authorizationResponseUrl(redirectUri, { iss: ctx.config.issuer, ...body, state });
-}
-
-/** Issues the code and returns the success redirect with `code`, `state` and `iss`. */
-export async function codeRedirectUrl(ctx: AppContext, req: AuthorizationRequest, userId: string, scopes: readonly string[]): Promise<string> {
-  const code = await createAuthorizationCode(ctx, {
-    clientId: req.clientId,
-    userId,
-    redirectUri: req.redirectUri,
-    codeChallenge: req.codeChallenge,
-    resource: req.resource,
-    scope: formatScope(scopes),
-  });
-  return authorizationResponseUrl(req.redirectUri, { iss: ctx.config.issuer, code, state: req.state });
 }

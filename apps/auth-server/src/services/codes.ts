@@ -1,6 +1,8 @@
 import { randomToken, tokenHash } from '@stack/crypto';
+import { formatScope } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
 import type { AuthorizationCodeRecord } from '../store/index.ts';
+import type { AuthorizationRequest } from './authorization-request.ts';
 
 export type { AuthorizationCodeRecord };
 
@@ -25,6 +27,18 @@ export async function createAuthorizationCode(ctx: AppContext, c: NewAuthorizati
     consumedAt: null,
   });
   return code;
+}
+
+/** Issues the code answering a validated request that `userId` granted `scopes` (already narrowed by role). */
+export function createCodeForRequest(ctx: AppContext, req: AuthorizationRequest, userId: string, scopes: readonly string[]): Promise<string> {
+  return createAuthorizationCode(ctx, {
+    clientId: req.clientId,
+    userId,
+    redirectUri: req.redirectUri,
+    codeChallenge: req.codeChallenge,
+    resource: req.resource,
+    scope: formatScope(scopes),
+  });
 }
 
 /** Finds an authorization code by its value (consumed or not); only its hash is looked up. */
