@@ -45,19 +45,13 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
   }) as unknown as FastifyInstance;
 
   const runtime = await createRuntime(config, deps, { error: (m) => app.log.error(m), info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) });
-  const ctx: McpAppContext = {
-    config,
-    policy: runtime.policy,
-    authenticator: runtime.authenticator,
-    audit: runtime.audit,
-    gate: runtime.gate,
-    newServer: runtime.newServer,
-    sharedStore: runtime.sharedStore,
+  const ctx: McpAppContext = Object.assign(runtime, {
     resourceMetadataUrl: resourceMetadataUrl(config.publicUrl),
     inFlight: createInFlight(deps.inFlightLimits),
-  };
+  });
   app.decorate('mcp', ctx);
   app.decorateRequest('identity', null);
+  app.decorateRequest('approvedCall', null);
   app.addHook('onReady', async () => runtime.start());
   app.addHook('onClose', async () => runtime.close());
 

@@ -1,18 +1,16 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import { ListToolsRequestSchema, type CallToolResult, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { toJsonSchemaCompat } from '@modelcontextprotocol/sdk/server/zod-json-schema-compat.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type RequestId, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '@stack/mcp-auth';
-import type { Policy } from './policy.ts';
 import type { Auditor } from './pipeline/audit.ts';
-import { mayCall } from './pipeline/authorize.ts';
-import type { PreparedTool } from './pipeline/gate.ts';
+import type { ApprovedCall, PreparedTool } from './pipeline/gate.ts';
 
 export interface ServerFactoryDeps {
   tools: ReadonlyMap<string, PreparedTool>;
-  policy: () => Policy;
+  /** What tools/list shows: the tools the gate lets `identity` call, under the current policy. */
+  visibleTools(identity: Identity): readonly PreparedTool[];
   audit: Auditor;
-  /** One validator shared by every per-request server (building one per server doubles CPU per request). */
-  validator: AjvJsonSchemaValidator;
   version: string;
 }
 
@@ -20,47 +18,58 @@ export interface SessionInfo {
   identity: Identity;
   transport: 'http' | 'stdio';
   address?: string | undefined;
-  /** The request id used in audit lines for the JSON-RPC request being handled. */
-  requestId(rpcId: RequestId): string;
+  /** The call the gate approved for this JSON-RPC request id, its arguments already parsed. */
+  approvedCall(rpcId: RequestId): ApprovedCall | undefined;
 }
 
 const SERVER_INFO = { name: 'mcp-oauth-stack-db', title: 'Database tools (protected)' };
 
 /**
- * Builds an McpServer exposing only the tools this caller may call (tools/list is filtered by
- * role and scopes). Handlers receive the identity and a request id, never the credential, and a
- * handler that throws becomes a generic tool error plus an ERROR audit line.
+ * The one place this server meets the MCP SDK's server API. The SDK speaks the protocol
+ * (initialize, ping, JSON-RPC framing, the shape of a tools/call request and result); the gate
+ * (pipeline/gate.ts) decides everything else before a message gets here. So this is the SDK's
+ * low-level Server (the SDK's choice "for advanced use cases") rather than McpServer: McpServer
+ * would look the tool up and parse its arguments again, and the gate's parse is the only one. tools/list shows the tools the
+ * gate lets the caller call, with the SDK's own JSON Schema of each tool's strict input; tools/call
+ * runs the call the gate approved, with the arguments the gate parsed, and nothing else. A handler
+ * that throws becomes a generic tool error plus an ERROR audit line. Handlers receive the identity
+ * and a request id, never the credential.
  */
-export function createServerFactory(deps: ServerFactoryDeps): (s: SessionInfo) => McpServer {
+export function createServerFactory(deps: ServerFactoryDeps): (s: SessionInfo) => Server {
+  // Built once: the JSON Schema of a tool never changes while the process runs.
+  const listing = new Map<string, Tool>([...deps.tools].map(([name, { def, input }]) => [name, {
+    name,
+    title: def.title,
+    description: def.description,
+    inputSchema: toJsonSchemaCompat(input, { strictUnions: true, pipeStrategy: 'input' }) as Tool['inputSchema'],
+    ...(def.annotations ? { annotations: def.annotations } : {}),
+    // What McpServer advertises for a tool registered with registerTool.
+    execution: { taskSupport: 'forbidden' },
+  }]));
+  // One validator shared by every per-request server (building one per server doubles CPU per request).
+  const jsonSchemaValidator = new AjvJsonSchemaValidator();
+
   return (s) => {
-    const server = new McpServer({ ...SERVER_INFO, version: deps.version }, { jsonSchemaValidator: deps.validator });
-    const policy = deps.policy();
-    let registered = 0;
-    for (const [name, { def, input }] of deps.tools) {
-      if (!mayCall(policy, s.identity, name)) continue;
-      registered++;
-      server.registerTool(
-        name,
-        { title: def.title, description: def.description, inputSchema: input, ...(def.annotations ? { annotations: def.annotations } : {}) },
-        async (args: unknown, extra): Promise<CallToolResult> => {
-          const requestId = s.requestId(extra.requestId);
-          try {
-            return await def.handler(args, { identity: s.identity, requestId });
-          } catch (err) {
-            deps.audit.record({
-              decision: 'ERROR', requestId, identity: s.identity, tool: name, method: 'tools/call',
-              address: s.address, transport: s.transport, reason: `tool failed: ${err instanceof Error ? err.name : 'error'}`,
-            });
-            return { content: [{ type: 'text', text: `The tool failed unexpectedly (request id ${requestId}).` }], isError: true };
-          }
-        },
-      );
-    }
-    if (registered === 0) {
-      // A caller allowed no tool still gets a well-formed, empty tools/list.
-      server.server.registerCapabilities({ tools: {} });
-      server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [] }));
-    }
+    // `listChanged` only when there are tools, as McpServer registers its tool capability.
+    const tools = deps.visibleTools(s.identity).length > 0 ? { listChanged: true } : {};
+    const server = new Server({ ...SERVER_INFO, version: deps.version }, { capabilities: { tools }, jsonSchemaValidator });
+    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: deps.visibleTools(s.identity).flatMap((t) => listing.get(t.def.name) ?? []) }));
+    server.setRequestHandler(CallToolRequestSchema, async (_request, extra): Promise<CallToolResult> => {
+      // Every tools/call passes the gate before the SDK sees it; the tool and the arguments come
+      // from its approval, never from the request again. No approval: there is nothing to run.
+      const call = s.approvedCall(extra.requestId);
+      if (!call) throw new McpError(ErrorCode.InternalError, 'Internal error');
+      const { def } = call.tool;
+      try {
+        return await def.handler(call.args, { identity: s.identity, requestId: call.requestId });
+      } catch (err) {
+        deps.audit.record({
+          decision: 'ERROR', requestId: call.requestId, identity: s.identity, tool: def.name, method: 'tools/call',
+          address: s.address, transport: s.transport, reason: `tool failed: ${err instanceof Error ? err.name : 'error'}`,
+        });
+        return { content: [{ type: 'text', text: `The tool failed unexpectedly (request id ${call.requestId}).` }], isError: true };
+      }
+    });
     return server;
   };
 }

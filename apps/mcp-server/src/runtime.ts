@@ -1,4 +1,3 @@
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { FailureAggregator, type AuditLog, type AuditSink } from '@stack/audit';
 import { openMcpDb, type McpDb } from '@stack/db';
 import { createApiKeyStore, createJwtVerifier, createRevocationPoller, type RevocationList } from '@stack/mcp-auth';
@@ -12,9 +11,9 @@ import { openMcpAuditLog } from './pipeline/audit-log.ts';
 import { createLimiterRateLimitStore, createMemoryRateLimitStore, createRateLimits, type RateLimitStore } from './pipeline/rate-limit.ts';
 import { connectRedis, redisLimiters, type RedisLog, type SharedRedis } from '@stack/redis';
 import { createRedisRevocations, type RedisRevocations } from './shared-state/redis-revocations.ts';
-import { prepareTools, type GateContext } from './pipeline/gate.ts';
+import { prepareTools, visibleTools, type GateContext } from './pipeline/gate.ts';
 import { createServerFactory, type SessionInfo } from './mcp-server-factory.ts';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { InFlightLimits } from './http/in-flight.ts';
 
 export const VERSION = '0.1.0';
@@ -39,13 +38,17 @@ export interface BuildDeps {
   inFlightLimits?: Partial<InFlightLimits>;
 }
 
-/** The transport-independent pipeline: authentication, rate limits, authorization, audit and tools. */
+/**
+ * The transport-independent pipeline: authentication, rate limits, authorization, audit and tools.
+ * The HTTP app's context (app.mcp) is this object; stdio uses it as it is.
+ */
 export interface Runtime {
+  config: McpConfig;
   policy: PolicyHolder;
   authenticator: Authenticator;
   audit: Auditor;
   gate: GateContext;
-  newServer: (s: SessionInfo) => McpServer;
+  newServer: (s: SessionInfo) => Server;
   /** The Redis connection when REDIS_URL is set (readiness reports its state). */
   sharedStore: SharedRedis | undefined;
   /** Starts background work (revocation polling), after waiting briefly for Redis when it is configured. */
@@ -154,19 +157,19 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
   });
 
   const prepared = prepareTools(tools);
-  const policy = () => policyHolder.current();
   const gate: GateContext = {
-    policy,
+    policy: () => policyHolder.current(),
     limits: createRateLimits(deps.rateLimitStore ?? (redis ? createLimiterRateLimitStore(redisLimiters(redis)) : createMemoryRateLimitStore()), config.rateLimitPerMinute),
     audit,
     tools: prepared,
   };
   return {
+    config,
     policy: policyHolder,
     authenticator,
     audit,
     gate,
-    newServer: createServerFactory({ tools: prepared, policy, audit, validator: new AjvJsonSchemaValidator(), version: VERSION }),
+    newServer: createServerFactory({ tools: prepared, visibleTools: (identity) => visibleTools(gate, identity), audit, version: VERSION }),
     sharedStore: redis,
     async start() {
       // Requests before Redis answers get 503 (fail closed); a short wait spares the first ones.

@@ -6,7 +6,7 @@ import { OAuthError } from '@stack/oauth';
 import type { Identity } from '@stack/mcp-auth';
 import type { McpConfig } from './config.ts';
 import { createRuntime, type BuildDeps, type Runtime } from './runtime.ts';
-import { gateMessage } from './pipeline/gate.ts';
+import { gateMessage, type ApprovedCall } from './pipeline/gate.ts';
 import { limitLines } from './message-limits.ts';
 
 /** Messages read from standard input and not yet gated; reading pauses at this many. */
@@ -64,11 +64,11 @@ export async function runStdio(
     throw err;
   }
 
-  // JSON-RPC id → audit request id, so the handler's ctx.requestId matches the gate's audit line.
-  // An id stays here until its response is sent: the calls still in flight.
-  const ids = new Map<RequestId, string>();
+  // JSON-RPC id → the call the gate approved for it (null while it is gated, or when it is no
+  // tools/call). An id stays here until its response is sent: the requests still in flight.
+  const ids = new Map<RequestId, ApprovedCall | null>();
   let answered: (() => void) | undefined;
-  const server = runtime.newServer({ identity, transport: 'stdio', requestId: (rpcId) => ids.get(rpcId) ?? randomUUID() });
+  const server = runtime.newServer({ identity, transport: 'stdio', approvedCall: (rpcId) => ids.get(rpcId) ?? undefined });
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
   // Messages are gated one at a time, in order, so a notification never overtakes the request before it.
@@ -107,7 +107,19 @@ export async function runStdio(
     chain = chain.then(async () => {
       const requestId = randomUUID();
       const id = isJSONRPCRequest(message) ? message.id : undefined;
-      if (id !== undefined) ids.set(id, requestId);
+      // MCP: a request id is never reused in a session. One still in flight would make its approved
+      // call ambiguous; refused without touching the first request's entry.
+      if (id !== undefined && ids.has(id)) {
+        try {
+          runtime.audit.record({ decision: 'DENIED', requestId, identity, transport: 'stdio', reason: 'request id already in use' });
+          await send({ jsonrpc: '2.0', id, error: { code: -32600, message: 'Invalid Request: request id already in use' } });
+        } finally {
+          queued--;
+          flow();
+        }
+        return;
+      }
+      if (id !== undefined) ids.set(id, null);
       // A cancelled request gets no answer (MCP cancellation): forget its id here too.
       if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') ids.delete((message.params as { requestId?: RequestId } | undefined)?.requestId as RequestId);
       try {
@@ -115,7 +127,10 @@ export async function runStdio(
         if (id !== undefined) await authenticate(requestId);
         const result = await gateMessage(message, { identity, requestId, transport: 'stdio' }, runtime.gate);
         if (result.kind === 'respond') await transport.send(result.message);
-        else deliver(message);
+        else {
+          if (id !== undefined && result.call) ids.set(id, result.call);
+          deliver(message);
+        }
         // A cancelled request gets no response (MCP cancellation): it is no longer in flight.
         if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
           const cancelled = (message.params as { requestId?: RequestId } | undefined)?.requestId;

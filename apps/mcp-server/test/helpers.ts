@@ -13,6 +13,7 @@ import { buildApp, type BuildDeps } from '../src/app.ts';
 import { loadMcpConfig, type McpConfig } from '../src/config.ts';
 import type { ToolContext, ToolDefinition } from '../src/tools/types.ts';
 import { createDemoTools, type DemoToolsOptions } from '../src/tools/index.ts';
+import { invokeTool } from './invoke-tool.ts';
 
 /** The test servers' audit logs are keyed with a fixed test key (the apps derive theirs from the KEK). */
 export const TEST_AUDIT_KEYS = deriveAuditKeys([{ id: 'test-kek', key: Buffer.alloc(32, 7) }]);
@@ -172,7 +173,7 @@ export function openDemoTools(opts: Omit<DemoToolsOptions, 'databasePath'> = {},
   const byName = new Map(demo.tools.map((t) => [t.name, t]));
   async function call(name: string, args: unknown, caller: ToolContext | undefined = defaultCaller) {
     if (!caller) throw new TypeError('openDemoTools: no caller given and no default caller');
-    const r = await byName.get(name)!.handler(args, caller);
+    const r = await invokeTool(byName.get(name)!, args, caller);
     const text = (r.content[0] as { text: string }).text;
     return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text) };
   }

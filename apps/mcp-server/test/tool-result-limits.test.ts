@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoTools, type ToolContext } from '../src/tools/index.ts';
 import { defineTool } from '../src/tools/define-tool.ts';
 import { ok } from '../src/tools/tool-result.ts';
+import { invokeTool } from './invoke-tool.ts';
 import { MAX_CELL_BYTES, MAX_REPLY_BYTES, MAX_RESULT_BYTES, MAX_ROW_BYTES } from '../src/message-limits.ts';
 
 const viewer: ToolContext = { identity: { kind: 'oauth', subject: 'vera', role: 'viewer', scopes: ['db:read'] }, requestId: 'req-v' };
@@ -15,7 +16,7 @@ describe('tool results are capped in the SQL worker and again in the main proces
   let dir: string;
   let demo: ReturnType<typeof createDemoTools>;
   async function call(name: string, args: unknown, caller: ToolContext = viewer) {
-    const r = await demo.tools.find((t) => t.name === name)!.handler(args, caller);
+    const r = await invokeTool(demo.tools.find((t) => t.name === name)!, args, caller);
     const text = (r.content[0] as { text: string }).text;
     return { r, text, isError: r.isError === true, data: r.isError ? undefined : JSON.parse(text) };
   }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoTools, type ToolContext } from '../src/tools/index.ts';
 import { seedDemoData } from '../src/tools/seed.ts';
 import { checkWriteEffect, protectUsers, snapshotSchema, WriteRefused } from '../src/tools/sql-write-check.ts';
+import { invokeTool } from './invoke-tool.ts';
 
 // A developer may call execute_sql but not delete_users or drop_table: execute_sql must not be a
 // way round that, however the SQL is spelt (better-sqlite3 has no authorizer callback).
@@ -16,7 +17,7 @@ let path: string;
 let demo: ReturnType<typeof createDemoTools>;
 
 async function exec(sql: string) {
-  const r = await demo.tools.find((t) => t.name === 'execute_sql')!.handler({ sql }, developer);
+  const r = await invokeTool(demo.tools.find((t) => t.name === 'execute_sql')!, { sql }, developer);
   return { isError: r.isError === true, text: (r.content[0] as { text: string }).text };
 }
 
@@ -95,7 +96,7 @@ describe('[MCP-TOOLS-ADMIN-ONLY] execute_sql refuses what the admin-only tools a
       expect(r.text, sql).toMatch(/^invalid argument 'sql': (CREATE TRIGGER|temporary tables, views and triggers) (is|are) not allowed/);
     }
     expect(snapshot()).toEqual(before);
-    const q = await demo.tools.find((t) => t.name === 'query')!.handler({ sql: 'SELECT count(*) FROM users' }, developer);
+    const q = await invokeTool(demo.tools.find((t) => t.name === 'query')!, { sql: 'SELECT count(*) FROM users' }, developer);
     expect(JSON.parse((q.content[0] as { text: string }).text)).toMatchObject({ rows: [[30]] });
   });
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoTools, type ToolContext } from '../src/tools/index.ts';
+import { invokeTool } from './invoke-tool.ts';
 
 // SQL injection through every argument of every tool: each attempt is refused, or bound as data.
 const ctx: ToolContext = { identity: { kind: 'oauth', subject: 'mallory', role: 'admin', scopes: ['db:admin'] }, requestId: 'req-x' };
@@ -14,7 +15,7 @@ let demo: ReturnType<typeof createDemoTools>;
 
 async function call(name: string, args: unknown) {
   const tool = demo.tools.find((t) => t.name === name)!;
-  const r = await tool.handler(args, ctx);
+  const r = await invokeTool(tool, args, ctx);
   const text = (r.content[0] as { text: string }).text;
   return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text) };
 }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoTools, type ToolContext } from '../src/tools/index.ts';
 import { ALLOWED_FUNCTIONS, ALLOWED_TABLE_FUNCTIONS, DENIED_FUNCTIONS, DENIED_TABLE_FUNCTIONS } from '../src/tools/sql-allowlist.ts';
 import { createSqlRunner } from '../src/tools/sql-runner.ts';
+import { invokeTool } from './invoke-tool.ts';
 
 // Caller SQL may use only the allowed functions and table-valued functions: pragma_database_list
 // would show the database file's path, and other pragma_* functions, dbstat and the rest are not
@@ -19,7 +20,7 @@ let demo: ReturnType<typeof createDemoTools>;
 
 async function call(name: string, args: unknown, ctx = viewer) {
   const tool = demo.tools.find((t) => t.name === name)!;
-  const r = await tool.handler(args, ctx);
+  const r = await invokeTool(tool, args, ctx);
   const text = (r.content[0] as { text: string }).text;
   return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text) };
 }

@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { createDemoTools, inputObject, type ToolContext } from '../src/tools/index.ts';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createDemoTools, type ToolContext } from '../src/tools/index.ts';
+import { invokeTool } from './invoke-tool.ts';
+import { startMcpServer } from './helpers.ts';
 
 const ctx: ToolContext = { identity: { kind: 'oauth', subject: 'alice', role: 'admin', scopes: ['db:read', 'db:write', 'db:admin'] }, requestId: 'req-1' };
 
@@ -16,7 +17,7 @@ function openTools(opts: { maxRows?: number; queryTimeoutMs?: number; sqlWorkers
   const demo = createDemoTools({ databasePath: path, ...opts });
   const byName = new Map(demo.tools.map((t) => [t.name, t]));
   async function call(name: string, args: unknown, caller: ToolContext = ctx) {
-    const r = await byName.get(name)!.handler(args, caller);
+    const r = await invokeTool(byName.get(name)!, args, caller);
     const text = (r.content[0] as { text: string }).text;
     return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text), structured: r.structuredContent as any, content: r.content };
   }
@@ -43,22 +44,17 @@ describe('demo tools: catalogue and seed data', () => {
     expect(Object.keys(tools.drop_table!.inputSchema).sort()).toEqual(['confirm', 'table']);
   });
 
-  it('[MCP-TOOLS-VALIDATE-INPUT] registered with inputObject() in the SDK, unknown keys are refused before the handler', async () => {
-    const server = new McpServer({ name: 'demo', version: '1.0.0' });
-    for (const tool of t.demo.tools) {
-      server.registerTool(tool.name, { title: tool.title, description: tool.description, inputSchema: inputObject(tool), annotations: tool.annotations }, (args) => tool.handler(args, ctx));
-    }
-    const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
-    await server.connect(serverSide);
+  it('[MCP-TOOLS-VALIDATE-INPUT] served with their strict schemas, unknown keys are refused before the handler', async () => {
+    await using s = await startMcpServer({ MCP_AUTH_MODE: 'none', MCP_ALLOW_INSECURE_NO_AUTH: 'true', MCP_NO_AUTH_ROLE: 'admin' }, { tools: t.demo.tools });
     const client = new Client({ name: 'test', version: '1.0.0' });
-    await client.connect(clientSide);
+    await client.connect(new StreamableHTTPClientTransport(new URL(s.url)));
     try {
       const { tools } = await client.listTools();
       const describeTable = tools.find((x) => x.name === 'describe_table')!;
       expect(describeTable.inputSchema).toMatchObject({ additionalProperties: false, required: ['table'], properties: { table: { maxLength: 64, pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } } });
       const extra = await client.callTool({ name: 'query', arguments: { sql: 'SELECT 1', evil: 1 } });
       expect(extra.isError).toBe(true);
-      expect(JSON.stringify(extra.content)).toMatch(/Unrecognized key/);
+      expect(JSON.stringify(extra.content)).toMatch(/unknown argument 'evil'/);
       const okCall = await client.callTool({ name: 'query', arguments: { sql: 'SELECT 1 AS one' } });
       expect(JSON.parse((okCall.content as { text: string }[])[0]!.text)).toEqual({ columns: ['one'], rows: [[1]], rowCount: 1, truncated: false });
     } finally {

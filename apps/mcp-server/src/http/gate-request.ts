@@ -9,5 +9,6 @@ export async function gateRequest(request: FastifyRequest, reply: FastifyReply):
     reply.header('cache-control', 'no-store');
     return reply.status(result.status).type('application/json').send(result.message);
   }
+  request.approvedCall = result.call ?? null;
   return undefined;
 }

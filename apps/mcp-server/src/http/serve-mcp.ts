@@ -3,11 +3,12 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 
 /**
  * Hands a gated message to the SDK: stateless Streamable HTTP (no session ids, JSON responses),
- * a fresh McpServer and transport per request (a stateless transport cannot be reused).
+ * a fresh SDK server and transport per request (a stateless transport cannot be reused).
  */
 export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const identity = request.identity!;
-  const server = request.server.mcp.newServer({ identity, transport: 'http', address: request.ip, requestId: () => request.id });
+  // One JSON-RPC message per request (the gate refuses batches): its approved call, if any, is this request's.
+  const server = request.server.mcp.newServer({ identity, transport: 'http', address: request.ip, approvedCall: () => request.approvedCall ?? undefined });
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   // Headers set by earlier hooks (security headers) live on the Fastify reply; hijacking skips them.
   for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) reply.raw.setHeader(k, v as string | string[] | number);

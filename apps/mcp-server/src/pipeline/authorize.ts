@@ -21,11 +21,6 @@ export function authorizeTool(policy: Policy, identity: Identity, tool: string):
   return { allow: true, rule };
 }
 
-/** Whether the caller may see and call `tool` (tools/list shows only these). */
-export function mayCall(policy: Policy, identity: Identity, tool: string): boolean {
-  return authorizeTool(policy, identity, tool).allow;
-}
-
 /** The tool-error text for a call the caller's role forbids. */
 export function accessDeniedText(tool: string, rule: ToolRule, identity: Identity): string {
   return `ACCESS DENIED\nTool: ${tool}\nRequired role: ${rule.roles.join(' or ')}\nYour role: ${identity.role}`;

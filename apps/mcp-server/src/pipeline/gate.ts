@@ -7,16 +7,23 @@ import type { ToolDefinition } from '../tools/types.ts';
 import type { Policy } from '../policy.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { Auditor } from './audit.ts';
-import { accessDeniedText, authorizeTool } from './authorize.ts';
+import { accessDeniedText, authorizeTool, type ToolDecision } from './authorize.ts';
 
-/** A tool with its strict input schema, built once at start. */
+/**
+ * A tool with its strict input schema (unknown keys refused), built once at start. This schema is
+ * the only one arguments are checked against: here in the gate, never again by the SDK or the tool.
+ */
 export interface PreparedTool {
   def: ToolDefinition;
   input: z.ZodObject;
 }
 
+export function prepareTool(def: ToolDefinition): PreparedTool {
+  return { def, input: z.strictObject(def.inputSchema) };
+}
+
 export function prepareTools(defs: readonly ToolDefinition[]): ReadonlyMap<string, PreparedTool> {
-  return new Map(defs.map((def) => [def.name, { def, input: z.strictObject(def.inputSchema) }]));
+  return new Map(defs.map((def) => [def.name, prepareTool(def)]));
 }
 
 export interface GateContext {
@@ -33,8 +40,21 @@ export interface CallMeta {
   transport: 'http' | 'stdio';
 }
 
-/** Either let the SDK handle the message, or answer it here (status is the HTTP status to use). */
-export type GateResult = { kind: 'proceed' } | { kind: 'respond'; status: number; message: JSONRPCMessage };
+/** A tools/call the gate let through: the tool and its arguments as the gate parsed them. */
+export interface ApprovedCall {
+  tool: PreparedTool;
+  args: Record<string, unknown>;
+  /** The request id of the gate's audit line, passed on to the tool. */
+  requestId: string;
+}
+
+/**
+ * Either let the SDK handle the message (a tools/call with the call to run), or answer it here
+ * (status is the HTTP status to use).
+ */
+export type GateResult =
+  | { kind: 'proceed'; call?: ApprovedCall }
+  | { kind: 'respond'; status: number; message: JSONRPCMessage };
 
 const rpcError = (id: RequestId | null, code: number, message: string, status = 200): GateResult => ({
   kind: 'respond',
@@ -55,11 +75,25 @@ function describeIssues(error: z.ZodError): string {
   }).join('; ');
 }
 
+/** Parses a call's arguments with the tool's strict schema; `reason` names what is wrong, never a value. */
+export function parseArguments(tool: PreparedTool, args: unknown): { ok: true; args: Record<string, unknown> } | { ok: false; reason: string } {
+  const parsed = tool.input.safeParse(args ?? {});
+  return parsed.success ? { ok: true, args: parsed.data } : { ok: false, reason: describeIssues(parsed.error) };
+}
+
+/** The tools `identity` may call under the current policy: all tools/list shows. */
+export function visibleTools(ctx: GateContext, identity: Identity): PreparedTool[] {
+  const policy = ctx.policy();
+  return [...ctx.tools.values()].filter((t) => authorizeTool(policy, identity, t.def.name).allow);
+}
+
 /**
  * The pipeline steps after authentication, for one JSON-RPC message on any transport:
  * shape check, rate limit (identity, then tool), authorization (role, then scopes) and input
- * validation, each decision audited. Throws OAuthError for 429 and 403 so HTTP can answer with
- * the right status and challenge; stdio turns those into JSON-RPC errors.
+ * validation, each decision audited. This is the one place a call is authorized and its
+ * arguments checked: what passes comes back as an ApprovedCall, which is all the SDK layer runs.
+ * Throws OAuthError for 429 and 403 so HTTP can answer with the right status and challenge;
+ * stdio turns those into JSON-RPC errors.
  */
 export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContext): Promise<GateResult> {
   const audit = (decision: Parameters<Auditor['record']>[0]['decision'], reason: string, extra: { method?: string; tool?: string; args?: unknown } = {}) =>
@@ -99,12 +133,12 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
 
   const args = params.arguments;
   const prepared = ctx.tools.get(name);
-  const decision = prepared ? authorizeTool(policy, meta.identity, name) : ({ allow: false, kind: 'unknown_tool' } as const);
+  const decision: ToolDecision = prepared ? authorizeTool(policy, meta.identity, name) : { allow: false, kind: 'unknown_tool' };
+  if (!prepared || (!decision.allow && decision.kind === 'unknown_tool')) {
+    audit('DENIED', 'unknown tool', { method, tool: name });
+    return rpcError(id, -32602, `Invalid params: unknown tool '${name.slice(0, 64)}'`);
+  }
   if (!decision.allow) {
-    if (decision.kind === 'unknown_tool') {
-      audit('DENIED', 'unknown tool', { method, tool: name });
-      return rpcError(id, -32602, `Invalid params: unknown tool '${name.slice(0, 64)}'`);
-    }
     if (decision.kind === 'role') {
       audit('DENIED', `role '${meta.identity.role}' may not call this tool`, { method, tool: name, args });
       return toolError(id, accessDeniedText(name, decision.rule, meta.identity));
@@ -113,12 +147,11 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
     // MCP step-up: one challenge naming every scope the call needs, not only the missing ones.
     throw insufficientScope(`tool '${name}' requires scope '${decision.rule.scopes.join(' ')}'`, { scope: decision.rule.scopes.join(' ') });
   }
-  const parsed = prepared!.input.safeParse(args ?? {});
-  if (!parsed.success) {
-    const reason = describeIssues(parsed.error);
-    audit('INVALID_INPUT', reason, { method, tool: name, args });
-    return toolError(id, `Invalid arguments for tool ${name}: ${reason}`);
+  const parsed = parseArguments(prepared, args);
+  if (!parsed.ok) {
+    audit('INVALID_INPUT', parsed.reason, { method, tool: name, args });
+    return toolError(id, `Invalid arguments for tool ${name}: ${parsed.reason}`);
   }
   audit('ALLOWED', 'role and scopes permit the call', { method, tool: name, args });
-  return { kind: 'proceed' };
+  return { kind: 'proceed', call: { tool: prepared, args: parsed.args, requestId: meta.requestId } };
 }

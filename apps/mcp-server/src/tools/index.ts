@@ -12,7 +12,6 @@ import { createSqlRunner } from './sql-runner.ts';
 import type { ToolDefinition } from './types.ts';
 
 export type { ToolContext, ToolDefinition } from './types.ts';
-export { inputObject } from './define-tool.ts';
 
 export interface DemoToolsOptions {
   /** The demo database file (never the auth or MCP control database); created and seeded on first start. */

@@ -13,13 +13,14 @@ export interface ToolContext {
   requestId: string;
 }
 
-/** One MCP tool: metadata, a zod input shape (unknown keys rejected) and its handler. */
+/** One MCP tool: metadata, a zod input shape and its handler. */
 export interface ToolDefinition {
   name: string;
   title: string;
   description: string;
-  /** Zod v4 object shape; the handler re-validates with strict semantics, so unknown keys are rejected. */
+  /** Zod v4 object shape; the gate checks every call's arguments against its strict form (unknown keys rejected). */
   inputSchema: ZodRawShape;
   annotations?: ToolAnnotations;
-  handler(args: any, ctx: ToolContext): Promise<CallToolResult>;
+  /** Runs the tool on the arguments as the gate parsed them (pipeline/gate.ts), never on raw input. */
+  handler(args: Record<string, unknown>, ctx: ToolContext): Promise<CallToolResult>;
 }
