@@ -1,4 +1,9 @@
+// The one file that uses the MCP SDK's server API (server, transports, schema conversion): the
+// rest of the app sees the gate's decisions and plain tool definitions.
+import type { Readable, Writable } from 'node:stream';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { toJsonSchemaCompat } from '@modelcontextprotocol/sdk/server/zod-json-schema-compat.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type RequestId, type Tool } from '@modelcontextprotocol/sdk/types.js';
@@ -24,16 +29,23 @@ export interface SessionInfo {
 
 const SERVER_INFO = { name: 'mcp-oauth-stack-db', title: 'Database tools (protected)' };
 
+/** Stateless Streamable HTTP: no session ids, JSON responses; one per request (it cannot be reused). */
+export const httpTransport = () => new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+
+/** One JSON-RPC message per line on `input`, answers on `output`. */
+export const stdioTransport = (input: Readable, output: Writable) => new StdioServerTransport(input, output);
+
 /**
- * The one place this server meets the MCP SDK's server API. The SDK speaks the protocol
+ * Builds the SDK server for one HTTP request or one stdio session. The SDK speaks the protocol
  * (initialize, ping, JSON-RPC framing, the shape of a tools/call request and result); the gate
- * (pipeline/gate.ts) decides everything else before a message gets here. So this is the SDK's
- * low-level Server (the SDK's choice "for advanced use cases") rather than McpServer: McpServer
- * would look the tool up and parse its arguments again, and the gate's parse is the only one. tools/list shows the tools the
- * gate lets the caller call, with the SDK's own JSON Schema of each tool's strict input; tools/call
- * runs the call the gate approved, with the arguments the gate parsed, and nothing else. A handler
- * that throws becomes a generic tool error plus an ERROR audit line. Handlers receive the identity
- * and a request id, never the credential.
+ * (pipeline/gate.ts) decides everything else before a message gets here. Hence the SDK's
+ * low-level Server ("for advanced use cases") rather than McpServer, which would look the tool up
+ * and parse its arguments again: the gate's parse is the only one.
+ * - tools/list: the tools the gate lets the caller call, each with the SDK's JSON Schema of its
+ *   strict input (the schema the gate checks against).
+ * - tools/call: the call the gate approved, with the arguments it parsed, and nothing else. A
+ *   handler that throws becomes a generic tool error plus an ERROR audit line. Handlers receive
+ *   the identity and a request id, never the credential.
  */
 export function createServerFactory(deps: ServerFactoryDeps): (s: SessionInfo) => Server {
   // Built once: the JSON Schema of a tool never changes while the process runs.

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { isJSONRPCNotification, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { OAuthError } from '@stack/oauth';
 import type { Identity } from '@stack/mcp-auth';
@@ -8,6 +7,7 @@ import type { McpConfig } from './config.ts';
 import { createRuntime, type BuildDeps, type Runtime } from './runtime.ts';
 import { gateMessage, type ApprovedCall } from './pipeline/gate.ts';
 import { limitLines } from './message-limits.ts';
+import { stdioTransport } from './mcp-server-factory.ts';
 
 /** Messages read from standard input and not yet gated; reading pauses at this many. */
 const MAX_QUEUED_MESSAGES = 16;
@@ -80,7 +80,7 @@ export async function runStdio(
     runtime.audit.record({ decision: 'DENIED', requestId, identity, transport: 'stdio', reason: `message of ${bytes} bytes is over the limit of ${config.bodyLimit}` });
     chain = chain.then(() => transport.send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `Invalid Request: message larger than ${config.bodyLimit} bytes` } } as unknown as JSONRPCMessage));
   });
-  const transport = new StdioServerTransport(input, stdout);
+  const transport = stdioTransport(input, stdout);
   await server.connect(transport);
 
   // Backpressure: while the client is not reading standard output, or messages wait to be gated,

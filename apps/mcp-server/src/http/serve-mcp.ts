@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { httpTransport } from '../mcp-server-factory.ts';
 
 /**
  * Hands a gated message to the SDK: stateless Streamable HTTP (no session ids, JSON responses),
@@ -9,7 +9,7 @@ export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Pr
   const identity = request.identity!;
   // One JSON-RPC message per request (the gate refuses batches): its approved call, if any, is this request's.
   const server = request.server.mcp.newServer({ identity, transport: 'http', address: request.ip, approvedCall: () => request.approvedCall ?? undefined });
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  const transport = httpTransport();
   // Headers set by earlier hooks (security headers) live on the Fastify reply; hijacking skips them.
   for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) reply.raw.setHeader(k, v as string | string[] | number);
   reply.raw.setHeader('cache-control', 'no-store');
