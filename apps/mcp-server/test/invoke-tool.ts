@@ -7,7 +7,7 @@ import type { ToolContext, ToolDefinition } from '../src/tools/types.ts';
  * Calls a tool as the server does without a transport: the gate's parse of the arguments, then the
  * handler. Arguments the gate refuses come back as an isError result carrying the gate's reason.
  */
-export async function invokeTool(tool: ToolDefinition, args: unknown, ctx: ToolContext): Promise<CallToolResult> {
+export function invokeTool(tool: ToolDefinition, args: unknown, ctx: ToolContext): Promise<CallToolResult> {
   const parsed = parseArguments(prepareTool(tool), args);
-  return parsed.ok ? tool.handler(parsed.args, ctx) : fail(parsed.reason);
+  return parsed.ok ? tool.handler(parsed.args, ctx) : Promise.resolve(fail(parsed.reason));
 }
