@@ -10,8 +10,11 @@ import { resolveKeks } from './services/kek.ts';
 import { createKeyStore } from './services/keys.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
 import { createCimdFetchGuard } from './services/cimd-limits.ts';
+import { createClientAuthLimiter } from './services/client-auth.ts';
+import { startTokenSweeper } from './services/token-sweeper.ts';
 import { openStore } from './store/index.ts';
 import { errorHandler, securityHeaders } from '@stack/fastify-kit';
+import { routeHeaders } from './plugins/route-headers.ts';
 import { metadataRoutes } from './routes/metadata.ts';
 import { jwksRoutes } from './routes/jwks.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -75,6 +78,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     limiters: abuse.limiters,
     cimd: createCimdFetchGuard(config.cimd, abuse.limiters),
     gates: abuse.gates,
+    clientAuthLimiter: createClientAuthLimiter(config.login, abuse.limiters),
   };
   try {
     // Keys are generated on first start, so the JWKS is never empty.
@@ -87,8 +91,10 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     throw err;
   }
   app.decorate('ctx', ctx);
-  // Counted failures are written, and the chain's head anchored, before the store closes.
+  const stopSweeper = startTokenSweeper(ctx, 60_000, (err) => app.log.error({ err }, 'token sweep failed'));
+  // A sweep under way ends, counted failures are written and the chain's head anchored, before the store closes.
   app.addHook('onClose', async () => {
+    await stopSweeper();
     ctx.auditFailures.close();
     await ownAudit?.close();
     await store.close();
@@ -101,6 +107,11 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(errorHandler, { pragmaNoCache: true });
   // onSend: pages set their own stricter Content-Security-Policy, which is kept.
   await app.register(securityHeaders, { hook: 'onSend', hsts: config.secureCookies });
+  // Before any route: it reads each route's config (noStore, cors) as the route is added.
+  await app.register(routeHeaders);
+  // Set by the parseForm and authenticateClient steps of the token, revocation and introspection routes.
+  app.decorateRequest('form', null);
+  app.decorateRequest('oauthClient', null);
   // Duplicate parameters stay arrays here and are rejected by singleParams() (OAuth 2.1 §3.1).
   await app.register(formbody, { bodyLimit: config.bodyLimit });
 

@@ -5,6 +5,7 @@ import type { KeyStore } from './services/keys.ts';
 import type { CimdFetchGuard } from './services/cimd-limits.ts';
 import type { AuthStore } from './store/index.ts';
 import type { LimiterFactory, WaitGateFactory } from '@stack/redis';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /** Everything a route or service needs, built once per app by buildApp(). */
 export interface AppContext {
@@ -25,6 +26,8 @@ export interface AppContext {
   cimd: CimdFetchGuard;
   /** Per-key waits, in process or in Redis like `limiters`. */
   gates: WaitGateFactory;
+  /** Failed client authentications per address (token, revocation and introspection endpoints). */
+  clientAuthLimiter: RateLimiterAbstract;
 }
 
 declare module 'fastify' {

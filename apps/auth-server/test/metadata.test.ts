@@ -81,6 +81,17 @@ describe('authorization server metadata and JWKS', () => {
     expect(rows[0]!.private_key_envelope).not.toMatch(/"d"\s*:/);
   });
 
+  it('lets browser-based clients read metadata and JWKS from any origin, cached publicly, without preflight routes of their own', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/jwks']) {
+      const res = await fetch(`${s.url}${path}`, { headers: { origin: 'http://localhost:6274' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
+      expect(res.headers.get('cache-control')).toMatch(/^public, max-age=\d+$/);
+      const pre = await fetch(`${s.url}${path}`, { method: 'OPTIONS', headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'GET' } });
+      expect(pre.status).toBe(404);
+    }
+  });
+
   it('answers unknown paths with a JSON not_found error and security headers, not a stack trace', async () => {
     const res = await fetch(`${s.url}/nope`);
     expect(res.status).toBe(404);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import argon2 from 'argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findClient } from '../src/services/clients.ts';
+import { verifyClientSecret } from '../src/services/client-secrets.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 
 const NATIVE = { client_name: 'Test CLI', redirect_uris: ['http://127.0.0.1:33418/callback'], application_type: 'native', token_endpoint_auth_method: 'none' };
@@ -45,15 +45,15 @@ describe('dynamic client registration (RFC 7591)', () => {
     expect(event).toMatchObject({ client_name: 'Test CLI', address: '127.0.0.1', decision: 'allow' });
   });
 
-  it('[RFC7591-REGISTER] a confidential client (default client_secret_basic) gets its secret once; the database holds only an argon2id hash', async () => {
+  it('[RFC7591-REGISTER] a confidential client (default client_secret_basic) gets its secret once; the database holds only a salted HMAC of it', async () => {
     const res = await register(s, { client_name: 'Web app', redirect_uris: ['https://app.example.com/cb'], grant_types: ['authorization_code', 'refresh_token'] });
     expect(res.status).toBe(201);
     const body = await res.json();
     expect(body).toMatchObject({ token_endpoint_auth_method: 'client_secret_basic', application_type: 'web', client_secret_expires_at: 0, grant_types: ['authorization_code', 'refresh_token'] });
     expect(body.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const row = (await clientRow(s, body.client_id))!;
-    expect(String(row.secret_hash)).toMatch(/^\$argon2id\$/);
-    expect(await argon2.verify(String(row.secret_hash), body.client_secret)).toBe(true);
+    expect(String(row.secret_hash)).toMatch(/^hmac-sha256\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    expect(await verifyClientSecret(String(row.secret_hash), body.client_secret)).toEqual({ ok: true, rehash: undefined });
     // The secret is nowhere in plain text: not in the row's metadata, not in the audit log.
     expect(JSON.stringify(row)).not.toContain(body.client_secret);
     expect(readFileSync(join(s.dataDir, 'audit.log'), 'utf8')).not.toContain(body.client_secret);

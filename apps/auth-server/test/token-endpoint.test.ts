@@ -3,7 +3,7 @@ import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import {
   REDIRECT_URI, RESOURCE, addClient, addUser, basicHeader, issueCode, postForm, redeem, tokenRequest, type IssuedCode, type TestClient,
 } from './token-fixtures.ts';
-import type { UserRecord } from '../src/services/users.ts';
+import { hashSecret, type UserRecord } from '../src/services/users.ts';
 
 function codeParams(c: IssuedCode): Record<string, string> {
   return { grant_type: 'authorization_code', code: c.code, redirect_uri: REDIRECT_URI, code_verifier: c.verifier, resource: RESOURCE };
@@ -153,7 +153,7 @@ describe('token endpoint: client authentication and request checks', () => {
   });
 });
 
-describe('token endpoint: client authentication limits and secret cache', () => {
+describe('token endpoint: client authentication limits and stored secrets', () => {
   it('[RFC9700-BRUTE-FORCE] answers 429 with Retry-After once an address has failed too often, whatever the client', async () => {
     await using s = await startAuthServer({ LOGIN_MAX_FAILURES_PER_ADDRESS: '3' });
     const client = await addClient(s, { method: 'client_secret_basic' });
@@ -177,5 +177,29 @@ describe('token endpoint: client authentication limits and secret cache', () => 
     const wrong = { ...client, secret: `${client.secret!}x` };
     expectInvalidClient(await redeem(s, wrong, await issueCode(s, client, user)));
     expect((await redeem(s, client, await issueCode(s, client, user))).status).toBe(200);
+  });
+
+  it('[AUTH-CLIENT-SECRET-HASH] a secret stored as an argon2id hash still authenticates and is re-hashed to the salted HMAC form on that use; a wrong one fails either way', async () => {
+    await using s = await startAuthServer();
+    const user = await addUser(s);
+    const client = await addClient(s, { method: 'client_secret_basic' });
+    // As registration stored secrets before: argon2id.
+    await s.sql('update clients set secret_hash = ? where id = ?', await hashSecret(client.secret!), client.id);
+    const storedHash = async () => String((await s.sql<{ secret_hash: string }>('select secret_hash from clients where id = ?', client.id))[0]!.secret_hash);
+    const argon2Hash = await storedHash();
+    expect(argon2Hash).toMatch(/^\$argon2id\$/);
+
+    const wrong: TestClient = { ...client, secret: `${client.secret!}x` };
+    expectInvalidClient(await redeem(s, wrong, await issueCode(s, client, user)));
+    expect(await storedHash()).toBe(argon2Hash);
+
+    expect((await redeem(s, client, await issueCode(s, client, user))).status).toBe(200);
+    const migrated = await storedHash();
+    expect(migrated).toMatch(/^hmac-sha256\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    expect(migrated).not.toContain(client.secret!);
+
+    expect((await redeem(s, client, await issueCode(s, client, user))).status).toBe(200);
+    expect(await storedHash()).toBe(migrated);
+    expectInvalidClient(await redeem(s, wrong, await issueCode(s, client, user)));
   });
 });

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Role } from '@stack/oauth';
 import { createAuthorizationCode } from '../src/services/codes.ts';
-import { createUser, hashSecret, type UserRecord } from '../src/services/users.ts';
+import { createUser, type UserRecord } from '../src/services/users.ts';
+import { hashClientSecret } from '../src/services/client-secrets.ts';
 import type { TestAuthServer } from './helpers.ts';
 
 /** The resource startAuthServer() serves (MCP_RESOURCES). */
@@ -18,7 +19,7 @@ export async function addUser(s: TestAuthServer, role: Role = 'developer'): Prom
   return createUser(s.app.ctx.store, { email: `${randomUUID()}@example.com`, password: 'correct horse battery staple', role });
 }
 
-/** Inserts a client directly; confidential ones get an argon2id-hashed secret. */
+/** Inserts a client directly; confidential ones get their secret stored as registration stores it (hashClientSecret). */
 export async function addClient(
   s: TestAuthServer,
   o: { method?: TestClient['method']; id?: string; secret?: string; grantTypes?: string[] } = {},
@@ -27,7 +28,7 @@ export async function addClient(
   const id = o.id ?? randomUUID();
   const secret = method === 'none' ? undefined : (o.secret ?? randomBytes(32).toString('base64url'));
   await s.app.ctx.store.clients.insert({
-    id, source: 'admin', secretHash: secret ? await hashSecret(secret) : null, clientName: `test ${method}`,
+    id, source: 'admin', secretHash: secret ? hashClientSecret(secret) : null, clientName: `test ${method}`,
     redirectUris: [REDIRECT_URI], grantTypes: o.grantTypes ?? ['authorization_code', 'refresh_token'],
     tokenEndpointAuthMethod: method, applicationType: 'native', scope: 'db:read db:write db:admin', metadata: {},
     createdAt: Date.now(), metadataExpiresAt: null, revokedAt: null,

@@ -5,8 +5,12 @@ import { familyIdForCode, revokeTokensFromCode } from '../services/refresh-token
 import { effectiveScope, mintTokens, type TokenResponse } from '../services/token-response.ts';
 import { activeUser, checkResource, requireParam, type GrantRequest } from './grant.ts';
 
+export const grantType = 'authorization_code';
+export const parameters = ['code', 'redirect_uri', 'code_verifier', 'resource'] as const;
+type CodeGrantRequest = GrantRequest<(typeof parameters)[number]>;
+
 /** Code reuse (OAuth 2.1 §4.1.3, RFC 9700 §4.5.3.1): refuse it and revoke everything issued from the code. */
-async function rejectReuse(g: GrantRequest, code: AuthorizationCodeRecord): Promise<never> {
+async function rejectReuse(g: CodeGrantRequest, code: AuthorizationCodeRecord): Promise<never> {
   const now = g.ctx.now();
   const revoked = await revokeTokensFromCode(g.ctx, code.codeHash, now);
   g.ctx.audit.write({
@@ -17,7 +21,7 @@ async function rejectReuse(g: GrantRequest, code: AuthorizationCodeRecord): Prom
 }
 
 /** Every binding of the code (OAuth 2.1 §4.1.3): client, redirect URI, lifetime, PKCE and resource. */
-function checkCode(g: GrantRequest, code: AuthorizationCodeRecord, now: number): void {
+function checkCode(g: CodeGrantRequest, code: AuthorizationCodeRecord, now: number): void {
   const { params } = g;
   if (code.clientId !== g.client.id) throw invalidGrant('authorization code was issued to another client');
   const redirectUri = requireParam(params, 'redirect_uri');
@@ -28,7 +32,7 @@ function checkCode(g: GrantRequest, code: AuthorizationCodeRecord, now: number):
 }
 
 /** grant_type=authorization_code (OAuth 2.1 §4.1.3). */
-export async function authorizationCodeGrant(g: GrantRequest): Promise<TokenResponse> {
+export async function handler(g: CodeGrantRequest): Promise<TokenResponse> {
   const { ctx, client, params } = g;
   const value = requireParam(params, 'code');
   const code = await findAuthorizationCode(ctx, value);

@@ -4,17 +4,33 @@ import type { ClientRecord } from '../services/clients.ts';
 import type { TokenResponse } from '../services/token-response.ts';
 import { findUserById, type UserRecord } from '../services/users.ts';
 
-/** What a grant handler gets: an authenticated client that may use the grant, and the form parameters. */
-export interface GrantRequest {
+/**
+ * What a grant handler gets: an authenticated client that may use the grant, and of the form
+ * parameters only those the grant declares (so a grant cannot read a parameter it did not declare).
+ */
+export interface GrantRequest<P extends string = string> {
   ctx: AppContext;
   client: ClientRecord;
-  params: Record<string, string>;
+  params: Partial<Record<P, string>>;
   address: string;
 }
 
-export type GrantHandler = (g: GrantRequest) => Promise<TokenResponse>;
+/** A grant type (OAuth 2.1 §4): what each module in grants/ exports. */
+export interface Grant<P extends string = string> {
+  grantType: string;
+  /** The form parameters the grant reads, besides grant_type and client authentication. */
+  parameters: readonly P[];
+  handler: (g: GrantRequest<P>) => Promise<TokenResponse>;
+}
 
-export function requireParam(params: Record<string, string>, name: string): string {
+/** The declared parameters of a form. Repeated ones never get here: parseForm refuses them all (OAuth 2.1 §3.1). */
+export function pickParams<P extends string>(form: Record<string, string>, parameters: readonly P[]): Partial<Record<P, string>> {
+  const out: Partial<Record<P, string>> = {};
+  for (const name of parameters) if (Object.hasOwn(form, name)) out[name] = form[name];
+  return out;
+}
+
+export function requireParam<P extends string>(params: Partial<Record<P, string>>, name: P): string {
   const v = params[name];
   if (v === undefined || v === '') throw invalidRequest(`missing required parameter '${name}'`);
   return v;

@@ -1,9 +1,8 @@
-import { authorizationCodeGrant } from './authorization-code.ts';
-import { refreshTokenGrant } from './refresh-token.ts';
-import type { GrantHandler } from './grant.ts';
+import * as authorizationCode from './authorization-code.ts';
+import * as refreshToken from './refresh-token.ts';
+import type { Grant } from './grant.ts';
+
+const all: readonly Grant[] = [authorizationCode, refreshToken];
 
 /** The grant types this server implements (a Map, so a grant_type such as "constructor" finds nothing). */
-export const grants: ReadonlyMap<string, GrantHandler> = new Map<string, GrantHandler>([
-  ['authorization_code', authorizationCodeGrant],
-  ['refresh_token', refreshTokenGrant],
-]);
+export const grants: ReadonlyMap<string, Grant> = new Map(all.map((g) => [g.grantType, g]));

@@ -4,6 +4,10 @@ import { openSuccessor, sealSuccessor } from '../services/successor-seal.ts';
 import { effectiveScope, mintTokens, type TokenResponse } from '../services/token-response.ts';
 import { activeUser, checkResource, requireParam, type GrantRequest } from './grant.ts';
 
+export const grantType = 'refresh_token';
+export const parameters = ['refresh_token', 'scope', 'resource'] as const;
+type RefreshGrantRequest = GrantRequest<(typeof parameters)[number]>;
+
 /** What is sealed for the grace window: the successor response plus when its access token expires. */
 interface SealedSuccessor {
   response: TokenResponse;
@@ -11,7 +15,7 @@ interface SealedSuccessor {
 }
 
 /** A usable token of this client: unknown, revoked, expired or foreign tokens are invalid_grant. */
-function checkToken(g: GrantRequest, row: RefreshTokenRecord | undefined, now: number): RefreshTokenRecord {
+function checkToken(g: RefreshGrantRequest, row: RefreshTokenRecord | undefined, now: number): RefreshTokenRecord {
   // OAuth 2.1 §4.3.1: a refresh token is bound to the client it was issued to.
   if (!row || row.clientId !== g.client.id) throw invalidGrant('refresh token is invalid');
   if (row.revokedAt !== null) throw invalidGrant('refresh token has been revoked');
@@ -20,7 +24,7 @@ function checkToken(g: GrantRequest, row: RefreshTokenRecord | undefined, now: n
 }
 
 /** RFC 6749 §6: the requested scope may narrow the grant, never widen it. */
-function requestedScope(g: GrantRequest, granted: string): string {
+function requestedScope(g: RefreshGrantRequest, granted: string): string {
   if (g.params.scope === undefined) return granted;
   const asked = parseScope(g.params.scope);
   if (asked.length === 0) return granted;
@@ -36,7 +40,7 @@ function requestedScope(g: GrantRequest, granted: string): string {
  * must not fork or kill the family). Otherwise it is reuse (RFC 9700 §4.14.2): the whole family is
  * revoked, the successor and its access tokens included.
  */
-async function replayOrRevoke(g: GrantRequest, row: RefreshTokenRecord, presented: string, now: number): Promise<TokenResponse> {
+async function replayOrRevoke(g: RefreshGrantRequest, row: RefreshTokenRecord, presented: string, now: number): Promise<TokenResponse> {
   const { ctx } = g;
   const inGrace = row.rotatedAt !== null && now - row.rotatedAt <= ctx.config.refreshGrace * 1000;
   if (inGrace && row.successorSealed && row.successorId) {
@@ -59,7 +63,7 @@ async function replayOrRevoke(g: GrantRequest, row: RefreshTokenRecord, presente
 const MAX_ROUNDS = 3;
 
 /** grant_type=refresh_token (OAuth 2.1 §4.3) with rotation on every use (MCP: MUST for public clients). */
-export async function refreshTokenGrant(g: GrantRequest): Promise<TokenResponse> {
+export async function handler(g: RefreshGrantRequest): Promise<TokenResponse> {
   const { ctx, client } = g;
   const presented = requireParam(g.params, 'refresh_token');
   for (let round = 0; round < MAX_ROUNDS; round++) {

@@ -1,13 +1,12 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { invalidClient } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
 import type { ClientRecord } from '../services/clients.ts';
-import { formParams } from '../plugins/form-body.ts';
-import { authenticateClient } from '../services/client-auth.ts';
+import { parseForm } from '../http/parse-form.ts';
+import { authenticateClient } from '../http/authenticate-client.ts';
 import { findRefreshToken } from '../services/refresh-tokens.ts';
 import { verifyOwnAccessToken } from '../services/verify-access-token.ts';
 import { requireParam } from '../grants/grant.ts';
-import { noStore } from './token.ts';
 
 type Introspection = { active: false } | ({ active: true } & Record<string, unknown>);
 const INACTIVE: Introspection = { active: false };
@@ -45,24 +44,35 @@ async function introspectRefresh(ctx: AppContext, caller: ClientRecord, token: s
   };
 }
 
+/** Step: RFC 7662 §2.1: the endpoint MUST require authorization; a client_id alone proves nothing. */
+async function requireClientSecret(request: FastifyRequest): Promise<void> {
+  if (request.oauthClient!.method === 'none') throw invalidClient('introspection requires a confidential client that authenticates with its secret');
+}
+
+/** Last step: what the caller may learn about the token. */
+async function introspect(request: FastifyRequest): Promise<Introspection> {
+  const { ctx } = request.server;
+  const params = request.form!;
+  const { client } = request.oauthClient!;
+  const token = requireParam(params, 'token');
+  const refreshFirst = params.token_type_hint === 'refresh_token';
+  const result = refreshFirst
+    ? (await introspectRefresh(ctx, client, token)) ?? (await introspectAccess(ctx, client, token))
+    : (await introspectAccess(ctx, client, token)) ?? (await introspectRefresh(ctx, client, token));
+  return result ?? INACTIVE;
+}
+
 /**
  * Token introspection (RFC 7662) for authenticated confidential clients: their own tokens, or any
  * token for a resource server. Unknown, expired, revoked, rotated and other clients' tokens are
- * simply `{ "active": false }`.
+ * simply `{ "active": false }`. parseForm → authenticateClient → requireClientSecret → introspect.
  */
 export const introspectRoutes: FastifyPluginAsync = async (app) => {
-  const { ctx } = app;
-  app.post('/introspect', async (request, reply) => {
-    noStore(reply);
-    const params = formParams(request);
-    const { client, method } = await authenticateClient(ctx, request, params);
-    // RFC 7662 §2.1: the endpoint MUST require authorization; a client_id alone proves nothing.
-    if (method === 'none') throw invalidClient('introspection requires a confidential client that authenticates with its secret');
-    const token = requireParam(params, 'token');
-    const refreshFirst = params.token_type_hint === 'refresh_token';
-    const result = refreshFirst
-      ? (await introspectRefresh(ctx, client, token)) ?? (await introspectAccess(ctx, client, token))
-      : (await introspectAccess(ctx, client, token)) ?? (await introspectRefresh(ctx, client, token));
-    return result ?? INACTIVE;
+  app.route({
+    method: 'POST',
+    url: '/introspect',
+    config: { noStore: true },
+    preHandler: [parseForm, authenticateClient, requireClientSecret],
+    handler: introspect,
   });
 };

@@ -20,9 +20,8 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
   const paths = new Set(['/.well-known/oauth-authorization-server']);
   if (issuerPath) paths.add(`/.well-known/oauth-authorization-server${issuerPath}`);
   for (const url of paths) {
-    app.get(url, async (_req, reply) => {
+    app.get(url, { config: { cors: true } }, async (_req, reply) => {
       reply.header('cache-control', 'public, max-age=300');
-      reply.header('access-control-allow-origin', '*');
       return body;
     });
   }

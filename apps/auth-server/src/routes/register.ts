@@ -22,6 +22,7 @@ export const registerRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/register', {
     bodyLimit: REGISTER_BODY_LIMIT,
+    config: { noStore: true },
     // Rate limit and content type are checked before the body is parsed.
     onRequest: async (request) => {
       await limiter.consume(request.ip);
@@ -31,8 +32,6 @@ export const registerRoutes: FastifyPluginAsync = async (app) => {
     const metadata = validateRegistrationMetadata(request.body);
     const info = await registerClient(ctx, metadata);
     ctx.audit.write({ event: 'client.registered', client: info.client_id, client_name: metadata.client_name, address: request.ip, auth_method: metadata.token_endpoint_auth_method, decision: 'allow' });
-    reply.header('cache-control', 'no-store');
-    reply.header('pragma', 'no-cache');
     return reply.status(201).send(info);
   });
 };

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { invalidRequest } from '@stack/oauth';
 import { queryParams } from '../plugins/form-body.ts';
-import { noStore } from './token.ts';
 
 // Bounded so the response stays under the MCP server's 5 MB feed limit (about 70 bytes per entry).
 const MAX_ENTRIES = 50_000;
@@ -19,8 +18,7 @@ const MAX_ENTRIES = 50_000;
  */
 export const revocationRoutes: FastifyPluginAsync = async (app) => {
   const { ctx } = app;
-  app.get('/revocations', async (request, reply) => {
-    noStore(reply);
+  app.get('/revocations', { config: { noStore: true } }, async (request) => {
     const { since: raw } = queryParams(request);
     const since = raw === undefined || raw === '' ? 0 : Number(raw);
     if (!/^\d{0,16}$/.test(raw ?? '') || !Number.isSafeInteger(since)) throw invalidRequest("'since' must be a time in milliseconds");

@@ -1,12 +1,11 @@
-import type { FastifyPluginAsync } from 'fastify';
-import { formParams } from '../plugins/form-body.ts';
-import { authenticateClient } from '../services/client-auth.ts';
+import type { FastifyPluginAsync, FastifyRequest, FastifyReply } from 'fastify';
+import { parseForm } from '../http/parse-form.ts';
+import { authenticateClient } from '../http/authenticate-client.ts';
 import type { ClientRecord } from '../services/clients.ts';
 import type { AppContext } from '../context.ts';
 import { findRefreshToken } from '../services/refresh-tokens.ts';
 import { verifyOwnAccessToken } from '../services/verify-access-token.ts';
 import { requireParam } from '../grants/grant.ts';
-import { allowCors, corsPreflight, noStore } from './token.ts';
 
 type Outcome = { kind: 'refresh_token' | 'access_token'; user: string; revoked: boolean } | undefined;
 
@@ -29,28 +28,34 @@ async function revokeAccess(ctx: AppContext, client: ClientRecord, token: string
   return { kind: 'access_token', user: claims.sub, revoked: true };
 }
 
-/** Token revocation (RFC 7009): always 200 for a well-formed request, whether or not anything was revoked. */
+/** Last step: revokes the token if it is the client's; RFC 7009 §2.2: 200 whether or not anything was revoked. */
+async function revoke(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { ctx } = request.server;
+  const params = request.form!;
+  const { client } = request.oauthClient!;
+  const token = requireParam(params, 'token');
+  // RFC 7009 §2.1: the hint only orders the lookups; an unknown hint is ignored.
+  const looksLikeJwt = token.split('.').length === 3;
+  const accessFirst = params.token_type_hint === 'access_token' || (params.token_type_hint !== 'refresh_token' && looksLikeJwt);
+  const outcome = accessFirst
+    ? (await revokeAccess(ctx, client, token)) ?? (await revokeRefresh(ctx, client, token))
+    : (await revokeRefresh(ctx, client, token)) ?? (await revokeAccess(ctx, client, token));
+  if (outcome) {
+    ctx.audit.write({
+      event: 'token.revoked', kind: outcome.kind, user: outcome.user, client: client.id, address: request.ip,
+      decision: outcome.revoked ? 'allow' : 'deny', reason: outcome.revoked ? undefined : 'token belongs to another client',
+    });
+  }
+  return reply.status(200).send();
+}
+
+/** Token revocation (RFC 7009): parseForm → authenticateClient → revoke; never cached, readable by browser-based clients. */
 export const revokeRoutes: FastifyPluginAsync = async (app) => {
-  const { ctx } = app;
-  corsPreflight(app, '/revoke');
-  app.post('/revoke', async (request, reply) => {
-    noStore(reply);
-    allowCors(reply);
-    const params = formParams(request);
-    const { client } = await authenticateClient(ctx, request, params);
-    const token = requireParam(params, 'token');
-    // RFC 7009 §2.1: the hint only orders the lookups; an unknown hint is ignored.
-    const looksLikeJwt = token.split('.').length === 3;
-    const accessFirst = params.token_type_hint === 'access_token' || (params.token_type_hint !== 'refresh_token' && looksLikeJwt);
-    const outcome = accessFirst
-      ? (await revokeAccess(ctx, client, token)) ?? (await revokeRefresh(ctx, client, token))
-      : (await revokeRefresh(ctx, client, token)) ?? (await revokeAccess(ctx, client, token));
-    if (outcome) {
-      ctx.audit.write({
-        event: 'token.revoked', kind: outcome.kind, user: outcome.user, client: client.id, address: request.ip,
-        decision: outcome.revoked ? 'allow' : 'deny', reason: outcome.revoked ? undefined : 'token belongs to another client',
-      });
-    }
-    return reply.status(200).send();
+  app.route({
+    method: 'POST',
+    url: '/revoke',
+    config: { noStore: true, cors: 'with-preflight' },
+    preHandler: [parseForm, authenticateClient],
+    handler: revoke,
   });
 };

@@ -1,53 +1,51 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '@stack/oauth';
-import { formParams } from '../plugins/form-body.ts';
-import { authenticateClient } from '../services/client-auth.ts';
-import { startTokenSweeper } from '../services/token-sweeper.ts';
+import { parseForm } from '../http/parse-form.ts';
+import { authenticateClient } from '../http/authenticate-client.ts';
 import { grants } from '../grants/index.ts';
+import { pickParams, type Grant } from '../grants/grant.ts';
+import type { TokenResponse } from '../services/token-response.ts';
 
-/** OAuth 2.1 §3.2.3: token responses must not be cached. */
-export function noStore(reply: FastifyReply): void {
-  reply.header('cache-control', 'no-store');
-  reply.header('pragma', 'no-cache');
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The grant named by grant_type (set by the checkGrantType step). */
+    grant: Grant | null;
+  }
+}
+
+/** Step: a known grant_type, checked before client authentication so junk requests cost no secret verification. */
+async function checkGrantType(request: FastifyRequest): Promise<void> {
+  const grantType = request.form!.grant_type;
+  if (!grantType) throw invalidRequest("missing required parameter 'grant_type'");
+  const grant = grants.get(grantType);
+  if (!grant) throw unsupportedGrantType(`grant_type '${grantType.slice(0, 50)}' is not supported`);
+  request.grant = grant;
+}
+
+/** Step: the authenticated client registered this grant type (OAuth 2.1 §3.2.2 unauthorized_client). */
+async function checkClientGrant(request: FastifyRequest): Promise<void> {
+  const { grantType } = request.grant!;
+  if (!request.oauthClient!.client.grantTypes.includes(grantType)) throw unauthorizedClient(`this client may not use grant_type '${grantType}'`);
+}
+
+/** Last step: the grant's handler, given only the parameters it declares. */
+async function grant(request: FastifyRequest): Promise<TokenResponse> {
+  const g = request.grant!;
+  return g.handler({ ctx: request.server.ctx, client: request.oauthClient!.client, params: pickParams(request.form!, g.parameters), address: request.ip });
 }
 
 /**
- * Browser-based MCP clients (e.g. the Inspector) call the token and revocation endpoints from another
- * origin. No cookies are involved, so `*` grants nothing: a token still needs a code and its PKCE verifier.
+ * The token endpoint (OAuth 2.1 §3.2): authorization_code and refresh_token grants.
+ * parseForm → checkGrantType → authenticateClient → checkClientGrant → grant. Responses are never
+ * cached (OAuth 2.1 §3.2.3) and readable by browser-based clients.
  */
-export function allowCors(reply: FastifyReply): void {
-  reply.header('access-control-allow-origin', '*');
-}
-
-/** Answers CORS preflights for a POST endpoint. */
-export function corsPreflight(app: FastifyInstance, url: string): void {
-  app.options(url, async (_request, reply) => {
-    allowCors(reply);
-    reply.header('access-control-allow-methods', 'POST');
-    reply.header('access-control-allow-headers', 'authorization, content-type, accept, mcp-protocol-version');
-    reply.header('access-control-max-age', '600');
-    return reply.status(204).send();
-  });
-}
-
-/** The token endpoint (OAuth 2.1 §3.2): authorization_code and refresh_token grants. */
 export const tokenRoutes: FastifyPluginAsync = async (app) => {
-  const { ctx } = app;
-  const stop = startTokenSweeper(ctx, 60_000, (err) => app.log.error({ err }, 'token sweep failed'));
-  app.addHook('onClose', async () => stop());
-
-  corsPreflight(app, '/token');
-  app.post('/token', async (request, reply) => {
-    noStore(reply);
-    allowCors(reply);
-    const params = formParams(request);
-    // The grant type is checked before client authentication so junk requests cost no argon2 work.
-    const grantType = params.grant_type;
-    if (!grantType) throw invalidRequest("missing required parameter 'grant_type'");
-    const grant = grants.get(grantType);
-    if (!grant) throw unsupportedGrantType(`grant_type '${grantType.slice(0, 50)}' is not supported`);
-    const { client } = await authenticateClient(ctx, request, params);
-    if (!client.grantTypes.includes(grantType)) throw unauthorizedClient(`this client may not use grant_type '${grantType}'`);
-    return grant({ ctx, client, params, address: request.ip });
+  app.decorateRequest('grant', null);
+  app.route({
+    method: 'POST',
+    url: '/token',
+    config: { noStore: true, cors: 'with-preflight' },
+    preHandler: [parseForm, checkGrantType, authenticateClient, checkClientGrant],
+    handler: grant,
   });
 };

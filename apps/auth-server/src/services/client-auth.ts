@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
-import argon2 from 'argon2';
 import type { FastifyRequest } from 'fastify';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
-import { addressLimitKey, consumeOr429 } from '@stack/redis';
+import { addressLimitKey, consumeOr429, type LimiterFactory } from '@stack/redis';
 import { OAuthError, invalidClient, invalidRequest, rateLimited } from '@stack/oauth';
-import { safeEqual } from '@stack/crypto';
+import type { AuthConfig } from '../config.ts';
 import type { AppContext } from '../context.ts';
-import { withArgon2Slot } from './argon2-slots.ts';
+import { verifyClientSecret } from './client-secrets.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 
 export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
@@ -22,34 +20,22 @@ interface Presented {
   secret?: string;
 }
 
-// Client secrets are high-entropy, so an argon2 verification per request only costs CPU (perf notes
-// §5). A successful verification is remembered for a while, keyed by the stored hash, so a changed
-// secret is never served from here.
-const VERIFIED_TTL_MS = 10 * 60_000;
-const VERIFIED_MAX = 1000;
-const verifiedCache = new WeakMap<AppContext, Map<string, { digest: string; until: number }>>();
-
-// RFC 9700 §4.1: failed client authentications are limited per address (never per client, which
-// would let anyone lock a client out), with the login limits; each failure may have cost an argon2 run.
-const failureLimiters = new WeakMap<AppContext, RateLimiterAbstract>();
-
-function failureLimiter(ctx: AppContext): RateLimiterAbstract {
-  let l = failureLimiters.get(ctx);
-  if (!l) {
-    const { maxFailuresPerAddress: points, windowSeconds: duration } = ctx.config.login;
-    // In Redis when REDIS_URL is set, so the limit holds across instances.
-    failureLimiters.set(ctx, (l = ctx.limiters({ keyPrefix: 'client-auth', points, duration })));
-  }
-  return l;
+/**
+ * RFC 9700 §4.1: failed client authentications are limited per address (never per client, which
+ * would let anyone lock a client out), with the login limits. In Redis when REDIS_URL is set, so the
+ * limit holds across instances. Built once per app (ctx.clientAuthLimiter).
+ */
+export function createClientAuthLimiter(login: AuthConfig['login'], limiters: LimiterFactory): RateLimiterAbstract {
+  return limiters({ keyPrefix: 'client-auth', points: login.maxFailuresPerAddress, duration: login.windowSeconds });
 }
 
 /**
  * Reserves one failure for the address before anything is verified, so parallel requests cannot
- * overshoot the limit (each one past it is refused before it costs an argon2 run). The reservation
- * is kept when the client fails to authenticate and given back otherwise.
+ * overshoot the limit (each one past it is refused before its client is looked up or its secret
+ * checked). The reservation is kept when the client fails to authenticate and given back otherwise.
  */
 async function reserveAttempt(ctx: AppContext, addressKey: string): Promise<void> {
-  await consumeOr429(failureLimiter(ctx), addressKey, rateLimited);
+  await consumeOr429(ctx.clientAuthLimiter, addressKey, rateLimited);
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined for the Basic header. */
@@ -86,20 +72,13 @@ function presentedCredentials(request: FastifyRequest, params: Record<string, st
   return { method: 'none', clientId };
 }
 
-async function verifySecret(ctx: AppContext, secretHash: string, secret: string): Promise<boolean> {
-  if (secret.length === 0 || secret.length > 512) return false;
-  let cache = verifiedCache.get(ctx);
-  if (!cache) verifiedCache.set(ctx, (cache = new Map()));
-  const digest = createHash('sha256').update(secret).digest('base64url');
-  const hit = cache.get(secretHash);
-  if (hit && hit.until > ctx.now() && safeEqual(hit.digest, digest)) return true;
-  // Only argon2's own errors mean "no match"; a full argon2 queue (503) propagates.
-  const ok = await withArgon2Slot(() => argon2.verify(secretHash, secret).catch(() => false));
-  if (ok) {
-    if (cache.size >= VERIFIED_MAX) cache.delete(cache.keys().next().value!);
-    cache.set(secretHash, { digest, until: ctx.now() + VERIFIED_TTL_MS });
-  }
-  return ok;
+/** True when the secret matches; a hash in the old (argon2) format is replaced on success. */
+async function verifySecret(ctx: AppContext, client: ClientRecord, secret: string): Promise<boolean> {
+  if (client.secretHash === null || secret.length === 0 || secret.length > 512) return false;
+  const check = await verifyClientSecret(client.secretHash, secret);
+  // Conditional on the old hash, so a secret changed in the meantime is never overwritten.
+  if (check.ok && check.rehash !== undefined) await ctx.store.clients.replaceSecretHash(client.id, client.secretHash, check.rehash);
+  return check.ok;
 }
 
 /**
@@ -120,13 +99,12 @@ export async function authenticateClient(ctx: AppContext, request: FastifyReques
       throw invalidClient(`client authentication failed: this client must use ${client.tokenEndpointAuthMethod}`);
     }
     if (presented.method !== 'none') {
-      const ok = client.secretHash !== null && (await verifySecret(ctx, client.secretHash, presented.secret ?? ''));
-      if (!ok) throw invalidClient('client authentication failed');
+      if (!(await verifySecret(ctx, client, presented.secret ?? ''))) throw invalidClient('client authentication failed');
     }
     authenticated = { client, method: presented.method };
   } catch (err) {
     // Only a failed authentication counts; a malformed request or a busy server gives the point back.
-    if (!(err instanceof OAuthError && err.code === 'invalid_client')) await failureLimiter(ctx).reward(addressKey).catch(() => {});
+    if (!(err instanceof OAuthError && err.code === 'invalid_client')) await ctx.clientAuthLimiter.reward(addressKey).catch(() => {});
     // Anyone can send these: summarised per address beyond the first few of an interval.
     ctx.auditFailures.write(addressKey, 'client.auth_failed', {
       event: 'client.auth_failed',
@@ -139,6 +117,6 @@ export async function authenticateClient(ctx: AppContext, request: FastifyReques
     });
     throw err;
   }
-  await failureLimiter(ctx).reward(addressKey);
+  await ctx.clientAuthLimiter.reward(addressKey);
   return authenticated;
 }

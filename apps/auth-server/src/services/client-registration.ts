@@ -2,7 +2,7 @@ import { addressLimitKey, consumeOr429, memoryLimiters, type LimiterFactory } fr
 import { randomToken } from '@stack/crypto';
 import { rateLimited, type ClientMetadata } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
-import { hashSecret } from './users.ts';
+import { generateClientSecret, hashClientSecret } from './client-secrets.ts';
 
 /** RFC 7591 §3.2.1 client information response. `client_secret` is present only here, once. */
 export interface ClientInformation extends ClientMetadata {
@@ -14,14 +14,13 @@ export interface ClientInformation extends ClientMetadata {
 
 /**
  * Stores a dynamically registered client (RFC 7591 §3.2.1). Confidential clients get a random
- * secret that is returned once and stored only as an argon2id hash.
+ * secret that is returned once and stored only as a salted hash (hashClientSecret).
  */
 export async function registerClient(ctx: AppContext, metadata: ClientMetadata): Promise<ClientInformation> {
   const clientId = randomToken(18);
   const confidential = metadata.token_endpoint_auth_method !== 'none';
-  const secret = confidential ? randomToken(32) : undefined;
-  // argon2 runs before the insert, so no database work waits on it.
-  const secretHash = secret === undefined ? null : await hashSecret(secret);
+  const secret = confidential ? generateClientSecret() : undefined;
+  const secretHash = secret === undefined ? null : hashClientSecret(secret);
   const now = ctx.now();
   await ctx.store.clients.insert({
     id: clientId,

@@ -16,17 +16,22 @@ export function sweepTokens(ctx: AppContext): Promise<void> {
   });
 }
 
-/** Runs sweepTokens every `everyMs` until the returned stop function is called. */
-export function startTokenSweeper(ctx: AppContext, everyMs: number, onError: (err: unknown) => void): () => void {
-  let running = false;
+/**
+ * Runs sweepTokens every `everyMs` until the returned stop function is called; stop resolves once a
+ * sweep under way has ended, so the store can be closed after it.
+ */
+export function startTokenSweeper(ctx: AppContext, everyMs: number, onError: (err: unknown) => void): () => Promise<void> {
+  let running: Promise<void> | undefined;
   const timer = setInterval(() => {
     // With a slow database, sweeps must not pile up.
     if (running) return;
-    running = true;
-    sweepTokens(ctx).catch(onError).finally(() => {
-      running = false;
+    running = sweepTokens(ctx).catch(onError).finally(() => {
+      running = undefined;
     });
   }, everyMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }

@@ -70,6 +70,8 @@ export interface ClientRepo {
   revoke(id: string, now: number): Promise<{ alreadyRevoked: boolean; refreshTokens: number; accessTokens: number } | undefined>;
   /** Sets or clears the resource-server attribute (may introspect any token); false if no such client. */
   setResourceServer(id: string, value: boolean): Promise<boolean>;
+  /** Replaces the secret hash only while it is still `from` (a re-hash never undoes a change); false otherwise. */
+  replaceSecretHash(id: string, from: string, to: string): Promise<boolean>;
 }
 
 export interface SigningKeyRepo {

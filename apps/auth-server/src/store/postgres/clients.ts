@@ -42,6 +42,10 @@ export function pgClients(db: PgAuthDb): ClientRepo {
     async setResourceServer(id, value) {
       return (await db.update(clients).set({ resourceServer: value }).where(eq(clients.id, id)).returning({ id: clients.id })).length > 0;
     },
+    async replaceSecretHash(id, from, to) {
+      const updated = await db.update(clients).set({ secretHash: to }).where(and(eq(clients.id, id), eq(clients.secretHash, from))).returning({ id: clients.id });
+      return updated.length > 0;
+    },
   };
 }
 

@@ -44,6 +44,9 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
     async setResourceServer(id, value) {
       return db.update(clients).set({ resourceServer: value }).where(eq(clients.id, id)).run().changes > 0;
     },
+    async replaceSecretHash(id, from, to) {
+      return db.update(clients).set({ secretHash: to }).where(and(eq(clients.id, id), eq(clients.secretHash, from))).run().changes > 0;
+    },
   };
 }
 

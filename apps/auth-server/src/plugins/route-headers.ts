@@ -1,0 +1,66 @@
+import fp from 'fastify-plugin';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** OAuth 2.1 §3.2.3, RFC 7009, RFC 7662, RFC 7591: the response (errors included) must not be cached. */
+    noStore?: boolean;
+    /**
+     * Readable from any origin (`access-control-allow-origin: *`); `'with-preflight'` also answers CORS
+     * preflights (OPTIONS) for the route's methods. No cookies are involved on such routes, so `*` grants
+     * nothing: a token still needs a code and its PKCE verifier, a secret, or the token itself.
+     */
+    cors?: boolean | 'with-preflight';
+  }
+}
+
+const PREFLIGHT_HEADERS = 'authorization, content-type, accept, mcp-protocol-version';
+const PREFLIGHT_MAX_AGE_SECONDS = '600';
+
+async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.header('cache-control', 'no-store');
+  reply.header('pragma', 'no-cache');
+}
+
+async function allowAnyOrigin(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.header('access-control-allow-origin', '*');
+}
+
+function routeMethods(route: RouteOptions): string[] {
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  return methods.filter((m) => m !== 'HEAD' && m !== 'OPTIONS');
+}
+
+function addPreflight(app: FastifyInstance, route: RouteOptions): void {
+  const allowMethods = routeMethods(route).join(', ');
+  app.options(route.url, async (_request, reply) => {
+    reply.header('access-control-allow-origin', '*');
+    reply.header('access-control-allow-methods', allowMethods);
+    reply.header('access-control-allow-headers', PREFLIGHT_HEADERS);
+    reply.header('access-control-max-age', PREFLIGHT_MAX_AGE_SECONDS);
+    return reply.status(204).send();
+  });
+}
+
+/**
+ * Response headers a route asks for in its `config` (`noStore`, `cors`), set in onRequest so that
+ * every answer of the route carries them, errors from parsing and authentication included.
+ */
+export const routeHeaders = fp(
+  async (app) => {
+    app.addHook('onRoute', (route) => {
+      const config = route.config ?? {};
+      const hooks: onRequestHookHandler[] = [];
+      if (config.noStore) hooks.push(noStore);
+      if (config.cors) hooks.push(allowAnyOrigin);
+      if (hooks.length === 0) return;
+      const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+      // First, so a route's own onRequest steps (rate limits, content checks) answer with them too.
+      route.onRequest = [...hooks, ...own];
+      // Registered on this (root) instance with the complete URL; the OPTIONS route has no cors config, so no loop.
+      // Fastify's automatic HEAD route of a GET passes here too: only the route with real methods adds one.
+      if (config.cors === 'with-preflight' && routeMethods(route).length > 0) addPreflight(app, route);
+    });
+  },
+  { name: 'route-headers' },
+);
