@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { randomToken, tokenHash } from '@stack/crypto';
 import { hashSecret } from '../../../apps/auth-server/src/services/users.ts';
+import { hashClientSecret } from '../../../apps/auth-server/src/services/client-secrets.ts';
 import type { RowSink } from './sinks.ts';
 
 export const REDIRECT_URI = 'http://127.0.0.1:7777/callback';
@@ -70,7 +71,7 @@ export async function seedAuthDb(sink: RowSink, spec: SeedSpec): Promise<Seeded>
   rows += await sink.insert('users', COLUMNS.users, users.map((u) => [u.id, u.email, passwordHash, 'developer', now, null]));
 
   const confidentialSecret = randomBytes(32).toString('base64url');
-  const confidentialHash = await hashSecret(confidentialSecret);
+  const confidentialHash = hashClientSecret(confidentialSecret);
   const fillers = Math.max(0, spec.clients - 2);
   const fillerId = (i: number) => `bench-filler-${i}`;
   rows += await sink.insert('clients', COLUMNS.clients, (function* () {
