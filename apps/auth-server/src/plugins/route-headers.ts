@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -17,13 +17,14 @@ declare module 'fastify' {
 const PREFLIGHT_HEADERS = 'authorization, content-type, accept, mcp-protocol-version';
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 
-async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  reply.header('cache-control', 'no-store');
-  reply.header('pragma', 'no-cache');
-}
-
-async function allowAnyOrigin(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  reply.header('access-control-allow-origin', '*');
+function headersHook(noStore: boolean, cors: boolean) {
+  return async (_request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (noStore) {
+      reply.header('cache-control', 'no-store');
+      reply.header('pragma', 'no-cache');
+    }
+    if (cors) reply.header('access-control-allow-origin', '*');
+  };
 }
 
 function routeMethods(route: RouteOptions): string[] {
@@ -50,13 +51,12 @@ export const routeHeaders = fp(
   async (app) => {
     app.addHook('onRoute', (route) => {
       const config = route.config ?? {};
-      const hooks: onRequestHookHandler[] = [];
-      if (config.noStore) hooks.push(noStore);
-      if (config.cors) hooks.push(allowAnyOrigin);
-      if (hooks.length === 0) return;
+      const noStore = config.noStore === true;
+      const cors = config.cors !== undefined && config.cors !== false;
+      if (!noStore && !cors) return;
       const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
       // First, so a route's own onRequest steps (rate limits, content checks) answer with them too.
-      route.onRequest = [...hooks, ...own];
+      route.onRequest = [headersHook(noStore, cors), ...own];
       // Registered on this (root) instance with the complete URL; the OPTIONS route has no cors config, so no loop.
       // Fastify's automatic HEAD route of a GET passes here too: only the route with real methods adds one.
       if (config.cors === 'with-preflight' && routeMethods(route).length > 0) addPreflight(app, route);
