@@ -14,6 +14,8 @@ const MAX_CONCURRENT = Math.max(1, Math.min(3, availableParallelism() - 1));
 const MAX_WAITING = 100;
 const RETRY_AFTER_SECONDS = 2;
 
+// Process state on purpose, not per app: the thread pool these slots protect is the process's, so
+// every app and CLI command in one process must share one bound. Nothing here needs closing.
 let running = 0;
 const waiting: (() => void)[] = [];
 

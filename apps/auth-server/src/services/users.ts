@@ -10,15 +10,19 @@ export type { UserRecord };
 // login storm cannot starve libuv's thread pool (see docs/perf-notes).
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 
-// Verified against when the email is unknown, so a miss costs the same time as a wrong password.
-let dummyHash: Promise<string> | undefined;
+/**
+ * Verified against when the email is unknown, so a miss costs the same time as a wrong password. A
+ * constant, made with ARGON2_OPTIONS (a test checks they still match), so even the first miss of a
+ * process costs no extra hash. The password it was made from does not matter: the result is ignored.
+ */
+export const DUMMY_PASSWORD_HASH = '$argon2id$v=19$m=19456,p=1,t=2$VxM3oqZJET31tXYf+zf1CA$HrD4YVL9oyM3xoSV+c1kVEJjJ+kgH0spskXrKCChTsI';
 
 /** Normalises an email for lookup and uniqueness. */
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-/** Hashes a password (or client secret) with argon2id. */
+/** Hashes a password with argon2id (server-generated client secrets: client-secrets.ts). */
 export function hashSecret(secret: string): Promise<string> {
   return withArgon2Slot(() => argon2.hash(secret, ARGON2_OPTIONS));
 }
@@ -58,14 +62,8 @@ export async function verifyPassword(store: AuthStore, email: string, password: 
   const user = email.length <= 320 ? await findUserByEmail(store, email) : undefined;
   if (password.length > 1024) return undefined;
   if (!user) {
-    // Forgotten if it fails (a full argon2 queue), so one busy moment does not break every later call.
-    dummyHash ??= hashSecret('dummy password for timing equalisation').catch((err: unknown) => {
-      dummyHash = undefined;
-      throw err;
-    });
-    const hash = await dummyHash;
     // Only argon2's own errors mean "no match"; a full queue (503) propagates.
-    await withArgon2Slot(() => argon2.verify(hash, password).catch(() => false));
+    await withArgon2Slot(() => argon2.verify(DUMMY_PASSWORD_HASH, password).catch(() => false));
     return undefined;
   }
   const ok = await withArgon2Slot(() => argon2.verify(user.passwordHash, password).catch(() => false));
