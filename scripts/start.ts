@@ -18,7 +18,7 @@ function stopAll(code: number): void {
   stopping = true;
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   setTimeout(() => process.exit(code), 11_000).unref();
-  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => process.exit(code));
+  void Promise.all(children.filter((c) => c.exitCode === null).map((c) => new Promise((r) => c.once('exit', r)))).then(() => process.exit(code));
 }
 
 for (const app of apps) {
@@ -30,7 +30,7 @@ for (const app of apps) {
   });
   children.push(child);
   for (const [stream, out] of [[child.stdout, process.stdout], [child.stderr, process.stderr]] as const) {
-    createInterface({ input: stream! }).on('line', (line) => out.write(`[${app.name}] ${line}\n`));
+    createInterface({ input: stream }).on('line', (line) => out.write(`[${app.name}] ${line}\n`));
   }
   child.on('exit', (code, signal) => {
     if (!stopping) {

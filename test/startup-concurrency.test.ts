@@ -22,22 +22,22 @@ function startInstance(env: Record<string, string>): Promise<Instance> {
     cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (d) => { stderr += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
   const exited = new Promise<{ code: number | null; stderr: string }>((r) => child.once('close', (code) => r({ code, stderr })));
   const waiting: ((v: unknown) => void)[] = [];
   void exited.then(() => waiting.splice(0).forEach((w) => w(undefined)));
   const next = () => new Promise<unknown>((r) => waiting.push(r));
   const ready = next();
-  createInterface({ input: child.stdout! }).on('line', (line) => waiting.shift()?.(line === 'ready' ? true : (JSON.parse(line) as { value: unknown }).value));
+  createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.(line === 'ready' ? true : (JSON.parse(line) as { value: unknown }).value));
   const instance: Instance = {
     step(line) {
       if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(undefined);
       const answer = next();
-      child.stdin!.write(`${line}\n`);
+      child.stdin.write(`${line}\n`);
       return answer;
     },
     exit() {
-      child.stdin!.end();
+      child.stdin.end();
       const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
       return exited.finally(() => clearTimeout(t));
     },

@@ -65,7 +65,7 @@ try {
   await growthScenarios(c, { ...mainSpec, codes: 1 });
 } catch (err) {
   failed = true;
-  console.error(`bench failed: ${(err as Error).stack ?? err}\n  server logs are in ${work}`);
+  console.error(`bench failed: ${(err as Error).stack ?? String(err)}\n  server logs are in ${work}`);
 }
 
 const targets = computeTargets(c.rows, c.facts);

@@ -92,7 +92,7 @@ describe('mcp-remote through the whole stack', () => {
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [PROXY_BIN, stack.mcp.url, String(port)],
-      env: { ...process.env, MCP_REMOTE_CONFIG_DIR: configDir, ...home.noBrowserEnv() } as Record<string, string>,
+      env: { ...process.env, MCP_REMOTE_CONFIG_DIR: configDir, ...home.noBrowserEnv() },
       stderr: 'pipe',
     });
     let log = '';

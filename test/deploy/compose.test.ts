@@ -15,7 +15,7 @@ const compose = loadCompose();
 // The template as an operator fills it in (the compose file's header says to set the key first).
 const template = { ...Object.fromEntries(parseEnvFile(read('docker/compose.env.example'))), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
 const settings = { auth: new Set(authSettingNames), mcp: new Set(mcpSettingNames) };
-const appServices = Object.entries(compose.services).filter(([, s]) => appOf(s)) as [string, Service][];
+const appServices = Object.entries(compose.services).filter(([, s]) => appOf(s));
 const isScale = (s: Service) => (s.profiles ?? []).includes('scale');
 // Read by Compose itself (interpolation for the postgres service), never by the apps.
 const COMPOSE_ONLY = ['POSTGRES_PASSWORD'];

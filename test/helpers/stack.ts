@@ -32,7 +32,7 @@ export async function startStack(opts: { authEnv?: Record<string, string>; mcpEn
   let n = 0;
   const close = async () => {
     await mcp.close();
-    demo.close();
+    await demo.close();
     await auth.close();
   };
   return {

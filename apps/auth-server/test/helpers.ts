@@ -28,7 +28,7 @@ export function testPool(schema?: string, url = TEST_PG_URL): pg.Pool {
     connectionString: url,
     max: 2,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+    types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format)) },
   });
   pool.on('error', () => {});
   return pool;

@@ -45,7 +45,7 @@ describe('token endpoint: refresh_token grant', () => {
     const first = await login(s, client, user);
     const results = await Promise.all(Array.from({ length: 8 }, () => refresh(s, client, String(first.refresh_token))));
     for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200);
-    const pairs = new Set(results.map((r) => `${r.body.access_token} ${r.body.refresh_token} ${r.body.scope}`));
+    const pairs = new Set(results.map((r) => `${String(r.body.access_token)} ${String(r.body.refresh_token)} ${String(r.body.scope)}`));
     expect(pairs.size).toBe(1);
     const family = await s.sql<{ revoked_at: number | null }>('select revoked_at from refresh_tokens where family_id = ?', (await rowOf(first.refresh_token))!.familyId);
     expect(family.length).toBe(2);
@@ -67,7 +67,7 @@ describe('token endpoint: refresh_token grant', () => {
     keys.active = active;
     expect(signings).toBeGreaterThan(1);
     for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(new Set(results.map((r) => `${r.body.access_token} ${r.body.refresh_token}`)).size).toBe(1);
+    expect(new Set(results.map((r) => `${String(r.body.access_token)} ${String(r.body.refresh_token)}`)).size).toBe(1);
     // Only the winner's access token was recorded; nothing was revoked.
     const familyId = (await rowOf(first.refresh_token))!.familyId;
     expect((await s.app.ctx.store.tokens.issuedByFamily(familyId)).length).toBe(2);

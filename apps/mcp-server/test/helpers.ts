@@ -69,7 +69,7 @@ export async function startIssuer(): Promise<TestIssuer> {
       };
       for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];
       return new SignJWT(payload)
-        .setProtectedHeader({ alg: opts.alg ?? 'RS256', typ: 'at+jwt', kid, ...opts.header } as { alg: string })
+        .setProtectedHeader({ alg: opts.alg ?? 'RS256', typ: 'at+jwt', kid, ...opts.header })
         .sign(opts.key ?? privateKey);
     },
     close: () => new Promise<void>((r) => server.close(() => r())),

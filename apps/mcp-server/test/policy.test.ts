@@ -92,7 +92,7 @@ describe('npm run mcp-server (main.ts over HTTP)', () => {
     const count = async () => (await (await rpc(url, listTools(), t)).json()).result.tools.length;
     expect(await count()).toBe(3);
 
-    const yaml = readFileSync(join(dir, 'policy.yaml'), 'utf8').replace(/  query:\n    roles: \[admin, developer, viewer\]/, '  query:\n    roles: [admin, developer]');
+    const yaml = readFileSync(join(dir, 'policy.yaml'), 'utf8').replace(/ {2}query:\n {4}roles: \[admin, developer, viewer\]/, '  query:\n    roles: [admin, developer]');
     writeFileSync(join(dir, 'policy.yaml'), yaml);
     child.kill('SIGHUP');
     await waitFor(/\[OK\] Policy reloaded \(6 tools\)/);

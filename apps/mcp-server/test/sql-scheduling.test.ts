@@ -52,7 +52,7 @@ describe('[HARD-SQL-WRITER-LANE] writes wait their turn in one writer lane inste
     let aliceWrites = 0;
     const longWriter = (async () => {
       while (!stop) {
-        const r = await t!.call('execute_sql', { sql: `INSERT INTO notes SELECT 'alice', (${COUNT_TO})`, params: [slowRows] }, alice);
+        const r = await t.call('execute_sql', { sql: `INSERT INTO notes SELECT 'alice', (${COUNT_TO})`, params: [slowRows] }, alice);
         expect(r.isError, r.text).toBe(false);
         aliceWrites++;
       }

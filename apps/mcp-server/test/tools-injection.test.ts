@@ -40,8 +40,8 @@ beforeAll(() => {
   path = join(dir, 'demo.db');
   demo = createDemoTools({ databasePath: path });
 });
-afterAll(() => {
-  demo.close();
+afterAll(async () => {
+  await demo.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -19,13 +19,13 @@ function openTools(opts: { maxRows?: number; queryTimeoutMs?: number; sqlWorkers
   async function call(name: string, args: unknown, caller: ToolContext = ctx) {
     const r = await invokeTool(byName.get(name)!, args, caller);
     const text = (r.content[0] as { text: string }).text;
-    return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text), structured: r.structuredContent as any, content: r.content };
+    return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text), structured: r.structuredContent, content: r.content };
   }
   const peek = <T>(sql: string): T => {
     const db = new Database(path, { readonly: true });
     try { return db.prepare(sql).pluck().get() as T; } finally { db.close(); }
   };
-  return { dir, path, demo, call, peek, close() { demo.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return { dir, path, demo, call, peek, async close() { await demo.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 type Tools = ReturnType<typeof openTools>;
@@ -162,9 +162,9 @@ describe('demo tools: changes', () => {
   it('seeds only once: a restart keeps changed data', async () => {
     t = openTools();
     expect((await t.call('delete_users', { ids: [1, 2, 3] })).data).toEqual({ deleted: 3, requested: 3 });
-    t.demo.close();
+    await t.demo.close();
     const again = createDemoTools({ databasePath: t.path });
-    again.close();
+    await again.close();
     expect(t.peek<number>('SELECT count(*) FROM users')).toBe(27);
   });
 

@@ -61,10 +61,10 @@ function run(t: Target, connections: number, duration: number, bad: { n: number 
           },
         }
         : {}),
-    } as autocannon.Request];
+    }];
   }
   return new Promise((resolve, reject) => {
-    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+    autocannon(opts, (err: Error | null, result) => (err ? reject(err) : resolve(result)));
   });
 }
 

@@ -60,8 +60,8 @@ export async function startServer(o: StartOptions): Promise<ServerProcess> {
   const [cmd, args] = serverCommand([...(o.nodeFlags ?? []), '--import', 'tsx', join(REPO_ROOT, o.script), ...(o.args ?? [])]);
   const log = createWriteStream(o.logFile, { flags: 'a' });
   const child = spawn(cmd, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   try {
     await waitReady(o.readyUrl, child, o.logFile);

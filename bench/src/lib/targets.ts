@@ -7,7 +7,7 @@ const usable = (a: number | undefined, b: number | undefined): a is number =>
 
 /** a/b against the goal; `cpu` gives the CPU µs per request of a and b (the ratio is inverted: less CPU is faster). */
 function ratio(name: string, goal: string, a: number | undefined, b: number | undefined, ok: (x: number) => boolean, cpu?: [number | undefined, number | undefined]): Target {
-  const c = cpu && usable(cpu[1], cpu[0]) ? cpu[1]! / cpu[0]! : undefined;
+  const c = cpu && usable(cpu[1], cpu[0]) ? cpu[1] / cpu[0]! : undefined;
   const cpuPart = c === undefined ? undefined : { shown: `${c.toFixed(2)}×`, met: ok(c) };
   if (!usable(a, b)) return { name, value: undefined, shown: '–', goal, met: undefined, cpu: cpuPart };
   const x = a / b!;

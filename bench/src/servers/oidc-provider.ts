@@ -62,6 +62,8 @@ for (let i = 0; i < count; i++) {
 }
 writeFileSync(process.env.TOKENS_FILE!, `${tokens.join('\n')}\n`);
 
-const server = createServer(provider.callback());
+const handle = provider.callback();
+// Koa's handler settles every request itself (errors become responses), so its promise is not awaited.
+const server = createServer((req, res) => void handle(req, res));
 server.listen(port, '127.0.0.1');
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => server.close(() => process.exit(0)));

@@ -31,8 +31,9 @@ let total = 0;
 for (let i = 0; i < p.samples.length; i++) {
   const dt = p.timeDeltas[i] ?? 0;
   total += dt;
-  let id: number | undefined = p.samples[i]!;
-  const leaf = byId.get(id)!;
+  const sample = p.samples[i]!;
+  const leaf = byId.get(sample)!;
+  let id: number | undefined = sample;
   self.set(label(leaf), (self.get(label(leaf)) ?? 0) + dt);
   const seen = new Set<string>();
   while (id !== undefined) {

@@ -4,6 +4,7 @@ export type AuditEvent = Record<string, string | number | boolean | null | undef
 // C0 and C1 controls, line and paragraph separators, and the bidirectional-text controls (marks
 // U+061C, U+200E/F; embeddings and overrides U+202A–E; isolates U+2066–9), which reorder what a
 // terminal or viewer shows: a client name holding U+202E would display the rest of the line reversed.
+// eslint-disable-next-line no-control-regex -- controls are what this pattern removes
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 /** Escapes control and bidirectional-text characters so a value cannot forge a log line, a terminal sequence or its display order. */
@@ -70,7 +71,7 @@ export function cleanEvent(event: AuditEvent): Record<string, unknown> {
     else if (Array.isArray(v)) {
       // Always strictly shorter: half the items minus one, plus a marker counting what was dropped.
       const keep = Math.max(0, Math.floor(v.length / 2) - 1);
-      out[longest] = [...v.slice(0, keep), `…(-${v.length - keep})`];
+      out[longest] = [...(v as unknown[]).slice(0, keep), `…(-${v.length - keep})`];
     }
   }
   return out;

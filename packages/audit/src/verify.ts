@@ -184,7 +184,7 @@ export async function verifyAuditSet(set: AuditFileSet, opts: VerifyOptions): Pr
           }
           if (fileNo === 0 && header.event === CHAIN_BROKEN) {
             const f = parsed!.fields;
-            report.notes.push(`this chain was started at ${String(f.time)} after a recorded break: ${String(f.reason)}${f.broken_file ? ` (the old file was kept as ${String(f.broken_file)})` : ''}`);
+            report.notes.push(`this chain was started at ${String(f.time)} after a recorded break: ${String(f.reason)}${typeof f.broken_file === 'string' ? ` (the old file was kept as ${f.broken_file})` : ''}`);
           }
         } else if (!key) {
           // Not a header of this chain: keep checking with the key of the file before, if any.

@@ -42,7 +42,7 @@ export async function readSecretFromStdin(stdin: NodeJS.ReadableStream, maxBytes
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stdin) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += buf.length;
     if (size > maxBytes) throw new CliFailure(`standard input is longer than ${maxBytes} bytes`);
     chunks.push(buf);

@@ -88,12 +88,12 @@ export function migrateSqlite(sqlite: Database.Database, folder: string): void {
 export function openAuthDb(path: string): AuthDb {
   const client = openSqlite(path);
   migrateSqlite(client, migrationsFolder('auth-sqlite'));
-  return drizzle({ client, schema: authSchema, casing: 'snake_case' }) as AuthDb;
+  return drizzle({ client, schema: authSchema, casing: 'snake_case' });
 }
 
 /** Opens (creating if needed) the MCP server's control database and applies pending migrations. */
 export function openMcpDb(path: string): McpDb {
   const client = openSqlite(path);
   migrateSqlite(client, migrationsFolder('mcp-sqlite'));
-  return drizzle({ client, schema: mcpSchema, casing: 'snake_case' }) as McpDb;
+  return drizzle({ client, schema: mcpSchema, casing: 'snake_case' });
 }

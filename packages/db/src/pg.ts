@@ -48,7 +48,7 @@ export async function openAuthPg(o: PgOptions): Promise<PgAuthDb> {
     await pool.end().catch(() => {});
     throw err;
   }
-  return drizzle({ client: pool, schema: pgAuthSchema, casing: 'snake_case' }) as PgAuthDb;
+  return drizzle({ client: pool, schema: pgAuthSchema, casing: 'snake_case' });
 }
 
 async function migrateLocked(pool: pg.Pool, schema: string): Promise<void> {

@@ -5,7 +5,7 @@
 export function singleFlight(task: () => Promise<void>, onError: ((err: unknown) => void) | undefined) {
   let pending: Promise<void> | undefined;
   return {
-    run(): Promise<void> {
+    run: (): Promise<void> => {
       pending ??= task()
         .catch((err: unknown) => {
           try {

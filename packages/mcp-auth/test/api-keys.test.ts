@@ -62,7 +62,7 @@ describe('createApiKeyStore', () => {
     sqlite.prepare = ((source: string) => {
       queries++;
       return prepare(source);
-    }) as typeof sqlite.prepare;
+    });
     const { key } = await store.create({ name: 'k', role: 'viewer' });
     queries = 0;
     for (const bad of ['', 'mcpk_', key.slice(0, -1), `${key}x`, key.replace('mcpk_', 'mcpx_'), `Bearer ${key}`, 'mcpk_abc_def', key.replace(/_([^_]*)$/, '.$1')]) {

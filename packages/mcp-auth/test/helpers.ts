@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 
 export const ISSUER = 'http://127.0.0.1:4000';
 export const RESOURCE = 'http://127.0.0.1:4001/mcp';
@@ -89,7 +89,7 @@ export async function mint(key: SigningKey, o: MintOptions): Promise<string> {
   for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
   const header = { alg: 'RS256', typ: 'at+jwt', kid: key.kid, ...o.header };
   for (const k of Object.keys(header)) if ((header as Record<string, unknown>)[k] === undefined) delete (header as Record<string, unknown>)[k];
-  return new SignJWT(claims as JWTPayload).setProtectedHeader(header as { alg: string }).sign(key.privateKey);
+  return new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey);
 }
 
 export const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');

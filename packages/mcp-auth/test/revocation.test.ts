@@ -46,7 +46,7 @@ describe('createRevocationPoller', () => {
     };
     const asked: string[] = [];
     const fakeFetch: typeof fetch = async (input) => {
-      const since = new URL(String(input)).searchParams.get('since')!;
+      const since = new URL(input instanceof Request ? input.url : input).searchParams.get('since')!;
       asked.push(since);
       return new Response(JSON.stringify(pages[since] ?? { revoked: [] }), { status: 200 });
     };
@@ -64,7 +64,7 @@ describe('createRevocationPoller', () => {
     const rows: Array<{ jti: string; expiresAt: number; revokedAt: number }> = [];
     const asked: number[] = [];
     const feed: typeof fetch = async (input) => {
-      const since = Number(new URL(String(input)).searchParams.get('since'));
+      const since = Number(new URL(input instanceof Request ? input.url : input).searchParams.get('since'));
       asked.push(since);
       const list = rows.filter((r) => r.revokedAt >= since).sort((a, b) => a.revokedAt - b.revokedAt);
       const next = list.length ? list[list.length - 1]!.revokedAt : since;

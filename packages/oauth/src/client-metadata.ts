@@ -38,6 +38,7 @@ export const MAX_REDIRECT_URIS = 10;
 export const MAX_CLIENT_NAME = 100;
 
 // Names are shown on the consent page: control and bidi-override characters could disguise them.
+// eslint-disable-next-line no-control-regex -- controls are what this pattern refuses
 const DISPLAY_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 const httpsUrl = z.string().max(2000).refine((s) => URL.canParse(s) && new URL(s).protocol === 'https:' && !s.includes('#'), 'must be an https URL without fragment');
@@ -166,6 +167,7 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
  */
 export function validateCimdClientId(clientId: string, opts: { allowHttpLoopback?: boolean } = {}): URL {
   if (clientId.length > 2000) throw invalidClient("'client_id' URL is too long");
+  // eslint-disable-next-line no-control-regex -- a URL with a control character is refused
   if (/[\s\u0000-\u001f\u007f]/.test(clientId) || !URL.canParse(clientId)) throw invalidClient("'client_id' is not a valid URL");
   const u = new URL(clientId);
   const httpOk = opts.allowHttpLoopback === true && u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname);

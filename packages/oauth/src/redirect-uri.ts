@@ -8,6 +8,7 @@ import { invalidRedirectUri } from './errors.ts';
  * `[0::1]` or `HTTP://LOCALHOST` into one of the three hosts, and drop an empty trailing `#`; those
  * forms are refused here, at registration and at /authorize alike, so both accept the same set.
  */
+// eslint-disable-next-line no-control-regex -- a loopback URI with a control character is refused
 const LOOPBACK = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::([1-9][0-9]{0,4}))?((?:[/?][^#\\\s\u0000-\u001f\u007f]*)?)$/;
 
 interface LoopbackParts {

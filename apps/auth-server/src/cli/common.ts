@@ -31,7 +31,7 @@ export function parseOptions<T extends OptionSpecs>(args: string[], options: T):
     throw new UsageError('passwords are not accepted as arguments (they end up in shell history and process lists); pipe it with --password-stdin');
   }
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as OptionValues<T>;
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError('unexpected argument: every value must follow its --option');

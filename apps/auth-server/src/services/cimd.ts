@@ -61,7 +61,7 @@ function store(ctx: AppContext, m: CimdMetadata, expiresAt: number): Promise<Cli
     tokenEndpointAuthMethod: m.token_endpoint_auth_method,
     applicationType: m.application_type,
     scope: m.scope,
-    metadata: { ...m } as Record<string, unknown>,
+    metadata: { ...m },
     metadataExpiresAt: expiresAt,
   });
 }
@@ -106,7 +106,7 @@ async function refresh(ctx: AppContext, url: string, host: string, stale: Client
     const error = err instanceof CimdFetchError ? invalidClient(err.message) : err;
     ctx.cimd.rememberFailure(url, { error, transient, until: ctx.now() + ctx.config.cimd.failureCacheSeconds * 1000 });
     ctx.audit.write({ event: 'client.metadata_rejected', client: url, decision: serveStale ? 'allow' : 'deny', reason: serveStale ? `${reason} (serving cached copy)` : reason });
-    if (serveStale) return stale!;
+    if (serveStale) return stale;
     throw error;
   }
   const record = await store(ctx, metadata, ctx.now() + ttl * 1000);

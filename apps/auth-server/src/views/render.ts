@@ -9,6 +9,7 @@ const VIEWS = dirname(fileURLToPath(import.meta.url));
 // client name holding U+202E displays what follows it reversed, so "Acme\u202Eelpmaxe.live" reads
 // as a trusted name. Bidirectional-text controls (U+061C, U+200E/F, U+202A-E, U+2066-9), other
 // invisible format characters and C0/C1 controls are shown as U+FFFD, visibly, before HTML escaping.
+// eslint-disable-next-line no-control-regex -- controls are what this pattern finds
 const DISPLAY_UNSAFE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 

@@ -62,7 +62,7 @@ describe('two auth-server instances on one PostgreSQL database', () => {
     const results = await Promise.all(Array.from({ length: 16 }, (_, i) => refresh(i % 2 ? b : a, client, String(first.refresh_token))));
     restore();
     for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(new Set(results.map((r) => `${r.body.access_token} ${r.body.refresh_token}`)).size).toBe(1);
+    expect(new Set(results.map((r) => `${String(r.body.access_token)} ${String(r.body.refresh_token)}`)).size).toBe(1);
 
     const { familyId } = (await a.app.ctx.store.tokens.findRefreshByHash(tokenHash(String(first.refresh_token))))!;
     const family = await a.sql<{ rotated_at: number | null; revoked_at: number | null }>('select rotated_at, revoked_at from refresh_tokens where family_id = ?', familyId);

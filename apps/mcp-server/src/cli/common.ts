@@ -11,7 +11,7 @@ export { runGroup } from '@stack/cli';
 export function parseOptions<T extends OptionSpecs>(args: string[], options: T, positionals = false): { values: OptionValues<T>; positionals: string[] } {
   try {
     const r = parseArgs({ args, options, strict: true, allowPositionals: positionals });
-    return { values: r.values as OptionValues<T>, positionals: r.positionals };
+    return { values: r.values, positionals: r.positionals };
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError('unexpected argument: every value must follow its --option');

@@ -11,7 +11,7 @@ export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Pr
   const server = request.server.mcp.newServer({ identity, transport: 'http', address: request.ip, approvedCall: () => request.approvedCall ?? undefined });
   const transport = httpTransport();
   // Headers set by earlier hooks (security headers) live on the Fastify reply; hijacking skips them.
-  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) reply.raw.setHeader(k, v as string | string[] | number);
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) reply.raw.setHeader(k, v);
   reply.raw.setHeader('cache-control', 'no-store');
   reply.hijack();
   reply.raw.on('close', () => {

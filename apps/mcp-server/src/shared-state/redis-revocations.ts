@@ -69,8 +69,8 @@ export function createRedisRevocations(opts: RedisRevocationsOptions): RedisRevo
       const batch = client.pipeline();
       for (const e of live.slice(i, i + WRITE_CHUNK)) batch.set(revokedKey(e.jti), String(e.expiresAt), 'PXAT', e.expiresAt);
       const results = (await batch.exec()) ?? [];
-      const failed = results.find(([err]) => err);
-      if (failed) throw failed[0];
+      const failed = results.find(([err]) => err)?.[0];
+      if (failed) throw failed;
     }
   }
 

@@ -5,6 +5,7 @@ export const MAX_ROWS_LIMIT = 1000;
 
 // SQLite stops reading at a NUL byte, so anything after one would be invisible to
 // better-sqlite3's "more than one statement" check; control characters have no place in SQL.
+// eslint-disable-next-line no-control-regex -- control characters are what this pattern refuses
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 export const sqlText = z

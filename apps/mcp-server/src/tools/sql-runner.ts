@@ -73,7 +73,7 @@ export function createSqlRunner(opts: SqlRunnerOptions): SqlRunner {
     if (lane.full) return Promise.reject(new ToolError('too many statements waiting, try again'));
     busy.add(owner);
     return new Promise<T>((resolve, reject) => {
-      lane.submit(owner, { ...req, id: nextId++ } as WorkerRequest, (o) => {
+      lane.submit(owner, { ...req, id: nextId++ }, (o) => {
         // Runs before the lane dispatches its next statement, so that sees this caller's new state.
         busy.delete(owner);
         const coolDown = callers.finished(owner, !o.ok && o.error instanceof StatementStopped);

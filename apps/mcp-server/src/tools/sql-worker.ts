@@ -22,7 +22,7 @@ if (!path || (role !== 'read' && role !== 'write') || !(maxBytes > 0) || !proces
  * logs, bounded by nothing but the time limit. The parent bounds this process's memory instead.
  */
 function open(readonly: boolean): Database.Database {
-  const db = new Database(path!, { readonly, fileMustExist: true, timeout: 1000 });
+  const db = new Database(path, { readonly, fileMustExist: true, timeout: 1000 });
   db.pragma('temp_store = MEMORY');
   if (!readonly) applyDiskQuota(db, maxBytes);
   // Only the allowed functions and table-valued functions, enforced by SQLite on every connection.
