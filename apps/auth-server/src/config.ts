@@ -149,7 +149,7 @@ const schema = z
        */
       authorize: { perMinute: c.AUTHORIZE_RATE_LIMIT_PER_MINUTE, maxPerAddress: c.AUTHORIZE_MAX_PENDING_PER_ADDRESS ?? Math.min(100, c.AUTHORIZE_MAX_PENDING), max: c.AUTHORIZE_MAX_PENDING, ttlSeconds: 600 },
       login: {
-        /** From one address (issue 2's per-account limit, keyed by account and address). */
+        /** From one address: the per-account limit, keyed by account and address, so others' failures cannot lock the account. */
         maxFailuresPerAccount: c.LOGIN_MAX_FAILURES_PER_ACCOUNT,
         /** From all addresses together: past it, attempts from unknown devices are delayed (never refused). */
         maxFailuresPerAccountAllAddresses: c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES ?? 10 * c.LOGIN_MAX_FAILURES_PER_ACCOUNT,

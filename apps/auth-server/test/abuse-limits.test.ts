@@ -5,7 +5,7 @@ import { evictionBatch, evictionPlan } from '../src/store/pending-eviction.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import { Browser, PASSWORD, authorizeUrl, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
 
-/** Security-review fixes: client-auth reservations, TRUST_PROXY, per-address lockout, IPv6 /64 keys. */
+/** Abuse limits: client-auth reservations, TRUST_PROXY, per-address lockout, IPv6 /64 keys. */
 
 /** A confidential client registered through /register (RFC 7591): its id and secret. */
 async function registerConfidential(s: TestAuthServer, headers: Record<string, string> = {}): Promise<{ id: string; secret: string }> {
@@ -237,7 +237,7 @@ describe('IPv6 clients', () => {
 describe('nobody can lock an account for everyone', () => {
   const from = (address: string) => ({ 'x-forwarded-for': address });
   const start = (s: TestAuthServer, b: Browser, clientId: string) => startAuthorization(b, authorizeUrl(s, validParams(clientId, 'https://app.example.com/callback')));
-  /** The lockout attack of the issue: five wrong passwords from each of ten addresses (50, the default account-wide threshold). */
+  /** The lockout attack: five wrong passwords from each of ten addresses (50, the default account-wide threshold). */
   async function lockoutAttack(s: TestAuthServer, clientId: string, email: string, addresses: (i: number) => string): Promise<void> {
     for (let a = 0; a < 10; a++) {
       for (let i = 0; i < 5; i++) expect((await login(s, clientId, email, `guess-${a}-${i}`, from(addresses(a)))).status).toBe(200);

@@ -154,7 +154,7 @@ describe('consent page', () => {
     await allow(native.id, 'http://127.0.0.1:5555/callback');
     await allow(web.id, web.redirectUris[0]!);
     await allow(loopbackConfidential.id, 'http://127.0.0.1:5556/callback');
-    // The reviewer's case: another local process reuses the native client's id with its own port and
+    // Another local process reuses the native client's id with its own port and
     // PKCE. It gets the consent screen (where the person sees 127.0.0.1:31337), never a code.
     for (const [clientId, redirectUri] of [
       [native.id, 'http://127.0.0.1:31337/callback'], [native.id, 'http://127.0.0.1:5555/callback'],

@@ -1,4 +1,4 @@
-// The issue's measurement, on the MCP server run as a real process (`node --import tsx main.ts`):
+// The memory attack, on the MCP server run as a real process (`node --import tsx main.ts`):
 // several viewers at once send queries whose single row is 40 MB (a 20 MB blob written out in hex),
 // and most of the responses are never read. The main process's resident memory must stay
 // under 300 MB and /health must keep answering. The SQL workers are separate processes: a 40 MB

@@ -11,7 +11,7 @@ const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const DEFAULT_POLICY = join(ROOT, 'apps/mcp-server/policy.yaml');
 
 describe('policy file', () => {
-  it('the default policy follows the role/scope matrix of the issue', () => {
+  it('the default policy follows the role/scope matrix in the README', () => {
     const p = loadPolicyFile(DEFAULT_POLICY);
     const view = Object.fromEntries(Object.entries(p.tools).map(([k, v]) => [k, { roles: [...v.roles], scopes: [...v.scopes] }]));
     expect(view).toEqual({

@@ -19,7 +19,7 @@ describe('[HARD-SQL-DISK-QUOTA] execute_sql cannot grow the demo database past i
   it('a write that would pass the quota is a clear tool error, rolled back whole; the files stay bounded', async () => {
     t = openTools({ maxBytes: 2 * MiB, writeTimeoutMs: 5000, queryTimeoutMs: 5000 });
     expect((await t.call('execute_sql', { sql: 'CREATE TABLE blobs (b BLOB)' })).isError).toBe(false);
-    // The issue's pattern: a few large commits. Three fit, the fourth would pass 2 MiB.
+    // A few large commits: Three fit, the fourth would pass 2 MiB.
     for (let i = 0; i < 3; i++) expect((await t.call('execute_sql', { sql: 'INSERT INTO blobs VALUES (zeroblob(600000))' })).isError).toBe(false);
     const fourth = await t.call('execute_sql', { sql: 'INSERT INTO blobs VALUES (zeroblob(600000))' });
     expect(fourth).toMatchObject({ isError: true });

@@ -67,7 +67,7 @@ afterAll(async () => {
 });
 
 describe('[MCP-TOOLS-ISOLATION] admin tools run in the SQL worker, under the time limit', () => {
-  it('[MCP-TOOLS-ADMIN-ONLY] a developer cannot plant a trigger for an admin to run (the reviewer\'s scenario)', async () => {
+  it('[MCP-TOOLS-ADMIN-ONLY] a developer cannot plant a trigger for an admin to run', async () => {
     expect((await call('developer', 'execute_sql', { sql: 'CREATE TABLE big (x)' })).isError).toBe(false);
     const fill = await call('developer', 'execute_sql', { sql: 'INSERT INTO big WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000) SELECT x FROM c' });
     expect(fill.data).toMatchObject({ changes: 1000 });

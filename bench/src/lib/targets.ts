@@ -22,7 +22,7 @@ function loginTarget(t: Target, facts: Map<string, number>): Target {
   return { ...t, met: undefined, detail: `only ${done.toFixed(1)} of ${asked} logins/s were done` };
 }
 
-/** The issue's targets, as ratios of rows from this run. */
+/** The targets listed in bench/README.md, as ratios of rows from this run. */
 export function computeTargets(rows: Row[], facts: Map<string, number>): Target[] {
   const r = (k: string) => byKey(rows, k);
   const targets: Target[] = [

@@ -28,7 +28,7 @@ const verifier: OAuthTokenVerifier = {
         resource: new URL(resource),
       };
     } catch (err) {
-      // Without this mapping a bad token becomes a 500 (perf notes §4).
+      // Without this mapping the SDK answers a bad token with a 500 instead of a 401.
       if (err instanceof joseErrors.JOSEError) throw new InvalidTokenError(err.message);
       throw err;
     }

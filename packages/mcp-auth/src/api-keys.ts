@@ -34,7 +34,7 @@ const MAX_NAME_LENGTH = 100;
 /**
  * The secret is 32 random bytes (256 bits), so guessing it is infeasible however fast the hash:
  * a salted HMAC-SHA256 is enough, and costs microseconds per request where argon2 would cost
- * ~200 ms (see perf-notes). The salt keeps equal secrets from producing equal stored values.
+ * tens of milliseconds of CPU. The salt keeps equal secrets from producing equal stored values.
  */
 function digest(salt: string, secret: string): Buffer {
   return createHmac('sha256', Buffer.from(salt, 'base64url')).update(secret).digest();

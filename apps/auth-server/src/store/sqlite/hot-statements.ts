@@ -16,8 +16,9 @@ function rowPlaceholders<T extends SQLiteTable>(table: T): Record<keyof T['$infe
 
 /**
  * The statements of the token endpoint's hot path (client, user and token lookups, rotation,
- * redemption), built and prepared once per connection instead of on every call (perf notes: drizzle's
- * query building and SQLite's prepare were a quarter of a refresh grant's CPU). Same SQL as the
+ * redemption), built and prepared once per connection instead of on every call (in a CPU profile,
+ * drizzle's query building and SQLite's prepare were a quarter of a refresh grant's CPU; see
+ * bench/README.md). Same SQL as the
  * query builder produced before; results are mapped to the same records.
  */
 export function hotStatements(db: AuthDb) {
