@@ -24,6 +24,9 @@ WORKDIR /app
 COPY --from=manifests /out/ ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
+# npm ci needs the test and bench workspaces' package.json files to match the lockfile; nothing of
+# them (their folders, their links under node_modules) goes on to the image.
+RUN rm -rf test bench node_modules/@stack/e2e node_modules/@stack/bench
 # Fail the build here, not at the first request, if a native module did not build.
 RUN node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get(); require('argon2')"
 
@@ -37,6 +40,7 @@ ENV NODE_ENV=production \
     MCP_PORT=4001
 WORKDIR /app
 # Code and dependencies belong to root and are read-only for the app user; only /data is writable.
+# .dockerignore keeps every test folder, test file and dev config out of the context these copy from.
 COPY --from=deps /app/ ./
 COPY package.json tsconfig.json ./
 COPY apps/ ./apps/

@@ -99,6 +99,7 @@ export const requirements: Record<string, Requirement> = {
   // --- deployment: one command, and a compose profile for scale-out ---
   'DEPLOY-COMPOSE': { level: 'MUST', source: 'project: deployment', text: 'docker compose runs the stack: one service per app, a data volume, health checks, the key-encryption key from an env file, no secret in the file; its services, ports, env names and health checks agree with the apps\' configuration' },
   'DEPLOY-DOCKERFILE': { level: 'MUST', source: 'project: deployment', text: 'a multi-stage Dockerfile on Node 24 LTS builds one non-root image with production dependencies only and a HEALTHCHECK' },
+  'DEPLOY-IMAGE-NO-DEV-FILES': { level: 'MUST', source: 'project: deployment', text: 'the image holds no test, benchmark or developer-tool file: .dockerignore keeps them out of what the runtime stage copies, and the test and bench workspaces npm ci needs are deleted before the image is assembled' },
   'DEPLOY-ENV-DOCS': { level: 'MUST', source: 'project: deployment', text: '.env.example lists every setting the apps read, and nothing they do not' },
   'DEPLOY-HEALTH': { level: 'MUST', source: 'project: deployment', text: 'both apps serve liveness (/health) and readiness (/ready) endpoints' },
   'DEPLOY-GRACEFUL-SHUTDOWN': { level: 'MUST', source: 'project: deployment', text: 'on SIGTERM an app stops accepting connections, finishes in-flight requests, closes its database and exits 0' },

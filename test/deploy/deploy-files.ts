@@ -94,3 +94,29 @@ export function dockerStages(text: string): { args: Record<string, string>; stag
   }
   return { args, stages };
 }
+
+/**
+ * A .dockerignore as Docker applies it: patterns relative to the context root, `*` and `?` within
+ * one path segment, `**` across any number of them, a pattern that matches a folder excludes what
+ * is under it, `!` re-includes, and the last matching line wins.
+ */
+export function dockerIgnore(text: string): (path: string) => boolean {
+  const rules = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => {
+    const include = l.startsWith('!');
+    const glob = (include ? l.slice(1) : l).replace(/^\/+|\/+$/g, '');
+    const source = glob.split(/(\*\*\/?|\*|\?)/).map((part) => {
+      if (part === '**/') return '(?:.*/)?';
+      if (part === '**') return '.*';
+      if (part === '*') return '[^/]*';
+      if (part === '?') return '[^/]';
+      return part.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    }).join('');
+    return { include, re: new RegExp(`^${source}$`) };
+  });
+  return (path) => {
+    const prefixes = path.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+    let ignored = false;
+    for (const { include, re } of rules) if (prefixes.some((p) => re.test(p))) ignored = !include;
+    return ignored;
+  };
+}

@@ -1,7 +1,7 @@
 // The Dockerfile, its entrypoint and health-check script, checked without Docker: the instructions
 // are parsed, and the scripts the image runs are run here against a real app.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { buildApp } from '../../apps/auth-server/src/app.ts';
 import { authSettingNames, loadAuthConfig } from '../../apps/auth-server/src/config.ts';
 import { mcpSettingNames } from '../../apps/mcp-server/src/config.ts';
 import { freePort } from './app-process.ts';
-import { dockerStages, read, ROOT } from './deploy-files.ts';
+import { dockerIgnore, dockerStages, read, ROOT } from './deploy-files.ts';
 
 const { args, stages } = dockerStages(read('Dockerfile'));
 const runtime = stages.at(-1)!;
@@ -88,5 +88,60 @@ describe('Dockerfile', () => {
   it('[DEPLOY-DOCKERFILE] .dockerignore keeps local data, secrets and installed modules out of the build context', () => {
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
     expect(ignored).toEqual(expect.arrayContaining(['**/node_modules', '.git', 'data', '.env', '**/kek.key', '**/*.db']));
+  });
+
+  describe('what the image holds, from the Dockerfile and .dockerignore (no Docker here)', () => {
+    const ignored = dockerIgnore(read('.dockerignore'));
+    /** The build context: every file here that .dockerignore lets through. */
+    const context: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(resolve(ROOT, dir), { withFileTypes: true })) {
+        const rel = dir ? `${dir}/${entry.name}` : entry.name;
+        // Installed modules and git objects are ignored as a whole (asserted below); no need to list them.
+        if (entry.name === 'node_modules' || rel === '.git') continue;
+        if (entry.isDirectory()) walk(rel);
+        else if (!ignored(rel)) context.push(rel);
+      }
+    };
+    walk('');
+    /** Files the runtime stage copies from the context (COPY without --from). */
+    const copied = instr(runtime, 'COPY').filter((l) => !l.includes('--from')).flatMap((l) => {
+      const sources = l.split(/\s+/).slice(1, -1).filter((a) => !a.startsWith('--')).map((s) => s.replace(/\/+$/, ''));
+      return context.filter((f) => sources.some((s) => f === s || f.startsWith(`${s}/`)));
+    });
+    const DEV_FILE = [/(^|\/)test\//, /^bench\//, /\.test\.ts$/, /^\.ci\//, /^eslint\.config\./, /^vitest\.config\./, /^drizzle\.[^/]+\.config\.ts$/];
+    const rootManifest = JSON.parse(read('package.json')) as { workspaces: string[] };
+    // Workspaces outside apps/ and packages/ exist for development only (test/, bench/).
+    const devWorkspaces = rootManifest.workspaces.filter((w) => !/^(apps|packages)\//.test(w));
+
+    it('[DEPLOY-IMAGE-NO-DEV-FILES] the runtime stage copies no test, bench or dev-tool file, and everything the apps run', () => {
+      expect(ignored('node_modules/x/index.js') && ignored('apps/auth-server/node_modules/x') && ignored('.git/HEAD')).toBe(true);
+      expect(copied.filter((f) => DEV_FILE.some((re) => re.test(f)))).toEqual([]);
+      // Not vacuous: the apps, their migrations, views and policy, and the admin CLI are copied.
+      expect(copied).toEqual(expect.arrayContaining([
+        'apps/auth-server/src/main.ts', 'apps/auth-server/src/views/layout.eta', 'apps/mcp-server/src/main.ts',
+        'apps/mcp-server/policy.yaml', 'packages/db/src/index.ts', 'drizzle/auth-sqlite/meta/_journal.json',
+        'scripts/admin.ts', 'docker/entrypoint.sh', 'docker/healthcheck.mjs', 'package.json', 'tsconfig.json',
+      ]));
+      // And the context still has the tests, so the patterns above are what keeps them out.
+      expect(existsSync(resolve(ROOT, 'apps/auth-server/test'))).toBe(true);
+      expect(ignored('apps/auth-server/test/helpers.ts') && ignored('packages/oauth/test/pkce.test.ts') && ignored('test/requirements.ts')).toBe(true);
+    });
+
+    it('[DEPLOY-IMAGE-NO-DEV-FILES] npm ci sees every workspace manifest, then the dev workspaces are deleted before the image copies /app', () => {
+      expect(devWorkspaces.length).toBeGreaterThan(0);
+      const manifests = stages.find((s) => s.lines.some((l) => /-name package\.json/.test(l)))!;
+      expect(manifests.lines).toContain('COPY . .');
+      const deps = stages.find((s) => s.lines.some((l) => /npm ci\b/.test(l)))!;
+      const removed = deps.lines.filter((l) => /^RUN rm -rf /.test(l)).flatMap((l) => l.replace(/^RUN rm -rf /, '').split(/\s+/));
+      for (const w of devWorkspaces) {
+        expect(context, `${w}/package.json reaches npm ci`).toContain(`${w}/package.json`);
+        expect(context.filter((f) => f.startsWith(`${w}/`)), `only the manifest of ${w}`).toEqual([`${w}/package.json`]);
+        const name = (JSON.parse(read(`${w}/package.json`)) as { name: string }).name;
+        expect(removed, `the deps stage deletes ${w} and its link`).toEqual(expect.arrayContaining([w, `node_modules/${name}`]));
+      }
+      // The deletion happens in the stage the runtime copies /app from.
+      expect(instr(runtime, 'COPY').join('\n')).toMatch(new RegExp(`--from=${deps.name} /app/`));
+    });
   });
 });
