@@ -18,7 +18,7 @@ describe('the official MCP SDK client auth functions against the authorization s
   let s: TestAuthServer;
   beforeEach(async () => {
     s = await startAuthServer({ MCP_RESOURCES: RESOURCE });
-    await createUser(s.app.ctx.store, { email: 'dev@example.com', password: PASSWORD, role: 'developer' });
+    await createUser(s.app.ctx, { email: 'dev@example.com', password: PASSWORD, role: 'developer' });
   });
   afterEach(async () => { await s.close(); });
 

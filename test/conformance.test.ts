@@ -13,7 +13,7 @@ describe('@modelcontextprotocol/conformance authorization (on Node 22)', () => {
   beforeAll(async () => {
     ensureNode22Tools();
     s = await startAuthServer({ MCP_RESOURCES: RESOURCE });
-    await createUser(s.app.ctx.store, { email: 'conformance@example.com', password: PASSWORD, role: 'viewer' });
+    await createUser(s.app.ctx, { email: 'conformance@example.com', password: PASSWORD, role: 'viewer' });
   }, 300_000);
   afterAll(async () => { await s?.close(); });
 

@@ -40,7 +40,7 @@ export async function startStack(opts: { authEnv?: Record<string, string>; mcpEn
     mcp,
     async user(role) {
       const email = `${role}-${++n}@example.com`;
-      await createUser(auth.app.ctx.store, { email, password: PASSWORD, role });
+      await createUser(auth.app.ctx, { email, password: PASSWORD, role });
       return email;
     },
     close,

@@ -8,6 +8,7 @@ import { openAuthAuditLog } from './services/audit-log.ts';
 import { dataDirWarnings } from './services/data-dir.ts';
 import { resolveKeks } from './services/kek.ts';
 import { createKeyStore } from './services/keys.ts';
+import { createArgon2Slots } from './services/argon2-slots.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
 import { createCimdFetchGuard } from './services/cimd-limits.ts';
 import { createClientAuthLimiter } from './services/client-auth.ts';
@@ -79,6 +80,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     cimd: createCimdFetchGuard(config.cimd, abuse.limiters),
     gates: abuse.gates,
     clientAuthLimiter: createClientAuthLimiter(config.login, abuse.limiters),
+    argon2: createArgon2Slots(),
   };
   try {
     // Keys are generated on first start, so the JWKS is never empty.

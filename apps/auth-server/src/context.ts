@@ -1,6 +1,7 @@
 import type { AuditSink, FailureAggregator } from '@stack/audit';
 import type { Kek } from '@stack/crypto';
 import type { AuthConfig } from './config.ts';
+import type { Argon2Slots } from './services/argon2-slots.ts';
 import type { KeyStore } from './services/keys.ts';
 import type { CimdFetchGuard } from './services/cimd-limits.ts';
 import type { AuthStore } from './store/index.ts';
@@ -28,6 +29,8 @@ export interface AppContext {
   gates: WaitGateFactory;
   /** Failed client authentications per address (token, revocation and introspection endpoints). */
   clientAuthLimiter: RateLimiterAbstract;
+  /** Bounded slots for argon2 work (password checks, old-format client secrets). */
+  argon2: Argon2Slots;
 }
 
 declare module 'fastify' {

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { OAuthError } from '@stack/oauth';
-import { argon2SlotState, withArgon2Slot } from '../src/services/argon2-slots.ts';
+import { createArgon2Slots } from '../src/services/argon2-slots.ts';
 
 describe('argon2 slots', () => {
   it('runs at most max argon2 operations at once, in arrival order, and frees every slot (also on failure)', async () => {
-    const { max } = argon2SlotState();
+    const slots = createArgon2Slots();
+    const { max } = slots.state();
     expect(max).toBeGreaterThanOrEqual(1);
     let inFlight = 0;
     let peak = 0;
     const started: number[] = [];
-    const op = (i: number) => withArgon2Slot(async () => {
+    const op = (i: number) => slots.run(async () => {
       started.push(i);
       peak = Math.max(peak, ++inFlight);
       await new Promise((r) => setTimeout(r, 5));
@@ -21,22 +22,23 @@ describe('argon2 slots', () => {
     expect(peak).toBe(max);
     expect(started).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(4);
-    expect(argon2SlotState()).toMatchObject({ max, running: 0, waiting: 0 });
+    expect(slots.state()).toMatchObject({ max, running: 0, waiting: 0 });
   });
 
   it('[AUTH-ARGON2-BOUNDED] refuses work at once with 503 temporarily_unavailable + Retry-After when the queue is full, and accepts it again once the queue drains', async () => {
-    const { max, maxWaiting } = argon2SlotState();
+    const slots = createArgon2Slots();
+    const { max, maxWaiting } = slots.state();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let ran = 0;
-    const held = Array.from({ length: max + maxWaiting }, () => withArgon2Slot(async () => {
+    const held = Array.from({ length: max + maxWaiting }, () => slots.run(async () => {
       ran++;
       await gate;
     }));
-    expect(argon2SlotState()).toMatchObject({ running: max, waiting: maxWaiting });
+    expect(slots.state()).toMatchObject({ running: max, waiting: maxWaiting });
 
     let extraRan = false;
-    const refused = await withArgon2Slot(async () => { extraRan = true; }).catch((e: unknown) => e);
+    const refused = await slots.run(async () => { extraRan = true; }).catch((e: unknown) => e);
     expect(extraRan).toBe(false);
     expect(refused).toBeInstanceOf(OAuthError);
     expect(refused).toMatchObject({ code: 'temporarily_unavailable', status: 503, retryAfter: expect.any(Number) });
@@ -44,7 +46,7 @@ describe('argon2 slots', () => {
     release();
     await Promise.all(held);
     expect(ran).toBe(max + maxWaiting);
-    expect(await withArgon2Slot(async () => 'ok')).toBe('ok');
-    expect(argon2SlotState()).toMatchObject({ running: 0, waiting: 0 });
+    expect(await slots.run(async () => 'ok')).toBe('ok');
+    expect(slots.state()).toMatchObject({ running: 0, waiting: 0 });
   });
 });

@@ -43,7 +43,7 @@ export async function seedClient(s: TestAuthServer, c: SeedClient = {}): Promise
 }
 
 export function seedUser(s: TestAuthServer, role: Role, email = `${role}-${randomBytes(4).toString('hex')}@example.com`): Promise<UserRecord> {
-  return createUser(s.app.ctx.store, { email, password: PASSWORD, role });
+  return createUser(s.app.ctx, { email, password: PASSWORD, role });
 }
 
 export function pkce(): { verifier: string; challenge: string } {

@@ -4,11 +4,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createArgon2Slots } from '../src/services/argon2-slots.ts';
 import { verifyPassword } from '../src/services/users.ts';
 import { openTestDatabase, type TestDatabase } from './helpers.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const PASSWORD = 'piped-Passw0rd-from-stdin';
+// The command's slots are its own; checking what it wrote needs a set too.
+const argon2 = createArgon2Slots();
 
 /** Runs `node --import tsx scripts/admin.ts …` as the operator would, with stdin piped in. */
 function admin(env: Record<string, string>, args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -49,7 +52,7 @@ describe('admin CLI as a process (npm run admin)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^created user first@example\.org with role admin/);
     expect(r.stdout + readFileSync(join(dir, 'auth-audit.log'), 'utf8')).not.toContain(PASSWORD);
-    expect(await verifyPassword(db.store, 'first@example.org', PASSWORD)).toMatchObject({ role: 'admin' });
+    expect(await verifyPassword({ store: db.store, argon2 }, 'first@example.org', PASSWORD)).toMatchObject({ role: 'admin' });
   });
 
   it('exits 1 for a duplicate user and 2 for bad usage', async () => {

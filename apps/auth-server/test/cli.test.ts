@@ -6,11 +6,14 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CliIo } from '@stack/cli';
 import { dispatch } from '../../../scripts/admin.ts';
+import { createArgon2Slots } from '../src/services/argon2-slots.ts';
 import { findUserByEmail, verifyPassword } from '../src/services/users.ts';
 import { PUBLISH_LEAD_MS } from '../src/services/keys.ts';
 import { TEST_DB, openTestDatabase, startAuthServer, type TestDatabase } from './helpers.ts';
 
 const PASSWORD = 'Sup3r-Secret-Passw0rd!';
+// The command's slots are its own; checking what it wrote needs a set too.
+const argon2 = createArgon2Slots();
 
 interface Result { code: number; stdout: string; stderr: string }
 
@@ -79,8 +82,8 @@ describe('admin CLI (in-process)', () => {
     const r = await addUser('Ada@Example.org', 'admin');
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^created user ada@example\.org with role admin \(id [0-9a-f-]{36}\)\n$/);
-    expect(await verifyPassword(db.store, 'ada@example.org', PASSWORD)).toBeDefined();
-    expect(await verifyPassword(db.store, 'ada@example.org', `${PASSWORD}\n`)).toBeUndefined();
+    expect(await verifyPassword({ store: db.store, argon2 }, 'ada@example.org', PASSWORD)).toBeDefined();
+    expect(await verifyPassword({ store: db.store, argon2 }, 'ada@example.org', `${PASSWORD}\n`)).toBeUndefined();
 
     const list = await admin(env, ['users', 'list']);
     expect(list.code).toBe(0);
@@ -99,7 +102,7 @@ describe('admin CLI (in-process)', () => {
     await using s = await startAuthServer();
     const r = await admin({ DATA_DIR: s.dataDir, ...s.dbEnv }, ['users', 'add', '--email', 'ops@example.org', '--role', 'viewer', '--password-stdin'], PASSWORD);
     expect(r.code).toBe(0);
-    const user = await verifyPassword(s.app.ctx.store, 'ops@example.org', PASSWORD);
+    const user = await verifyPassword(s.app.ctx, 'ops@example.org', PASSWORD);
     expect(user).toMatchObject({ email: 'ops@example.org', role: 'viewer' });
   });
 
@@ -179,13 +182,13 @@ describe('admin CLI (in-process)', () => {
     expect(await revokedJtis(db)).toEqual([g.live]);
     expect(await sessionsOf(db, user.id)).toEqual([]);
     expect(await sessionsOf(db, other.id)).toHaveLength(1);
-    expect(await verifyPassword(db.store, 'dis@example.org', PASSWORD)).toBeUndefined();
+    expect(await verifyPassword({ store: db.store, argon2 }, 'dis@example.org', PASSWORD)).toBeUndefined();
     expect(JSON.parse((await admin(env, ['users', 'list', '--json'])).stdout)[0]).toMatchObject({ email: 'dis@example.org', status: 'disabled' });
     expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.user_disabled', user: user.id, revoked_refresh: 1, revoked_access: 1, revoked_sessions: 1 });
 
     const en = await admin(env, ['users', 'enable', '--email', 'dis@example.org']);
     expect(en).toEqual({ code: 0, stdout: 'dis@example.org enabled\n', stderr: '' });
-    expect(await verifyPassword(db.store, 'dis@example.org', PASSWORD)).toMatchObject({ id: user.id });
+    expect(await verifyPassword({ store: db.store, argon2 }, 'dis@example.org', PASSWORD)).toMatchObject({ id: user.id });
     expect(await familyRevoked(db, g.familyId)).toBe(true);
   });
 

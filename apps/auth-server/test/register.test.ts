@@ -53,7 +53,7 @@ describe('dynamic client registration (RFC 7591)', () => {
     expect(body.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const row = (await clientRow(s, body.client_id))!;
     expect(String(row.secret_hash)).toMatch(/^hmac-sha256\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
-    expect(await verifyClientSecret(String(row.secret_hash), body.client_secret)).toEqual({ ok: true, rehash: undefined });
+    expect(await verifyClientSecret(s.app.ctx.argon2, String(row.secret_hash), body.client_secret)).toEqual({ ok: true, rehash: undefined });
     // The secret is nowhere in plain text: not in the row's metadata, not in the audit log.
     expect(JSON.stringify(row)).not.toContain(body.client_secret);
     expect(readFileSync(join(s.dataDir, 'audit.log'), 'utf8')).not.toContain(body.client_secret);

@@ -184,7 +184,7 @@ describe('token endpoint: client authentication limits and stored secrets', () =
     const user = await addUser(s);
     const client = await addClient(s, { method: 'client_secret_basic' });
     // As registration stored secrets before: argon2id.
-    await s.sql('update clients set secret_hash = ? where id = ?', await hashSecret(client.secret!), client.id);
+    await s.sql('update clients set secret_hash = ? where id = ?', await hashSecret(s.app.ctx.argon2, client.secret!), client.id);
     const storedHash = async () => String((await s.sql<{ secret_hash: string }>('select secret_hash from clients where id = ?', client.id))[0]!.secret_hash);
     const argon2Hash = await storedHash();
     expect(argon2Hash).toMatch(/^\$argon2id\$/);

@@ -16,7 +16,7 @@ export interface TestClient {
 }
 
 export async function addUser(s: TestAuthServer, role: Role = 'developer'): Promise<UserRecord> {
-  return createUser(s.app.ctx.store, { email: `${randomUUID()}@example.com`, password: 'correct horse battery staple', role });
+  return createUser(s.app.ctx, { email: `${randomUUID()}@example.com`, password: 'correct horse battery staple', role });
 }
 
 /** Inserts a client directly; confidential ones get their secret stored as registration stores it (hashClientSecret). */

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { randomToken, tokenHash } from '@stack/crypto';
+import { createArgon2Slots } from '../../../apps/auth-server/src/services/argon2-slots.ts';
 import { hashSecret } from '../../../apps/auth-server/src/services/users.ts';
 import { hashClientSecret } from '../../../apps/auth-server/src/services/client-secrets.ts';
 import type { RowSink } from './sinks.ts';
@@ -67,7 +68,7 @@ export async function seedAuthDb(sink: RowSink, spec: SeedSpec): Promise<Seeded>
   let rows = 0;
 
   const users = Array.from({ length: spec.users }, (_, i) => ({ id: randomUUID(), email: `bench-user-${i}@example.com`, password: USER_PASSWORD }));
-  const passwordHash = await hashSecret(USER_PASSWORD);
+  const passwordHash = await hashSecret(createArgon2Slots(), USER_PASSWORD);
   rows += await sink.insert('users', COLUMNS.users, users.map((u) => [u.id, u.email, passwordHash, 'developer', now, null]));
 
   const confidentialSecret = randomBytes(32).toString('base64url');

@@ -6,6 +6,7 @@ export { runGroup } from '@stack/cli';
 import { isRole, ROLES, type Role } from '@stack/oauth';
 import { loadAuthConfig, type AuthConfig } from '../config.ts';
 import { openStore, type AuthStore } from '../store/index.ts';
+import { createArgon2Slots, type Argon2Slots } from '../services/argon2-slots.ts';
 import { openAuthAuditLog } from '../services/audit-log.ts';
 import { resolveKeks } from '../services/kek.ts';
 
@@ -13,6 +14,8 @@ import { resolveKeks } from '../services/kek.ts';
 export interface CliContext {
   config: AuthConfig;
   store: AuthStore;
+  /** The command's own argon2 slots (password hashing), like the server's ctx.argon2. */
+  argon2: Argon2Slots;
   io: CliIo;
   now: () => number;
   /** Writes an `admin.*` audit event (decision allow, actor cli) to the configured audit log. */
@@ -73,7 +76,7 @@ export async function withContext<T>(io: CliIo, fn: (ctx: CliContext) => Promise
   const operator = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
   const audit = (event: string, fields: AuditEvent) => sink.write({ event, actor: 'cli', operator, decision: 'allow', ...fields });
   try {
-    return await fn({ config, store, io, now: Date.now, audit });
+    return await fn({ config, store, argon2: createArgon2Slots(), io, now: Date.now, audit });
   } finally {
     await sink.close();
     await store.close();

@@ -28,7 +28,7 @@ async function add(args: string[], io: CliIo): Promise<void> {
   if ((io.stdin as { isTTY?: boolean }).isTTY) throw new UsageError("--password-stdin needs the password piped in, e.g. printf '%s' \"$PW\" | npm run admin -- users add …");
   const password = await readSecretFromStdin(io.stdin);
   await withContext(io, async (ctx) => {
-    const user = await createUser(ctx.store, { email, password, role }, ctx.now());
+    const user = await createUser(ctx, { email, password, role }, ctx.now());
     ctx.audit('admin.user_added', { user: user.id, email: user.email, role });
     io.stdout.write(`created user ${printable(user.email, 320)} with role ${role} (id ${user.id})\n`);
   });

@@ -61,7 +61,7 @@ function reserveAttempt(app: FastifyInstance, request: FastifyRequest, email: st
 
 /** The user when the password is right; an undecided attempt (a full argon2 queue: 503) gives its reservations back. */
 function checkPassword(app: FastifyInstance, verdict: LoginVerdict & { outcome: 'check' }, email: string, password: string): Promise<UserRecord | undefined> {
-  return verifyPassword(app.ctx.store, email, password).catch(async (err: unknown) => {
+  return verifyPassword(app.ctx, email, password).catch(async (err: unknown) => {
     await verdict.release();
     throw err;
   });

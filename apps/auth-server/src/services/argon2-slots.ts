@@ -14,31 +14,39 @@ const MAX_CONCURRENT = Math.max(1, Math.min(3, availableParallelism() - 1));
 const MAX_WAITING = 100;
 const RETRY_AFTER_SECONDS = 2;
 
-// Process state on purpose, not per app: the thread pool these slots protect is the process's, so
-// every app and CLI command in one process must share one bound. Nothing here needs closing.
-let running = 0;
-const waiting: (() => void)[] = [];
-
 /**
- * Runs one argon2 operation when a slot is free (FIFO). Rejects at once with a 503
- * temporarily_unavailable OAuthError (Retry-After) when the queue is full; `work` is not run then.
+ * Bounded slots for argon2 work. One instance per app (ctx.argon2) or CLI command: the bound protects
+ * the process's thread pool, and a server process runs one app (main.ts). Holds no timer or handle,
+ * so nothing needs closing.
  */
-export async function withArgon2Slot<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= MAX_CONCURRENT) {
-    if (waiting.length >= MAX_WAITING) throw temporarilyUnavailable('the server is busy, retry later', RETRY_AFTER_SECONDS);
-    await new Promise<void>((resolve) => waiting.push(resolve));
-  } else running++;
-  try {
-    return await work();
-  } finally {
-    // The slot passes straight to the next waiter, so `running` only drops when nobody waits.
-    const next = waiting.shift();
-    if (next) next();
-    else running--;
-  }
+export interface Argon2Slots {
+  /**
+   * Runs one argon2 operation when a slot is free (FIFO). Rejects at once with a 503
+   * temporarily_unavailable OAuthError (Retry-After) when the queue is full; `work` is not run then.
+   */
+  run<T>(work: () => Promise<T>): Promise<T>;
+  /** Slots in use and waiters (for tests). */
+  state(): { max: number; maxWaiting: number; running: number; waiting: number };
 }
 
-/** Slots in use and waiters (for tests). */
-export function argon2SlotState(): { max: number; maxWaiting: number; running: number; waiting: number } {
-  return { max: MAX_CONCURRENT, maxWaiting: MAX_WAITING, running, waiting: waiting.length };
+export function createArgon2Slots(): Argon2Slots {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async run<T>(work: () => Promise<T>): Promise<T> {
+      if (running >= MAX_CONCURRENT) {
+        if (waiting.length >= MAX_WAITING) throw temporarilyUnavailable('the server is busy, retry later', RETRY_AFTER_SECONDS);
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      } else running++;
+      try {
+        return await work();
+      } finally {
+        // The slot passes straight to the next waiter, so `running` only drops when nobody waits.
+        const next = waiting.shift();
+        if (next) next();
+        else running--;
+      }
+    },
+    state: () => ({ max: MAX_CONCURRENT, maxWaiting: MAX_WAITING, running, waiting: waiting.length }),
+  };
 }

@@ -75,7 +75,7 @@ function presentedCredentials(request: FastifyRequest, params: Record<string, st
 /** True when the secret matches; a hash in the old (argon2) format is replaced on success. */
 async function verifySecret(ctx: AppContext, client: ClientRecord, secret: string): Promise<boolean> {
   if (client.secretHash === null || secret.length === 0 || secret.length > 512) return false;
-  const check = await verifyClientSecret(client.secretHash, secret);
+  const check = await verifyClientSecret(ctx.argon2, client.secretHash, secret);
   // Conditional on the old hash, so a secret changed in the meantime is never overwritten.
   if (check.ok && check.rehash !== undefined) await ctx.store.clients.replaceSecretHash(client.id, client.secretHash, check.rehash);
   return check.ok;

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import argon2 from 'argon2';
 import { randomToken } from '@stack/crypto';
-import { withArgon2Slot } from './argon2-slots.ts';
+import type { Argon2Slots } from './argon2-slots.ts';
 
 // hmac-sha256$<16-byte salt>$<32-byte HMAC>, both base64url. Secrets stored before this format are
 // argon2id hashes ($argon2id$...): still verified, and replaced by this form on their next successful use.
@@ -39,7 +39,7 @@ export type SecretCheck = { ok: false } | { ok: true; rehash: string | undefined
  * An argon2id hash (stored before the HMAC form) is verified with argon2 in a bounded slot (a full
  * queue is a 503 that propagates); on success the caller stores `rehash` in its place.
  */
-export async function verifyClientSecret(stored: string, secret: string): Promise<SecretCheck> {
+export async function verifyClientSecret(slots: Argon2Slots, stored: string, secret: string): Promise<SecretCheck> {
   const m = HMAC_FORMAT.exec(stored);
   if (m) {
     const expected = Buffer.from(m[2]!, 'base64url');
@@ -48,7 +48,7 @@ export async function verifyClientSecret(stored: string, secret: string): Promis
   }
   if (stored.startsWith('$argon2')) {
     // Only argon2's own errors mean "no match".
-    const ok = await withArgon2Slot(() => argon2.verify(stored, secret).catch(() => false));
+    const ok = await slots.run(() => argon2.verify(stored, secret).catch(() => false));
     return ok ? { ok: true, rehash: hashClientSecret(secret) } : { ok: false };
   }
   return { ok: false };

@@ -2,9 +2,15 @@ import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import type { Role } from '@stack/oauth';
 import type { AuthStore, UserRecord } from '../store/index.ts';
-import { withArgon2Slot } from './argon2-slots.ts';
+import type { Argon2Slots } from './argon2-slots.ts';
 
 export type { UserRecord };
+
+/** What hashing and checking passwords needs: the store and the app's (or CLI command's) argon2 slots. */
+export interface PasswordContext {
+  store: AuthStore;
+  argon2: Argon2Slots;
+}
 
 // OWASP password storage cheat sheet minimum for argon2id: m=19 MiB, t=2, p=1 (~44 ms of CPU per
 // verification on the bench machine). Kept modest, and argon2-slots.ts bounds how many run at once,
@@ -24,8 +30,8 @@ export function normaliseEmail(email: string): string {
 }
 
 /** Hashes a password with argon2id (server-generated client secrets: client-secrets.ts). */
-export function hashSecret(secret: string): Promise<string> {
-  return withArgon2Slot(() => argon2.hash(secret, ARGON2_OPTIONS));
+export function hashSecret(slots: Argon2Slots, secret: string): Promise<string> {
+  return slots.run(() => argon2.hash(secret, ARGON2_OPTIONS));
 }
 
 /** Number of users (used at start to tell the operator to create the first admin). */
@@ -42,16 +48,16 @@ export function findUserByEmail(store: AuthStore, email: string): Promise<UserRe
 }
 
 /** Creates a user; throws if the email is taken or the password is shorter than 12 characters. */
-export async function createUser(store: AuthStore, input: { email: string; password: string; role: Role }, now = Date.now()): Promise<UserRecord> {
+export async function createUser(ctx: PasswordContext, input: { email: string; password: string; role: Role }, now = Date.now()): Promise<UserRecord> {
   const email = normaliseEmail(input.email);
   if (!/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email)) throw new TypeError('email is not a valid address');
   if (input.password.length < 12) throw new TypeError('password must be at least 12 characters');
   if (input.password.length > 1024) throw new TypeError('password must be at most 1024 characters');
   const taken = () => new TypeError(`a user with email ${email} already exists`);
-  if (await store.users.findByEmail(email)) throw taken();
-  const row = { id: randomUUID(), email, passwordHash: await hashSecret(input.password), role: input.role, createdAt: now, disabledAt: null };
+  if (await ctx.store.users.findByEmail(email)) throw taken();
+  const row = { id: randomUUID(), email, passwordHash: await hashSecret(ctx.argon2, input.password), role: input.role, createdAt: now, disabledAt: null };
   // The unique index decides a race between two creations of the same email.
-  if (!(await store.users.insert(row))) throw taken();
+  if (!(await ctx.store.users.insert(row))) throw taken();
   return row;
 }
 
@@ -59,14 +65,14 @@ export async function createUser(store: AuthStore, input: { email: string; passw
  * Checks an email and password. Returns the user only when both match and the user is enabled;
  * an unknown email still costs one argon2 verification, so timing does not reveal which emails exist.
  */
-export async function verifyPassword(store: AuthStore, email: string, password: string): Promise<UserRecord | undefined> {
-  const user = email.length <= 320 ? await findUserByEmail(store, email) : undefined;
+export async function verifyPassword(ctx: PasswordContext, email: string, password: string): Promise<UserRecord | undefined> {
+  const user = email.length <= 320 ? await findUserByEmail(ctx.store, email) : undefined;
   if (password.length > 1024) return undefined;
   if (!user) {
     // Only argon2's own errors mean "no match"; a full queue (503) propagates.
-    await withArgon2Slot(() => argon2.verify(DUMMY_PASSWORD_HASH, password).catch(() => false));
+    await ctx.argon2.run(() => argon2.verify(DUMMY_PASSWORD_HASH, password).catch(() => false));
     return undefined;
   }
-  const ok = await withArgon2Slot(() => argon2.verify(user.passwordHash, password).catch(() => false));
+  const ok = await ctx.argon2.run(() => argon2.verify(user.passwordHash, password).catch(() => false));
   return ok && user.disabledAt === null ? user : undefined;
 }
