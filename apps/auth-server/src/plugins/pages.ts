@@ -5,7 +5,7 @@ import csrf from '@fastify/csrf-protection';
 import { PendingAuthorizations } from '../services/pending-authorizations.ts';
 import { createLoginLimiter, type LoginLimiter } from '../services/login-limiter.ts';
 import { createDeviceTokens, type DeviceTokens } from '../services/login-devices.ts';
-import { ICON, STYLESHEET } from '../views/render.ts';
+import { ICON, STYLESHEET, createPageViews, type PageViews } from '../views/render.ts';
 
 /**
  * State shared by the browser pages (/authorize, /login, /consent). The helpers that read and set
@@ -21,6 +21,8 @@ export interface PagesState {
   /** The device cookie: a browser that signed in to an account before (login-devices.ts). */
   deviceCookie: string;
   devices: DeviceTokens;
+  /** The page templates and their cache (views/render.ts sendPage). */
+  views: PageViews;
 }
 
 declare module 'fastify' {
@@ -46,6 +48,7 @@ export const pages = fp(
       bindingCookie: secure ? '__Host-flow' : 'flow',
       deviceCookie: secure ? '__Host-device' : 'device',
       devices: createDeviceTokens(app.ctx.keks, config.login.deviceCookieTtlSeconds),
+      views: createPageViews(),
     } satisfies PagesState);
 
     const css = readFileSync(STYLESHEET);

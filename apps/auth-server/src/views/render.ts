@@ -18,11 +18,19 @@ export function escapeForPage(value: unknown): string {
   return String(value).replace(DISPLAY_UNSAFE, '\uFFFD').replace(/[&<>"']/g, (c) => ENTITIES[c]!);
 }
 
-// autoEscape escapes every `<%= %>` with escapeForPage; only the layout's `<%~ it.body %>` is raw.
-const eta = new Eta({ views: VIEWS, autoEscape: true, escapeFunction: escapeForPage, cache: true });
-
 /** Templates in this folder. */
 export type Template = 'login' | 'consent' | 'message';
+
+/** Renders the templates of this folder; built once per app (app.pages.views), which owns its template cache. */
+export interface PageViews {
+  render(template: Template, data: Record<string, unknown>): string;
+}
+
+export function createPageViews(): PageViews {
+  // autoEscape escapes every `<%= %>` with escapeForPage; only the layout's `<%~ it.body %>` is raw.
+  const eta = new Eta({ views: VIEWS, autoEscape: true, escapeFunction: escapeForPage, cache: true });
+  return { render: (template, data) => eta.render(`./${template}`, data) };
+}
 
 /** A page-level failure, rendered as an HTML page by the pages error handler (never a redirect). */
 export class PageError extends Error {
@@ -62,7 +70,7 @@ export interface PageOptions {
 
 /** Renders a template as a no-store HTML page with the pages' CSP (RFC 9700 §4.16: never framed). */
 export function sendPage(reply: FastifyReply, template: Template, data: Record<string, unknown>, opts: PageOptions = {}): FastifyReply {
-  const html = eta.render(`./${template}`, data);
+  const html = reply.server.pages.views.render(template, data);
   return reply
     .status(opts.status ?? 200)
     .header('content-security-policy', pageCsp(opts.formOrigins ?? []))
