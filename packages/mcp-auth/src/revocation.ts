@@ -3,7 +3,7 @@ import { singleFlight } from './single-flight.ts';
 
 /**
  * A set of revoked access-token ids (`jti`), consulted on every request. A shared list (Redis) answers
- * asynchronously and may throw an OAuthError (503) when it cannot answer: the token is then refused.
+ * asynchronously and may throw (a 503 StoreUnavailableError from Redis) when it cannot answer: the token is then refused.
  */
 export type RevocationList = { isRevoked(jti: string): boolean | Promise<boolean> };
 

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { OAuthError } from '@stack/oauth';
+import { StoreUnavailableError } from '@stack/redis';
 
 /** Liveness (/health) and readiness (/ready: the database answers and a signing key is usable). */
 export const healthRoutes: FastifyPluginAsync = async (app) => {
@@ -11,7 +11,7 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
       return { status: 'ready' };
     } catch (err) {
       // A database outage is logged by the store, once per interval, not once per probe.
-      if (!(err instanceof OAuthError && err.code === 'temporarily_unavailable')) app.log.error({ err }, 'readiness check failed');
+      if (!(err instanceof StoreUnavailableError)) app.log.error({ err }, 'readiness check failed');
       reply.header('retry-after', '5');
       return reply.status(503).send({ status: 'unavailable' });
     }

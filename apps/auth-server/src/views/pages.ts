@@ -42,7 +42,8 @@ export function pageErrorHandler(this: FastifyInstance, err: FastifyError, reque
     });
   }
   if ((err instanceof OAuthError && err.code === 'temporarily_unavailable') || err instanceof StoreUnavailableError) {
-    // A shared store (Redis limits, the PostgreSQL database) is down: refuse the attempt rather than let it through uncounted.
+    // A shared store (Redis, the PostgreSQL database) is down, or the server is busy (a full argon2 queue, a
+    // metadata host's fetch budget): refuse the attempt rather than let it through uncounted.
     reply.header('retry-after', String(err.retryAfter ?? 5));
     return sendMessage(reply, 503, { title: 'Temporarily unavailable', message: 'Sign-in is briefly unavailable. Please try again in a few seconds.' });
   }

@@ -23,9 +23,8 @@ export async function authenticateRequest(request: FastifyRequest, _reply: Fasti
     request.identity = await authenticator.authenticate(credentials(request));
   } catch (err) {
     const reason = err instanceof OAuthError ? err.description : err instanceof StoreUnavailableError ? err.message : 'authentication failed';
-    // A 503 (the shared revocation list did not answer) is our failure, not the caller's.
-    const unavailable = err instanceof StoreUnavailableError || (err instanceof OAuthError && err.status === 503);
-    audit.record({ decision: unavailable ? 'ERROR' : 'AUTH_FAILED', requestId: request.id, address: request.ip, transport: 'http', reason });
+    // A shared store that did not answer (the revocation list in Redis) is our failure, not the caller's.
+    audit.record({ decision: err instanceof StoreUnavailableError ? 'ERROR' : 'AUTH_FAILED', requestId: request.id, address: request.ip, transport: 'http', reason });
     if (err instanceof OAuthError || err instanceof StoreUnavailableError) throw err;
     request.log.error({ err }, 'authentication error');
     throw new OAuthError('server_error', 'internal error', 500);

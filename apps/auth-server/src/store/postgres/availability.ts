@@ -1,4 +1,4 @@
-import { temporarilyUnavailable } from '@stack/oauth';
+import { StoreUnavailableError } from '@stack/redis';
 
 /** Seconds a client is asked to wait (Retry-After) while the database is unreachable. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -27,8 +27,9 @@ export interface AvailabilityLog {
 }
 
 /**
- * Fails closed: a store call that cannot reach the database becomes 503 temporarily_unavailable with
- * Retry-After (never a silent allow), logged once per `intervalMs`; the pool reconnects by itself on
+ * Fails closed: a store call that cannot reach the database throws StoreUnavailableError, answered
+ * with 503 temporarily_unavailable and Retry-After like a Redis outage (never a silent allow), logged
+ * once per `intervalMs`; the pool reconnects by itself on
  * later calls, and the first success is logged as recovery.
  */
 export function availabilityGuard(log: AvailabilityLog, intervalMs: number, clock: () => number = Date.now) {
@@ -50,7 +51,7 @@ export function availabilityGuard(log: AvailabilityLog, intervalMs: number, cloc
         lastLogged = t;
         log.unavailable(err);
       }
-      throw temporarilyUnavailable('the database is unavailable, retry later', RETRY_AFTER_SECONDS);
+      throw new StoreUnavailableError(RETRY_AFTER_SECONDS, 'the database is unavailable, retry later');
     }
   };
 }
