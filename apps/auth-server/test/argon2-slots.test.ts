@@ -49,4 +49,20 @@ describe('argon2 slots', () => {
     expect(await slots.run(async () => 'ok')).toBe('ok');
     expect(slots.state()).toMatchObject({ running: 0, waiting: 0 });
   });
+
+  it('keeps its bound per instance (one per app or CLI command): another full set of slots refuses nothing here', async () => {
+    const full = createArgon2Slots();
+    const { max, maxWaiting } = full.state();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const held = Array.from({ length: max + maxWaiting }, () => full.run(() => gate));
+    await expect(full.run(async () => 'refused')).rejects.toBeInstanceOf(OAuthError);
+
+    const own = createArgon2Slots();
+    expect(await own.run(async () => 'ok')).toBe('ok');
+    expect(own.state()).toMatchObject({ running: 0, waiting: 0 });
+    release();
+    await Promise.all(held);
+    expect(full.state()).toMatchObject({ running: 0, waiting: 0 });
+  });
 });
