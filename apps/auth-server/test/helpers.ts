@@ -11,6 +11,7 @@ import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
 import { openStore, type AuthStore } from '../src/store/index.ts';
 
 import { freePort, freePorts } from '../../../test/helpers/ports.ts';
+import { IN_PROCESS, routeFetch } from '../../../test/helpers/inject-fetch.ts';
 
 /** The test servers' audit logs are keyed with a fixed test key (the apps derive theirs from the KEK). */
 export const TEST_AUDIT_KEYS = deriveAuditKeys([{ id: 'test-kek', key: Buffer.alloc(32, 7) }]);
@@ -121,10 +122,11 @@ export interface TestAuthServer {
 }
 
 /**
- * Starts a real auth server on 127.0.0.1 with a fresh temporary data directory and database: a
- * SQLite file, or with TEST_AUTH_DB=postgres a schema of its own in the test database, dropped on
- * close. `env` overrides settings by their environment names; with DATABASE_URL in `env` the
- * caller owns that database.
+ * Starts an auth server for `url` (http://127.0.0.1:PORT) with a fresh temporary data directory and
+ * database: a SQLite file, or with TEST_AUTH_DB=postgres a schema of its own in the test database,
+ * dropped on close. In the integration project (TEST_HTTP=inject) fetch() reaches it in-process
+ * through app.inject(); elsewhere it listens on the port. `env` overrides settings by their
+ * environment names; with DATABASE_URL in `env` the caller owns that database.
  */
 export async function startAuthServer(env: Record<string, string> = {}, opts: BuildOptions = {}): Promise<TestAuthServer> {
   const port = env.AUTH_PORT ? Number(env.AUTH_PORT) : await freePort();
@@ -147,9 +149,11 @@ export async function startAuthServer(env: Record<string, string> = {}, opts: Bu
     await schema?.drop();
     throw err;
   });
-  await app.listen({ host: '127.0.0.1', port });
+  const unroute = IN_PROCESS ? routeFetch(url, app) : undefined;
+  if (!unroute) await app.listen({ host: '127.0.0.1', port });
   const raw = rawSql(config);
   const close = async () => {
+    unroute?.();
     await app.close();
     await raw.close();
     await schema?.drop();

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { freePort } from '../../../test/helpers/ports.ts';
+import { IN_PROCESS, routeFetch } from '../../../test/helpers/inject-fetch.ts';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
@@ -116,7 +117,11 @@ export interface TestMcpServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Starts a real MCP server on 127.0.0.1 with a fresh data directory; `env` overrides settings by name. */
+/**
+ * Starts an MCP server for 127.0.0.1:PORT with a fresh data directory; `env` overrides settings by
+ * name. In the integration project (TEST_HTTP=inject) fetch() reaches it in-process through
+ * app.inject(); elsewhere, and always over https, it listens on the port.
+ */
 export async function startMcpServer(env: Record<string, string> = {}, deps: BuildDeps = {}, scheme = 'http'): Promise<TestMcpServer> {
   const port = env.MCP_PORT ? Number(env.MCP_PORT) : await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'mcp-test-'));
@@ -136,8 +141,10 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
   // deps.audit: undefined gives the server its own log (keyed from the KEK, anchored in mcp.db) in auditFile.
   const audit = 'audit' in deps ? undefined : await AuditLog.open({ keys: TEST_AUDIT_KEYS, file: auditFile }, 10_000);
   const app = await buildApp(config, { tools: fixtureTools(), audit, logger: false, ...deps });
-  await app.listen({ host: '127.0.0.1', port });
+  const unroute = IN_PROCESS && scheme === 'http' ? routeFetch(base, app) : undefined;
+  if (!unroute) await app.listen({ host: '127.0.0.1', port });
   const close = async () => {
+    unroute?.();
     await app.close();
     rmSync(dataDir, { recursive: true, force: true });
   };
