@@ -1,12 +1,87 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
+// Which project a test file runs in. `npm test` runs them all; `npm run test:fast` runs unit and
+// integration, the quick loop (no child processes, no Chromium, no external tools).
+//   unit         packages and pure modules, in-process, no app server.
+//   integration  everything else under apps/*/test and test/: the apps built with buildApp() and
+//                reached through app.inject() (TEST_HTTP=inject, see test/helpers/inject-fetch.ts).
+//   e2e          real sockets and processes: spawned servers and CLIs, Redis and PostgreSQL
+//                outages, memory measurements, deployment files, the Node 22 tools.
+//   browser      Chromium driving the pages.
+// A new file lands in unit (under packages/) or integration (elsewhere) unless listed below.
+
+const ALL = ['apps/*/test/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'test/**/*.test.ts'];
+
+const UNIT = [
+  'packages/*/test/**/*.test.ts',
+  'apps/auth-server/test/argon2-slots.test.ts',
+  'apps/auth-server/test/cimd-fetch.test.ts',
+  'apps/mcp-server/test/secrets.test.ts',
+  'apps/mcp-server/test/secrets-cli.test.ts',
+  'apps/mcp-server/test/stdio-limits.test.ts',
+  'test/requirements-coverage.test.ts',
+  'test/deploy/env-example.test.ts',
+];
+
+const E2E = [
+  // Redis: a shared server and private ones the tests kill.
+  'packages/redis/test/redis.test.ts',
+  'packages/redis/test/wait-gate.test.ts',
+  'apps/auth-server/test/redis-limiters.test.ts',
+  'apps/mcp-server/test/redis-shared-state.test.ts',
+  // PostgreSQL-only behaviour (outages, several instances on one database).
+  'apps/auth-server/test/postgres/**/*.test.ts',
+  // Child processes: the apps' entry points, CLIs, stdio transport, memory under attack, mTLS.
+  'apps/auth-server/test/cli-process.test.ts',
+  'apps/mcp-server/test/memory-attack.test.ts',
+  'apps/mcp-server/test/mtls.test.ts',
+  'apps/mcp-server/test/policy.test.ts',
+  'apps/mcp-server/test/stdio.test.ts',
+  'apps/mcp-server/test/stdio-shutdown.test.ts',
+  // Sockets a test watches itself: other source addresses, held and unread connections.
+  'apps/auth-server/test/authorize-abuse.test.ts',
+  'apps/mcp-server/test/http-in-flight.test.ts',
+  // The demo tools run SQL in worker processes (forked per database): the tools, their time limits,
+  // quotas and scheduling, and the stacks that serve them.
+  'apps/mcp-server/test/e2e-auth-server.test.ts',
+  'apps/mcp-server/test/sql-quota.test.ts',
+  'apps/mcp-server/test/sql-scheduling.test.ts',
+  'apps/mcp-server/test/tool-result-limits.test.ts',
+  'apps/mcp-server/test/tools*.test.ts',
+  'test/mcp-sdk-oauth.test.ts',
+  'test/clients/**/*.test.ts',
+  'test/conformance.test.ts',
+  'test/deploy/compose.test.ts',
+  'test/deploy/dockerfile.test.ts',
+  'test/deploy/lifecycle.test.ts',
+  'test/migrations.test.ts',
+  'test/quick-start.test.ts',
+  'test/readme.test.ts',
+  'test/startup-concurrency.test.ts',
+  'test/startup-errors.test.ts',
+];
+
+const BROWSER = ['test/browser/**/*.test.ts'];
+
+const notIn = (...groups: string[][]) => [...configDefaults.exclude, ...groups.flat()];
+
 export default defineConfig({
   test: {
     projects: [
-      { extends: true, test: { name: 'default', include: ['apps/*/test/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'test/**/*.test.ts'] } },
+      // The quick loop shares one module graph per worker (isolate: false): importing Fastify, drizzle
+      // and the apps once per worker instead of once per file halves its CPU time. The apps keep no
+      // module state (everything lives on the app and closes with it), so files cannot see each other.
+      { extends: true, test: { name: 'unit', include: UNIT, exclude: notIn(E2E), isolate: false } },
+      {
+        extends: true,
+        test: { name: 'integration', include: ALL, exclude: notIn(UNIT, E2E, BROWSER), env: { TEST_HTTP: 'inject' }, isolate: false },
+      },
+      // The Node 22 tools are installed before the first file starts, never inside a test's time.
+      { extends: true, test: { name: 'e2e', include: E2E, globalSetup: ['test/setup/node22-tools.ts'] } },
+      { extends: true, test: { name: 'browser', include: BROWSER } },
       // The authorization server's suite again on PostgreSQL (TEST_DATABASE_URL, default
       // postgres://postgres@127.0.0.1:5432/test): same behaviour on both engines. Tests under
-      // apps/auth-server/test/postgres/ always use PostgreSQL and run once, in the default project.
+      // apps/auth-server/test/postgres/ always use PostgreSQL and run once, in the e2e project.
       {
         extends: true,
         test: {
@@ -14,11 +89,11 @@ export default defineConfig({
           include: ['apps/auth-server/test/**/*.test.ts', 'test/auth-flow-sdk.test.ts'],
           // Files that never touch the store (SSRF-safe fetch, Redis limiters) gain nothing from a second run.
           exclude: [...configDefaults.exclude, 'apps/auth-server/test/postgres/**', 'apps/auth-server/test/cimd-fetch.test.ts', 'apps/auth-server/test/redis-*.test.ts'],
-          env: { TEST_AUTH_DB: 'postgres' },
+          env: { TEST_AUTH_DB: 'postgres', TEST_HTTP: 'inject' },
         },
       },
     ],
-    // Real servers, real databases: forks isolate native modules and ports per file.
+    // Forks isolate native modules, ports and process-wide state (umask) per file.
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,

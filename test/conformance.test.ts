@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { freePort, startAuthServer, type TestAuthServer } from '../apps/auth-server/test/helpers.ts';
 import { createUser } from '../apps/auth-server/src/services/users.ts';
 import { FormBrowser } from './helpers/form-browser.ts';
-import { conformanceCli, ensureNode22Tools, node22 } from './helpers/node22-tools.ts';
+import { conformanceCli, node22 } from './helpers/node22-tools.ts';
 
 const RESOURCE = 'http://127.0.0.1:4999/mcp';
 const PASSWORD = 'a long enough password';
@@ -11,10 +11,9 @@ const PASSWORD = 'a long enough password';
 describe('@modelcontextprotocol/conformance authorization (on Node 22)', () => {
   let s: TestAuthServer;
   beforeAll(async () => {
-    ensureNode22Tools();
     s = await startAuthServer({ MCP_RESOURCES: RESOURCE });
     await createUser(s.app.ctx, { email: 'conformance@example.com', password: PASSWORD, role: 'viewer' });
-  }, 300_000);
+  });
   afterAll(async () => { await s?.close(); });
 
   it('[MCP-AS-METADATA] [MCP-CIMD-SUPPORT] passes both authorization scenarios with no warning', async () => {

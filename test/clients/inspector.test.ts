@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../apps/auth-server/test/helpers.ts';
-import { ensureNode22Tools, inspectorCli, node22 } from '../helpers/node22-tools.ts';
+import { inspectorCli, node22 } from '../helpers/node22-tools.ts';
 import { PASSWORD, startStack, type Stack } from '../helpers/stack.ts';
 import { ClientHome, runClient, type RunResult } from './harness.ts';
 
@@ -20,9 +20,8 @@ interface Tokens { access_token: string; refresh_token?: string }
 describe('MCP Inspector CLI through the whole stack (Node 22)', () => {
   let stack: Stack;
   beforeAll(async () => {
-    ensureNode22Tools();
     stack = await startStack();
-  }, 300_000);
+  });
   afterAll(async () => { await stack?.close(); });
 
   /** One isolated Inspector installation: storage, secret file and callback listener of its own. */

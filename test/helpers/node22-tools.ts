@@ -19,8 +19,9 @@ const INSTALL_TIMEOUT_MS = 300_000;
 const installed = () => [node22, conformanceCli, inspectorCli].every((p) => existsSync(p));
 
 /**
- * Installs the pinned tools once (about 15 s); later calls return at once. Test files run in
- * parallel processes, so a lock directory (mkdir is atomic) lets exactly one of them run npm.
+ * Installs the pinned tools once (about 15 s); later calls return at once. The e2e project's global
+ * setup calls it; test runs started at the same time in one checkout share .tools/, so a lock
+ * directory (mkdir is atomic) lets exactly one of them run npm.
  */
 export function ensureNode22Tools(): void {
   if (installed()) return;
