@@ -89,7 +89,7 @@ export default defineConfig({
           include: ['apps/auth-server/test/**/*.test.ts', 'test/auth-flow-sdk.test.ts'],
           // Files that never touch the store (SSRF-safe fetch, Redis limiters) gain nothing from a second run.
           exclude: [...configDefaults.exclude, 'apps/auth-server/test/postgres/**', 'apps/auth-server/test/cimd-fetch.test.ts', 'apps/auth-server/test/redis-*.test.ts'],
-          env: { TEST_AUTH_DB: 'postgres', TEST_HTTP: 'inject' },
+          env: { TEST_AUTH_DB: 'postgres' },
         },
       },
     ],
