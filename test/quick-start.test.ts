@@ -1,11 +1,30 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePorts } from '../apps/auth-server/test/helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
+
+/**
+ * True while a process of the process group `pgid` is still running. Read from /proc (Linux), where
+ * an exited process nobody has reaped yet (a zombie, state Z) is already done.
+ */
+function groupAlive(pgid: number): boolean {
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z') return true;
+  }
+  return false;
+}
 
 describe('README quick start: npm start', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'quick-start-'));
@@ -52,7 +71,8 @@ describe('README quick start: npm start', () => {
     process.kill(-child.pid!, 'SIGTERM');
     const { code, signal } = await exited;
     expect(code === 0 || signal === 'SIGTERM', `exit ${code} ${signal}\n${out}`).toBe(true);
-    await new Promise((r) => setTimeout(r, 1000));
+    // npm may exit before the servers it started: wait until no process of the group is left.
+    await vi.waitFor(() => expect(groupAlive(child!.pid!)).toBe(false), { timeout: 15_000, interval: 50 });
     await expect(fetch(`${issuer}/health`)).rejects.toThrow();
     await expect(fetch(`http://127.0.0.1:${mcpPort}/health`)).rejects.toThrow();
     // Databases were closed, not abandoned: no write-ahead log left behind.

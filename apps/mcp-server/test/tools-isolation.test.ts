@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDemoTools } from '../src/tools/index.ts';
 import { bearer, callTool, rpc, startIssuer, startMcpServer, type TestIssuer, type TestMcpServer } from './helpers.ts';
 
@@ -25,8 +25,13 @@ async function call(who: keyof typeof tokens, name: string, args: Record<string,
   return { isError: body.result.isError === true, text, data: body.result.isError ? undefined : JSON.parse(text) as Record<string, unknown> };
 }
 
-/** Runs `during` while polling /health; returns its result and the slowest /health answer. */
-async function whilePollingHealth<T>(during: Promise<T>): Promise<{ result: T; worstMs: number; polls: number }> {
+/**
+ * Runs `during` while polling /health. Returns its result, how long it took, how many /health answers
+ * came and the slowest. A statement on the event loop would hold one /health request for about the
+ * whole statement; one in the worker leaves each answer a small part of it, however busy the machine.
+ */
+async function whilePollingHealth<T>(during: Promise<T>): Promise<{ result: T; elapsedMs: number; worstMs: number; polls: number }> {
+  const started = Date.now();
   let done = false;
   let worstMs = 0;
   let polls = 0;
@@ -40,8 +45,9 @@ async function whilePollingHealth<T>(during: Promise<T>): Promise<{ result: T; w
     }
   })();
   const result = await during.finally(() => { done = true; });
+  const elapsedMs = Date.now() - started;
   await poller;
-  return { result, worstMs, polls };
+  return { result, elapsedMs, worstMs, polls };
 }
 
 const peek = (sql: string) => {
@@ -81,12 +87,12 @@ describe('[MCP-TOOLS-ISOLATION] admin tools run in the SQL worker, under the tim
     const db = new Database(path);
     db.exec('CREATE TRIGGER slow_users AFTER DELETE ON users BEGIN SELECT count(*) FROM big a, big b, big c; END');
     db.close();
-    const started = Date.now();
-    const { result, worstMs, polls } = await whilePollingHealth(call('admin', 'delete_users', { ids: [2] }));
+    // The trigger's cross join would run for minutes: the answer naming the limit is the limit's timer.
+    const { result, elapsedMs, worstMs, polls } = await whilePollingHealth(call('admin', 'delete_users', { ids: [2] }));
     expect(result).toEqual({ isError: true, text: `the statement was stopped after the time limit of ${TIME_LIMIT_MS} ms`, data: undefined });
-    expect(Date.now() - started).toBeLessThan(TIME_LIMIT_MS + 1500);
+    expect(elapsedMs).toBeGreaterThanOrEqual(TIME_LIMIT_MS);
     expect(polls).toBeGreaterThan(5);
-    expect(worstMs).toBeLessThan(300);
+    expect(worstMs).toBeLessThan(elapsedMs / 2);
     expect(peek('SELECT count(*) FROM users')).toBe(30); // the stopped delete was rolled back
   });
 
@@ -94,9 +100,10 @@ describe('[MCP-TOOLS-ISOLATION] admin tools run in the SQL worker, under the tim
     const db = new Database(path);
     db.exec('DROP TRIGGER slow_users; CREATE TRIGGER slow_orders AFTER DELETE ON orders BEGIN SELECT count(*) FROM big a, big b, big c; END');
     db.close();
-    const { result, worstMs } = await whilePollingHealth(call('admin', 'drop_table', { table: 'users', confirm: true }));
+    const { result, elapsedMs, worstMs, polls } = await whilePollingHealth(call('admin', 'drop_table', { table: 'users', confirm: true }));
     expect(result.text).toBe(`the statement was stopped after the time limit of ${TIME_LIMIT_MS} ms`);
-    expect(worstMs).toBeLessThan(300);
+    expect(polls).toBeGreaterThan(5);
+    expect(worstMs).toBeLessThan(elapsedMs / 2);
     expect(peek("SELECT count(*) FROM sqlite_master WHERE name = 'users'")).toBe(1);
     expect(peek('SELECT count(*) FROM orders')).toBe(60);
     // Without the trigger the admin tools work as before.
@@ -110,11 +117,18 @@ describe('[MCP-TOOLS-ISOLATION] admin tools run in the SQL worker, under the tim
 
 describe('[MCP-TOOLS-FAIR-SHARE] one caller cannot keep the SQL tools from others', () => {
   it("a viewer's flood of endless queries gets 'busy' beyond the first, and an admin's SELECT 1 still answers at once", async () => {
-    const flood = Array.from({ length: 40 }, () => call('viewer', 'query', { sql: ENDLESS }));
-    await new Promise((r) => setTimeout(r, 200));
-    const started = Date.now();
+    let answered = 0;
+    let stopped = false;
+    const flood = Array.from({ length: 40 }, () => call('viewer', 'query', { sql: ENDLESS }).then((r) => {
+      answered++;
+      if (!/^busy/.test(r.text)) stopped = true;
+      return r;
+    }));
+    // The 39 refusals come at once: then the viewer's one statement is running until the time limit.
+    await vi.waitFor(() => expect(answered).toBe(39), { timeout: 10_000, interval: 10 });
     const admin = await call('admin', 'query', { sql: 'SELECT 1 AS one' });
-    expect(Date.now() - started).toBeLessThan(500);
+    // "At once": the admin is not queued behind the viewer, whose statement is still running.
+    expect(stopped).toBe(false);
     expect(admin.data).toEqual({ columns: ['one'], rows: [[1]], rowCount: 1, truncated: false });
     const results = await Promise.all(flood);
     expect(results.filter((r) => r.text === `the statement was stopped after the time limit of ${TIME_LIMIT_MS} ms`)).toHaveLength(1);
