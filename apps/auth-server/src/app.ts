@@ -7,7 +7,7 @@ import type { AppContext } from './context.ts';
 import { openAuthAuditLog } from './services/audit-log.ts';
 import { dataDirWarnings } from './services/data-dir.ts';
 import { resolveKeks } from './services/kek.ts';
-import { createKeyStore } from './services/keys.ts';
+import { createKeyStore, type KeyPairSource } from './services/keys.ts';
 import { createArgon2Slots } from './services/argon2-slots.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
 import { createCimdFetchGuard } from './services/cimd-limits.ts';
@@ -37,6 +37,8 @@ export interface BuildOptions {
   now?: () => number;
   /** Fastify logger option; defaults to config.logLevel. */
   logger?: boolean | object;
+  /** Where new signing keys' RSA key pairs come from; defaults to generating one (tests reuse a few). */
+  keyPair?: KeyPairSource;
 }
 
 /** Builds the authorization server as a Fastify instance. Never reads process.env and never listens. */
@@ -75,7 +77,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     keks,
     audit,
     auditFailures: new FailureAggregator({ sink: audit, intervalMs: config.audit.failureIntervalMs }),
-    keys: createKeyStore(store.signingKeys, keks, now, config.accessTokenTtl),
+    keys: createKeyStore(store.signingKeys, keks, now, config.accessTokenTtl, opts.keyPair),
     limiters: abuse.limiters,
     cimd: createCimdFetchGuard(config.cimd, abuse.limiters),
     gates: abuse.gates,

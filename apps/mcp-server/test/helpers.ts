@@ -142,7 +142,9 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
   const audit = 'audit' in deps ? undefined : await AuditLog.open({ keys: TEST_AUDIT_KEYS, file: auditFile }, 10_000);
   const app = await buildApp(config, { tools: fixtureTools(), audit, logger: false, ...deps });
   const unroute = IN_PROCESS && scheme === 'http' ? routeFetch(base, app) : undefined;
-  if (!unroute) await app.listen({ host: '127.0.0.1', port });
+  // ready() runs the onReady hooks as listen() would.
+  if (unroute) await app.ready();
+  else await app.listen({ host: '127.0.0.1', port });
   const close = async () => {
     unroute?.();
     await app.close();

@@ -96,14 +96,25 @@ function classify(rows: readonly SigningKeyRecord[], t: number): Map<string, { s
   return out;
 }
 
+/** Makes the RSA key pair of a new signing key. */
+export type KeyPairSource = () => Promise<{ publicKey: CryptoKey; privateKey: CryptoKey }>;
+
+const generateRsaKeyPair: KeyPairSource = () => generateKeyPair(ALG, { modulusLength: 2048, extractable: true });
+
 /** Creates the signing-key store over the database; private keys are envelope-encrypted with the KEK. */
-export function createKeyStore(repo: SigningKeyRepo, keks: Kek[], now: () => number, maxTokenLifetimeSec: number): KeyStore {
+export function createKeyStore(
+  repo: SigningKeyRepo,
+  keks: Kek[],
+  now: () => number,
+  maxTokenLifetimeSec: number,
+  keyPair: KeyPairSource = generateRsaKeyPair,
+): KeyStore {
   // `until`: when the cached key retires (a successor takes over); null while none is scheduled.
   let cache: { at: number; kid: string; until: number | null; key: SigningKey } | undefined;
   const context = (kid: string) => `signing-key:${kid}`;
 
   async function newKey(t: number): Promise<SigningKeyRecord> {
-    const { publicKey, privateKey } = await generateKeyPair(ALG, { modulusLength: 2048, extractable: true });
+    const { publicKey, privateKey } = await keyPair();
     const kid = randomUUID();
     const pub = { ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' };
     const priv = await exportJWK(privateKey);
