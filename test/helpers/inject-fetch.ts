@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 
 /**
@@ -19,6 +20,23 @@ const MAX_REDIRECTS = 20;
 
 function urlOf(input: string | URL | Request): URL {
   return new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+}
+
+/**
+ * Holds a loopback port for an app reached in-process: nothing else on the machine can listen on it
+ * while the app uses its origin, so fetch() to another test server is never mistaken for the app,
+ * and no two in-process apps share an origin. `port` 0 picks a free one.
+ */
+export async function holdPort(port = 0): Promise<{ port: number; release: () => Promise<void> }> {
+  const server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    release: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /**

@@ -13,7 +13,7 @@ import { openStore, type AuthStore } from '../src/store/index.ts';
 import type { KeyPairSource } from '../src/services/keys.ts';
 
 import { freePort, freePorts } from '../../../test/helpers/ports.ts';
-import { IN_PROCESS, routeFetch } from '../../../test/helpers/inject-fetch.ts';
+import { IN_PROCESS, holdPort, routeFetch } from '../../../test/helpers/inject-fetch.ts';
 
 /**
  * RSA key pairs for the test servers' signing keys: the first few are generated, then handed out in
@@ -144,7 +144,8 @@ export interface TestAuthServer {
  * environment names; with DATABASE_URL in `env` the caller owns that database.
  */
 export async function startAuthServer(env: Record<string, string> = {}, opts: BuildOptions = {}): Promise<TestAuthServer> {
-  const port = env.AUTH_PORT ? Number(env.AUTH_PORT) : await freePort();
+  const held = IN_PROCESS ? await holdPort(env.AUTH_PORT ? Number(env.AUTH_PORT) : 0) : undefined;
+  const port = held?.port ?? (env.AUTH_PORT ? Number(env.AUTH_PORT) : await freePort());
   const dataDir = mkdtempSync(join(tmpdir(), 'auth-test-'));
   const schema = TEST_DB === 'postgres' && env.DATABASE_URL === undefined ? await createTestSchema() : undefined;
   env = { ...schema?.env, ...env };
@@ -161,10 +162,11 @@ export async function startAuthServer(env: Record<string, string> = {}, opts: Bu
   });
   const audit = await AuditLog.open({ keys: TEST_AUDIT_KEYS, file: join(dataDir, 'audit.log') }, 10_000);
   const app = await buildApp(config, { audit, keyPair: testKeyPair, ...opts }).catch(async (err: unknown) => {
+    await held?.release();
     await schema?.drop();
     throw err;
   });
-  const unroute = IN_PROCESS ? routeFetch(url, app) : undefined;
+  const unroute = held ? routeFetch(url, app) : undefined;
   // ready() runs the onReady hooks as listen() would (the wait for Redis among them).
   if (unroute) await app.ready();
   else await app.listen({ host: '127.0.0.1', port });
@@ -172,6 +174,7 @@ export async function startAuthServer(env: Record<string, string> = {}, opts: Bu
   const close = async () => {
     unroute?.();
     await app.close();
+    await held?.release();
     await raw.close();
     await schema?.drop();
     rmSync(dataDir, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { freePort } from '../../../test/helpers/ports.ts';
-import { IN_PROCESS, routeFetch } from '../../../test/helpers/inject-fetch.ts';
+import { IN_PROCESS, holdPort, routeFetch } from '../../../test/helpers/inject-fetch.ts';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
@@ -123,7 +123,8 @@ export interface TestMcpServer {
  * app.inject(); elsewhere, and always over https, it listens on the port.
  */
 export async function startMcpServer(env: Record<string, string> = {}, deps: BuildDeps = {}, scheme = 'http'): Promise<TestMcpServer> {
-  const port = env.MCP_PORT ? Number(env.MCP_PORT) : await freePort();
+  const held = IN_PROCESS && scheme === 'http' ? await holdPort(env.MCP_PORT ? Number(env.MCP_PORT) : 0) : undefined;
+  const port = held?.port ?? (env.MCP_PORT ? Number(env.MCP_PORT) : await freePort());
   const dataDir = mkdtempSync(join(tmpdir(), 'mcp-test-'));
   const base = `${scheme}://127.0.0.1:${port}`;
   const auditFile = join(dataDir, 'audit.log');
@@ -140,14 +141,18 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
   });
   // deps.audit: undefined gives the server its own log (keyed from the KEK, anchored in mcp.db) in auditFile.
   const audit = 'audit' in deps ? undefined : await AuditLog.open({ keys: TEST_AUDIT_KEYS, file: auditFile }, 10_000);
-  const app = await buildApp(config, { tools: fixtureTools(), audit, logger: false, ...deps });
-  const unroute = IN_PROCESS && scheme === 'http' ? routeFetch(base, app) : undefined;
+  const app = await buildApp(config, { tools: fixtureTools(), audit, logger: false, ...deps }).catch(async (err: unknown) => {
+    await held?.release();
+    throw err;
+  });
+  const unroute = held ? routeFetch(base, app) : undefined;
   // ready() runs the onReady hooks as listen() would.
   if (unroute) await app.ready();
   else await app.listen({ host: '127.0.0.1', port });
   const close = async () => {
     unroute?.();
     await app.close();
+    await held?.release();
     rmSync(dataDir, { recursive: true, force: true });
   };
   return {
