@@ -1,7 +1,8 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 // Which project a test file runs in. `npm test` runs them all; `npm run test:fast` runs unit and
-// integration, the quick loop (no child processes, no Chromium, no external tools).
+// integration, the quick loop: no spawned servers, no Chromium, no Node 22 tools (one CIMD case
+// still uses the shared Redis, as every project does).
 //   unit         packages and pure modules, in-process, no app server.
 //   integration  everything else under apps/*/test and test/: the apps built with buildApp() and
 //                reached through app.inject() (TEST_HTTP=inject, see test/helpers/inject-fetch.ts).
@@ -69,8 +70,8 @@ export default defineConfig({
   test: {
     projects: [
       // The quick loop shares one module graph per worker (isolate: false): importing Fastify, drizzle
-      // and the apps once per worker instead of once per file halves its CPU time. The apps keep no
-      // module state (everything lives on the app and closes with it), so files cannot see each other.
+      // and the apps once per worker instead of once per file halves its CPU time. A worker runs its
+      // files one after another and each closes what it opened, so what modules share stays idle between them.
       { extends: true, test: { name: 'unit', include: UNIT, exclude: notIn(E2E), isolate: false } },
       {
         extends: true,
