@@ -96,12 +96,13 @@ export default defineConfig({
     ],
     // `npm run test:coverage`: the quick loop's coverage of the apps and packages. The e2e and
     // browser projects are left out: most of what they run is in child processes v8 does not follow.
-    // The thresholds sit just below the measured figures, so CI fails when coverage drops.
+    // The thresholds sit just below the measured figures (74.8 / 68.5 / 73.6 / 77.5 %), so CI fails
+    // when coverage drops; raise them when it rises.
     coverage: {
       provider: 'v8',
       include: ['apps/*/src/**/*.ts', 'packages/*/src/**/*.ts'],
       reporter: ['text-summary', 'json-summary'],
-      thresholds: { statements: 73, branches: 66, functions: 71, lines: 76 },
+      thresholds: { statements: 74, branches: 68, functions: 73, lines: 77 },
     },
     // Forks isolate native modules, ports and process-wide state (umask) per file.
     pool: 'forks',
