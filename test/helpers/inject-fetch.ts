@@ -72,7 +72,7 @@ export async function injectFetch(app: FastifyInstance, input: string | URL | Re
     });
     const payload = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
     const opts: InjectOptions = {
-      method: request.method as InjectOptions['method'],
+      method: request.method,
       url: url.pathname + url.search,
       headers,
       ...(payload ? { payload } : {}),
