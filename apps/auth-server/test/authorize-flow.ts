@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Role } from '@stack/oauth';
 import { createUser, type UserRecord } from '../src/services/users.ts';
-import type { TestAuthServer } from './helpers.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { startAuthServer, type TestAuthServer } from './helpers.ts';
 
 /** Test helpers for the browser flow: seeded clients and users, PKCE, and a cookie-carrying "browser". */
 
@@ -40,6 +41,23 @@ export async function seedClient(s: TestAuthServer, c: SeedClient = {}): Promise
     revokedAt: null,
   });
   return { id, redirectUris };
+}
+
+export interface FlowServer {
+  s: TestAuthServer;
+  client: { id: string; redirectUris: string[] };
+  /** The seeded user's email; the password is PASSWORD. */
+  email: string;
+}
+
+/** One server for the enclosing describe, with a seeded client and a user of `role` (developer by default), handed to `use`. */
+export function useFlowServer(use: (f: FlowServer) => void, o: { client?: SeedClient; role?: Role } = {}): void {
+  let s: TestAuthServer | undefined;
+  beforeAll(async () => {
+    s = await startAuthServer();
+    use({ s, client: await seedClient(s, o.client), email: (await seedUser(s, o.role ?? 'developer')).email });
+  });
+  afterAll(async () => { await s?.close(); });
 }
 
 export function seedUser(s: TestAuthServer, role: Role, email = `${role}-${randomBytes(4).toString('hex')}@example.com`): Promise<UserRecord> {

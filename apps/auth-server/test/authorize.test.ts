@@ -1,21 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tokenHash } from '@stack/crypto';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import {
-  Browser, RESOURCE, authorizeUrl, decide, pkce, reachConsent, seedClient, seedUser, startAuthorization, validParams,
+  Browser, RESOURCE, authorizeUrl, decide, pkce, reachConsent, seedClient, seedUser, startAuthorization, useFlowServer, validParams,
 } from './authorize-flow.ts';
 
 describe('GET /authorize', () => {
   let s: TestAuthServer;
   let client: { id: string; redirectUris: string[] };
   let adminEmail: string;
-
-  beforeAll(async () => {
-    s = await startAuthServer();
-    client = await seedClient(s, { redirectUris: ['https://app.example.com/callback', 'https://app.example.com/other'] });
-    adminEmail = (await seedUser(s, 'admin')).email;
+  useFlowServer((f) => ({ s, client, email: adminEmail } = f), {
+    client: { redirectUris: ['https://app.example.com/callback', 'https://app.example.com/other'] },
+    role: 'admin',
   });
-  afterAll(async () => { await s.close(); });
 
   /** The error redirect of a request that fails validation after the client and redirect URI are verified. */
   async function errorRedirect(params: Record<string, string | string[] | undefined>): Promise<URL> {

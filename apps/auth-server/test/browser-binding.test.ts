@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tokenHash } from '@stack/crypto';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import {
-  Browser, authorizeUrl, decide, hidden, reachConsent, seedClient, seedUser, startAuthorization, submitLogin, validParams,
+  Browser, authorizeUrl, decide, hidden, reachConsent, seedClient, startAuthorization, submitLogin, useFlowServer, validParams,
 } from './authorize-flow.ts';
 
 const OTHER_BROWSER = 'This sign-in was started in another browser. Start again from the application.';
@@ -19,13 +19,7 @@ describe('pending requests are bound to the browser that started them', () => {
   let s: TestAuthServer;
   let client: { id: string; redirectUris: string[] };
   let email: string;
-
-  beforeAll(async () => {
-    s = await startAuthServer();
-    client = await seedClient(s);
-    email = (await seedUser(s, 'developer')).email;
-  });
-  afterAll(async () => { await s.close(); });
+  useFlowServer((f) => ({ s, client, email } = f));
 
   const url = () => authorizeUrl(s, validParams(client.id, client.redirectUris[0]!));
 

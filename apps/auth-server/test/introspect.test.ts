@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startAuthServer, type TestAuthServer } from './helpers.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { TestAuthServer } from './helpers.ts';
 import {
-  RESOURCE, addClient, addUser, basicHeader, jtiOf, login, postForm, refresh, testClock, withClientAuth, type TestClient,
+  RESOURCE, addClient, basicHeader, jtiOf, login, postForm, refresh, useTokenServer, withClientAuth, type TestClient,
 } from './token-fixtures.ts';
 import type { UserRecord } from '../src/services/users.ts';
 import { setResourceServer } from '../src/services/client-admin.ts';
@@ -16,15 +16,11 @@ describe('token introspection (RFC 7662)', () => {
   let rs: TestClient;
   let client: TestClient;
   let user: UserRecord;
-  const clock = testClock();
+  const { clock } = useTokenServer((t) => ({ s, client, user } = t));
   beforeEach(async () => {
-    s = await startAuthServer({}, { now: clock.now });
     rs = await addClient(s, { method: 'client_secret_basic' });
     await setResourceServer(s.app.ctx.store, rs.id, true);
-    client = await addClient(s);
-    user = await addUser(s, 'developer');
   });
-  afterEach(async () => { await s.close(); });
 
   const introspect = (c: TestClient, params: Record<string, string>) => {
     const r = withClientAuth(c, params);

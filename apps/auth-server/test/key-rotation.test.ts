@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader } from 'jose';
 import { createJwtVerifier } from '@stack/mcp-auth';
 import { createKeyStore, PUBLISH_LEAD_MS } from '../src/services/keys.ts';
-import { startAuthServer, type TestAuthServer } from './helpers.ts';
-import { RESOURCE, addClient, addUser, login, testClock, type TestClient } from './token-fixtures.ts';
+import type { TestAuthServer } from './helpers.ts';
+import { RESOURCE, login, useTokenServer, type TestClient } from './token-fixtures.ts';
 import type { UserRecord } from '../src/services/users.ts';
 
 const kidOf = (token: unknown) => decodeProtectedHeader(String(token)).kid;
@@ -12,15 +12,9 @@ describe('signing-key rotation', () => {
   let s: TestAuthServer;
   let client: TestClient;
   let user: UserRecord;
-  const clock = testClock();
+  const { clock } = useTokenServer((t) => ({ s, client, user } = t));
   let jwksFetches: number;
-  beforeEach(async () => {
-    s = await startAuthServer({}, { now: clock.now });
-    client = await addClient(s);
-    user = await addUser(s, 'developer');
-    jwksFetches = 0;
-  });
-  afterEach(async () => { await s.close(); });
+  beforeEach(() => { jwksFetches = 0; });
 
   const jwksKids = async () => ((await (await fetch(`${s.url}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort();
   /** An MCP server's verifier on the same clock, counting its JWKS fetches. */

@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startAuthServer, type TestAuthServer } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import type { TestAuthServer } from './helpers.ts';
 import {
-  addClient, addUser, jtiOf, login, postForm, refresh, revokedJtis, testClock, withClientAuth, type TestClient,
+  addClient, jtiOf, login, postForm, refresh, revokedJtis, useTokenServer, withClientAuth, type TestClient,
 } from './token-fixtures.ts';
 import type { UserRecord } from '../src/services/users.ts';
 
@@ -9,13 +9,7 @@ describe('token revocation (RFC 7009) and the revocation feed', () => {
   let s: TestAuthServer;
   let client: TestClient;
   let user: UserRecord;
-  const clock = testClock();
-  beforeEach(async () => {
-    s = await startAuthServer({}, { now: clock.now });
-    client = await addClient(s);
-    user = await addUser(s);
-  });
-  afterEach(async () => { await s.close(); });
+  const { clock } = useTokenServer((t) => ({ s, client, user } = t));
 
   const revoke = (c: TestClient, params: Record<string, string>) => {
     const r = withClientAuth(c, params);

@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import {
-  RESOURCE, REDIRECT_URI, addClient, addUser, issueCode, jtiOf, redeem, refresh, revokedJtis, testClock, tokenRequest, type TestClient,
+  REDIRECT_URI, RESOURCE, addClient, addUser, issueCode, jtiOf, redeem, refresh, concurrently, revokedJtis, tokenRequest, useTokenServer, type TestClient,
 } from './token-fixtures.ts';
 import type { UserRecord } from '../src/services/users.ts';
 
@@ -12,13 +12,7 @@ describe('token endpoint: authorization_code grant', () => {
   let s: TestAuthServer;
   let client: TestClient;
   let user: UserRecord;
-  const clock = testClock();
-  beforeEach(async () => {
-    s = await startAuthServer({}, { now: clock.now });
-    client = await addClient(s);
-    user = await addUser(s, 'developer');
-  });
-  afterEach(async () => { await s.close(); });
+  const { clock } = useTokenServer((t) => ({ s, client, user } = t));
 
   it('[RFC9068-JWT-AT] [MCP-AS-RESOURCE-AUDIENCE] [RFC9700-AUDIENCE] [MCP-AS-SHORT-LIVED] [OAUTH21-NO-STORE] issues an at+jwt for the resource, 600 s by default, not cacheable', async () => {
     const r = await redeem(s, client, await issueCode(s, client, user));
@@ -99,14 +93,8 @@ describe('token endpoint: authorization_code grant', () => {
 
   it('[OAUTH21-CODE-SINGLE-USE] redeems a code exactly once under concurrent requests, and then revokes the result', async () => {
     const c = await issueCode(s, client, user);
-    // Slow signing down so every request passes the checks before any consumes the code: only the
-    // conditional UPDATE decides.
-    const keys = s.app.ctx.keys;
-    const active = keys.active.bind(keys);
-    let signings = 0;
-    keys.active = async () => { signings++; await new Promise((r) => setTimeout(r, 150)); return active(); };
-    const results = await Promise.all(Array.from({ length: 6 }, () => redeem(s, client, c)));
-    keys.active = active;
+    // Every request passes the checks before any consumes the code: only the conditional UPDATE decides.
+    const { results, signings } = await concurrently(s, 6, () => redeem(s, client, c));
     expect(signings).toBeGreaterThan(1);
     const ok = results.filter((r) => r.status === 200);
     expect(ok.length).toBe(1);

@@ -1,9 +1,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { afterEach, beforeEach } from 'vitest';
 import type { Role } from '@stack/oauth';
 import { createAuthorizationCode } from '../src/services/codes.ts';
 import { createUser, type UserRecord } from '../src/services/users.ts';
 import { hashClientSecret } from '../src/services/client-secrets.ts';
-import type { TestAuthServer } from './helpers.ts';
+import { startAuthServer, type TestAuthServer } from './helpers.ts';
 
 /** The resource startAuthServer() serves (MCP_RESOURCES). */
 export const RESOURCE = 'http://127.0.0.1:4999/mcp';
@@ -121,4 +122,44 @@ export function jtiOf(accessToken: unknown): string {
 export function testClock(start = Date.now()) {
   let t = start;
   return { now: () => t, advance: (ms: number) => { t += ms; } };
+}
+
+export interface TokenServer {
+  s: TestAuthServer;
+  /** A public client allowed the authorization_code and refresh_token grants. */
+  client: TestClient;
+  /** A developer. */
+  user: UserRecord;
+}
+
+/**
+ * For each test of the enclosing describe: a fresh server on a clock the tests move, with a public
+ * client and a developer, handed to `use`; closed after the test. `env` overrides settings.
+ */
+export function useTokenServer(use: (t: TokenServer) => void, env: Record<string, string> = {}): { clock: ReturnType<typeof testClock> } {
+  const clock = testClock();
+  let s: TestAuthServer | undefined;
+  beforeEach(async () => {
+    s = await startAuthServer(env, { now: clock.now });
+    use({ s, client: await addClient(s), user: await addUser(s, 'developer') });
+  });
+  afterEach(async () => { await s?.close(); });
+  return { clock };
+}
+
+/**
+ * Sends `n` copies of a request at once with every signing slowed down, so that all of them pass their
+ * checks before any commits: the store's conditional UPDATE alone decides. Returns the responses and
+ * how many requests got as far as signing.
+ */
+export async function concurrently(s: TestAuthServer, n: number, request: () => Promise<FormResponse>): Promise<{ results: FormResponse[]; signings: number }> {
+  const keys = s.app.ctx.keys;
+  const active = keys.active.bind(keys);
+  let signings = 0;
+  keys.active = async () => { signings++; await new Promise((r) => setTimeout(r, 150)); return active(); };
+  try {
+    return { results: await Promise.all(Array.from({ length: n }, request)), signings };
+  } finally {
+    keys.active = active;
+  }
 }

@@ -1,20 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tokenHash } from '@stack/crypto';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
-import { addClient, addUser, jtiOf, login, refresh, revokedJtis, testClock, type TestClient } from './token-fixtures.ts';
+import {
+  addClient, addUser, concurrently, jtiOf, login, refresh, revokedJtis, useTokenServer, type TestClient,
+} from './token-fixtures.ts';
 import type { UserRecord } from '../src/services/users.ts';
 
 describe('token endpoint: refresh_token grant', () => {
   let s: TestAuthServer;
   let client: TestClient;
   let user: UserRecord;
-  const clock = testClock();
-  beforeEach(async () => {
-    s = await startAuthServer({ REFRESH_GRACE_SECONDS: '30' }, { now: clock.now });
-    client = await addClient(s);
-    user = await addUser(s, 'developer');
-  });
-  afterEach(async () => { await s.close(); });
+  const { clock } = useTokenServer((t) => ({ s, client, user } = t), { REFRESH_GRACE_SECONDS: '30' });
 
   const rowOf = (token: unknown) => s.app.ctx.store.tokens.findRefreshByHash(tokenHash(String(token)));
 
@@ -57,14 +53,9 @@ describe('token endpoint: refresh_token grant', () => {
 
   it('[OAUTH21-REFRESH-REUSE] settles 8 refreshes that all read the token before any rotates it on one pair', async () => {
     const first = await login(s, client, user);
-    // Slow signing down so every request reads the unrotated token and signs its own candidate pair:
-    // exactly one wins the conditional UPDATE, the others must return the winner's pair.
-    const keys = s.app.ctx.keys;
-    const active = keys.active.bind(keys);
-    let signings = 0;
-    keys.active = async () => { signings++; await new Promise((r) => setTimeout(r, 150)); return active(); };
-    const results = await Promise.all(Array.from({ length: 8 }, () => refresh(s, client, String(first.refresh_token))));
-    keys.active = active;
+    // Every request reads the unrotated token and signs its own candidate pair: exactly one wins the
+    // conditional UPDATE, the others must return the winner's pair.
+    const { results, signings } = await concurrently(s, 8, () => refresh(s, client, String(first.refresh_token)));
     expect(signings).toBeGreaterThan(1);
     for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(new Set(results.map((r) => `${String(r.body.access_token)} ${String(r.body.refresh_token)}`)).size).toBe(1);
