@@ -178,23 +178,28 @@ export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /**
  * The demo tools on a fresh database in a temporary folder, called directly (no transport): `call`
- * parses a result's JSON, `peek` reads one value on a separate connection, `size` a file's size.
+ * parses a result's JSON, `read` runs `fn` on a separate read-only connection, `peek` reads one
+ * value that way, `size` gives a file's size.
  */
 export function openDemoTools(opts: Omit<DemoToolsOptions, 'databasePath'> = {}, defaultCaller?: ToolContext) {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-demo-'));
   const path = join(dir, 'demo.db');
   const demo = createDemoTools({ databasePath: path, ...opts });
   const byName = new Map(demo.tools.map((t) => [t.name, t]));
+  const tool = (name: string) => byName.get(name)!;
   async function call(name: string, args: unknown, caller: ToolContext | undefined = defaultCaller) {
     if (!caller) throw new TypeError('openDemoTools: no caller given and no default caller');
-    const r = await invokeTool(byName.get(name)!, args, caller);
+    const r = await invokeTool(tool(name), args, caller);
     const text = (r.content[0] as { text: string }).text;
     return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text) };
   }
-  const peek = <T>(sql: string): T => {
+  const read = <T>(fn: (db: Database.Database) => T): T => {
     const db = new Database(path, { readonly: true });
-    try { return db.prepare(sql).pluck().get() as T; } finally { db.close(); }
+    try { return fn(db); } finally { db.close(); }
   };
+  const peek = <T>(sql: string): T => read((db) => db.prepare(sql).pluck().get() as T);
   const size = (suffix = '') => (existsSync(path + suffix) ? statSync(path + suffix).size : 0);
-  return { path, call, peek, size, async close() { await demo.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return { dir, path, tool, call, read, peek, size, async close() { await demo.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
+
+export type DemoTools = ReturnType<typeof openDemoTools>;

@@ -1,51 +1,35 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDemoTools, type ToolContext } from '../src/tools/index.ts';
+import type { ToolContext } from '../src/tools/index.ts';
 import { seedDemoData } from '../src/tools/seed.ts';
 import { checkWriteEffect, protectUsers, snapshotSchema, WriteRefused } from '../src/tools/sql-write-check.ts';
 import { invokeTool } from './invoke-tool.ts';
+import { openDemoTools, type DemoTools } from './helpers.ts';
 
 // A developer may call execute_sql but not delete_users or drop_table: execute_sql must not be a
 // way round that, however the SQL is spelt (better-sqlite3 has no authorizer callback).
 const developer: ToolContext = { identity: { kind: 'oauth', subject: 'dev-1', role: 'developer', scopes: ['db:write'] }, requestId: 'req-d' };
 
-let dir: string;
-let path: string;
-let demo: ReturnType<typeof createDemoTools>;
+let demo: DemoTools;
 
 async function exec(sql: string) {
-  const r = await invokeTool(demo.tools.find((t) => t.name === 'execute_sql')!, { sql }, developer);
+  const r = await invokeTool(demo.tool('execute_sql'), { sql }, developer);
   return { isError: r.isError === true, text: (r.content[0] as { text: string }).text };
 }
 
-function snapshot() {
-  const db = new Database(path, { readonly: true });
-  try {
-    return {
-      objects: db.prepare("SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite_autoindex%' ORDER BY 1").pluck().all(),
-      users: db.prepare('SELECT count(*) FROM users').pluck().get(),
-    };
-  } finally {
-    db.close();
-  }
-}
+const snapshot = () => demo.read((db) => ({
+  objects: db.prepare("SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite_autoindex%' ORDER BY 1").pluck().all(),
+  users: db.prepare('SELECT count(*) FROM users').pluck().get(),
+}));
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mcp-admin-only-'));
-  path = join(dir, 'demo.db');
-  demo = createDemoTools({ databasePath: path });
+beforeAll(() => {
+  demo = openDemoTools();
   // Objects of every kind for DROP to aim at (created directly: execute_sql refuses triggers).
-  const db = new Database(path);
+  const db = new Database(demo.path);
   db.exec('CREATE VIEW paid AS SELECT * FROM orders WHERE status = \'paid\'; CREATE TRIGGER keep AFTER UPDATE ON products BEGIN SELECT 1; END');
   db.close();
 });
-afterAll(async () => {
-  await demo.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => demo.close());
 
 describe('[MCP-TOOLS-ADMIN-ONLY] execute_sql refuses what the admin-only tools are for', () => {
   const deleteUsers = [
@@ -96,7 +80,7 @@ describe('[MCP-TOOLS-ADMIN-ONLY] execute_sql refuses what the admin-only tools a
       expect(r.text, sql).toMatch(/^invalid argument 'sql': (CREATE TRIGGER|temporary tables, views and triggers) (is|are) not allowed/);
     }
     expect(snapshot()).toEqual(before);
-    const q = await invokeTool(demo.tools.find((t) => t.name === 'query')!, { sql: 'SELECT count(*) FROM users' }, developer);
+    const q = await invokeTool(demo.tool('query'), { sql: 'SELECT count(*) FROM users' }, developer);
     expect(JSON.parse((q.content[0] as { text: string }).text)).toMatchObject({ rows: [[30]] });
   });
 

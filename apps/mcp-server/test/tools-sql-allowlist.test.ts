@@ -1,12 +1,9 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDemoTools, type ToolContext } from '../src/tools/index.ts';
+import type { ToolContext } from '../src/tools/index.ts';
 import { ALLOWED_FUNCTIONS, ALLOWED_TABLE_FUNCTIONS, DENIED_FUNCTIONS, DENIED_TABLE_FUNCTIONS } from '../src/tools/sql-allowlist.ts';
 import { createSqlRunner } from '../src/tools/sql-runner.ts';
-import { invokeTool } from './invoke-tool.ts';
+import { openDemoTools, type DemoTools } from './helpers.ts';
 
 // Caller SQL may use only the allowed functions and table-valued functions: pragma_database_list
 // would show the database file's path, and other pragma_* functions, dbstat and the rest are not
@@ -14,26 +11,9 @@ import { invokeTool } from './invoke-tool.ts';
 const viewer: ToolContext = { identity: { kind: 'oauth', subject: 'vera', role: 'viewer', scopes: ['db:read'] }, requestId: 'req-v' };
 const developer: ToolContext = { identity: { kind: 'oauth', subject: 'dev', role: 'developer', scopes: ['db:write'] }, requestId: 'req-d' };
 
-let dir: string;
-let path: string;
-let demo: ReturnType<typeof createDemoTools>;
-
-async function call(name: string, args: unknown, ctx = viewer) {
-  const tool = demo.tools.find((t) => t.name === name)!;
-  const r = await invokeTool(tool, args, ctx);
-  const text = (r.content[0] as { text: string }).text;
-  return { isError: r.isError === true, text, data: r.isError ? undefined : JSON.parse(text) };
-}
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mcp-allow-'));
-  path = join(dir, 'demo.db');
-  demo = createDemoTools({ databasePath: path });
-});
-afterAll(async () => {
-  await demo.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+let demo: DemoTools;
+beforeAll(() => { demo = openDemoTools({}, viewer); });
+afterAll(() => demo.close());
 
 // [sql, the name the refusal must give]
 const reads: [string, string][] = [
@@ -76,37 +56,37 @@ const writes: [string, string][] = [
 describe('[HARD-SQL-FUNCTION-ALLOWLIST] the SQL guard allows only listed functions and table-valued functions', () => {
   it('refuses pragma_* and other functions in query, however they are spelled, naming the function', async () => {
     for (const [sql, name] of reads) {
-      const r = await call('query', { sql, ...(sql.includes('?') ? { params: ['%'] } : {}) });
+      const r = await demo.call('query', { sql, ...(sql.includes('?') ? { params: ['%'] } : {}) });
       expect(r.isError, sql).toBe(true);
       expect(r.text, sql).toContain(`${name} is not allowed`);
-      expect(r.text, sql).not.toContain(dir);
+      expect(r.text, sql).not.toContain(demo.dir);
     }
   });
 
   it('refuses them in execute_sql too, and in statements that would store them for later', async () => {
     for (const [sql, name] of [...reads, ...writes]) {
-      const r = await call('execute_sql', { sql, ...(sql.includes('?') ? { params: ['%'] } : {}) }, developer);
+      const r = await demo.call('execute_sql', { sql, ...(sql.includes('?') ? { params: ['%'] } : {}) }, developer);
       expect(r.isError, sql).toBe(true);
       expect(r.text, sql).toContain(`${name} is not allowed`);
-      expect(r.text, sql).not.toContain(dir);
+      expect(r.text, sql).not.toContain(demo.dir);
     }
-    const tables = await call('list_tables', {});
+    const tables = await demo.call('list_tables', {});
     expect(tables.text).not.toMatch(/leak|blobs/);
   });
 
   it('allowed functions still work, in query and execute_sql', async () => {
-    const r = await call('query', {
+    const r = await demo.call('query', {
       sql: "SELECT upper(name), length(email), json_extract(json_object('a', 1), '$.a'), date('2026-01-02', '+1 day'), " +
         "(SELECT group_concat(value, '-') FROM json_each('[1,2]')), max(1, 2), coalesce(NULL, 'x') FROM users WHERE name LIKE ? ORDER BY id LIMIT 1",
       params: ['Ada%'],
     });
     expect(r.isError, r.text).toBe(false);
     expect(r.data.rows).toEqual([['ADA LOVELACE', 24, 1, '2026-01-03', '1-2', 2, 'x']]);
-    const a = await call('query', { sql: 'SELECT round(avg(id), 1), count(*), total(id) FROM users' });
+    const a = await demo.call('query', { sql: 'SELECT round(avg(id), 1), count(*), total(id) FROM users' });
     expect(a.data.rows).toEqual([[15.5, 30, 465]]);
-    const w = await call('query', { sql: 'SELECT row_number() OVER (ORDER BY id), lag(id) OVER (ORDER BY id) FROM users LIMIT 2' });
+    const w = await demo.call('query', { sql: 'SELECT row_number() OVER (ORDER BY id), lag(id) OVER (ORDER BY id) FROM users LIMIT 2' });
     expect(w.data.rows).toEqual([[1, null], [2, 1]]);
-    const e = await call('execute_sql', { sql: "UPDATE products SET name = upper(substr(name, 1, 1)) || substr(name, 2) WHERE id = 1" }, developer);
+    const e = await demo.call('execute_sql', { sql: "UPDATE products SET name = upper(substr(name, 1, 1)) || substr(name, 2) WHERE id = 1" }, developer);
     expect(e.isError, e.text).toBe(false);
   });
 });
@@ -114,12 +94,12 @@ describe('[HARD-SQL-FUNCTION-ALLOWLIST] the SQL guard allows only listed functio
 describe('[HARD-SQL-FUNCTION-ALLOWLIST] SQLite itself refuses what the guard would miss', () => {
   it('a statement that skipped the guard cannot read pragma_* or dbstat, or call a denied function', async () => {
     // The runner is what the tools call after the guard: sending SQL to it directly stands for a gap in the guard.
-    const runner = createSqlRunner({ databasePath: path, workers: 1, queryTimeoutMs: 10_000, writeTimeoutMs: 10_000, maxBytes: 256 * 1024 * 1024, memoryLimitBytes: 512 * 1024 * 1024 });
+    const runner = createSqlRunner({ databasePath: demo.path, workers: 1, queryTimeoutMs: 10_000, writeTimeoutMs: 10_000, maxBytes: 256 * 1024 * 1024, memoryLimitBytes: 512 * 1024 * 1024 });
     try {
       for (const [sql, name] of reads) {
         const err = await runner.query(viewer, sql, sql.includes('?') ? ['%'] : [], 10).then(() => undefined, (e: Error) => e);
         expect(err?.message, sql).toContain(`${name} is not allowed`);
-        expect(err?.message, sql).not.toContain(dir);
+        expect(err?.message, sql).not.toContain(demo.dir);
       }
       for (const sql of ['CREATE TABLE blobs AS SELECT subtype(16) AS b', 'CREATE VIRTUAL TABLE s USING dbstat', 'CREATE VIRTUAL TABLE f USING fts5(body)']) {
         const err = await runner.execute(developer, sql, [], 10).then(() => undefined, (e: Error) => e);
@@ -131,20 +111,20 @@ describe('[HARD-SQL-FUNCTION-ALLOWLIST] SQLite itself refuses what the guard wou
   });
 
   it('a view written earlier, which the guard cannot see through, is refused as well', async () => {
-    const db = new Database(path);
+    const db = new Database(demo.path);
     db.exec('CREATE VIEW IF NOT EXISTS hidden_path AS SELECT file FROM pragma_database_list');
     db.exec('CREATE VIEW IF NOT EXISTS hidden_blob AS SELECT sqlite_compileoption_get(0) AS b');
     db.close();
     try {
-      const p = await call('query', { sql: 'SELECT * FROM hidden_path' });
+      const p = await demo.call('query', { sql: 'SELECT * FROM hidden_path' });
       expect(p.isError).toBe(true);
       expect(p.text).toMatch(/unsafe use of virtual table|pragma_database_list is not allowed/);
-      expect(p.text).not.toContain(dir);
-      const b = await call('query', { sql: 'SELECT * FROM hidden_blob' });
+      expect(p.text).not.toContain(demo.dir);
+      const b = await demo.call('query', { sql: 'SELECT * FROM hidden_blob' });
       expect(b.isError).toBe(true);
       expect(b.text).toMatch(/sqlite_compileoption_get/);
     } finally {
-      const cleanup = new Database(path);
+      const cleanup = new Database(demo.path);
       cleanup.exec('DROP VIEW hidden_path; DROP VIEW hidden_blob');
       cleanup.close();
     }
