@@ -4,14 +4,18 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { freePort } from '../../../test/helpers/ports.ts';
 import { IN_PROCESS, holdPort, routeFetch } from '../../../test/helpers/inject-fetch.ts';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import { AuditLog, deriveAuditKeys } from '@stack/audit';
+import { openMcpDb } from '@stack/db';
+import { createApiKeyStore } from '@stack/mcp-auth';
 import { buildApp, type BuildDeps } from '../src/app.ts';
 import { loadMcpConfig, type McpConfig } from '../src/config.ts';
+import { runStdio } from '../src/stdio.ts';
 import type { ToolContext, ToolDefinition } from '../src/tools/types.ts';
 import { createDemoTools, type DemoToolsOptions } from '../src/tools/index.ts';
 import { invokeTool } from './invoke-tool.ts';
@@ -160,6 +164,36 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
     audit: () => (audit?.lines ?? []).map((l) => JSON.parse(l) as Record<string, unknown>),
     close,
     [Symbol.asyncDispose]: close,
+  };
+}
+
+/** An MCP server on in-memory stdio, signed in with a viewer's API key, on a fresh data directory. */
+export interface TestStdio {
+  stdin: PassThrough;
+  stdout: PassThrough;
+  audit: AuditLog;
+  close(): Promise<void>;
+}
+
+/** Starts runStdio() with `tools` (the fixture tools by default); `env` overrides settings by name. */
+export async function startStdio(env: Record<string, string> = {}, tools: ToolDefinition[] = fixtureTools()): Promise<TestStdio> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mcp-stdio-'));
+  const db = openMcpDb(join(dataDir, 'mcp.db'));
+  const { key } = await createApiKeyStore(db).create({ name: 'local', role: 'viewer' });
+  db.$client.close();
+  const config = loadMcpConfig({
+    NODE_ENV: 'test', DATA_DIR: dataDir, MCP_TRANSPORT: 'stdio', MCP_API_KEY: key, MCP_AUDIT_LOG: 'off', LOG_LEVEL: 'silent', ...env,
+  });
+  const audit = await AuditLog.open({ keys: TEST_AUDIT_KEYS }, 10_000);
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  const server = await runStdio(config, { tools, audit }, { stdin, stdout });
+  return {
+    stdin, stdout, audit,
+    async close() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
