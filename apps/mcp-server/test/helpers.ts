@@ -9,6 +9,7 @@ import { freePort } from '../../../test/helpers/ports.ts';
 import { IN_PROCESS, holdPort, routeFetch } from '../../../test/helpers/inject-fetch.ts';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { z } from 'zod';
+import { afterAll, beforeAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { AuditLog, deriveAuditKeys } from '@stack/audit';
 import { openMcpDb } from '@stack/db';
@@ -79,6 +80,18 @@ export async function startIssuer(): Promise<TestIssuer> {
     },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/** A stand-in issuer for the enclosing describe: started before its tests, closed after them. */
+export function useIssuer(): Pick<TestIssuer, 'url' | 'sign'> {
+  let issuer: TestIssuer | undefined;
+  beforeAll(async () => { issuer = await startIssuer(); });
+  afterAll(async () => { await issuer?.close(); });
+  const started = () => {
+    if (!issuer) throw new Error('useIssuer: the issuer starts in beforeAll');
+    return issuer;
+  };
+  return { get url() { return started().url; }, sign: (claims, opts) => started().sign(claims, opts) };
 }
 
 /** Calls the tool handlers received, so tests can check what a handler sees (never a token). */

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,12 +7,10 @@ import { createApiKeyStore } from '@stack/mcp-auth';
 import { ConfigError } from '@stack/config';
 import { buildApp } from '../src/app.ts';
 import { loadMcpConfig } from '../src/config.ts';
-import { bearer, callTool, listTools, rpc, startIssuer, startMcpServer, type TestIssuer } from './helpers.ts';
+import { bearer, callTool, listTools, rpc, startMcpServer, useIssuer } from './helpers.ts';
 
 describe('body limit', () => {
-  let issuer: TestIssuer;
-  beforeAll(async () => { issuer = await startIssuer(); });
-  afterAll(async () => { await issuer.close(); });
+  const issuer = useIssuer();
 
   it('answers a body over BODY_LIMIT_BYTES with 413', async () => {
     await using s = await startMcpServer({ AUTH_ISSUER: issuer.url, BODY_LIMIT_BYTES: '2048' });

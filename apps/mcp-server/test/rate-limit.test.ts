@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../src/policy.ts';
-import { bearer, callTool, listTools, rpc, startIssuer, startMcpServer, type TestIssuer } from './helpers.ts';
+import { bearer, callTool, listTools, rpc, startMcpServer, useIssuer } from './helpers.ts';
 
 const policy = parsePolicy({
   scope_implies: { 'db:admin': ['db:write'], 'db:write': ['db:read'] },
@@ -11,9 +11,7 @@ const policy = parsePolicy({
 });
 
 describe('rate limits per identity and per tool', () => {
-  let issuer: TestIssuer;
-  beforeAll(async () => { issuer = await startIssuer(); });
-  afterAll(async () => { await issuer.close(); });
+  const issuer = useIssuer();
 
   it('answers 429 with Retry-After once an identity passes RATE_LIMIT_PER_MINUTE, and audits RATE_LIMITED', async () => {
     await using s = await startMcpServer({ AUTH_ISSUER: issuer.url, RATE_LIMIT_PER_MINUTE: '3' });
