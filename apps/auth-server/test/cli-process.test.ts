@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,42 +32,33 @@ function admin(env: Record<string, string>, args: string[], stdin?: string): Pro
 }
 
 describe('admin CLI as a process (npm run admin)', () => {
-  let dir: string;
   let db: TestDatabase;
-  let env: Record<string, string>;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cli-proc-'));
-    db = await openTestDatabase(dir);
-    env = db.env;
-  });
-  afterAll(async () => {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  beforeAll(async () => { db = await openTestDatabase(); });
+  afterAll(() => db.close());
 
   it('users add reads the password piped on stdin (one trailing newline trimmed) into the DATA_DIR database', async () => {
-    const r = await admin(env, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], `${PASSWORD}\n`);
+    const r = await admin(db.env, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], `${PASSWORD}\n`);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^created user first@example\.org with role admin/);
-    expect(r.stdout + readFileSync(join(dir, 'auth-audit.log'), 'utf8')).not.toContain(PASSWORD);
+    expect(r.stdout + readFileSync(join(db.dir, 'auth-audit.log'), 'utf8')).not.toContain(PASSWORD);
     expect(await verifyPassword({ store: db.store, argon2 }, 'first@example.org', PASSWORD)).toMatchObject({ role: 'admin' });
   });
 
   it('exits 1 for a duplicate user and 2 for bad usage', async () => {
-    const dup = await admin(env, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], PASSWORD);
+    const dup = await admin(db.env, ['users', 'add', '--email', 'first@example.org', '--role', 'admin', '--password-stdin'], PASSWORD);
     expect(dup).toMatchObject({ code: 1, stdout: '', stderr: 'error: a user with email first@example.org already exists\n' });
-    const bad = await admin(env, ['users', 'add', '--email', 'x@example.org', '--password', PASSWORD]);
+    const bad = await admin(db.env, ['users', 'add', '--email', 'x@example.org', '--password', PASSWORD]);
     expect(bad.code).toBe(2);
     expect(bad.stdout + bad.stderr).not.toContain(PASSWORD);
   });
 
   it('keys rotate then keys list: the next key is published before it signs, the current one stays published', async () => {
-    expect((await admin(env, ['keys', 'rotate'])).code).toBe(0);
-    const r = await admin(env, ['keys', 'rotate']);
+    expect((await admin(db.env, ['keys', 'rotate'])).code).toBe(0);
+    const r = await admin(db.env, ['keys', 'rotate']);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^new signing key [0-9a-f-]{36}/);
-    const list = await admin(env, ['keys', 'list', '--json']);
+    const list = await admin(db.env, ['keys', 'list', '--json']);
     expect(list.code).toBe(0);
     const keys = JSON.parse(list.stdout) as { state: string; retiredAt: number | null; published: boolean }[];
     expect(keys.map((k) => [k.state, k.retiredAt === null, k.published])).toEqual([['next', true, true], ['current', false, true]]);

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -60,23 +59,14 @@ const familyRevoked = async (db: TestDatabase, familyId: string) =>
 const sessionsOf = (db: TestDatabase, userId: string) => db.sql('select * from sessions where user_id = ?', userId);
 
 describe('admin CLI (in-process)', () => {
-  let dir: string;
-  let env: Record<string, string>;
   let db: TestDatabase;
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
-    db = await openTestDatabase(dir);
-    env = db.env;
-  });
-  afterEach(async () => {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const auditLog = () => readFileSync(join(dir, 'auth-audit.log'), 'utf8');
+  beforeEach(async () => { db = await openTestDatabase(); });
+  afterEach(() => db.close());
+  const auditLog = () => readFileSync(join(db.dir, 'auth-audit.log'), 'utf8');
   // Event lines only, not the chain's own header lines.
   const auditEvents = () => auditLog().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => !String(e.event).startsWith('audit.'));
   const addUser = (email: string, role = 'developer', pw = PASSWORD) =>
-    admin(env, ['users', 'add', '--email', email, '--role', role, '--password-stdin'], `${pw}\n`);
+    admin(db.env, ['users', 'add', '--email', email, '--role', role, '--password-stdin'], `${pw}\n`);
 
   it('users add reads the password from stdin, trims one newline, and users list shows the user (plain and --json)', async () => {
     const r = await addUser('Ada@Example.org', 'admin');
@@ -85,15 +75,15 @@ describe('admin CLI (in-process)', () => {
     expect(await verifyPassword({ store: db.store, argon2 }, 'ada@example.org', PASSWORD)).toBeDefined();
     expect(await verifyPassword({ store: db.store, argon2 }, 'ada@example.org', `${PASSWORD}\n`)).toBeUndefined();
 
-    const list = await admin(env, ['users', 'list']);
+    const list = await admin(db.env, ['users', 'list']);
     expect(list.code).toBe(0);
     expect(list.stdout.split('\n')[0]).toMatch(/^EMAIL\s+ROLE\s+STATUS\s+CREATED\s+ID$/);
     expect(list.stdout).toMatch(/ada@example\.org\s+admin\s+active/);
-    const json = JSON.parse((await admin(env, ['users', 'list', '--json'])).stdout);
+    const json = JSON.parse((await admin(db.env, ['users', 'list', '--json'])).stdout);
     expect(json).toEqual([expect.objectContaining({ email: 'ada@example.org', role: 'admin', status: 'active', disabledAt: null })]);
     expect(json[0].passwordHash).toBeUndefined();
     expect(auditEvents()).toEqual([expect.objectContaining({ event: 'admin.user_added', actor: 'cli', decision: 'allow', email: 'ada@example.org', role: 'admin' })]);
-    const verified = await admin(env, ['audit', 'verify', join(dir, 'auth-audit.log')]);
+    const verified = await admin(db.env, ['audit', 'verify', join(db.dir, 'auth-audit.log')]);
     expect(verified).toMatchObject({ code: 0, stderr: '' });
     expect(verified.stdout).toMatch(/^OK: 2 lines, chain \S+ \(auth-server\) in 1 file ending auth-audit\.log, seq 0–1, every MAC valid, anchored at seq 1 /);
   });
@@ -110,7 +100,7 @@ describe('admin CLI (in-process)', () => {
     expect((await addUser('dup@example.org')).code).toBe(0);
     const dup = await addUser('DUP@example.org');
     expect(dup).toEqual({ code: 1, stdout: '', stderr: 'error: a user with email dup@example.org already exists\n' });
-    const short = await admin(env, ['users', 'add', '--email', 'x@example.org', '--role', 'viewer', '--password-stdin'], 'short\n');
+    const short = await admin(db.env, ['users', 'add', '--email', 'x@example.org', '--role', 'viewer', '--password-stdin'], 'short\n');
     expect(short).toEqual({ code: 1, stdout: '', stderr: 'error: password must be at least 12 characters\n' });
     expect(await findUserByEmail(db.store, 'x@example.org')).toBeUndefined();
   });
@@ -130,39 +120,39 @@ describe('admin CLI (in-process)', () => {
       ['keys', 'rotate', 'now'],
     ];
     for (const args of cases) {
-      const r = await admin(env, args, PASSWORD);
+      const r = await admin(db.env, args, PASSWORD);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stdout, args.join(' ')).toBe('');
       expect(r.stderr, args.join(' ')).toMatch(/error: |Usage: /);
     }
-    expect((await admin(env, ['users', 'add', '--email', 'a@example.org', '--role', 'root', '--password-stdin'])).stderr)
+    expect((await admin(db.env, ['users', 'add', '--email', 'a@example.org', '--role', 'root', '--password-stdin'])).stderr)
       .toMatch(/^error: --role must be one of admin, developer, viewer\n/);
     const tty = Object.assign(Readable.from([]), { isTTY: true });
     const ttyErr: string[] = [];
     const ttyCode = await dispatch(['users', 'add', '--email', 'a@example.org', '--role', 'admin', '--password-stdin'],
-      { stdin: tty, stdout: { write: () => true }, stderr: { write: (s: string) => ttyErr.push(s) }, env: { NODE_ENV: 'test', ...env } });
+      { stdin: tty, stdout: { write: () => true }, stderr: { write: (s: string) => ttyErr.push(s) }, env: { NODE_ENV: 'test', ...db.env } });
     expect(ttyCode).toBe(2);
     expect(ttyErr.join('')).toMatch(/^error: --password-stdin needs the password piped in/);
-    const help = await admin(env, ['help']);
+    const help = await admin(db.env, ['help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/users\s+add, list, set-role, disable, enable users/);
-    const usersHelp = await admin(env, ['users', '--help']);
+    const usersHelp = await admin(db.env, ['users', '--help']);
     expect(usersHelp.code).toBe(0);
     expect(usersHelp.stdout).toContain('--password-stdin');
   });
 
   it('never echoes the password: not as an argument, not as a stray value, not in output or the audit log', async () => {
-    const asArg = await admin(env, ['users', 'add', '--email', 'p@example.org', '--role', 'viewer', `--password=${PASSWORD}`]);
+    const asArg = await admin(db.env, ['users', 'add', '--email', 'p@example.org', '--role', 'viewer', `--password=${PASSWORD}`]);
     expect(asArg.code).toBe(2);
     expect(asArg.stderr).toMatch(/^error: passwords are not accepted as arguments/);
-    const stray = await admin(env, ['users', 'add', '--email', 'p@example.org', '--role', 'viewer', PASSWORD, '--password-stdin']);
+    const stray = await admin(db.env, ['users', 'add', '--email', 'p@example.org', '--role', 'viewer', PASSWORD, '--password-stdin']);
     expect(stray.code).toBe(2);
     const ok = await addUser('p@example.org');
     const dup = await addUser('p@example.org');
     for (const r of [asArg, stray, ok, dup]) expect(r.stdout + r.stderr).not.toContain(PASSWORD);
     expect(auditLog()).not.toContain(PASSWORD);
     expect(JSON.stringify(await db.sql('select * from users'))).not.toContain(PASSWORD);
-    if (TEST_DB === 'sqlite') expect(readFileSync(join(dir, 'auth.db')).includes(PASSWORD)).toBe(false);
+    if (TEST_DB === 'sqlite') expect(readFileSync(join(db.dir, 'auth.db')).includes(PASSWORD)).toBe(false);
   });
 
   it('[RFC9700-REFRESH-SECURITY-EVENT] users disable revokes refresh tokens, sessions and live access tokens, and blocks sign-in', async () => {
@@ -174,7 +164,7 @@ describe('admin CLI (in-process)', () => {
     const g = await seedGrant(db, user.id, 'c1');
     const keep = await seedGrant(db, other.id, 'c1');
 
-    const r = await admin(env, ['users', 'disable', '--email', 'dis@example.org']);
+    const r = await admin(db.env, ['users', 'disable', '--email', 'dis@example.org']);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toBe('dis@example.org disabled; 1 session(s), 1 refresh token(s) and 1 access token(s) revoked\n');
     expect(await familyRevoked(db, g.familyId)).toBe(true);
@@ -183,10 +173,10 @@ describe('admin CLI (in-process)', () => {
     expect(await sessionsOf(db, user.id)).toEqual([]);
     expect(await sessionsOf(db, other.id)).toHaveLength(1);
     expect(await verifyPassword({ store: db.store, argon2 }, 'dis@example.org', PASSWORD)).toBeUndefined();
-    expect(JSON.parse((await admin(env, ['users', 'list', '--json'])).stdout)[0]).toMatchObject({ email: 'dis@example.org', status: 'disabled' });
+    expect(JSON.parse((await admin(db.env, ['users', 'list', '--json'])).stdout)[0]).toMatchObject({ email: 'dis@example.org', status: 'disabled' });
     expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.user_disabled', user: user.id, revoked_refresh: 1, revoked_access: 1, revoked_sessions: 1 });
 
-    const en = await admin(env, ['users', 'enable', '--email', 'dis@example.org']);
+    const en = await admin(db.env, ['users', 'enable', '--email', 'dis@example.org']);
     expect(en).toEqual({ code: 0, stdout: 'dis@example.org enabled\n', stderr: '' });
     expect(await verifyPassword({ store: db.store, argon2 }, 'dis@example.org', PASSWORD)).toMatchObject({ id: user.id });
     expect(await familyRevoked(db, g.familyId)).toBe(true);
@@ -197,12 +187,12 @@ describe('admin CLI (in-process)', () => {
     const user = (await findUserByEmail(db.store, 'role@example.org'))!;
     await seedClient(db, 'c1');
     const g1 = await seedGrant(db, user.id, 'c1');
-    const up = await admin(env, ['users', 'set-role', '--email', 'role@example.org', '--role', 'admin']);
+    const up = await admin(db.env, ['users', 'set-role', '--email', 'role@example.org', '--role', 'admin']);
     expect(up).toEqual({ code: 0, stdout: 'role@example.org: role viewer -> admin\n', stderr: '' });
     expect((await findUserByEmail(db.store, 'role@example.org'))!.role).toBe('admin');
     expect(await familyRevoked(db, g1.familyId)).toBe(false);
 
-    const down = await admin(env, ['users', 'set-role', '--email', 'role@example.org', '--role', 'developer']);
+    const down = await admin(db.env, ['users', 'set-role', '--email', 'role@example.org', '--role', 'developer']);
     expect(down.code).toBe(0);
     expect(down.stdout).toMatch(/role admin -> developer; 1 session\(s\), 1 refresh token\(s\) and 1 access token\(s\) revoked/);
     expect((await findUserByEmail(db.store, 'role@example.org'))!.role).toBe('developer');
@@ -213,9 +203,9 @@ describe('admin CLI (in-process)', () => {
 
   it('exits 1 naming the problem for unknown users and clients', async () => {
     for (const args of [['users', 'set-role', '--email', 'no@example.org', '--role', 'viewer'], ['users', 'disable', '--email', 'no@example.org'], ['users', 'enable', '--email', 'no@example.org']]) {
-      expect(await admin(env, args)).toEqual({ code: 1, stdout: '', stderr: 'error: no user with email no@example.org\n' });
+      expect(await admin(db.env, args)).toEqual({ code: 1, stdout: '', stderr: 'error: no user with email no@example.org\n' });
     }
-    expect(await admin(env, ['clients', 'revoke', '--client-id', 'nope'])).toEqual({ code: 1, stdout: '', stderr: 'error: no client with id nope\n' });
+    expect(await admin(db.env, ['clients', 'revoke', '--client-id', 'nope'])).toEqual({ code: 1, stdout: '', stderr: 'error: no client with id nope\n' });
   });
 
   it('[RFC9700-REFRESH-SECURITY-EVENT] clients revoke revokes the client and its tokens, not other clients\'', async () => {
@@ -226,13 +216,13 @@ describe('admin CLI (in-process)', () => {
     const bad = await seedGrant(db, user.id, 'bad-client');
     const good = await seedGrant(db, user.id, 'good-client');
 
-    const r = await admin(env, ['clients', 'revoke', '--client-id', 'bad-client']);
+    const r = await admin(db.env, ['clients', 'revoke', '--client-id', 'bad-client']);
     expect(r).toEqual({ code: 0, stdout: 'client bad-client revoked; 1 refresh token(s) and 1 access token(s) revoked\n', stderr: '' });
     expect(await familyRevoked(db, bad.familyId)).toBe(true);
     expect(await familyRevoked(db, good.familyId)).toBe(false);
     expect(await revokedJtis(db)).toEqual([bad.live]);
     expect((await db.store.clients.find('bad-client'))!.revokedAt).not.toBeNull();
-    const json = JSON.parse((await admin(env, ['clients', 'list', '--json'])).stdout) as { id: string; status: string }[];
+    const json = JSON.parse((await admin(db.env, ['clients', 'list', '--json'])).stdout) as { id: string; status: string }[];
     expect(json.map((c) => [c.id, c.status]).sort()).toEqual([['bad-client', 'revoked'], ['good-client', 'active']]);
     expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.client_revoked', client: 'bad-client', revoked_refresh: 1 });
   });
@@ -244,29 +234,29 @@ describe('admin CLI (in-process)', () => {
     });
     await seedClient(db, 'public-client');
     expect((await db.store.clients.find('rs-client'))!.resourceServer).toBe(false);
-    const set = await admin(env, ['clients', 'set-resource-server', '--client-id', 'rs-client']);
+    const set = await admin(db.env, ['clients', 'set-resource-server', '--client-id', 'rs-client']);
     expect(set).toEqual({ code: 0, stdout: 'client rs-client is a resource server: it may introspect tokens issued to any client\n', stderr: '' });
     expect((await db.store.clients.find('rs-client'))!.resourceServer).toBe(true);
     expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.client_resource_server', client: 'rs-client', actor: 'cli' });
-    const json = JSON.parse((await admin(env, ['clients', 'list', '--json'])).stdout) as { id: string; resourceServer: boolean }[];
+    const json = JSON.parse((await admin(db.env, ['clients', 'list', '--json'])).stdout) as { id: string; resourceServer: boolean }[];
     expect(Object.fromEntries(json.map((c) => [c.id, c.resourceServer]))).toEqual({ 'rs-client': true, 'public-client': false });
-    expect((await admin(env, ['clients', 'list'])).stdout).toMatch(/rs-client\s+Resource server\s+dcr\s+client_secret_basic\s+yes/);
+    expect((await admin(db.env, ['clients', 'list'])).stdout).toMatch(/rs-client\s+Resource server\s+dcr\s+client_secret_basic\s+yes/);
 
-    expect(await admin(env, ['clients', 'set-resource-server', '--client-id', 'public-client'])).toEqual({
+    expect(await admin(db.env, ['clients', 'set-resource-server', '--client-id', 'public-client'])).toEqual({
       code: 1, stdout: '', stderr: 'error: client public-client: the client is public (no secret): introspection needs a confidential client\n',
     });
-    expect(await admin(env, ['clients', 'set-resource-server', '--client-id', 'nope'])).toMatchObject({ code: 1, stderr: 'error: client nope: no client with that id\n' });
-    expect((await admin(env, ['clients', 'set-resource-server'])).code).toBe(2);
+    expect(await admin(db.env, ['clients', 'set-resource-server', '--client-id', 'nope'])).toMatchObject({ code: 1, stderr: 'error: client nope: no client with that id\n' });
+    expect((await admin(db.env, ['clients', 'set-resource-server'])).code).toBe(2);
 
-    expect((await admin(env, ['clients', 'unset-resource-server', '--client-id', 'rs-client'])).code).toBe(0);
+    expect((await admin(db.env, ['clients', 'unset-resource-server', '--client-id', 'rs-client'])).code).toBe(0);
     expect((await db.store.clients.find('rs-client'))!.resourceServer).toBe(false);
-    await admin(env, ['clients', 'revoke', '--client-id', 'rs-client']);
-    expect((await admin(env, ['clients', 'set-resource-server', '--client-id', 'rs-client'])).stderr).toBe('error: client rs-client: the client is revoked\n');
+    await admin(db.env, ['clients', 'revoke', '--client-id', 'rs-client']);
+    expect((await admin(db.env, ['clients', 'set-resource-server', '--client-id', 'rs-client'])).stderr).toBe('error: client rs-client: the client is revoked\n');
   });
 
   it('clients list escapes control characters from untrusted client names', async () => {
     await seedClient(db, 'evil', 'Evil\u001b[2J\nroot  admin  active');
-    const r = await admin(env, ['clients', 'list']);
+    const r = await admin(db.env, ['clients', 'list']);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('\u001b');
     expect(r.stdout).toContain('Evil\\u001b[2J\\u000aroot');
@@ -274,12 +264,12 @@ describe('admin CLI (in-process)', () => {
   });
 
   it('[HARD-KEY-PREPUBLISH] keys rotate adds the next key; keys list shows it published before it signs, next to the current one', async () => {
-    const first = await admin(env, ['keys', 'rotate']);
+    const first = await admin(db.env, ['keys', 'rotate']);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/^new signing key \S+ signs now \(there was no other\)\n$/);
-    const second = await admin(env, ['keys', 'rotate']);
+    const second = await admin(db.env, ['keys', 'rotate']);
     expect(second.code).toBe(0);
-    const keys = JSON.parse((await admin(env, ['keys', 'list', '--json'])).stdout) as { kid: string; state: string; signsFrom: number | null; retiredAt: number | null; published: boolean }[];
+    const keys = JSON.parse((await admin(db.env, ['keys', 'list', '--json'])).stdout) as { kid: string; state: string; signsFrom: number | null; retiredAt: number | null; published: boolean }[];
     expect(keys).toHaveLength(2);
     const [next, current] = keys;
     expect(second.stdout).toContain(`new signing key ${next!.kid} is published now and signs from `);
@@ -287,7 +277,7 @@ describe('admin CLI (in-process)', () => {
     expect(next).toMatchObject({ state: 'next', retiredAt: null, published: true, signsFrom: expect.any(Number) });
     expect(current).toMatchObject({ state: 'current', retiredAt: next!.signsFrom, published: true, signsFrom: null });
     expect(next!.signsFrom! - Date.now()).toBeGreaterThan(60_000);
-    const plain = await admin(env, ['keys', 'list']);
+    const plain = await admin(db.env, ['keys', 'list']);
     expect(plain.stdout.split('\n')[0]).toMatch(/^KID\s+STATE\s+CREATED\s+SIGNS FROM\s+RETIRED\s+PUBLISHED$/);
     expect(plain.stdout).toMatch(new RegExp(`${next!.kid}\\s+next\\s+\\S+Z\\s+\\S+Z\\s+-\\s+yes`));
     expect(plain.stdout).toMatch(new RegExp(`${current!.kid}\\s+current\\s+\\S+Z\\s+-\\s+\\S+Z\\s+yes`));
@@ -312,12 +302,12 @@ describe('admin CLI (in-process)', () => {
   });
 
   it('[HARD-KEY-PREPUBLISH] keys rotate --now: the new key signs at once and the others leave the JWKS', async () => {
-    await admin(env, ['keys', 'rotate']);
-    await admin(env, ['keys', 'rotate']);
-    const old = (JSON.parse((await admin(env, ['keys', 'list', '--json'])).stdout) as { kid: string }[]).map((k) => k.kid);
-    const r = await admin(env, ['keys', 'rotate', '--now']);
+    await admin(db.env, ['keys', 'rotate']);
+    await admin(db.env, ['keys', 'rotate']);
+    const old = (JSON.parse((await admin(db.env, ['keys', 'list', '--json'])).stdout) as { kid: string }[]).map((k) => k.kid);
+    const r = await admin(db.env, ['keys', 'rotate', '--now']);
     expect(r.code).toBe(0);
-    const keys = JSON.parse((await admin(env, ['keys', 'list', '--json'])).stdout) as { kid: string; state: string }[];
+    const keys = JSON.parse((await admin(db.env, ['keys', 'list', '--json'])).stdout) as { kid: string; state: string }[];
     expect(keys).toEqual([expect.objectContaining({ state: 'current' })]);
     expect(r.stdout).toContain(`new signing key ${keys[0]!.kid} signs now`);
     const withdrawn = /withdrawn from the JWKS: (.+); tokens they signed stop verifying/.exec(r.stdout)?.[1]?.split(', ');
@@ -326,10 +316,10 @@ describe('admin CLI (in-process)', () => {
   });
 
   it('exits 1 on invalid configuration, naming the setting, and refuses an in-memory database', async () => {
-    const bad = await admin({ DATA_DIR: dir, ACCESS_TOKEN_TTL_SECONDS: 'soon' }, ['users', 'list']);
+    const bad = await admin({ DATA_DIR: db.dir, ACCESS_TOKEN_TTL_SECONDS: 'soon' }, ['users', 'list']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('ACCESS_TOKEN_TTL_SECONDS');
-    const mem = await admin({ DATA_DIR: dir, AUTH_DATABASE_PATH: ':memory:' }, ['users', 'list']);
+    const mem = await admin({ DATA_DIR: db.dir, AUTH_DATABASE_PATH: ':memory:' }, ['users', 'list']);
     expect(mem).toMatchObject({ code: 1, stdout: '' });
     expect(mem.stderr).toMatch(/^error: AUTH_DATABASE_PATH is :memory:/);
   });

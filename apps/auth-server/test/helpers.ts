@@ -94,6 +94,8 @@ function rawSql(config: AuthConfig): { sql: RawSql; close: () => Promise<void> }
 
 /** A database for tests that run without a server (the admin CLI): settings, the store and raw SQL. */
 export interface TestDatabase {
+  /** The temporary DATA_DIR (the audit log and, on SQLite, the database file); removed on close. */
+  dir: string;
   /** Settings that point the CLI (in-process or spawned) at this database. */
   env: Record<string, string>;
   store: AuthStore;
@@ -101,14 +103,16 @@ export interface TestDatabase {
   close: () => Promise<void>;
 }
 
-/** Opens a fresh database in `dataDir` (SQLite) or a fresh schema (TEST_AUTH_DB=postgres). */
-export async function openTestDatabase(dataDir: string): Promise<TestDatabase> {
+/** Opens a fresh database in a temporary DATA_DIR (SQLite) or a fresh schema (TEST_AUTH_DB=postgres). */
+export async function openTestDatabase(): Promise<TestDatabase> {
+  const dir = mkdtempSync(join(tmpdir(), 'auth-cli-'));
   const schema = TEST_DB === 'postgres' ? await createTestSchema() : undefined;
-  const env = { DATA_DIR: dataDir, ...schema?.env };
+  const env = { DATA_DIR: dir, ...schema?.env };
   const config = loadAuthConfig({ NODE_ENV: 'test', ...env });
   const store = await openStore(config, { unavailable: () => {}, recovered: () => {} });
   const raw = rawSql(config);
   return {
+    dir,
     env,
     store,
     sql: raw.sql,
@@ -116,6 +120,7 @@ export async function openTestDatabase(dataDir: string): Promise<TestDatabase> {
       await store.close();
       await raw.close();
       await schema?.drop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
