@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Role } from '@stack/oauth';
 import { createUser, type UserRecord } from '../src/services/users.ts';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 
 /** Test helpers for the browser flow: seeded clients and users, PKCE, and a cookie-carrying "browser". */
@@ -174,4 +174,14 @@ export async function reachConsent(b: Browser, url: string, email: string): Prom
 /** Clicks Allow or Deny on a consent page. */
 export function decide(b: Browser, html: string, decision: 'allow' | 'deny'): Promise<Response> {
   return b.post('/consent', { _csrf: hidden(html, '_csrf'), request: hidden(html, 'request'), decision });
+}
+
+/** The `name` cookie `res` sets, expected to be HttpOnly, SameSite=Lax and Path=/ as every cookie of the flow is. */
+export function laxCookie(res: Response, name: string): string {
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith(`${name}=`));
+  expect(cookie, `${name} cookie`).toBeDefined();
+  expect(cookie).toMatch(/; HttpOnly/);
+  expect(cookie).toMatch(/; SameSite=Lax/);
+  expect(cookie).toMatch(/; Path=\//);
+  return cookie!;
 }

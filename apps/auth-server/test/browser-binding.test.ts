@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tokenHash } from '@stack/crypto';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import {
-  Browser, authorizeUrl, decide, hidden, reachConsent, seedClient, startAuthorization, submitLogin, useFlowServer, validParams,
+  Browser, authorizeUrl, decide, hidden, laxCookie, reachConsent, seedClient, startAuthorization, submitLogin, useFlowServer, validParams,
 } from './authorize-flow.ts';
 
 const OTHER_BROWSER = 'This sign-in was started in another browser. Start again from the application.';
@@ -27,10 +27,7 @@ describe('pending requests are bound to the browser that started them', () => {
     const b = new Browser(s.url);
     const res = await b.get(url());
     expect(res.status).toBe(303);
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('flow='))!;
-    expect(cookie).toMatch(/; HttpOnly/);
-    expect(cookie).toMatch(/; SameSite=Lax/);
-    expect(cookie).toMatch(/; Path=\//);
+    const cookie = laxCookie(res, 'flow');
     expect(cookie).toMatch(new RegExp(`; Max-Age=${s.config.authorize.ttlSeconds}(;|$)`));
     const value = b.cookies.get('flow')!;
     expect(value).toMatch(/^[A-Za-z0-9_-]{43}$/);

@@ -12,6 +12,14 @@ describe('token endpoint: refresh_token grant', () => {
   let user: UserRecord;
   const { clock } = useTokenServer((t) => ({ s, client, user } = t), { REFRESH_GRACE_SECONDS: '30' });
 
+  /** Logs in, rotates the first refresh token, lets `ms` pass and presents the first token again. */
+  const reuseAfter = async (ms: number) => {
+    const first = await login(s, client, user);
+    const rotated = await refresh(s, client, String(first.refresh_token));
+    clock.advance(ms);
+    return { first, rotated, reuse: await refresh(s, client, String(first.refresh_token)) };
+  };
+
   const rowOf = (token: unknown) => s.app.ctx.store.tokens.findRefreshByHash(tokenHash(String(token)));
 
   it('[MCP-AS-REFRESH-ROTATE] rotates the refresh token on every use and stores only hashes', async () => {
@@ -67,10 +75,7 @@ describe('token endpoint: refresh_token grant', () => {
   });
 
   it('[OAUTH21-REFRESH-REUSE] replays the same pair to a sequential retry within the grace window', async () => {
-    const first = await login(s, client, user);
-    const a = await refresh(s, client, String(first.refresh_token));
-    clock.advance(10_000);
-    const b = await refresh(s, client, String(first.refresh_token));
+    const { rotated: a, reuse: b } = await reuseAfter(10_000);
     expect(b.status).toBe(200);
     expect(b.body.access_token).toBe(a.body.access_token);
     expect(b.body.refresh_token).toBe(a.body.refresh_token);
@@ -78,10 +83,7 @@ describe('token endpoint: refresh_token grant', () => {
   });
 
   it('[OAUTH21-REFRESH-REUSE] revokes the whole family, successor included, on reuse after the grace window', async () => {
-    const first = await login(s, client, user);
-    const second = await refresh(s, client, String(first.refresh_token));
-    clock.advance(31_000);
-    const reuse = await refresh(s, client, String(first.refresh_token));
+    const { first, rotated: second, reuse } = await reuseAfter(31_000);
     expect(reuse.status).toBe(400);
     expect(reuse.body).toEqual({ error: 'invalid_grant', error_description: 'refresh token has already been used' });
     // The successor (held by whoever rotated first) is dead too, and so are the access tokens.
