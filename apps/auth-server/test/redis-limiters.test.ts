@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { SHARED_REDIS_URL, eventually, startTestRedis, uniquePrefix, type TestRedis } from '../../../packages/redis/test/redis-server.ts';
+import type { Role } from '@stack/oauth';
+import type { BuildOptions } from '../src/app.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import { Browser, PASSWORD, authorizeUrl, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
 
@@ -24,6 +26,21 @@ async function login(s: TestAuthServer, clientId: string, email: string, passwor
   return submitLogin(b, html, email, password);
 }
 
+/**
+ * Two instances on separate databases sharing Redis (the limits are keyed by email and address, not by
+ * anything stored), each with a seeded client, noted in `clients`, and the user `email` of `role`.
+ */
+async function startTwo(
+  env: Record<string, string>, opts: BuildOptions, user: { email: string; role: Role }, clients: Map<TestAuthServer, string>,
+): Promise<[TestAuthServer, TestAuthServer]> {
+  const pair: [TestAuthServer, TestAuthServer] = [await startAuthServer(env, opts), await startAuthServer(env, opts)];
+  for (const s of pair) {
+    clients.set(s, (await seedClient(s)).id);
+    await seedUser(s, user.role, user.email);
+  }
+  return pair;
+}
+
 describe('two authorization-server instances sharing Redis', () => {
   let a: TestAuthServer;
   let b: TestAuthServer;
@@ -38,12 +55,7 @@ describe('two authorization-server instances sharing Redis', () => {
       LOGIN_MAX_FAILURES_PER_ADDRESS: '6',
       REGISTRATION_RATE_LIMIT_PER_HOUR: '3',
     };
-    // Separate databases: the limits are keyed by email and address, not by anything stored.
-    [a, b] = [await startAuthServer(env), await startAuthServer(env)];
-    for (const s of [a, b]) {
-      clients.set(s, (await seedClient(s)).id);
-      await seedUser(s, 'viewer', email);
-    }
+    [a, b] = await startTwo(env, {}, { email, role: 'viewer' }, clients);
   });
   afterAll(async () => {
     await a?.close();
@@ -106,11 +118,7 @@ describe('two instances sharing Redis under the lockout attack', () => {
       // Instances behind one load balancer share the key-encryption key, so each accepts the other's device cookies.
       KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     };
-    [a, b] = [await startAuthServer(env, { now: () => now }), await startAuthServer(env, { now: () => now })];
-    for (const s of [a, b]) {
-      clients.set(s, (await seedClient(s)).id);
-      await seedUser(s, 'admin', email);
-    }
+    [a, b] = await startTwo(env, { now: () => now }, { email, role: 'admin' }, clients);
   });
   afterAll(async () => {
     await a?.close();
