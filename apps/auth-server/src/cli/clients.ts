@@ -1,6 +1,6 @@
-import { CliFailure, formatTable, type CliIo } from '@stack/cli';
+import { CliFailure, type CliIo } from '@stack/cli';
 import { ClientAdminError, listClients, revokeClient, setResourceServer } from '../services/client-admin.ts';
-import { parseOptions, printable, required, runGroup, when, withContext, writeJson } from './common.ts';
+import { listCommand, parseOptions, printable, required, runGroup, when, withContext } from './common.ts';
 
 const USAGE = `Usage: npm run admin -- clients <command> [options]
 
@@ -14,17 +14,17 @@ Commands:
                              take that back
 `;
 
-async function list(args: string[], io: CliIo): Promise<void> {
-  const o = parseOptions(args, { json: { type: 'boolean' } });
-  await withContext(io, async (ctx) => {
-    const clients = await listClients(ctx.store);
-    if (o.json) return writeJson(io, clients.map((c) => ({ ...c, status: c.revokedAt === null ? 'active' : 'revoked' })));
-    if (clients.length === 0) return void io.stdout.write('no clients registered yet\n');
+function list(args: string[], io: CliIo): Promise<void> {
+  return listCommand(args, io, {
+    load: listClients,
+    status: (c) => (c.revokedAt === null ? 'active' : 'revoked'),
+    empty: 'no clients registered yet',
+    headers: ['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'RESOURCE SERVER', 'CREATED', 'STATUS', 'REDIRECT URIS'],
     // Names, ids and redirect URIs come from untrusted registrations: printable() escapes control characters.
-    io.stdout.write(formatTable(['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'RESOURCE SERVER', 'CREATED', 'STATUS', 'REDIRECT URIS'], clients.map((c) => [
+    cells: (c) => [
       printable(c.id, 100), printable(c.clientName, 40), c.source, c.tokenEndpointAuthMethod, c.resourceServer ? 'yes' : 'no', when(c.createdAt),
       c.revokedAt === null ? 'active' : `revoked ${when(c.revokedAt)}`, printable(c.redirectUris.join(' '), 100),
-    ])));
+    ],
   });
 }
 

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { escapeControl, type AuditEvent } from '@stack/audit';
-import { CliFailure, UsageError, type CliIo } from '@stack/cli';
+import { CliFailure, formatTable, UsageError, type CliIo } from '@stack/cli';
 
 export { runGroup } from '@stack/cli';
 import { isRole, ROLES, type Role } from '@stack/oauth';
@@ -96,4 +96,24 @@ export function printable(s: string, max = 60): string {
 
 export function writeJson(io: CliIo, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** What a `list [--json]` command shows: every row as JSON with its status, or a table, or `empty`. */
+export interface ListView<T> {
+  load: (store: AuthStore) => Promise<T[]>;
+  status: (row: T) => string;
+  empty: string;
+  headers: string[];
+  /** A table row; strings from untrusted input go through printable(). */
+  cells: (row: T) => string[];
+}
+
+export async function listCommand<T extends object>(args: string[], io: CliIo, view: ListView<T>): Promise<void> {
+  const o = parseOptions(args, { json: { type: 'boolean' } });
+  await withContext(io, async (ctx) => {
+    const rows = await view.load(ctx.store);
+    if (o.json) return writeJson(io, rows.map((r) => ({ ...r, status: view.status(r) })));
+    if (rows.length === 0) return void io.stdout.write(`${view.empty}\n`);
+    io.stdout.write(formatTable(view.headers, rows.map(view.cells)));
+  });
 }

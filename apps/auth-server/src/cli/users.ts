@@ -1,7 +1,7 @@
-import { CliFailure, formatTable, readSecretFromStdin, UsageError, type CliIo } from '@stack/cli';
+import { CliFailure, readSecretFromStdin, UsageError, type CliIo } from '@stack/cli';
 import { createUser } from '../services/users.ts';
 import { disableUser, enableUser, listUsers, setUserRole, type RevokedGrants } from '../services/user-admin.ts';
-import { parseOptions, printable, required, roleOption, runGroup, when, withContext, writeJson } from './common.ts';
+import { listCommand, parseOptions, printable, required, roleOption, runGroup, when, withContext } from './common.ts';
 
 const USAGE = `Usage: npm run admin -- users <command> [options]
 
@@ -34,15 +34,13 @@ async function add(args: string[], io: CliIo): Promise<void> {
   });
 }
 
-async function list(args: string[], io: CliIo): Promise<void> {
-  const o = parseOptions(args, { json: { type: 'boolean' } });
-  await withContext(io, async (ctx) => {
-    const users = await listUsers(ctx.store);
-    if (o.json) return writeJson(io, users.map((u) => ({ ...u, status: u.disabledAt === null ? 'active' : 'disabled' })));
-    if (users.length === 0) return void io.stdout.write('no users yet (add one with: npm run admin -- users add --help)\n');
-    io.stdout.write(formatTable(['EMAIL', 'ROLE', 'STATUS', 'CREATED', 'ID'], users.map((u) => [
-      printable(u.email, 320), u.role, u.disabledAt === null ? 'active' : `disabled ${when(u.disabledAt)}`, when(u.createdAt), u.id,
-    ])));
+function list(args: string[], io: CliIo): Promise<void> {
+  return listCommand(args, io, {
+    load: listUsers,
+    status: (u) => (u.disabledAt === null ? 'active' : 'disabled'),
+    empty: 'no users yet (add one with: npm run admin -- users add --help)',
+    headers: ['EMAIL', 'ROLE', 'STATUS', 'CREATED', 'ID'],
+    cells: (u) => [printable(u.email, 320), u.role, u.disabledAt === null ? 'active' : `disabled ${when(u.disabledAt)}`, when(u.createdAt), u.id],
   });
 }
 
