@@ -425,16 +425,28 @@ describe('Client ID Metadata Document fetch limits', () => {
   });
 
   it('[HARD-CIMD-HOST-LIMIT] answers 503 with Retry-After only when no slot came free within CIMD_QUEUE_WAIT_MS', async () => {
-    for (let i = 0; i < 3; i++) docs.routes.set(`/hold-${i}.json`, { hold: true });
-    const order: number[] = [];
-    const all = [0, 1, 2].map((i) => settle(resolveFrom(undefined, docs.url(`/hold-${i}.json`))).finally(() => order.push(i)));
-    const [first, second, third] = await Promise.all(all);
-    // The third waited its second and was refused while the two held fetches were still running.
-    expect(order[0]).toBe(2);
-    expect(third).toMatchObject({ ok: false, error: { code: 'temporarily_unavailable', status: 503, retryAfter: 5 } });
-    for (const r of [first, second]) expect(r).toMatchObject({ ok: false, error: { description: 'client metadata document could not be fetched: timed out' } });
-    expect(docs.hitsOf('/hold-2.json')).toBe(0);
-    expect(s.app.ctx.cimd.slots.state()).toEqual({ active: 0, waiting: 0 });
+    // Its own server: the refusal (after the 500 ms wait) must come well before the held fetches time
+    // out (3 s), with a margin that a loaded machine (or a slow database round trip before the wait
+    // starts) cannot close.
+    const c = await startAuthServer({ CIMD_ALLOW_PRIVATE_ADDRESSES: 'true', CIMD_TIMEOUT_MS: '3000', CIMD_QUEUE_WAIT_MS: '500' });
+    try {
+      for (let i = 0; i < 3; i++) docs.routes.set(`/hold-${i}.json`, { hold: true });
+      const order: number[] = [];
+      const all = [0, 1, 2].map((i) => settle(resolveCimdClient(c.app.ctx, docs.url(`/hold-${i}.json`), undefined)).finally(() => order.push(i)));
+      const results = await Promise.all(all);
+      // Which of the three reaches the slot queue last depends on the store's lookups (PostgreSQL
+      // answers them in any order): exactly one waited, and it was refused while the two held
+      // fetches were still running, without a fetch of its own.
+      const refused = results.findIndex((r) => !r.ok && r.error.code === 'temporarily_unavailable');
+      expect(refused).toBeGreaterThanOrEqual(0);
+      expect(order[0]).toBe(refused);
+      expect(results[refused]).toMatchObject({ ok: false, error: { code: 'temporarily_unavailable', status: 503, retryAfter: 5 } });
+      for (const r of results.filter((_, i) => i !== refused)) expect(r).toMatchObject({ ok: false, error: { description: 'client metadata document could not be fetched: timed out' } });
+      expect(docs.hitsOf(`/hold-${refused}.json`)).toBe(0);
+      expect(c.app.ctx.cimd.slots.state()).toEqual({ active: 0, waiting: 0 });
+    } finally {
+      await c.close();
+    }
   });
 
   it('[HARD-CIMD-DEADLINE] cuts off a document trickling bytes at CIMD_TIMEOUT_MS and gives its slot back', async () => {
