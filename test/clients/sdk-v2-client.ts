@@ -103,12 +103,17 @@ class DesktopProvider implements OAuthClientProvider {
   }
 }
 
+// The client speaks 2026-07-28 (SDK 2.x defaults to the 2025 handshake); SDK_V2_MODE=legacy speaks 2025-11-25.
+const newClient = () => new Client({ name: 'sdk-v2-e2e', version: '1.0.0' }, {
+  versionNegotiation: { mode: process.env.SDK_V2_MODE === 'legacy' ? 'legacy' : { pin: '2026-07-28' } },
+});
+
 async function run(): Promise<void> {
   const callback = await listenForCallback();
   const provider = new DesktopProvider(callback.redirectUrl);
   const transport = () => new StreamableHTTPClientTransport(serverUrl, { authProvider: provider });
   try {
-    let client = new Client({ name: 'sdk-v2-e2e', version: '1.0.0' });
+    let client = newClient();
     try {
       await client.connect(transport());
       throw new Error('the server accepted a connection without a token');
@@ -126,15 +131,15 @@ async function run(): Promise<void> {
     if (process.env.SDK_V2_TAMPER_ISS) params.set('iss', process.env.SDK_V2_TAMPER_ISS);
     await transport().finishAuth(params);
 
-    client = new Client({ name: 'sdk-v2-e2e', version: '1.0.0' });
+    client = newClient();
     await client.connect(transport());
-    emit('tools', { names: (await client.listTools()).tools.map((t) => t.name) });
+    emit('tools', { names: (await client.listTools()).tools.map((t) => t.name), era: client.getProtocolEra() });
     const first = await client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM users' } });
     emit('call', { isError: first.isError ?? false, data: textJson(first) });
     await client.close();
 
     provider.expireAccessTokens();
-    client = new Client({ name: 'sdk-v2-e2e', version: '1.0.0' });
+    client = newClient();
     await client.connect(transport());
     const again = await client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM orders' } });
     emit('call_after_refresh', { isError: again.isError ?? false, data: textJson(again) });

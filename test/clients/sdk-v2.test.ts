@@ -57,6 +57,8 @@ describe('MCP SDK v2 client (@modelcontextprotocol/client) in a real browser', (
       expect(issued).toMatchObject({ issuer: stack.auth.url, scope: 'db:read db:write', has_refresh_token: true });
 
       expect(r.find('tools')[0]!.names).toEqual(expect.arrayContaining(['list_tables', 'describe_table', 'query', 'execute_sql']));
+      // The whole flow ran on 2026-07-28 (server/discover, per-request envelopes).
+      expect(r.find('tools')[0]!.era).toBe('modern');
       expect(r.find('call')[0]).toMatchObject({ isError: false, data: { columns: ['n'], rows: [[30]] } });
 
       // The garbage access token got a 401; the SDK refreshed, got a rotated refresh token, and called again.

@@ -10,6 +10,7 @@ import { healthRoutes } from './routes/health.ts';
 import { metadataRoutes, resourceMetadataUrl } from './routes/metadata.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { createInFlight } from './http/in-flight.ts';
+import { createMcpHttpServer } from './mcp-server-factory.ts';
 
 export type { BuildDeps } from './runtime.ts';
 export type { McpConfig } from './config.ts';
@@ -48,15 +49,20 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
   const ctx: McpAppContext = Object.assign(runtime, {
     resourceMetadataUrl: resourceMetadataUrl(config.publicUrl),
     inFlight: createInFlight(deps.inFlightLimits),
+    http: createMcpHttpServer(runtime.newServer, (err) => app.log.warn({ err }, 'mcp protocol error')),
   });
   app.decorate('mcp', ctx);
   app.decorateRequest('identity', null);
   app.decorateRequest('approvedCall', null);
+  app.decorateRequest('mcpEra', null);
   app.addHook('onReady', async () => runtime.start());
-  app.addHook('onClose', async () => runtime.close());
+  app.addHook('onClose', async () => {
+    await ctx.http.close();
+    await runtime.close();
+  });
 
   await app.register(errorHandler, mcpErrorResponses);
-  // The MCP route hijacks its reply: the headers must be on it before the route runs.
+  // Set before the routes run, so that every answer carries them, the SDK's included.
   await app.register(securityHeaders, { hook: 'onRequest', hsts: config.publicUrl.startsWith('https://'), sameOriginResources: true });
   await app.register(healthRoutes);
   // Protected resource metadata names an authorization server, which only OAuth mode has.

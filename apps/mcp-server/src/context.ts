@@ -2,6 +2,8 @@ import type { Identity } from '@stack/mcp-auth';
 import type { Runtime } from './runtime.ts';
 import type { ApprovedCall } from './pipeline/gate.ts';
 import type { InFlight } from './http/in-flight.ts';
+import type { McpHttpServer } from './mcp-server-factory.ts';
+import type { ProtocolEra } from './pipeline/protocol-era.ts';
 
 /** What the routes see: the runtime itself (buildApp() adds what only HTTP has), one per app. */
 export interface McpAppContext extends Runtime {
@@ -9,6 +11,8 @@ export interface McpAppContext extends Runtime {
   resourceMetadataUrl: string;
   /** MCP requests whose responses are not yet sent, per identity and in bytes. */
   inFlight: InFlight;
+  /** The SDK's side of the MCP endpoint, for both protocol revisions. */
+  http: McpHttpServer;
 }
 
 declare module 'fastify' {
@@ -19,5 +23,7 @@ declare module 'fastify' {
     identity: Identity | null;
     /** The tools/call the gate approved for this request's message, if it is one. */
     approvedCall: ApprovedCall | null;
+    /** The protocol revision the gate found this request's message to speak. */
+    mcpEra: ProtocolEra | null;
   }
 }

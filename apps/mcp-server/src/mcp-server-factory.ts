@@ -1,15 +1,17 @@
 // The one file that uses the MCP SDK's server API (server, transports, schema conversion): the
 // rest of the app sees the gate's decisions and plain tool definitions.
 import type { Readable, Writable } from 'node:stream';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { toJsonSchemaCompat } from '@modelcontextprotocol/sdk/server/zod-json-schema-compat.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type RequestId, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import {
+  isInitializeRequest, isInputRequiredResult, isJSONRPCRequest, ProtocolError, ProtocolErrorCode, Server,
+  type CallToolResult, type InputRequiredResult, type JSONRPCMessage, type JSONRPCRequest, type RequestId, type ServerContext,
+  type Tool, type Transport,
+} from '@modelcontextprotocol/server';
+import { serveStdio, StdioServerTransport, type StdioServerHandle } from '@modelcontextprotocol/server/stdio';
 import type { Identity } from '@stack/mcp-auth';
 import type { Auditor } from './pipeline/audit.ts';
 import type { ApprovedCall, PreparedTool } from './pipeline/gate.ts';
+import type { ProtocolEra } from './pipeline/protocol-era.ts';
 
 export interface ServerFactoryDeps {
   tools: ReadonlyMap<string, PreparedTool>;
@@ -17,6 +19,8 @@ export interface ServerFactoryDeps {
   visibleTools(identity: Identity): readonly PreparedTool[];
   audit: Auditor;
   version: string;
+  /** How long a 2026-07-28 client may reuse a tools/list or server/discover result. */
+  listTtlMs: number;
 }
 
 export interface SessionInfo {
@@ -29,51 +33,82 @@ export interface SessionInfo {
 
 const SERVER_INFO = { name: 'mcp-oauth-stack-db', title: 'Database tools (protected)' };
 
-/** Stateless Streamable HTTP: no session ids, JSON responses; one per request (it cannot be reused). */
-export const httpTransport = () => new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+/**
+ * Who sent the request with this JSON-RPC id (as the SDK server sees it). A stdio connection has
+ * one caller for its whole life; the shared HTTP servers serve many callers at once, each request
+ * under an id of its own (see SharedChannel).
+ */
+export type SessionSource = (rpcId: RequestId) => SessionInfo | undefined;
 
 /** One JSON-RPC message per line on `input`, answers on `output`. */
 export const stdioTransport = (input: Readable, output: Writable) => new StdioServerTransport(input, output);
 
 /**
+ * Serves one stdio connection on `transport`, in the revision its first message speaks. The SDK
+ * sets `transport.onmessage` before this returns and reads nothing until the transport's input
+ * flows, so the caller can put its gate in front of that handler.
+ */
+export const serveStdioServer = (newServer: () => Server, transport: StdioServerTransport, onerror: (err: Error) => void): StdioServerHandle =>
+  serveStdio(() => newServer(), { transport, onerror });
+
+/**
  * Builds the SDK server for one HTTP request or one stdio session. The SDK speaks the protocol
- * (initialize, ping, JSON-RPC framing, the shape of a tools/call request and result); the gate
- * (pipeline/gate.ts) decides everything else before a message gets here. Hence the SDK's
- * low-level Server ("for advanced use cases") rather than McpServer, which would look the tool up
- * and parse its arguments again: the gate's parse is the only one.
- * - tools/list: the tools the gate lets the caller call, each with the SDK's JSON Schema of its
- *   strict input (the schema the gate checks against).
+ * (initialize, server/discover, the 2026-07-28 envelope and headers, JSON-RPC framing, the shape of
+ * a tools/call request and result); the gate (pipeline/gate.ts) decides everything else before a
+ * message gets here. Hence the SDK's low-level Server rather than McpServer, which would look the
+ * tool up and parse its arguments again: the gate's parse is the only one.
+ * - tools/list: the tools the gate lets the caller call, each with the JSON Schema of its strict
+ *   input (the schema the gate checks against). The list differs per caller, so a 2026-07-28
+ *   client is told it may cache it only for this caller (cacheScope private).
  * - tools/call: the call the gate approved, with the arguments it parsed, and nothing else. A
  *   handler that throws becomes a generic tool error plus an ERROR audit line. Handlers receive
  *   the identity and a request id, never the credential.
+ * - prompts and resources: declared with empty lists, so a client that asks gets an answer (with
+ *   cache hints) rather than "method not found".
  */
-export function createServerFactory(deps: ServerFactoryDeps): (s: SessionInfo) => Server {
+export function createServerFactory(deps: ServerFactoryDeps): (sessions: SessionSource) => Server {
   // Built once: the JSON Schema of a tool never changes while the process runs.
   const listing = new Map<string, Tool>([...deps.tools].map(([name, { def, input }]) => [name, {
     name,
     title: def.title,
     description: def.description,
-    inputSchema: toJsonSchemaCompat(input, { strictUnions: true, pipeStrategy: 'input' }) as Tool['inputSchema'],
+    inputSchema: z.toJSONSchema(input, { target: 'draft-2020-12', io: 'input' }) as Tool['inputSchema'],
     ...(def.annotations ? { annotations: def.annotations } : {}),
-    // What McpServer advertises for a tool registered with registerTool.
     execution: { taskSupport: 'forbidden' },
   }]));
-  // One validator shared by every per-request server (building one per server doubles CPU per request).
-  const jsonSchemaValidator = new AjvJsonSchemaValidator();
+  const hint = { ttlMs: deps.listTtlMs, cacheScope: 'private' as const };
+  const capabilities = { tools: { listChanged: false }, prompts: { listChanged: false }, resources: { listChanged: false } };
 
-  return (s) => {
-    // `listChanged` only when there are tools, as McpServer registers its tool capability.
-    const tools = deps.visibleTools(s.identity).length > 0 ? { listChanged: true } : {};
-    const server = new Server({ ...SERVER_INFO, version: deps.version }, { capabilities: { tools }, jsonSchemaValidator });
-    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: deps.visibleTools(s.identity).flatMap((t) => listing.get(t.def.name) ?? []) }));
-    server.setRequestHandler(CallToolRequestSchema, async (_request, extra): Promise<CallToolResult> => {
+  return (sessions) => {
+    const sessionOf = (ctx: ServerContext): SessionInfo => {
+      const s = sessions(ctx.mcpReq.id);
+      // Unreachable by construction (every request reaching a handler came through an exchange
+      // that named its caller); refuse rather than answer for nobody.
+      if (!s) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error');
+      return s;
+    };
+    const server = new Server({ ...SERVER_INFO, version: deps.version }, {
+      capabilities,
+      // 2026-07-28 only (2025 replies carry no hints). Every list here is behind authentication and
+      // tools/list is filtered per caller: nothing is `public`.
+      cacheHints: { 'tools/list': hint, 'server/discover': hint, 'prompts/list': hint, 'resources/list': hint, 'resources/templates/list': hint },
+    });
+    server.setRequestHandler('tools/list', (_request, ctx) => ({ tools: deps.visibleTools(sessionOf(ctx).identity).flatMap((t) => listing.get(t.def.name) ?? []) }));
+    server.setRequestHandler('prompts/list', () => ({ prompts: [] }));
+    server.setRequestHandler('resources/list', () => ({ resources: [] }));
+    server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: [] }));
+    server.setRequestHandler('tools/call', async (_request, ctx): Promise<CallToolResult | InputRequiredResult> => {
+      const s = sessionOf(ctx);
       // Every tools/call passes the gate before the SDK sees it; the tool and the arguments come
       // from its approval, never from the request again. No approval: there is nothing to run.
-      const call = s.approvedCall(extra.requestId);
-      if (!call) throw new McpError(ErrorCode.InternalError, 'Internal error');
+      const call = s.approvedCall(ctx.mcpReq.id);
+      if (!call) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error');
       const { def } = call.tool;
       try {
-        return await def.handler(call.args, { identity: s.identity, requestId: call.requestId });
+        const result: CallToolResult | InputRequiredResult = await def.handler(call.args, { identity: s.identity, requestId: call.requestId });
+        // On 2026-07-28 a tool may ask the client for input (sampling, elicitation) instead of
+        // answering; that goes out as it is, and the SDK checks the client declared the capability.
+        return isInputRequiredResult(result) ? result : server.projectCallToolResult(result, undefined);
       } catch (err) {
         deps.audit.record({
           decision: 'ERROR', requestId: call.requestId, identity: s.identity, tool: def.name, method: 'tools/call',
@@ -83,5 +118,167 @@ export function createServerFactory(deps: ServerFactoryDeps): (s: SessionInfo) =
       }
     });
     return server;
+  };
+}
+
+/**
+ * A transport that hands one long-lived SDK server the HTTP requests of every caller of one
+ * revision. Stateless HTTP has no connection to tie messages together, so each request gets an
+ * internal JSON-RPC id (callers' own ids collide: every client starts at 0 or 1) under which its
+ * caller is known to the handlers (SessionSource), and its answer is routed back by that id with
+ * the caller's id restored. Notifications the server emits mid-call have no stream to go to on a
+ * JSON answer and are dropped, as the SDK's JSON response mode does.
+ */
+class SharedChannel implements Transport {
+  onmessage?: Transport['onmessage'];
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  private readonly waiting = new Map<number, { session: SessionInfo; deliver: (answer: JSONRPCMessage) => void }>();
+  constructor(private readonly ids: { next: number }) {}
+
+  readonly sessions: SessionSource = (rpcId) => (typeof rpcId === 'number' ? this.waiting.get(rpcId)?.session : undefined);
+
+  async start(): Promise<void> {}
+  async close(): Promise<void> {
+    this.waiting.clear();
+    this.onclose?.();
+  }
+  async send(message: JSONRPCMessage): Promise<void> {
+    if ('method' in message || !('id' in message) || typeof message.id !== 'number') return;
+    const waiter = this.waiting.get(message.id);
+    this.waiting.delete(message.id);
+    waiter?.deliver(message);
+  }
+
+  /** Serves one request; resolves with its answer, or undefined when `signal` aborts first. */
+  exchange(request: JSONRPCRequest, session: SessionInfo, signal: AbortSignal): Promise<JSONRPCMessage | undefined> {
+    const id = ++this.ids.next;
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        if (!this.waiting.delete(id)) return;
+        // The handler is told through the protocol's own cancellation, as a client would.
+        this.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'client disconnected' } });
+        resolve(undefined);
+      };
+      this.waiting.set(id, {
+        session,
+        deliver: (answer) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve({ ...answer, id: request.id });
+        },
+      });
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.onmessage?.({ ...request, id });
+    });
+  }
+}
+
+/** One gated HTTP message for the SDK: who sent it, what the gate approved, and its revision. */
+export interface HttpExchange {
+  session: SessionInfo;
+  era: ProtocolEra;
+  body: unknown;
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+}
+
+/** What to write back: a JSON-RPC message (JSON), or nothing (`message` undefined). */
+export interface HttpAnswer {
+  status: number;
+  message?: JSONRPCMessage | undefined;
+}
+
+export interface McpHttpServer {
+  /** Serves one message the gate let through. */
+  serve(exchange: HttpExchange): Promise<HttpAnswer>;
+  close(): Promise<void>;
+}
+
+const MODERN_ERROR_STATUS = new Map<number, number>([
+  [ProtocolErrorCode.ParseError, 400],
+  [ProtocolErrorCode.InvalidRequest, 400],
+  [ProtocolErrorCode.MethodNotFound, 404],
+  [ProtocolErrorCode.UnsupportedProtocolVersion, 400],
+  [ProtocolErrorCode.MissingRequiredClientCapability, 400],
+  [-32020, 400], // HeaderMismatch
+]);
+
+/**
+ * Stateless Streamable HTTP for both revisions, on one shared SDK server per revision.
+ * Building an SDK server, a transport and the web Request/Response pair for every request cost
+ * more than the rest of a tools/call; a shared server costs a map entry. The HTTP-level checks the
+ * SDK's HTTP entry points would make (Content-Type, Accept, MCP-Protocol-Version, the 2026-07-28
+ * envelope and the Mcp-* headers) are made before the gate (pipeline/protocol-era.ts), so what
+ * reaches here is a well-formed request of a revision we serve.
+ * - 2026-07-28: the SDK's connection entry (serveStdio, which takes any transport) pins the shared
+ *   channel to that revision and checks each request's envelope, as on a stdio connection.
+ * - 2025-11-25 and older: a server connected to its channel. `initialize` gets a server of its own,
+ *   so one client's handshake never changes what the shared server believes about the others.
+ * The caller's identity reaches the handlers through the channel (SessionSource), never the credential.
+ */
+export function createMcpHttpServer(newServer: (sessions: SessionSource) => Server, onerror: (err: Error) => void): McpHttpServer {
+  const ids = { next: 0 };
+  let legacy: { channel: SharedChannel; server: Server; ready: Promise<void> } | undefined;
+  let modern: { channel: SharedChannel; handle: StdioServerHandle } | undefined;
+  let closed = false;
+
+  // Built on first use, and again if the SDK ever closes one (it then answers nothing more).
+  const legacyServer = () => {
+    if (!legacy) {
+      const channel = new SharedChannel(ids);
+      const server = newServer(channel.sessions);
+      channel.onerror = onerror;
+      channel.onclose = () => { if (legacy?.channel === channel) legacy = undefined; };
+      legacy = { channel, server, ready: server.connect(channel) };
+    }
+    return legacy;
+  };
+  const modernServer = () => {
+    if (!modern) {
+      const channel = new SharedChannel(ids);
+      const handle = serveStdio(() => newServer(channel.sessions), { transport: channel, legacy: 'reject', onerror });
+      channel.onclose = () => { if (modern?.channel === channel) modern = undefined; };
+      modern = { channel, handle };
+    }
+    return modern;
+  };
+
+  async function initialize(x: HttpExchange & { body: JSONRPCRequest }): Promise<HttpAnswer> {
+    const channel = new SharedChannel(ids);
+    const server = newServer(channel.sessions);
+    await server.connect(channel);
+    try {
+      return answer(await channel.exchange(x.body, x.session, x.signal));
+    } finally {
+      void server.close().catch(() => {});
+    }
+  }
+  // undefined: the client went away, there is no one to answer.
+  const answer = (message: JSONRPCMessage | undefined): HttpAnswer => ({ status: message ? 200 : 499, message });
+  // 2026-07-28 Streamable HTTP: the errors the protocol layer answers before any handler runs carry
+  // an HTTP status of their own (a removed or unknown method is a 404); what a handler answers,
+  // error or not, is a 200 with the JSON-RPC response as its payload.
+  const modernAnswer = (message: JSONRPCMessage | undefined): HttpAnswer => {
+    const code = message && 'error' in message ? message.error.code : undefined;
+    return code === undefined ? answer(message) : { status: MODERN_ERROR_STATUS.get(code) ?? 200, message };
+  };
+
+  return {
+    async serve(x) {
+      if (closed) throw new Error('the MCP HTTP server is closed');
+      // Notifications and a client's responses have no work for a stateless server.
+      if (!isJSONRPCRequest(x.body)) return { status: 202 };
+      const request = x.body;
+      if (x.era === 'modern') return modernAnswer(await modernServer().channel.exchange(request, x.session, x.signal));
+      if (isInitializeRequest(request)) return initialize({ ...x, body: request });
+      const shared = legacyServer();
+      await shared.ready;
+      return answer(await shared.channel.exchange(request, x.session, x.signal));
+    },
+    async close() {
+      closed = true;
+      await modern?.handle.close();
+      await legacy?.server.close();
+    },
   };
 }

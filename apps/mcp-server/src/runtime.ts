@@ -12,11 +12,17 @@ import { createLimiterRateLimitStore, createMemoryRateLimitStore, createRateLimi
 import { connectRedis, redisLimiters, type RedisLog, type SharedRedis } from '@stack/redis';
 import { createRedisRevocations, type RedisRevocations } from './shared-state/redis-revocations.ts';
 import { prepareTools, visibleTools, type GateContext } from './pipeline/gate.ts';
-import { createServerFactory, type SessionInfo } from './mcp-server-factory.ts';
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { createServerFactory, type SessionSource } from './mcp-server-factory.ts';
+import type { Server } from '@modelcontextprotocol/server';
 import type { InFlightLimits } from './http/in-flight.ts';
 
 export const VERSION = '0.1.0';
+
+/**
+ * How long a 2026-07-28 client may reuse a tools/list (or server/discover) result. The policy is
+ * reloaded on demand (SIGHUP), so a change reaches a caching client within this time.
+ */
+export const LIST_TTL_MS = 30_000;
 
 /** Overrides for tests and embedding; everything defaults from config. */
 export interface BuildDeps {
@@ -48,7 +54,8 @@ export interface Runtime {
   authenticator: Authenticator;
   audit: Auditor;
   gate: GateContext;
-  newServer: (s: SessionInfo) => Server;
+  /** A new SDK server whose handlers learn each request's caller from `sessions`. */
+  newServer: (sessions: SessionSource) => Server;
   /** The Redis connection when REDIS_URL is set (readiness reports its state). */
   sharedStore: SharedRedis | undefined;
   /** Starts background work (revocation polling), after waiting briefly for Redis when it is configured. */
@@ -169,7 +176,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     authenticator,
     audit,
     gate,
-    newServer: createServerFactory({ tools: prepared, visibleTools: (identity) => visibleTools(gate, identity), audit, version: VERSION }),
+    newServer: createServerFactory({ tools: prepared, visibleTools: (identity) => visibleTools(gate, identity), audit, version: VERSION, listTtlMs: LIST_TTL_MS }),
     sharedStore: redis,
     async start() {
       // Requests before Redis answers get 503 (fail closed); a short wait spares the first ones.

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
-import { isJSONRPCNotification, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { isJSONRPCNotification, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/server';
 import { OAuthError } from '@stack/oauth';
 import type { Identity } from '@stack/mcp-auth';
 import type { McpConfig } from './config.ts';
 import { createRuntime, type BuildDeps, type Runtime } from './runtime.ts';
 import { gateMessage, type ApprovedCall } from './pipeline/gate.ts';
 import { limitLines } from './message-limits.ts';
-import { stdioTransport } from './mcp-server-factory.ts';
+import { serveStdioServer, stdioTransport } from './mcp-server-factory.ts';
 
 /** Messages read from standard input and not yet gated; reading pauses at this many. */
 const MAX_QUEUED_MESSAGES = 16;
@@ -68,7 +68,7 @@ export async function runStdio(
   // tools/call). An id stays here until its response is sent: the requests still in flight.
   const ids = new Map<RequestId, ApprovedCall | null>();
   let answered: (() => void) | undefined;
-  const server = runtime.newServer({ identity, transport: 'stdio', approvedCall: (rpcId) => ids.get(rpcId) ?? undefined });
+  const session = { identity, transport: 'stdio' as const, approvedCall: (rpcId: RequestId) => ids.get(rpcId) ?? undefined };
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
   // Messages are gated one at a time, in order, so a notification never overtakes the request before it.
@@ -81,7 +81,9 @@ export async function runStdio(
     chain = chain.then(() => transport.send({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `Invalid Request: message larger than ${config.bodyLimit} bytes` } } as unknown as JSONRPCMessage));
   });
   const transport = stdioTransport(input, stdout);
-  await server.connect(transport);
+  // The SDK pins the connection's protocol revision on its first message (initialize: 2025; a
+  // request with a `_meta` envelope: 2026-07-28) and builds the server for it.
+  const server = serveStdioServer(() => runtime.newServer(() => session), transport, (err) => console.error(`[WARN] mcp protocol: ${err.message}`));
 
   // Backpressure: while the client is not reading standard output, or messages wait to be gated,
   // stop reading standard input, so unread answers and unhandled requests cannot pile up here.
@@ -144,8 +146,10 @@ export async function runStdio(
       }
     });
   };
-  // Reading starts only now that every message goes through the gate.
-  stdin.pipe(input);
+  // Reading starts only now that every message goes through the gate. The end of standard input
+  // is not passed on: the SDK's transport would close at once and drop the answers to calls still
+  // running; close() drains them first (main.ts calls it when standard input ends).
+  stdin.pipe(input, { end: false });
 
   /**
    * Waits until every message received so far has passed the gate and every call among them has

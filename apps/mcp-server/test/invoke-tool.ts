@@ -1,4 +1,4 @@
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { parseArguments, prepareTool } from '../src/pipeline/gate.ts';
 import { fail } from '../src/tools/tool-result.ts';
 import type { ToolContext, ToolDefinition } from '../src/tools/types.ts';

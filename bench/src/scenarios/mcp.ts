@@ -60,6 +60,7 @@ export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken:
       const target = toolCall(c.resource, accessToken);
       if (wanted(c, 2)) {
         record(c, { key: '2', scenario: 'MCP tools/call, bearer JWT (verify, rate limit, authorize, audit file)', result: await measure(target, c.load, server) });
+        record(c, { key: '2b', scenario: 'as (2), from a 2026-07-28 client (envelope in _meta, Mcp-Method and Mcp-Name checked)', result: await measure(toolCall(c.resource, accessToken, '2026-07-28'), c.load, server) });
       }
       if (wanted(c, 7)) {
         // Logins start first and run past the end of the measurement, so every measured second has them.

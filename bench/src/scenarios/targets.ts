@@ -1,13 +1,15 @@
 import type { Target } from '../lib/load.ts';
 import { CONFIDENTIAL_CLIENT, PUBLIC_CLIENT, REDIRECT_URI } from '../seed/auth-db.ts';
-import { MCP_HEADERS, TOOL_CALL_BODY } from '../servers/trivial-tool.ts';
+import { MCP_HEADERS, MCP_HEADERS_2026, TOOL_CALL_BODY, TOOL_CALL_BODY_2026 } from '../servers/trivial-tool.ts';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const form = (p: Record<string, string>) => new URLSearchParams(p).toString();
 
-/** tools/call of the trivial tool, with or without a bearer token. */
-export function toolCall(url: string, accessToken?: string): Target {
-  return { url, headers: { ...MCP_HEADERS, ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}) }, body: TOOL_CALL_BODY };
+/** tools/call of the trivial tool, with or without a bearer token, as a 2025-11-25 or a 2026-07-28 client sends it. */
+export function toolCall(url: string, accessToken?: string, revision: '2025-11-25' | '2026-07-28' = '2025-11-25'): Target {
+  const modern = revision === '2026-07-28';
+  const auth: Record<string, string> = accessToken ? { authorization: `Bearer ${accessToken}` } : {};
+  return { url, headers: { ...(modern ? MCP_HEADERS_2026 : MCP_HEADERS), ...auth }, body: modern ? TOOL_CALL_BODY_2026 : TOOL_CALL_BODY };
 }
 
 /**

@@ -4,11 +4,17 @@ import { gateMessage } from '../pipeline/gate.ts';
 /** Pipeline steps 2–4 on the parsed JSON-RPC message: rate limit, authorize, validate, audit. */
 export async function gateRequest(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
   const identity = request.identity!;
-  const result = await gateMessage(request.body, { identity, requestId: request.id, address: request.ip, transport: 'http' }, request.server.mcp.gate);
+  const header = (name: string) => {
+    const v = request.headers[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  };
+  const headers = { protocolVersion: header('mcp-protocol-version'), method: header('mcp-method'), name: header('mcp-name'), accept: header('accept'), contentType: header('content-type') };
+  const result = await gateMessage(request.body, { identity, requestId: request.id, address: request.ip, transport: 'http' }, request.server.mcp.gate, headers);
   if (result.kind === 'respond') {
     reply.header('cache-control', 'no-store');
     return reply.status(result.status).type('application/json').send(result.message);
   }
   request.approvedCall = result.call ?? null;
+  request.mcpEra = result.era ?? null;
   return undefined;
 }

@@ -1,38 +1,37 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { httpTransport } from '../mcp-server-factory.ts';
 
 /**
- * Hands a gated message to the SDK: stateless Streamable HTTP (no session ids, JSON responses),
- * a fresh SDK server and transport per request (a stateless transport cannot be reused).
+ * Hands a gated message to the SDK (stateless Streamable HTTP, no session ids, pooled SDK
+ * servers) and writes its complete answer through Fastify, so the security headers set by earlier
+ * hooks stay on it. A 2026-07-28 refusal the SDK makes after the gate is audited.
  */
-export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const identity = request.identity!;
-  // One JSON-RPC message per request (the gate refuses batches): its approved call, if any, is this request's.
-  const server = request.server.mcp.newServer({ identity, transport: 'http', address: request.ip, approvedCall: () => request.approvedCall ?? undefined });
-  const transport = httpTransport();
-  // Headers set by earlier hooks (security headers) live on the Fastify reply; hijacking skips them.
-  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) reply.raw.setHeader(k, v);
-  reply.raw.setHeader('cache-control', 'no-store');
-  reply.hijack();
-  reply.raw.on('close', () => {
-    // A response that was written in full leaves nothing in flight: the per-request server and
-    // transport are simply dropped (closing them costs the SDK a "Connection closed" McpError, stack
-    // trace included, on every request). A client that went away early gets its handlers aborted.
-    if (reply.raw.writableFinished) return;
-    void transport.close();
-    void server.close();
-  });
+  const { mcp } = request.server;
+  // A client that goes away early gets its handler aborted.
+  const aborted = new AbortController();
+  const onClose = () => { if (!reply.raw.writableFinished) aborted.abort(); };
+  reply.raw.once('close', onClose);
+  // A JSON-RPC response from the client names no revision; the 2025 transport acknowledges it.
+  const era = request.mcpEra ?? 'legacy';
+  let res: Awaited<ReturnType<typeof mcp.http.serve>>;
   try {
-    await server.connect(transport);
-    await transport.handleRequest(request.raw, reply.raw, request.body);
-    // The JSON response is written (its sending may still be under way): a client that does not
-    // read it in time loses the connection rather than have this process hold the bytes.
-    request.server.mcp.inFlight.written(reply.raw);
+    res = await mcp.http.serve({
+      // One JSON-RPC message per request (the gate refuses batches): its approved call, if any, is this request's.
+      session: { identity, transport: 'http', address: request.ip, approvedCall: () => request.approvedCall ?? undefined },
+      era,
+      body: request.body,
+      signal: aborted.signal,
+    });
   } catch (err) {
     request.log.error({ err }, 'mcp request failed');
-    if (!reply.raw.headersSent) {
-      reply.raw.writeHead(500, { 'content-type': 'application/json' });
-      reply.raw.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } }));
-    }
+    return reply.status(500).header('cache-control', 'no-store').type('application/json')
+      .send({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } });
   }
+  reply.status(res.status);
+  reply.header('cache-control', 'no-store');
+  // The answer is complete and about to be written: a client that does not read it in time loses
+  // the connection rather than have this process hold the bytes.
+  mcp.inFlight.written(reply.raw);
+  return res.message === undefined ? reply.send() : reply.type('application/json').send(JSON.stringify(res.message));
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JSONRPCMessageSchema, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { isJsonContentType, isJSONRPCNotification, isJSONRPCRequest, parseJSONRPCMessage, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/server';
 import { OAuthError, insufficientScope } from '@stack/oauth';
 import { StoreUnavailableError } from '@stack/redis';
 import type { Identity } from '@stack/mcp-auth';
@@ -8,6 +8,7 @@ import type { Policy } from '../policy.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { Auditor } from './audit.ts';
 import { accessDeniedText, authorizeTool, type ToolDecision } from './authorize.ts';
+import { classifyHttpMessage, classifyStdioMessage, type McpHeaders, type ProtocolEra } from './protocol-era.ts';
 
 /**
  * A tool with its strict input schema (unknown keys refused), built once at start. This schema is
@@ -53,19 +54,35 @@ export interface ApprovedCall {
  * (status is the HTTP status to use).
  */
 export type GateResult =
-  | { kind: 'proceed'; call?: ApprovedCall }
+  | { kind: 'proceed'; era?: ProtocolEra; call?: ApprovedCall }
   | { kind: 'respond'; status: number; message: JSONRPCMessage };
 
-const rpcError = (id: RequestId | null, code: number, message: string, status = 200): GateResult => ({
+const rpcError = (id: RequestId | null, code: number, message: string, status = 200, data?: unknown): GateResult => ({
   kind: 'respond',
   status,
-  message: { jsonrpc: '2.0', id, error: { code, message } } as unknown as JSONRPCMessage,
+  message: { jsonrpc: '2.0', id, error: { code, message, ...(data !== undefined ? { data } : {}) } } as unknown as JSONRPCMessage,
 });
 
-const toolError = (id: RequestId, text: string): GateResult => ({
+/** The id of a request refused as malformed, when it can be read (JSON-RPC 2.0 §5: else null). */
+const readableId = (body: unknown): RequestId | null => {
+  const id = typeof body === 'object' && body !== null ? (body as { id?: unknown }).id : undefined;
+  return typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)) ? id : null;
+};
+
+const isJSONRPCMessage = (body: unknown): boolean => {
+  try {
+    parseJSONRPCMessage(body);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A tool result refusing the call; 2026-07-28 results name their kind (`resultType`), earlier ones do not. */
+const toolError = (id: RequestId, text: string, era: ProtocolEra | undefined): GateResult => ({
   kind: 'respond',
   status: 200,
-  message: { jsonrpc: '2.0', id, result: { content: [{ type: 'text', text }], isError: true } },
+  message: { jsonrpc: '2.0', id, result: { content: [{ type: 'text', text }], isError: true, ...(era === 'modern' ? { resultType: 'complete' } : {}) } },
 });
 
 function describeIssues(error: z.ZodError): string {
@@ -93,24 +110,44 @@ export function visibleTools(ctx: GateContext, identity: Identity): PreparedTool
  * validation, each decision audited. This is the one place a call is authorized and its
  * arguments checked: what passes comes back as an ApprovedCall, which is all the SDK layer runs.
  * Throws OAuthError for 429 and 403 so HTTP can answer with the right status and challenge;
- * stdio turns those into JSON-RPC errors.
+ * stdio turns those into JSON-RPC errors. On HTTP, `headers` are the request's MCP headers: the
+ * message's protocol revision is decided from them and the body (pipeline/protocol-era.ts).
  */
-export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContext): Promise<GateResult> {
+export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContext, headers?: McpHeaders): Promise<GateResult> {
   const audit = (decision: Parameters<Auditor['record']>[0]['decision'], reason: string, extra: { method?: string; tool?: string; args?: unknown } = {}) =>
     ctx.audit.record({ decision, reason, requestId: meta.requestId, identity: meta.identity, address: meta.address, transport: meta.transport, ...extra });
 
+  // Streamable HTTP carries JSON only (both revisions); a text body that parsed as a string is not one.
+  if (headers && !isJsonContentType(headers.contentType ?? null)) {
+    audit('DENIED', 'protocol: Content-Type must be application/json');
+    return rpcError(readableId(body), -32000, 'Unsupported Media Type: Content-Type must be application/json', 415);
+  }
   // JSON-RPC batching was removed from MCP in 2025-06-18; one message per request keeps every call gated.
   if (Array.isArray(body)) {
     audit('DENIED', 'batch requests are not supported');
     return rpcError(null, -32600, 'Invalid Request: batch requests are not supported', 400);
   }
-  if (!JSONRPCMessageSchema.safeParse(body).success) {
+  if (!isJSONRPCMessage(body)) {
     audit('DENIED', 'not a JSON-RPC 2.0 message');
-    return rpcError(null, -32600, 'Invalid Request: not a JSON-RPC 2.0 message', 400);
+    return rpcError(readableId(body), -32600, 'Invalid Request: not a JSON-RPC 2.0 message', 400);
+  }
+  let era: ProtocolEra | undefined;
+  if (isJSONRPCRequest(body) || isJSONRPCNotification(body)) {
+    const c = headers ? classifyHttpMessage(body, headers) : classifyStdioMessage(body);
+    if ('reason' in c) {
+      audit('DENIED', c.reason, { method: body.method.slice(0, 64) });
+      return rpcError(isJSONRPCRequest(body) ? body.id : null, c.code, c.message, c.status, c.data);
+    }
+    era = c.era;
   }
   // Notifications and responses carry no work to authorize.
-  if (!isJSONRPCRequest(body)) return { kind: 'proceed' };
+  if (!isJSONRPCRequest(body)) return { kind: 'proceed', ...(era ? { era } : {}) };
   const { id, method } = body;
+  // A change feed for lists that never change (listChanged: false) would only hold a stream open.
+  if (era === 'modern' && method === 'subscriptions/listen') {
+    audit('DENIED', 'protocol: subscriptions/listen is not served', { method });
+    return rpcError(id, -32601, 'Method not found', 404);
+  }
   const isCall = method === 'tools/call';
   const params = (body.params ?? {}) as { name?: unknown; arguments?: unknown };
   const name = isCall && typeof params.name === 'string' ? params.name : undefined;
@@ -129,7 +166,7 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
     else if (err instanceof StoreUnavailableError) audit('ERROR', 'rate limit store unavailable', { method, tool: name });
     throw err;
   }
-  if (!isCall || name === undefined) return { kind: 'proceed' };
+  if (!isCall || name === undefined) return { kind: 'proceed', ...(era ? { era } : {}) };
 
   const args = params.arguments;
   const prepared = ctx.tools.get(name);
@@ -141,7 +178,7 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
   if (!decision.allow) {
     if (decision.kind === 'role') {
       audit('DENIED', `role '${meta.identity.role}' may not call this tool`, { method, tool: name, args });
-      return toolError(id, accessDeniedText(name, decision.rule, meta.identity));
+      return toolError(id, accessDeniedText(name, decision.rule, meta.identity), era);
     }
     audit('DENIED', `insufficient scope: needs ${decision.rule.scopes.join(' ')}`, { method, tool: name, args });
     // MCP step-up: one challenge naming every scope the call needs, not only the missing ones.
@@ -150,8 +187,8 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
   const parsed = parseArguments(prepared, args);
   if (!parsed.ok) {
     audit('INVALID_INPUT', parsed.reason, { method, tool: name, args });
-    return toolError(id, `Invalid arguments for tool ${name}: ${parsed.reason}`);
+    return toolError(id, `Invalid arguments for tool ${name}: ${parsed.reason}`, era);
   }
   audit('ALLOWED', 'role and scopes permit the call', { method, tool: name, args });
-  return { kind: 'proceed', call: { tool: prepared, args: parsed.args, requestId: meta.requestId } };
+  return { kind: 'proceed', ...(era ? { era } : {}), call: { tool: prepared, args: parsed.args, requestId: meta.requestId } };
 }

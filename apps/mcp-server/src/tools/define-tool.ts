@@ -1,5 +1,5 @@
 import type { z, ZodRawShape } from 'zod';
-import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/server';
 import type { ToolContext, ToolDefinition } from './types.ts';
 import { describeDbError } from './db-errors.ts';
 import { fail, ToolError } from './tool-result.ts';

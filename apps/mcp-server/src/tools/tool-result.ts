@@ -1,4 +1,4 @@
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { MAX_REPLY_BYTES } from '../message-limits.ts';
 
 /** A failure whose message is safe and useful to show to the caller. */

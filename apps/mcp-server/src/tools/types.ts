@@ -1,5 +1,5 @@
 import type { ZodRawShape } from 'zod';
-import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/server';
 
 /** Who is calling a tool; set by the server pipeline after authentication and authorization. */
 export interface ToolContext {
