@@ -1,0 +1,12 @@
+/** The scopes `granted` satisfies, following `implies` transitively (as apps/mcp-server/src/policy.ts does). */
+export function expandScopes(granted: Iterable<string>, implies: Readonly<Record<string, readonly string[]>>): Set<string> {
+  const out = new Set<string>();
+  const stack = [...granted];
+  while (stack.length) {
+    const s = stack.pop()!;
+    if (out.has(s)) continue;
+    out.add(s);
+    if (Object.hasOwn(implies, s)) stack.push(...implies[s]!);
+  }
+  return out;
+}

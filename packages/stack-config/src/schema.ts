@@ -1,0 +1,217 @@
+import { z } from 'zod';
+
+/**
+ * The stack file's shape, field by field. Cross-field rules (declared roles and scopes, unique
+ * names and paths, rules that can be satisfied) are in cross-checks.ts; this file holds what one
+ * value alone must be. Every string, list and map is bounded: the file is read at start and on
+ * every reload, and a mistake (or a hostile edit) must not make that slow or large.
+ */
+
+export const MAX_STACK_FILE_BYTES = 1024 * 1024;
+export const MAX_SERVERS = 64;
+/** Per server, for each of tools, resources and prompts. */
+export const MAX_RULES = 1000;
+export const MAX_ROLES = 32;
+export const MAX_SCOPES = 256;
+
+/** Upstream calls: how long one may take, and how large an answer may be. */
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+export const MAX_TIMEOUT_SECONDS = 300;
+/** The MCP app's own cap on a tool result (MAX_REPLY_BYTES in apps/mcp-server/src/message-limits.ts). */
+export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024 + 64 * 1024;
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+/** isolation: per-identity starts one stdio child per caller: bounded in number and idle time. */
+export const DEFAULT_MAX_CHILDREN = 8;
+export const MAX_CHILDREN = 256;
+export const DEFAULT_IDLE_TIMEOUT_SECONDS = 300;
+export const MAX_IDLE_TIMEOUT_SECONDS = 24 * 3600;
+
+export const DEFAULT_ROLES = ['admin', 'developer', 'viewer'] as const;
+
+/** RFC 6749 section 3.3 scope-token (the same as apps/mcp-server/src/policy.ts), at most 64 characters. */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
+export const scopeToken = z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope token');
+// MCP 2026-07-28: offline_access is never a resource scope (clients ask the AS for it themselves).
+const resourceScope = scopeToken.refine((s) => s !== 'offline_access', 'offline_access is not a tool scope');
+
+export const roleName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'must be 1-32 lowercase letters, digits, _ or -, starting with a letter');
+/** Tool and prompt names, as apps/mcp-server/src/policy.ts accepts tool names. */
+export const toolName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -');
+/** Server names appear in URLs, logs and metric labels: a lowercase slug. */
+export const serverName = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'must be a slug: 1-64 lowercase letters, digits or -, not starting or ending with -');
+// eslint-disable-next-line no-control-regex -- control characters are what this pattern refuses
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const noControl = (max: number) =>
+  z.string().max(max, `must be at most ${max} characters`).refine((s) => !CONTROL.test(s), 'must not contain control characters');
+
+const resourceUri = noControl(2048).regex(/^[A-Za-z][A-Za-z0-9+.-]*:\S*$/, 'must be a URI (scheme:…) without spaces');
+
+/** `${secret:NAME}` and `${env:NAME}`: the references header values and stdio env values may hold. */
+export const REF = /\$\{(secret|env):([A-Z0-9_]{1,64})\}/g;
+/** What looks like a reference, well-formed or not. */
+export const REF_LIKE = /\$\{(?:secret|env):/;
+const refsWellFormed = (s: string) => s.replace(REF, '').search(REF_LIKE) < 0;
+const REF_MESSAGE = 'a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 characters A-Z, 0-9 or _';
+/** A value that may hold references: no line breaks or NUL (a header value must not start another header). */
+const refValue = noControl(4096).refine(refsWellFormed, REF_MESSAGE);
+
+const rateLimit = z.number().int().positive().max(1_000_000);
+
+export const rule = z.strictObject({
+  roles: z.array(roleName).min(1).max(MAX_ROLES),
+  scopes: z.array(resourceScope).min(1).max(16),
+  rate_limit_per_minute: rateLimit.optional(),
+});
+export type RawRule = z.output<typeof rule>;
+
+/** For what the file does not name: `deny` (the default) or one rule for all of them. */
+export const defaultRule = z.union([z.literal('deny'), rule], { error: 'must be deny or a rule { roles, scopes, rate_limit_per_minute }' });
+
+const ruleMap = <K extends z.ZodType<string>>(key: K) =>
+  z.record(key, rule).refine((m) => Object.keys(m).length <= MAX_RULES, `must have at most ${MAX_RULES} rules`);
+
+/** resources and prompts: rules keyed by URI (or prompt name), plus `default`. */
+const keyedRules = <K extends z.ZodType<string>>(key: K) =>
+  z.record(z.string(), z.unknown()).transform((m, ctx) => {
+    const { default: dflt = 'deny', ...rest } = m;
+    const d = defaultRule.safeParse(dflt);
+    const rules = ruleMap(key).safeParse(rest);
+    for (const i of [...(d.error?.issues ?? []).map((i) => ({ ...i, path: ['default', ...i.path] })), ...(rules.error?.issues ?? [])]) {
+      ctx.addIssue({ code: 'custom', message: issueMessage(i), path: i.path });
+    }
+    if (!d.success || !rules.success) return z.NEVER;
+    return { rules: rules.data, default: d.data };
+  });
+
+/** A zod issue's message; an invalid record key carries the key schema's own message. */
+export function issueMessage(i: z.core.$ZodIssue): string {
+  if (i.code === 'invalid_key' && i.issues.length > 0) return i.issues.map((k) => k.message).join('; ');
+  return i.message;
+}
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, 'must be an HTTP header name (RFC 9110 token) of at most 64 characters');
+// Set by the gateway itself for each call: an operator's value would break the transport or the session.
+const RESERVED_HEADERS = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'mcp-method', 'mcp-name']);
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name (letters, digits, _; not starting with a digit)');
+
+export const upstream = z
+  .strictObject({
+    builtin: z.literal('database', { error: 'the only builtin is database' }).optional(),
+    url: z.string().max(2048, 'must be at most 2048 characters').optional(),
+    headers: z
+      .record(headerName, refValue)
+      .superRefine((h, ctx) => {
+        const seen = new Set<string>();
+        for (const k of Object.keys(h)) {
+          const lower = k.toLowerCase();
+          if (RESERVED_HEADERS.has(lower)) ctx.addIssue({ code: 'custom', path: [k], message: 'is set by the gateway and cannot be configured' });
+          if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [k], message: 'is given twice (header names are case-insensitive)' });
+          seen.add(lower);
+        }
+        if (seen.size > 32) ctx.addIssue({ code: 'custom', message: 'must have at most 32 headers' });
+      })
+      .optional(),
+    command: noControl(1024).min(1, 'must not be empty').optional(),
+    args: z.array(noControl(4096)).max(64).optional(),
+    env: z.record(envName, refValue).refine((e) => Object.keys(e).length <= 64, 'must have at most 64 variables').optional(),
+  })
+  .superRefine((u, ctx) => {
+    const kinds = (['builtin', 'url', 'command'] as const).filter((k) => u[k] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `must have exactly one of builtin, url or command (found ${kinds.length ? kinds.join(', ') : 'none'})` });
+      return;
+    }
+    const stray = (k: 'headers' | 'args' | 'env', kind: string) => {
+      if (u[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `is only for ${kind} upstreams` });
+    };
+    if (u.url === undefined) stray('headers', 'url');
+    if (u.command === undefined) {
+      stray('args', 'command (stdio)');
+      stray('env', 'command (stdio)');
+    }
+    if (u.url !== undefined) {
+      const url = URL.canParse(u.url) ? new URL(u.url) : undefined;
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) ctx.addIssue({ code: 'custom', path: ['url'], message: 'must be an http or https URL' });
+      else if (url.username || url.password) ctx.addIssue({ code: 'custom', path: ['url'], message: 'must not contain credentials (put them in headers, with ${secret:NAME})' });
+      else if (url.hash || u.url.includes('#')) ctx.addIssue({ code: 'custom', path: ['url'], message: 'must not contain a fragment' });
+    }
+  });
+export type RawUpstream = z.output<typeof upstream>;
+
+// Served by the MCP app itself: metadata (RFC 9728), liveness and readiness.
+const RESERVED_PATHS = new Set(['.well-known', 'health', 'ready']);
+
+/** `/mcp/files`: a path on the MCP app, away from the routes the app serves itself. */
+export const serverPath = z
+  .string()
+  .max(200, 'must be at most 200 characters')
+  .superRefine((p, ctx) => {
+    const bad = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (!p.startsWith('/')) return bad('must start with /');
+    if (p.includes('?') || p.includes('#')) return bad('must not contain a query or fragment');
+    if (!/^[A-Za-z0-9._~/-]+$/.test(p)) return bad('may contain only letters, digits and . _ ~ - /');
+    const segments = p.slice(1).split('/');
+    if (segments.some((s) => s === '..' || s === '.')) return bad('must not contain . or .. segments');
+    if (segments.some((s) => s === '')) return bad('must not be / alone, end with / or contain //');
+    const first = segments[0]!.toLowerCase();
+    if (RESERVED_PATHS.has(first)) bad(`must not be under /${first} (the app serves it)`);
+  });
+
+/** Scope hierarchy: a token with the key scope also satisfies the listed ones (transitively). */
+export const scopeImplies = z
+  .record(scopeToken, z.array(scopeToken).max(16))
+  .refine((m) => Object.keys(m).length <= MAX_SCOPES, `must have at most ${MAX_SCOPES} entries`)
+  .default({});
+
+export const server = z.strictObject({
+  name: serverName,
+  path: serverPath,
+  upstream,
+  auth: z
+    .array(z.enum(['oauth', 'apikey']))
+    .min(1)
+    .max(2)
+    .refine((a) => new Set(a).size === a.length, 'must not repeat a method')
+    .default(['oauth']),
+  tools: ruleMap(toolName).default({}),
+  default: defaultRule.default('deny'),
+  resources: keyedRules(resourceUri).optional(),
+  prompts: keyedRules(toolName).optional(),
+  scope_implies: scopeImplies,
+  default_tool_rate_limit_per_minute: rateLimit.optional(),
+  isolation: z.literal('per-identity', { error: 'the only isolation is per-identity' }).optional(),
+  max_children: z.number().int().min(1).max(MAX_CHILDREN).optional(),
+  idle_timeout_seconds: z.number().int().min(1).max(MAX_IDLE_TIMEOUT_SECONDS).optional(),
+  timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).default(DEFAULT_TIMEOUT_SECONDS),
+  max_response_bytes: z.number().int().min(1024).max(MAX_RESPONSE_BYTES).default(DEFAULT_MAX_RESPONSE_BYTES),
+}).superRefine((s, ctx) => {
+  if (s.isolation !== undefined && s.upstream.command === undefined) ctx.addIssue({ code: 'custom', path: ['isolation'], message: 'is only for command (stdio) upstreams' });
+  for (const k of ['max_children', 'idle_timeout_seconds'] as const) {
+    if (s[k] !== undefined && s.isolation === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'needs isolation: per-identity' });
+  }
+});
+export type RawServer = z.output<typeof server>;
+
+export const scopeEntry = z.strictObject({
+  description: noControl(300).min(1),
+  roles: z.array(roleName).min(1).max(MAX_ROLES),
+});
+
+export const roles = z
+  .array(roleName)
+  .min(1)
+  .max(MAX_ROLES)
+  .refine((r) => new Set(r).size === r.length, 'must not repeat a role')
+  .default([...DEFAULT_ROLES]);
+
+export const scopes = z
+  .record(scopeToken.refine((s) => s !== 'offline_access', 'offline_access is the authorization server\'s own scope (refresh tokens), not a resource scope'), scopeEntry)
+  .refine((m) => Object.keys(m).length >= 1, 'must declare at least one scope')
+  .refine((m) => Object.keys(m).length <= MAX_SCOPES, `must have at most ${MAX_SCOPES} scopes`);
+
+export const stackFile = z.strictObject({
+  roles,
+  scopes,
+  servers: z.array(server).min(1, 'must list at least one server').max(MAX_SERVERS, `must list at most ${MAX_SERVERS} servers`),
+});
+export type RawStackFile = z.output<typeof stackFile>;

@@ -1,0 +1,233 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parseDocument } from 'yaml';
+import { deepFreeze } from '@stack/config';
+import { crossCheck, type StackEnv } from './cross-checks.ts';
+import { issueProblems, problem, StackFileError } from './errors.ts';
+import { expandScopes } from './expand.ts';
+import { misplacedRefs } from './refs.ts';
+import { DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_CHILDREN, MAX_STACK_FILE_BYTES, stackFile, type RawRule, type RawServer, type RawStackFile } from './schema.ts';
+
+export type { StackEnv };
+
+/** Who may use one tool, resource or prompt. */
+export interface Rule {
+  roles: readonly string[];
+  /** Every scope the call needs, deduplicated, in the order the file declares its scopes. */
+  scopes: readonly string[];
+  /** Per identity; for tools, the server's default_tool_rate_limit_per_minute when the rule sets none. */
+  ratePerMinute: number | undefined;
+}
+
+/** Rules by tool name, resource URI or prompt name, and what applies to the ones not named. */
+export interface RuleSet {
+  rules: Readonly<Record<string, Rule>>;
+  default: 'deny' | Rule;
+}
+
+export type Upstream =
+  | { kind: 'builtin'; name: 'database' }
+  | { kind: 'http'; url: string; headers: Readonly<Record<string, string>> }
+  | {
+      kind: 'stdio';
+      command: string;
+      args: readonly string[];
+      env: Readonly<Record<string, string>>;
+      /** One child per caller identity instead of one shared child. */
+      isolation?: { mode: 'per-identity'; maxChildren: number; idleTimeoutSeconds: number };
+    };
+
+export type AuthMethod = 'oauth' | 'apikey';
+
+export interface ServerConfig {
+  name: string;
+  /** Path on the MCP app; the server's resource URL is the public origin followed by it. */
+  path: string;
+  /** Header and env values still hold their ${secret:…} / ${env:…} references: see resolveRefs. */
+  upstream: Upstream;
+  auth: readonly AuthMethod[];
+  tools: RuleSet;
+  resources: RuleSet;
+  prompts: RuleSet;
+  scopeImplies: Readonly<Record<string, readonly string[]>>;
+  defaultToolRatePerMinute: number | undefined;
+  timeoutSeconds: number;
+  maxResponseBytes: number;
+  /** Every scope some rule of this server needs, in declaration order: PRM scopes_supported and the 401 challenge. */
+  scopesSupported: readonly string[];
+  /** The rule for a tool, resource URI or prompt name; undefined when it is denied. */
+  ruleFor(kind: 'tools' | 'resources' | 'prompts', key: string): Rule | undefined;
+  /** The scopes a token's granted scopes satisfy, following scope_implies transitively. */
+  expand(granted: readonly string[]): Set<string>;
+}
+
+export interface ScopeConfig {
+  /** The sentence the consent screen shows. */
+  description: string;
+  /** The roles that may be granted this scope. */
+  roles: readonly string[];
+}
+
+/** A validated, frozen stack file. */
+export interface StackConfig {
+  source: string;
+  roles: readonly string[];
+  /** In the order the file declares them. */
+  scopes: Readonly<Record<string, ScopeConfig>>;
+  servers: readonly ServerConfig[];
+  /** The scopes a role may be granted, in declaration order. */
+  scopesForRole(role: string): readonly string[];
+  /** Each server's resource URL (RFC 8707 / RFC 9728 `resource`): the public origin followed by its path. */
+  resourceUrls(publicOrigin: string): string[];
+  serverByPath(path: string): ServerConfig | undefined;
+}
+
+export interface StackFileOptions {
+  /** Names the file in errors (default `(inline)`). */
+  source?: string;
+  /** Default yaml (YAML is a superset of JSON). */
+  format?: 'yaml' | 'json';
+  /** production refuses plain http to an upstream that is not on loopback. */
+  env: StackEnv;
+}
+
+// The document as text becomes a value: the first problem here stops (nothing else can be checked).
+function parseText(text: string, format: 'yaml' | 'json'): { doc: unknown } | { problems: string[] } {
+  if (format === 'json') {
+    try {
+      return { doc: JSON.parse(text) as unknown };
+    } catch (err) {
+      // V8 quotes a piece of the text: the file may hold a token, so only the position is kept.
+      const at = /position (\d+)/.exec((err as Error).message)?.[1];
+      return { problems: [problem([], `not valid JSON${at ? ` (at character ${at})` : ''}`)] };
+    }
+  }
+  // Aliases are bounded: a few lines of anchors must not expand into a huge document ("billion laughs").
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    return {
+      // The message's first line only: the lines after it quote the file.
+      problems: doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return problem([], `not valid YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
+      }),
+    };
+  }
+  try {
+    return { doc: doc.toJS({ maxAliasCount: 50 }) as unknown };
+  } catch (err) {
+    return { problems: [problem([], `not valid YAML: ${(err as Error).message.split('\n')[0]}`)] };
+  }
+}
+
+/** Validates a stack file's text; throws StackFileError listing every problem. */
+export function parseStackFile(text: string, opts: StackFileOptions): StackConfig {
+  const source = opts.source ?? '(inline)';
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_STACK_FILE_BYTES) throw new StackFileError(source, [problem([], `is ${bytes} bytes, more than the limit of ${MAX_STACK_FILE_BYTES} (1 MiB)`)]);
+  const parsed = parseText(text, opts.format ?? 'yaml');
+  if ('problems' in parsed) throw new StackFileError(source, parsed.problems);
+  const { doc } = parsed;
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new StackFileError(source, [problem([], 'must be a mapping with roles, scopes and servers')]);
+  const r = stackFile.safeParse(doc);
+  const problems = [...new Set([...(r.success ? [] : issueProblems(r.error.issues)), ...misplacedRefs(doc), ...crossCheck(doc, opts.env)])];
+  if (!r.success || problems.length) throw new StackFileError(source, problems);
+  return build(r.data, source);
+}
+
+/** Reads (at most 1 MiB) and validates a stack file; `.json` is read as JSON, anything else as YAML. */
+export function loadStackFile(path: string, opts: Omit<StackFileOptions, 'source'>): StackConfig {
+  let text: string;
+  try {
+    text = readCapped(path, MAX_STACK_FILE_BYTES);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new StackFileError(path, [problem([], code === 'EFBIG' ? `is larger than the limit of ${MAX_STACK_FILE_BYTES} bytes (1 MiB)` : `cannot read the file (${code ?? 'error'})`)]);
+  }
+  return parseStackFile(text, { ...opts, source: path, format: opts.format ?? (extname(path).toLowerCase() === '.json' ? 'json' : 'yaml') });
+}
+
+// Reads one byte past the cap, so a file that grows while it is read is refused too, without reading it all.
+function readCapped(path: string, cap: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(cap + 1);
+    let n = 0;
+    for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, n);
+    if (n > cap) throw Object.assign(new Error('file too large'), { code: 'EFBIG' });
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function build(file: RawStackFile, source: string): StackConfig {
+  const scopeNames = Object.keys(file.scopes);
+  const order = new Map(scopeNames.map((s, i) => [s, i]));
+  const sortScopes = (scopes: Iterable<string>) => [...new Set(scopes)].sort((a, b) => order.get(a)! - order.get(b)!);
+  const scopes = Object.fromEntries(Object.entries(file.scopes).map(([name, s]) => [name, { description: s.description, roles: [...new Set(s.roles)] }]));
+  const servers = file.servers.map((s) => buildServer(s, sortScopes));
+  const byPath = new Map(servers.map((s) => [s.path, s]));
+  return deepFreeze({
+    source,
+    roles: [...file.roles],
+    scopes,
+    servers,
+    scopesForRole: (role: string) => scopeNames.filter((s) => scopes[s]!.roles.includes(role)),
+    resourceUrls: (publicOrigin: string) => servers.map((s) => `${publicOrigin.replace(/\/+$/, '')}${s.path}`),
+    serverByPath: (path: string) => byPath.get(path),
+  });
+}
+
+function buildServer(s: RawServer, sortScopes: (scopes: Iterable<string>) => string[]): ServerConfig {
+  const toRule = (r: RawRule, fallbackRate?: number): Rule => ({
+    roles: [...new Set(r.roles)],
+    scopes: sortScopes(r.scopes),
+    ratePerMinute: r.rate_limit_per_minute ?? fallbackRate,
+  });
+  const ruleSet = (rules: Record<string, RawRule>, dflt: 'deny' | RawRule, fallbackRate?: number): RuleSet => ({
+    rules: Object.fromEntries(Object.entries(rules).map(([k, r]) => [k, toRule(r, fallbackRate)])),
+    default: dflt === 'deny' ? 'deny' : toRule(dflt, fallbackRate),
+  });
+  const rate = s.default_tool_rate_limit_per_minute;
+  const sets = {
+    tools: ruleSet(s.tools, s.default, rate),
+    resources: ruleSet(s.resources?.rules ?? {}, s.resources?.default ?? 'deny'),
+    prompts: ruleSet(s.prompts?.rules ?? {}, s.prompts?.default ?? 'deny'),
+  };
+  const allRules = Object.values(sets).flatMap((set) => [...Object.values(set.rules), ...(set.default === 'deny' ? [] : [set.default])]);
+  const implies = s.scope_implies;
+  return {
+    name: s.name,
+    path: s.path,
+    upstream: upstreamOf(s),
+    auth: s.auth,
+    ...sets,
+    scopeImplies: implies,
+    defaultToolRatePerMinute: rate,
+    timeoutSeconds: s.timeout_seconds,
+    maxResponseBytes: s.max_response_bytes,
+    scopesSupported: sortScopes(allRules.flatMap((r) => r.scopes)),
+    ruleFor(kind, key) {
+      const set = sets[kind];
+      const rule = Object.hasOwn(set.rules, key) ? set.rules[key] : undefined;
+      return rule ?? (set.default === 'deny' ? undefined : set.default);
+    },
+    expand: (granted) => expandScopes(granted, implies),
+  };
+}
+
+function upstreamOf(s: RawServer): Upstream {
+  const u = s.upstream;
+  if (u.url !== undefined) return { kind: 'http', url: u.url, headers: u.headers ?? {} };
+  if (u.command !== undefined) {
+    return {
+      kind: 'stdio',
+      command: u.command,
+      args: u.args ?? [],
+      env: u.env ?? {},
+      ...(s.isolation ? { isolation: { mode: s.isolation, maxChildren: s.max_children ?? DEFAULT_MAX_CHILDREN, idleTimeoutSeconds: s.idle_timeout_seconds ?? DEFAULT_IDLE_TIMEOUT_SECONDS } } : {}),
+    };
+  }
+  return { kind: 'builtin', name: 'database' };
+}

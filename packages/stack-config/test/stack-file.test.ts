@@ -1,0 +1,299 @@
+import { describe, expect, it } from 'vitest';
+import { parseStackFile, StackFileError, type StackConfig, type StackEnv } from '@stack/stack-config';
+
+// The issue's example, as operators will copy it.
+const EXAMPLE = `
+roles: [admin, developer, viewer]
+scopes:
+  files:read:  { description: "Read files in the shared folder", roles: [admin, developer, viewer] }
+  files:write: { description: "Create and change files in the shared folder", roles: [admin, developer] }
+  demo:use:    { description: "Use the protocol demo tools", roles: [admin, developer] }
+servers:
+  - name: files
+    path: /mcp/files
+    upstream: { command: npx, args: ["-y", "@modelcontextprotocol/server-filesystem", "/srv/shared"] }
+    auth: [oauth, apikey]
+    tools:
+      read_text_file: { roles: [admin, developer, viewer], scopes: ["files:read"] }
+      write_file:     { roles: [admin, developer], scopes: ["files:write"], rate_limit_per_minute: 30 }
+    default: deny
+  - name: everything
+    path: /mcp/everything
+    upstream: { url: "http://127.0.0.1:3001/mcp", headers: { Authorization: "Bearer \${secret:EVERYTHING_TOKEN}" } }
+    default: { roles: [admin, developer], scopes: ["demo:use"] }
+`;
+
+const SCOPES = `
+roles: [admin, developer, viewer]
+scopes:
+  "a:read":  { description: "Read", roles: [admin, developer, viewer] }
+  "a:write": { description: "Write", roles: [admin, developer] }
+`;
+
+/** A valid file around one server whose lines are given (indented under `- `). */
+const withServer = (server: string, head = SCOPES) => `${head}servers:\n  - ${server.trim().split('\n').join('\n    ')}\n`;
+const BASIC = `name: s\npath: /mcp/s\nupstream: { builtin: database }\ntools:\n  t: { roles: [viewer], scopes: ["a:read"] }`;
+
+function problems(text: string, env: StackEnv = 'test', format?: 'json'): string[] {
+  try {
+    parseStackFile(text, { env, format });
+  } catch (err) {
+    expect(err).toBeInstanceOf(StackFileError);
+    return (err as StackFileError).problems;
+  }
+  throw new Error('the file was accepted');
+}
+
+describe('stack file', () => {
+  it('[GW-STACK-FILE] the issue\'s example validates and is normalized', () => {
+    const c = parseStackFile(EXAMPLE, { env: 'production', source: 'example.yaml' });
+    expect(c.source).toBe('example.yaml');
+    expect(c.roles).toEqual(['admin', 'developer', 'viewer']);
+    expect(c.scopes['files:write']).toEqual({ description: 'Create and change files in the shared folder', roles: ['admin', 'developer'] });
+    expect(c.scopesForRole('viewer')).toEqual(['files:read']);
+    expect(c.scopesForRole('developer')).toEqual(['files:read', 'files:write', 'demo:use']);
+    expect(c.scopesForRole('nobody')).toEqual([]);
+
+    const [files, everything] = c.servers;
+    expect(files!.upstream).toEqual({ kind: 'stdio', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/srv/shared'], env: {} });
+    expect(files!.auth).toEqual(['oauth', 'apikey']);
+    expect(files!.tools.rules.write_file).toEqual({ roles: ['admin', 'developer'], scopes: ['files:write'], ratePerMinute: 30 });
+    expect(files!.tools.default).toBe('deny');
+    expect(files!.ruleFor('tools', 'read_text_file')?.scopes).toEqual(['files:read']);
+    expect(files!.ruleFor('tools', 'move_file')).toBeUndefined();
+    expect(files!.scopesSupported).toEqual(['files:read', 'files:write']);
+    expect(files!.timeoutSeconds).toBe(30);
+
+    // Header values keep their references: resolving them is the gateway's job, at start.
+    expect(everything!.upstream).toEqual({ kind: 'http', url: 'http://127.0.0.1:3001/mcp', headers: { Authorization: 'Bearer ${secret:EVERYTHING_TOKEN}' } });
+    expect(everything!.auth).toEqual(['oauth']);
+    expect(everything!.ruleFor('tools', 'echo')).toEqual({ roles: ['admin', 'developer'], scopes: ['demo:use'], ratePerMinute: undefined });
+    expect(everything!.ruleFor('resources', 'demo://x')).toBeUndefined();
+    expect(everything!.ruleFor('prompts', 'p')).toBeUndefined();
+
+    expect(c.resourceUrls('https://mcp.example.com/')).toEqual(['https://mcp.example.com/mcp/files', 'https://mcp.example.com/mcp/everything']);
+    expect(c.serverByPath('/mcp/everything')).toBe(everything);
+    expect(c.serverByPath('/mcp/other')).toBeUndefined();
+    expect(Object.isFrozen(c) && Object.isFrozen(c.servers) && Object.isFrozen(files!.tools.rules.write_file!.roles)).toBe(true);
+  });
+
+  it('[GW-STACK-FILE] the same file as JSON gives the same config', () => {
+    const yaml = parseStackFile(EXAMPLE, { env: 'test' });
+    const json = parseStackFile(JSON.stringify({
+      roles: yaml.roles,
+      scopes: yaml.scopes,
+      servers: [
+        { name: 'files', path: '/mcp/files', upstream: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/srv/shared'] }, auth: ['oauth', 'apikey'], tools: { read_text_file: { roles: ['admin', 'developer', 'viewer'], scopes: ['files:read'] }, write_file: { roles: ['admin', 'developer'], scopes: ['files:write'], rate_limit_per_minute: 30 } }, default: 'deny' },
+        { name: 'everything', path: '/mcp/everything', upstream: { url: 'http://127.0.0.1:3001/mcp', headers: { Authorization: 'Bearer ${secret:EVERYTHING_TOKEN}' } }, default: { roles: ['admin', 'developer'], scopes: ['demo:use'] } },
+      ],
+    }), { env: 'test', format: 'json' });
+    expect(JSON.parse(JSON.stringify(json))).toEqual(JSON.parse(JSON.stringify(yaml)));
+    expect(problems('{"roles": [', 'test', 'json')).toEqual([expect.stringMatching(/^\(root\): not valid JSON/)]);
+  });
+
+  it('[GW-STACK-FILE] roles default to admin, developer, viewer; resources, prompts, scope_implies, isolation and limits are read', () => {
+    const c = parseStackFile(withServer(`
+name: s
+path: /s
+upstream: { command: node, args: [server.js], env: { TOKEN: "\${secret:S_TOKEN}", MODE: plain } }
+isolation: per-identity
+max_children: 4
+timeout_seconds: 10
+max_response_bytes: 65536
+scope_implies: { "a:write": ["a:read"] }
+default_tool_rate_limit_per_minute: 50
+tools:
+  t: { roles: [developer], scopes: ["a:read", "a:write", "a:read"] }
+  u: { roles: [viewer], scopes: ["a:read"], rate_limit_per_minute: 5 }
+resources:
+  "file:///etc/motd": { roles: [viewer], scopes: ["a:read"] }
+  default: { roles: [admin], scopes: ["a:write"] }
+prompts:
+  summarize: { roles: [developer], scopes: ["a:write"] }
+`, SCOPES.replace('roles: [admin, developer, viewer]\n', '')), { env: 'test' });
+    expect(c.roles).toEqual(['admin', 'developer', 'viewer']);
+    const s = c.servers[0]!;
+    expect(s.upstream).toEqual({ kind: 'stdio', command: 'node', args: ['server.js'], env: { TOKEN: '${secret:S_TOKEN}', MODE: 'plain' }, isolation: { mode: 'per-identity', maxChildren: 4, idleTimeoutSeconds: 300 } });
+    expect(s.tools.rules.t).toEqual({ roles: ['developer'], scopes: ['a:read', 'a:write'], ratePerMinute: 50 });
+    expect(s.tools.rules.u!.ratePerMinute).toBe(5);
+    expect(s.ruleFor('resources', 'file:///etc/motd')!.roles).toEqual(['viewer']);
+    expect(s.ruleFor('resources', 'file:///etc/passwd')!.roles).toEqual(['admin']);
+    expect(s.resources.default).toEqual({ roles: ['admin'], scopes: ['a:write'], ratePerMinute: undefined });
+    expect(s.ruleFor('prompts', 'summarize')!.scopes).toEqual(['a:write']);
+    expect(s.ruleFor('prompts', 'other')).toBeUndefined();
+    expect(s.ruleFor('tools', 'toString')).toBeUndefined();
+    expect([...s.expand(['a:write'])].sort()).toEqual(['a:read', 'a:write']);
+    expect([...s.expand(['a:read'])]).toEqual(['a:read']);
+    expect(s.timeoutSeconds).toBe(10);
+    expect(s.maxResponseBytes).toBe(65536);
+  });
+});
+
+describe('stack file validation', () => {
+  it('[GW-STACK-VALIDATION] a file with several mistakes reports all of them at once, each with its path', () => {
+    const text = `
+roles: [admin, developer, viewer]
+scopes:
+  "a:read":  { description: "Read", roles: [admin, developer, viewer, guest] }
+  offline_access: { description: "Refresh", roles: [admin] }
+servers:
+  - name: Bad Name
+    path: /mcp/x
+    upstream: { builtin: database }
+    tools:
+      t: { roles: [owner], scopes: ["a:read"] }
+      u: { roles: [viewer], scopes: ["b:read"] }
+      v: { roles: [viewer], scopes: ["a:read"], rate_limit_per_minute: -1 }
+  - name: two
+    path: /mcp/x
+    upstream: { url: "http://upstream.internal/mcp", command: "x" }
+    colour: blue
+`;
+    let err: unknown;
+    try {
+      parseStackFile(text, { env: 'production', source: 'stack.yaml' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StackFileError);
+    const e = err as StackFileError;
+    expect(e.problems).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^scopes\.a:read\.roles\.3: role 'guest' is not in roles$/),
+      expect.stringMatching(/^scopes\.offline_access: .*not a resource scope/),
+      expect.stringMatching(/^servers\.0\.name: must be a slug/),
+      expect.stringMatching(/^servers\.0\.tools\.v\.rate_limit_per_minute: /),
+      expect.stringMatching(/^servers\.0\.tools\.t\.roles\.0: role 'owner' is not in roles$/),
+      expect.stringMatching(/^servers\.0\.tools\.u\.scopes\.0: scope 'b:read' is not in scopes$/),
+      expect.stringMatching(/^servers\.1\.path: '\/mcp\/x' is already the path of servers\.0$/),
+      expect.stringMatching(/^servers\.1\.upstream: must have exactly one of builtin, url or command \(found url, command\)$/),
+      expect.stringMatching(/^servers\.1: Unrecognized key: "colour"$/),
+    ]));
+    expect(e.problems).toHaveLength(9);
+    expect(e.message).toMatch(/^invalid stack file stack\.yaml:\n {2}- /);
+    for (const p of e.problems) expect(e.message).toContain(p);
+  });
+
+  it('[GW-STACK-VALIDATION] every role and scope a rule names must be declared', () => {
+    expect(problems(withServer(`${BASIC}\ndefault: { roles: [root], scopes: ["a:read", "z:z"] }\nresources:\n  "x://y": { roles: [viewer], scopes: ["q:q"] }\nprompts:\n  default: { roles: [ghost], scopes: ["a:read"] }\nscope_implies: { "a:write": ["a:nope"] }`))).toEqual([
+      'servers.0.scope_implies.a:write.0: scope \'a:nope\' is not in scopes',
+      'servers.0.default.roles.0: role \'root\' is not in roles',
+      'servers.0.default.scopes.1: scope \'z:z\' is not in scopes',
+      'servers.0.resources.x://y.scopes.0: scope \'q:q\' is not in scopes',
+      'servers.0.prompts.default.roles.0: role \'ghost\' is not in roles',
+    ]);
+  });
+
+  it('[GW-STACK-VALIDATION] a rule whose role may never be granted a scope it needs is refused; scope_implies can make it reachable', () => {
+    const rule = 'name: s\npath: /s\nupstream: { builtin: database }\ntools:\n  w: { roles: [developer, viewer], scopes: ["a:write"] }';
+    expect(problems(withServer(rule))).toEqual([
+      'servers.0.tools.w.roles.1: role \'viewer\' may never be granted a:write, so the rule can never be satisfied for it',
+    ]);
+    // viewer may be granted a:write? No; but a role holding a:write satisfies a rule needing a:read through scope_implies.
+    const head = `scopes:\n  "a:read":  { description: "Read", roles: [admin] }\n  "a:write": { description: "Write", roles: [admin, developer] }\n`;
+    const reads = 'name: s\npath: /s\nupstream: { builtin: database }\ntools:\n  r: { roles: [developer], scopes: ["a:read"] }';
+    expect(problems(withServer(reads, head))).toEqual([
+      'servers.0.tools.r.roles.0: role \'developer\' may never be granted a:read, so the rule can never be satisfied for it',
+    ]);
+    expect(parseStackFile(withServer(`${reads}\nscope_implies: { "a:write": ["a:read"] }`, head), { env: 'test' }).servers[0]!.tools.rules.r!.roles).toEqual(['developer']);
+  });
+
+  it('[GW-STACK-VALIDATION] server names are unique slugs; paths are unique, absolute, plain and away from the app\'s own routes', () => {
+    const server = (name: string, path: string) => `name: ${name}\n    path: "${path}"\n    upstream: { builtin: database }`;
+    const text = `${SCOPES}servers:\n${[
+      server('a', '/mcp'), server('a', '/MCP'), server('-b', '/c/../d'), server('c', 'mcp'), server('d', '/m?x=1'), server('e', '/.well-known/x'),
+      server('f', '/health'), server('g', '/mcp/'), server('h', '/m#f'), server('i', '/'), server('j', '/m p'),
+    ].map((s) => `  - ${s}`).join('\n')}\n`;
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/^servers\.2\.name: must be a slug/),
+      'servers.2.path: must not contain . or .. segments',
+      'servers.3.path: must start with /',
+      'servers.4.path: must not contain a query or fragment',
+      'servers.5.path: must not be under /.well-known (the app serves it)',
+      'servers.6.path: must not be under /health (the app serves it)',
+      'servers.7.path: must not be / alone, end with / or contain //',
+      'servers.8.path: must not contain a query or fragment',
+      'servers.9.path: must not be / alone, end with / or contain //',
+      'servers.10.path: may contain only letters, digits and . _ ~ - /',
+      'servers.1.name: \'a\' is already the name of servers.0',
+      'servers.1.path: \'/MCP\' is already the path of servers.0',
+    ]);
+  });
+
+  it('[GW-STACK-VALIDATION] an upstream is exactly one of builtin, url or command, and its fields fit its kind', () => {
+    const up = (u: string, extra = '') => withServer(`name: s\npath: /s\nupstream: ${u}${extra}`);
+    expect(problems(up('{}'))).toEqual(['servers.0.upstream: must have exactly one of builtin, url or command (found none)']);
+    expect(problems(up('{ builtin: database, command: x }'))).toEqual(['servers.0.upstream: must have exactly one of builtin, url or command (found builtin, command)']);
+    expect(problems(up('{ builtin: files }'))).toEqual(['servers.0.upstream.builtin: the only builtin is database']);
+    expect(problems(up('{ command: x, headers: { A: b } }'))).toEqual(['servers.0.upstream.headers: is only for url upstreams']);
+    expect(problems(up('{ url: "https://h/mcp", env: { A: b } }'))).toEqual(['servers.0.upstream.env: is only for command (stdio) upstreams']);
+    expect(problems(up('{ url: "ftp://h/x" }'))).toEqual(['servers.0.upstream.url: must be an http or https URL']);
+    expect(problems(up('{ url: "https://u:p@h/x" }'))).toEqual([expect.stringMatching(/^servers\.0\.upstream\.url: must not contain credentials/)]);
+    expect(problems(up('{ url: "https://h/x", headers: { Host: h, "mcp-session-id": x } }'))).toEqual([
+      'servers.0.upstream.headers.Host: is set by the gateway and cannot be configured',
+      'servers.0.upstream.headers.mcp-session-id: is set by the gateway and cannot be configured',
+    ]);
+    expect(problems(up('{ url: "https://h/x", headers: { "X-A": "a\\nInjected: yes" } }'))).toEqual(['servers.0.upstream.headers.X-A: must not contain control characters']);
+    expect(problems(up('{ builtin: database }', '\nisolation: per-identity\nmax_children: 2'))).toEqual(['servers.0.isolation: is only for command (stdio) upstreams']);
+    expect(problems(up('{ command: x }', '\nmax_children: 2'))).toEqual(['servers.0.max_children: needs isolation: per-identity']);
+    expect(problems(up('{ builtin: database }', '\nauth: [oauth, oauth]'))).toEqual(['servers.0.auth: must not repeat a method']);
+    expect(problems(up('{ builtin: database }', '\nauth: [mtls]'))).toEqual([expect.stringMatching(/^servers\.0\.auth\.0: /)]);
+  });
+
+  it('[GW-STACK-VALIDATION] plain http to an upstream off loopback is refused in production only', () => {
+    const file = (url: string) => withServer(`name: s\npath: /s\nupstream: { url: "${url}" }`);
+    expect(problems(file('http://upstream.internal:3001/mcp'), 'production')).toEqual([
+      'servers.0.upstream.url: must be https in production (plain http only to a loopback host: localhost, 127.0.0.1, [::1])',
+    ]);
+    for (const url of ['http://127.0.0.1:3001/mcp', 'http://localhost/mcp', 'http://[::1]:8080/mcp', 'https://upstream.internal/mcp']) {
+      expect(parseStackFile(file(url), { env: 'production' }).servers[0]!.upstream).toMatchObject({ kind: 'http', url });
+    }
+    expect(parseStackFile(file('http://upstream.internal:3001/mcp'), { env: 'development' }).servers).toHaveLength(1);
+  });
+
+  it('[GW-STACK-VALIDATION] offline_access is never a rule\'s scope, and references are refused outside header and env values', () => {
+    const head = `${SCOPES}`;
+    expect(problems(withServer(`${BASIC}\ndefault: { roles: [admin], scopes: ["offline_access"] }`, head))).toEqual([
+      'servers.0.default.scopes.0: offline_access is not a tool scope',
+    ]);
+    expect(problems(withServer('name: s\npath: /s\nupstream: { command: "${secret:CMD}", args: ["--token=${env:TOKEN}"] }'))).toEqual([
+      'servers.0.upstream.command: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values and stdio env values',
+      'servers.0.upstream.args.0: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values and stdio env values',
+    ]);
+    expect(problems(withServer('name: s\npath: /s\nupstream: { url: "https://h/${env:PATH_PART}" }'))).toEqual([
+      'servers.0.upstream.url: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values and stdio env values',
+    ]);
+    expect(problems(withServer('name: s\npath: /s\nupstream: { url: "https://h/x", headers: { A: "${secret:lower}", B: "${secret:OK} ${env:UNCLOSED" } }'))).toEqual([
+      'servers.0.upstream.headers.A: a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 characters A-Z, 0-9 or _',
+      'servers.0.upstream.headers.B: a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 characters A-Z, 0-9 or _',
+    ]);
+    expect(problems(withServer(`name: s\npath: /s\nupstream: { command: x, env: { A: "\${secret:${'X'.repeat(65)}}" } }`))).toHaveLength(1);
+  });
+
+  it('[GW-STACK-VALIDATION] sizes are capped: the file, the servers, the rules per server, strings and nesting', () => {
+    expect(problems(`# ${'x'.repeat(1024 * 1024)}\n`)).toEqual([expect.stringMatching(/^\(root\): is 1048579 bytes, more than the limit of 1048576/)]);
+    const servers = Array.from({ length: 65 }, (_, i) => `  - { name: s${i}, path: /s${i}, upstream: { builtin: database } }`).join('\n');
+    expect(problems(`${SCOPES}servers:\n${servers}\n`)).toEqual(['servers: must list at most 64 servers']);
+    const tools = Array.from({ length: 1001 }, (_, i) => `  t${i}: { roles: [viewer], scopes: ["a:read"] }`).join('\n');
+    expect(problems(withServer(`name: s\npath: /s\nupstream: { builtin: database }\ntools:\n${tools}`))).toEqual(['servers.0.tools: must have at most 1000 rules']);
+    expect(problems(withServer(BASIC, SCOPES.replace('"Read"', `"${'r'.repeat(301)}"`)))).toEqual(['scopes.a:read.description: must be at most 300 characters']);
+    expect(problems(withServer(`${BASIC}\ntimeout_seconds: 301\nmax_response_bytes: 99999999999`))).toEqual([
+      expect.stringMatching(/^servers\.0\.timeout_seconds: /),
+      expect.stringMatching(/^servers\.0\.max_response_bytes: /),
+    ]);
+    expect(problems(`${SCOPES}servers: ${'['.repeat(40)}${']'.repeat(40)}\n`)).toContain('servers.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0: is nested too deeply');
+    // YAML aliases cannot expand a small file into a huge document.
+    const laughs = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
+    expect(problems(laughs)).toEqual([expect.stringMatching(/^\(root\): not valid YAML/)]);
+  });
+
+  it('[GW-STACK-VALIDATION] problems never quote a header or env value', () => {
+    const secret = 'sk-live-0123456789';
+    const text = withServer(`name: s\npath: /s\nupstream: { url: "ftp://h", headers: { Authorization: "Bearer ${secret}\\u0000" } }`);
+    expect(() => parseStackFile(text, { env: 'test' })).toThrow(StackFileError);
+    expect(problems(text).join('\n')).not.toContain(secret);
+    expect(problems(`{"a": "${secret}" x}`, 'test', 'json').join('\n')).not.toContain(secret);
+    expect(problems(`a: "${secret}\nb: [`).join('\n')).not.toContain(secret);
+  });
+});
+
+export type { StackConfig };
