@@ -31,6 +31,7 @@ const schema = z
     MCP_DATABASE_PATH: z.string().min(1).optional(),
     MCP_DEMO_DATABASE_PATH: z.string().min(1).optional(),
     MCP_POLICY_FILE: z.string().min(1).optional(),
+    STACK_FILE: z.string().min(1).optional(),
     MCP_AUDIT_LOG: z.string().optional(),
     MCP_AUDIT_STDOUT: envBool.default(false),
     ...auditSettings(),
@@ -108,7 +109,10 @@ const schema = z
       dataDir,
       databasePath: file(c.MCP_DATABASE_PATH, 'mcp.db'),
       demoDatabasePath: file(c.MCP_DEMO_DATABASE_PATH, 'demo.db'),
-      policyFile: resolve(c.MCP_POLICY_FILE ?? join(REPO_ROOT, 'apps/mcp-server/policy.yaml')),
+      /** The stack file both apps read: roles, scopes and the servers this app protects. */
+      stackFile: resolve(c.STACK_FILE ?? join(REPO_ROOT, 'stack.yaml')),
+      /** A policy file of the older format, when set: it replaces the stack file's rules for this endpoint. */
+      policyFile: c.MCP_POLICY_FILE ? resolve(c.MCP_POLICY_FILE) : undefined,
       auditLog: c.MCP_AUDIT_LOG === 'off' ? undefined : resolve(c.MCP_AUDIT_LOG ?? join(dataDir, 'mcp-audit.log')),
       auditStdout: c.MCP_AUDIT_STDOUT,
       /** Rotation, anchoring, what to do with a log that does not match, failure summaries (AUDIT_* settings). */

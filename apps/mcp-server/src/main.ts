@@ -21,7 +21,7 @@ function startupLines(config: McpConfig, policy: PolicyHolder, toolNames: string
     case 'none': lines.push(`[WARN] Authentication DISABLED (--insecure): every local caller has role '${config.noAuthRole}'`); break;
   }
   const tools = toolNames.filter((t) => Object.hasOwn(policy.current().tools, t)).length;
-  lines.push(`[OK] Role-based access control active (policy ${display(config.policyFile)}, ${tools} tools)`);
+  lines.push(`[OK] Role-based access control active (policy ${display(config.policyFile ?? config.stackFile)}, ${tools} tools)`);
   const sinks = [config.auditLog ? display(config.auditLog) : undefined, config.auditStdout ? 'stdout' : undefined].filter(Boolean);
   lines.push(sinks.length ? `[OK] Audit logging to ${sinks.join(' and ')}` : '[WARN] Audit logging is off (MCP_AUDIT_LOG=off)');
   lines.push(`[OK] Rate limiting: ${config.rateLimitPerMinute} req/min per ${config.authMode === 'oauth' && config.transport === 'http' ? 'user' : 'identity'}`);

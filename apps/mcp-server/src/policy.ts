@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ROLES, type Role } from '@stack/oauth';
+import { loadStackFile, StackFileError, type StackEnv, type Rule } from '@stack/stack-config';
 
 const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/, 'must be an RFC 6749 scope token');
 const toolName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -');
@@ -117,4 +118,28 @@ export function createPolicyHolder(initial: Policy, load: () => Policy): PolicyH
       return policy;
     },
   };
+}
+
+/**
+ * The rules the stack file gives the built-in database server at `mcpPath`: its named tools, and
+ * its `default` rule for each of `builtinTools` it does not name (none when the default is deny).
+ */
+export function loadStackPolicy(stackFile: string, mcpPath: string, env: StackEnv, builtinTools: readonly string[]): Policy {
+  let stack;
+  try {
+    stack = loadStackFile(stackFile, { env });
+  } catch (err) {
+    if (err instanceof StackFileError) throw new PolicyError(stackFile, err.problems);
+    throw err;
+  }
+  const server = stack.serverByPath(mcpPath);
+  if (!server || server.upstream.kind !== 'builtin') {
+    throw new PolicyError(stackFile, [`servers: no server with path ${mcpPath} and upstream { builtin: database } (this endpoint serves the database tools)`]);
+  }
+  const asPolicy = (r: Rule) => ({ roles: r.roles, scopes: r.scopes, ...(r.ratePerMinute !== undefined ? { rate_limit_per_minute: r.ratePerMinute } : {}) });
+  const tools: Record<string, unknown> = {};
+  for (const [name, rule] of Object.entries(server.tools.rules)) tools[name] = asPolicy(rule);
+  const fallback = server.tools.default;
+  if (fallback !== 'deny') for (const name of builtinTools) if (!Object.hasOwn(tools, name)) tools[name] = asPolicy(fallback);
+  return parsePolicy({ scope_implies: server.scopeImplies, tools }, `${stackFile} (server ${server.name})`);
 }

@@ -3,7 +3,7 @@ import { openMcpDb, type McpDb } from '@stack/db';
 import { createApiKeyStore, createJwtVerifier, createRevocationPoller, type RevocationList } from '@stack/mcp-auth';
 import type { McpConfig } from './config.ts';
 import { dataDirWarnings } from './data-dir.ts';
-import { createPolicyHolder, loadPolicyFile, type Policy, type PolicyHolder } from './policy.ts';
+import { createPolicyHolder, loadPolicyFile, loadStackPolicy, type Policy, type PolicyHolder } from './policy.ts';
 import type { ToolDefinition } from './tools/types.ts';
 import { createAuthenticator, type Authenticator } from './pipeline/authenticate.ts';
 import { createAuditor, type Auditor } from './pipeline/audit.ts';
@@ -78,7 +78,6 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
   for (const w of dataDirWarnings(config)) log.warn(w);
   const now = deps.now ?? Date.now;
   const closers: (() => unknown)[] = [];
-  const policyHolder = createPolicyHolder(deps.policy ?? loadPolicyFile(config.policyFile), () => loadPolicyFile(config.policyFile));
 
   let tools = deps.tools;
   if (!tools) {
@@ -93,6 +92,16 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     });
     closers.push(() => demo.close());
     tools = demo.tools;
+  }
+  const toolNames = tools.map((t) => t.name);
+  const policyFile = config.policyFile;
+  const loadPolicy = () => (policyFile ? loadPolicyFile(policyFile) : loadStackPolicy(config.stackFile, config.mcpPath, config.env, toolNames));
+  let policyHolder;
+  try {
+    policyHolder = createPolicyHolder(deps.policy ?? loadPolicy(), loadPolicy);
+  } catch (err) {
+    for (const close of closers) await close();
+    throw err;
   }
 
   let db: McpDb | undefined;

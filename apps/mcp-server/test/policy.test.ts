@@ -9,6 +9,7 @@ import { bearer, freePort, listTools, rpc, startIssuer, type TestIssuer } from '
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const DEFAULT_POLICY = join(ROOT, 'apps/mcp-server/policy.yaml');
+const DEFAULT_STACK = join(ROOT, 'stack.yaml');
 
 describe('policy file', () => {
   it('the default policy follows the role/scope matrix in the README', () => {
@@ -60,7 +61,7 @@ describe('npm run mcp-server (main.ts over HTTP)', () => {
   beforeAll(async () => {
     issuer = await startIssuer();
     dir = mkdtempSync(join(tmpdir(), 'mcp-main-'));
-    copyFileSync(DEFAULT_POLICY, join(dir, 'policy.yaml'));
+    copyFileSync(DEFAULT_STACK, join(dir, 'stack.yaml'));
   });
   afterAll(async () => {
     child?.kill('SIGTERM');
@@ -68,7 +69,7 @@ describe('npm run mcp-server (main.ts over HTTP)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('prints what is enabled, serves, and reloads the policy on SIGHUP (keeping it when the new file is invalid)', async () => {
+  it('[GW-STACK-RELOAD] takes its rules from the stack file, prints what is enabled, serves, and reloads on SIGHUP (keeping the rules when the new file is invalid)', async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/mcp`;
     // node --import tsx (not the tsx CLI, which does not relay SIGHUP to its child).
@@ -76,14 +77,14 @@ describe('npm run mcp-server (main.ts over HTTP)', () => {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH, NODE_ENV: 'test', MCP_PORT: String(port), MCP_PUBLIC_URL: url, AUTH_ISSUER: issuer.url,
-        DATA_DIR: dir, MCP_POLICY_FILE: join(dir, 'policy.yaml'), REVOCATION_POLL_SECONDS: '0', LOG_LEVEL: 'silent',
+        DATA_DIR: dir, STACK_FILE: join(dir, 'stack.yaml'), REVOCATION_POLL_SECONDS: '0', LOG_LEVEL: 'silent',
       },
     });
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
     await waitFor(/MCP server ready on/);
     expect(out).toContain(`[OK] OAuth token validation enabled (issuer ${issuer.url})\n`);
-    expect(out).toMatch(/\[OK\] Role-based access control active \(policy \S+policy\.yaml, 6 tools\)\n/);
+    expect(out).toMatch(/\[OK\] Role-based access control active \(policy \S+stack\.yaml, 6 tools\)\n/);
     expect(out).toMatch(/\[OK\] Audit logging to \S+audit\.log\n/);
     expect(out).toContain('[OK] Rate limiting: 100 req/min per user\n');
     expect(out).toContain(`MCP server ready on ${url}\n`);
@@ -92,13 +93,15 @@ describe('npm run mcp-server (main.ts over HTTP)', () => {
     const count = async () => (await (await rpc(url, listTools(), t)).json()).result.tools.length;
     expect(await count()).toBe(3);
 
-    const yaml = readFileSync(join(dir, 'policy.yaml'), 'utf8').replace(/ {2}query:\n {4}roles: \[admin, developer, viewer\]/, '  query:\n    roles: [admin, developer]');
-    writeFileSync(join(dir, 'policy.yaml'), yaml);
+    const original = readFileSync(join(dir, 'stack.yaml'), 'utf8');
+    const yaml = original.replace(/ {6}query:\n {8}roles: \[admin, developer, viewer\]/, '      query:\n        roles: [admin, developer]');
+    expect(yaml).not.toBe(original);
+    writeFileSync(join(dir, 'stack.yaml'), yaml);
     child.kill('SIGHUP');
     await waitFor(/\[OK\] Policy reloaded \(6 tools\)/);
     expect(await count()).toBe(2);
 
-    writeFileSync(join(dir, 'policy.yaml'), 'tools: {}\n');
+    writeFileSync(join(dir, 'stack.yaml'), 'servers: []\n');
     child.kill('SIGHUP');
     await waitFor(/\[ERROR\] Policy not reloaded, keeping the previous one/);
     expect(await count()).toBe(2);
