@@ -39,6 +39,8 @@ const E2E = [
   'apps/mcp-server/test/policy.test.ts',
   'apps/mcp-server/test/stdio.test.ts',
   'apps/mcp-server/test/stdio-shutdown.test.ts',
+  // The gateway's upstream connectors: real MCP servers from npm and misbehaving fixtures.
+  'apps/mcp-server/test/upstream-*.test.ts',
   // Sockets a test watches itself: other source addresses, held and unread connections.
   'apps/auth-server/test/authorize-abuse.test.ts',
   'apps/mcp-server/test/http-in-flight.test.ts',
