@@ -42,7 +42,7 @@ WORKDIR /app
 # Code and dependencies belong to root and are read-only for the app user; only /data is writable.
 # .dockerignore keeps every test folder, test file and dev config out of the context these copy from.
 COPY --from=deps /app/ ./
-COPY package.json tsconfig.json ./
+COPY package.json tsconfig.json stack.yaml ./
 COPY apps/ ./apps/
 COPY packages/ ./packages/
 COPY scripts/ ./scripts/

@@ -4,6 +4,7 @@ import { ConfigError } from '@stack/config';
 import { buildApp } from './app.ts';
 import { configWarnings, loadMcpConfig, type McpConfig } from './config.ts';
 import type { PolicyHolder } from './policy.ts';
+import { loadStackFile } from '@stack/stack-config';
 import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 
 const display = (p: string) => {
@@ -22,6 +23,18 @@ function startupLines(config: McpConfig, policy: PolicyHolder, toolNames: string
   }
   const tools = toolNames.filter((t) => Object.hasOwn(policy.current().tools, t)).length;
   lines.push(`[OK] Role-based access control active (policy ${display(config.policyFile ?? config.stackFile)}, ${tools} tools)`);
+  if (!config.policyFile) {
+    // The file already loaded once (the policy came from it): this read cannot fail for a new reason
+    // that matters here, so a failure only skips the line.
+    const others = (() => {
+      try {
+        return loadStackFile(config.stackFile, { env: config.env }).servers.filter((s) => s.path !== config.mcpPath).map((s) => `${s.name} (${s.path})`);
+      } catch {
+        return [];
+      }
+    })();
+    if (others.length) lines.push(`[WARN] Only the built-in database server at ${config.mcpPath} is served; not served: ${others.join(', ')}`);
+  }
   const sinks = [config.auditLog ? display(config.auditLog) : undefined, config.auditStdout ? 'stdout' : undefined].filter(Boolean);
   lines.push(sinks.length ? `[OK] Audit logging to ${sinks.join(' and ')}` : '[WARN] Audit logging is off (MCP_AUDIT_LOG=off)');
   lines.push(`[OK] Rate limiting: ${config.rateLimitPerMinute} req/min per ${config.authMode === 'oauth' && config.transport === 'http' ? 'user' : 'identity'}`);
