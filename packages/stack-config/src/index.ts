@@ -17,7 +17,7 @@
  *                                                          http only to loopback in production);
  *                 { command, args?, env? }                 a stdio server the gateway starts.
  *               Header values and env values may hold `${secret:NAME}` (the encrypted secret
- *               store) and `${env:NAME}` (the gateway's environment), NAME of A-Z 0-9 _; nothing
+ *               store) and `${env:NAME}` (the gateway's environment), NAME as the secret store names it; nothing
  *               else may. They stay unresolved here: see findSecretRefs and resolveRefs.
  *     auth      [oauth], [apikey] or both (default [oauth]).
  *     tools     tool name → { roles, scopes, rate_limit_per_minute? }.

@@ -46,12 +46,15 @@ const noControl = (max: number) =>
 
 const resourceUri = noControl(2048).regex(/^[A-Za-z][A-Za-z0-9+.-]*:\S*$/, 'must be a URI (scheme:…) without spaces');
 
-/** `${secret:NAME}` and `${env:NAME}`: the references header values and stdio env values may hold. */
-export const REF = /\$\{(secret|env):([A-Z0-9_]{1,64})\}/g;
+/**
+ * `${secret:NAME}` and `${env:NAME}`: the references header values and stdio env values may hold.
+ * NAME takes what the secret store accepts as a name (`npm run admin -- secrets set NAME`).
+ */
+export const REF = /\$\{(secret|env):([A-Za-z0-9_.-]{1,64})\}/g;
 /** What looks like a reference, well-formed or not. */
 export const REF_LIKE = /\$\{(?:secret|env):/;
 const refsWellFormed = (s: string) => s.replace(REF, '').search(REF_LIKE) < 0;
-const REF_MESSAGE = 'a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 characters A-Z, 0-9 or _';
+const REF_MESSAGE = 'a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 letters, digits, _ . or -';
 /** A value that may hold references: no line breaks or NUL (a header value must not start another header). */
 const refValue = noControl(4096).refine(refsWellFormed, REF_MESSAGE);
 

@@ -262,9 +262,9 @@ servers:
     expect(problems(withServer('name: s\npath: /s\nupstream: { url: "https://h/${env:PATH_PART}" }'))).toEqual([
       'servers.0.upstream.url: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values and stdio env values',
     ]);
-    expect(problems(withServer('name: s\npath: /s\nupstream: { url: "https://h/x", headers: { A: "${secret:lower}", B: "${secret:OK} ${env:UNCLOSED" } }'))).toEqual([
-      'servers.0.upstream.headers.A: a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 characters A-Z, 0-9 or _',
-      'servers.0.upstream.headers.B: a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 characters A-Z, 0-9 or _',
+    expect(problems(withServer('name: s\npath: /s\nupstream: { url: "https://h/x", headers: { A: "${secret:has space}", B: "${secret:OK} ${env:UNCLOSED", C: "${secret:github.token-2}" } }'))).toEqual([
+      'servers.0.upstream.headers.A: a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 letters, digits, _ . or -',
+      'servers.0.upstream.headers.B: a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 letters, digits, _ . or -',
     ]);
     expect(problems(withServer(`name: s\npath: /s\nupstream: { command: x, env: { A: "\${secret:${'X'.repeat(65)}}" } }`))).toHaveLength(1);
   });
