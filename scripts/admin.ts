@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   apikeys: { module: 'apps/mcp-server/src/cli/apikeys.ts', summary: 'manage MCP server API keys' },
   secrets: { module: 'apps/mcp-server/src/cli/secrets.ts', summary: 'manage MCP server secrets' },
   audit: { module: 'apps/mcp-server/src/cli/audit.ts', summary: 'inspect and verify audit logs' },
+  servers: { module: 'apps/mcp-server/src/cli/servers.ts', summary: 'list the protected MCP servers, their upstreams and tool rules' },
   backup: { module: 'apps/auth-server/src/cli/backup.ts', summary: 'copy the SQLite databases consistently while the servers run' },
 };
 

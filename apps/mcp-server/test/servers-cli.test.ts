@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeKek } from '@stack/crypto';
+import { openMcpDb } from '@stack/db';
+import { run } from '../src/cli/servers.ts';
+import { createSecretStore } from '../src/secrets/store.ts';
+import { createDemoTools } from '../src/tools/index.ts';
+import { DEMO_TOOL_NAMES } from '../src/tools/names.ts';
+import { FILESYSTEM_ENTRY, fixture, runNode, type Lines } from './upstream-helpers.ts';
+
+const SECRET = `tok-${randomBytes(8).toString('hex')}`;
+
+describe('npm run admin -- servers list', () => {
+  let dir: string;
+  let env: Record<string, string | undefined>;
+  let fx: Lines;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mcp-servers-cli-'));
+    const key = randomBytes(32);
+    env = { DATA_DIR: dir, MCP_DATABASE_PATH: join(dir, 'mcp.db'), KEY_ENCRYPTION_KEY: key.toString('base64'), NODE_ENV: 'test', STACK_FILE: join(dir, 'stack.yaml') };
+    const db = openMcpDb(env.MCP_DATABASE_PATH!);
+    createSecretStore(db, [makeKek(key)]).set('FIXTURE_TOKEN', SECRET);
+    db.$client.close();
+    fx = runNode([fixture('http-mcp.mjs')], 'stdout');
+    const port = (JSON.parse(await fx.waitFor(/"port"/)) as { port: number }).port;
+    writeFileSync(join(dir, 'stack.yaml'), `
+roles: [admin, developer, viewer]
+scopes:
+  "db:read": { description: "Read data", roles: [admin, developer, viewer] }
+  "files:read": { description: "Read files", roles: [admin, developer, viewer] }
+  "files:write": { description: "Write files", roles: [admin, developer] }
+  "demo:use": { description: "Demo tools", roles: [admin, developer] }
+servers:
+  - name: database
+    path: /mcp
+    upstream: { builtin: database }
+    tools:
+      query: { roles: [admin, developer, viewer], scopes: ["db:read"] }
+  - name: files
+    path: /mcp/files
+    upstream: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FILESYSTEM_ENTRY)}, ${JSON.stringify(dir)}] }
+    tools:
+      read_text_file: { roles: [admin, developer, viewer], scopes: ["files:read"] }
+      write_file: { roles: [admin, developer], scopes: ["files:write"], rate_limit_per_minute: 30 }
+  - name: fixture
+    path: /mcp/fixture
+    upstream: { url: "http://127.0.0.1:${port}/mcp", headers: { Authorization: "Bearer \${secret:FIXTURE_TOKEN}" } }
+    default: { roles: [admin, developer], scopes: ["demo:use"] }
+  - name: missing
+    path: /mcp/missing
+    upstream: { url: "http://127.0.0.1:${port}/mcp", headers: { Authorization: "Bearer \${secret:NOT_SET}" } }
+`);
+  });
+  afterAll(async () => {
+    await fx.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function cli(args: string[]) {
+    let stdout = '';
+    let stderr = '';
+    const code = await run(args, {
+      stdin: Readable.from([]),
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: (s: string) => (stderr += s) },
+      env,
+    });
+    return { code, stdout, stderr };
+  }
+
+  it('[GW-SERVERS-LIST] shows each server, whether its upstream answers, its tools and the rule for each; a secret reaches the upstream and never the output', async () => {
+    const r = await cli(['list', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const byName = Object.fromEntries((JSON.parse(r.stdout) as { name: string; health: string; upstream: string; tools: { name: string; rule: string; listed: boolean }[] }[]).map((s) => [s.name, s]));
+    expect(byName.database!.tools.map((t) => t.name)).toEqual([...DEMO_TOOL_NAMES].sort());
+    expect(byName.database!.tools.find((t) => t.name === 'query')!.rule).toBe('admin,developer,viewer | db:read');
+    expect(byName.database!.tools.find((t) => t.name === 'drop_table')!.rule).toBe('denied');
+    // The real filesystem server, started for the listing: its tools, named rules and the default (deny) for the rest.
+    expect(byName.files!.health).toBe('up');
+    const files = Object.fromEntries(byName.files!.tools.map((t) => [t.name, t]));
+    expect(files.read_text_file).toMatchObject({ listed: true, rule: 'admin,developer,viewer | files:read' });
+    expect(files.write_file).toMatchObject({ listed: true, rule: 'admin,developer | files:write | 30/min' });
+    expect(files.list_directory).toMatchObject({ listed: true, rule: 'denied' });
+    // The HTTP fixture got the secret from the store; the output shows neither it nor the header.
+    expect(byName.fixture!.health).toBe('up');
+    expect(byName.fixture!.upstream).toMatch(/^http http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    expect(byName.fixture!.tools.find((t) => t.name === 'echo')).toMatchObject({ listed: true, rule: 'admin,developer | demo:use' });
+    expect(fx.lines.some((l) => l.includes(`"authorization":"Bearer ${SECRET}"`))).toBe(true);
+    expect(r.stdout).not.toContain(SECRET);
+    // A reference to a secret that is not set is named, and that server is not contacted.
+    expect(byName.missing!.health).toBe('not started: not set: ${secret:NOT_SET}');
+  });
+
+  it('[GW-SERVERS-LIST] prints a table, and --no-connect lists only what the file says', async () => {
+    const table = await cli(['list']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^files\s+\/mcp\/files\s+stdio \S+\s+up$/m);
+    expect(table.stdout).not.toContain(SECRET);
+    const offline = await cli(['list', '--no-connect', '--json']);
+    const files = (JSON.parse(offline.stdout) as { name: string; health: string; tools: { name: string }[] }[]).find((s) => s.name === 'files')!;
+    expect(files.health).toBe('not checked');
+    expect(files.tools.map((t) => t.name)).toEqual(['read_text_file', 'write_file']);
+  });
+
+  it('[GW-STACK-VALIDATION] reports every problem of an invalid stack file and exits 1', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'roles: [admin]\nservers:\n  - name: Bad Name\n    path: nope\n');
+    const saved = env.STACK_FILE;
+    env.STACK_FILE = bad;
+    try {
+      const r = await cli(['list']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/servers\.0\.name/);
+      expect(r.stderr).toMatch(/servers\.0\.path/);
+      expect(r.stderr).toMatch(/error: the stack file is invalid \(\d+ problems\)/);
+    } finally {
+      env.STACK_FILE = saved;
+    }
+  });
+
+  it('DEMO_TOOL_NAMES names exactly the tools the demo database serves', async () => {
+    const demo = createDemoTools({ databasePath: join(dir, 'demo.db'), sqlWorkers: 1 });
+    try {
+      expect(demo.tools.map((t) => t.name).sort()).toEqual([...DEMO_TOOL_NAMES].sort());
+    } finally {
+      await demo.close();
+    }
+  });
+});
