@@ -6,6 +6,7 @@ import type { McpAppContext } from './context.ts';
 import { createRuntime, type BuildDeps } from './runtime.ts';
 import { errorHandler, securityHeaders } from '@stack/fastify-kit';
 import { mcpErrorResponses } from './http/error-responses.ts';
+import { crossOriginRoutes } from './http/cors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metadataRoutes, resourceMetadataUrl } from './routes/metadata.ts';
 import { mcpRoutes } from './routes/mcp.ts';
@@ -64,6 +65,8 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
   await app.register(errorHandler, mcpErrorResponses);
   // Set before the routes run, so that every answer carries them, the SDK's included.
   await app.register(securityHeaders, { hook: 'onRequest', hsts: config.publicUrl.startsWith('https://'), sameOriginResources: true });
+  // Before any route: it reads each route's config.crossOrigin as the route is added.
+  crossOriginRoutes(app);
   await app.register(healthRoutes);
   // Protected resource metadata names an authorization server, which only OAuth mode has.
   if (config.authMode === 'oauth') await app.register(metadataRoutes);

@@ -9,13 +9,15 @@ import { serveMcp } from '../http/serve-mcp.ts';
 /**
  * POST <mcp path>: origin check → authenticate (before the body is read) → body limit and JSON
  * parsing → requests in flight → rate limit → authorize → validate → the SDK. Stateless: GET
- * (SSE stream) and DELETE (session end) have nothing to serve.
+ * (SSE stream) and DELETE (session end) have nothing to serve. CORS for browser clients from the
+ * allowed origins, with its preflight, comes from `config.crossOrigin` (http/cors.ts).
  */
 export const mcpRoutes: FastifyPluginAsync = async (app) => {
   const url = app.mcp.config.mcpPath;
   app.route({
     method: 'POST',
     url,
+    config: { crossOrigin: 'allowed-origins' },
     onRequest: [checkOrigin, authenticateRequest],
     preHandler: [limitInFlight, gateRequest],
     handler: serveMcp,
@@ -23,6 +25,7 @@ export const mcpRoutes: FastifyPluginAsync = async (app) => {
   app.route({
     method: ['GET', 'DELETE'],
     url,
+    config: { crossOrigin: 'allowed-origins' },
     onRequest: [checkOrigin],
     handler: async (_request, reply) => {
       reply.header('allow', 'POST');

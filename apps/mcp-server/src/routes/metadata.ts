@@ -8,10 +8,9 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
   const { config, policy } = app.mcp;
   const paths = new Set([`/.well-known/oauth-protected-resource${config.mcpPath === '/' ? '' : config.mcpPath}`, '/.well-known/oauth-protected-resource']);
   for (const url of paths) {
-    app.get(url, async (_req, reply) => {
+    // Browser-based MCP clients read this cross-origin before they have any credential; it is public.
+    app.get(url, { config: { crossOrigin: 'any' } }, async (_req, reply) => {
       reply.header('cache-control', 'public, max-age=300');
-      // Browser-based MCP clients read this cross-origin before they have any credential.
-      reply.header('access-control-allow-origin', '*');
       return {
         resource: config.publicUrl,
         authorization_servers: [config.issuer],
