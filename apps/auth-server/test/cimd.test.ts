@@ -414,6 +414,9 @@ describe('Client ID Metadata Document fetch limits', () => {
     for (let i = 0; i < 5; i++) docs.routes.set(`/queued-${i}.json`, { body: document(), gate });
     const queued = Array.from({ length: 5 }, (_, i) => resolveFrom(undefined, docs.url(`/queued-${i}.json`)));
     await waitFor('two fetches in flight', () => docs.active === 2);
+    // The other three reach the slot queue once the store has answered their lookups, which on
+    // PostgreSQL can come after the first two fetches started.
+    await waitFor('three waiting for a slot', () => s.app.ctx.cimd.slots.state('127.0.0.1').waiting === 3);
     expect(s.app.ctx.cimd.slots.state('127.0.0.1')).toEqual({ active: 2, waiting: 3 });
     // Meanwhile a document on another host is fetched at once.
     expect(await resolveFrom(undefined, other.url('/valid.json'))).toMatchObject({ id: other.url('/valid.json') });
