@@ -9,6 +9,8 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** CIMD_ALLOWED_HOSTS: comma-separated, lowercased (URL hostnames are). */
 const cimdAllowedHosts = (v: string): string[] => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+/** scheme://host[:port], lowercased: the stack file's server paths are appended to it. */
+const origin = httpUrl.refine((u) => new URL(u).origin === u, 'must be an origin (scheme://host[:port]) without path or query: the stack file\'s server paths follow it');
 const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const schema = z
   .object({
@@ -26,7 +28,7 @@ const schema = z
     KEY_ENCRYPTION_KEY: key256.optional(),
     KEY_ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
     // The stack file's servers are served at this origin: each one's RFC 8707 resource is the origin followed by its path.
-    MCP_PUBLIC_ORIGIN: httpUrl.default('http://localhost:4001'),
+    MCP_PUBLIC_ORIGIN: origin.default('http://localhost:4001'),
     STACK_FILE: z.string().min(1).optional(),
     ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(3600).default(600),
     REFRESH_TOKEN_TTL_SECONDS: positiveInt.max(90 * 86400).default(30 * 86400),
@@ -71,9 +73,6 @@ const schema = z
     LOG_LEVEL: logLevel.default('info'),
   })
   .superRefine((c, ctx) => {
-    if (URL.canParse(c.MCP_PUBLIC_ORIGIN) && new URL(c.MCP_PUBLIC_ORIGIN).origin !== c.MCP_PUBLIC_ORIGIN) {
-      ctx.addIssue({ code: 'custom', path: ['MCP_PUBLIC_ORIGIN'], message: 'must be an origin (scheme://host[:port]), without path, query or credentials: the stack file\'s server paths follow it' });
-    }
     if (c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES !== undefined && c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES < c.LOGIN_MAX_FAILURES_PER_ACCOUNT) {
       ctx.addIssue({ code: 'custom', path: ['LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES'], message: 'must be at least LOGIN_MAX_FAILURES_PER_ACCOUNT' });
     }
@@ -122,7 +121,7 @@ const schema = z
       keyEncryptionKey: c.KEY_ENCRYPTION_KEY,
       previousKeyEncryptionKeys: (c.KEY_ENCRYPTION_KEY_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
       /** The MCP app's public origin; the accepted resources are it followed by each stack file server's path. */
-      mcpPublicOrigin: new URL(c.MCP_PUBLIC_ORIGIN).origin,
+      mcpPublicOrigin: c.MCP_PUBLIC_ORIGIN,
       /** Roles, scopes and the protected MCP servers (read by buildApp, again on SIGHUP). */
       stackFile: resolve(c.STACK_FILE ?? join(REPO_ROOT, 'stack.yaml')),
       accessTokenTtl: c.ACCESS_TOKEN_TTL_SECONDS,
