@@ -58,9 +58,10 @@ export const consentRoutes: FastifyPluginAsync = async (app) => {
     const { id, request: req } = await pendingRequest(app, request, (request.query as Record<string, unknown>).request);
     const user = await signedInUser(app, request);
     if (!user) return redirectToPage(reply, 'login', id);
-    const scopes = allowedScopes(ctx.stack.current(), req, user);
+    const stack = ctx.stack.current();
+    const scopes = allowedScopes(stack, req, user);
     if (!scopes) return continueAuthorization(app, request, reply, req, user, { pendingId: id, afterForm: false });
-    return consentPage(reply, id, req, user, scopes, ctx.stack.current());
+    return consentPage(reply, id, req, user, scopes, stack);
   });
 
   // eslint-disable-next-line @typescript-eslint/unbound-method -- @fastify/csrf-protection's hook is a closure, it never reads this
