@@ -17,7 +17,7 @@ const PASSWORD = 'a long enough password';
 describe('the official MCP SDK client auth functions against the authorization server', () => {
   let s: TestAuthServer;
   beforeEach(async () => {
-    s = await startAuthServer({ MCP_RESOURCES: RESOURCE });
+    s = await startAuthServer({ MCP_PUBLIC_ORIGIN: new URL(RESOURCE).origin });
     await createUser(s.app.ctx, { email: 'dev@example.com', password: PASSWORD, role: 'developer' });
   });
   afterEach(async () => { await s.close(); });

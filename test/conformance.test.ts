@@ -19,7 +19,7 @@ const PASSWORD = 'a long enough password';
 describe('@modelcontextprotocol/conformance authorization (on Node 22)', () => {
   let s: TestAuthServer;
   beforeAll(async () => {
-    s = await startAuthServer({ MCP_RESOURCES: RESOURCE });
+    s = await startAuthServer({ MCP_PUBLIC_ORIGIN: new URL(RESOURCE).origin });
     await createUser(s.app.ctx, { email: 'conformance@example.com', password: PASSWORD, role: 'viewer' });
   });
   afterAll(async () => { await s?.close(); });

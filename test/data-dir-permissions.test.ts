@@ -37,7 +37,7 @@ function logCapture() {
 }
 
 const authEnv = (dataDir: string) => ({
-  NODE_ENV: 'test', AUTH_ISSUER: 'http://127.0.0.1:9', DATA_DIR: dataDir, MCP_RESOURCES: 'http://127.0.0.1:4999/mcp', DATABASE_URL: '', REDIS_URL: '', KEY_ENCRYPTION_KEY: '',
+  NODE_ENV: 'test', AUTH_ISSUER: 'http://127.0.0.1:9', DATA_DIR: dataDir, MCP_PUBLIC_ORIGIN: 'http://127.0.0.1:4999', DATABASE_URL: '', REDIS_URL: '', KEY_ENCRYPTION_KEY: '',
 });
 const mcpEnv = (dataDir: string) => ({
   NODE_ENV: 'test', MCP_HOST: '127.0.0.1', MCP_PORT: '9', MCP_PUBLIC_URL: 'http://127.0.0.1:9/mcp', DATA_DIR: dataDir, MCP_AUTH_MODE: 'apikey', REVOCATION_POLL_SECONDS: '0', REDIS_URL: '',

@@ -44,7 +44,7 @@ describe('README quick start: npm start', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn',
-        AUTH_PORT: String(authPort), AUTH_ISSUER: issuer, MCP_PORT: String(mcpPort), MCP_PUBLIC_URL: mcpUrl, MCP_RESOURCES: mcpUrl,
+        AUTH_PORT: String(authPort), AUTH_ISSUER: issuer, MCP_PORT: String(mcpPort), MCP_PUBLIC_URL: mcpUrl, MCP_PUBLIC_ORIGIN: new URL(mcpUrl).origin,
       },
     });
     let out = '';

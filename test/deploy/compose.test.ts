@@ -9,6 +9,7 @@ import { buildApp as buildAuthApp } from '../../apps/auth-server/src/app.ts';
 import { authSettingNames, loadAuthConfig } from '../../apps/auth-server/src/config.ts';
 import { buildApp as buildMcpApp } from '../../apps/mcp-server/src/app.ts';
 import { loadMcpConfig, mcpSettingNames } from '../../apps/mcp-server/src/config.ts';
+import { loadStackFile } from '@stack/stack-config';
 import { appOf, containerEnv, containerPorts, interpolate, loadCompose, parseEnvFile, read, references, type Service } from './deploy-files.ts';
 
 const compose = loadCompose();
@@ -101,7 +102,7 @@ describe('docker-compose.yml', () => {
       const mcp = loadMcpConfig(containerEnv(compose.services[mcpName]!, template));
       // Token iss is the auth server's AUTH_ISSUER; the MCP server refuses any other.
       expect(mcp.issuer, mcpName).toBe(auth.issuer);
-      expect(auth.resources, authName).toContain(mcp.publicUrl);
+      expect(loadStackFile(auth.stackFile, { env: auth.env }).resourceUrls(auth.mcpPublicOrigin), authName).toContain(mcp.publicUrl);
       expect(new URL(mcp.jwksUrl)).toMatchObject({ hostname: authName, port: String(auth.port), pathname: '/jwks' });
       expect(new URL(mcp.revocationsUrl)).toMatchObject({ hostname: authName, port: String(auth.port), pathname: '/revocations' });
       expect(compose.services[mcpName]!.depends_on?.[authName]).toEqual({ condition: 'service_healthy' });

@@ -121,7 +121,7 @@ describe('Dockerfile', () => {
       expect(copied).toEqual(expect.arrayContaining([
         'apps/auth-server/src/main.ts', 'apps/auth-server/src/views/layout.eta', 'apps/mcp-server/src/main.ts',
         'apps/mcp-server/policy.yaml', 'packages/db/src/index.ts', 'drizzle/auth-sqlite/meta/_journal.json',
-        'scripts/admin.ts', 'docker/entrypoint.sh', 'docker/healthcheck.mjs', 'package.json', 'tsconfig.json',
+        'scripts/admin.ts', 'docker/entrypoint.sh', 'docker/healthcheck.mjs', 'package.json', 'tsconfig.json', 'stack.yaml',
       ]));
       // And the context still has the tests, so the patterns above are what keeps them out.
       expect(existsSync(resolve(ROOT, 'apps/auth-server/test'))).toBe(true);

@@ -41,7 +41,7 @@ describe('authorization server process', () => {
       AUTH_HOST: '127.0.0.1',
       AUTH_PORT: String(port),
       AUTH_ISSUER: `http://127.0.0.1:${port}`,
-      MCP_RESOURCES: 'http://127.0.0.1:4001/mcp',
+      MCP_PUBLIC_ORIGIN: 'http://127.0.0.1:4001',
       KEY_ENCRYPTION_KEY: testKek(),
     });
     apps.push(app);

@@ -21,8 +21,8 @@ export interface Stack {
  */
 export async function startStack(opts: { authEnv?: Record<string, string>; mcpEnv?: Record<string, string> } = {}): Promise<Stack> {
   const [authPort, mcpPort] = await freePorts(2);
-  const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`;
-  const auth = await startAuthServer({ AUTH_PORT: String(authPort), MCP_RESOURCES: mcpUrl, ...opts.authEnv });
+  // The shipped stack.yaml's one server is at /mcp on the MCP app.
+  const auth = await startAuthServer({ AUTH_PORT: String(authPort), MCP_PUBLIC_ORIGIN: `http://127.0.0.1:${mcpPort}`, ...opts.authEnv });
   const demoDir = `${auth.dataDir}/demo`;
   const demo = createDemoTools({ databasePath: `${demoDir}/demo.db` });
   const mcp = await startMcpServer(

@@ -13,6 +13,7 @@ import { createAbuseLimiterStore } from './services/shared-limiters.ts';
 import { createCimdFetchGuard } from './services/cimd-limits.ts';
 import { createClientAuthLimiter } from './services/client-auth.ts';
 import { startTokenSweeper } from './services/token-sweeper.ts';
+import { openAuthStack } from './services/stack.ts';
 import { openStore } from './store/index.ts';
 import { errorHandler, securityHeaders } from '@stack/fastify-kit';
 import { routeHeaders } from './plugins/route-headers.ts';
@@ -54,6 +55,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   // Before anything is created: what is already there with a mode open to other users.
   for (const w of dataDirWarnings(config)) app.log.warn(w);
   const now = opts.now ?? Date.now;
+  // First: an unusable stack file stops the start before anything is opened that would need closing.
+  const stack = openAuthStack(config, { info: (m) => app.log.info(m), error: (m) => app.log.error(m) });
   const store = await openStore(config, {
     unavailable: (err) => app.log.error({ err }, 'database unavailable: requests fail with 503 until it answers again'),
     recovered: () => app.log.warn('database reachable again'),
@@ -72,6 +75,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   const audit = opts.audit ?? ownAudit!;
   const ctx: AppContext = {
     config,
+    stack,
     store,
     now,
     keks,

@@ -1,11 +1,16 @@
 import { z } from 'zod';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { auditChainConfig, auditSettings, envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 // Every setting, its default and meaning is listed in .env.example; keep the two in step.
 
 /** CIMD_ALLOWED_HOSTS: comma-separated, lowercased (URL hostnames are). */
 const cimdAllowedHosts = (v: string): string[] => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+/** scheme://host[:port], lowercased: the stack file's server paths are appended to it. */
+const origin = httpUrl.refine((u) => new URL(u).origin === u, 'must be an origin (scheme://host[:port]) without path or query: the stack file\'s server paths follow it');
 const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const schema = z
   .object({
@@ -22,7 +27,9 @@ const schema = z
     DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.max(300_000).default(15_000),
     KEY_ENCRYPTION_KEY: key256.optional(),
     KEY_ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
-    MCP_RESOURCES: z.string().default('http://localhost:4001/mcp'),
+    // The stack file's servers are served at this origin: each one's RFC 8707 resource is the origin followed by its path.
+    MCP_PUBLIC_ORIGIN: origin.default('http://localhost:4001'),
+    STACK_FILE: z.string().min(1).optional(),
     ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(3600).default(600),
     REFRESH_TOKEN_TTL_SECONDS: positiveInt.max(90 * 86400).default(30 * 86400),
     AUTH_CODE_TTL_SECONDS: positiveInt.max(60).default(60),
@@ -66,12 +73,6 @@ const schema = z
     LOG_LEVEL: logLevel.default('info'),
   })
   .superRefine((c, ctx) => {
-    const resources = c.MCP_RESOURCES.split(',').map((s) => s.trim()).filter(Boolean);
-    if (resources.length === 0) ctx.addIssue({ code: 'custom', path: ['MCP_RESOURCES'], message: 'must list at least one MCP server URL' });
-    for (const r of resources) {
-      const ok = httpUrl.safeParse(r);
-      if (!ok.success) ctx.addIssue({ code: 'custom', path: ['MCP_RESOURCES'], message: `'${r}' is not an http(s) URL without fragment` });
-    }
     if (c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES !== undefined && c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES < c.LOGIN_MAX_FAILURES_PER_ACCOUNT) {
       ctx.addIssue({ code: 'custom', path: ['LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES'], message: 'must be at least LOGIN_MAX_FAILURES_PER_ACCOUNT' });
     }
@@ -88,6 +89,7 @@ const schema = z
     if (c.NODE_ENV === 'production') {
       // MCP 2026-07-28 security considerations: all AS endpoints MUST be served over HTTPS.
       if (!c.AUTH_ISSUER.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['AUTH_ISSUER'], message: 'must be an https URL in production' });
+      if (!c.MCP_PUBLIC_ORIGIN.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['MCP_PUBLIC_ORIGIN'], message: 'must be an https origin in production' });
       if (!c.KEY_ENCRYPTION_KEY) ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required in production (generate one with: openssl rand -base64 32)' });
       if (c.TRUST_PROXY === true) {
         // Fastify's `true` trusts every hop and takes the leftmost X-Forwarded-For entry, which the
@@ -118,7 +120,10 @@ const schema = z
       redis: c.REDIS_URL ? { url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX } : undefined,
       keyEncryptionKey: c.KEY_ENCRYPTION_KEY,
       previousKeyEncryptionKeys: (c.KEY_ENCRYPTION_KEY_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-      resources: c.MCP_RESOURCES.split(',').map((s) => httpUrl.parse(s.trim())).filter(Boolean),
+      /** The MCP app's public origin; the accepted resources are it followed by each stack file server's path. */
+      mcpPublicOrigin: c.MCP_PUBLIC_ORIGIN,
+      /** Roles, scopes and the protected MCP servers (read by buildApp, again on SIGHUP). */
+      stackFile: resolve(c.STACK_FILE ?? join(REPO_ROOT, 'stack.yaml')),
       accessTokenTtl: c.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtl: c.REFRESH_TOKEN_TTL_SECONDS,
       authCodeTtl: c.AUTH_CODE_TTL_SECONDS,

@@ -4,6 +4,7 @@ import type { AuthConfig } from './config.ts';
 import type { Argon2Slots } from './services/argon2-slots.ts';
 import type { KeyStore } from './services/keys.ts';
 import type { CimdFetchGuard } from './services/cimd-limits.ts';
+import type { AuthStack } from './services/stack.ts';
 import type { AuthStore } from './store/index.ts';
 import type { LimiterFactory, WaitGateFactory } from '@stack/redis';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
@@ -11,6 +12,8 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 /** Everything a route or service needs, built once per app by buildApp(). */
 export interface AppContext {
   config: AuthConfig;
+  /** The stack file: scopes, role caps, consent sentences and accepted resources (reloaded on SIGHUP). */
+  stack: AuthStack;
   /** All persistent state (SQLite or PostgreSQL); services never see which. */
   store: AuthStore;
   audit: AuditSink;

@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   await app.listen({ host: config.host, port: config.port });
   console.log(`Authorization server ready on ${config.issuer} (listening on ${config.host}:${config.port})`);
   console.log(`  metadata: ${config.issuer}/.well-known/oauth-authorization-server`);
-  console.log(`  resources served: ${config.resources.join(', ')}`);
+  console.log(`  stack file: ${app.ctx.stack.current().source}`);
+  console.log(`  resources served: ${app.ctx.stack.resources().join(', ')}`);
   // The URL itself is never printed: it may carry the database password.
   console.log(`  storage: ${config.postgres ? `PostgreSQL (DATABASE_URL, schema ${config.postgres.schema})` : `SQLite ${config.databasePath}`}`);
   const users = await import('./services/users.ts').then((m) => m.countUsers(app.ctx.store)).catch(() => -1);
@@ -41,6 +42,8 @@ async function main(): Promise<void> {
     console.log("  printf '%s' 'a-long-password' | npm run admin -- users add --email you@example.com --role admin --password-stdin");
   }
 
+  // SIGHUP reads the stack file again; an invalid one is logged (one line) and the running one kept.
+  process.on('SIGHUP', () => void app.ctx.stack.reload());
   closeOnSignals(app);
 }
 

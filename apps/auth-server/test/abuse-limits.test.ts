@@ -108,7 +108,7 @@ describe('TRUST_PROXY', () => {
     expect(load({ TRUST_PROXY: 'true' }).trustProxy).toBe(1);
     for (const bad of ['10.0.0.0/33', 'proxy.example', '11']) expect(() => load({ TRUST_PROXY: bad }), bad).toThrow(/TRUST_PROXY/);
 
-    const production = { NODE_ENV: 'production', AUTH_ISSUER: 'https://as.example', KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64') };
+    const production = { NODE_ENV: 'production', AUTH_ISSUER: 'https://as.example', MCP_PUBLIC_ORIGIN: 'https://mcp.example', KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64') };
     let error: unknown;
     try {
       load({ ...production, TRUST_PROXY: 'true' });

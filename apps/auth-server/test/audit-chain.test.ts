@@ -69,7 +69,7 @@ describe('audit log of the authorization server', () => {
 /** The settings a config was loaded from, enough to load it again with one changed. */
 function envOf(c: ReturnType<typeof loadAuthConfig>): Record<string, string> {
   return {
-    NODE_ENV: 'test', AUTH_ISSUER: c.issuer, DATA_DIR: c.dataDir, MCP_RESOURCES: c.resources.join(','), LOG_LEVEL: 'silent',
+    NODE_ENV: 'test', AUTH_ISSUER: c.issuer, DATA_DIR: c.dataDir, MCP_PUBLIC_ORIGIN: c.mcpPublicOrigin, STACK_FILE: c.stackFile, LOG_LEVEL: 'silent',
     ...(c.postgres ? { DATABASE_URL: c.postgres.url, DATABASE_SCHEMA: c.postgres.schema, KEY_ENCRYPTION_KEY: c.keyEncryptionKey!.toString('base64') } : { AUTH_DATABASE_PATH: c.databasePath }),
   };
 }

@@ -161,7 +161,7 @@ export async function startAuthServer(env: Record<string, string> = {}, opts: Bu
     AUTH_HOST: '127.0.0.1',
     AUTH_PORT: String(port),
     DATA_DIR: dataDir,
-    MCP_RESOURCES: 'http://127.0.0.1:4999/mcp',
+    MCP_PUBLIC_ORIGIN: 'http://127.0.0.1:4999',
     LOG_LEVEL: 'silent',
     ...env,
   });

@@ -6,7 +6,7 @@ import { createUser, type UserRecord } from '../src/services/users.ts';
 import { hashClientSecret } from '../src/services/client-secrets.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 
-/** The resource startAuthServer() serves (MCP_RESOURCES). */
+/** The resource startAuthServer() serves (MCP_PUBLIC_ORIGIN and the shipped stack.yaml's /mcp). */
 export const RESOURCE = 'http://127.0.0.1:4999/mcp';
 export const REDIRECT_URI = 'http://127.0.0.1:7777/callback';
 

@@ -19,7 +19,7 @@ describe('against the real authorization server, with the demo database tools', 
 
   beforeAll(async () => {
     const port = await freePort();
-    as = await startAuthServer({ MCP_RESOURCES: `http://127.0.0.1:${port}/mcp` });
+    as = await startAuthServer({ MCP_PUBLIC_ORIGIN: `http://127.0.0.1:${port}` });
     // tools: undefined → the real demo tools over a fresh demo database.
     s = await startMcpServer({ AUTH_ISSUER: as.url, MCP_PORT: String(port), MCP_PUBLIC_URL: `http://127.0.0.1:${port}/mcp` }, { tools: undefined });
   });

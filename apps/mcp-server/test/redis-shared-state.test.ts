@@ -95,7 +95,7 @@ describe('two MCP-server instances sharing Redis, with the real authorization se
 
   beforeAll(async () => {
     const port = await freePort();
-    as = await startAuthServer({ MCP_RESOURCES: `http://127.0.0.1:${port}/mcp` });
+    as = await startAuthServer({ MCP_PUBLIC_ORIGIN: `http://127.0.0.1:${port}` });
     const b0 = await freePort();
     const env = {
       AUTH_ISSUER: as.url, REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: uniquePrefix('mcp-as'),

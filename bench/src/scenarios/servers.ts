@@ -23,7 +23,8 @@ function authEnv(c: BenchContext, dir: string, port: number, extra: Record<strin
     DATA_DIR: dir,
     AUTH_DATABASE_PATH: join(dir, 'auth.db'),
     KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    MCP_RESOURCES: c.resource,
+    // The shipped stack.yaml's one server is at /mcp: its resource is c.resource.
+    MCP_PUBLIC_ORIGIN: new URL(c.resource).origin,
     // One token serves every MCP scenario of the run.
     ACCESS_TOKEN_TTL_SECONDS: '3600',
     AUDIT_LOG: join(dir, 'auth-audit.log'),

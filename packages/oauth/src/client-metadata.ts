@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { OAuthError, invalidClient, invalidClientMetadata, invalidRedirectUri } from './errors.ts';
 import { isLoopbackRedirect, validateRedirectUri } from './redirect-uri.ts';
-import { SCOPES } from './roles.ts';
 
 export const TOKEN_ENDPOINT_AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
@@ -154,7 +153,7 @@ function normalise(input: unknown, mode: Mode, scopes: readonly string[]): Clien
  * Validates an RFC 7591 §2 registration request. Throws invalid_redirect_uri or
  * invalid_client_metadata (RFC 7591 §3.2.2) naming the member at fault.
  */
-export function validateRegistrationMetadata(input: unknown, scopes: readonly string[] = SCOPES): ClientMetadata {
+export function validateRegistrationMetadata(input: unknown, scopes: readonly string[]): ClientMetadata {
   return normalise(input, 'registration', scopes);
 }
 
@@ -186,7 +185,7 @@ export function validateCimdClientId(clientId: string, opts: { allowHttpLoopback
  * exactly, `client_name` and `redirect_uris` present, no shared secret (MCP 2026-07-28 client
  * registration; CIMD draft §4, §8). Throws invalid_client with a description naming the member.
  */
-export function validateCimdDocument(doc: unknown, url: string, scopes: readonly string[] = SCOPES): CimdMetadata {
+export function validateCimdDocument(doc: unknown, url: string, scopes: readonly string[]): CimdMetadata {
   const fail = (d: string) => invalidClient(`client metadata document: ${d}`);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw fail('must be a JSON object');
   const d = doc as Record<string, unknown>;

@@ -1,10 +1,11 @@
-import { ROLES, SCOPES } from './roles.ts';
-
 export interface AuthorizationServerMetadataInput {
   issuer: string;
   registrationEnabled: boolean;
   cimdEnabled: boolean;
-  scopes?: readonly string[];
+  /** The scopes this server issues (scopes_supported), in the order to list them. */
+  scopes: readonly string[];
+  /** The user roles (roles_supported). */
+  roles: readonly string[];
 }
 
 /**
@@ -23,7 +24,7 @@ export function authorizationServerMetadata(i: AuthorizationServerMetadataInput)
     ...(i.registrationEnabled ? { registration_endpoint: `${base}/register` } : {}),
     revocation_endpoint: `${base}/revoke`,
     introspection_endpoint: `${base}/introspect`,
-    scopes_supported: [...(i.scopes ?? SCOPES)],
+    scopes_supported: [...i.scopes],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],
@@ -34,6 +35,6 @@ export function authorizationServerMetadata(i: AuthorizationServerMetadataInput)
     // RFC 9207: iss is in every authorization response, success and error.
     authorization_response_iss_parameter_supported: true,
     client_id_metadata_document_supported: i.cimdEnabled,
-    roles_supported: [...ROLES],
+    roles_supported: [...i.roles],
   };
 }

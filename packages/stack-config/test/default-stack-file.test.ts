@@ -1,11 +1,20 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROLE_SCOPES, ROLES, SCOPE_DESCRIPTIONS, SCOPES } from '@stack/oauth';
+import { ROLE_SCOPES, ROLES } from '@stack/oauth';
 import { loadStackFile } from '@stack/stack-config';
 import { loadPolicyFile } from '../../../apps/mcp-server/src/policy.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const STACK_FILE = resolve(ROOT, 'stack.yaml');
+
+// The demo database server's scopes and consent sentences, as the authorization server issued and
+// showed them before the stack file (and as the MCP app's API keys and certificates still cap them).
+const SCOPES = ['db:read', 'db:write', 'db:admin'];
+const DESCRIPTIONS: Record<string, string> = {
+  'db:read': 'Read data: list tables, describe them and run read-only queries',
+  'db:write': 'Change data: run SQL statements that insert, update or delete rows',
+  'db:admin': 'Administer the database: delete users and drop tables',
+};
 
 // The shipped stack file must change nothing for an existing deployment: it says what the role
 // constants and the MCP app's policy.yaml say today.
@@ -13,10 +22,10 @@ describe('the shipped stack.yaml', () => {
   const stack = loadStackFile(STACK_FILE, { env: 'production' });
   const policy = loadPolicyFile(resolve(ROOT, 'apps/mcp-server/policy.yaml'));
 
-  it('[GW-STACK-DEFAULT] has the roles, scopes, consent descriptions and role caps of packages/oauth', () => {
+  it('[GW-STACK-DEFAULT] has the roles, scopes and consent descriptions of the demo server, and the role caps of packages/oauth', () => {
     expect(stack.roles).toEqual(ROLES);
     expect(Object.keys(stack.scopes)).toEqual(SCOPES);
-    for (const s of SCOPES) expect(stack.scopes[s]!.description).toBe(SCOPE_DESCRIPTIONS[s]);
+    for (const s of SCOPES) expect(stack.scopes[s]!.description).toBe(DESCRIPTIONS[s]);
     for (const r of ROLES) expect(stack.scopesForRole(r)).toEqual(ROLE_SCOPES[r]);
   });
 

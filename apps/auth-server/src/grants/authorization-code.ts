@@ -49,7 +49,7 @@ export async function handler(g: CodeGrantRequest): Promise<TokenResponse> {
     userId: user.id,
     role: user.role,
     resource: code.resource,
-    scope: effectiveScope(code.scope, user.role),
+    scope: effectiveScope(ctx.stack.current(), code.scope, user.role),
     refresh: client.grantTypes.includes('refresh_token')
       ? { scope: code.scope, expiresAt: now + ctx.config.refreshTokenTtl * 1000, codeHash }
       : undefined,

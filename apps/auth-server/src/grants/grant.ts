@@ -44,7 +44,7 @@ export function requireParam<P extends string>(params: Partial<Record<P, string>
  */
 export function checkResource(ctx: AppContext, requested: string | undefined, bound: string): void {
   if (requested !== undefined && !sameResource(requested, bound)) throw invalidTarget("'resource' does not match the resource the grant was issued for");
-  if (!ctx.config.resources.includes(bound)) throw invalidTarget('the resource is not served by this authorization server');
+  if (!ctx.stack.resources().includes(bound)) throw invalidTarget('the resource is not served by this authorization server');
 }
 
 function sameResource(a: string, b: string): boolean {

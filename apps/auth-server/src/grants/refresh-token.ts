@@ -76,7 +76,7 @@ export async function handler(g: RefreshGrantRequest): Promise<TokenResponse> {
 
     const minted = await mintTokens(ctx, {
       familyId: row.familyId, clientId: client.id, userId: user.id, role: user.role, resource: row.resource,
-      scope: effectiveScope(scope, user.role),
+      scope: effectiveScope(ctx.stack.current(), scope, user.role),
       // RFC 6749 §6: the new refresh token has the scope of the old one; the family keeps its absolute expiry.
       refresh: { scope: row.scope, expiresAt: row.expiresAt, codeHash: row.codeHash },
     }, now);

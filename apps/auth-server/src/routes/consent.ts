@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { SCOPE_DESCRIPTIONS, accessDenied, formatScope, isLoopbackRedirect } from '@stack/oauth';
+import { accessDenied, formatScope, isLoopbackRedirect } from '@stack/oauth';
+import type { StackConfig } from '@stack/stack-config';
 import type { AuthorizationRequest } from '../services/authorization-request.ts';
 import {
   allowedScopes, auditFlow, continueAuthorization, pendingRequest, sendCodeToClient, sendErrorToClient, signedInUser,
@@ -12,7 +13,7 @@ import { PageError, cspOrigin, sendMessage, sendPage } from '../views/render.ts'
 
 type Decision = 'allow' | 'deny';
 
-function consentPage(reply: FastifyReply, id: string, req: AuthorizationRequest, user: UserRecord, scopes: string[]): FastifyReply {
+function consentPage(reply: FastifyReply, id: string, req: AuthorizationRequest, user: UserRecord, scopes: string[], stack: StackConfig): FastifyReply {
   const redirect = new URL(req.redirectUri);
   const origin = cspOrigin(req.redirectUri);
   return sendPage(reply, 'consent', {
@@ -24,7 +25,7 @@ function consentPage(reply: FastifyReply, id: string, req: AuthorizationRequest,
     loopback: isLoopbackRedirect(req.redirectUri),
     resource: req.resource,
     email: user.email,
-    scopes: scopes.map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] ?? name })),
+    scopes: scopes.map((name) => ({ name, description: Object.hasOwn(stack.scopes, name) ? stack.scopes[name]!.description : name })),
     csrf: reply.generateCsrf(),
     requestId: id,
   }, { formOrigins: origin ? [origin] : [] });
@@ -57,9 +58,10 @@ export const consentRoutes: FastifyPluginAsync = async (app) => {
     const { id, request: req } = await pendingRequest(app, request, (request.query as Record<string, unknown>).request);
     const user = await signedInUser(app, request);
     if (!user) return redirectToPage(reply, 'login', id);
-    const scopes = allowedScopes(req, user);
+    const stack = ctx.stack.current();
+    const scopes = allowedScopes(stack, req, user);
     if (!scopes) return continueAuthorization(app, request, reply, req, user, { pendingId: id, afterForm: false });
-    return consentPage(reply, id, req, user, scopes);
+    return consentPage(reply, id, req, user, scopes, stack);
   });
 
   // eslint-disable-next-line @typescript-eslint/unbound-method -- @fastify/csrf-protection's hook is a closure, it never reads this
@@ -76,7 +78,7 @@ export const consentRoutes: FastifyPluginAsync = async (app) => {
       return sendErrorToClient(app, reply, req, accessDenied('the user denied the request'), true);
     }
     // Scopes are recomputed from the server-side request and the user's current role, never from the form.
-    const scopes = allowedScopes(req, user);
+    const scopes = allowedScopes(ctx.stack.current(), req, user);
     if (!scopes) return continueAuthorization(app, request, reply, req, user, { afterForm: true });
     await rememberConsent(ctx, { userId: user.id, clientId: req.clientId, resource: req.resource }, scopes);
     auditFlow(app, request, 'consent.granted', { ...base, decision: 'allow', scope: formatScope(scopes) });

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { authorizationServerMetadata } from '@stack/oauth';
+import type { StackConfig } from '@stack/stack-config';
 
 /**
  * RFC 8414 metadata at /.well-known/oauth-authorization-server (RFC 8414 §3; §3.1 path insertion
@@ -10,19 +11,32 @@ import { authorizationServerMetadata } from '@stack/oauth';
  * fall back to OpenID discovery, so RFC 8414 alone serves every client.
  */
 export const metadataRoutes: FastifyPluginAsync = async (app) => {
-  const { config } = app.ctx;
-  const body = authorizationServerMetadata({
-    issuer: config.issuer,
-    registrationEnabled: config.registration.enabled,
-    cimdEnabled: config.cimd.enabled,
-  });
+  const { config, stack } = app.ctx;
+  // Built again when the stack file is reloaded (scopes_supported, roles_supported).
+  let built: { from: StackConfig; body: Record<string, unknown> } | undefined;
+  const metadata = () => {
+    const from = stack.current();
+    if (built?.from !== from) {
+      built = {
+        from,
+        body: authorizationServerMetadata({
+          issuer: config.issuer,
+          registrationEnabled: config.registration.enabled,
+          cimdEnabled: config.cimd.enabled,
+          scopes: stack.scopes(),
+          roles: from.roles,
+        }),
+      };
+    }
+    return built.body;
+  };
   const issuerPath = new URL(config.issuer).pathname.replace(/\/$/, '');
   const paths = new Set(['/.well-known/oauth-authorization-server']);
   if (issuerPath) paths.add(`/.well-known/oauth-authorization-server${issuerPath}`);
   for (const url of paths) {
     app.get(url, { config: { cors: true } }, async (_req, reply) => {
       reply.header('cache-control', 'public, max-age=300');
-      return body;
+      return metadata();
     });
   }
 };

@@ -29,7 +29,7 @@ export const registerRoutes: FastifyPluginAsync = async (app) => {
       requireJson(request);
     },
   }, async (request, reply) => {
-    const metadata = validateRegistrationMetadata(request.body);
+    const metadata = validateRegistrationMetadata(request.body, ctx.stack.scopes());
     const info = await registerClient(ctx, metadata);
     ctx.audit.write({ event: 'client.registered', client: info.client_id, client_name: metadata.client_name, address: request.ip, auth_method: metadata.token_endpoint_auth_method, decision: 'allow' });
     return reply.status(201).send(info);

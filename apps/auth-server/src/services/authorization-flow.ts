@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError, authorizationResponseUrl, formatScope } from '@stack/oauth';
 import { addressLimitKey } from '@stack/redis';
+import type { StackConfig } from '@stack/stack-config';
 import type { AppContext } from '../context.ts';
 import { redirectToClient, redirectToPage } from '../views/pages.ts';
 import { PageError, sendMessage } from '../views/render.ts';
@@ -72,9 +73,9 @@ export async function pendingRequest(app: FastifyInstance, request: FastifyReque
  * The scopes `user` may grant for `req`, or undefined when their role allows none of them
  * (continueAuthorization then ends the flow with access_denied at the client).
  */
-export function allowedScopes(req: AuthorizationRequest, user: UserRecord): string[] | undefined {
+export function allowedScopes(stack: StackConfig, req: AuthorizationRequest, user: UserRecord): string[] | undefined {
   try {
-    return grantableScopes(req, user.role);
+    return grantableScopes(stack, req, user.role);
   } catch (err) {
     if (err instanceof OAuthError) return undefined;
     throw err;
@@ -129,7 +130,7 @@ export async function continueAuthorization(
 ): Promise<FastifyReply> {
   let scopes: string[];
   try {
-    scopes = grantableScopes(req, user.role);
+    scopes = grantableScopes(app.ctx.stack.current(), req, user.role);
   } catch (err) {
     if (!(err instanceof OAuthError)) throw err;
     if (at.pendingId) await app.pages.pending.delete(at.pendingId);

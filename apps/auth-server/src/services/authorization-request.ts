@@ -1,8 +1,9 @@
 import {
-  OAuthError, ROLE_SCOPES, SCOPES, accessDenied, checkCodeChallenge, intersectScopes,
+  OAuthError, accessDenied, checkCodeChallenge, intersectScopes,
   invalidClient, invalidRequest, invalidScope, invalidTarget, matchRedirectUri, parseScope, selectResource,
   unauthorizedClient, type Role,
 } from '@stack/oauth';
+import type { StackConfig } from '@stack/stack-config';
 import type { AppContext } from '../context.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 
@@ -71,7 +72,7 @@ export function stateOf(raw: RawParams): string | undefined {
   return typeof v === 'string' && v.length <= 4096 ? v : undefined;
 }
 
-function requestedScopes(client: ClientRecord, scope: string | undefined): string[] {
+function requestedScopes(supported: readonly string[], client: ClientRecord, scope: string | undefined): string[] {
   const clientScopes = parseScope(client.scope);
   let asked: string[];
   try {
@@ -84,7 +85,7 @@ function requestedScopes(client: ClientRecord, scope: string | undefined): strin
   // MCP lets clients ask for it; ignoring it beats failing them.
   asked = asked.filter((s) => s !== 'offline_access');
   if (asked.length === 0) asked = clientScopes;
-  const unknown = asked.find((s) => !(SCOPES as readonly string[]).includes(s));
+  const unknown = asked.find((s) => !supported.includes(s));
   if (unknown !== undefined) throw invalidScope(`unknown scope '${unknown.slice(0, 50)}'`);
   const allowed = intersectScopes(asked, clientScopes);
   if (allowed.length === 0) throw invalidScope('the client may not request any of the requested scopes');
@@ -109,8 +110,8 @@ export function validateAuthorizationRequest(ctx: AppContext, raw: RawParams, v:
   if (mode !== undefined && mode !== 'query') throw invalidRequest("'response_mode' must be 'query'");
   const codeChallenge = checkCodeChallenge(single(raw, 'code_challenge'), single(raw, 'code_challenge_method'));
   if (Array.isArray(raw.resource)) throw invalidTarget("only one 'resource' may be requested");
-  const resource = selectResource(ctx.config.resources, single(raw, 'resource'));
-  const scopes = requestedScopes(v.client, single(raw, 'scope'));
+  const resource = selectResource(ctx.stack.resources(), single(raw, 'resource'));
+  const scopes = requestedScopes(ctx.stack.scopes(), v.client, single(raw, 'scope'));
   return {
     clientId: v.client.id,
     clientName: v.client.clientName,
@@ -150,9 +151,12 @@ export function trustsRedirectUris(client: ClientRecord): boolean {
   return client.source === 'admin';
 }
 
-/** The scopes a user can grant: the request (already capped by the client) narrowed by the user's role. */
-export function grantableScopes(req: AuthorizationRequest, role: Role): string[] {
-  const scopes = intersectScopes(req.scopes, ROLE_SCOPES[role]);
+/**
+ * The scopes a user can grant: the request (already capped by the client) narrowed by the scopes
+ * the stack file lets the user's role be granted.
+ */
+export function grantableScopes(stack: StackConfig, req: AuthorizationRequest, role: Role): string[] {
+  const scopes = intersectScopes(req.scopes, stack.scopesForRole(role));
   if (scopes.length === 0) throw accessDenied('your role does not allow any of the requested scopes');
   return scopes;
 }

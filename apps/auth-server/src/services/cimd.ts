@@ -96,7 +96,7 @@ async function refresh(ctx: AppContext, url: string, host: string, stale: Client
     } finally {
       release();
     }
-    metadata = validateCimdDocument(fetched.doc, url);
+    metadata = validateCimdDocument(fetched.doc, url, ctx.stack.scopes());
     ttl = cacheLifetimeSeconds(fetched.res.headers, ctx.now(), ctx.config.cimd.maxCacheSeconds);
   } catch (err) {
     if (!(err instanceof CimdFetchError || err instanceof OAuthError)) throw err;

@@ -1,4 +1,5 @@
-import { ROLE_SCOPES, formatScope, intersectScopes, invalidScope, parseScope, type Role } from '@stack/oauth';
+import { formatScope, intersectScopes, invalidScope, parseScope, type Role } from '@stack/oauth';
+import type { StackConfig } from '@stack/stack-config';
 import type { AppContext } from '../context.ts';
 import type { NewTokens } from '../store/index.ts';
 import { signAccessToken, type IssuedAccessToken } from './access-tokens.ts';
@@ -34,11 +35,12 @@ export interface MintedTokens {
 }
 
 /**
- * The scopes an access token may carry: the granted ones capped by the user's current role, so a
- * role downgrade takes effect at the next refresh.
+ * The scopes an access token may carry: the granted ones capped by what the stack file lets the
+ * user's current role be granted, so a role downgrade (or a scope taken from the role or removed
+ * from the file) takes effect at the next refresh.
  */
-export function effectiveScope(granted: string, role: Role): string {
-  const scopes = intersectScopes(parseScope(granted), ROLE_SCOPES[role]);
+export function effectiveScope(stack: StackConfig, granted: string, role: Role): string {
+  const scopes = intersectScopes(parseScope(granted), stack.scopesForRole(role));
   if (scopes.length === 0) throw invalidScope("none of the granted scopes is allowed for the user's role");
   return formatScope(scopes);
 }
