@@ -51,7 +51,8 @@ describe('README quick start: npm start', () => {
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
     const deadline = Date.now() + 60_000;
-    while (!(out.includes('MCP server ready on') && out.includes('Authorization server ready')) && Date.now() < deadline) {
+    // The authorization server prints what to do next after its ready line (it counts the users first).
+    while (!(out.includes('MCP server ready on') && out.includes('Authorization server ready') && out.includes('--password-stdin')) && Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}:\n${out}`);
       await new Promise((r) => setTimeout(r, 200));
     }
