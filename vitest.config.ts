@@ -40,6 +40,7 @@ const E2E = [
   'apps/mcp-server/test/stdio.test.ts',
   'apps/mcp-server/test/stdio-shutdown.test.ts',
   'apps/mcp-server/test/servers-cli.test.ts',
+  'apps/mcp-server/test/gateway.test.ts',
   // The gateway's upstream connectors: real MCP servers from npm and misbehaving fixtures.
   'apps/mcp-server/test/upstream-*.test.ts',
   // Sockets a test watches itself: other source addresses, held and unread connections.

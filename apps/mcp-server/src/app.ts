@@ -12,6 +12,9 @@ import { metadataRoutes, resourceMetadataUrl } from './routes/metadata.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { createInFlight } from './http/in-flight.ts';
 import { createMcpHttpServer } from './mcp-server-factory.ts';
+import type { Endpoint } from './endpoint.ts';
+import { gatewayEndpoints } from './gateway/endpoints.ts';
+import type { GatewayEndpoint } from './gateway/upstream-endpoint.ts';
 
 export type { BuildDeps } from './runtime.ts';
 export type { McpConfig } from './config.ts';
@@ -47,10 +50,31 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
   }) as unknown as FastifyInstance;
 
   const runtime = await createRuntime(config, deps, { error: (m) => app.log.error(m), info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) });
-  const ctx: McpAppContext = Object.assign(runtime, {
+  const onProtocolError = (err: Error) => app.log.warn({ err }, 'mcp protocol error');
+  const http = createMcpHttpServer(runtime.newServer, onProtocolError);
+  const builtin: Endpoint = {
+    name: 'database',
+    path: config.mcpPath,
+    resourceUrl: config.publicUrl,
     resourceMetadataUrl: resourceMetadataUrl(config.publicUrl),
+    title: 'MCP database tools',
+    authenticator: runtime.authenticator,
+    gate: runtime.gate,
+    policy: () => runtime.policy.current(),
+    http,
+  };
+  let gateway: GatewayEndpoint[];
+  try {
+    gateway = gatewayEndpoints(config, runtime, deps.environment ?? {}, onProtocolError);
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
+  const ctx: McpAppContext = Object.assign(runtime, {
+    resourceMetadataUrl: builtin.resourceMetadataUrl,
     inFlight: createInFlight(deps.inFlightLimits),
-    http: createMcpHttpServer(runtime.newServer, (err) => app.log.warn({ err }, 'mcp protocol error')),
+    http,
+    endpoints: [builtin, ...gateway],
   });
   app.decorate('mcp', ctx);
   app.decorateRequest('identity', null);
@@ -59,6 +83,10 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
   app.addHook('onReady', async () => runtime.start());
   app.addHook('onClose', async () => {
     await ctx.http.close();
+    for (const g of gateway) {
+      await g.http.close();
+      await g.close();
+    }
     await runtime.close();
   });
 

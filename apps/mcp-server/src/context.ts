@@ -4,6 +4,7 @@ import type { ApprovedCall } from './pipeline/gate.ts';
 import type { InFlight } from './http/in-flight.ts';
 import type { McpHttpServer } from './mcp-server-factory.ts';
 import type { ProtocolEra } from './pipeline/protocol-era.ts';
+import type { Endpoint } from './endpoint.ts';
 
 /** What the routes see: the runtime itself (buildApp() adds what only HTTP has), one per app. */
 export interface McpAppContext extends Runtime {
@@ -13,6 +14,8 @@ export interface McpAppContext extends Runtime {
   inFlight: InFlight;
   /** The SDK's side of the MCP endpoint, for both protocol revisions. */
   http: McpHttpServer;
+  /** Every protected server this app serves: the built-in one first, then the stack file's gateway servers. */
+  endpoints: Endpoint[];
 }
 
 declare module 'fastify' {

@@ -4,7 +4,7 @@ import { ConfigError } from '@stack/config';
 import { buildApp } from './app.ts';
 import { configWarnings, loadMcpConfig, type McpConfig } from './config.ts';
 import type { PolicyHolder } from './policy.ts';
-import { loadStackFile } from '@stack/stack-config';
+import type { Endpoint } from './endpoint.ts';
 import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 
 const display = (p: string) => {
@@ -12,7 +12,7 @@ const display = (p: string) => {
   return r.startsWith('..') ? p : `./${r}`;
 };
 
-function startupLines(config: McpConfig, policy: PolicyHolder, toolNames: string[]): string[] {
+function startupLines(config: McpConfig, policy: PolicyHolder, toolNames: string[], endpoints: readonly Endpoint[] = []): string[] {
   const lines: string[] = [];
   switch (config.transport === 'stdio' ? 'stdio' : config.authMode) {
     case 'oauth': lines.push(`[OK] OAuth token validation enabled (issuer ${config.issuer})`); break;
@@ -23,18 +23,7 @@ function startupLines(config: McpConfig, policy: PolicyHolder, toolNames: string
   }
   const tools = toolNames.filter((t) => Object.hasOwn(policy.current().tools, t)).length;
   lines.push(`[OK] Role-based access control active (policy ${display(config.policyFile ?? config.stackFile)}, ${tools} tools)`);
-  if (!config.policyFile) {
-    // The file already loaded once (the policy came from it): this read cannot fail for a new reason
-    // that matters here, so a failure only skips the line.
-    const others = (() => {
-      try {
-        return loadStackFile(config.stackFile, { env: config.env }).servers.filter((s) => s.path !== config.mcpPath).map((s) => `${s.name} (${s.path})`);
-      } catch {
-        return [];
-      }
-    })();
-    if (others.length) lines.push(`[WARN] Only the built-in database server at ${config.mcpPath} is served; not served: ${others.join(', ')}`);
-  }
+  for (const e of endpoints.slice(1)) lines.push(`[OK] Gateway: ${e.name} at ${e.resourceUrl} (audience of its tokens)`);
   const sinks = [config.auditLog ? display(config.auditLog) : undefined, config.auditStdout ? 'stdout' : undefined].filter(Boolean);
   lines.push(sinks.length ? `[OK] Audit logging to ${sinks.join(' and ')}` : '[WARN] Audit logging is off (MCP_AUDIT_LOG=off)');
   lines.push(`[OK] Rate limiting: ${config.rateLimitPerMinute} req/min per ${config.authMode === 'oauth' && config.transport === 'http' ? 'user' : 'identity'}`);
@@ -92,7 +81,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  const app = await buildApp(config).catch((err: unknown) => {
+  const app = await buildApp(config, { environment: process.env }).catch((err: unknown) => {
     // A log that does not continue its anchored chain: one sentence, no stack.
     if (err instanceof AuditChainError) {
       console.error(`mcp-server: ${err.message}`);
@@ -101,7 +90,7 @@ async function main(): Promise<void> {
     throw err;
   });
   await app.listen({ host: config.host, port: config.port });
-  for (const l of startupLines(config, app.mcp.policy, [...app.mcp.gate.tools.keys()])) log(l);
+  for (const l of startupLines(config, app.mcp.policy, [...app.mcp.gate.tools.keys()], app.mcp.endpoints)) log(l);
   log(`MCP server ready on ${config.publicUrl}`);
   reloadOnSighup(app.mcp.policy, log);
 

@@ -21,6 +21,10 @@ export interface ServerFactoryDeps {
   version: string;
   /** How long a 2026-07-28 client may reuse a tools/list or server/discover result. */
   listTtlMs: number;
+  /** Name and title this server gives itself (default: the database tools'). */
+  serverInfo?: { name: string; title: string };
+  /** The stack file's name for the server, on a gateway path: named in audit lines. */
+  server?: string;
 }
 
 export interface SessionInfo {
@@ -32,6 +36,14 @@ export interface SessionInfo {
 }
 
 const SERVER_INFO = { name: 'mcp-oauth-stack-db', title: 'Database tools (protected)' };
+
+/** A tool failure whose message is meant for the caller (an upstream's refusal, in our words); anything else stays generic. */
+export class ToolFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ToolFailure';
+  }
+}
 
 /**
  * Who sent the request with this JSON-RPC id (as the SDK server sees it). A stdio connection has
@@ -67,7 +79,8 @@ export const serveStdioServer = (newServer: () => Server, transport: StdioServer
  *   cache hints) rather than "method not found".
  */
 export function createServerFactory(deps: ServerFactoryDeps): (sessions: SessionSource) => Server {
-  // Built once: the JSON Schema of a tool never changes while the process runs.
+  // Built once for the local tools: their JSON Schema never changes while the process runs. An
+  // upstream's tools carry their own entry (PreparedTool.listing).
   const listing = new Map<string, Tool>([...deps.tools].map(([name, { def, input }]) => [name, {
     name,
     title: def.title,
@@ -79,6 +92,7 @@ export function createServerFactory(deps: ServerFactoryDeps): (sessions: Session
   const hint = { ttlMs: deps.listTtlMs, cacheScope: 'private' as const };
   const capabilities = { tools: { listChanged: false }, prompts: { listChanged: false }, resources: { listChanged: false } };
 
+  const info = { ...SERVER_INFO, ...deps.serverInfo };
   return (sessions) => {
     const sessionOf = (ctx: ServerContext): SessionInfo => {
       const s = sessions(ctx.mcpReq.id);
@@ -87,13 +101,15 @@ export function createServerFactory(deps: ServerFactoryDeps): (sessions: Session
       if (!s) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error');
       return s;
     };
-    const server = new Server({ ...SERVER_INFO, version: deps.version }, {
+    const server = new Server({ ...info, version: deps.version }, {
       capabilities,
       // 2026-07-28 only (2025 replies carry no hints). Every list here is behind authentication and
       // tools/list is filtered per caller: nothing is `public`.
       cacheHints: { 'tools/list': hint, 'server/discover': hint, 'prompts/list': hint, 'resources/list': hint, 'resources/templates/list': hint },
     });
-    server.setRequestHandler('tools/list', (_request, ctx) => ({ tools: deps.visibleTools(sessionOf(ctx).identity).flatMap((t) => listing.get(t.def.name) ?? []) }));
+    server.setRequestHandler('tools/list', (_request, ctx) => ({
+      tools: deps.visibleTools(sessionOf(ctx).identity).flatMap((t) => (t.listing as Tool | undefined) ?? listing.get(t.def.name) ?? []),
+    }));
     server.setRequestHandler('prompts/list', () => ({ prompts: [] }));
     server.setRequestHandler('resources/list', () => ({ resources: [] }));
     server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: [] }));
@@ -111,10 +127,11 @@ export function createServerFactory(deps: ServerFactoryDeps): (sessions: Session
         return isInputRequiredResult(result) ? result : server.projectCallToolResult(result, undefined);
       } catch (err) {
         deps.audit.record({
-          decision: 'ERROR', requestId: call.requestId, identity: s.identity, tool: def.name, method: 'tools/call',
-          address: s.address, transport: s.transport, reason: `tool failed: ${err instanceof Error ? err.name : 'error'}`,
+          decision: 'ERROR', requestId: call.requestId, identity: s.identity, tool: def.name, method: 'tools/call', server: deps.server,
+          address: s.address, transport: s.transport, reason: err instanceof ToolFailure ? `tool failed: ${err.message.slice(0, 200)}` : `tool failed: ${err instanceof Error ? err.name : 'error'}`,
         });
-        return { content: [{ type: 'text', text: `The tool failed unexpectedly (request id ${call.requestId}).` }], isError: true };
+        const text = err instanceof ToolFailure ? `${err.message} (request id ${call.requestId}).` : `The tool failed unexpectedly (request id ${call.requestId}).`;
+        return { content: [{ type: 'text', text }], isError: true };
       }
     });
     return server;

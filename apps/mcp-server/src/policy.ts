@@ -58,7 +58,11 @@ export function parsePolicy(doc: unknown, source = '(inline)'): Policy {
       ratePerMinute: t.rate_limit_per_minute ?? p.default_tool_rate_limit_per_minute,
     });
   }
-  const implies = p.scope_implies;
+  return buildPolicy(tools, p.scope_implies, source);
+}
+
+/** A policy from rules already validated (the stack file's, or a parsed policy file's). */
+export function buildPolicy(tools: Record<string, ToolRule>, implies: Readonly<Record<string, readonly string[]>>, source: string): Policy {
   return Object.freeze({
     source,
     tools: Object.freeze(tools),

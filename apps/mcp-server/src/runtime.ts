@@ -1,6 +1,7 @@
 import { FailureAggregator, type AuditLog, type AuditSink } from '@stack/audit';
 import { openMcpDb, type McpDb } from '@stack/db';
-import { createApiKeyStore, createJwtVerifier, createRevocationPoller, type RevocationList } from '@stack/mcp-auth';
+import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
+import { loadStackFile } from '@stack/stack-config';
 import type { McpConfig } from './config.ts';
 import { dataDirWarnings } from './data-dir.ts';
 import { createPolicyHolder, loadPolicyFile, loadStackPolicy, type Policy, type PolicyHolder } from './policy.ts';
@@ -42,6 +43,8 @@ export interface BuildDeps {
   logger?: boolean | object;
   /** HTTP: limits on responses held for clients (http/in-flight.ts has the defaults). */
   inFlightLimits?: Partial<InFlightLimits>;
+  /** What `${env:NAME}` in the stack file's upstream headers and env reads (main.ts passes process.env; default none). */
+  environment?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
@@ -56,6 +59,10 @@ export interface Runtime {
   gate: GateContext;
   /** A new SDK server whose handlers learn each request's caller from `sessions`. */
   newServer: (sessions: SessionSource) => Server;
+  /** An authenticator accepting tokens issued for `audience` (each gateway server has its own). */
+  authenticatorFor: (audience: string) => Authenticator;
+  /** The app's control database (API keys, secrets, audit anchors), opened on first use. */
+  mcpDb: () => McpDb;
   /** The Redis connection when REDIS_URL is set (readiness reports its state). */
   sharedStore: SharedRedis | undefined;
   /** Starts background work (revocation polling), after waiting briefly for Redis when it is configured. */
@@ -163,14 +170,19 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     }
   }
 
-  const authenticator = createAuthenticator(mode, {
+  // What a role may hold, from the stack file (the scopes it declares and who may be granted
+  // them); the built-in table when a policy file replaces it.
+  const roleScopes = stackRoleScopes(config);
+  // One per protected server: a token is accepted only by the server it was issued for (RFC 8707).
+  const authenticatorFor = (audience: string) => createAuthenticator(mode, {
     ...(mode === 'oauth'
-      ? { jwt: createJwtVerifier({ issuer: config.issuer, audience: config.publicUrl, jwksUrl: config.jwksUrl, now, ...(revocations ? { revocations } : {}), ...(deps.fetch ? { fetch: deps.fetch } : {}) }) }
+      ? { jwt: createJwtVerifier({ issuer: config.issuer, audience, jwksUrl: config.jwksUrl, now, roleScopes, ...(revocations ? { revocations } : {}), ...(deps.fetch ? { fetch: deps.fetch } : {}) }) }
       : {}),
-    ...(mode === 'apikey' ? { apiKeys: createApiKeyStore(mcpDb(), now) } : {}),
+    ...(mode === 'apikey' ? { apiKeys: createApiKeyStore(mcpDb(), now, roleScopes) } : {}),
     mtlsRoleMap: config.mtlsRoleMap,
     noAuthRole: config.noAuthRole,
   });
+  const authenticator = authenticatorFor(config.publicUrl);
 
   const prepared = prepareTools(tools);
   const gate: GateContext = {
@@ -183,6 +195,8 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     config,
     policy: policyHolder,
     authenticator,
+    authenticatorFor,
+    mcpDb,
     audit,
     gate,
     newServer: createServerFactory({ tools: prepared, visibleTools: (identity) => visibleTools(gate, identity), audit, version: VERSION, listTtlMs: LIST_TTL_MS }),
@@ -197,4 +211,11 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
       for (const c of closers.reverse()) await c();
     },
   };
+}
+
+/** The stack file's scopes per role, or the built-in table when a policy file replaces the stack file's rules. */
+function stackRoleScopes(config: McpConfig): RoleScopes {
+  if (config.policyFile) return defaultRoleScopes;
+  const stack = loadStackFile(config.stackFile, { env: config.env });
+  return (role) => stack.scopesForRole(role);
 }

@@ -1,6 +1,10 @@
 import type { JWTPayload } from 'jose';
-import { invalidToken, isRole, ROLE_SCOPES } from '@stack/oauth';
+import { invalidToken, isRole, ROLE_SCOPES, type Role } from '@stack/oauth';
 import { freezeIdentity, type Identity } from './identity.ts';
+
+/** The scopes a role may hold, in a stable order. */
+export type RoleScopes = (role: Role) => readonly string[];
+export const defaultRoleScopes: RoleScopes = (role) => ROLE_SCOPES[role];
 
 const MAX_CLAIM_LENGTH = 256;
 const MAX_SCOPE_LENGTH = 1000;
@@ -15,10 +19,11 @@ function stringClaim(payload: JWTPayload, name: string): string {
 
 /**
  * Checks the claims jose leaves to us (RFC 9068 §2.2 plus our `role`) and builds the identity.
- * The token's scopes are capped by ROLE_SCOPES[role]: even a token the authorization server
- * over-scoped by mistake cannot reach beyond what the role allows (defence in depth).
+ * The token's scopes are capped by what the role may be granted (`roleScopes`, the stack file's
+ * scopes for the role; ROLE_SCOPES by default): even a token the authorization server over-scoped
+ * by mistake cannot reach beyond what the role allows (defence in depth).
  */
-export function identityFromClaims(payload: JWTPayload, nowSec: number, toleranceSec: number): Identity {
+export function identityFromClaims(payload: JWTPayload, nowSec: number, toleranceSec: number, roleScopes: RoleScopes = defaultRoleScopes): Identity {
   if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) throw invalidToken("token claim 'iat' is invalid");
   if (payload.iat > nowSec + toleranceSec) throw invalidToken('token was issued in the future');
   const subject = stringClaim(payload, 'sub');
@@ -34,7 +39,7 @@ export function identityFromClaims(payload: JWTPayload, nowSec: number, toleranc
     kind: 'user',
     subject,
     role,
-    scopes: ROLE_SCOPES[role].filter((s) => granted.includes(s)), // in ROLE_SCOPES order, like the other kinds
+    scopes: roleScopes(role).filter((s) => granted.includes(s)), // in the role's order, like the other kinds
     clientId,
     tokenId: jti,
   });

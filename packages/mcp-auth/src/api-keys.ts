@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { invalidToken, isRole, ROLE_SCOPES, type Role } from '@stack/oauth';
+import { invalidToken, isRole, type Role } from '@stack/oauth';
+import { defaultRoleScopes, type RoleScopes } from './access-token-claims.ts';
 import { mcpSchema, type McpDb } from '@stack/db';
 import { freezeIdentity, type Identity } from './identity.ts';
 
@@ -41,7 +42,7 @@ function digest(salt: string, secret: string): Buffer {
 }
 
 /** API keys for the MCP server, stored as salted hashes in its control database. */
-export function createApiKeyStore(db: McpDb, now: () => number = Date.now): ApiKeyStore {
+export function createApiKeyStore(db: McpDb, now: () => number = Date.now, roleScopes: RoleScopes = defaultRoleScopes): ApiKeyStore {
   return {
     async create({ name, role, expiresAt }) {
       if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME_LENGTH || /\p{Cc}/u.test(name)) {
@@ -88,7 +89,7 @@ export function createApiKeyStore(db: McpDb, now: () => number = Date.now): ApiK
         kind: 'apikey',
         subject: `apikey:${row.id}`,
         role: row.role,
-        scopes: [...ROLE_SCOPES[row.role]],
+        scopes: [...roleScopes(row.role)],
         tokenId: row.id,
       });
     },

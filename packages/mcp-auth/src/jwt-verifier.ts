@@ -5,7 +5,7 @@ import type { Identity } from './identity.ts';
 import type { RevocationList } from './revocation.ts';
 import { createJwksCache } from './jwks-cache.ts';
 import { TokenCache } from './token-cache.ts';
-import { identityFromClaims } from './access-token-claims.ts';
+import { identityFromClaims, type RoleScopes } from './access-token-claims.ts';
 import { toInvalidToken } from './jose-errors.ts';
 
 export interface JwtVerifierOptions {
@@ -14,6 +14,8 @@ export interface JwtVerifierOptions {
   /** This MCP server's canonical resource URI (RFC 8707); `aud` must be or contain it. */
   audience: string;
   jwksUrl: string;
+  /** What each role may hold: the cap on a token's scopes (default ROLE_SCOPES). */
+  roleScopes?: RoleScopes;
   /** Allowed clock skew for exp, nbf and iat. Default 30. */
   clockToleranceSec?: number;
   /** Minimum time between two background JWKS refreshes. Default 30000. */
@@ -91,7 +93,7 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
         currentDate: new Date(now()),
         requiredClaims: REQUIRED_CLAIMS,
       });
-      const identity = identityFromClaims(payload, nowSec(), tolerance);
+      const identity = identityFromClaims(payload, nowSec(), tolerance, opts.roleScopes);
       return { identity, exp: payload.exp as number, generation };
     } catch (err) {
       throw toInvalidToken(err);

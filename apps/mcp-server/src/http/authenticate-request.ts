@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '@stack/oauth';
 import { StoreUnavailableError } from '@stack/redis';
 import type { Credentials } from '../pipeline/authenticate.ts';
+import { endpointOf } from '../endpoint.ts';
 
 function credentials(request: FastifyRequest): Credentials {
   const apiKey = request.headers['x-api-key'];
@@ -18,7 +19,9 @@ function credentials(request: FastifyRequest): Credentials {
 
 /** Pipeline step 1: who is calling. Sets request.identity or answers 401 (audited as AUTH_FAILED). */
 export async function authenticateRequest(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-  const { authenticator, audit } = request.server.mcp;
+  const { audit } = request.server.mcp;
+  // Each protected server accepts only tokens issued for it (RFC 8707 audience).
+  const { authenticator } = endpointOf(request) ?? request.server.mcp;
   try {
     request.identity = await authenticator.authenticate(credentials(request));
   } catch (err) {

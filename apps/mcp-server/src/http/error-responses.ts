@@ -2,18 +2,21 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerChallenge, type OAuthError } from '@stack/oauth';
 import type { ErrorHandlerOptions } from '@stack/fastify-kit';
 import { MissingCredentialsError } from '../pipeline/authenticate.ts';
+import { endpointOf } from '../endpoint.ts';
 
 /**
  * The RFC 6750 §3 challenge for a 401/403. Without credentials there is no error code (§3.1);
  * in OAuth mode every challenge points at the protected resource metadata (RFC 9728 §5.1).
  */
 function challenge(request: FastifyRequest, err: OAuthError): string | undefined {
-  const { config, resourceMetadataUrl, policy } = request.server.mcp;
+  const { config } = request.server.mcp;
+  // The challenge names the metadata and scopes of the server the request was for.
+  const { resourceMetadataUrl, policy } = endpointOf(request) ?? { resourceMetadataUrl: request.server.mcp.resourceMetadataUrl, policy: () => request.server.mcp.policy.current() };
   const oauth = config.authMode === 'oauth';
   const rm = oauth ? resourceMetadataUrl : undefined;
   if (err instanceof MissingCredentialsError) {
     return oauth
-      ? bearerChallenge({ resource_metadata: rm, scope: policy.current().scopesSupported.join(' ') })
+      ? bearerChallenge({ resource_metadata: rm, scope: policy().scopesSupported.join(' ') })
       : bearerChallenge({ realm: 'mcp' });
   }
   if (err.code === 'invalid_token') {
@@ -25,7 +28,7 @@ function challenge(request: FastifyRequest, err: OAuthError): string | undefined
   return undefined;
 }
 
-const isMcpRoute = (request: FastifyRequest) => request.routeOptions.url === request.server.mcp.config.mcpPath;
+const isMcpRoute = (request: FastifyRequest) => endpointOf(request) !== undefined;
 
 /** A body that is not JSON is a JSON-RPC parse error on the MCP endpoint (JSON-RPC 2.0 §5.1). */
 function parseError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { endpointOf } from '../endpoint.ts';
 
 /**
  * Hands a gated message to the SDK (stateless Streamable HTTP, no session ids, pooled SDK
@@ -16,7 +17,7 @@ export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Pr
   const era = request.mcpEra ?? 'legacy';
   let res: Awaited<ReturnType<typeof mcp.http.serve>>;
   try {
-    res = await mcp.http.serve({
+    res = await (endpointOf(request)?.http ?? mcp.http).serve({
       // One JSON-RPC message per request (the gate refuses batches): its approved call, if any, is this request's.
       session: { identity, transport: 'http', address: request.ip, approvedCall: () => request.approvedCall ?? undefined },
       era,

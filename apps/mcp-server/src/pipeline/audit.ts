@@ -11,6 +11,8 @@ export interface AuditRecord {
   identity?: Identity | undefined;
   method?: string | undefined;
   tool?: string | undefined;
+  /** The protected server (stack file name) the request was for, on a gateway path. */
+  server?: string | undefined;
   address?: string | undefined;
   transport: 'http' | 'stdio';
   /** Tool arguments: only their names are written, values are redacted. */
@@ -49,6 +51,7 @@ export function createAuditor(sink: AuditSink, failures?: FailureAggregator): Au
         client: r.identity?.clientId,
         jti: r.identity?.kind === 'user' ? r.identity.tokenId : undefined,
         transport: r.transport,
+        server: r.server,
         method: r.method?.slice(0, 64),
         tool: r.tool?.slice(0, 64),
         address: r.address,

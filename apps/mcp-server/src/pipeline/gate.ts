@@ -17,6 +17,8 @@ import { classifyHttpMessage, classifyStdioMessage, type McpHeaders, type Protoc
 export interface PreparedTool {
   def: ToolDefinition;
   input: z.ZodObject;
+  /** What tools/list shows, when it is not derived from `input` (an upstream's own entry, passed on). */
+  listing?: Record<string, unknown> & { name: string };
 }
 
 export function prepareTool(def: ToolDefinition): PreparedTool {
@@ -32,6 +34,8 @@ export interface GateContext {
   limits: RateLimits;
   audit: Auditor;
   tools: ReadonlyMap<string, PreparedTool>;
+  /** The protected server this gate guards, on a gateway path: named in audit lines and per-tool limits. */
+  server?: string;
 }
 
 export interface CallMeta {
@@ -115,7 +119,7 @@ export function visibleTools(ctx: GateContext, identity: Identity): PreparedTool
  */
 export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContext, headers?: McpHeaders): Promise<GateResult> {
   const audit = (decision: Parameters<Auditor['record']>[0]['decision'], reason: string, extra: { method?: string; tool?: string; args?: unknown } = {}) =>
-    ctx.audit.record({ decision, reason, requestId: meta.requestId, identity: meta.identity, address: meta.address, transport: meta.transport, ...extra });
+    ctx.audit.record({ decision, reason, requestId: meta.requestId, identity: meta.identity, address: meta.address, transport: meta.transport, server: ctx.server, ...extra });
 
   // Streamable HTTP carries JSON only (both revisions); a text body that parsed as a string is not one.
   if (headers && !isJsonContentType(headers.contentType ?? null)) {
@@ -159,7 +163,9 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
   const rule = name !== undefined && Object.hasOwn(policy.tools, name) ? policy.tools[name] : undefined;
 
   try {
-    await ctx.limits.check(`${meta.identity.kind}:${meta.identity.subject}`, name !== undefined && rule ? { name, perMinute: rule.ratePerMinute } : undefined);
+    // Per identity across every server, then per identity, server and tool.
+    const limitName = ctx.server ? `${ctx.server}/${name ?? ''}` : name;
+    await ctx.limits.check(`${meta.identity.kind}:${meta.identity.subject}`, name !== undefined && rule ? { name: limitName!, perMinute: rule.ratePerMinute } : undefined);
   } catch (err) {
     if (err instanceof OAuthError && err.code === 'rate_limited') audit('RATE_LIMITED', `rate limit exceeded, retry after ${err.retryAfter ?? 60} s`, { method, tool: name });
     // The shared counter store (Redis) did not answer: refused (503), never allowed uncounted.

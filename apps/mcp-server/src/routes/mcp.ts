@@ -1,4 +1,5 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Endpoint } from '../endpoint.ts';
 import { OAuthError } from '@stack/oauth';
 import { checkOrigin } from '../http/check-origin.ts';
 import { authenticateRequest } from '../http/authenticate-request.ts';
@@ -13,11 +14,16 @@ import { serveMcp } from '../http/serve-mcp.ts';
  * allowed origins, with its preflight, comes from `config.crossOrigin` (http/cors.ts).
  */
 export const mcpRoutes: FastifyPluginAsync = async (app) => {
-  const url = app.mcp.config.mcpPath;
+  for (const endpoint of app.mcp.endpoints) mcpEndpointRoutes(app, endpoint);
+};
+
+/** The routes of one protected server, at its path. */
+function mcpEndpointRoutes(app: FastifyInstance, endpoint: Endpoint): void {
+  const url = endpoint.path;
   app.route({
     method: 'POST',
     url,
-    config: { crossOrigin: 'allowed-origins' },
+    config: { crossOrigin: 'allowed-origins', endpoint },
     onRequest: [checkOrigin, authenticateRequest],
     preHandler: [limitInFlight, gateRequest],
     handler: serveMcp,
@@ -25,11 +31,11 @@ export const mcpRoutes: FastifyPluginAsync = async (app) => {
   app.route({
     method: ['GET', 'DELETE'],
     url,
-    config: { crossOrigin: 'allowed-origins' },
+    config: { crossOrigin: 'allowed-origins', endpoint },
     onRequest: [checkOrigin],
     handler: async (_request, reply) => {
       reply.header('allow', 'POST');
       throw new OAuthError('method_not_allowed', 'this endpoint is stateless: use POST', 405);
     },
   });
-};
+}

@@ -5,19 +5,26 @@ import type { FastifyPluginAsync } from 'fastify';
  * well-known locations MCP clients try. `resource` is exactly the URL clients connect to.
  */
 export const metadataRoutes: FastifyPluginAsync = async (app) => {
-  const { config, policy } = app.mcp;
-  const paths = new Set([`/.well-known/oauth-protected-resource${config.mcpPath === '/' ? '' : config.mcpPath}`, '/.well-known/oauth-protected-resource']);
-  for (const url of paths) {
+  const { config, endpoints } = app.mcp;
+  // Each protected server has its own document at its path-inserted URL; the root one describes
+  // the built-in server (the first endpoint), as before there were several.
+  const served = endpoints.map((e) => ({ e, url: new URL(e.resourceMetadataUrl).pathname }));
+  served.push({ e: endpoints[0]!, url: '/.well-known/oauth-protected-resource' });
+  const seen = new Set<string>();
+  for (const { e, url } of served) {
+    if (seen.has(url)) continue;
+    seen.add(url);
     // Browser-based MCP clients read this cross-origin before they have any credential; it is public.
     app.get(url, { config: { crossOrigin: 'any' } }, async (_req, reply) => {
+      if (e.refresh) await e.refresh();
       reply.header('cache-control', 'public, max-age=300');
       return {
-        resource: config.publicUrl,
+        resource: e.resourceUrl,
         authorization_servers: [config.issuer],
         // MCP 2026-07-28: never offline_access here; the policy refuses it as a tool scope.
-        scopes_supported: policy.current().scopesSupported.filter((s) => s !== 'offline_access'),
+        scopes_supported: e.policy().scopesSupported.filter((s) => s !== 'offline_access'),
         bearer_methods_supported: ['header'],
-        resource_name: 'MCP database tools',
+        resource_name: e.title,
       };
     });
   }

@@ -1,0 +1,49 @@
+import { loadKeks } from '@stack/crypto';
+import { loadStackFile } from '@stack/stack-config';
+import type { McpConfig } from '../config.ts';
+import { LIST_TTL_MS, VERSION, type Runtime } from '../runtime.ts';
+import { createSecretStore, type SecretStore } from '../secrets/store.ts';
+import { createGatewayEndpoint, type GatewayEndpoint } from './upstream-endpoint.ts';
+
+/**
+ * The stack file's servers whose tools live upstream, each at its own path on this app. Their
+ * `${secret:NAME}` references are resolved from the encrypted secret store once, here: a
+ * reference to a secret that is not set stops the start, naming it (never a value).
+ */
+export function gatewayEndpoints(config: McpConfig, runtime: Runtime, environment: Readonly<Record<string, string | undefined>>, onerror: (err: Error) => void): GatewayEndpoint[] {
+  // stdio serves one caller on standard input; a gateway is an HTTP service.
+  if (config.transport !== 'http') return [];
+  const stack = loadStackFile(config.stackFile, { env: config.env });
+  const servers = stack.servers.filter((s) => s.upstream.kind !== 'builtin');
+  if (servers.length === 0) return [];
+  let store: SecretStore | undefined;
+  const secrets = () => {
+    store ??= createSecretStore(runtime.mcpDb(), loadKeks({
+      key: config.keyEncryptionKey,
+      previous: config.previousKeyEncryptionKeys,
+      dataDir: config.dataDir,
+      production: config.env === 'production',
+    }));
+    return store;
+  };
+  const origin = new URL(config.publicUrl).origin;
+  const made: GatewayEndpoint[] = [];
+  try {
+    for (const server of servers) {
+      made.push(createGatewayEndpoint(server, {
+        origin,
+        authenticatorFor: runtime.authenticatorFor,
+        audit: runtime.audit,
+        limits: runtime.gate.limits,
+        lookup: { secret: (name) => secrets().get(name), env: (name) => environment[name] },
+        version: VERSION,
+        listTtlMs: LIST_TTL_MS,
+        onerror,
+      }));
+    }
+  } catch (err) {
+    for (const m of made) void m.close();
+    throw err;
+  }
+  return made;
+}

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import type { CallToolResult } from '@modelcontextprotocol/server';
+import { resolveRefs, type Rule, type ServerConfig } from '@stack/stack-config';
+import type { Endpoint } from '../endpoint.ts';
+import { createMcpHttpServer, createServerFactory, ToolFailure } from '../mcp-server-factory.ts';
+import type { Authenticator } from '../pipeline/authenticate.ts';
+import type { Auditor } from '../pipeline/audit.ts';
+import { visibleTools, type GateContext, type PreparedTool } from '../pipeline/gate.ts';
+import type { RateLimits } from '../pipeline/rate-limit.ts';
+import { buildPolicy, type Policy, type ToolRule } from '../policy.ts';
+import { resourceMetadataUrl } from '../routes/metadata.ts';
+import { createHttpUpstream } from '../upstream/http-upstream.ts';
+import { createStdioUpstream } from '../upstream/stdio-upstream.ts';
+import type { ListItem, Upstream } from '../upstream/types.ts';
+
+export interface GatewayDeps {
+  /** The MCP app's public origin: a server's resource URL is this followed by its path. */
+  origin: string;
+  authenticatorFor: (audience: string) => Authenticator;
+  audit: Auditor;
+  limits: RateLimits;
+  /** `${secret:NAME}` from the encrypted store, `${env:NAME}` from the environment. */
+  lookup: { secret(name: string): string | undefined; env(name: string): string | undefined };
+  version: string;
+  listTtlMs: number;
+  onerror: (err: Error) => void;
+}
+
+export interface GatewayEndpoint extends Endpoint {
+  upstream: Upstream;
+  close(): Promise<void>;
+}
+
+const asToolRule = (r: Rule): ToolRule => Object.freeze({ roles: r.roles as ToolRule['roles'], scopes: r.scopes, ratePerMinute: r.ratePerMinute });
+
+function connect(server: ServerConfig, lookup: GatewayDeps['lookup']): Upstream {
+  const resolveAll = (m: Readonly<Record<string, string>>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, resolveRefs(v, lookup)]));
+  const limits = { name: server.name, timeoutMs: server.timeoutSeconds * 1000, maxResponseBytes: server.maxResponseBytes };
+  const u = server.upstream;
+  if (u.kind === 'http') return createHttpUpstream({ ...limits, url: u.url, headers: resolveAll(u.headers) });
+  if (u.kind === 'stdio') {
+    return createStdioUpstream({
+      ...limits, command: u.command, args: [...u.args], env: resolveAll(u.env),
+      ...(u.isolation ? { isolation: { perIdentity: true as const, maxChildren: u.isolation.maxChildren, idleTimeoutMs: u.isolation.idleTimeoutSeconds * 1000 } } : {}),
+    });
+  }
+  throw new TypeError(`server ${server.name}: a built-in server is not a gateway upstream`);
+}
+
+/**
+ * A stack-file server whose tools live upstream (Streamable HTTP or a stdio child), served at its
+ * path through the same pipeline as the built-in tools: its own audience and metadata, the
+ * gate's rate limits, rules and audit, and the SDK for both protocol revisions. The upstream's
+ * tools/list (cached by the connector) is the catalogue: a tool the file names gets its rule, any
+ * other the server's `default` (deny unless set: neither listed nor callable). Arguments go
+ * upstream as the caller sent them (the upstream validates its own input); the caller's
+ * credential never does: the upstream sees only the headers the file configures.
+ */
+export function createGatewayEndpoint(server: ServerConfig, deps: GatewayDeps): GatewayEndpoint {
+  const resourceUrl = `${deps.origin}${server.path}`;
+  const upstream = connect(server, deps.lookup);
+  const empty = buildPolicy({}, server.scopeImplies, server.name);
+  let catalogue: { from: readonly ListItem[] | undefined; tools: ReadonlyMap<string, PreparedTool>; policy: Policy } = { from: undefined, tools: new Map(), policy: empty };
+
+  const forward = (name: string) => async (args: Record<string, unknown>, ctx: { identity: { kind: string; subject: string } }): Promise<CallToolResult> => {
+    const out = await upstream.request('tools/call', { name, arguments: args }, { identityKey: `${ctx.identity.kind}:${ctx.identity.subject}` });
+    // The upstream's own refusal or our connector's (timeout, size, dead process), in its words.
+    if ('error' in out) throw new ToolFailure(`The ${server.name} server did not answer the call: ${out.error.message.slice(0, 200)}`);
+    return out.result as CallToolResult;
+  };
+
+  function rebuild(items: readonly ListItem[]): void {
+    const tools = new Map<string, PreparedTool>();
+    const rules: Record<string, ToolRule> = {};
+    for (const item of items) {
+      const rule = server.tools.rules[item.name] ?? (server.tools.default === 'deny' ? undefined : server.tools.default);
+      if (!rule) continue;
+      rules[item.name] = asToolRule(rule);
+      tools.set(item.name, {
+        def: {
+          name: item.name,
+          title: typeof item.title === 'string' ? item.title : item.name,
+          description: typeof item.description === 'string' ? item.description : '',
+          inputSchema: {},
+          handler: forward(item.name),
+        },
+        // Any object: the upstream checks its arguments against its own schema.
+        input: z.looseObject({}),
+        listing: item,
+      });
+    }
+    catalogue = { from: items, tools, policy: buildPolicy(rules, server.scopeImplies, `${server.name} (stack file)`) };
+  }
+
+  const gate: GateContext = {
+    policy: () => catalogue.policy,
+    limits: deps.limits,
+    audit: deps.audit,
+    get tools() { return catalogue.tools; },
+    server: server.name,
+  };
+  const newServer = createServerFactory({
+    get tools() { return catalogue.tools; },
+    visibleTools: (identity) => visibleTools(gate, identity),
+    audit: deps.audit,
+    version: deps.version,
+    listTtlMs: deps.listTtlMs,
+    serverInfo: { name: `mcp-oauth-stack-${server.name}`, title: `${server.name} (protected)` },
+    server: server.name,
+  });
+
+  return {
+    name: server.name,
+    path: server.path,
+    resourceUrl,
+    resourceMetadataUrl: resourceMetadataUrl(resourceUrl),
+    title: `MCP server ${server.name}`,
+    authenticator: deps.authenticatorFor(resourceUrl),
+    gate,
+    policy: () => catalogue.policy,
+    http: createMcpHttpServer(newServer, deps.onerror),
+    upstream,
+    async refresh() {
+      // The connector caches the list for a while and answers [] while the upstream is down: a
+      // server that cannot be reached lists nothing and every call is an unknown tool.
+      const items = await upstream.listTools();
+      if (items !== catalogue.from) rebuild(items);
+    },
+    async close() {
+      await upstream.close();
+    },
+  };
+}
