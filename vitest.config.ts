@@ -6,6 +6,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 //   unit         packages and pure modules, in-process, no app server.
 //   integration  everything else under apps/*/test and test/: the apps built with buildApp() and
 //                reached through app.inject() (TEST_HTTP=inject, see test/helpers/inject-fetch.ts).
+//                The gateway's tests are here too (upstream-*, gateway, servers-cli): the code they
+//                test runs in the test process, while their upstream MCP servers (from npm, and
+//                misbehaving fixtures) are small child processes that start in well under a second.
 //   e2e          real sockets and processes: spawned servers and CLIs, Redis and PostgreSQL
 //                outages, memory measurements, deployment files, the Node 22 tools.
 //   browser      Chromium driving the pages.
@@ -39,10 +42,6 @@ const E2E = [
   'apps/mcp-server/test/policy.test.ts',
   'apps/mcp-server/test/stdio.test.ts',
   'apps/mcp-server/test/stdio-shutdown.test.ts',
-  'apps/mcp-server/test/servers-cli.test.ts',
-  'apps/mcp-server/test/gateway.test.ts',
-  // The gateway's upstream connectors: real MCP servers from npm and misbehaving fixtures.
-  'apps/mcp-server/test/upstream-*.test.ts',
   // Sockets a test watches itself: other source addresses, held and unread connections.
   'apps/auth-server/test/authorize-abuse.test.ts',
   'apps/mcp-server/test/http-in-flight.test.ts',
@@ -100,13 +99,13 @@ export default defineConfig({
     ],
     // `npm run test:coverage`: the quick loop's coverage of the apps and packages. The e2e and
     // browser projects are left out: most of what they run is in child processes v8 does not follow.
-    // The thresholds sit just below the measured figures (74.8 / 68.5 / 73.6 / 77.5 %), so CI fails
+    // The thresholds sit just below the measured figures (78.4 / 72.1 / 77.2 / 81.3 %), so CI fails
     // when coverage drops; raise them when it rises.
     coverage: {
       provider: 'v8',
       include: ['apps/*/src/**/*.ts', 'packages/*/src/**/*.ts'],
       reporter: ['text-summary', 'json-summary'],
-      thresholds: { statements: 74, branches: 68, functions: 73, lines: 77 },
+      thresholds: { statements: 77, branches: 71, functions: 76, lines: 80 },
     },
     // Forks isolate native modules, ports and process-wide state (umask) per file.
     pool: 'forks',
