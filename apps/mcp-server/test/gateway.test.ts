@@ -137,6 +137,23 @@ servers:
     expect(toolText(await (await rpc(`${origin}/mcp/fixture`, callTool('echo', { message: 'still here' }), dev)).json())).toBe('still here');
   });
 
+  it('[GW-UPSTREAM-SIZE] [GW-UPSTREAM-MALFORMED] an upstream answering 10 MB or garbage gives the caller a clear tool error, audited ERROR, and the gateway keeps serving', async () => {
+    const dev = await token('/mcp/fixture', 'developer', 'demo:use');
+    for (const [tool, why] of [['big', /answered more than \d+ bytes/], ['garbage', /answered with malformed JSON/]] as const) {
+      const call = callTool(tool);
+      const r = await rpc(`${origin}/mcp/fixture`, call, dev);
+      expect(r.status, tool).toBe(200);
+      const body = await r.json();
+      expect(body.id, tool).toBe(call.id);
+      expect(body.result.isError, tool).toBe(true);
+      expect(toolText(body), tool).toMatch(/^The fixture server did not answer the call: /);
+      expect(toolText(body), tool).toMatch(why);
+      expect(JSON.stringify(body).length, tool).toBeLessThan(10_000);
+      expect(s.audit().at(-1), tool).toMatchObject({ decision: 'ERROR', server: 'fixture', tool });
+    }
+    expect(toolText(await (await rpc(`${origin}/mcp/fixture`, callTool('echo', { message: 'after the faults' }), dev)).json())).toBe('after the faults');
+  });
+
   it('[GW-PER-SERVER-RESOURCE] serves a 2026-07-28 client on a gateway path too', async () => {
     const viewer = await token('/mcp/files', 'viewer', 'files:read');
     const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
