@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ROLES, type Role } from '@stack/oauth';
-import { loadStackFile, StackFileError, type StackEnv, type Rule } from '@stack/stack-config';
+import { expandScopes, loadStackFile, StackFileError, type StackEnv, type Rule } from '@stack/stack-config';
 
 const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/, 'must be an RFC 6749 scope token');
 const toolName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -');
@@ -67,17 +67,7 @@ export function buildPolicy(tools: Record<string, ToolRule>, implies: Readonly<R
     source,
     tools: Object.freeze(tools),
     scopesSupported: Object.freeze([...new Set(Object.values(tools).flatMap((t) => t.scopes))].sort(scopeOrder)),
-    expand(granted: readonly string[]) {
-      const out = new Set<string>();
-      const stack = [...granted];
-      while (stack.length) {
-        const s = stack.pop()!;
-        if (out.has(s)) continue;
-        out.add(s);
-        stack.push(...(implies[s] ?? []));
-      }
-      return out;
-    },
+    expand: (granted: readonly string[]) => expandScopes(granted, implies),
   });
 }
 

@@ -25,6 +25,8 @@ describe('policy file', () => {
     });
     expect(p.scopesSupported).toEqual(['db:read', 'db:write', 'db:admin']);
     expect([...p.expand(['db:admin'])].sort()).toEqual(['db:admin', 'db:read', 'db:write']);
+    // Only the map's own keys imply anything: a scope named like an Object.prototype member does not throw.
+    expect([...p.expand(['constructor', 'toString'])]).toEqual(['toString', 'constructor']);
   });
 
   it('[MCP-RS-NO-OFFLINE-ACCESS] rejects invalid policies, listing every problem', () => {

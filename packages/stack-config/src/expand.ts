@@ -1,4 +1,7 @@
-/** The scopes `granted` satisfies, following `implies` transitively (as apps/mcp-server/src/policy.ts does). */
+/**
+ * The scopes `granted` satisfies, following `implies` transitively. Only the map's own keys count:
+ * a granted scope named like an Object.prototype member (`constructor`) implies nothing.
+ */
 export function expandScopes(granted: Iterable<string>, implies: Readonly<Record<string, readonly string[]>>): Set<string> {
   const out = new Set<string>();
   const stack = [...granted];
