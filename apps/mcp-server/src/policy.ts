@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ROLES, type Role } from '@stack/oauth';
-import { expandScopes, loadStackFile, StackFileError, type StackEnv, type Rule } from '@stack/stack-config';
+import { expandScopes, loadStackFile, StackFileError, type Rule, type StackConfig, type StackEnv } from '@stack/stack-config';
 
 const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/, 'must be an RFC 6749 scope token');
 const toolName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -');
@@ -114,18 +114,22 @@ export function createPolicyHolder(initial: Policy, load: () => Policy): PolicyH
   };
 }
 
-/**
- * The rules the stack file gives the built-in database server at `mcpPath`: its named tools, and
- * its `default` rule for each of `builtinTools` it does not name (none when the default is deny).
- */
-export function loadStackPolicy(stackFile: string, mcpPath: string, env: StackEnv, builtinTools: readonly string[]): Policy {
-  let stack;
+/** Reads the stack file; its problems are reported as a policy's (every one, naming the file). */
+export function readStackFile(stackFile: string, env: StackEnv): StackConfig {
   try {
-    stack = loadStackFile(stackFile, { env });
+    return loadStackFile(stackFile, { env });
   } catch (err) {
     if (err instanceof StackFileError) throw new PolicyError(stackFile, err.problems);
     throw err;
   }
+}
+
+/**
+ * The rules the stack file gives the built-in database server at `mcpPath`: its named tools, and
+ * its `default` rule for each of `builtinTools` it does not name (none when the default is deny).
+ */
+export function stackPolicy(stack: StackConfig, mcpPath: string, builtinTools: readonly string[]): Policy {
+  const stackFile = stack.source;
   const server = stack.serverByPath(mcpPath);
   if (!server || server.upstream.kind !== 'builtin') {
     throw new PolicyError(stackFile, [`servers: no server with path ${mcpPath} and upstream { builtin: database } (this endpoint serves the database tools)`]);

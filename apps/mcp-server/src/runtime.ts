@@ -1,10 +1,10 @@
 import { FailureAggregator, type AuditLog, type AuditSink } from '@stack/audit';
 import { openMcpDb, type McpDb } from '@stack/db';
 import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
-import { loadStackFile } from '@stack/stack-config';
+import type { StackConfig } from '@stack/stack-config';
 import type { McpConfig } from './config.ts';
 import { dataDirWarnings } from './data-dir.ts';
-import { createPolicyHolder, loadPolicyFile, loadStackPolicy, type Policy, type PolicyHolder } from './policy.ts';
+import { createPolicyHolder, loadPolicyFile, readStackFile, stackPolicy, type Policy, type PolicyHolder } from './policy.ts';
 import type { ToolDefinition } from './tools/types.ts';
 import { createAuthenticator, type Authenticator } from './pipeline/authenticate.ts';
 import { createAuditor, type Auditor } from './pipeline/audit.ts';
@@ -63,6 +63,8 @@ export interface Runtime {
   authenticatorFor: (audience: string) => Authenticator;
   /** The app's control database (API keys, secrets, audit anchors), opened on first use. */
   mcpDb: () => McpDb;
+  /** The stack file as read at start (read on first call when nothing at start needed it). */
+  stack: () => StackConfig;
   /** The Redis connection when REDIS_URL is set (readiness reports its state). */
   sharedStore: SharedRedis | undefined;
   /** Starts background work (revocation polling), after waiting briefly for Redis when it is configured. */
@@ -101,11 +103,20 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     tools = demo.tools;
   }
   const toolNames = tools.map((t) => t.name);
+  // The stack file as read at start (once, whoever needs it first): the built-in rules, the
+  // scopes of each role and the gateway servers. SIGHUP reads it again for the built-in rules.
+  let stackAtStart: StackConfig | undefined;
+  const stack = () => (stackAtStart ??= readStackFile(config.stackFile, config.env));
   const policyFile = config.policyFile;
-  const loadPolicy = () => (policyFile ? loadPolicyFile(policyFile) : loadStackPolicy(config.stackFile, config.mcpPath, config.env, toolNames));
+  const loadPolicy = (read: () => StackConfig) => (policyFile ? loadPolicyFile(policyFile) : stackPolicy(read(), config.mcpPath, toolNames));
   let policyHolder;
+  let roleScopes: RoleScopes;
   try {
-    policyHolder = createPolicyHolder(deps.policy ?? loadPolicy(), loadPolicy);
+    policyHolder = createPolicyHolder(deps.policy ?? loadPolicy(stack), () => loadPolicy(() => readStackFile(config.stackFile, config.env)));
+    // What a role may hold, from the stack file (the scopes it declares and who may be granted
+    // them); the built-in table when a policy file replaces it.
+    const roles = policyFile ? undefined : stack();
+    roleScopes = roles ? (role) => roles.scopesForRole(role) : defaultRoleScopes;
   } catch (err) {
     for (const close of closers) await close();
     throw err;
@@ -170,9 +181,6 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     }
   }
 
-  // What a role may hold, from the stack file (the scopes it declares and who may be granted
-  // them); the built-in table when a policy file replaces it.
-  const roleScopes = stackRoleScopes(config);
   // One per protected server: a token is accepted only by the server it was issued for (RFC 8707).
   const authenticatorFor = (audience: string) => createAuthenticator(mode, {
     ...(mode === 'oauth'
@@ -197,6 +205,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     authenticator,
     authenticatorFor,
     mcpDb,
+    stack,
     audit,
     gate,
     newServer: createServerFactory({ tools: prepared, visibleTools: (identity) => visibleTools(gate, identity), audit, version: VERSION, listTtlMs: LIST_TTL_MS }),
@@ -211,11 +220,4 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
       for (const c of closers.reverse()) await c();
     },
   };
-}
-
-/** The stack file's scopes per role, or the built-in table when a policy file replaces the stack file's rules. */
-function stackRoleScopes(config: McpConfig): RoleScopes {
-  if (config.policyFile) return defaultRoleScopes;
-  const stack = loadStackFile(config.stackFile, { env: config.env });
-  return (role) => stack.scopesForRole(role);
 }

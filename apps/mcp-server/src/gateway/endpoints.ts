@@ -1,5 +1,4 @@
 import { loadKeks } from '@stack/crypto';
-import { loadStackFile } from '@stack/stack-config';
 import type { McpConfig } from '../config.ts';
 import { LIST_TTL_MS, VERSION, type Runtime } from '../runtime.ts';
 import { createSecretStore, type SecretStore } from '../secrets/store.ts';
@@ -13,8 +12,7 @@ import { createGatewayEndpoint, type GatewayEndpoint } from './upstream-endpoint
 export function gatewayEndpoints(config: McpConfig, runtime: Runtime, environment: Readonly<Record<string, string | undefined>>, onerror: (err: Error) => void): GatewayEndpoint[] {
   // stdio serves one caller on standard input; a gateway is an HTTP service.
   if (config.transport !== 'http') return [];
-  const stack = loadStackFile(config.stackFile, { env: config.env });
-  const servers = stack.servers.filter((s) => s.upstream.kind !== 'builtin');
+  const servers = runtime.stack().servers.filter((s) => s.upstream.kind !== 'builtin');
   if (servers.length === 0) return [];
   let store: SecretStore | undefined;
   const secrets = () => {
