@@ -42,8 +42,8 @@ function checkOptions(opts: HttpUpstreamOptions): URL {
 /**
  * An upstream MCP server over Streamable HTTP. One MCP session, opened by the first request
  * (initialize once, Mcp-Session-Id reused, keep-alive connections from Node's fetch) and opened
- * again when the upstream answers 404 for it (MCP: the session ended, start a new one) or after a
- * fault. At most `maxInFlight` requests at once; more are refused at once, not queued.
+ * again when the upstream answers 404 for it (MCP: the session ended, start a new one; or 400, see
+ * capped-fetch.ts) or after a fault (an answer that broke off or was too large). At most `maxInFlight` requests at once; more are refused at once, not queued.
  */
 export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
   const url = checkOptions(opts);
@@ -80,6 +80,12 @@ export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
         },
         sessionLost: () => {
           s.lost = true;
+        },
+        // Every call on the session ends now, not at its timeout; the next call opens a new session.
+        broken: () => {
+          const reason = `upstream ${name} closed the connection before answering`;
+          fault(reason);
+          void s.link.then((l) => 'call' in l && l.fail(reason));
         },
       }),
       // A broken SSE answer fails its request; the gateway does not resume streams.
