@@ -202,15 +202,16 @@ servers:
     const otherDev = await token('/mcp/everything-http', 'developer', 'demo:use');
     const files = await token('/mcp/files', 'viewer', 'files:read');
     expect(toolText((await post(path, callTool('echo', { message: 'before' }), dev)).body)).toBe('Echo: before');
-    const [pid] = childPids(EVERYTHING_ENTRY, 'stdio');
-    expect(pid).toBeGreaterThan(0);
+    const children = childPids(EVERYTHING_ENTRY, 'stdio');
+    expect(children).toHaveLength(1);
+    const pid = children[0]!;
     const restarts = upstreamOf('everything-stdio').health().restarts ?? 0;
 
     const call = callTool('trigger-long-running-operation', { duration: TIMEOUT_SECONDS - 5, steps: 1 });
     const started = Date.now();
     const pending = post(path, call, dev);
     await until(() => s.audit().some((l) => l.server === 'everything-stdio' && l.tool === 'trigger-long-running-operation' && l.decision === 'ALLOWED'));
-    process.kill(pid!, 'SIGKILL');
+    process.kill(pid, 'SIGKILL');
     const r = await pending;
     expect(Date.now() - started).toBeLessThan(PROMPTLY_MS);
     expect(r.status).toBe(200);
@@ -218,7 +219,7 @@ servers:
     expect(r.body.result?.isError).toBe(true);
     expect(toolText(r.body)).toMatch(/^The everything-stdio server did not answer the call: upstream everything-stdio exited on SIGKILL\b/);
     expect(s.audit().at(-1)).toMatchObject({ decision: 'ERROR', server: 'everything-stdio', tool: 'trigger-long-running-operation' });
-    expect(alive(pid!)).toBe(false);
+    expect(alive(pid)).toBe(false);
 
     // While the child is down (its restart waits out a backoff) the other servers serve.
     expect(toolText((await post('/mcp/everything-http', callTool('echo', { message: 'meanwhile' }), otherDev)).body)).toBe('Echo: meanwhile');
@@ -226,9 +227,9 @@ servers:
 
     expect(toolText((await post(path, callTool('echo', { message: 'after' }), dev)).body)).toBe('Echo: after');
     expect(upstreamOf('everything-stdio').health()).toMatchObject({ state: 'up', restarts: restarts + 1 });
-    const [next] = childPids(EVERYTHING_ENTRY, 'stdio');
-    expect(next).toBeGreaterThan(0);
-    expect(next).not.toBe(pid);
+    const next = childPids(EVERYTHING_ENTRY, 'stdio');
+    expect(next).toHaveLength(1);
+    expect(next[0]).not.toBe(pid);
   });
 
   it('[GW-UPSTREAM-KILLED] the HTTP upstream killed mid-call: the caller gets an error with its id at once; other servers serve; restarted on its port, the gateway opens a new session', async () => {
