@@ -96,8 +96,8 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
   // Before any route: it reads each route's config.crossOrigin as the route is added.
   crossOriginRoutes(app);
   await app.register(healthRoutes);
-  // Protected resource metadata names an authorization server, which only OAuth mode has.
-  if (config.authMode === 'oauth') await app.register(metadataRoutes);
+  // Protected resource metadata names an authorization server: only servers taking access tokens have it.
+  await app.register(metadataRoutes);
   await app.register(mcpRoutes);
   return app;
 }

@@ -1,12 +1,12 @@
 import { FailureAggregator, type AuditLog, type AuditSink } from '@stack/audit';
 import { openMcpDb, type McpDb } from '@stack/db';
 import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
-import type { StackConfig } from '@stack/stack-config';
+import type { AuthMethod, StackConfig } from '@stack/stack-config';
 import type { McpConfig } from './config.ts';
 import { dataDirWarnings } from './data-dir.ts';
 import { createPolicyHolder, loadPolicyFile, readStackFile, stackPolicy, type Policy, type PolicyHolder } from './policy.ts';
 import type { ToolDefinition } from './tools/types.ts';
-import { createAuthenticator, type Authenticator } from './pipeline/authenticate.ts';
+import { createAuthenticator, serverAccepts, type Accepts, type Authenticator } from './pipeline/authenticate.ts';
 import { createAuditor, type Auditor } from './pipeline/audit.ts';
 import { openMcpAuditLog } from './pipeline/audit-log.ts';
 import { createLimiterRateLimitStore, createMemoryRateLimitStore, createRateLimits, type RateLimitStore } from './pipeline/rate-limit.ts';
@@ -59,8 +59,11 @@ export interface Runtime {
   gate: GateContext;
   /** A new SDK server whose handlers learn each request's caller from `sessions`. */
   newServer: (sessions: SessionSource) => Server;
-  /** An authenticator accepting tokens issued for `audience` (each gateway server has its own). */
-  authenticatorFor: (audience: string) => Authenticator;
+  /**
+   * An authenticator for one server: the methods `auth` names (MCP_AUTH_MODE when undefined, and
+   * mtls or none whatever it names), its access tokens those issued for `audience`.
+   */
+  authenticatorFor: (audience: string, auth?: readonly AuthMethod[]) => Authenticator;
   /** The app's control database (API keys, secrets, audit anchors), opened on first use. */
   mcpDb: () => McpDb;
   /** The stack file as read at start (read on first call when nothing at start needed it). */
@@ -81,6 +84,9 @@ const stderrLog: RuntimeLog = {
   info: (m) => console.error(`[OK] ${m}`),
   warn: (m) => console.error(`[WARN] ${m}`),
 };
+
+/** The built-in server's `auth` in the stack file (undefined when it has no entry or the entry names none). */
+const builtinAuth = (stack: StackConfig) => stack.servers.find((s) => s.upstream.kind === 'builtin')?.auth;
 
 export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log: RuntimeLog = stderrLog): Promise<Runtime> {
   // Before anything is created: what is already there with a mode open to other users.
@@ -155,6 +161,16 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
 
   // stdio: the local process is the boundary and the identity comes from an API key.
   const mode = config.transport === 'stdio' ? 'apikey' : config.authMode;
+  // What each server accepts (over HTTP its stack entry's auth, else MCP_AUTH_MODE): the JWT
+  // verifier and the revocation list exist when one takes access tokens, the key store when one takes keys.
+  let accepted: Accepts[];
+  try {
+    accepted = config.transport === 'stdio' ? [serverAccepts(mode, undefined)] : [builtinAuth(stack()), ...stack().servers.filter((s) => s.upstream.kind !== 'builtin').map((s) => s.auth)].map((auth) => serverAccepts(mode, auth));
+  } catch (err) {
+    for (const c of closers.reverse()) await c();
+    throw err;
+  }
+  const anyOauth = accepted.some((a) => typeof a !== 'string' && a.includes('oauth'));
 
   // REDIS_URL: counters and the revocation list are shared by every instance (closed last, after its users).
   let redis: SharedRedis | undefined;
@@ -168,7 +184,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
   let sharedRevocations: RedisRevocations | undefined;
   let revocations = deps.revocations;
   // REVOCATION_POLL_SECONDS=0 turns revocation checks off with or without Redis.
-  if (mode === 'oauth' && !revocations && config.revocationPollMs > 0) {
+  if (anyOauth && !revocations && config.revocationPollMs > 0) {
     if (redis && config.redis) {
       const shared = createRedisRevocations({ redis, feedUrl: config.revocationsUrl, syncMs: config.redis.revocationSyncMs, log, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
       sharedRevocations = shared;
@@ -181,16 +197,21 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     }
   }
 
-  // One per protected server: a token is accepted only by the server it was issued for (RFC 8707).
-  const authenticatorFor = (audience: string) => createAuthenticator(mode, {
-    ...(mode === 'oauth'
-      ? { jwt: createJwtVerifier({ issuer: config.issuer, audience, jwksUrl: config.jwksUrl, now, roleScopes, ...(revocations ? { revocations } : {}), ...(deps.fetch ? { fetch: deps.fetch } : {}) }) }
-      : {}),
-    ...(mode === 'apikey' ? { apiKeys: createApiKeyStore(mcpDb(), now, roleScopes) } : {}),
-    mtlsRoleMap: config.mtlsRoleMap,
-    noAuthRole: config.noAuthRole,
-  });
-  const authenticator = authenticatorFor(config.publicUrl);
+  // One per protected server: a token is accepted only by the server it was issued for (RFC 8707),
+  // and only the methods the server's stack entry names (serverAccepts).
+  const authenticatorFor = (audience: string, auth?: readonly AuthMethod[]) => {
+    const accepts = config.transport === 'stdio' ? mode : serverAccepts(mode, auth);
+    const methods = typeof accepts === 'string' ? [accepts] : accepts;
+    return createAuthenticator(accepts, {
+      ...(methods.includes('oauth')
+        ? { jwt: createJwtVerifier({ issuer: config.issuer, audience, jwksUrl: config.jwksUrl, now, roleScopes, ...(revocations ? { revocations } : {}), ...(deps.fetch ? { fetch: deps.fetch } : {}) }) }
+        : {}),
+      ...(methods.includes('apikey') ? { apiKeys: createApiKeyStore(mcpDb(), now, roleScopes) } : {}),
+      mtlsRoleMap: config.mtlsRoleMap,
+      noAuthRole: config.noAuthRole,
+    });
+  };
+  const authenticator = authenticatorFor(config.publicUrl, config.transport === 'stdio' ? undefined : builtinAuth(stack()));
 
   const prepared = prepareTools(tools);
   const gate: GateContext = {

@@ -27,6 +27,13 @@ export interface ApiKeyStore {
 }
 
 const PREFIX = 'mcpk_';
+
+/**
+ * Whether a presented credential is meant as one of our API keys: it starts with their prefix. A
+ * JWT never does (its first segment is base64url JSON, `eyJ…`), so a server accepting both tells
+ * them apart by this alone and never checks a key as a JWT or a JWT as a key.
+ */
+export const isApiKeyShaped = (value: string): boolean => value.startsWith(PREFIX);
 // mcpk_<12-char id>_<43-char secret>; both parts are base64url (which may itself contain '_'),
 // so the format is parsed by fixed lengths rather than by splitting on '_'.
 const KEY_FORMAT = /^mcpk_([A-Za-z0-9_-]{12})_([A-Za-z0-9_-]{43})$/;

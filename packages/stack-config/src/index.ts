@@ -19,7 +19,8 @@
  *               Header values and env values may hold `${secret:NAME}` (the encrypted secret
  *               store) and `${env:NAME}` (the gateway's environment), NAME as the secret store names it; nothing
  *               else may. They stay unresolved here: see findSecretRefs and resolveRefs.
- *     auth      [oauth], [apikey] or both (default [oauth]).
+ *     auth      [oauth], [apikey] or both; not set: the MCP app's MCP_AUTH_MODE (oauth or apikey)
+ *               decides, and MCP_AUTH_MODE=mtls or none applies to every server whatever it says.
  *     tools     tool name → { roles, scopes, rate_limit_per_minute? }.
  *     default   for tools the upstream lists and `tools` does not name: `deny` (the default) or
  *               one rule.

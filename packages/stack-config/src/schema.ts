@@ -175,7 +175,8 @@ export const server = z.strictObject({
     .min(1)
     .max(2)
     .refine((a) => new Set(a).size === a.length, 'must not repeat a method')
-    .default(['oauth']),
+    // Not set: the MCP app's MCP_AUTH_MODE decides (oauth or apikey), so it stays undefined here.
+    .optional(),
   tools: ruleMap(toolName).default({}),
   default: defaultRule.default('deny'),
   resources: keyedRules(resourceUri).optional(),

@@ -45,7 +45,8 @@ export interface ServerConfig {
   path: string;
   /** Header and env values still hold their ${secret:…} / ${env:…} references: see resolveRefs. */
   upstream: Upstream;
-  auth: readonly AuthMethod[];
+  /** How callers authenticate; undefined when the file does not say (the MCP app's MCP_AUTH_MODE then decides). */
+  auth: readonly AuthMethod[] | undefined;
   tools: RuleSet;
   resources: RuleSet;
   prompts: RuleSet;

@@ -32,7 +32,9 @@ describe('the shipped stack.yaml', () => {
   it('[GW-STACK-DEFAULT] describes the demo database server with the tool rules, scope hierarchy and rate limits of policy.yaml', () => {
     expect(stack.servers).toHaveLength(1);
     const db = stack.servers[0]!;
-    expect(db).toMatchObject({ name: 'database', path: '/mcp', upstream: { kind: 'builtin', name: 'database' }, auth: ['oauth'] });
+    expect(db).toMatchObject({ name: 'database', path: '/mcp', upstream: { kind: 'builtin', name: 'database' } });
+    // Not set: MCP_AUTH_MODE decides for the demo server, so MCP_AUTH_MODE=apikey works with this file.
+    expect(db.auth).toBeUndefined();
     expect(stack.resourceUrls('https://mcp.example.com')).toEqual(['https://mcp.example.com/mcp']);
     expect(db.tools.rules).toEqual(policy.tools);
     expect(db.tools.default).toBe('deny');

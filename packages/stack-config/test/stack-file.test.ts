@@ -66,7 +66,7 @@ describe('stack file', () => {
 
     // Header values keep their references: resolving them is the gateway's job, at start.
     expect(everything!.upstream).toEqual({ kind: 'http', url: 'http://127.0.0.1:3001/mcp', headers: { Authorization: 'Bearer ${secret:EVERYTHING_TOKEN}' } });
-    expect(everything!.auth).toEqual(['oauth']);
+    expect(everything!.auth).toBeUndefined();
     expect(everything!.ruleFor('tools', 'echo')).toEqual({ roles: ['admin', 'developer'], scopes: ['demo:use'], ratePerMinute: undefined });
     expect(everything!.ruleFor('resources', 'demo://x')).toBeUndefined();
     expect(everything!.ruleFor('prompts', 'p')).toBeUndefined();

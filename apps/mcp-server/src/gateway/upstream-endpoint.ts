@@ -16,7 +16,7 @@ import type { ListItem, Upstream } from '../upstream/types.ts';
 export interface GatewayDeps {
   /** The MCP app's public origin: a server's resource URL is this followed by its path. */
   origin: string;
-  authenticatorFor: (audience: string) => Authenticator;
+  authenticatorFor: (audience: string, auth?: ServerConfig['auth']) => Authenticator;
   audit: Auditor;
   limits: RateLimits;
   /** `${secret:NAME}` from the encrypted store, `${env:NAME}` from the environment. */
@@ -115,7 +115,7 @@ export function createGatewayEndpoint(server: ServerConfig, deps: GatewayDeps): 
     resourceUrl,
     resourceMetadataUrl: resourceMetadataUrl(resourceUrl),
     title: `MCP server ${server.name}`,
-    authenticator: deps.authenticatorFor(resourceUrl),
+    authenticator: deps.authenticatorFor(resourceUrl, server.auth),
     gate,
     policy: () => catalogue.policy,
     http: createMcpHttpServer(newServer, deps.onerror),

@@ -6,13 +6,14 @@ import { endpointOf } from '../endpoint.ts';
 
 /**
  * The RFC 6750 §3 challenge for a 401/403. Without credentials there is no error code (§3.1);
- * in OAuth mode every challenge points at the protected resource metadata (RFC 9728 §5.1).
+ * a server that takes access tokens points at its protected resource metadata in every
+ * challenge (RFC 9728 §5.1); one that takes none (API keys only, mTLS) names realm="mcp".
  */
 function challenge(request: FastifyRequest, err: OAuthError): string | undefined {
-  const { config } = request.server.mcp;
+  const { mcp } = request.server;
   // The challenge names the metadata and scopes of the server the request was for.
-  const { resourceMetadataUrl, policy } = endpointOf(request) ?? { resourceMetadataUrl: request.server.mcp.resourceMetadataUrl, policy: () => request.server.mcp.policy.current() };
-  const oauth = config.authMode === 'oauth';
+  const { resourceMetadataUrl, policy, authenticator } = endpointOf(request) ?? { resourceMetadataUrl: mcp.resourceMetadataUrl, policy: () => mcp.policy.current(), authenticator: mcp.authenticator };
+  const oauth = authenticator.oauth;
   const rm = oauth ? resourceMetadataUrl : undefined;
   if (err instanceof MissingCredentialsError) {
     return oauth

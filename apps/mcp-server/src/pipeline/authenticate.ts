@@ -1,5 +1,6 @@
 import { OAuthError, ROLE_SCOPES, invalidToken, type Role } from '@stack/oauth';
-import { identityFromCertificate, type Identity } from '@stack/mcp-auth';
+import { identityFromCertificate, isApiKeyShaped, type Identity } from '@stack/mcp-auth';
+import type { AuthMethod } from '@stack/stack-config';
 import type { AuthMode } from '../config.ts';
 
 /** What a request presents; the transport (HTTP, TLS, stdio) fills in what it has. */
@@ -26,8 +27,28 @@ export interface Verifiers {
   noAuthRole?: Role;
 }
 
+/**
+ * What one protected server accepts: MCP_AUTH_MODE=mtls or none applies to every server; otherwise
+ * each accepts the methods its stack-file entry names in `auth` (oauth, apikey or both).
+ */
+export type Accepts = 'mtls' | 'none' | readonly AuthMethod[];
+
+/**
+ * What a server accepts: mtls and none as MCP_AUTH_MODE says, for every server; else the methods
+ * of its stack entry, and MCP_AUTH_MODE (oauth or apikey) when the entry names none.
+ */
+export function serverAccepts(mode: AuthMode, auth: readonly AuthMethod[] | undefined): Accepts {
+  if (mode === 'mtls' || mode === 'none') return mode;
+  return auth ?? [mode];
+}
+
+/** How an Accepts value reads in logs and the servers list: `oauth+apikey`, `mtls`… */
+export const describeAccepts = (a: Accepts): string => (typeof a === 'string' ? a : a.join('+'));
+
 export interface Authenticator {
-  mode: AuthMode;
+  accepts: Accepts;
+  /** Whether it takes OAuth access tokens: its server then has RFC 9728 metadata, which its challenges name. */
+  oauth: boolean;
   /** Returns the caller's identity or throws an invalid_token OAuthError (401). Never logs the credential. */
   authenticate(c: Credentials): Promise<Identity>;
 }
@@ -42,39 +63,52 @@ function bearerToken(header: string | undefined): string | undefined {
   return m[1];
 }
 
-/** Builds the authentication step for one mode. */
-export function createAuthenticator(mode: AuthMode, v: Verifiers): Authenticator {
-  const need = <T>(x: T | undefined, what: string): T => {
-    if (x === undefined) throw new TypeError(`${what} is required for auth mode '${mode}'`);
-    return x;
+const need = <T>(x: T | undefined, what: string, accepts: Accepts): T => {
+  if (x === undefined) throw new TypeError(`${what} is required for auth '${describeAccepts(accepts)}'`);
+  return x;
+};
+
+/**
+ * Access tokens, API keys or either. An API key comes in X-API-Key or as the bearer value; which
+ * one a bearer value is follows from its form alone (isApiKeyShaped: our keys' prefix), so a
+ * JWT is never looked up as a key nor a key parsed as a JWT. X-API-Key, when sent to a server
+ * that takes keys, is the credential (an Authorization header beside it is not read); sent to one
+ * that does not, it is refused rather than ignored, so a caller learns its key does not count here.
+ */
+function tokenOrKey(methods: readonly AuthMethod[], v: Verifiers): Authenticator {
+  const jwt = methods.includes('oauth') ? need(v.jwt, 'a JWT verifier', methods) : undefined;
+  const keys = methods.includes('apikey') ? need(v.apiKeys, 'an API key store', methods) : undefined;
+  const missing = jwt && keys ? 'no access token or api key was sent' : jwt ? 'no access token was sent' : 'no api key was sent';
+  return {
+    accepts: methods,
+    oauth: jwt !== undefined,
+    async authenticate(c) {
+      if (c.apiKey) {
+        if (!keys) throw invalidToken('this server does not accept api keys');
+        return keys.verify(c.apiKey);
+      }
+      const value = bearerToken(c.authorization);
+      if (!value) throw new MissingCredentialsError(missing);
+      if (isApiKeyShaped(value)) {
+        if (!keys) throw invalidToken('this server does not accept api keys');
+        return keys.verify(value);
+      }
+      if (!jwt) throw invalidToken('this server accepts only api keys');
+      return jwt.verify(value);
+    },
   };
-  switch (mode) {
-    case 'oauth': {
-      const jwt = need(v.jwt, 'a JWT verifier');
-      return {
-        mode,
-        async authenticate(c) {
-          const token = bearerToken(c.authorization);
-          if (!token) throw new MissingCredentialsError('no access token was sent');
-          return jwt.verify(token);
-        },
-      };
-    }
-    case 'apikey': {
-      const keys = need(v.apiKeys, 'an API key store');
-      return {
-        mode,
-        async authenticate(c) {
-          const key = c.apiKey || bearerToken(c.authorization);
-          if (!key) throw new MissingCredentialsError('no api key was sent');
-          return keys.verify(key);
-        },
-      };
-    }
+}
+
+/** Builds the authentication step for what one server accepts (an MCP_AUTH_MODE value stands for itself). */
+export function createAuthenticator(accepts: AuthMode | Accepts, v: Verifiers): Authenticator {
+  if (accepts === 'oauth' || accepts === 'apikey') return tokenOrKey([accepts], v);
+  if (typeof accepts !== 'string') return tokenOrKey(accepts, v);
+  switch (accepts) {
     case 'mtls': {
-      const map = need(v.mtlsRoleMap, 'a certificate role map');
+      const map = need(v.mtlsRoleMap, 'a certificate role map', accepts);
       return {
-        mode,
+        accepts,
+        oauth: false,
         async authenticate(c) {
           if (!c.certificate || Object.keys(c.certificate).length === 0) throw new MissingCredentialsError('no client certificate was sent');
           if (!c.certificateAuthorized) throw invalidToken('client certificate is not trusted');
@@ -83,9 +117,9 @@ export function createAuthenticator(mode: AuthMode, v: Verifiers): Authenticator
       };
     }
     case 'none': {
-      const role = need(v.noAuthRole, 'a role for unauthenticated callers');
+      const role = need(v.noAuthRole, 'a role for unauthenticated callers', accepts);
       const identity: Identity = Object.freeze({ kind: 'local', subject: 'local:anonymous', role, scopes: [...ROLE_SCOPES[role]] });
-      return { mode, authenticate: async () => identity };
+      return { accepts, oauth: false, authenticate: async () => identity };
     }
   }
 }

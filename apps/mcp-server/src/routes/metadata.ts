@@ -6,10 +6,11 @@ import type { FastifyPluginAsync } from 'fastify';
  */
 export const metadataRoutes: FastifyPluginAsync = async (app) => {
   const { config, endpoints } = app.mcp;
-  // Each protected server has its own document at its path-inserted URL; the root one describes
-  // the built-in server (the first endpoint), as before there were several.
-  const served = endpoints.map((e) => ({ e, url: new URL(e.resourceMetadataUrl).pathname }));
-  served.push({ e: endpoints[0]!, url: '/.well-known/oauth-protected-resource' });
+  // Each protected server that takes access tokens has its own document at its path-inserted URL;
+  // the root one describes the built-in server (the first endpoint), as before there were
+  // several. A server that takes no access token names no authorization server: none (404).
+  const served = endpoints.filter((e) => e.authenticator.oauth).map((e) => ({ e, url: new URL(e.resourceMetadataUrl).pathname }));
+  if (endpoints[0]?.authenticator.oauth) served.push({ e: endpoints[0], url: '/.well-known/oauth-protected-resource' });
   const seen = new Set<string>();
   for (const { e, url } of served) {
     if (seen.has(url)) continue;
