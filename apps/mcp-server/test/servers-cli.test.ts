@@ -49,10 +49,12 @@ servers:
   - name: fixture
     path: /mcp/fixture
     upstream: { url: "http://127.0.0.1:${port}/mcp", headers: { Authorization: "Bearer \${secret:FIXTURE_TOKEN}" } }
+    auth: [oauth, apikey]
     default: { roles: [admin, developer], scopes: ["demo:use"] }
   - name: missing
     path: /mcp/missing
     upstream: { url: "http://127.0.0.1:${port}/mcp", headers: { Authorization: "Bearer \${secret:NOT_SET}" } }
+    auth: [apikey]
 `);
   });
   afterAll(async () => {
@@ -105,6 +107,33 @@ servers:
     const files = (JSON.parse(offline.stdout) as { name: string; health: string; tools: { name: string }[] }[]).find((s) => s.name === 'files')!;
     expect(files.health).toBe('not checked');
     expect(files.tools.map((t) => t.name)).toEqual(['read_text_file', 'write_file']);
+  });
+
+  it('[GW-SERVERS-LIST] [GW-PER-SERVER-AUTH] shows what each server accepts: its auth, MCP_AUTH_MODE where it names none, mtls or none for every server', async () => {
+    const auth = async (mode?: string) => {
+      const saved = env.MCP_AUTH_MODE;
+      env.MCP_AUTH_MODE = mode;
+      try {
+        const r = await cli(['list', '--no-connect', '--json']);
+        return Object.fromEntries((JSON.parse(r.stdout) as { name: string; auth: string[]; authFrom: string }[]).map((x) => [x.name, [x.auth.join('+'), x.authFrom]]));
+      } finally {
+        env.MCP_AUTH_MODE = saved;
+      }
+    };
+    expect(await auth()).toEqual({
+      database: ['oauth', 'MCP_AUTH_MODE'], files: ['oauth', 'MCP_AUTH_MODE'], fixture: ['oauth+apikey', 'stack file'], missing: ['apikey', 'stack file'],
+    });
+    expect((await auth('apikey')).database).toEqual(['apikey', 'MCP_AUTH_MODE']);
+    expect(Object.values(await auth('mtls'))).toEqual(Array(4).fill(['mtls', 'MCP_AUTH_MODE']));
+    const table = await cli(['list', '--no-connect']);
+    expect(table.stdout).toContain('\nfixture (/mcp/fixture), auth: oauth, apikey\n');
+    expect(table.stdout).toContain('\nfiles (/mcp/files), auth: oauth (MCP_AUTH_MODE)\n');
+    env.MCP_AUTH_MODE = 'kerberos';
+    try {
+      expect((await cli(['list'])).code).toBe(2);
+    } finally {
+      delete env.MCP_AUTH_MODE;
+    }
   });
 
   it('[GW-STACK-VALIDATION] reports every problem of an invalid stack file and exits 1', async () => {

@@ -9,15 +9,19 @@ import { createHttpUpstream } from '../upstream/http-upstream.ts';
 import { createStdioUpstream } from '../upstream/stdio-upstream.ts';
 import type { Upstream } from '../upstream/types.ts';
 import { parseOptions } from './common.ts';
+import { AUTH_MODES, type AuthMode } from '../config.ts';
+import { serverAccepts } from '../pipeline/authenticate.ts';
 
 const USAGE = `Usage: npm run admin -- servers list [--json] [--no-connect]
 
-Lists each MCP server in the stack file: its path, its upstream and whether it answers, the tools
-it offers and the rule that applies to each (roles, scopes, rate limit per minute, or denied).
+Lists each MCP server in the stack file: its path, how callers authenticate, its upstream and
+whether it answers, the tools it offers and the rule that applies to each (roles, scopes, rate
+limit per minute, or denied).
 Upstreams are asked for their tools (a stdio server is started for it and stopped again), each
 within 10 s; --no-connect lists only what the file says.
 
-Settings: STACK_FILE (default stack.yaml at the repository root), NODE_ENV, and for the
+Settings: STACK_FILE (default stack.yaml at the repository root), NODE_ENV, MCP_AUTH_MODE (what a
+server whose entry names no auth accepts, and mtls or none for every server), and for the
 \${secret:NAME} references of upstream headers and env: MCP_DATABASE_PATH (default DATA_DIR/mcp.db),
 DATA_DIR, KEY_ENCRYPTION_KEY.
 `;
@@ -35,6 +39,10 @@ interface ToolRow {
 interface ServerReport {
   name: string;
   path: string;
+  /** What it accepts: oauth and/or apikey, or mtls or none (MCP_AUTH_MODE, every server). */
+  auth: string[];
+  /** Where that comes from: the server's entry or MCP_AUTH_MODE. */
+  authFrom: 'stack file' | 'MCP_AUTH_MODE';
   upstream: string;
   health: string;
   tools: ToolRow[];
@@ -63,8 +71,10 @@ function connect(s: ServerConfig, resolveValue: (v: string) => string): Upstream
   return undefined;
 }
 
-async function report(s: ServerConfig, connectUpstreams: boolean, resolveValue: (v: string) => string): Promise<ServerReport> {
-  const base = { name: s.name, path: s.path, upstream: describeUpstream(s) };
+async function report(s: ServerConfig, mode: AuthMode, connectUpstreams: boolean, resolveValue: (v: string) => string): Promise<ServerReport> {
+  const accepts = serverAccepts(mode, s.auth);
+  const auth = typeof accepts === 'string' ? [accepts] : [...accepts];
+  const base = { name: s.name, path: s.path, auth, authFrom: s.auth && typeof accepts !== 'string' ? 'stack file' as const : 'MCP_AUTH_MODE' as const, upstream: describeUpstream(s) };
   const named = Object.keys(s.tools.rules);
   const rows = (listed: readonly string[]): ToolRow[] => {
     const names = [...new Set([...listed, ...named])].sort();
@@ -92,6 +102,8 @@ async function list(args: string[], io: CliIo): Promise<void> {
   const { values } = parseOptions(args, { json: { type: 'boolean' }, 'no-connect': { type: 'boolean' } });
   const env = (io.env.NODE_ENV ?? 'development') as StackEnv;
   if (!['production', 'development', 'test'].includes(env)) throw new UsageError('NODE_ENV must be production, development or test');
+  const mode = (io.env.MCP_AUTH_MODE ?? 'oauth') as AuthMode;
+  if (!AUTH_MODES.includes(mode)) throw new UsageError(`MCP_AUTH_MODE must be one of ${AUTH_MODES.join(', ')}`);
   let stack;
   try {
     stack = loadStackFile(resolve(io.env.STACK_FILE ?? join(REPO_ROOT, 'stack.yaml')), { env });
@@ -122,12 +134,12 @@ async function list(args: string[], io: CliIo): Promise<void> {
   const resolveValue = (v: string) => resolveRefs(v, { secret, env: (n) => io.env[n] });
   try {
     const reports: ServerReport[] = [];
-    for (const s of stack.servers) reports.push(await report(s, connectUpstreams, resolveValue));
+    for (const s of stack.servers) reports.push(await report(s, mode, connectUpstreams, resolveValue));
     if (values.json) return void io.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
     io.stdout.write(`${stack.source}\n\n`);
     io.stdout.write(formatTable(['SERVER', 'PATH', 'UPSTREAM', 'HEALTH'], reports.map((r) => [r.name, r.path, r.upstream, r.health])));
     for (const r of reports) {
-      io.stdout.write(`\n${r.name} (${r.path})\n`);
+      io.stdout.write(`\n${r.name} (${r.path}), auth: ${r.auth.join(', ')}${r.authFrom === 'MCP_AUTH_MODE' ? ' (MCP_AUTH_MODE)' : ''}\n`);
       if (r.tools.length === 0) io.stdout.write('  no tools known\n');
       else io.stdout.write(formatTable(['  TOOL', 'RULE (roles | scopes | rate)', 'LISTED'], r.tools.map((t) => [`  ${t.name}`, t.rule, t.listed ? 'yes' : 'no'])));
     }
