@@ -8,6 +8,10 @@ import { isRole, type Role } from '@stack/oauth';
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
+/**
+ * MCP_AUTH_MODE. oauth and apikey: what a stack-file server whose entry names no `auth` accepts
+ * (pipeline/authenticate.ts serverAccepts); mtls and none: every server, whatever its entry says.
+ */
 export const AUTH_MODES = ['oauth', 'apikey', 'mtls', 'none'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 

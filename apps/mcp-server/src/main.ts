@@ -5,6 +5,7 @@ import { buildApp } from './app.ts';
 import { configWarnings, loadMcpConfig, type McpConfig } from './config.ts';
 import type { PolicyHolder } from './policy.ts';
 import type { Endpoint } from './endpoint.ts';
+import { describeAccepts } from './pipeline/authenticate.ts';
 import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 
 const display = (p: string) => {
@@ -23,7 +24,7 @@ function startupLines(config: McpConfig, policy: PolicyHolder, toolNames: string
   }
   const tools = toolNames.filter((t) => Object.hasOwn(policy.current().tools, t)).length;
   lines.push(`[OK] Role-based access control active (policy ${display(config.policyFile ?? config.stackFile)}, ${tools} tools)`);
-  for (const e of endpoints.slice(1)) lines.push(`[OK] Gateway: ${e.name} at ${e.resourceUrl} (audience of its tokens)`);
+  for (const e of endpoints.slice(1)) lines.push(`[OK] Gateway: ${e.name} at ${e.resourceUrl} (accepts ${describeAccepts(e.authenticator.accepts)}${e.authenticator.oauth ? '; audience of its tokens' : ''})`);
   const sinks = [config.auditLog ? display(config.auditLog) : undefined, config.auditStdout ? 'stdout' : undefined].filter(Boolean);
   lines.push(sinks.length ? `[OK] Audit logging to ${sinks.join(' and ')}` : '[WARN] Audit logging is off (MCP_AUDIT_LOG=off)');
   lines.push(`[OK] Rate limiting: ${config.rateLimitPerMinute} req/min per ${config.authMode === 'oauth' && config.transport === 'http' ? 'user' : 'identity'}`);
