@@ -10,6 +10,8 @@ import { endpointOf } from '../endpoint.ts';
  * challenge (RFC 9728 §5.1); one that takes none (API keys only, mTLS) names realm="mcp".
  */
 function challenge(request: FastifyRequest, err: OAuthError): string | undefined {
+  // Other errors (403 access_denied for a refused origin, 429…) carry no challenge.
+  if (!(err instanceof MissingCredentialsError) && err.code !== 'invalid_token' && err.code !== 'insufficient_scope') return undefined;
   const { mcp } = request.server;
   // The challenge names the metadata and scopes of the server the request was for.
   const { resourceMetadataUrl, policy, authenticator } = endpointOf(request) ?? { resourceMetadataUrl: mcp.resourceMetadataUrl, policy: () => mcp.policy.current(), authenticator: mcp.authenticator };
