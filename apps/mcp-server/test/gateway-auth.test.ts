@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMcpDb } from '@stack/db';
 import { createApiKeyStore } from '@stack/mcp-auth';
-import { bearer, callTool, listTools, rpc, startMcpServer, useIssuer, type TestMcpServer } from './helpers.ts';
+import { bearer, callTool, listTools, rpc, startIssuer, startMcpServer, useIssuer, type TestMcpServer } from './helpers.ts';
 import { fixture, runNode, type Lines } from './upstream-helpers.ts';
 
 const toolText = (body: { result?: { content?: { text?: string }[] } }) => body.result?.content?.[0]?.text ?? '';
@@ -131,6 +132,27 @@ servers:
     const t = bearer(await issuer.sign({ aud: `${o}/mcp/tokens`, role: 'developer', scope: 'demo:use' }));
     expect(toolText(await (await rpc(`${o}/mcp/tokens`, callTool('echo', { message: 'token' }), t)).json())).toBe('token');
     expect((await fetch(`${o}/.well-known/oauth-protected-resource/mcp/tokens`)).status).toBe(200);
+  });
+
+  it('[GW-PER-SERVER-AUTH] [MCP-RS-TOKEN-VALIDATION] MCP_AUTH_MODE=apikey: the revocation feed is still polled for an [oauth] server, and a revoked token refused there', async () => {
+    const own = await startIssuer();
+    try {
+      const jti = randomUUID();
+      own.revoked.push({ jti, expiresAt: Date.now() + 600_000 });
+      await using k = await startMcpServer({ AUTH_ISSUER: own.url, STACK_FILE: stackFile, MCP_AUTH_MODE: 'apikey', REVOCATION_POLL_SECONDS: '1' }, { policy: undefined });
+      const url = `${new URL(k.url).origin}/mcp/tokens`;
+      const revoked = bearer(await own.sign({ aud: url, role: 'developer', scope: 'demo:use', jti }));
+      let status = 0;
+      for (let i = 0; i < 40 && status !== 401; i++) {
+        status = (await rpc(url, listTools(), revoked)).status;
+        if (status !== 401) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(status).toBe(401);
+      expect((await rpc(url, listTools(), bearer(await own.sign({ aud: url, role: 'developer', scope: 'demo:use' })))).status).toBe(200);
+      expect(own.seen.some((r) => r.url.startsWith('/revocations'))).toBe(true);
+    } finally {
+      await own.close();
+    }
   });
 
   it('[GW-PER-SERVER-AUTH] MCP_AUTH_MODE=none applies to every server whatever its auth says: no credential needed, no metadata', async () => {
