@@ -21,6 +21,9 @@ export interface BrowserRun {
   final?: string;
   error?: string;
   consentHeading?: string;
+  /** The consent screen's "Service it will access" and its scope lines ("<sentence> <scope>"). */
+  consentService?: string;
+  consentScopes?: string[];
   wrongPassword?: { path: string; alert?: string };
 }
 

@@ -7,7 +7,11 @@
  *
  * Usage: node --import tsx sdk-v2-client.ts <mcp-url>
  * Env:   BROWSER (required), SDK_V2_TAMPER_ISS=<url> (replace `iss` in the callback, to see the
- *        client refuse it). Progress is one JSON object per line on stdout; exit code 1 on failure.
+ *        client refuse it), SDK_V2_CALLS=<JSON [{name, arguments}, …]> (the tools to call instead of
+ *        the demo `query`s: the first before the refresh, the rest after it), SDK_V2_EMIT_TOKEN=1
+ *        (emit access tokens, for a test to present elsewhere), SDK_V2_FIRST_SCOPE=<scope> (ask
+ *        for this scope the first time; a later 403 insufficient_scope is then stepped up through the
+ *        browser again). Progress is one JSON object per line on stdout; exit code 1 on failure.
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -26,25 +30,44 @@ function emit(event: string, data: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ event, ...data })}\n`);
 }
 
-/** A tool result's payload: one JSON text block (apps/mcp-server/src/tools/tool-result.ts). */
-function textJson(result: { content?: unknown }): unknown {
+/** A tool result's first text block, and its JSON payload when it is one (apps/mcp-server/src/tools/tool-result.ts). */
+function textOf(result: { content?: unknown; isError?: boolean }): { isError: boolean; text?: string; data?: unknown } {
   const first = (result.content as { type: string; text?: string }[] | undefined)?.[0];
-  return first?.type === 'text' && first.text !== undefined ? JSON.parse(first.text) : undefined;
+  const text = first?.type === 'text' ? first.text : undefined;
+  let data: unknown;
+  try { data = text === undefined ? undefined : JSON.parse(text); } catch { /* plain text (an upstream server's) */ }
+  return { isError: result.isError ?? false, text, data };
 }
 
-/** The loopback listener that receives the authorization response; resolves with its query once. */
-async function listenForCallback(): Promise<{ redirectUrl: string; params: Promise<URLSearchParams>; close: () => void }> {
-  let resolve!: (p: URLSearchParams) => void;
-  const params = new Promise<URLSearchParams>((ok) => { resolve = ok; });
+interface ToolCall { name: string; arguments: Record<string, unknown> }
+const CALLS: ToolCall[] = process.env.SDK_V2_CALLS
+  ? JSON.parse(process.env.SDK_V2_CALLS) as ToolCall[]
+  : [{ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM users' } }, { name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM orders' } }];
+
+/** The loopback listener that receives authorization responses; next() resolves with the next one's query. */
+async function listenForCallback(): Promise<{ redirectUrl: string; next: () => Promise<URLSearchParams>; close: () => void }> {
+  const arrived: URLSearchParams[] = [];
+  let waiting: ((p: URLSearchParams) => void) | undefined;
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname !== '/callback') { res.writeHead(404).end(); return; }
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('You can close this window.');
-    resolve(url.searchParams);
+    if (waiting) waiting(url.searchParams);
+    else arrived.push(url.searchParams);
+    waiting = undefined;
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as { port: number };
-  return { redirectUrl: `http://127.0.0.1:${port}/callback`, params, close: () => { server.closeAllConnections(); server.close(); } };
+  const next = async () => {
+    const ready = arrived.shift();
+    if (ready) return ready;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      new Promise<URLSearchParams>((ok) => { waiting = ok; }),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('no authorization callback in time')), CALLBACK_TIMEOUT_MS); }),
+    ]).finally(() => clearTimeout(timer));
+  };
+  return { redirectUrl: `http://127.0.0.1:${port}/callback`, next, close: () => { server.closeAllConnections(); server.close(); } };
 }
 
 /** In-memory credentials, keyed by issuer as v2 asks (credentials are bound to their AS). */
@@ -78,7 +101,10 @@ class DesktopProvider implements OAuthClientProvider {
   tokens(ctx?: OAuthClientInformationContext) { return ctx ? this.tokenSets.get(ctx.issuer) : [...this.tokenSets.values()][0]; }
   saveTokens(t: StoredOAuthTokens, ctx?: OAuthClientInformationContext) {
     this.tokenSets.set(ctx?.issuer ?? '', t);
-    emit('tokens', { issuer: ctx?.issuer, scope: t.scope, token_type: t.token_type, has_refresh_token: Boolean(t.refresh_token), refresh_token_tail: t.refresh_token?.slice(-6) });
+    emit('tokens', {
+      issuer: ctx?.issuer, scope: t.scope, token_type: t.token_type, has_refresh_token: Boolean(t.refresh_token), refresh_token_tail: t.refresh_token?.slice(-6),
+      ...(process.env.SDK_V2_EMIT_TOKEN === '1' ? { access_token: t.access_token } : {}),
+    });
   }
   saveCodeVerifier(v: string) { this.verifier = v; }
   codeVerifier() { return this.verifier; }
@@ -91,7 +117,11 @@ class DesktopProvider implements OAuthClientProvider {
     });
   }
   discoveryState() { return this.discovery; }
+  /** SDK_V2_FIRST_SCOPE: the scope of the first authorization request, as a user granting less at first. */
+  private firstScope = process.env.SDK_V2_FIRST_SCOPE;
   redirectToAuthorization(url: URL): void {
+    if (this.firstScope) url.searchParams.set('scope', this.firstScope);
+    this.firstScope = undefined;
     emit('authorization_url', { url: url.toString() });
     // As a desktop client does: hand the URL to the user's browser and wait for the loopback callback.
     spawn(browser!, [url.toString()], { stdio: ['ignore', 'inherit', 'inherit'] })
@@ -120,29 +150,42 @@ async function run(): Promise<void> {
     } catch (err) {
       if (!(err instanceof UnauthorizedError)) throw err;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const params = await Promise.race([
-      callback.params,
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('no authorization callback in time')), CALLBACK_TIMEOUT_MS); }),
-    ]).finally(() => clearTimeout(timer));
-    emit('callback', { keys: [...params.keys()], iss: params.get('iss'), error: params.get('error') });
-    // The SDK leaves state to the caller (RFC 6749 §10.12).
-    if (params.get('state') !== provider.lastState) throw new Error('state mismatch');
-    if (process.env.SDK_V2_TAMPER_ISS) params.set('iss', process.env.SDK_V2_TAMPER_ISS);
-    await transport().finishAuth(params);
+    const finish = async () => {
+      const params = await callback.next();
+      emit('callback', { keys: [...params.keys()], iss: params.get('iss'), error: params.get('error') });
+      // The SDK leaves state to the caller (RFC 6749 §10.12).
+      if (params.get('state') !== provider.lastState) throw new Error('state mismatch');
+      if (process.env.SDK_V2_TAMPER_ISS) params.set('iss', process.env.SDK_V2_TAMPER_ISS);
+      await transport().finishAuth(params);
+    };
+    await finish();
 
     client = newClient();
     await client.connect(transport());
     emit('tools', { names: (await client.listTools()).tools.map((t) => t.name), era: client.getProtocolEra() });
-    const first = await client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM users' } });
-    emit('call', { isError: first.isError ?? false, data: textJson(first) });
+    emit('call', textOf(await client.callTool(CALLS[0]!)));
     await client.close();
 
     provider.expireAccessTokens();
     client = newClient();
     await client.connect(transport());
-    const again = await client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM orders' } });
-    emit('call_after_refresh', { isError: again.isError ?? false, data: textJson(again) });
+    for (const call of CALLS.slice(1)) {
+      let result;
+      try {
+        result = await client.callTool(call);
+      } catch (err) {
+        // A 403 insufficient_scope: the SDK sent the browser to authorize the wider scope (step-up)
+        // and gives up on this request; finish that authorization and call again.
+        if (!(err instanceof UnauthorizedError)) throw err;
+        emit('step_up', { name: call.name });
+        await client.close();
+        await finish();
+        client = newClient();
+        await client.connect(transport());
+        result = await client.callTool(call);
+      }
+      emit('call_after_refresh', { name: call.name, ...textOf(result) });
+    }
     await client.close();
     emit('done');
   } finally {

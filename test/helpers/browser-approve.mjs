@@ -59,6 +59,9 @@ async function run() {
     if (new URL(page.url()).pathname === '/consent') {
       await shot(page, 'consent');
       log.consentHeading = (await page.getByRole('heading', { level: 1 }).textContent())?.trim();
+      // What the user is asked to allow: the service (resource) and one line per scope.
+      log.consentService = (await page.locator('dt:has-text("Service it will access") + dd').textContent())?.trim();
+      log.consentScopes = (await page.locator('ul.scopes li').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim());
       const arrived = atClient();
       await page.getByRole('button', { name: env.E2E_DECISION === 'deny' ? 'Deny' : 'Allow' }).click();
       await arrived;
