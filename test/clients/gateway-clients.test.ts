@@ -4,13 +4,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { decodeJwt } from 'jose';
 import { parse, stringify } from 'yaml';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { freePort } from '../../apps/auth-server/test/helpers.ts';
 import { FILESYSTEM_ENTRY } from '../../apps/mcp-server/test/upstream-helpers.ts';
 import { inspectorCli, node22 } from '../helpers/node22-tools.ts';
 import { PASSWORD, startStack, type Stack } from '../helpers/stack.ts';
-import { ClientHome, REPO, jsonLines, runClient, type BrowserRun } from './harness.ts';
+import { ClientHome, MCP_REMOTE_DIST, REPO, jsonLines, mcpRemoteProxy, runClient, type BrowserRun } from './harness.ts';
 
 /**
  * The three real clients against a gateway server rather than the built-in /mcp: the stack file
@@ -21,7 +19,6 @@ import { ClientHome, REPO, jsonLines, runClient, type BrowserRun } from './harne
  */
 
 const SDK_SCRIPT = resolve(import.meta.dirname, 'sdk-v2-client.ts');
-const MCP_REMOTE = resolve(REPO, 'node_modules/mcp-remote/dist');
 const TIMEOUT = 45_000;
 
 const FILES_READ = 'Read the shared folder: list its folders and open its files';
@@ -147,7 +144,7 @@ describe('the SDK v2 client, mcp-remote and the Inspector against a gateway serv
     const configDir = join(home.dir, 'mcp-auth');
     try {
       const port = await freePort();
-      const first = await runClient(process.execPath, [join(MCP_REMOTE, 'client.js'), files, String(port)], {
+      const first = await runClient(process.execPath, [join(MCP_REMOTE_DIST, 'client.js'), files, String(port)], {
         env: { MCP_REMOTE_CONFIG_DIR: configDir, ...home.browserEnv({ email, password: PASSWORD, screenshots: 'gateway-mcp-remote' }) },
         timeoutMs: 20_000,
       });
@@ -167,31 +164,17 @@ describe('the SDK v2 client, mcp-remote and the Inspector against a gateway serv
       const tokens = JSON.parse(readFileSync(join(storeDir, readdirSync(storeDir).find((f) => f.endsWith('_tokens.json'))!), 'utf8')) as { access_token: string };
       expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: files, scope: 'files:read' });
 
-      const transport = new StdioClientTransport({
-        command: process.execPath,
-        args: [join(MCP_REMOTE, 'proxy.js'), files, String(port)],
-        env: { ...process.env, MCP_REMOTE_CONFIG_DIR: configDir, ...home.noBrowserEnv() },
-        stderr: 'pipe',
-      });
-      let log = '';
-      transport.stderr?.on('data', (c: Buffer) => { log += c.toString(); });
-      const client = new Client({ name: 'desktop-app', version: '1.0.0' });
-      const timeout = <T,>(p: Promise<T>) => {
-        let timer: NodeJS.Timeout | undefined;
-        return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`mcp-remote did not answer:\n${log}`)), 15_000); })])
-          .finally(() => clearTimeout(timer));
-      };
+      const proxy = await mcpRemoteProxy(files, port, { MCP_REMOTE_CONFIG_DIR: configDir, ...home.noBrowserEnv() });
       try {
-        await timeout(client.connect(transport));
-        const read = await timeout(client.callTool({ name: 'read_text_file', arguments: { path: hello() } }));
-        expect(read.isError, log).toBeFalsy();
+        const read = await proxy.answer(proxy.client.callTool({ name: 'read_text_file', arguments: { path: hello() } }));
+        expect(read.isError, proxy.log()).toBeFalsy();
         expect((read.content as { text: string }[])[0]!.text).toBe('hello from the shared folder');
-        const denied = await timeout(client.callTool({ name: 'write_file', arguments: { path: join(shared, 'from-viewer.txt'), content: 'x' } }));
+        const denied = await proxy.answer(proxy.client.callTool({ name: 'write_file', arguments: { path: join(shared, 'from-viewer.txt'), content: 'x' } }));
         expect(denied.isError).toBe(true);
         expect((denied.content as { text: string }[])[0]!.text).toMatch(/^ACCESS DENIED\nTool: write_file\nRequired role: admin or developer\nYour role: viewer/);
         expect(existsSync(join(shared, 'from-viewer.txt'))).toBe(false);
       } finally {
-        await client.close();
+        await proxy.close();
       }
       expect(await home.browserRuns(2, 500)).toHaveLength(1);
     } finally {

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { SCREENSHOTS } from '../helpers/chromium.ts';
 
 /**
@@ -12,6 +14,8 @@ import { SCREENSHOTS } from '../helpers/chromium.ts';
 /** The `BROWSER=` program: real Chromium that signs in and presses Allow or Deny. */
 export const BROWSER_SCRIPT = resolve(import.meta.dirname, '../helpers/browser-approve.mjs');
 export const REPO = resolve(import.meta.dirname, '../..');
+/** mcp-remote 0.15: `client.js` is mcp-remote-client, `proxy.js` the stdio proxy desktop apps launch. */
+export const MCP_REMOTE_DIST = join(REPO, 'node_modules/mcp-remote/dist');
 /** Screenshots of the pages as each client's user saw them; test-output/ is git-ignored. */
 export const CLIENT_SCREENSHOTS = join(SCREENSHOTS, 'clients');
 
@@ -113,4 +117,42 @@ export function runClient(command: string, args: string[], opts: { env: Record<s
 /** Parses a client's JSON-lines stdout. */
 export function jsonLines(stdout: string): Record<string, unknown>[] {
   return stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export interface McpRemoteProxy {
+  client: Client;
+  /** Waits for `p`, or fails after 15 s with what the proxy logged so far. */
+  answer<T>(p: Promise<T>): Promise<T>;
+  /** The proxy's standard error so far. */
+  log(): string;
+  close(): Promise<void>;
+}
+
+/**
+ * mcp-remote's stdio proxy for `serverUrl` on the registration and tokens in `env`'s
+ * MCP_REMOTE_CONFIG_DIR (`port` must be the callback port they were stored with), and an SDK
+ * client connected to it as a desktop app would be.
+ */
+export async function mcpRemoteProxy(serverUrl: string, port: number, env: Record<string, string>): Promise<McpRemoteProxy> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [join(MCP_REMOTE_DIST, 'proxy.js'), serverUrl, String(port)],
+    env: { ...process.env, ...env } as Record<string, string>,
+    stderr: 'pipe',
+  });
+  let log = '';
+  transport.stderr?.on('data', (c: Buffer) => { log += c.toString(); });
+  const client = new Client({ name: 'desktop-app', version: '1.0.0' });
+  const answer = <T,>(p: Promise<T>) => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`mcp-remote did not answer:\n${log}`)), 15_000); })])
+      .finally(() => clearTimeout(timer));
+  };
+  try {
+    await answer(client.connect(transport));
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+  return { client, answer, log: () => log, close: () => client.close() };
 }

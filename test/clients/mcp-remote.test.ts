@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { join } from 'node:path';
 import { freePort } from '../../apps/auth-server/test/helpers.ts';
 import { PASSWORD, startStack, type Stack } from '../helpers/stack.ts';
-import { ClientHome, REPO, runClient } from './harness.ts';
+import { ClientHome, MCP_REMOTE_DIST, mcpRemoteProxy, runClient } from './harness.ts';
 
 /**
  * mcp-remote 0.15 as people run it. `mcp-remote-client` signs in (BROWSER = real Chromium) and
@@ -14,9 +12,7 @@ import { ClientHome, REPO, runClient } from './harness.ts';
  * run stored.
  */
 
-const PKG = resolve(REPO, 'node_modules/mcp-remote');
-const CLIENT_BIN = join(PKG, 'dist/client.js');
-const PROXY_BIN = join(PKG, 'dist/proxy.js');
+const CLIENT_BIN = join(MCP_REMOTE_DIST, 'client.js');
 const TIMEOUT = 45_000;
 const TOOLS = ['list_tables', 'describe_table', 'query', 'execute_sql'];
 
@@ -89,28 +85,14 @@ describe('mcp-remote through the whole stack', () => {
     const before = readTokens();
     writeFileSync(stored('_tokens.json'), JSON.stringify({ ...before, access_token: 'expired-access-token' }));
 
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [PROXY_BIN, stack.mcp.url, String(port)],
-      env: { ...process.env, MCP_REMOTE_CONFIG_DIR: configDir, ...home.noBrowserEnv() },
-      stderr: 'pipe',
-    });
-    let log = '';
-    transport.stderr?.on('data', (c: Buffer) => { log += c.toString(); });
-    const client = new Client({ name: 'desktop-app', version: '1.0.0' });
-    const timeout = <T,>(p: Promise<T>) => {
-      let timer: NodeJS.Timeout | undefined;
-      return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`mcp-remote did not answer:\n${log}`)), 15_000); })])
-        .finally(() => clearTimeout(timer));
-    };
+    const proxy = await mcpRemoteProxy(stack.mcp.url, port, { MCP_REMOTE_CONFIG_DIR: configDir, ...home.noBrowserEnv() });
     try {
-      await timeout(client.connect(transport));
-      expect((await timeout(client.listTools())).tools.map((t) => t.name).sort()).toEqual([...TOOLS].sort());
-      const result = await timeout(client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM users' } }));
-      expect(result.isError, log).toBeFalsy();
+      expect((await proxy.answer(proxy.client.listTools())).tools.map((t) => t.name).sort()).toEqual([...TOOLS].sort());
+      const result = await proxy.answer(proxy.client.callTool({ name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM users' } }));
+      expect(result.isError, proxy.log()).toBeFalsy();
       expect(JSON.parse((result.content as { text: string }[])[0]!.text)).toMatchObject({ columns: ['n'], rows: [[30]] });
     } finally {
-      await client.close();
+      await proxy.close();
     }
 
     const after = readTokens();
@@ -118,7 +100,7 @@ describe('mcp-remote through the whole stack', () => {
     expect(after.access_token).toMatch(/^eyJ/);
     const info = JSON.parse(readFileSync(stored('_client_info.json'), 'utf8')) as { client_id: string };
     expect(stack.auth.auditEvents()).toContainEqual(expect.objectContaining({ event: 'token.refreshed', client: info.client_id }));
-    expect(log).not.toContain('Please authorize');
+    expect(proxy.log()).not.toContain('Please authorize');
     expect(await home.browserRuns(2, 500)).toHaveLength(1);
   }, TIMEOUT);
 
