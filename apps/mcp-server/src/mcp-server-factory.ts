@@ -4,13 +4,13 @@ import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import {
   isInitializeRequest, isInputRequiredResult, isJSONRPCRequest, ProtocolError, ProtocolErrorCode, Server,
-  type CallToolResult, type InputRequiredResult, type JSONRPCMessage, type JSONRPCRequest, type RequestId, type ServerContext,
-  type Tool, type Transport,
+  type CallToolResult, type GetPromptResult, type InputRequiredResult, type JSONRPCMessage, type JSONRPCRequest, type ListPromptsResult, type ListResourcesResult,
+  type ListResourceTemplatesResult, type ReadResourceResult, type RequestId, type ServerContext, type Tool, type Transport,
 } from '@modelcontextprotocol/server';
 import { serveStdio, StdioServerTransport, type StdioServerHandle } from '@modelcontextprotocol/server/stdio';
 import type { Identity } from '@stack/mcp-auth';
 import type { Auditor } from './pipeline/audit.ts';
-import type { ApprovedCall, PreparedTool } from './pipeline/gate.ts';
+import type { ApprovedCall, ApprovedItem, PreparedTool } from './pipeline/gate.ts';
 import type { ProtocolEra } from './pipeline/protocol-era.ts';
 
 export interface ServerFactoryDeps {
@@ -25,6 +25,16 @@ export interface ServerFactoryDeps {
   serverInfo?: { name: string; title: string };
   /** The stack file's name for the server, on a gateway path: named in audit lines. */
   server?: string;
+  /** A gateway server's resources and prompts (the built-in server has none). */
+  items?: GatewayItems;
+}
+
+/** What a gateway server passes on from its upstream besides tools, under the stack file's rules. */
+export interface GatewayItems {
+  /** resources/list, resources/templates/list or prompts/list: the upstream's entries `identity` may use. */
+  list(kind: 'resources' | 'resourceTemplates' | 'prompts', identity: Identity): Promise<Record<string, unknown>[]>;
+  /** Sends an approved resources/read or prompts/get upstream for `identity`; an error comes back in our words. */
+  forward(item: ApprovedItem, identity: Identity): Promise<{ result: unknown } | { error: { code: number; message: string } }>;
 }
 
 export interface SessionInfo {
@@ -75,8 +85,13 @@ export const serveStdioServer = (newServer: () => Server, transport: StdioServer
  * - tools/call: the call the gate approved, with the arguments it parsed, and nothing else. A
  *   handler that throws becomes a generic tool error plus an ERROR audit line. Handlers receive
  *   the identity and a request id, never the credential.
- * - prompts and resources: declared with empty lists, so a client that asks gets an answer (with
- *   cache hints) rather than "method not found".
+ * - prompts and resources: always declared. The built-in server answers empty lists, so a client
+ *   that asks gets an answer (with cache hints) rather than "method not found". A gateway server
+ *   (`items`) lists the upstream's entries the caller may use and passes on a resources/read or
+ *   prompts/get the gate approved. Declared even when the upstream offers none: the capabilities
+ *   are answered at initialize (or server/discover, cached by the client) before the upstream
+ *   may have started, and must not change when it restarts with other ones; an empty list is what
+ *   clients already handle for a server with nothing to offer.
  */
 export function createServerFactory(deps: ServerFactoryDeps): (sessions: SessionSource) => Server {
   // Built once for the local tools: their JSON Schema never changes while the process runs. An
@@ -110,15 +125,37 @@ export function createServerFactory(deps: ServerFactoryDeps): (sessions: Session
     server.setRequestHandler('tools/list', (_request, ctx) => ({
       tools: deps.visibleTools(sessionOf(ctx).identity).flatMap((t) => (t.listing as Tool | undefined) ?? listing.get(t.def.name) ?? []),
     }));
-    server.setRequestHandler('prompts/list', () => ({ prompts: [] }));
-    server.setRequestHandler('resources/list', () => ({ resources: [] }));
-    server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: [] }));
+    const { items } = deps;
+    if (items) {
+      const forward = async (kind: ApprovedItem['kind'], ctx: ServerContext): Promise<unknown> => {
+        const s = sessionOf(ctx);
+        // As for tools/call: only what the gate approved for this request goes upstream.
+        const item = s.approvedCall(ctx.mcpReq.id);
+        if (!item || !('kind' in item) || item.kind !== kind) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error');
+        const out = await items.forward(item, s.identity);
+        if (!('error' in out)) return out.result;
+        deps.audit.record({
+          decision: 'ERROR', requestId: item.requestId, identity: s.identity, method: ctx.mcpReq.method, server: deps.server,
+          ...(kind === 'resources' ? { resource: item.key } : { prompt: item.key }), address: s.address, transport: s.transport, reason: `upstream failed: ${out.error.message.slice(0, 200)}`,
+        });
+        throw new ProtocolError(out.error.code, `${out.error.message} (request id ${item.requestId}).`);
+      };
+      server.setRequestHandler('resources/list', async (_r, ctx) => ({ resources: await items.list('resources', sessionOf(ctx).identity) as ListResourcesResult['resources'] }));
+      server.setRequestHandler('resources/templates/list', async (_r, ctx) => ({ resourceTemplates: await items.list('resourceTemplates', sessionOf(ctx).identity) as ListResourceTemplatesResult['resourceTemplates'] }));
+      server.setRequestHandler('prompts/list', async (_r, ctx) => ({ prompts: await items.list('prompts', sessionOf(ctx).identity) as ListPromptsResult['prompts'] }));
+      server.setRequestHandler('resources/read', async (_r, ctx) => await forward('resources', ctx) as ReadResourceResult);
+      server.setRequestHandler('prompts/get', async (_r, ctx) => await forward('prompts', ctx) as GetPromptResult);
+    } else {
+      server.setRequestHandler('prompts/list', () => ({ prompts: [] }));
+      server.setRequestHandler('resources/list', () => ({ resources: [] }));
+      server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: [] }));
+    }
     server.setRequestHandler('tools/call', async (_request, ctx): Promise<CallToolResult | InputRequiredResult> => {
       const s = sessionOf(ctx);
       // Every tools/call passes the gate before the SDK sees it; the tool and the arguments come
       // from its approval, never from the request again. No approval: there is nothing to run.
       const call = s.approvedCall(ctx.mcpReq.id);
-      if (!call) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error');
+      if (!call || !('tool' in call)) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error');
       const { def } = call.tool;
       try {
         const result: CallToolResult | InputRequiredResult = await def.handler(call.args, { identity: s.identity, requestId: call.requestId });

@@ -5,13 +5,15 @@ import type { Endpoint } from '../endpoint.ts';
 import { createMcpHttpServer, createServerFactory, ToolFailure } from '../mcp-server-factory.ts';
 import type { Authenticator } from '../pipeline/authenticate.ts';
 import type { Auditor } from '../pipeline/audit.ts';
-import { visibleTools, type GateContext, type PreparedTool } from '../pipeline/gate.ts';
+import type { Identity } from '@stack/mcp-auth';
+import { authorizeRule } from '../pipeline/authorize.ts';
+import { visibleTools, type GateContext, type ItemKind, type PreparedTool } from '../pipeline/gate.ts';
 import type { RateLimits } from '../pipeline/rate-limit.ts';
 import { buildPolicy, type Policy, type ToolRule } from '../policy.ts';
 import { resourceMetadataUrl } from '../routes/metadata.ts';
 import { createHttpUpstream } from '../upstream/http-upstream.ts';
 import { createStdioUpstream } from '../upstream/stdio-upstream.ts';
-import type { ListItem, Upstream } from '../upstream/types.ts';
+import { INVALID_PARAMS, type ListItem, type Upstream } from '../upstream/types.ts';
 
 export interface GatewayDeps {
   /** The MCP app's public origin: a server's resource URL is this followed by its path. */
@@ -28,10 +30,25 @@ export interface GatewayDeps {
 
 export interface GatewayEndpoint extends Endpoint {
   upstream: Upstream;
+  /** The stack file's entry the endpoint runs with: its rules as last applied, the rest as at start. */
+  server(): ServerConfig;
+  /**
+   * Takes the rules of `next`, the same server read again (SIGHUP): tools, resources, prompts,
+   * default, scope_implies and rate limits. Its name, path, upstream and auth stay as they were
+   * (the caller reports a change there as needing a restart).
+   */
+  applyRules(next: ServerConfig): void;
   close(): Promise<void>;
 }
 
 const asToolRule = (r: Rule): ToolRule => Object.freeze({ roles: r.roles as ToolRule['roles'], scopes: r.scopes, ratePerMinute: r.ratePerMinute });
+const identityKey = (identity: { kind: string; subject: string }) => `${identity.kind}:${identity.subject}`;
+
+/** The scopes of a server's resource and prompt rules, which its metadata and challenges name too. */
+function itemScopes(server: ServerConfig): string[] {
+  const sets = [server.resources, server.prompts];
+  return sets.flatMap((set) => [...Object.values(set.rules), ...(set.default === 'deny' ? [] : [set.default])]).flatMap((r) => r.scopes);
+}
 
 function connect(server: ServerConfig, lookup: GatewayDeps['lookup']): Upstream {
   const resolveAll = (m: Readonly<Record<string, string>>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, resolveRefs(v, lookup)]));
@@ -55,15 +72,23 @@ function connect(server: ServerConfig, lookup: GatewayDeps['lookup']): Upstream 
  * other the server's `default` (deny unless set: neither listed nor callable). Arguments go
  * upstream as the caller sent them (the upstream validates its own input); the caller's
  * credential never does: the upstream sees only the headers the file configures.
+ * Resources and prompts follow the same rules by URI and prompt name (`resources`, `prompts`, each
+ * with its own `default`): listed to a caller only when it may read or get them, gated like a
+ * tool call, then passed upstream.
  */
-export function createGatewayEndpoint(server: ServerConfig, deps: GatewayDeps): GatewayEndpoint {
+export function createGatewayEndpoint(initial: ServerConfig, deps: GatewayDeps): GatewayEndpoint {
+  let server = initial;
   const resourceUrl = `${deps.origin}${server.path}`;
   const upstream = connect(server, deps.lookup);
-  const empty = buildPolicy({}, server.scopeImplies, server.name);
+  const withItemScopes = (policy: Policy): Policy => {
+    const extra = itemScopes(server).filter((sc) => !policy.scopesSupported.includes(sc));
+    return extra.length ? Object.freeze({ ...policy, scopesSupported: Object.freeze([...policy.scopesSupported, ...new Set(extra)]) }) : policy;
+  };
+  const empty = withItemScopes(buildPolicy({}, server.scopeImplies, server.name));
   let catalogue: { from: readonly ListItem[] | undefined; tools: ReadonlyMap<string, PreparedTool>; policy: Policy } = { from: undefined, tools: new Map(), policy: empty };
 
   const forward = (name: string) => async (args: Record<string, unknown>, ctx: { identity: { kind: string; subject: string } }): Promise<CallToolResult> => {
-    const out = await upstream.request('tools/call', { name, arguments: args }, { identityKey: `${ctx.identity.kind}:${ctx.identity.subject}` });
+    const out = await upstream.request('tools/call', { name, arguments: args }, { identityKey: identityKey(ctx.identity) });
     // The upstream's own refusal or our connector's (timeout, size, dead process), in its words.
     if ('error' in out) throw new ToolFailure(`The ${server.name} server did not answer the call: ${out.error.message.slice(0, 200)}`);
     return out.result as CallToolResult;
@@ -89,7 +114,33 @@ export function createGatewayEndpoint(server: ServerConfig, deps: GatewayDeps): 
         listing: item,
       });
     }
-    catalogue = { from: items, tools, policy: buildPolicy(rules, server.scopeImplies, `${server.name} (stack file)`) };
+    catalogue = { from: items, tools, policy: withItemScopes(buildPolicy(rules, server.scopeImplies, `${server.name} (stack file)`)) };
+  }
+
+  const itemRule = (kind: ItemKind, key: string): ToolRule | undefined => {
+    const rule = server.ruleFor(kind, key);
+    return rule && asToolRule(rule);
+  };
+  const LIST = { resources: 'listResources', resourceTemplates: 'listResourceTemplates', prompts: 'listPrompts' } as const;
+  /** The upstream's resources, templates or prompts that `identity` may use (nothing while it cannot be asked). */
+  async function visibleItems(kind: keyof typeof LIST, identity: Identity): Promise<ListItem[]> {
+    let entries: ListItem[];
+    try {
+      entries = await upstream[LIST[kind]]({ identityKey: identityKey(identity) });
+    } catch {
+      return [];
+    }
+    const policy = catalogue.policy;
+    if (kind === 'resourceTemplates') {
+      // A template names no resource: listed only when the resources default lets the caller read
+      // what it expands to.
+      const d = server.resources.default;
+      return d !== 'deny' && authorizeRule(asToolRule(d), policy, identity).allow ? entries : [];
+    }
+    return entries.filter((e) => {
+      const key = kind === 'resources' ? e.uri : e.name;
+      return typeof key === 'string' && authorizeRule(itemRule(kind, key), policy, identity).allow;
+    });
   }
 
   const gate: GateContext = {
@@ -98,6 +149,7 @@ export function createGatewayEndpoint(server: ServerConfig, deps: GatewayDeps): 
     audit: deps.audit,
     get tools() { return catalogue.tools; },
     server: server.name,
+    itemRule,
   };
   const newServer = createServerFactory({
     get tools() { return catalogue.tools; },
@@ -107,6 +159,17 @@ export function createGatewayEndpoint(server: ServerConfig, deps: GatewayDeps): 
     listTtlMs: deps.listTtlMs,
     serverInfo: { name: `mcp-oauth-stack-${server.name}`, title: `${server.name} (protected)` },
     server: server.name,
+    items: {
+      list: visibleItems,
+      async forward(item, identity) {
+        const out = await upstream.request(item.kind === 'resources' ? 'resources/read' : 'prompts/get', item.params, { identityKey: identityKey(identity) });
+        if (!('error' in out)) return out;
+        // The upstream's refusal or our connector's fault, in our words. Invalid params (a missing
+        // prompt argument, an unknown URI) stays the caller's to fix; anything else is ours.
+        const what = item.kind === 'resources' ? 'read the resource' : 'get the prompt';
+        return { error: { code: out.error.code === INVALID_PARAMS ? INVALID_PARAMS : -32603, message: `The ${server.name} server could not ${what}: ${out.error.message.slice(0, 200)}` } };
+      },
+    },
   });
 
   return {
@@ -120,6 +183,12 @@ export function createGatewayEndpoint(server: ServerConfig, deps: GatewayDeps): 
     policy: () => catalogue.policy,
     http: createMcpHttpServer(newServer, deps.onerror),
     upstream,
+    server: () => server,
+    applyRules(next) {
+      server = next;
+      if (catalogue.from) rebuild(catalogue.from);
+      else catalogue = { ...catalogue, policy: withItemScopes(buildPolicy({}, server.scopeImplies, server.name)) };
+    },
     async refresh() {
       // The connector caches the list for a while and answers [] while the upstream is down: a
       // server that cannot be reached lists nothing and every call is an unknown tool.

@@ -11,11 +11,15 @@ export interface AuditRecord {
   identity?: Identity | undefined;
   method?: string | undefined;
   tool?: string | undefined;
+  /** resources/read on a gateway path: the URI asked for. */
+  resource?: string | undefined;
+  /** prompts/get on a gateway path: the prompt's name. */
+  prompt?: string | undefined;
   /** The protected server (stack file name) the request was for, on a gateway path. */
   server?: string | undefined;
   address?: string | undefined;
   transport: 'http' | 'stdio';
-  /** Tool arguments: only their names are written, values are redacted. */
+  /** Tool (or prompt) arguments: only their names are written, values are redacted. */
   args?: unknown;
 }
 
@@ -54,6 +58,8 @@ export function createAuditor(sink: AuditSink, failures?: FailureAggregator): Au
         server: r.server,
         method: r.method?.slice(0, 64),
         tool: r.tool?.slice(0, 64),
+        resource: r.resource?.slice(0, 512),
+        prompt: r.prompt?.slice(0, 64),
         address: r.address,
         args: argNames(r.args),
         reason: r.reason,

@@ -12,7 +12,11 @@ export type ToolDecision =
  * (no step-up could help), while a permitted role whose token lacks a scope is sent to step up.
  */
 export function authorizeTool(policy: Policy, identity: Identity, tool: string): ToolDecision {
-  const rule = Object.hasOwn(policy.tools, tool) ? policy.tools[tool] : undefined;
+  return authorizeRule(Object.hasOwn(policy.tools, tool) ? policy.tools[tool] : undefined, policy, identity);
+}
+
+/** The same decision for any rule (a gateway's resource or prompt rule); no rule: unknown. */
+export function authorizeRule(rule: ToolRule | undefined, policy: Pick<Policy, 'expand'>, identity: Identity): ToolDecision {
   if (!rule) return { allow: false, kind: 'unknown_tool' };
   if (!rule.roles.includes(identity.role)) return { allow: false, kind: 'role', rule };
   const have = policy.expand(identity.scopes);

@@ -1,13 +1,14 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { isJsonContentType, isJSONRPCNotification, isJSONRPCRequest, parseJSONRPCMessage, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/server';
 import { OAuthError, insufficientScope } from '@stack/oauth';
 import { StoreUnavailableError } from '@stack/redis';
 import type { Identity } from '@stack/mcp-auth';
 import type { ToolDefinition } from '../tools/types.ts';
-import type { Policy } from '../policy.ts';
+import type { Policy, ToolRule } from '../policy.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { Auditor } from './audit.ts';
-import { accessDeniedText, authorizeTool, type ToolDecision } from './authorize.ts';
+import { accessDeniedText, authorizeRule, authorizeTool, type ToolDecision } from './authorize.ts';
 import { classifyHttpMessage, classifyStdioMessage, type McpHeaders, type ProtocolEra } from './protocol-era.ts';
 
 /**
@@ -36,7 +37,16 @@ export interface GateContext {
   tools: ReadonlyMap<string, PreparedTool>;
   /** The protected server this gate guards, on a gateway path: named in audit lines and per-tool limits. */
   server?: string;
+  /**
+   * A gateway server's rules for resources/read (by URI) and prompts/get (by name): the rule, or
+   * undefined when the file denies it (not named, default deny). Without it (the built-in server)
+   * those requests reach the SDK ungated, which answers them as it always has.
+   */
+  itemRule?: (kind: ItemKind, key: string) => ToolRule | undefined;
 }
+
+/** What a gateway server serves besides tools, under rules of its own. */
+export type ItemKind = 'resources' | 'prompts';
 
 export interface CallMeta {
   identity: Identity;
@@ -46,12 +56,23 @@ export interface CallMeta {
 }
 
 /** A tools/call the gate let through: the tool and its arguments as the gate parsed them. */
-export interface ApprovedCall {
+export interface ApprovedToolCall {
   tool: PreparedTool;
   args: Record<string, unknown>;
   /** The request id of the gate's audit line, passed on to the tool. */
   requestId: string;
 }
+
+/** A resources/read or prompts/get the gate let through, with the params to send upstream. */
+export interface ApprovedItem {
+  kind: ItemKind;
+  /** The URI or prompt name the rule was found for. */
+  key: string;
+  params: { uri: string } | { name: string; arguments?: Record<string, unknown> };
+  requestId: string;
+}
+
+export type ApprovedCall = ApprovedToolCall | ApprovedItem;
 
 /**
  * Either let the SDK handle the message (a tools/call with the call to run), or answer it here
@@ -102,6 +123,34 @@ export function parseArguments(tool: PreparedTool, args: unknown): { ok: true; a
   return parsed.success ? { ok: true, args: parsed.data } : { ok: false, reason: describeIssues(parsed.error) };
 }
 
+// Our own refusal of a resource or prompt the caller's role may not have: no step-up could help
+// (JSON-RPC 2.0 leaves -32000..-32099 to the implementation; -32001/-32002 are the upstream's faults).
+const ACCESS_DENIED = -32003;
+const MAX_URI = 2048;
+
+type ItemRequest = { kind: ItemKind; key: string; params: ApprovedItem['params']; args?: unknown } | { invalid: string };
+
+/** The URI of a resources/read, or the name and arguments of a prompts/get; undefined for other methods. */
+function itemRequest(method: string, params: Record<string, unknown>): ItemRequest | undefined {
+  if (method === 'resources/read') {
+    const { uri } = params;
+    if (typeof uri !== 'string' || uri.length === 0) return { invalid: "missing resource 'uri'" };
+    if (uri.length > MAX_URI) return { invalid: `resource 'uri' longer than ${MAX_URI} characters` };
+    return { kind: 'resources', key: uri, params: { uri } };
+  }
+  if (method === 'prompts/get') {
+    const { name, arguments: args } = params;
+    if (typeof name !== 'string' || name.length === 0) return { invalid: "missing prompt 'name'" };
+    if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return { invalid: "prompt 'arguments' must be an object" };
+    return { kind: 'prompts', key: name, params: { name, ...(args ? { arguments: args as Record<string, unknown> } : {}) }, args };
+  }
+  return undefined;
+}
+
+/** A per-item counter name: the server and the item, long URIs hashed so a key stays short. */
+const itemLimitName = (server: string, kind: ItemKind, key: string) =>
+  `${server}/${kind === 'resources' ? 'resource' : 'prompt'}:${key.length <= 200 ? key : `sha256:${createHash('sha256').update(key).digest('hex')}`}`;
+
 /** The tools `identity` may call under the current policy: all tools/list shows. */
 export function visibleTools(ctx: GateContext, identity: Identity): PreparedTool[] {
   const policy = ctx.policy();
@@ -118,7 +167,7 @@ export function visibleTools(ctx: GateContext, identity: Identity): PreparedTool
  * message's protocol revision is decided from them and the body (pipeline/protocol-era.ts).
  */
 export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContext, headers?: McpHeaders): Promise<GateResult> {
-  const audit = (decision: Parameters<Auditor['record']>[0]['decision'], reason: string, extra: { method?: string; tool?: string; args?: unknown } = {}) =>
+  const audit: AuditFn = (decision, reason, extra = {}) =>
     ctx.audit.record({ decision, reason, requestId: meta.requestId, identity: meta.identity, address: meta.address, transport: meta.transport, server: ctx.server, ...extra });
 
   // Streamable HTTP carries JSON only (both revisions); a text body that parsed as a string is not one.
@@ -152,6 +201,8 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
     audit('DENIED', 'protocol: subscriptions/listen is not served', { method });
     return rpcError(id, -32601, 'Method not found', 404);
   }
+  const item = ctx.itemRule ? itemRequest(method, (body.params ?? {}) as Record<string, unknown>) : undefined;
+  if (item) return gateItem(item, id, method, era, meta, ctx, audit);
   const isCall = method === 'tools/call';
   const params = (body.params ?? {}) as { name?: unknown; arguments?: unknown };
   const name = isCall && typeof params.name === 'string' ? params.name : undefined;
@@ -162,16 +213,9 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
   const policy = ctx.policy();
   const rule = name !== undefined && Object.hasOwn(policy.tools, name) ? policy.tools[name] : undefined;
 
-  try {
-    // Per identity across every server, then per identity, server and tool.
-    const limitName = ctx.server ? `${ctx.server}/${name ?? ''}` : name;
-    await ctx.limits.check(`${meta.identity.kind}:${meta.identity.subject}`, name !== undefined && rule ? { name: limitName!, perMinute: rule.ratePerMinute } : undefined);
-  } catch (err) {
-    if (err instanceof OAuthError && err.code === 'rate_limited') audit('RATE_LIMITED', `rate limit exceeded, retry after ${err.retryAfter ?? 60} s`, { method, tool: name });
-    // The shared counter store (Redis) did not answer: refused (503), never allowed uncounted.
-    else if (err instanceof StoreUnavailableError) audit('ERROR', 'rate limit store unavailable', { method, tool: name });
-    throw err;
-  }
+  // Per identity across every server, then per identity, server and tool.
+  const limitName = ctx.server ? `${ctx.server}/${name ?? ''}` : name;
+  await countRequest(ctx, meta, name !== undefined && rule ? { name: limitName!, perMinute: rule.ratePerMinute } : undefined, audit, { method, tool: name });
   if (!isCall || name === undefined) return { kind: 'proceed', ...(era ? { era } : {}) };
 
   const args = params.arguments;
@@ -197,4 +241,56 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
   }
   audit('ALLOWED', 'role and scopes permit the call', { method, tool: name, args });
   return { kind: 'proceed', ...(era ? { era } : {}), call: { tool: prepared, args: parsed.args, requestId: meta.requestId } };
+}
+
+type AuditFn = (
+  decision: Parameters<Auditor['record']>[0]['decision'],
+  reason: string,
+  extra?: { method?: string; tool?: string; resource?: string; prompt?: string; args?: unknown },
+) => void;
+
+/** Counts the request against the caller's limits; a refusal is audited and thrown (429, or 503 without the store). */
+async function countRequest(ctx: GateContext, meta: CallMeta, item: { name: string; perMinute: number | undefined } | undefined, audit: AuditFn, what: Parameters<AuditFn>[2]): Promise<void> {
+  try {
+    await ctx.limits.check(`${meta.identity.kind}:${meta.identity.subject}`, item);
+  } catch (err) {
+    if (err instanceof OAuthError && err.code === 'rate_limited') audit('RATE_LIMITED', `rate limit exceeded, retry after ${err.retryAfter ?? 60} s`, what);
+    // The shared counter store (Redis) did not answer: refused (503), never allowed uncounted.
+    else if (err instanceof StoreUnavailableError) audit('ERROR', 'rate limit store unavailable', what);
+    throw err;
+  }
+}
+
+/**
+ * resources/read and prompts/get on a gateway server, gated as tools/call is: rate limit
+ * (identity, then identity, server and item), role, then scopes (403 step-up naming the scopes
+ * the rule needs), each decision audited with the URI or prompt name. What the file denies is
+ * answered as if it did not exist, as it is not listed either.
+ */
+async function gateItem(item: ItemRequest, id: RequestId, method: string, era: ProtocolEra | undefined, meta: CallMeta, ctx: GateContext, audit: AuditFn): Promise<GateResult> {
+  if ('invalid' in item) {
+    audit('INVALID_INPUT', item.invalid, { method });
+    return rpcError(id, -32602, `Invalid params: ${item.invalid}`);
+  }
+  const isResource = item.kind === 'resources';
+  const what = { method, ...(isResource ? { resource: item.key } : { prompt: item.key, args: item.args }) };
+  const shown = isResource ? `resource '${item.key.slice(0, 256)}'` : `prompt '${item.key.slice(0, 64)}'`;
+  const rule = ctx.itemRule!(item.kind, item.key);
+  await countRequest(ctx, meta, rule ? { name: itemLimitName(ctx.server ?? '', item.kind, item.key), perMinute: rule.ratePerMinute } : undefined, audit, what);
+  const decision = authorizeRule(rule, ctx.policy(), meta.identity);
+  if (!decision.allow && decision.kind === 'unknown_tool') {
+    audit('DENIED', `unknown ${isResource ? 'resource' : 'prompt'}`, what);
+    // A resource in the shape of the SDK's ResourceNotFoundError (-32602 with data { uri }).
+    return isResource ? rpcError(id, -32602, `Resource not found: ${item.key.slice(0, 256)}`, 200, { uri: item.key }) : rpcError(id, -32602, `Invalid params: unknown ${shown}`);
+  }
+  if (!decision.allow) {
+    if (decision.kind === 'role') {
+      audit('DENIED', `role '${meta.identity.role}' may not ${isResource ? 'read this resource' : 'get this prompt'}`, what);
+      return rpcError(id, ACCESS_DENIED, `Access denied: ${shown} requires role ${decision.rule.roles.join(' or ')}; your role is ${meta.identity.role}`);
+    }
+    audit('DENIED', `insufficient scope: needs ${decision.rule.scopes.join(' ')}`, what);
+    throw insufficientScope(`${shown} requires scope '${decision.rule.scopes.join(' ')}'`, { scope: decision.rule.scopes.join(' ') });
+  }
+  audit('ALLOWED', 'role and scopes permit the request', what);
+  return { kind: 'proceed', ...(era ? { era } : {}), call: { kind: item.kind, key: item.key, params: item.params, requestId: meta.requestId } };
 }

@@ -36,6 +36,9 @@ const decodeHeaderValue = (value: string): string | undefined => {
   return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
 };
 
+/** The requests whose Mcp-Name header repeats a body field (2026-07-28 Streamable HTTP, standard request headers). */
+const MCP_NAME_SOURCE: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+
 /** HeaderMismatch (2026-07-28 Streamable HTTP). */
 const HEADER_MISMATCH = -32020;
 
@@ -52,7 +55,7 @@ const mismatch = (header: string, detail: string): EraRejection => ({
  * so that a request the SDK would refuse is audited as DENIED, never ALLOWED. The SDK's own
  * classifier checks the envelope (missing or malformed `_meta`: -32602); on top of it, for a
  * modern request: the envelope names a revision we serve (else -32022 listing them), and
- * MCP-Protocol-Version, Mcp-Method and (tools/call) Mcp-Name repeat what the body says (else
+ * MCP-Protocol-Version, Mcp-Method and (tools/call, prompts/get, resources/read) Mcp-Name repeat what the body says (else
  * -32020, HeaderMismatch). The SDK repeats these checks; this gate answers in the same shape.
  */
 export function classifyHttpMessage(body: JSONRPCRequest | { method: string; params?: unknown }, headers: McpHeaders): { era: ProtocolEra } | EraRejection {
@@ -97,10 +100,11 @@ export function classifyHttpMessage(body: JSONRPCRequest | { method: string; par
   if (requested === undefined || !MODERN_PROTOCOL_VERSIONS.includes(requested)) return unsupported(requested);
   if (headers.protocolVersion !== requested) return mismatch('MCP-Protocol-Version', `the body envelope names protocol version ${requested}`);
   if (headers.method !== body.method) return mismatch('Mcp-Method', `the body names method ${body.method.slice(0, 64)}`);
-  if (body.method === 'tools/call') {
-    const name = (body.params as { name?: unknown } | undefined)?.name;
+  const field = Object.hasOwn(MCP_NAME_SOURCE, body.method) ? MCP_NAME_SOURCE[body.method] : undefined;
+  if (field) {
+    const name = (body.params as Record<string, unknown> | undefined)?.[field];
     if (typeof name === 'string' && (headers.name === undefined || decodeHeaderValue(headers.name.trim()) !== name)) {
-      return mismatch('Mcp-Name', `the body carries params.name="${name.slice(0, 64)}"`);
+      return mismatch('Mcp-Name', `the body carries params.${field}="${name.slice(0, 64)}"`);
     }
   }
   return { era: 'modern' };

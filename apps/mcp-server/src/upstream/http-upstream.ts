@@ -150,6 +150,7 @@ export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
     },
     listTools: (o) => list('tools', o),
     listResources: (o) => list('resources', o),
+    listResourceTemplates: (o) => list('resourceTemplates', o),
     listPrompts: (o) => list('prompts', o),
     health: () => ({ ...health }),
     async close() {

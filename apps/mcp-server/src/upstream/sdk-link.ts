@@ -122,10 +122,18 @@ export async function openLink(transport: Transport, name: string, timeoutMs: nu
   };
 }
 
-export type ListKind = 'tools' | 'resources' | 'prompts';
+export type ListKind = 'tools' | 'resources' | 'resourceTemplates' | 'prompts';
+
+/** Each list's method, the capability that offers it and the result's array. */
+const LISTS: Readonly<Record<ListKind, { method: string; capability: 'tools' | 'resources' | 'prompts' }>> = {
+  tools: { method: 'tools/list', capability: 'tools' },
+  resources: { method: 'resources/list', capability: 'resources' },
+  resourceTemplates: { method: 'resources/templates/list', capability: 'resources' },
+  prompts: { method: 'prompts/list', capability: 'prompts' },
+};
 
 /**
- * Every page of tools/list (or resources/list, prompts/list), at most MAX_LIST_PAGES pages and
+ * Every page of tools/list (or resources/list, resources/templates/list, prompts/list), at most MAX_LIST_PAGES pages and
  * MAX_LIST_ITEMS entries; an entry without a string name is dropped. Empty when the upstream did
  * not declare the capability (MCP: a client only calls what the server declared).
  */
@@ -135,15 +143,16 @@ export async function listAll(
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<{ items: ListItem[] } | { error: RpcError }> {
-  if (!link.capabilities()?.[kind]) return { items: [] };
+  const { method, capability } = LISTS[kind];
+  if (!link.capabilities()?.[capability]) return { items: [] };
   const items: ListItem[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < MAX_LIST_PAGES; page++) {
-    const out = await link.call(`${kind}/list`, cursor === undefined ? {} : { cursor }, timeoutMs, signal);
+    const out = await link.call(method, cursor === undefined ? {} : { cursor }, timeoutMs, signal);
     if ('error' in out) return out;
     const result = out.result as Record<string, unknown> | null;
     const entries: unknown = result?.[kind];
-    if (!Array.isArray(entries)) return rpcError(UPSTREAM_UNAVAILABLE, `upstream answered ${kind}/list without a ${kind} array`);
+    if (!Array.isArray(entries)) return rpcError(UPSTREAM_UNAVAILABLE, `upstream answered ${method} without a ${kind} array`);
     for (const e of entries) {
       if (items.length >= MAX_LIST_ITEMS) return { items };
       if (typeof e === 'object' && e !== null && typeof (e as { name?: unknown }).name === 'string') items.push(e as ListItem);

@@ -233,6 +233,7 @@ export function createStdioUpstream(opts: StdioUpstreamOptions): Upstream {
     },
     listTools: (o) => list('tools', o),
     listResources: (o) => list('resources', o),
+    listResourceTemplates: (o) => list('resourceTemplates', o),
     listPrompts: (o) => list('prompts', o),
     health() {
       const live = [...slots.values()].filter((s) => s.child);

@@ -11,6 +11,8 @@ export interface Upstream {
   listTools(opts?: CallOptions): Promise<ListItem[]>;
   /** resources/list likewise; empty when the upstream declares no resources. */
   listResources(opts?: CallOptions): Promise<ListItem[]>;
+  /** resources/templates/list likewise; empty when the upstream declares no resources. */
+  listResourceTemplates(opts?: CallOptions): Promise<ListItem[]>;
   /** prompts/list likewise; empty when the upstream declares no prompts. */
   listPrompts(opts?: CallOptions): Promise<ListItem[]>;
   health(): UpstreamHealth;
@@ -32,7 +34,7 @@ export interface RpcError {
 
 export type RpcOutcome = { result: unknown } | { error: RpcError };
 
-/** One entry of a tools/resources/prompts list, as the upstream sent it. */
+/** One entry of a tools/resources/resource templates/prompts list, as the upstream sent it. */
 export type ListItem = Record<string, unknown> & { name: string };
 
 export interface UpstreamHealth {
