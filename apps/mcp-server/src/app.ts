@@ -15,6 +15,7 @@ import { createMcpHttpServer } from './mcp-server-factory.ts';
 import type { Endpoint } from './endpoint.ts';
 import { gatewayEndpoints } from './gateway/endpoints.ts';
 import type { GatewayEndpoint } from './gateway/upstream-endpoint.ts';
+import { createStackReload } from './stack-reload.ts';
 
 export type { BuildDeps } from './runtime.ts';
 export type { McpConfig } from './config.ts';
@@ -75,6 +76,7 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
     inFlight: createInFlight(deps.inFlightLimits),
     http,
     endpoints: [builtin, ...gateway],
+    reload: createStackReload(runtime, gateway),
   });
   app.decorate('mcp', ctx);
   app.decorateRequest('identity', null);

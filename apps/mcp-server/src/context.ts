@@ -5,6 +5,7 @@ import type { InFlight } from './http/in-flight.ts';
 import type { McpHttpServer } from './mcp-server-factory.ts';
 import type { ProtocolEra } from './pipeline/protocol-era.ts';
 import type { Endpoint } from './endpoint.ts';
+import type { ReloadOutcome } from './stack-reload.ts';
 
 /** What the routes see: the runtime itself (buildApp() adds what only HTTP has), one per app. */
 export interface McpAppContext extends Runtime {
@@ -16,6 +17,8 @@ export interface McpAppContext extends Runtime {
   http: McpHttpServer;
   /** Every protected server this app serves: the built-in one first, then the stack file's gateway servers. */
   endpoints: Endpoint[];
+  /** Reads the stack file again and applies what it can (main.ts calls it on SIGHUP; see stack-reload.ts). */
+  reload(): ReloadOutcome;
 }
 
 declare module 'fastify' {

@@ -6,6 +6,7 @@ import { configWarnings, loadMcpConfig, type McpConfig } from './config.ts';
 import type { PolicyHolder } from './policy.ts';
 import type { Endpoint } from './endpoint.ts';
 import { describeAccepts } from './pipeline/authenticate.ts';
+import { createStackReload, type ReloadOutcome } from './stack-reload.ts';
 import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 
 const display = (p: string) => {
@@ -35,16 +36,9 @@ function startupLines(config: McpConfig, policy: PolicyHolder, toolNames: string
   return lines;
 }
 
-/** Reloads the policy on SIGHUP; an invalid file is reported and the running policy kept. */
-function reloadOnSighup(policy: PolicyHolder, log: (s: string) => void): void {
-  process.on('SIGHUP', () => {
-    try {
-      const p = policy.reload();
-      log(`[OK] Policy reloaded (${Object.keys(p.tools).length} tools)`);
-    } catch (err) {
-      log(`[ERROR] Policy not reloaded, keeping the previous one: ${(err as Error).message}`);
-    }
-  });
+/** Reloads the stack file (or policy file) on SIGHUP; an invalid file is reported and everything running kept. */
+function reloadOnSighup(reload: () => ReloadOutcome, log: (s: string) => void): void {
+  process.on('SIGHUP', () => log(reload().line));
 }
 
 /** Starts the MCP server from the environment and flags; the only place that reads process.env and listens. */
@@ -77,7 +71,7 @@ async function main(): Promise<void> {
     }
     for (const l of startupLines(config, server.runtime.policy, [...server.runtime.gate.tools.keys()])) log(l);
     log(`MCP server ready on stdio (identity ${server.identity.subject}, role ${server.identity.role})`);
-    reloadOnSighup(server.runtime.policy, log);
+    reloadOnSighup(createStackReload(server.runtime, []), log);
     process.stdin.once('end', () => void server.close().then(() => process.exit(0)));
     return;
   }
@@ -93,7 +87,7 @@ async function main(): Promise<void> {
   await app.listen({ host: config.host, port: config.port });
   for (const l of startupLines(config, app.mcp.policy, [...app.mcp.gate.tools.keys()], app.mcp.endpoints)) log(l);
   log(`MCP server ready on ${config.publicUrl}`);
-  reloadOnSighup(app.mcp.policy, log);
+  reloadOnSighup(() => app.mcp.reload(), log);
 
   closeOnSignals(app);
 }

@@ -101,6 +101,8 @@ export function loadPolicyFile(path: string): Policy {
 export interface PolicyHolder {
   current(): Policy;
   reload(): Policy;
+  /** Makes `next` current (a policy validated by the caller, with the rest of a reload). */
+  replace(next: Policy): void;
 }
 
 export function createPolicyHolder(initial: Policy, load: () => Policy): PolicyHolder {
@@ -110,6 +112,9 @@ export function createPolicyHolder(initial: Policy, load: () => Policy): PolicyH
     reload() {
       policy = load();
       return policy;
+    },
+    replace(next) {
+      policy = next;
     },
   };
 }

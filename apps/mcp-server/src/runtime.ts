@@ -66,8 +66,10 @@ export interface Runtime {
   authenticatorFor: (audience: string, auth?: readonly AuthMethod[]) => Authenticator;
   /** The app's control database (API keys, secrets, audit anchors), opened on first use. */
   mcpDb: () => McpDb;
-  /** The stack file as read at start (read on first call when nothing at start needed it). */
+  /** The stack file as read at start or last reloaded (read on first call when nothing at start needed it). */
   stack: () => StackConfig;
+  /** Makes a stack file read again current (stack-reload.ts): `builtin` for the built-in tools, its role scopes for every authentication from now on. */
+  useStack(next: StackConfig, builtin: Policy): void;
   /** The Redis connection when REDIS_URL is set (readiness reports its state). */
   sharedStore: SharedRedis | undefined;
   /** Starts background work (revocation polling), after waiting briefly for Redis when it is configured. */
@@ -110,7 +112,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
   }
   const toolNames = tools.map((t) => t.name);
   // The stack file as read at start (once, whoever needs it first): the built-in rules, the
-  // scopes of each role and the gateway servers. SIGHUP reads it again for the built-in rules.
+  // scopes of each role and the gateway servers. A reload (SIGHUP, stack-reload.ts) replaces it.
   let stackAtStart: StackConfig | undefined;
   const stack = () => (stackAtStart ??= readStackFile(config.stackFile, config.env));
   const policyFile = config.policyFile;
@@ -122,7 +124,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     // What a role may hold, from the stack file (the scopes it declares and who may be granted
     // them); the built-in table when a policy file replaces it.
     const roles = policyFile ? undefined : stack();
-    roleScopes = roles ? (role) => roles.scopesForRole(role) : defaultRoleScopes;
+    roleScopes = roles ? (role) => stack().scopesForRole(role) : defaultRoleScopes;
   } catch (err) {
     for (const close of closers) await close();
     throw err;
@@ -227,6 +229,10 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     authenticatorFor,
     mcpDb,
     stack,
+    useStack(next, builtin) {
+      stackAtStart = next;
+      policyHolder.replace(builtin);
+    },
     audit,
     gate,
     newServer: createServerFactory({ tools: prepared, visibleTools: (identity) => visibleTools(gate, identity), audit, version: VERSION, listTtlMs: LIST_TTL_MS }),

@@ -100,12 +100,12 @@ describe('npm run mcp-server (main.ts over HTTP)', () => {
     expect(yaml).not.toBe(original);
     writeFileSync(join(dir, 'stack.yaml'), yaml);
     child.kill('SIGHUP');
-    await waitFor(/\[OK\] Policy reloaded \(6 tools\)/);
+    await waitFor(/\[OK\] Stack file reloaded: built-in rules \(6 tools\), role scopes\n/);
     expect(await count()).toBe(2);
 
     writeFileSync(join(dir, 'stack.yaml'), 'servers: []\n');
     child.kill('SIGHUP');
-    await waitFor(/\[ERROR\] Policy not reloaded, keeping the previous one/);
+    await waitFor(/\[ERROR\] Stack file not reloaded, keeping the running rules: [^\n]*servers[^\n]*\n/);
     expect(await count()).toBe(2);
   });
 });
