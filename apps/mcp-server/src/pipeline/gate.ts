@@ -201,7 +201,7 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
     audit('DENIED', 'protocol: subscriptions/listen is not served', { method });
     return rpcError(id, -32601, 'Method not found', 404);
   }
-  const item = ctx.itemRule ? itemRequest(method, (body.params ?? {}) as Record<string, unknown>) : undefined;
+  const item = ctx.itemRule ? itemRequest(method, body.params ?? {}) : undefined;
   if (item) return gateItem(item, id, method, era, meta, ctx, audit);
   const isCall = method === 'tools/call';
   const params = (body.params ?? {}) as { name?: unknown; arguments?: unknown };

@@ -124,7 +124,7 @@ export async function openLink(transport: Transport, name: string, timeoutMs: nu
 
 export type ListKind = 'tools' | 'resources' | 'resourceTemplates' | 'prompts';
 
-/** Each list's method, the capability that offers it and the result's array. */
+/** Each list's method and the capability that offers it (the result's array is named as the kind). */
 const LISTS: Readonly<Record<ListKind, { method: string; capability: 'tools' | 'resources' | 'prompts' }>> = {
   tools: { method: 'tools/list', capability: 'tools' },
   resources: { method: 'resources/list', capability: 'resources' },
