@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { Identity } from '@stack/mcp-auth';
 import type { Authenticator } from './pipeline/authenticate.ts';
 import type { GateContext } from './pipeline/gate.ts';
 import type { Policy } from './policy.ts';
@@ -24,8 +25,11 @@ export interface Endpoint {
   gate: GateContext;
   policy: () => Policy;
   http: McpHttpServer;
-  /** Brings the tool catalogue up to date before a request is gated (an upstream's tools/list, cached). */
-  refresh?: () => Promise<void>;
+  /**
+   * Brings the tool catalogue up to date before `identity`'s request is gated (an upstream's
+   * tools/list, cached); never throws: an upstream that cannot be asked leaves the catalogue as it was.
+   */
+  refresh?: (identity: Identity) => Promise<void>;
 }
 
 declare module 'fastify' {

@@ -44,9 +44,13 @@ export interface GatewayEndpoint extends Endpoint {
 const asToolRule = (r: Rule): ToolRule => Object.freeze({ roles: r.roles as ToolRule['roles'], scopes: r.scopes, ratePerMinute: r.ratePerMinute });
 const identityKey = (identity: { kind: string; subject: string }) => `${identity.kind}:${identity.subject}`;
 
-/** The scopes of a server's resource and prompt rules, which its metadata and challenges name too. */
-function itemScopes(server: ServerConfig): string[] {
-  const sets = [server.resources, server.prompts];
+/**
+ * Every scope the server's rules name (tools, resources, prompts and their defaults): its metadata
+ * and challenges name them all, whether or not the upstream lists the tool yet, so that neither
+ * depends on reaching the upstream (the metadata is public and must not start a child process).
+ */
+function declaredScopes(server: ServerConfig): string[] {
+  const sets = [server.tools, server.resources, server.prompts];
   return sets.flatMap((set) => [...Object.values(set.rules), ...(set.default === 'deny' ? [] : [set.default])]).flatMap((r) => r.scopes);
 }
 
@@ -81,7 +85,7 @@ export function createGatewayEndpoint(initial: ServerConfig, deps: GatewayDeps):
   const resourceUrl = `${deps.origin}${server.path}`;
   const upstream = connect(server, deps.lookup);
   const withItemScopes = (policy: Policy): Policy => {
-    const extra = itemScopes(server).filter((sc) => !policy.scopesSupported.includes(sc));
+    const extra = declaredScopes(server).filter((sc) => !policy.scopesSupported.includes(sc));
     return extra.length ? Object.freeze({ ...policy, scopesSupported: Object.freeze([...policy.scopesSupported, ...new Set(extra)]) }) : policy;
   };
   const empty = withItemScopes(buildPolicy({}, server.scopeImplies, server.name));
@@ -189,10 +193,17 @@ export function createGatewayEndpoint(initial: ServerConfig, deps: GatewayDeps):
       if (catalogue.from) rebuild(catalogue.from);
       else catalogue = { ...catalogue, policy: withItemScopes(buildPolicy({}, server.scopeImplies, server.name)) };
     },
-    async refresh() {
-      // The connector caches the list for a while and answers [] while the upstream is down: a
-      // server that cannot be reached lists nothing and every call is an unknown tool.
-      const items = await upstream.listTools();
+    async refresh(identity) {
+      // The connector caches the list for a while. While the upstream cannot be asked the last
+      // catalogue stays (a call then gets the connector's error in our words, not "unknown
+      // tool"); before it was ever reached the catalogue is empty. Under per-identity isolation
+      // the caller's own child is asked.
+      let items: ListItem[];
+      try {
+        items = await upstream.listTools(identity ? { identityKey: identityKey(identity) } : {});
+      } catch {
+        return;
+      }
       if (items !== catalogue.from) rebuild(items);
     },
     async close() {

@@ -11,7 +11,7 @@ export async function gateRequest(request: FastifyRequest, reply: FastifyReply):
   };
   const headers = { protocolVersion: header('mcp-protocol-version'), method: header('mcp-method'), name: header('mcp-name'), accept: header('accept'), contentType: header('content-type') };
   const endpoint = endpointOf(request);
-  await endpoint?.refresh?.();
+  await endpoint?.refresh?.(identity);
   const gate = endpoint?.gate ?? request.server.mcp.gate;
   const result = await gateMessage(request.body, { identity, requestId: request.id, address: request.ip, transport: 'http' }, gate, headers);
   if (result.kind === 'respond') {

@@ -17,7 +17,6 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
     seen.add(url);
     // Browser-based MCP clients read this cross-origin before they have any credential; it is public.
     app.get(url, { config: { crossOrigin: 'any' } }, async (_req, reply) => {
-      if (e.refresh) await e.refresh();
       reply.header('cache-control', 'public, max-age=300');
       return {
         resource: e.resourceUrl,
