@@ -51,6 +51,11 @@ servers:
     upstream: { url: "http://127.0.0.1:${port}/mcp", headers: { Authorization: "Bearer \${secret:FIXTURE_TOKEN}" } }
     auth: [oauth, apikey]
     default: { roles: [admin, developer], scopes: ["demo:use"] }
+    resources:
+      "demo://readme": { roles: [admin, developer, viewer], scopes: ["files:read"] }
+    prompts:
+      greet: { roles: [admin], scopes: ["demo:use"], rate_limit_per_minute: 5 }
+      default: { roles: [admin, developer], scopes: ["demo:use"] }
   - name: missing
     path: /mcp/missing
     upstream: { url: "http://127.0.0.1:${port}/mcp", headers: { Authorization: "Bearer \${secret:NOT_SET}" } }
@@ -96,6 +101,24 @@ servers:
     expect(r.stdout).not.toContain(SECRET);
     // A reference to a secret that is not set is named, and that server is not contacted.
     expect(byName.missing!.health).toBe('not started: not set: ${secret:NOT_SET}');
+  });
+
+  it('[GW-SERVERS-LIST] [GW-RESOURCE-RULES] [GW-PROMPT-RULES] shows each server\'s resource and prompt rules, with the default for what the file does not name', async () => {
+    const r = await cli(['list', '--no-connect', '--json']);
+    const byName = Object.fromEntries((JSON.parse(r.stdout) as { name: string; resources: unknown[]; prompts: unknown[] }[]).map((s) => [s.name, s]));
+    expect(byName.fixture!.resources).toEqual([
+      { uri: 'demo://readme', rule: 'admin,developer,viewer | files:read' },
+      { uri: '(default)', rule: 'denied' },
+    ]);
+    expect(byName.fixture!.prompts).toEqual([
+      { name: 'greet', rule: 'admin | demo:use | 5/min' },
+      { name: '(default)', rule: 'admin,developer | demo:use' },
+    ]);
+    // Nothing named and nothing allowed: nothing to show.
+    expect(byName.files!.resources).toEqual([]);
+    const table = await cli(['list', '--no-connect']);
+    expect(table.stdout).toMatch(/^\s+demo:\/\/readme\s+admin,developer,viewer \| files:read$/m);
+    expect(table.stdout).toMatch(/^\s+greet\s+admin \| demo:use \| 5\/min$/m);
   });
 
   it('[GW-SERVERS-LIST] prints a table, and --no-connect lists only what the file says', async () => {

@@ -16,7 +16,7 @@ const USAGE = `Usage: npm run admin -- servers list [--json] [--no-connect]
 
 Lists each MCP server in the stack file: its path, how callers authenticate, its upstream and
 whether it answers, the tools it offers and the rule that applies to each (roles, scopes, rate
-limit per minute, or denied).
+limit per minute, or denied), and its resource and prompt rules.
 Upstreams are asked for their tools (a stdio server is started for it and stopped again), each
 within 10 s; --no-connect lists only what the file says.
 
@@ -46,6 +46,16 @@ interface ServerReport {
   upstream: string;
   health: string;
   tools: ToolRow[];
+  /** The file's resource rules by URI and prompt rules by name, each with `(default)` last. */
+  resources: { uri: string; rule: string }[];
+  prompts: { name: string; rule: string }[];
+}
+
+/** Named rules, then the default for what the file does not name (only when something is allowed). */
+function itemRows(set: ServerConfig['resources']): [string, string][] {
+  const rows: [string, string][] = Object.entries(set.rules).map(([k, r]) => [k, describeRule(r)]);
+  if (rows.length || set.default !== 'deny') rows.push(['(default)', describeRule(set.default)]);
+  return rows;
 }
 
 const describeRule = (r: Rule | 'deny' | undefined): string =>
@@ -74,7 +84,11 @@ function connect(s: ServerConfig, resolveValue: (v: string) => string): Upstream
 async function report(s: ServerConfig, mode: AuthMode, connectUpstreams: boolean, resolveValue: (v: string) => string): Promise<ServerReport> {
   const accepts = serverAccepts(mode, s.auth);
   const auth = typeof accepts === 'string' ? [accepts] : [...accepts];
-  const base = { name: s.name, path: s.path, auth, authFrom: s.auth && typeof accepts !== 'string' ? 'stack file' as const : 'MCP_AUTH_MODE' as const, upstream: describeUpstream(s) };
+  const base = {
+    name: s.name, path: s.path, auth, authFrom: s.auth && typeof accepts !== 'string' ? 'stack file' as const : 'MCP_AUTH_MODE' as const, upstream: describeUpstream(s),
+    resources: itemRows(s.resources).map(([uri, rule]) => ({ uri, rule })),
+    prompts: itemRows(s.prompts).map(([name, rule]) => ({ name, rule })),
+  };
   const named = Object.keys(s.tools.rules);
   const rows = (listed: readonly string[]): ToolRow[] => {
     const names = [...new Set([...listed, ...named])].sort();
@@ -142,6 +156,8 @@ async function list(args: string[], io: CliIo): Promise<void> {
       io.stdout.write(`\n${r.name} (${r.path}), auth: ${r.auth.join(', ')}${r.authFrom === 'MCP_AUTH_MODE' ? ' (MCP_AUTH_MODE)' : ''}\n`);
       if (r.tools.length === 0) io.stdout.write('  no tools known\n');
       else io.stdout.write(formatTable(['  TOOL', 'RULE (roles | scopes | rate)', 'LISTED'], r.tools.map((t) => [`  ${t.name}`, t.rule, t.listed ? 'yes' : 'no'])));
+      if (r.resources.length) io.stdout.write(formatTable(['  RESOURCE', 'RULE (roles | scopes | rate)'], r.resources.map((x) => [`  ${x.uri}`, x.rule])));
+      if (r.prompts.length) io.stdout.write(formatTable(['  PROMPT', 'RULE (roles | scopes | rate)'], r.prompts.map((x) => [`  ${x.name}`, x.rule])));
     }
   } finally {
     for (const c of closers) c();
