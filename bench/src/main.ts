@@ -11,6 +11,7 @@ import { markdown, resultsTable, targetsTable } from './lib/report.ts';
 import { computeTargets } from './lib/targets.ts';
 import type { SeedSpec } from './seed/auth-db.ts';
 import { wanted, type BenchContext } from './scenarios/context.ts';
+import { GATEWAY_PATH, gatewayScenarios, writeStackFile } from './scenarios/gateway.ts';
 import { mcpScenarios } from './scenarios/mcp.ts';
 import { postgresScenarios } from './scenarios/postgres.ts';
 import { startAuthServer } from './scenarios/servers.ts';
@@ -28,6 +29,10 @@ const c: BenchContext = {
   work,
   mcpPort,
   resource: `http://127.0.0.1:${mcpPort}/mcp`,
+  gatewayResource: `http://127.0.0.1:${mcpPort}${GATEWAY_PATH}`,
+  // The authorization servers read only its paths and scopes (which resources they issue tokens
+  // for); nothing listens at this upstream URL and nothing connects to it.
+  stackFile: writeStackFile(join(work, 'stack-auth.json'), { url: 'http://127.0.0.1:9/mcp' }),
   rows: [],
   notes: [],
   facts: new Map(),
@@ -47,6 +52,8 @@ const mainSpec: SeedSpec = {
   codes: wanted(c, 4) ? codesNeeded : 1,
   chainSets: [chainsPerRun(c)],
   sampleSize: 1000,
+  // One caller per connection in the gateway scenarios (our app admits 8 requests in flight per identity).
+  otherResources: [{ resource: c.gatewayResource, codes: c.load.connections }],
 };
 
 let failed = false;
@@ -56,6 +63,7 @@ try {
     if ([1, 2, 3, 7].some((n) => wanted(c, n))) {
       await mcpScenarios(c, as, await accessTokenFrom(as.url, as.seeded.codes[0]!, c.resource));
     }
+    await gatewayScenarios(c, as);
     if (wanted(c, 4)) await tokenScenarios(c, as, 'SQLite');
   } finally {
     await as.proc.stop();

@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import type { ServerProcess } from './proc.ts';
+import type { CpuSource } from './proc.ts';
 
 export interface LoadSettings {
   connections: number;
@@ -16,8 +16,10 @@ export interface LoadResult {
   requests: number;
   /** Responses outside 2xx, plus socket errors and timeouts. */
   failures: number;
-  /** Server CPU per request in µs (process user+system time over the measured window). */
+  /** Server CPU per request in µs (user+system time of every process measured, over the measured window). */
   cpuPerReq: number;
+  /** With several processes measured: each one's share of cpuPerReq. */
+  cpuParts?: { name: string; cpuPerReq: number }[];
 }
 
 /** One HTTP request shape: fixed, or built per request (setupRequest) with a hook on its response. */
@@ -68,20 +70,27 @@ function run(t: Target, connections: number, duration: number, bad: { n: number 
   });
 }
 
-/** Warms up, then measures one target with the run's connections and duration; CPU comes from the server process. */
-export async function measure(t: Target, s: LoadSettings, server?: ServerProcess): Promise<LoadResult> {
+/**
+ * Warms up, then measures one target with the run's connections and duration. CPU comes from the
+ * server process, or the sum of several (a gateway and its upstream), each also reported alone.
+ */
+export async function measure(t: Target, s: LoadSettings, server?: CpuSource | readonly CpuSource[]): Promise<LoadResult> {
+  const sources = server === undefined ? [] : 'cpuMicros' in server ? [server] : server;
   if (s.warmup > 0) await run(t, s.connections, s.warmup, { n: 0 });
   const bad = { n: 0 };
-  const cpu0 = server?.cpuMicros() ?? Number.NaN;
+  const cpu0 = sources.map((p) => p.cpuMicros());
   const r = await run(t, s.connections, s.duration, bad);
-  const cpu1 = server?.cpuMicros() ?? Number.NaN;
+  const cpu1 = sources.map((p) => p.cpuMicros());
   const ok = r['2xx'];
+  const perReq = (i: number) => (ok > 0 ? (cpu1[i]! - cpu0[i]!) / r.requests.total : Number.NaN);
+  const parts = sources.map((p, i) => ({ name: p.name, cpuPerReq: perReq(i) }));
   return {
     rps: r.requests.average,
     p50: r.latency.p50,
     p99: r.latency.p99,
     requests: r.requests.total,
     failures: r.non2xx + r.errors + r.timeouts + bad.n,
-    cpuPerReq: ok > 0 ? (cpu1 - cpu0) / r.requests.total : Number.NaN,
+    cpuPerReq: parts.length ? parts.reduce((sum, p) => sum + p.cpuPerReq, 0) : Number.NaN,
+    ...(parts.length > 1 ? { cpuParts: parts } : {}),
   };
 }

@@ -14,6 +14,13 @@ function ratio(name: string, goal: string, a: number | undefined, b: number | un
   return { name, value: x, shown: `${x.toFixed(2)}×`, goal, met: ok(x), cpu: cpuPart };
 }
 
+/** a − b in milliseconds against the goal (latency added by a stage in front of the same server). */
+function added(name: string, goal: string, a: number | undefined, b: number | undefined, ok: (x: number) => boolean): Target {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) return { name, value: undefined, shown: '–', goal, met: undefined };
+  const x = a - b;
+  return { name, value: x, shown: `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(1)} ms`, goal, met: ok(x) };
+}
+
 /** (7) only counts when the login driver delivered (nearly) the rate asked for. */
 function loginTarget(t: Target, facts: Map<string, number>): Target {
   const done = facts.get('logins-per-second');
@@ -33,6 +40,11 @@ export function computeTargets(rows: Row[], facts: Map<string, number>): Target[
     ratio('(6) refresh req/s: large / small data set', '≥ 0.90', r('6-refresh-large')?.rps, r('6-refresh-small')?.rps, (x) => x >= 0.9, [r('6-refresh-large')?.cpuPerReq, r('6-refresh-small')?.cpuPerReq]),
     ratio('(6) introspection req/s: large / small data set', '≥ 0.90', r('6-verify-large')?.rps, r('6-verify-small')?.rps, (x) => x >= 0.9, [r('6-verify-large')?.cpuPerReq, r('6-verify-small')?.cpuPerReq]),
     loginTarget(ratio('(7) p99 / (2) p99: logins running vs not', '≤ 2.0', r('7')?.p99, r('2')?.p99, (x) => x <= 2), facts),
+    // By CPU: (g2) counts the gateway and server-everything, (g1) server-everything alone.
+    ratio('(g2)/(g1) req/s: through our gateway vs server-everything direct', '≥ 0.70', r('g2')?.rps, r('g1')?.rps, (x) => x >= 0.7, [r('g2')?.cpuPerReq, r('g1')?.cpuPerReq]),
+    added('(g2) p50 − (g1) p50: latency our gateway adds', '≤ 1.0 ms', r('g2')?.p50, r('g1')?.p50, (x) => x <= 1),
+    // By CPU: each side counts its bridge and the server-everything child it runs.
+    ratio('(g3)/(g4) req/s: our gateway vs mcp-proxy, stdio upstream', '> 1.00', r('g3')?.rps, r('g4')?.rps, (x) => x > 1, [r('g3')?.cpuPerReq, r('g4')?.cpuPerReq]),
   ];
   const rss = facts.get('mcp-rss-mb');
   targets.push(rss === undefined || !Number.isFinite(rss)

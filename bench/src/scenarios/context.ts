@@ -12,13 +12,21 @@ export interface BenchContext {
   /** The MCP resource URL every token is issued for; every MCP-side server listens on this port in turn. */
   mcpPort: number;
   resource: string;
+  /** The gateway scenarios' server on the MCP port (c.resource's origin followed by its path), with tokens of its own. */
+  gatewayResource: string;
+  /** The stack file every authorization server of the run reads: the shipped one plus the gateway scenarios' server. */
+  stackFile: string;
   rows: Row[];
   notes: string[];
   /** Values the targets need that are not rows (e.g. RSS). */
   facts: Map<string, number>;
 }
 
-export const wanted = (c: BenchContext, n: number) => c.opts.only.size === 0 || c.opts.only.has(n);
+/** Whether scenario `key` ('2', 'g3') runs: --only names it, or its group ('g'), or --only is absent. */
+export const wanted = (c: BenchContext, key: number | string) => {
+  const k = String(key);
+  return c.opts.only.size === 0 || c.opts.only.has(k) || (/^g\d$/.test(k) && c.opts.only.has('g'));
+};
 
 export function nodeFlags(c: BenchContext, name: string): string[] {
   // One directory per server: Node writes a profile per thread (main and tsx's loader thread).

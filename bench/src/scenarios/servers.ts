@@ -23,8 +23,10 @@ function authEnv(c: BenchContext, dir: string, port: number, extra: Record<strin
     DATA_DIR: dir,
     AUTH_DATABASE_PATH: join(dir, 'auth.db'),
     KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    // The shipped stack.yaml's one server is at /mcp: its resource is c.resource.
+    // The shipped stack.yaml's server is at /mcp (its resource is c.resource); the bench's copy of
+    // the file adds the gateway scenarios' server (c.gatewayResource).
     MCP_PUBLIC_ORIGIN: new URL(c.resource).origin,
+    STACK_FILE: c.stackFile,
     // One token serves every MCP scenario of the run.
     ACCESS_TOKEN_TTL_SECONDS: '3600',
     AUDIT_LOG: join(dir, 'auth-audit.log'),
@@ -92,12 +94,16 @@ export async function startAuthServerPg(c: BenchContext, name: string, spec: See
 
 export type McpMode = 'none' | 'oauth';
 
-/** The project's MCP server (bench/src/servers/mcp-server.ts: buildApp with the trivial tool). */
-export async function startMcpServer(c: BenchContext, mode: McpMode, issuer: string): Promise<ServerProcess> {
-  const dir = join(c.work, `mcp-${mode}`);
+/**
+ * The project's MCP server (bench/src/servers/mcp-server.ts: buildApp with the trivial tool); with
+ * `gateway`, under that name with its own stack file, whose upstream servers it serves too.
+ */
+export async function startMcpServer(c: BenchContext, mode: McpMode, issuer: string, gateway?: { name: string; stackFile: string }): Promise<ServerProcess> {
+  const name = gateway?.name ?? `mcp-${mode}`;
+  const dir = join(c.work, name);
   mkdirSync(dir, { recursive: true });
   return startServer({
-    name: `mcp-${mode}`,
+    name,
     script: 'bench/src/servers/mcp-server.ts',
     args: mode === 'none' ? ['--auth-mode=none', '--insecure'] : ['--auth-mode=oauth'],
     env: {
@@ -111,10 +117,11 @@ export async function startMcpServer(c: BenchContext, mode: McpMode, issuer: str
       // Far above what one core serves: the limiter runs and counts, but never throttles the benchmark.
       RATE_LIMIT_PER_MINUTE: '1000000',
       LOG_LEVEL: 'warn',
+      ...(gateway ? { STACK_FILE: gateway.stackFile } : {}),
     },
     readyUrl: `http://127.0.0.1:${c.mcpPort}/health`,
-    logFile: logFile(c, `mcp-${mode}`),
-    nodeFlags: nodeFlags(c, `mcp-${mode}`),
+    logFile: logFile(c, name),
+    nodeFlags: nodeFlags(c, name),
   });
 }
 

@@ -26,12 +26,16 @@ export interface SeedSpec {
   chainSets: number[];
   /** How many background tokens of the confidential client are kept for introspection. */
   sampleSize: number;
+  /** Other resources (gateway servers' paths), each with unused codes for that many users (one access token each). */
+  otherResources?: { resource: string; codes: number }[];
 }
 
 export interface Seeded {
   users: { email: string; password: string }[];
   confidentialSecret: string;
   codes: { code: string; verifier: string }[];
+  /** The codes of each `otherResources` entry, each for another user. */
+  codesFor: Map<string, { code: string; verifier: string }[]>;
   chainSets: string[][];
   /** Background refresh tokens issued to the confidential client (introspection targets). */
   sample: string[];
@@ -84,14 +88,24 @@ export async function seedAuthDb(sink: RowSink, spec: SeedSpec): Promise<Seeded>
   rows += await sink.insert('consents', COLUMNS.consents, users.map((u) => [u.id, PUBLIC_CLIENT, spec.resource, GRANT_SCOPE, now]));
 
   const codes: Seeded['codes'] = [];
+  const codesFor: Seeded['codesFor'] = new Map();
+  const codeRow = (i: number, resource: string) => {
+    const code = randomToken(32);
+    const verifier = randomToken(32);
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    // Valid for the whole run (the server issues codes for at most 60 s; only the stored expiry is checked).
+    return { pair: { code, verifier }, row: [tokenHash(code), PUBLIC_CLIENT, users[i % users.length]!.id, REDIRECT_URI, challenge, resource, GRANT_SCOPE, now, now + DAY, null] };
+  };
   rows += await sink.insert('authorization_codes', COLUMNS.authorization_codes, (function* () {
     for (let i = 0; i < spec.codes; i++) {
-      const code = randomToken(32);
-      const verifier = randomToken(32);
-      codes.push({ code, verifier });
-      const challenge = createHash('sha256').update(verifier).digest('base64url');
-      // Valid for the whole run (the server issues codes for at most 60 s; only the stored expiry is checked).
-      yield [tokenHash(code), PUBLIC_CLIENT, users[i % users.length]!.id, REDIRECT_URI, challenge, spec.resource, GRANT_SCOPE, now, now + DAY, null];
+      const { pair, row } = codeRow(i, spec.resource);
+      codes.push(pair);
+      yield row;
+    }
+    for (const { resource, codes: n } of spec.otherResources ?? []) {
+      const pairs = Array.from({ length: n }, (_, i) => codeRow(i, resource));
+      codesFor.set(resource, pairs.map((p) => p.pair));
+      yield* pairs.map((p) => p.row);
     }
   })());
 
@@ -116,5 +130,5 @@ export async function seedAuthDb(sink: RowSink, spec: SeedSpec): Promise<Seeded>
     }
   })());
 
-  return { users: users.map(({ email, password }) => ({ email, password })), confidentialSecret, codes, chainSets, sample, rows };
+  return { users: users.map(({ email, password }) => ({ email, password })), confidentialSecret, codes, codesFor, chainSets, sample, rows };
 }
