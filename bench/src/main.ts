@@ -80,7 +80,8 @@ const targets = computeTargets(c.rows, c.facts);
 const broken = c.rows.filter((r) => r.result.failures > 0).map((r) => r.key);
 if (broken.length) c.notes.push(`Failed requests in ${broken.join(', ')}: those rows do not measure what they name.`);
 c.notes.push(
-  'Every server logs at level warn (no per-request lines). Our MCP server audits every call to a hash-chained file in (1), (2) and (7) alike; its per-identity and per-tool rate limits are set to 1,000,000/min so they count but never throttle.',
+  'Every server logs at level warn (no per-request lines; server-everything\'s per-request console.log is silenced). Our MCP server audits every call to a hash-chained file in (1), (2), (7), (g2) and (g3) alike; its per-identity and per-tool rate limits are set to 1,000,000/min so they count but never throttle.',
+  'Gateway rows (g1–g4): server CPU µs/req is the sum over every process of the scenario (gateway or mcp-proxy, and the server-everything it talks to or starts), each one\'s share shown in the row.',
   'Refresh runs keep one rotation chain per request in flight: each response\'s new refresh token is used by a later request, as clients do. Codes are seeded unused; each request redeems its own.',
 );
 console.log(`\n${resultsTable(c.rows)}\n\n${targetsTable(targets)}\n`);
