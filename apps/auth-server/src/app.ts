@@ -56,7 +56,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   for (const w of dataDirWarnings(config)) app.log.warn(w);
   const now = opts.now ?? Date.now;
   // First: an unusable stack file stops the start before anything is opened that would need closing.
-  const stack = openAuthStack(config, { info: (m) => app.log.info(m), error: (m) => app.log.error(m) });
+  const stack = openAuthStack(config, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m), error: (m) => app.log.error(m) });
   const store = await openStore(config, {
     unavailable: (err) => app.log.error({ err }, 'database unavailable: requests fail with 503 until it answers again'),
     recovered: () => app.log.warn('database reachable again'),

@@ -126,7 +126,7 @@ describe('admin CLI (in-process)', () => {
       expect(r.stderr, args.join(' ')).toMatch(/error: |Usage: /);
     }
     expect((await admin(db.env, ['users', 'add', '--email', 'a@example.org', '--role', 'root', '--password-stdin'])).stderr)
-      .toMatch(/^error: --role must be one of admin, developer, viewer\n/);
+      .toMatch(/^error: --role must be one of the roles stack\.yaml declares: admin, developer, viewer\n/);
     const tty = Object.assign(Readable.from([]), { isTTY: true });
     const ttyErr: string[] = [];
     const ttyCode = await dispatch(['users', 'add', '--email', 'a@example.org', '--role', 'admin', '--password-stdin'],

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { auditChainConfig, auditSettings, envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, port, positiveInt, redisUrl } from '@stack/config';
-import { isRole, type Role } from '@stack/oauth';
+import { isRoleName, type Role } from '@stack/oauth';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -64,7 +64,8 @@ const schema = z
   })
   .superRefine((c, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
-    if (!isRole(c.MCP_NO_AUTH_ROLE)) issue('MCP_NO_AUTH_ROLE', 'must be admin, developer or viewer');
+    // The name only: whether the stack file declares it is checked at start (runtime.ts), where the file is read.
+    if (!isRoleName(c.MCP_NO_AUTH_ROLE)) issue('MCP_NO_AUTH_ROLE', 'must be a role name (lowercase letters, digits, _ or -)');
     for (const o of list(c.MCP_ALLOWED_ORIGINS)) {
       if (o !== new URL(o, 'http://x').origin || !/^https?:\/\//.test(o)) issue('MCP_ALLOWED_ORIGINS', `'${o}' is not an origin (scheme://host[:port])`);
     }
@@ -76,7 +77,7 @@ const schema = z
     }
     if (c.MCP_AUTH_MODE === 'mtls') {
       for (const k of ['MCP_TLS_CERT', 'MCP_TLS_KEY', 'MCP_TLS_CA', 'MCP_MTLS_ROLE_MAP'] as const) if (!c[k]) issue(k, "is required when the auth mode is 'mtls'");
-      if (c.MCP_MTLS_ROLE_MAP && !parseRoleMap(c.MCP_MTLS_ROLE_MAP)) issue('MCP_MTLS_ROLE_MAP', 'must be a JSON object or a comma list of NAME=ROLE with roles admin, developer or viewer');
+      if (c.MCP_MTLS_ROLE_MAP && !parseRoleMap(c.MCP_MTLS_ROLE_MAP)) issue('MCP_MTLS_ROLE_MAP', 'must be a JSON object or a comma list of NAME=ROLE, each ROLE a role name the stack file declares');
     }
     if ((c.MCP_TLS_CERT === undefined) !== (c.MCP_TLS_KEY === undefined)) issue('MCP_TLS_KEY', 'MCP_TLS_CERT and MCP_TLS_KEY go together');
     if (c.MCP_TRANSPORT === 'stdio') {
@@ -166,7 +167,7 @@ function parseRoleMap(raw: string): Record<string, Role> | undefined {
   } catch {
     return undefined;
   }
-  if (entries.some(([k, v]) => !k || !isRole(v))) return undefined;
+  if (entries.some(([k, v]) => !k || !isRoleName(v))) return undefined;
   return Object.fromEntries(entries) as Record<string, Role>;
 }
 

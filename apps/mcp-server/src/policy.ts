@@ -22,6 +22,7 @@ const policySchema = z.strictObject({
 });
 
 export interface ToolRule {
+  /** The older policy file's rules name the built-in roles; the stack file's name any role it declares. */
   roles: readonly Role[];
   scopes: readonly string[];
   ratePerMinute: number | undefined;

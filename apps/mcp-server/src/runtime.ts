@@ -1,12 +1,12 @@
 import { FailureAggregator, type AuditLog, type AuditSink } from '@stack/audit';
 import { openMcpDb, type McpDb } from '@stack/db';
-import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
+import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, stackRoleScopes, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
 import type { AuthMethod, StackConfig } from '@stack/stack-config';
 import type { McpConfig } from './config.ts';
 import { dataDirWarnings } from './data-dir.ts';
 import { createPolicyHolder, loadPolicyFile, readStackFile, stackPolicy, type Policy, type PolicyHolder } from './policy.ts';
 import type { ToolDefinition } from './tools/types.ts';
-import { createAuthenticator, serverAccepts, type Accepts, type Authenticator } from './pipeline/authenticate.ts';
+import { checkConfiguredRoles, createAuthenticator, serverAccepts, type Accepts, type Authenticator } from './pipeline/authenticate.ts';
 import { createAuditor, type Auditor } from './pipeline/audit.ts';
 import { openMcpAuditLog } from './pipeline/audit-log.ts';
 import { createLimiterRateLimitStore, createMemoryRateLimitStore, createRateLimits, type RateLimitStore } from './pipeline/rate-limit.ts';
@@ -111,6 +111,8 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     tools = demo.tools;
   }
   const toolNames = tools.map((t) => t.name);
+  // stdio: the local process is the boundary and the identity comes from an API key.
+  const mode = config.transport === 'stdio' ? 'apikey' : config.authMode;
   // The stack file as read at start (once, whoever needs it first): the built-in rules, the
   // scopes of each role and the gateway servers. A reload (SIGHUP, stack-reload.ts) replaces it.
   let stackAtStart: StackConfig | undefined;
@@ -121,10 +123,10 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
   let roleScopes: RoleScopes;
   try {
     policyHolder = createPolicyHolder(deps.policy ?? loadPolicy(stack), () => loadPolicy(() => readStackFile(config.stackFile, config.env)));
-    // What a role may hold, from the stack file (the scopes it declares and who may be granted
-    // them); the built-in table when a policy file replaces it.
-    const roles = policyFile ? undefined : stack();
-    roleScopes = roles ? (role) => stack().scopesForRole(role) : defaultRoleScopes;
+    // The roles that exist and what each may hold, from the stack file in force (a role it does not
+    // declare is refused); the built-in table when a policy file replaces it.
+    roleScopes = policyFile ? defaultRoleScopes : stackRoleScopes(stack);
+    checkConfiguredRoles(mode, { ...config, roleScopes });
   } catch (err) {
     for (const close of closers) await close();
     throw err;
@@ -161,8 +163,6 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
   });
   const audit = createAuditor(sink, failures);
 
-  // stdio: the local process is the boundary and the identity comes from an API key.
-  const mode = config.transport === 'stdio' ? 'apikey' : config.authMode;
   // What each server accepts (over HTTP its stack entry's auth, else MCP_AUTH_MODE): the JWT
   // verifier and the revocation list exist when one takes access tokens, the key store when one takes keys.
   let accepted: Accepts[];
@@ -211,6 +211,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
       ...(methods.includes('apikey') ? { apiKeys: createApiKeyStore(mcpDb(), now, roleScopes) } : {}),
       mtlsRoleMap: config.mtlsRoleMap,
       noAuthRole: config.noAuthRole,
+      roleScopes,
     });
   };
   const authenticator = authenticatorFor(config.publicUrl, config.transport === 'stdio' ? undefined : builtinAuth(stack()));

@@ -55,7 +55,7 @@ describe('admin CLI: apikeys', () => {
   it('refuses bad usage with exit code 2', async () => {
     const c = io(env);
     expect(await apikeys(['create', '--name', 'x', '--role', 'root'], c.value)).toBe(2);
-    expect(c.err()).toMatch(/--role must be one of admin, developer, viewer/);
+    expect(c.err()).toMatch(/--role must be one of the roles stack\.yaml declares: admin, developer, viewer/);
     expect(await apikeys(['create', '--role', 'viewer'], io(env).value)).toBe(2);
     expect(await apikeys(['create', '--name', 'x', '--role', 'viewer', '--expires-in-days', '0'], io(env).value)).toBe(2);
     expect(await apikeys(['revoke', '--id', 'nope'], io(env).value)).toBe(1);

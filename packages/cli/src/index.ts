@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { escapeControl } from '@stack/audit';
 import { ConfigError } from '@stack/config';
 /**
@@ -32,6 +33,15 @@ export class CliFailure extends Error {
     super(message);
     this.name = 'CliFailure';
   }
+}
+
+/**
+ * A --role value: one of the roles the stack file declares (`declared.source` names the file). The
+ * message lists them, so the operator sees what to type; it does not echo the value given.
+ */
+export function declaredRole(value: string, declared: { source: string; roles: readonly string[] }): string {
+  if (!declared.roles.includes(value)) throw new UsageError(`--role must be one of the roles ${basename(declared.source)} declares: ${declared.roles.join(', ')}`);
+  return value;
 }
 
 /**
@@ -89,8 +99,10 @@ export async function runGroup(group: string, usage: string, handlers: Record<st
       io.stderr.write(`error: ${err.message}\n${hint}`);
       return EXIT_USAGE;
     }
-    // ConfigError lists every invalid setting, one per line; everything else is one line.
-    const message = err instanceof ConfigError ? err.message : (err as Error).message.split('\n')[0];
+    // ConfigError and StackFileError (a `problems` list) name every problem, one per line, each
+    // without a value; everything else is one line.
+    const listsProblems = err instanceof ConfigError || (err instanceof Error && err.name === 'StackFileError' && Array.isArray((err as { problems?: unknown }).problems));
+    const message = listsProblems ? (err as Error).message : (err as Error).message.split('\n')[0];
     io.stderr.write(`error: ${message}\n`);
     return EXIT_FAILED;
   }

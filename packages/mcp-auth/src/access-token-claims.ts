@@ -1,10 +1,34 @@
 import type { JWTPayload } from 'jose';
-import { invalidToken, isRole, ROLE_SCOPES, type Role } from '@stack/oauth';
+import { invalidToken, isBuiltinRole, isRoleName, ROLE_SCOPES, type Role } from '@stack/oauth';
 import { freezeIdentity, type Identity } from './identity.ts';
 
-/** The scopes a role may hold, in a stable order. */
-export type RoleScopes = (role: Role) => readonly string[];
-export const defaultRoleScopes: RoleScopes = (role) => ROLE_SCOPES[role];
+/**
+ * The scopes a role may hold, in a stable order; undefined for a role that is not declared (the
+ * stack file does not list it), which no credential may act as.
+ */
+export type RoleScopes = (role: Role) => readonly string[] | undefined;
+/** The built-in table: only for the older policy file (MCP_POLICY_FILE), which declares no roles. */
+export const defaultRoleScopes: RoleScopes = (role) => (isBuiltinRole(role) ? ROLE_SCOPES[role] : undefined);
+
+/** The declared roles and their scopes, from the stack file in force (`current`, read on every call: a reload applies at once). */
+export function stackRoleScopes(current: () => { roles: readonly string[]; scopesForRole(role: string): readonly string[] }): RoleScopes {
+  return (role) => {
+    const stack = current();
+    return stack.roles.includes(role) ? stack.scopesForRole(role) : undefined;
+  };
+}
+
+/**
+ * The scopes of a credential's role; an undeclared role (one removed from the stack file while
+ * tokens or keys still carry it) is refused with invalid_token (401).
+ */
+export function scopesOfRole(roleScopes: RoleScopes, role: Role, what: string): readonly string[] {
+  if (!isRoleName(role)) throw invalidToken(`${what} has an invalid role`);
+  const scopes = roleScopes(role);
+  // The name is checked above (a short slug), so it can be quoted in the description and the audit line.
+  if (!scopes) throw invalidToken(`${what} has role '${role}', which this server does not declare`);
+  return scopes;
+}
 
 const MAX_CLAIM_LENGTH = 256;
 const MAX_SCOPE_LENGTH = 1000;
@@ -19,9 +43,9 @@ function stringClaim(payload: JWTPayload, name: string): string {
 
 /**
  * Checks the claims jose leaves to us (RFC 9068 §2.2 plus our `role`) and builds the identity.
- * The token's scopes are capped by what the role may be granted (`roleScopes`, the stack file's
- * scopes for the role; ROLE_SCOPES by default): even a token the authorization server over-scoped
- * by mistake cannot reach beyond what the role allows (defence in depth).
+ * The role must be one `roleScopes` declares (the stack file's roles; ROLE_SCOPES by default), and
+ * the token's scopes are capped by what that role may be granted: even a token the authorization
+ * server over-scoped by mistake cannot reach beyond what the role allows (defence in depth).
  */
 export function identityFromClaims(payload: JWTPayload, nowSec: number, toleranceSec: number, roleScopes: RoleScopes = defaultRoleScopes): Identity {
   if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) throw invalidToken("token claim 'iat' is invalid");
@@ -30,7 +54,8 @@ export function identityFromClaims(payload: JWTPayload, nowSec: number, toleranc
   const clientId = stringClaim(payload, 'client_id');
   const jti = stringClaim(payload, 'jti');
   const role = payload['role'];
-  if (!isRole(role)) throw invalidToken("token claim 'role' is invalid");
+  if (!isRoleName(role)) throw invalidToken("token claim 'role' is invalid");
+  const allowed = scopesOfRole(roleScopes, role, 'token');
   const scope = payload['scope'];
   if (typeof scope !== 'string' || scope.length > MAX_SCOPE_LENGTH) throw invalidToken("token claim 'scope' is invalid");
   const granted = scope.split(' ').filter(Boolean);
@@ -39,7 +64,7 @@ export function identityFromClaims(payload: JWTPayload, nowSec: number, toleranc
     kind: 'user',
     subject,
     role,
-    scopes: roleScopes(role).filter((s) => granted.includes(s)), // in the role's order, like the other kinds
+    scopes: allowed.filter((s) => granted.includes(s)), // in the role's order, like the other kinds
     clientId,
     tokenId: jti,
   });

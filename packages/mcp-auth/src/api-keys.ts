@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { invalidToken, isRole, type Role } from '@stack/oauth';
-import { defaultRoleScopes, type RoleScopes } from './access-token-claims.ts';
+import { invalidToken, type Role } from '@stack/oauth';
+import { defaultRoleScopes, scopesOfRole, type RoleScopes } from './access-token-claims.ts';
 import { mcpSchema, type McpDb } from '@stack/db';
 import { freezeIdentity, type Identity } from './identity.ts';
 
@@ -55,7 +55,7 @@ export function createApiKeyStore(db: McpDb, now: () => number = Date.now, roleS
       if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME_LENGTH || /\p{Cc}/u.test(name)) {
         throw new TypeError(`name must be 1-${MAX_NAME_LENGTH} printable characters`);
       }
-      if (!isRole(role)) throw new TypeError('role must be one of admin, developer, viewer');
+      if (typeof role !== 'string' || !roleScopes(role)) throw new TypeError('role is not one the stack file declares');
       if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt > now())) {
         throw new TypeError('expiresAt must be a time in the future (ms since the epoch)');
       }
@@ -96,7 +96,7 @@ export function createApiKeyStore(db: McpDb, now: () => number = Date.now, roleS
         kind: 'apikey',
         subject: `apikey:${row.id}`,
         role: row.role,
-        scopes: [...roleScopes(row.role)],
+        scopes: [...scopesOfRole(roleScopes, row.role, 'api key')],
         tokenId: row.id,
       });
     },

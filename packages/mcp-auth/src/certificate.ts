@@ -1,4 +1,5 @@
-import { invalidToken, ROLE_SCOPES, type Role } from '@stack/oauth';
+import { invalidToken, type Role } from '@stack/oauth';
+import { defaultRoleScopes, scopesOfRole, type RoleScopes } from './access-token-claims.ts';
 import { freezeIdentity, type Identity } from './identity.ts';
 
 /** The parts of node:tls's PeerCertificate we read (CN is an array when a subject repeats it). */
@@ -15,9 +16,10 @@ const normalizeFingerprint = (fp: string) => fp.replace(/:/g, '').toLowerCase();
  * function decides the role, not whether the certificate is genuine.
  *
  * `mapping` keys are common names or `sha256:<fingerprint>` (hex, colons and case ignored); a
- * fingerprint entry wins over a CN entry because it names exactly one certificate.
+ * fingerprint entry wins over a CN entry because it names exactly one certificate. A role that
+ * `roleScopes` does not declare is refused like an unmapped certificate (invalid_token).
  */
-export function identityFromCertificate(cert: ClientCertificate, mapping: Record<string, Role>): Identity {
+export function identityFromCertificate(cert: ClientCertificate, mapping: Record<string, Role>, roleScopes: RoleScopes = defaultRoleScopes): Identity {
   const fp = typeof cert.fingerprint256 === 'string' && cert.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : undefined;
   const cn = typeof cert.subject?.CN === 'string' && cert.subject.CN ? cert.subject.CN : undefined;
   let role: Role | undefined;
@@ -36,6 +38,6 @@ export function identityFromCertificate(cert: ClientCertificate, mapping: Record
     role = mapping[cn];
     subject = `certificate:${cn}`;
   }
-  if (!role || !subject || !Object.hasOwn(ROLE_SCOPES, role)) throw invalidToken('client certificate is not mapped to a role');
-  return freezeIdentity({ kind: 'certificate', subject, role, scopes: [...ROLE_SCOPES[role]] });
+  if (!role || !subject) throw invalidToken('client certificate is not mapped to a role');
+  return freezeIdentity({ kind: 'certificate', subject, role, scopes: [...scopesOfRole(roleScopes, role, 'client certificate')] });
 }

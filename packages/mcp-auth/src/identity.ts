@@ -6,7 +6,7 @@ export type Identity = {
   /** Stable id for rate limits and audit: the token `sub`, `apikey:<id>` or `certificate:<cn|fingerprint>`. */
   subject: string;
   role: Role;
-  /** Effective scopes, already capped by ROLE_SCOPES[role]. */
+  /** Effective scopes, already capped by what the role may hold (the stack file's scopes for it). */
   scopes: string[];
   /** OAuth `client_id` (JWT access tokens only). */
   clientId?: string;

@@ -1,5 +1,5 @@
 export type { Identity } from './identity.ts';
-export { defaultRoleScopes, type RoleScopes } from './access-token-claims.ts';
+export { defaultRoleScopes, scopesOfRole, stackRoleScopes, type RoleScopes } from './access-token-claims.ts';
 export { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from './jwt-verifier.ts';
 export {
   createRevocationPoller,

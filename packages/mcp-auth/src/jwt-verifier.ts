@@ -14,7 +14,7 @@ export interface JwtVerifierOptions {
   /** This MCP server's canonical resource URI (RFC 8707); `aud` must be or contain it. */
   audience: string;
   jwksUrl: string;
-  /** What each role may hold: the cap on a token's scopes (default ROLE_SCOPES). */
+  /** The declared roles and what each may hold: the cap on a token's scopes (default the built-in ROLE_SCOPES). */
   roleScopes?: RoleScopes;
   /** Allowed clock skew for exp, nbf and iat. Default 30. */
   clockToleranceSec?: number;

@@ -214,7 +214,8 @@ describe('createJwtVerifier', () => {
       await expectInvalid(v.verify(token), `token is missing required claim '${claim}'`);
     }
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ role: 'superuser' }, "token claim 'role' is invalid"],
+      [{ role: 'Super User' }, "token claim 'role' is invalid"],
+      [{ role: 'superuser' }, "token has role 'superuser', which this server does not declare"],
       [{ scope: ['db:read'] }, "token claim 'scope' is invalid"],
       [{ scope: 'db:read "x' }, "token claim 'scope' is invalid"],
       [{ sub: '' }, "token claim 'sub' is invalid"],

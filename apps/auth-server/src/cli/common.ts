@@ -1,9 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { escapeControl, type AuditEvent } from '@stack/audit';
-import { CliFailure, formatTable, UsageError, type CliIo } from '@stack/cli';
+import { CliFailure, declaredRole, formatTable, UsageError, type CliIo } from '@stack/cli';
 
 export { runGroup } from '@stack/cli';
-import { isRole, ROLES, type Role } from '@stack/oauth';
+import type { Role } from '@stack/oauth';
+import { loadStackFile, type StackConfig } from '@stack/stack-config';
 import { loadAuthConfig, type AuthConfig } from '../config.ts';
 import { openStore, type AuthStore } from '../store/index.ts';
 import { createArgon2Slots, type Argon2Slots } from '../services/argon2-slots.ts';
@@ -50,10 +51,16 @@ export function required(value: string | boolean | undefined, name: string): str
   return value;
 }
 
-export function roleOption(value: string | boolean | undefined): Role {
+/**
+ * --role: one of the roles the stack file (STACK_FILE) declares, as the server will check it.
+ * Checked before a password is read or the database opened; the stack file comes back with it
+ * (set-role compares the two roles' scopes).
+ */
+export function roleOption(value: string | boolean | undefined, env: CliIo['env']): { role: Role; stack: StackConfig } {
   const role = required(value, 'role');
-  if (!isRole(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-  return role;
+  const config = loadAuthConfig(env);
+  const stack = loadStackFile(config.stackFile, { env: config.env });
+  return { role: declaredRole(role, stack), stack };
 }
 
 /** Opens the same database and audit log the server uses (DATABASE_URL, else DATA_DIR / AUTH_DATABASE_PATH; AUDIT_LOG). */

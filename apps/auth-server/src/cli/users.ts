@@ -13,7 +13,9 @@ Commands:
   disable --email E                         block sign-in and revoke the user's sessions and tokens
   enable --email E                          allow a disabled user to sign in again
 
-Roles: admin (db:read db:write db:admin), developer (db:read db:write), viewer (db:read)
+Roles: the ones the stack file (STACK_FILE, default ./stack.yaml) declares, each with the scopes
+it lists for them; the shipped file has admin (db:read db:write db:admin), developer (db:read
+db:write) and viewer (db:read).
 
 Example:
   printf '%s' 'a-long-password' | npm run admin -- users add --email you@example.com --role admin --password-stdin
@@ -22,7 +24,7 @@ Example:
 async function add(args: string[], io: CliIo): Promise<void> {
   const o = parseOptions(args, { email: { type: 'string' }, role: { type: 'string' }, 'password-stdin': { type: 'boolean' } });
   const email = required(o.email, 'email');
-  const role = roleOption(o.role);
+  const { role } = roleOption(o.role, io.env);
   if (!o['password-stdin']) throw new UsageError('missing --password-stdin: pipe the password on standard input');
   // An interactive terminal would echo the password as it is typed.
   if ((io.stdin as { isTTY?: boolean }).isTTY) throw new UsageError("--password-stdin needs the password piped in, e.g. printf '%s' \"$PW\" | npm run admin -- users add …");
@@ -53,9 +55,9 @@ const revokedFields = (r: RevokedGrants) => ({ revoked_sessions: r.sessions, rev
 async function setRole(args: string[], io: CliIo): Promise<void> {
   const o = parseOptions(args, { email: { type: 'string' }, role: { type: 'string' } });
   const email = required(o.email, 'email');
-  const role = roleOption(o.role);
+  const { role, stack } = roleOption(o.role, io.env);
   await withContext(io, async (ctx) => {
-    const r = await setUserRole(ctx.store, email, role, ctx.now());
+    const r = await setUserRole(ctx.store, stack, email, role, ctx.now());
     if (!r) throw new CliFailure(`no user with email ${printable(email, 320)}`);
     ctx.audit('admin.user_role_changed', { user: r.user.id, email: r.user.email, role, previous_role: r.previous, ...(r.revoked ? revokedFields(r.revoked) : {}) });
     const after = r.revoked ? `; ${revokedSummary(r.revoked)} (the role lost scopes)` : '';

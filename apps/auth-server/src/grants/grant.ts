@@ -1,4 +1,4 @@
-import { invalidGrant, invalidRequest, invalidTarget, isRole, normaliseResource, type Role } from '@stack/oauth';
+import { invalidGrant, invalidRequest, invalidTarget, normaliseResource } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
 import type { ClientRecord } from '../services/clients.ts';
 import type { TokenResponse } from '../services/token-response.ts';
@@ -52,9 +52,17 @@ function sameResource(a: string, b: string): boolean {
   return na !== undefined && na === normaliseResource(b);
 }
 
-/** The user a grant belongs to; a disabled or deleted user ends every grant (invalid_grant). */
-export async function activeUser(ctx: AppContext, userId: string): Promise<UserRecord & { role: Role }> {
+/**
+ * The user a grant belongs to; a disabled or deleted user ends every grant (invalid_grant). So does
+ * a role the stack file no longer declares (taken out while users still hold it): no new tokens
+ * until an operator gives the user a declared role, with an audit line saying why.
+ */
+export async function activeUser(ctx: AppContext, userId: string): Promise<UserRecord> {
   const user = await findUserById(ctx.store, userId);
-  if (!user || user.disabledAt !== null || !isRole(user.role)) throw invalidGrant('the user account is disabled');
+  if (!user || user.disabledAt !== null) throw invalidGrant('the user account is disabled');
+  if (!ctx.stack.current().roles.includes(user.role)) {
+    ctx.audit.write({ event: 'token.role_not_declared', user: user.id, role: user.role, decision: 'deny', reason: 'the stack file does not declare the user\'s role' });
+    throw invalidGrant("the user's role is not one this server grants tokens for");
+  }
   return user;
 }

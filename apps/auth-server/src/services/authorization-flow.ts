@@ -134,7 +134,7 @@ export async function continueAuthorization(
   } catch (err) {
     if (!(err instanceof OAuthError)) throw err;
     if (at.pendingId) await app.pages.pending.delete(at.pendingId);
-    auditFlow(app, request, 'authorize.error', { user: user.id, client: req.clientId, decision: 'deny', reason: err.description });
+    auditFlow(app, request, 'authorize.error', { user: user.id, role: user.role, client: req.clientId, decision: 'deny', reason: err.description });
     return sendErrorToClient(app, reply, req, err, at.afterForm);
   }
   // "A remembered consent for the same client, user and scopes skips the screen" holds only when the

@@ -153,9 +153,11 @@ export function trustsRedirectUris(client: ClientRecord): boolean {
 
 /**
  * The scopes a user can grant: the request (already capped by the client) narrowed by the scopes
- * the stack file lets the user's role be granted.
+ * the stack file lets the user's role be granted. A role the file does not declare (taken out
+ * while users still hold it) grants nothing.
  */
 export function grantableScopes(stack: StackConfig, req: AuthorizationRequest, role: Role): string[] {
+  if (!stack.roles.includes(role)) throw accessDenied("your account's role is not one this server grants access for; ask an administrator");
   const scopes = intersectScopes(req.scopes, stack.scopesForRole(role));
   if (scopes.length === 0) throw accessDenied('your role does not allow any of the requested scopes');
   return scopes;

@@ -1,5 +1,3 @@
-import { basename } from 'node:path';
-import { ROLES } from '@stack/oauth';
 import { createStackFileReloader, StackFileError, type StackConfig } from '@stack/stack-config';
 import type { AuthConfig } from '../config.ts';
 
@@ -21,29 +19,22 @@ export interface AuthStack {
 
 export interface AuthStackLog {
   info(message: string): void;
+  warn(message: string): void;
   error(message: string): void;
-}
-
-/**
- * The roles the rest of the stack knows: tokens, API keys and the MCP app's policy type roles as
- * these three, so a file naming another one is refused rather than issuing a role nothing checks.
- */
-export function checkAuthServerRoles(stack: StackConfig): void {
-  const file = basename(stack.source);
-  const custom = stack.roles.filter((r) => !(ROLES as readonly string[]).includes(r));
-  if (custom.length) {
-    throw new StackFileError(stack.source, custom.map((r) => `role '${r}' in ${file}: custom roles are not supported yet; use ${ROLES.slice(0, -1).join(', ')} or ${ROLES.at(-1)}`));
-  }
 }
 
 /** Loads the stack file named by STACK_FILE; throws StackFileError (every problem listed) when it cannot be used. */
 export function openAuthStack(config: AuthConfig, log: AuthStackLog): AuthStack {
   const reloader = createStackFileReloader(config.stackFile, { env: config.env }, {
-    onChange: checkAuthServerRoles,
+    // A role taken out of the file may still be held by users: they are refused new tokens
+    // (grantableScopes, activeUser) until an operator gives them a declared role.
+    onChange(next) {
+      const removed = reloader.current().roles.filter((r) => !next.roles.includes(r));
+      if (removed.length) log.warn(`stack file no longer declares role(s) ${removed.join(', ')}: users who hold them get no new tokens until given a declared role (npm run admin -- users set-role)`);
+    },
     // One line: the file's problems are joined, each as `path: message` (never a value).
     onError: (err) => log.error(`stack file not reloaded, keeping the previous one: ${err instanceof StackFileError ? `${err.source}: ${err.problems.join('; ')}` : (err as Error).message}`),
   });
-  checkAuthServerRoles(reloader.current());
   // Derived once per file, not per request.
   const derive = (s: StackConfig) => ({ resources: Object.freeze(s.resourceUrls(config.mcpPublicOrigin)), scopes: Object.freeze(Object.keys(s.scopes)) });
   let derived = derive(reloader.current());

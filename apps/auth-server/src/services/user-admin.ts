@@ -1,4 +1,5 @@
-import { ROLE_SCOPES, type Role } from '@stack/oauth';
+import type { Role } from '@stack/oauth';
+import type { StackConfig } from '@stack/stack-config';
 import type { AuthStore, RevokedGrants, UserSummary } from '../store/index.ts';
 import { findUserByEmail } from './users.ts';
 
@@ -9,20 +10,23 @@ export function listUsers(store: AuthStore): Promise<UserSummary[]> {
   return store.users.list();
 }
 
-function isDowngrade(from: Role, to: Role): boolean {
-  return ROLE_SCOPES[from].some((s) => !ROLE_SCOPES[to].includes(s));
+/** The new role may be granted less than the old one (an old role the file no longer declares counts as a loss: its scopes are unknown). */
+function isDowngrade(stack: StackConfig, from: Role, to: Role): boolean {
+  if (!stack.roles.includes(from)) return true;
+  const allowed = stack.scopesForRole(to);
+  return stack.scopesForRole(from).some((s) => !allowed.includes(s));
 }
 
 /**
- * Changes a user's role. When the new role loses scopes, the user's sessions and tokens are revoked
- * in the same step, because tokens already issued carry scopes the role no longer allows.
- * Returns undefined if no such user.
+ * Changes a user's role (one the stack file declares: the caller checks). When the new role loses
+ * scopes, the user's sessions and tokens are revoked in the same step, because tokens already
+ * issued carry scopes the role no longer allows. Returns undefined if no such user.
  */
-export async function setUserRole(store: AuthStore, email: string, role: Role, now = Date.now()): Promise<{ user: UserSummary; previous: Role; revoked?: RevokedGrants } | undefined> {
+export async function setUserRole(store: AuthStore, stack: StackConfig, email: string, role: Role, now = Date.now()): Promise<{ user: UserSummary; previous: Role; revoked?: RevokedGrants } | undefined> {
   const user = await findUserByEmail(store, email);
   if (!user) return undefined;
   const previous = user.role;
-  const revoked = await store.users.setRole(user.id, role, isDowngrade(previous, role) ? now : undefined);
+  const revoked = await store.users.setRole(user.id, role, isDowngrade(stack, previous, role) ? now : undefined);
   const { passwordHash: _, ...rest } = user;
   return { user: { ...rest, role }, previous, ...(revoked ? { revoked } : {}) };
 }

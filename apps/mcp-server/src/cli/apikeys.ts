@@ -1,8 +1,9 @@
-import { CliFailure, UsageError, formatTable, type CliIo } from '@stack/cli';
+import { CliFailure, UsageError, declaredRole, formatTable, type CliIo } from '@stack/cli';
 import { openMcpDb } from '@stack/db';
-import { createApiKeyStore, type ApiKeyStore } from '@stack/mcp-auth';
-import { ROLES, isRole } from '@stack/oauth';
-import { loadMcpConfig } from '../config.ts';
+import { createApiKeyStore, defaultRoleScopes, stackRoleScopes, type ApiKeyStore, type RoleScopes } from '@stack/mcp-auth';
+import { ROLES } from '@stack/oauth';
+import { loadStackFile } from '@stack/stack-config';
+import { loadMcpConfig, type McpConfig } from '../config.ts';
 import { openMcpAuditLog } from '../pipeline/audit-log.ts';
 import { parseOptions, printable, required, runGroup, when } from './common.ts';
 
@@ -13,12 +14,19 @@ Commands:
   list [--json]                                   list keys (never the key values)
   revoke --id ID                                  revoke one key
 
-Roles: ${ROLES.join(', ')}. Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db), DATA_DIR, MCP_AUDIT_LOG.
+Roles: the ones the stack file (STACK_FILE) declares (${ROLES.join(', ')} in the shipped one). Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db), DATA_DIR, MCP_AUDIT_LOG.
 `;
 
 const MAX_DAYS = 3650;
 
-async function withStore<T>(io: CliIo, fn: (store: ApiKeyStore, audit: (event: string, fields: Record<string, string | number | undefined>) => void) => Promise<T> | T): Promise<T> {
+/** The roles a key may have, as the server reads them: the stack file's, or the built-in ones under an older policy file. */
+function declaredRoles(config: McpConfig): { source: string; roles: readonly string[]; roleScopes: RoleScopes } {
+  if (config.policyFile) return { source: config.policyFile, roles: ROLES, roleScopes: defaultRoleScopes };
+  const stack = loadStackFile(config.stackFile, { env: config.env });
+  return { source: stack.source, roles: stack.roles, roleScopes: stackRoleScopes(() => stack) };
+}
+
+async function withStore<T>(io: CliIo, fn: (store: ApiKeyStore, audit: (event: string, fields: Record<string, string | number | undefined>) => void) => Promise<T> | T, roleScopes?: RoleScopes): Promise<T> {
   const config = loadMcpConfig(io.env);
   if (config.databasePath === ':memory:') throw new CliFailure('MCP_DATABASE_PATH is :memory:, which only the server process can see; point it at a file');
   const db = openMcpDb(config.databasePath);
@@ -31,7 +39,7 @@ async function withStore<T>(io: CliIo, fn: (store: ApiKeyStore, audit: (event: s
     const operator = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
     const audit = (event: string, fields: Record<string, string | number | undefined>) => sink.write({ event, actor: 'cli', operator, decision: 'ALLOWED', ...fields });
     try {
-      return await fn(createApiKeyStore(db), audit);
+      return await fn(createApiKeyStore(db, Date.now, roleScopes), audit);
     } finally {
       await sink.close();
     }
@@ -43,8 +51,8 @@ async function withStore<T>(io: CliIo, fn: (store: ApiKeyStore, audit: (event: s
 async function create(args: string[], io: CliIo): Promise<void> {
   const { values: o } = parseOptions(args, { name: { type: 'string' }, role: { type: 'string' }, 'expires-in-days': { type: 'string' } });
   const name = required(o.name, 'name');
-  const role = required(o.role, 'role');
-  if (!isRole(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  const declared = declaredRoles(loadMcpConfig(io.env));
+  const role = declaredRole(required(o.role, 'role'), declared);
   let expiresAt: number | undefined;
   if (o['expires-in-days'] !== undefined) {
     const days = Number(o['expires-in-days']);
@@ -63,7 +71,7 @@ async function create(args: string[], io: CliIo): Promise<void> {
     io.stdout.write(`API key created: id ${created.id}, role ${role}${expiresAt ? `, expires ${when(expiresAt)}` : ''}\n`);
     io.stdout.write('Copy it now, it is not shown again:\n');
     io.stdout.write(`${created.key}\n`);
-  });
+  }, declared.roleScopes);
 }
 
 async function list(args: string[], io: CliIo): Promise<void> {

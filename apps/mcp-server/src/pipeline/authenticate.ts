@@ -1,5 +1,6 @@
-import { OAuthError, ROLE_SCOPES, invalidToken, type Role } from '@stack/oauth';
-import { identityFromCertificate, isApiKeyShaped, type Identity } from '@stack/mcp-auth';
+import { ConfigError } from '@stack/config';
+import { OAuthError, invalidToken, type Role } from '@stack/oauth';
+import { defaultRoleScopes, identityFromCertificate, isApiKeyShaped, type Identity, type RoleScopes } from '@stack/mcp-auth';
 import type { AuthMethod } from '@stack/stack-config';
 import type { AuthMode } from '../config.ts';
 
@@ -25,6 +26,8 @@ export interface Verifiers {
   apiKeys?: { verify(key: string): Promise<Identity> };
   mtlsRoleMap?: Record<string, Role>;
   noAuthRole?: Role;
+  /** The declared roles and their scopes (the stack file's): for certificates and no-auth callers. */
+  roleScopes?: RoleScopes;
 }
 
 /**
@@ -99,6 +102,19 @@ function tokenOrKey(methods: readonly AuthMethod[], v: Verifiers): Authenticator
   };
 }
 
+/**
+ * The roles the settings name for `mode` (MCP_NO_AUTH_ROLE, MCP_MTLS_ROLE_MAP) must be ones the
+ * stack file declares: a start error naming them, not a refusal of every request.
+ */
+export function checkConfiguredRoles(mode: AuthMode, v: Pick<Verifiers, 'mtlsRoleMap' | 'noAuthRole' | 'roleScopes'>): void {
+  const declared = v.roleScopes ?? defaultRoleScopes;
+  if (mode === 'none' && v.noAuthRole !== undefined && !declared(v.noAuthRole)) {
+    throw new ConfigError([`MCP_NO_AUTH_ROLE: role '${v.noAuthRole}' is not one the stack file declares`]);
+  }
+  const unmapped = mode === 'mtls' ? [...new Set(Object.values(v.mtlsRoleMap ?? {}))].filter((r) => !declared(r)) : [];
+  if (unmapped.length) throw new ConfigError([`MCP_MTLS_ROLE_MAP: role(s) ${unmapped.join(', ')} not declared in the stack file`]);
+}
+
 /** Builds the authentication step for what one server accepts (an MCP_AUTH_MODE value stands for itself). */
 export function createAuthenticator(accepts: AuthMode | Accepts, v: Verifiers): Authenticator {
   if (accepts === 'oauth' || accepts === 'apikey') return tokenOrKey([accepts], v);
@@ -106,19 +122,21 @@ export function createAuthenticator(accepts: AuthMode | Accepts, v: Verifiers): 
   switch (accepts) {
     case 'mtls': {
       const map = need(v.mtlsRoleMap, 'a certificate role map', accepts);
+      checkConfiguredRoles(accepts, v);
       return {
         accepts,
         oauth: false,
         async authenticate(c) {
           if (!c.certificate || Object.keys(c.certificate).length === 0) throw new MissingCredentialsError('no client certificate was sent');
           if (!c.certificateAuthorized) throw invalidToken('client certificate is not trusted');
-          return identityFromCertificate(c.certificate, map);
+          return identityFromCertificate(c.certificate, map, v.roleScopes);
         },
       };
     }
     case 'none': {
       const role = need(v.noAuthRole, 'a role for unauthenticated callers', accepts);
-      const identity: Identity = Object.freeze({ kind: 'local', subject: 'local:anonymous', role, scopes: [...ROLE_SCOPES[role]] });
+      checkConfiguredRoles(accepts, v);
+      const identity: Identity = Object.freeze({ kind: 'local', subject: 'local:anonymous', role, scopes: [...((v.roleScopes ?? defaultRoleScopes)(role) ?? [])] });
       return { accepts, oauth: false, authenticate: async () => identity };
     }
   }

@@ -6,7 +6,8 @@ export interface ToolContext {
   identity: {
     kind: string;
     subject: string;
-    role: 'admin' | 'developer' | 'viewer';
+    /** A role the stack file declares: tools never decide by role name (the rules do). */
+    role: string;
     scopes: string[];
     clientId?: string;
   };

@@ -11,7 +11,8 @@ export const users = pgTable('users', {
   id: text().primaryKey(),
   email: text().notNull(),
   passwordHash: text().notNull(),
-  role: text({ enum: ['admin', 'developer', 'viewer'] }).notNull(),
+  /** A role the stack file declares (checked where it is set and where it is used; the file may change). */
+  role: text().notNull(),
   createdAt: ms().notNull(),
   disabledAt: ms(),
 }, (t) => [uniqueIndex('users_email_uq').on(t.email)]);

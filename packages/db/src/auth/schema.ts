@@ -8,7 +8,8 @@ export const users = sqliteTable('users', {
   id: text().primaryKey(),
   email: text().notNull(),
   passwordHash: text().notNull(),
-  role: text({ enum: ['admin', 'developer', 'viewer'] }).notNull(),
+  /** A role the stack file declares (checked where it is set and where it is used; the file may change). */
+  role: text().notNull(),
   createdAt: integer().notNull(),
   disabledAt: integer(),
 }, (t) => [uniqueIndex('users_email_uq').on(t.email)]);

@@ -6,7 +6,8 @@ export const apiKeys = sqliteTable('api_keys', {
   /** Public key id, embedded in the key itself so lookups need no scan. */
   id: text().primaryKey(),
   name: text().notNull(),
-  role: text({ enum: ['admin', 'developer', 'viewer'] }).notNull(),
+  /** A role the stack file declares (checked where it is set and where it is used; the file may change). */
+  role: text().notNull(),
   salt: text().notNull(),
   hash: text().notNull(),
   createdAt: integer().notNull(),
