@@ -140,10 +140,14 @@ export function stackPolicy(stack: StackConfig, mcpPath: string, builtinTools: r
   if (!server || server.upstream.kind !== 'builtin') {
     throw new PolicyError(stackFile, [`servers: no server with path ${mcpPath} and upstream { builtin: database } (this endpoint serves the database tools)`]);
   }
-  const asPolicy = (r: Rule) => ({ roles: r.roles, scopes: r.scopes, ...(r.ratePerMinute !== undefined ? { rate_limit_per_minute: r.ratePerMinute } : {}) });
-  const tools: Record<string, unknown> = {};
-  for (const [name, rule] of Object.entries(server.tools.rules)) tools[name] = asPolicy(rule);
+  // The file is already validated (roles it declares, custom ones among them): its rules become the
+  // policy's as they are, not through the older format's schema, which knows only the built-in roles.
+  const asRule = (r: Rule): ToolRule => Object.freeze({ roles: Object.freeze([...r.roles]), scopes: Object.freeze([...r.scopes].sort()), ratePerMinute: r.ratePerMinute });
+  const tools: Record<string, ToolRule> = {};
+  for (const [name, rule] of Object.entries(server.tools.rules)) tools[name] = asRule(rule);
   const fallback = server.tools.default;
-  if (fallback !== 'deny') for (const name of builtinTools) if (!Object.hasOwn(tools, name)) tools[name] = asPolicy(fallback);
-  return parsePolicy({ scope_implies: server.scopeImplies, tools }, `${stackFile} (server ${server.name})`);
+  if (fallback !== 'deny') for (const name of builtinTools) if (!Object.hasOwn(tools, name)) tools[name] = asRule(fallback);
+  const source = `${stackFile} (server ${server.name})`;
+  if (Object.keys(tools).length === 0) throw new PolicyError(source, ['tools: must list at least one tool']);
+  return buildPolicy(tools, server.scopeImplies, source);
 }

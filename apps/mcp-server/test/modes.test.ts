@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMcpDb } from '@stack/db';
-import { createApiKeyStore } from '@stack/mcp-auth';
+import { createApiKeyStore, stackRoleScopes } from '@stack/mcp-auth';
 import { ConfigError } from '@stack/config';
 import { buildApp } from '../src/app.ts';
 import { loadMcpConfig } from '../src/config.ts';
+import { checkConfiguredRoles } from '../src/pipeline/authenticate.ts';
 import { bearer, callTool, listTools, rpc, startMcpServer, useIssuer } from './helpers.ts';
 
 describe('body limit', () => {
@@ -85,6 +86,17 @@ describe('no-authentication mode', () => {
     expect((await res.json()).result.tools).toHaveLength(3);
     const denied = await (await rpc(s.url, callTool('execute_sql', { sql: 'select 1' }))).json();
     expect(denied.result.content[0].text).toContain('Your role: viewer');
+  });
+
+  it('[GW-CUSTOM-ROLES] takes a role the stack file does not declare as a start error naming it', async () => {
+    await expect(startMcpServer({ MCP_AUTH_MODE: 'none', MCP_ALLOW_INSECURE_NO_AUTH: 'true', MCP_NO_AUTH_ROLE: 'auditor' }))
+      .rejects.toThrow(new ConfigError(["MCP_NO_AUTH_ROLE: role 'auditor' is not one the stack file declares"]));
+    // A certificate mapping likewise; a declared custom role is accepted.
+    const roleScopes = stackRoleScopes(() => ({ roles: ['viewer', 'auditor'], scopesForRole: () => ['audit:read'] }));
+    expect(() => checkConfiguredRoles('mtls', { mtlsRoleMap: { a: 'auditor', b: 'ghost', c: 'admin' }, roleScopes }))
+      .toThrow(new ConfigError(['MCP_MTLS_ROLE_MAP: role(s) ghost, admin not declared in the stack file']));
+    expect(() => checkConfiguredRoles('mtls', { mtlsRoleMap: { a: 'auditor' }, roleScopes })).not.toThrow();
+    expect(() => checkConfiguredRoles('none', { noAuthRole: 'auditor', roleScopes })).not.toThrow();
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OAuthError } from '@stack/oauth';
-import { identityFromCertificate } from '../src/index.ts';
+import { identityFromCertificate, stackRoleScopes } from '../src/index.ts';
 
 const FP = 'AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89';
 
@@ -38,5 +38,15 @@ describe('identityFromCertificate', () => {
   it('does not let a common name impersonate a fingerprint entry', () => {
     const key = `sha256:${FP.replace(/:/g, '')}`;
     expectUnmapped(() => identityFromCertificate({ subject: { CN: key }, fingerprint256: '00:11' }, { [key]: 'admin' }));
+  });
+
+  it('[GW-CUSTOM-ROLES] maps to any role the stack file declares, with its scopes, and refuses a role it does not declare', () => {
+    const stack = stackRoleScopes(() => ({ roles: ['admin', 'auditor'], scopesForRole: (r) => (r === 'auditor' ? ['audit:read'] : ['db:admin']) }));
+    expect(identityFromCertificate({ subject: { CN: 'audit-box' } }, { 'audit-box': 'auditor' }, stack))
+      .toEqual({ kind: 'certificate', subject: 'certificate:audit-box', role: 'auditor', scopes: ['audit:read'] });
+    for (const [mapping, roleScopes] of [[{ 'audit-box': 'viewer' }, stack], [{ 'audit-box': 'auditor' }, undefined]] as const) {
+      expect(() => identityFromCertificate({ subject: { CN: 'audit-box' } }, mapping, roleScopes))
+        .toThrow(expect.objectContaining({ code: 'invalid_token', status: 401, description: expect.stringMatching(/^client certificate has role '(viewer|auditor)', which this server does not declare$/) }));
+    }
   });
 });
