@@ -3,31 +3,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '@stack/cli';
 import { dispatch } from '../../../scripts/admin.ts';
 import { createArgon2Slots } from '../src/services/argon2-slots.ts';
 import { findUserByEmail, verifyPassword } from '../src/services/users.ts';
 import { PUBLISH_LEAD_MS } from '../src/services/keys.ts';
 import { TEST_DB, openTestDatabase, startAuthServer, type TestDatabase } from './helpers.ts';
+import { admin } from './cli-helpers.ts';
 
 const PASSWORD = 'Sup3r-Secret-Passw0rd!';
 // The command's slots are its own; checking what it wrote needs a set too.
 const argon2 = createArgon2Slots();
-
-interface Result { code: number; stdout: string; stderr: string }
-
-async function admin(env: Record<string, string>, args: string[], stdin = ''): Promise<Result> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdin: Readable.from(stdin ? [Buffer.from(stdin)] : []),
-    stdout: { write: (s: string) => out.push(s) },
-    stderr: { write: (s: string) => err.push(s) },
-    env: { NODE_ENV: 'test', ...env },
-  };
-  const code = await dispatch(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 /** Inserts a client, and for a user one token family: a refresh token, a live and an expired access token, a session. */
 async function seedClient(db: TestDatabase, id: string, clientName = 'Test client'): Promise<void> {

@@ -1,13 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import type { CliIo } from '@stack/cli';
-import { dispatch } from '../../../scripts/admin.ts';
 import { findUserByEmail } from '../src/services/users.ts';
-import { startAuthServer, type TestAuthServer } from './helpers.ts';
+import { capturedLog, startAuthServer, type TestAuthServer } from './helpers.ts';
+import { admin as cli } from './cli-helpers.ts';
 import { Browser, authorizeUrl, decide, pkce, reachConsent, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
 
 const ORIGIN = 'http://127.0.0.1:4999';
@@ -33,13 +31,6 @@ servers:
       read_audit_log: { roles: [${withAuditor ? 'auditor' : 'admin'}], scopes: ["audit:read"] }
 `;
 
-/** Log lines at warn level and above (the tests' servers log nothing otherwise). */
-function capturedLog(): { logger: object; lines: () => Record<string, unknown>[] } {
-  const lines: string[] = [];
-  const stream = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
-  return { logger: { level: 'warn', stream }, lines: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
-
 async function token(s: TestAuthServer, params: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${s.url}/token`, {
     method: 'POST',
@@ -47,19 +38,6 @@ async function token(s: TestAuthServer, params: Record<string, string>): Promise
     body: new URLSearchParams(params).toString(),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function cli(env: Record<string, string>, args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdin: Readable.from(stdin ? [Buffer.from(stdin)] : []),
-    stdout: { write: (s: string) => out.push(s) },
-    stderr: { write: (s: string) => err.push(s) },
-    env: { NODE_ENV: 'test', ...env },
-  };
-  const code = await dispatch(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
 }
 
 describe('custom roles declared in the stack file', () => {
@@ -73,7 +51,7 @@ describe('custom roles declared in the stack file', () => {
     dir = mkdtempSync(join(tmpdir(), 'auth-roles-'));
     file = join(dir, 'stack.yaml');
     writeFileSync(file, stackFile());
-    log = capturedLog();
+    log = capturedLog('warn');
     s = await startAuthServer({ STACK_FILE: file, MCP_PUBLIC_ORIGIN: ORIGIN }, { logger: log.logger });
     client = await seedClient(s, { scope: 'files:read files:write audit:read', grantTypes: ['authorization_code', 'refresh_token'] });
   });
@@ -134,6 +112,13 @@ describe('custom roles declared in the stack file', () => {
     // auditor → viewer loses audit:read: a downgrade, so the user's grants are revoked with it.
     expect(changed.stdout).toMatch(/role auditor -> viewer; .* revoked \(the role lost scopes\)/);
     expect((await cli(env, ['users', 'set-role', '--email', 'aud@example.org', '--role', 'root'])).stderr).toMatch(/--role must be one of the roles stack\.yaml declares: admin, developer, viewer, auditor/);
+
+    // An invalid stack file: every problem, one per line (the file is what the roles come from).
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, stackFile().replace('roles: [admin, developer, viewer, auditor]', 'roles: [admin, developer, viewer]'));
+    const invalid = await cli({ ...env, STACK_FILE: bad }, ['users', 'set-role', '--email', 'aud@example.org', '--role', 'auditor']);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toBe(`error: invalid stack file ${bad}:\n  - scopes.audit:read.roles.0: role 'auditor' is not in roles\n  - servers.0.tools.read_audit_log.roles.0: role 'auditor' is not in roles\n`);
   });
 
   // Runs last: it takes auditor out of the file.

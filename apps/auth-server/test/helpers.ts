@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import Database from 'better-sqlite3';
@@ -198,4 +199,11 @@ export async function startAuthServer(env: Record<string, string> = {}, opts: Bu
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** The app's log lines at `level` and above, parsed (the tests' servers log nothing otherwise): pass `logger` to startAuthServer. */
+export function capturedLog(level: 'warn' | 'error'): { logger: object; lines: () => Record<string, unknown>[] } {
+  const lines: string[] = [];
+  const stream = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
+  return { logger: { level, stream }, lines: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

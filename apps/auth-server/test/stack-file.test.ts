@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import { ConfigError } from '@stack/config';
 import { loadAuthConfig } from '../src/config.ts';
-import { startAuthServer, type TestAuthServer } from './helpers.ts';
+import { capturedLog, startAuthServer, type TestAuthServer } from './helpers.ts';
 import { Browser, authorizeUrl, decide, pkce, reachConsent, seedClient, seedUser, validParams } from './authorize-flow.ts';
 
 const ORIGIN = 'http://127.0.0.1:4999';
@@ -33,13 +32,6 @@ servers:
 `;
 const DELETE_SCOPE = '  "files:delete": { description: "Delete files in the shared folder", roles: [admin] }';
 
-/** Error-level log lines the app writes (the tests' servers log nothing otherwise). */
-function capturedLog(): { logger: object; lines: () => Record<string, unknown>[] } {
-  const lines: string[] = [];
-  const stream = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
-  return { logger: { level: 'error', stream }, lines: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
-
 async function metadataScopes(s: TestAuthServer): Promise<unknown> {
   const res = await fetch(`${s.url}/.well-known/oauth-authorization-server`);
   return ((await res.json()) as { scopes_supported: unknown }).scopes_supported;
@@ -64,7 +56,7 @@ describe('the authorization server on a stack file', () => {
     dir = mkdtempSync(join(tmpdir(), 'auth-stack-'));
     file = join(dir, 'stack.yaml');
     writeFileSync(file, stackFile());
-    log = capturedLog();
+    log = capturedLog('error');
     s = await startAuthServer({ STACK_FILE: file, MCP_PUBLIC_ORIGIN: ORIGIN }, { logger: log.logger });
     client = await seedClient(s, { scope: 'files:read files:write files:delete' });
   });

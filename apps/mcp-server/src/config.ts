@@ -109,7 +109,7 @@ const schema = z
       revocationsUrl: c.AUTH_REVOCATIONS_URL ?? `${c.AUTH_ISSUER}/revocations`,
       authMode: c.MCP_AUTH_MODE,
       insecureNoAuth: c.MCP_ALLOW_INSECURE_NO_AUTH,
-      noAuthRole: c.MCP_NO_AUTH_ROLE as Role,
+      noAuthRole: c.MCP_NO_AUTH_ROLE,
       transport: c.MCP_TRANSPORT,
       dataDir,
       databasePath: file(c.MCP_DATABASE_PATH, 'mcp.db'),

@@ -101,8 +101,9 @@ export async function runGroup(group: string, usage: string, handlers: Record<st
     }
     // ConfigError and StackFileError (a `problems` list) name every problem, one per line, each
     // without a value; everything else is one line.
-    const listsProblems = err instanceof ConfigError || (err instanceof Error && err.name === 'StackFileError' && Array.isArray((err as { problems?: unknown }).problems));
-    const message = listsProblems ? (err as Error).message : (err as Error).message.split('\n')[0];
+    const e = err as Error & { problems?: unknown };
+    const listsProblems = err instanceof ConfigError || (e.name === 'StackFileError' && Array.isArray(e.problems));
+    const message = listsProblems ? e.message : e.message.split('\n')[0];
     io.stderr.write(`error: ${message}\n`);
     return EXIT_FAILED;
   }
