@@ -164,3 +164,59 @@ describe('stack file settings', () => {
       .toMatch(/MCP_PUBLIC_ORIGIN: must be an https origin in production/);
   });
 });
+
+describe('the authorization server: scopes and resources per server', () => {
+  let dir: string;
+  let s: TestAuthServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'auth-stack-servers-'));
+    writeFileSync(join(dir, 'stack.yaml'), `
+roles: [admin, developer, viewer]
+scopes:
+  "files:read": { description: "Read the files in the shared folder", roles: [admin, developer, viewer] }
+  "files:all":  { description: "Everything on the files", roles: [admin] }
+  "db:read":    { description: "Read the database", roles: [admin, developer, viewer] }
+servers:
+  - name: files
+    path: /mcp/files
+    upstream: { command: node, args: ["files-server.js"] }
+    scope_implies: { "files:all": ["files:read"] }
+    tools:
+      read_file: { roles: [admin, developer, viewer], scopes: ["files:read"] }
+  - name: db
+    path: /mcp/db
+    upstream: { url: "http://127.0.0.1:3001/mcp" }
+    default: { roles: [admin, developer, viewer], scopes: ["db:read"] }
+  - name: keys
+    path: /mcp/keys
+    auth: [apikey]
+    upstream: { url: "http://127.0.0.1:3002/mcp" }
+    default: { roles: [admin, developer, viewer], scopes: ["db:read"] }
+`);
+    s = await startAuthServer({ STACK_FILE: join(dir, 'stack.yaml'), MCP_PUBLIC_ORIGIN: ORIGIN });
+  });
+  afterAll(async () => {
+    await s?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('[GW-AS-STACK-SCOPES] a request without scope gets the client\'s scopes that the requested server uses (and those implying them), not every scope it registered', async () => {
+    const client = await seedClient(s, { scope: 'files:read files:all db:read' });
+    const admin = await seedUser(s, 'admin');
+    const b = new Browser(s.url);
+    const { html } = await reachConsent(b, authorizeUrl(s, validParams(client.id, client.redirectUris[0]!, { resource: FILES, scope: undefined })), admin.email);
+    expect(html).toContain('Read the files in the shared folder');
+    expect(html).toContain('Everything on the files');
+    expect(html).not.toContain('Read the database');
+    await decide(b, html, 'allow');
+    const rows = await s.sql<{ scope: string; resource: string }>('select scope, resource from authorization_codes order by created_at desc limit 1');
+    expect(rows[0]!.resource).toBe(FILES);
+    expect(rows[0]!.scope.split(' ').sort()).toEqual(['files:all', 'files:read']);
+  });
+
+  it('[GW-AS-STACK-RESOURCES] [GW-PER-SERVER-AUTH] issues no token for a server whose entry takes only API keys (invalid_target)', async () => {
+    const client = await seedClient(s, { scope: 'files:read db:read' });
+    expect(await authorizeError(s, client, { resource: `${ORIGIN}/mcp/db`, scope: 'db:read' })).toBeUndefined();
+    expect(await authorizeError(s, client, { resource: `${ORIGIN}/mcp/keys`, scope: 'db:read' })).toBe('invalid_target');
+  });
+});

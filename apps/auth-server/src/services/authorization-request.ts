@@ -72,19 +72,23 @@ export function stateOf(raw: RawParams): string | undefined {
   return typeof v === 'string' && v.length <= 4096 ? v : undefined;
 }
 
-function requestedScopes(supported: readonly string[], client: ClientRecord, scope: string | undefined): string[] {
+function requestedScopes(supported: readonly string[], client: ClientRecord, scope: string | undefined, resourceScopes: readonly string[]): string[] {
   const clientScopes = parseScope(client.scope);
+  // An omitted scope means the client's registered scopes (RFC 6749 §3.3 default), those the
+  // requested server uses: a token for one server carries no other server's scopes, and the
+  // consent screen does not ask for them. A client registered for none of them keeps all its own.
+  const usedHere = clientScopes.filter((s) => resourceScopes.includes(s));
+  const byDefault = usedHere.length ? usedHere : clientScopes;
   let asked: string[];
   try {
-    // An omitted scope means the client's registered scopes (RFC 6749 §3.3 default).
-    asked = scope === undefined || scope.trim() === '' ? clientScopes : parseScope(scope);
+    asked = scope === undefined || scope.trim() === '' ? byDefault : parseScope(scope);
   } catch (err) {
     throw err instanceof OAuthError ? invalidScope(err.description) : err;
   }
   // offline_access (OIDC §11) is not advertised: refresh tokens follow the client's grant_types.
   // MCP lets clients ask for it; ignoring it beats failing them.
   asked = asked.filter((s) => s !== 'offline_access');
-  if (asked.length === 0) asked = clientScopes;
+  if (asked.length === 0) asked = byDefault;
   const unknown = asked.find((s) => !supported.includes(s));
   if (unknown !== undefined) throw invalidScope(`unknown scope '${unknown.slice(0, 50)}'`);
   const allowed = intersectScopes(asked, clientScopes);
@@ -111,7 +115,7 @@ export function validateAuthorizationRequest(ctx: AppContext, raw: RawParams, v:
   const codeChallenge = checkCodeChallenge(single(raw, 'code_challenge'), single(raw, 'code_challenge_method'));
   if (Array.isArray(raw.resource)) throw invalidTarget("only one 'resource' may be requested");
   const resource = selectResource(ctx.stack.resources(), single(raw, 'resource'));
-  const scopes = requestedScopes(ctx.stack.scopes(), v.client, single(raw, 'scope'));
+  const scopes = requestedScopes(ctx.stack.scopes(), v.client, single(raw, 'scope'), ctx.stack.scopesFor(resource));
   return {
     clientId: v.client.id,
     clientName: v.client.clientName,

@@ -13,6 +13,11 @@ export interface AuthStack {
   resources(): readonly string[];
   /** The scopes current() declares, in the file's order: what clients may ask for and scopes_supported. */
   scopes(): readonly string[];
+  /**
+   * The scopes the server at `resource` (one of resources()) uses: those its rules name and those
+   * that imply them (scope_implies), in the file's order.
+   */
+  scopesFor(resource: string): readonly string[];
   /** Reads the file again (main.ts calls it on SIGHUP); an invalid file is refused and the running one kept. */
   reload(): boolean;
 }
@@ -36,12 +41,24 @@ export function openAuthStack(config: AuthConfig, log: AuthStackLog): AuthStack 
     onError: (err) => log.error(`stack file not reloaded, keeping the previous one: ${err instanceof StackFileError ? `${err.source}: ${err.problems.join('; ')}` : (err as Error).message}`),
   });
   // Derived once per file, not per request.
-  const derive = (s: StackConfig) => ({ resources: Object.freeze(s.resourceUrls(config.mcpPublicOrigin)), scopes: Object.freeze(Object.keys(s.scopes)) });
+  const derive = (s: StackConfig) => {
+    // A server whose entry takes only API keys has no use for an access token: none is issued for
+    // it. One that names no auth follows the MCP app's MCP_AUTH_MODE, which this server cannot see.
+    const servers = s.servers.filter((srv) => srv.auth === undefined || srv.auth.includes('oauth'));
+    const urls = servers.map((srv) => `${config.mcpPublicOrigin.replace(/\/+$/, '')}${srv.path}`);
+    const declared = Object.keys(s.scopes);
+    const used = new Map(servers.map((srv, i) => {
+      const needed = new Set(srv.scopesSupported);
+      return [urls[i]!, Object.freeze(declared.filter((sc) => needed.has(sc) || [...srv.expand([sc])].some((x) => needed.has(x))))];
+    }));
+    return { resources: Object.freeze(urls), scopes: Object.freeze(declared), used };
+  };
   let derived = derive(reloader.current());
   return {
     current: () => reloader.current(),
     resources: () => derived.resources,
     scopes: () => derived.scopes,
+    scopesFor: (resource) => derived.used.get(resource) ?? [],
     reload() {
       if (!reloader.reload()) return false;
       derived = derive(reloader.current());
