@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
-import { ID_JAG_TYP, memoryAssertionReplayStore, OAuthError, verifyIdJag, type IdJagOptions, type TrustedIdp } from '../src/index.ts';
-import { expectNoEcho, expectOAuthError, keySet, mutate, NOW, NOW_MS, prng, rawJwt, sign, testKey, type TestKey } from './jwt-fixtures.ts';
+import { ID_JAG_TYP, memoryAssertionReplayStore, verifyIdJag, type IdJagOptions, type TrustedIdp } from '../src/index.ts';
+import { expectNoEcho, expectOAuthError, keySet, fuzzOnlyOAuthErrors, NOW, NOW_MS, rawJwt, sign, testKey, type TestKey } from './jwt-fixtures.ts';
 
 const IDP = 'https://acme.idp.example';
 const OTHER_IDP = 'https://other.idp.example';
@@ -140,13 +140,7 @@ describe('verifyIdJag (enterprise-managed authorization)', () => {
   });
 
   it('[RFC7523-ERRORS] seeded fuzz: 600 mutations of a valid ID-JAG only ever fail with OAuthError, and never pass', async () => {
-    const rand = prng(990);
     const valid = await jag({ jti: 'fuzz' });
-    for (let i = 0; i < 600; i++) {
-      const m = mutate(valid, rand);
-      const out = await verify(m).then(() => 'accepted', (e: unknown) => e);
-      if (out === 'accepted') expect(m.split('.').slice(0, 3).join('.')).toBe(valid);
-      else expect(out, `mutation ${i}`).toBeInstanceOf(OAuthError);
-    }
+    await fuzzOnlyOAuthErrors(valid, (t) => verify(t), 990);
   });
 });

@@ -21,7 +21,7 @@ export async function testKey(alg = 'ES256', kid = `${alg.toLowerCase()}-1`): Pr
 }
 
 export const keySet = (...keys: (TestKey | JWK)[]): AssertionKeys =>
-  createLocalJWKSet({ keys: keys.map((k) => ('publicJwk' in k ? k.publicJwk : k)) as JWK[] });
+  createLocalJWKSet({ keys: keys.map((k): JWK => ('publicJwk' in k ? k.publicJwk : k)) });
 
 export interface SignOptions {
   header?: Record<string, unknown>;
@@ -31,7 +31,7 @@ export interface SignOptions {
 
 export async function sign(key: TestKey, claims: JWTPayload, opts: SignOptions = {}): Promise<string> {
   const header = { alg: key.alg, ...(opts.noKid ? {} : { kid: key.kid }), ...opts.header };
-  return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(key.privateKey);
+  return new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey);
 }
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
@@ -104,5 +104,22 @@ export function mutate(token: string, rand: () => number): string {
       return [parts[0], parts[1], ''].join('.');
     default:
       return [parts[0], b64('not json'), parts[2]].join('.');
+  }
+}
+
+/**
+ * Seeded fuzz: `count` mutations of a valid token only ever fail with OAuthError; the only token that
+ * may pass is the valid one itself (a byte "replaced" by the same byte).
+ */
+export async function fuzzOnlyOAuthErrors(valid: string, verify: (token: string) => Promise<unknown>, seed: number, count = 600): Promise<void> {
+  const rand = prng(seed);
+  for (let i = 0; i < count; i++) {
+    const m = mutate(valid, rand);
+    const out = await verify(m).then(
+      () => 'accepted',
+      (e: unknown) => e,
+    );
+    if (out === 'accepted') expect(m, `mutation ${i} was accepted`).toBe(valid);
+    else expect(out, `mutation ${i}`).toBeInstanceOf(OAuthError);
   }
 }
