@@ -125,6 +125,21 @@ export async function verifyIdJag(jwt: unknown, opts: IdJagOptions, replay: Asse
   return { issuer, subject, clientId, resources, resource: resources.length === 1 ? resources[0] : undefined, scope, jti, expiresAt: exp, claims: payload };
 }
 
+/**
+ * Whether a jwt-bearer `assertion` says it is an ID-JAG (typ header, unverified): the token endpoint
+ * sends those to verifyIdJag (client authentication required) and other assertions to
+ * verifyWorkloadToken. Either verifier checks the type again.
+ */
+export function isIdJag(assertion: unknown): boolean {
+  try {
+    checkShape(assertion, fail, NOUN);
+    const { header } = peek(assertion, fail, NOUN);
+    return typeof header.typ === 'string' && normaliseTyp(header.typ) === `application/${ID_JAG_TYP}`;
+  } catch {
+    return false;
+  }
+}
+
 const normaliseTyp = (t: string) => (t.includes('/') ? t.toLowerCase() : `application/${t.toLowerCase()}`);
 
 function resourceClaim(p: JWTPayload, ours: readonly string[]): string[] {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
-import { ID_JAG_TYP, memoryAssertionReplayStore, verifyIdJag, type IdJagOptions, type TrustedIdp } from '../src/index.ts';
+import { ID_JAG_TYP, isIdJag, memoryAssertionReplayStore, verifyIdJag, type IdJagOptions, type TrustedIdp } from '../src/index.ts';
 import { expectNoEcho, expectOAuthError, keySet, fuzzOnlyOAuthErrors, NOW, NOW_MS, rawJwt, sign, testKey, type TestKey } from './jwt-fixtures.ts';
 
 const IDP = 'https://acme.idp.example';
@@ -57,6 +57,15 @@ describe('verifyIdJag (enterprise-managed authorization)', () => {
     for (const header of [{}, { typ: 'JWT' }, { typ: 'at+jwt' }, { typ: 'id-jag+jwt' }, { typ: 7 }]) {
       await rejects(verify(await jag({}, idpKey, header)), /wrong type/);
     }
+  });
+
+  it('[EMA-IDJAG-TYP] isIdJag tells an ID-JAG from other jwt-bearer assertions by its typ header alone', async () => {
+    expect(isIdJag(await jag())).toBe(true);
+    expect(isIdJag(await jag({}, idpKey, { typ: 'application/oauth-id-jag+jwt' }))).toBe(true);
+    expect(isIdJag(await jag({}, idpKey, { typ: 'JWT' }))).toBe(false);
+    expect(isIdJag(await jag({}, idpKey, {}))).toBe(false);
+    expect(isIdJag('x.y.z')).toBe(false);
+    expect(isIdJag(undefined)).toBe(false);
   });
 
   it('[EMA-IDJAG-ISSUER] refuses an untrusted or missing issuer, and a token signed by another key than the issuer\'s', async () => {
