@@ -14,3 +14,4 @@ export { ASYMMETRIC_ALGS, MAX_ASSERTION_LENGTH, type AssertionKeys } from './jwt
 export * from './client-assertion.ts';
 export * from './id-jag.ts';
 export * from './workload-token.ts';
+export * from './client-jwks.ts';
