@@ -1,4 +1,4 @@
-/** Error codes from RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7591 §3.2.2, RFC 8707 §2 and RFC 7009 §2.2.1. */
+/** Error codes from RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7591 §3.2.2, RFC 8707 §2, RFC 7009 §2.2.1 and RFC 9449 §5/§7.1/§8. */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -14,6 +14,8 @@ export type OAuthErrorCode =
   | 'insufficient_scope'
   | 'invalid_redirect_uri'
   | 'invalid_client_metadata'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'temporarily_unavailable'
   | 'server_error'
   | 'request_too_large'
@@ -26,6 +28,8 @@ export interface OAuthErrorOptions {
   challenge?: Record<string, string>;
   /** Seconds for a `Retry-After` header (429, 503). */
   retryAfter?: number;
+  /** A fresh server nonce for a `DPoP-Nonce` response header (RFC 9449 §8, §9). */
+  dpopNonce?: string;
   cause?: unknown;
 }
 
@@ -40,6 +44,7 @@ export class OAuthError extends Error {
   readonly expose: boolean;
   readonly challenge: Record<string, string> | undefined;
   readonly retryAfter: number | undefined;
+  readonly dpopNonce: string | undefined;
 
   constructor(code: OAuthErrorCode, description: string, status = 400, opts: OAuthErrorOptions = {}) {
     super(description, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -51,6 +56,7 @@ export class OAuthError extends Error {
     this.expose = status < 500 || code === 'temporarily_unavailable';
     this.challenge = opts.challenge;
     this.retryAfter = opts.retryAfter;
+    this.dpopNonce = opts.dpopNonce;
   }
 
   /** RFC 6749 §5.2 JSON body. */
@@ -80,3 +86,13 @@ export const rateLimited = (retryAfter: number) =>
   new OAuthError('rate_limited', 'too many requests, retry later', 429, { retryAfter });
 export const temporarilyUnavailable = (d: string, retryAfter: number) =>
   new OAuthError('temporarily_unavailable', d, 503, { retryAfter });
+
+/**
+ * Where a DPoP proof was checked: the token endpoint answers 400 (RFC 9449 §5, §8), a protected
+ * resource 401 with a `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1, §9).
+ */
+export type DpopErrorStatus = 400 | 401;
+export const invalidDpopProof = (d: string, status: DpopErrorStatus = 400) => new OAuthError('invalid_dpop_proof', d, status);
+/** RFC 9449 §8/§9: the proof lacks the current server nonce; `nonce` goes into the `DPoP-Nonce` header. */
+export const useDpopNonce = (nonce: string, status: DpopErrorStatus = 400) =>
+  new OAuthError('use_dpop_nonce', 'a DPoP nonce from the server is required: retry with the DPoP-Nonce value', status, { dpopNonce: nonce });

@@ -15,3 +15,7 @@ export * from './client-assertion.ts';
 export * from './id-jag.ts';
 export * from './workload-token.ts';
 export * from './client-jwks.ts';
+export * from './dpop-proof.ts';
+export * from './dpop-replay.ts';
+export * from './dpop-nonce.ts';
+export * from './dpop-binding.ts';

@@ -1,0 +1,34 @@
+import { safeEqual } from '@stack/crypto';
+
+/** The RFC 7800 §3.1 confirmation claim of a DPoP-bound access token (RFC 9449 §6.1). */
+export interface DpopConfirmation {
+  jkt: string;
+}
+
+/**
+ * The thumbprint a token is bound to: `cnf.jkt` when `cnf` is an object with a non-empty string
+ * `jkt`, else undefined (not DPoP-bound).
+ */
+export function dpopBoundJkt(claims: { cnf?: unknown }): string | undefined {
+  const cnf = claims.cnf;
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return undefined;
+  const jkt = (cnf as Record<string, unknown>).jkt;
+  return typeof jkt === 'string' && jkt !== '' ? jkt : undefined;
+}
+
+/**
+ * Whether a token presented with the `Bearer` scheme must be refused because it is DPoP-bound
+ * (RFC 9449 §7.2: a bound token used as a bearer token would let whoever stole it use it without the
+ * key). Any `cnf` object counts as bound, even one this code cannot read, so it fails closed.
+ */
+export function refusedAsBearer(claims: { cnf?: unknown }): boolean {
+  return claims.cnf !== undefined && claims.cnf !== null;
+}
+
+/**
+ * RFC 9449 §4.3 point 12 / §6.1: the proof's key is the one the access token is bound to. False for
+ * a token that is not bound (no readable `cnf.jkt`). Constant time in the thumbprints' content.
+ */
+export function checkDpopBinding(cnfJkt: unknown, proofJkt: string): boolean {
+  return typeof cnfJkt === 'string' && cnfJkt !== '' && safeEqual(cnfJkt, proofJkt);
+}
