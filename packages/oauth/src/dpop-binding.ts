@@ -19,7 +19,9 @@ export function dpopBoundJkt(claims: { cnf?: unknown }): string | undefined {
 /**
  * Whether a token presented with the `Bearer` scheme must be refused because it is DPoP-bound
  * (RFC 9449 §7.2: a bound token used as a bearer token would let whoever stole it use it without the
- * key). Any `cnf` object counts as bound, even one this code cannot read, so it fails closed.
+ * key). Any `cnf` counts, even one this code cannot read, so it fails closed: an RFC 8705
+ * certificate-bound token (`cnf.x5t#S256`, sent as Bearer over mutual TLS) would need its own check
+ * first, but the stack issues none.
  */
 export function refusedAsBearer(claims: { cnf?: unknown }): boolean {
   return claims.cnf !== undefined && claims.cnf !== null;

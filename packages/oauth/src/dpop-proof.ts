@@ -166,7 +166,7 @@ export async function verifyDpopProof(proof: string | readonly string[] | undefi
   }
   let jkt: string;
   try {
-    jkt = await calculateJwkThumbprint(jwk as JWK, 'sha256');
+    jkt = await calculateJwkThumbprint(jwk, 'sha256');
   } catch {
     throw fail("DPoP proof 'jwk' is missing members");
   }
@@ -190,5 +190,5 @@ export async function verifyDpopProof(proof: string | readonly string[] | undefi
     throw new OAuthError('temporarily_unavailable', 'the DPoP replay cache is unavailable, retry later', 503, { retryAfter: 1, cause: err });
   }
   if (!first) throw fail('DPoP proof has already been used');
-  return { jkt, jti, iat, jwk: jwk as JWK };
+  return { jkt, jti, iat, jwk };
 }
