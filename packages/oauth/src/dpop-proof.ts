@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose';
+import { calculateJwkThumbprint, compactVerify, importJWK, type CryptoKey, type JWK } from 'jose';
 import { safeEqual } from '@stack/crypto';
 import { invalidDpopProof, OAuthError, useDpopNonce, type DpopErrorStatus } from './errors.ts';
 import type { DpopNonces } from './dpop-nonce.ts';
@@ -47,6 +47,47 @@ export interface DpopProofExpectations {
   maxBytes?: number | undefined;
   /** 400 at the token endpoint (RFC 9449 §5), 401 at a protected resource (§7.1). Default 400. */
   status?: DpopErrorStatus | undefined;
+  /** Skips header parsing, key import and thumbprint for a header already seen (see {@link createDpopKeyCache}). */
+  keyCache?: DpopKeyCache | undefined;
+}
+
+/** A checked proof header's key, ready for the next proof from the same client. */
+export interface CachedDpopKey {
+  alg: string;
+  jwk: JWK;
+  key: CryptoKey;
+  jkt: string;
+}
+
+export interface DpopKeyCache {
+  get(header: string): CachedDpopKey | undefined;
+  set(header: string, key: CachedDpopKey): void;
+}
+
+/**
+ * A bounded LRU of proof headers (the encoded `{typ, alg, jwk}` a client sends unchanged with every
+ * proof) to their imported key and thumbprint: a client's second proof costs one signature
+ * verification, not a key import and a hash as well. Keyed by the exact header bytes, so a header
+ * that differs in any way is checked afresh; at most `maxEntries` × `maxBytes` of headers are held.
+ */
+export function createDpopKeyCache(maxEntries = 1000): DpopKeyCache {
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
+  const entries = new Map<string, CachedDpopKey>();
+  return {
+    get(header) {
+      const hit = entries.get(header);
+      if (hit) {
+        entries.delete(header);
+        entries.set(header, hit);
+      }
+      return hit;
+    },
+    set(header, key) {
+      entries.delete(header);
+      entries.set(header, key);
+      if (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
+    },
+  };
 }
 
 export interface VerifiedDpopProof {
@@ -121,16 +162,26 @@ export async function verifyDpopProof(proof: string | readonly string[] | undefi
   if (!COMPACT_JWS.test(jws)) throw fail('DPoP proof is not a compact JWS');
   const [headerPart, payloadPart] = jws.split('.') as [string, string, string];
 
-  // §4.3 points 3-5 and 7: the header.
-  const header = decodeJson(headerPart);
-  if (!isObject(header)) throw fail('DPoP proof header is not a JSON object');
-  if (header.typ !== 'dpop+jwt') throw fail("DPoP proof 'typ' must be 'dpop+jwt'");
-  const alg = header.alg;
-  if (typeof alg !== 'string' || !expect.algs.includes(alg)) throw fail(`DPoP proof 'alg' must be one of ${expect.algs.join(', ')}`);
-  const jwk = header.jwk;
-  if (!isObject(jwk)) throw fail("DPoP proof header has no 'jwk' object");
-  if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) throw fail("DPoP proof 'jwk' must be a public key");
-  if (jwk.kty !== 'EC' && jwk.kty !== 'RSA' && jwk.kty !== 'OKP') throw fail("DPoP proof 'jwk' must be an EC, RSA or OKP public key");
+  // §4.3 points 3-5 and 7: the header (as checked when its key was cached, bar the allowed algs).
+  const cached = expect.keyCache?.get(headerPart);
+  let alg: string;
+  let jwk: JWK;
+  if (cached) {
+    alg = cached.alg;
+    jwk = cached.jwk;
+    if (!expect.algs.includes(alg)) throw fail(`DPoP proof 'alg' must be one of ${expect.algs.join(', ')}`);
+  } else {
+    const header = decodeJson(headerPart);
+    if (!isObject(header)) throw fail('DPoP proof header is not a JSON object');
+    if (header.typ !== 'dpop+jwt') throw fail("DPoP proof 'typ' must be 'dpop+jwt'");
+    if (typeof header.alg !== 'string' || !expect.algs.includes(header.alg)) throw fail(`DPoP proof 'alg' must be one of ${expect.algs.join(', ')}`);
+    alg = header.alg;
+    const hjwk = header.jwk;
+    if (!isObject(hjwk)) throw fail("DPoP proof header has no 'jwk' object");
+    if (PRIVATE_JWK_MEMBERS.some((m) => m in hjwk)) throw fail("DPoP proof 'jwk' must be a public key");
+    if (hjwk.kty !== 'EC' && hjwk.kty !== 'RSA' && hjwk.kty !== 'OKP') throw fail("DPoP proof 'jwk' must be an EC, RSA or OKP public key");
+    jwk = hjwk;
+  }
 
   // §4.3 points 3 and 8-11: the claims, before spending a signature verification on them.
   const claims = decodeJson(payloadPart);
@@ -152,23 +203,31 @@ export async function verifyDpopProof(proof: string | readonly string[] | undefi
   }
 
   // §4.3 point 6: the signature, with the key from the header.
-  let key: Awaited<ReturnType<typeof importJWK>>;
-  try {
-    key = await importJWK(jwk as JWK, alg);
-  } catch {
-    throw fail("DPoP proof 'jwk' is not a usable key for its 'alg'");
+  let key = cached?.key;
+  if (!key) {
+    let imported: Awaited<ReturnType<typeof importJWK>>;
+    try {
+      imported = await importJWK(jwk, alg);
+    } catch {
+      throw fail("DPoP proof 'jwk' is not a usable key for its 'alg'");
+    }
+    if (imported instanceof Uint8Array || imported.type !== 'public') throw fail("DPoP proof 'jwk' must be a public key");
+    key = imported;
   }
-  if (key instanceof Uint8Array || key.type !== 'public') throw fail("DPoP proof 'jwk' must be a public key");
   try {
     await compactVerify(jws, key, { algorithms: [alg] });
   } catch {
     throw fail('DPoP proof signature is invalid');
   }
-  let jkt: string;
-  try {
-    jkt = await calculateJwkThumbprint(jwk, 'sha256');
-  } catch {
-    throw fail("DPoP proof 'jwk' is missing members");
+  let jkt = cached?.jkt;
+  if (jkt === undefined) {
+    try {
+      jkt = await calculateJwkThumbprint(jwk, 'sha256');
+    } catch {
+      throw fail("DPoP proof 'jwk' is missing members");
+    }
+    // Only a header whose key has just verified a signature is cached.
+    expect.keyCache?.set(headerPart, { alg, jwk: Object.freeze(jwk), key, jkt });
   }
 
   // §4.3 point 10: the server nonce.

@@ -4,6 +4,7 @@ import { CompactSign, calculateJwkThumbprint, exportJWK, generateKeyPair, type C
 import {
   OAuthError,
   accessTokenHash,
+  createDpopKeyCache,
   createDpopNonces,
   createMemoryJtiStore,
   normalizeHtu,
@@ -144,6 +145,38 @@ describe('verifyDpopProof: syntax and key (RFC 9449 §4.3)', () => {
     expect(err).toBeInstanceOf(OAuthError);
     expect(err).toMatchObject({ code: 'invalid_dpop_proof', status: 401 });
     expect(await verifyDpopProof(await proof({ htm: 'GET' }), expectations(), store()).catch((e: unknown) => e)).toMatchObject({ status: 400 });
+  });
+});
+
+describe('verifyDpopProof: key cache', () => {
+  it('[RFC9449-PROOF-SYNTAX] a cached header gives the same result, still checks alg, claims and signature, and only a verified header is cached', async () => {
+    const keyCache = createDpopKeyCache(2);
+    const sets: string[] = [];
+    const spy = { get: (h: string) => keyCache.get(h), set: (h: string, k: Parameters<typeof keyCache.set>[1]) => (sets.push(h), keyCache.set(h, k)) };
+    const first = await verifyDpopProof(await proof(), expectations({ keyCache: spy }), store());
+    const second = await verifyDpopProof(await proof(), expectations({ keyCache: spy }), store());
+    expect(second).toEqual({ ...first, jti: second.jti });
+    expect(sets).toHaveLength(1);
+    expect(await outcome(await proof(), { keyCache: spy, algs: ['RS256'] })).toBe("invalid_dpop_proof: DPoP proof 'alg' must be one of RS256");
+    expect(await outcome(await proof({ htm: 'GET' }), { keyCache: spy })).toBe("invalid_dpop_proof: DPoP proof 'htm' does not match the request method");
+    const [h] = (await proof()).split('.') as [string];
+    const [, c, sig] = (await proof({}, {}, other)).split('.') as [string, string, string];
+    expect(await outcome(`${h}.${c}.${sig}`, { keyCache: spy })).toBe('invalid_dpop_proof: DPoP proof signature is invalid');
+    expect(await outcome(await proof({}, { jwk: other.jwk }), { keyCache: spy })).toBe('invalid_dpop_proof: DPoP proof signature is invalid');
+    expect(sets).toHaveLength(1);
+    expect(() => createDpopKeyCache(0)).toThrow(TypeError);
+  });
+
+  it('[RFC9449-PROOF-SYNTAX] the key cache keeps the most recently used headers up to its size', () => {
+    const c = createDpopKeyCache(2);
+    const k = (jkt: string) => ({ alg: 'ES256', jwk: {}, key: es256.privateKey, jkt });
+    c.set('a', k('a'));
+    c.set('b', k('b'));
+    expect(c.get('a')?.jkt).toBe('a'); // a is now the most recent
+    c.set('c', k('c'));
+    expect(c.get('b')).toBeUndefined();
+    expect(c.get('a')?.jkt).toBe('a');
+    expect(c.get('c')?.jkt).toBe('c');
   });
 });
 
@@ -304,6 +337,7 @@ describe('verifyDpopProof: fuzzing', () => {
     const rand = prng(9449);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const base = await proof({ ath: accessTokenHash(TOKEN) });
+    const keyCache = createDpopKeyCache(); // mutations outside the header take the cached-key path
     let accepted = 0;
     for (let i = 0; i < 400; i++) {
       const chars = [...base];
@@ -317,7 +351,7 @@ describe('verifyDpopProof: fuzzing', () => {
       }
       const mutated = chars.join('');
       try {
-        await verifyDpopProof(mutated, expectations({ accessToken: TOKEN }), store());
+        await verifyDpopProof(mutated, expectations({ accessToken: TOKEN, keyCache }), store());
         accepted++;
       } catch (err) {
         expect(err, `seed 9449 iteration ${i}`).toBeInstanceOf(OAuthError);
