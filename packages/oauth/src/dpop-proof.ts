@@ -3,7 +3,8 @@ import { calculateJwkThumbprint, compactVerify, importJWK, type CryptoKey, type 
 import { safeEqual } from '@stack/crypto';
 import { invalidDpopProof, OAuthError, useDpopNonce, type DpopErrorStatus } from './errors.ts';
 import type { DpopNonces } from './dpop-nonce.ts';
-import { dpopReplayKey, type JtiStore } from './dpop-replay.ts';
+import { dpopReplayKey } from './dpop-replay.ts';
+import type { JtiStore } from './jti-store.ts';
 
 /** The asymmetric JWS algorithms a proof may use: never `none` nor an HMAC one (RFC 9449 §4.2, §11.6). */
 export const DPOP_ASYMMETRIC_ALGS: readonly string[] = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519'];

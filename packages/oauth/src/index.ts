@@ -17,5 +17,6 @@ export * from './workload-token.ts';
 export * from './client-jwks.ts';
 export * from './dpop-proof.ts';
 export * from './dpop-replay.ts';
+export * from './jti-store.ts';
 export * from './dpop-nonce.ts';
 export * from './dpop-binding.ts';

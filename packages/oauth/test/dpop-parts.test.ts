@@ -27,6 +27,10 @@ describe('memory jti store', () => {
     t = T0 + 1000;
     expect(await s.remember('a', T0 + 2000)).toBe(true);
     expect(await s.remember('a', T0 + 2000)).toBe(false);
+    // A key that has already expired has nothing to protect and takes no room.
+    expect(await s.remember('gone', T0 + 1000)).toBe(true);
+    expect(await s.remember('gone', T0 + 1000)).toBe(true);
+    expect(s.size).toBe(1);
   });
 
   it('[RFC9449-JTI-REPLAY] when full it drops expired entries first, and refuses (503, Retry-After) rather than forget a live one', async () => {
