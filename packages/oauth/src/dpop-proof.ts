@@ -4,10 +4,9 @@ import { safeEqual } from '@stack/crypto';
 import { invalidDpopProof, OAuthError, useDpopNonce, type DpopErrorStatus } from './errors.ts';
 import type { DpopNonces } from './dpop-nonce.ts';
 import { dpopReplayKey } from './dpop-replay.ts';
+import { checkedAlgs } from './jwt-assertion.ts';
 import type { JtiStore } from './jti-store.ts';
 
-/** The asymmetric JWS algorithms a proof may use: never `none` nor an HMAC one (RFC 9449 §4.2, §11.6). */
-export const DPOP_ASYMMETRIC_ALGS: readonly string[] = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519'];
 
 /** JWK members that carry private or symmetric key material (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2). */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];
@@ -40,7 +39,7 @@ export interface DpopProofExpectations {
    * and supplies the fresh one. A bare predicate is not enough: the refusal must carry a new nonce.
    */
   nonce?: string | DpopNonces | undefined;
-  /** Allowed proof algorithms, a subset of {@link DPOP_ASYMMETRIC_ALGS}. */
+  /** Allowed proof algorithms, a non-empty subset of ASYMMETRIC_ALGS (jwt-assertion.ts). */
   algs: readonly string[];
   /** Epoch milliseconds. */
   now: () => number;
@@ -147,8 +146,9 @@ function decodeJson(part: string): unknown {
  * only an otherwise valid proof gets a nonce challenge or uses a cache entry.
  */
 export async function verifyDpopProof(proof: string | readonly string[] | undefined, expect: DpopProofExpectations, replay: JtiStore): Promise<VerifiedDpopProof> {
-  if (expect.algs.length === 0 || expect.algs.some((a) => !DPOP_ASYMMETRIC_ALGS.includes(a)))
-    throw new TypeError(`DPoP algorithms must be a non-empty subset of ${DPOP_ASYMMETRIC_ALGS.join(', ')}`);
+  // A proof's alg is asymmetric, never `none` nor HMAC (RFC 9449 §4.2, §11.6): a server configured
+  // otherwise is a programming error (TypeError), not the client's.
+  checkedAlgs(expect.algs);
   const status = expect.status ?? 400;
   const fail = (d: string) => invalidDpopProof(d, status);
   const maxBytes = expect.maxBytes ?? DPOP_DEFAULTS.maxBytes;
