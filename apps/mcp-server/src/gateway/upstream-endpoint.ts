@@ -41,7 +41,7 @@ export interface GatewayEndpoint extends Endpoint {
   close(): Promise<void>;
 }
 
-const asToolRule = (r: Rule): ToolRule => Object.freeze({ roles: r.roles as ToolRule['roles'], scopes: r.scopes, ratePerMinute: r.ratePerMinute });
+const asToolRule = (r: Rule): ToolRule => Object.freeze({ roles: r.roles, scopes: r.scopes, ratePerMinute: r.ratePerMinute });
 const identityKey = (identity: { kind: string; subject: string }) => `${identity.kind}:${identity.subject}`;
 
 /**
