@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/helpers/ports.ts';
 import { createHttpUpstream, type HttpUpstreamOptions } from '../src/upstream/http-upstream.ts';
 import type { Upstream } from '../src/upstream/types.ts';
-import { fixture, runNode, text, type Lines } from './upstream-helpers.ts';
+import { fixture, runNode, text, until, type Lines } from './upstream-helpers.ts';
 
 const SECRET = 'test-secret-123';
 const call = (u: Upstream, name: string, args: Record<string, unknown> = {}) => u.request('tools/call', { name, arguments: args });
@@ -18,7 +18,8 @@ afterEach(async () => {
 });
 
 /** The requests a fixture saw (one JSON line each on its stdout). */
-const seen = (f: Lines) => f.lines.slice(1).map((l) => JSON.parse(l) as { method: string; authorization: string | null; session: string | null; version: string | null });
+const seen = (f: Lines) =>
+  f.lines.slice(1).map((l) => JSON.parse(l) as { method: string; authorization: string | null; session: string | null; version: string | null; rpc: string | null; tool: string | null });
 
 describe('[GW-UPSTREAM-HTTP] server-everything over Streamable HTTP', () => {
   let everything: Lines;
@@ -109,10 +110,15 @@ describe('[GW-UPSTREAM-HTTP] HTTP upstream faults (fixture)', () => {
   it('[GW-UPSTREAM-HTTP] a session the upstream forgot (404) is initialized again and the request retried once', async () => {
     const u = fx();
     expect(text(await call(u, 'forget'))).toBe('forgotten');
+    // The fixture's log line for a request may come after its answer (a pipe and a socket).
+    await until(() => seen(f).some((r) => r.tool === 'forget'));
     const before = seen(f).filter((r) => r.method === 'POST').length;
     expect(text(await call(u, 'echo', { message: 'new session' }))).toBe('new session');
+    await until(() => seen(f).filter((r) => r.method === 'POST').length - before >= 4);
     // The refused POST, initialize, notifications/initialized, the retried call.
-    expect(seen(f).filter((r) => r.method === 'POST').length - before).toBe(4);
+    const posts = seen(f).filter((r) => r.method === 'POST').slice(before);
+    expect(posts.map((r) => r.rpc)).toEqual(['tools/call', 'initialize', 'notifications/initialized', 'tools/call']);
+    expect(posts[0]!.session).not.toBe(posts[3]!.session);
   });
 
   it('[GW-UPSTREAM-HTTP] at most maxInFlight requests at once; the next is refused at once', async () => {

@@ -1,6 +1,7 @@
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { cappedFetch } from './capped-fetch.ts';
-import { listAll, listCache, openLink, type Link, type ListKind } from './sdk-link.ts';
+import http from 'node:http';
+import https from 'node:https';
+import { openHttpSession, type HttpSession } from './http-session.ts';
+import { listAll, listCache, type ListKind } from './sdk-link.ts';
 import { redactor, resolveLimits, rpcError, UPSTREAM_TIMEOUT, UPSTREAM_UNAVAILABLE, type CallOptions, type RpcOutcome, type Upstream, type UpstreamHealth, type UpstreamLimits } from './types.ts';
 
 export interface HttpUpstreamOptions extends UpstreamLimits {
@@ -39,11 +40,19 @@ function checkOptions(opts: HttpUpstreamOptions): URL {
   return url;
 }
 
+/** Free keep-alive sockets are closed after this long idle, before a Node server's default 5 s closes them under a request. */
+const IDLE_SOCKET_MS = 4_000;
+/** Sockets beyond `maxInFlight`: notifications, cancellations, answers to the upstream's requests, DELETE. */
+const SPARE_SOCKETS = 4;
+
 /**
- * An upstream MCP server over Streamable HTTP. One MCP session, opened by the first request
- * (initialize once, Mcp-Session-Id reused, keep-alive connections from Node's fetch) and opened
- * again when the upstream answers 404 for it (MCP: the session ended, start a new one; or 400, see
- * capped-fetch.ts) or after a fault (an answer that broke off or was too large). At most `maxInFlight` requests at once; more are refused at once, not queued.
+ * An upstream MCP server over Streamable HTTP (http-session.ts). One MCP session, opened by the
+ * first request (initialize once, Mcp-Session-Id reused, keep-alive connections from one agent
+ * with at most maxInFlight + a few sockets) and opened again when the upstream answers 404 for it
+ * (MCP: the session ended, start a new one; or 400, which servers built on the SDK's examples,
+ * server-everything among them, answer for a session they do not know, e.g. after a restart), or
+ * after a fault (an answer that broke off or was too large). At most `maxInFlight` requests at
+ * once; more are refused at once, not queued.
  */
 export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
   const url = checkOptions(opts);
@@ -53,13 +62,10 @@ export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
   // A header value and, for "Bearer x", the token alone.
   const redact = redactor(Object.values(headers).flatMap((v) => [v, v.split(' ').slice(1).join(' ')]));
   const cache = listCache(limits.listTtlMs);
+  const agentOptions = { keepAlive: true, maxSockets: maxInFlight + SPARE_SOCKETS, maxFreeSockets: maxInFlight + SPARE_SOCKETS, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
+  const agent = url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
 
-  interface Session {
-    link: Promise<Link | { error: string }>;
-    transport: StreamableHTTPClientTransport;
-    lost: boolean;
-  }
-  let session: Session | undefined;
+  let session: Promise<HttpSession | { error: string }> | undefined;
   let inFlight = 0;
   let closed = false;
   const health: UpstreamHealth = { state: 'starting' };
@@ -68,30 +74,8 @@ export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
     health.lastError = redact(message);
   };
 
-  function open(): Session {
-    const s: Session = { link: Promise.resolve({ error: '' }), transport: undefined as never, lost: false };
-    s.transport = new StreamableHTTPClientTransport(url, {
-      requestInit: { headers },
-      fetch: cappedFetch(maxResponseBytes, {
-        oversized: () => {
-          const reason = `upstream ${name} answered more than ${maxResponseBytes} bytes; connection reset`;
-          fault(reason);
-          void s.link.then((l) => 'call' in l && l.fail(reason));
-        },
-        sessionLost: () => {
-          s.lost = true;
-        },
-        // Every call on the session ends now, not at its timeout; the next call opens a new session.
-        broken: () => {
-          const reason = `upstream ${name} closed the connection before answering`;
-          fault(reason);
-          void s.link.then((l) => 'call' in l && l.fail(reason));
-        },
-      }),
-      // A broken SSE answer fails its request; the gateway does not resume streams.
-      reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1_000, maxReconnectionDelay: 1_000, reconnectionDelayGrowFactor: 1 },
-    });
-    s.link = openLink(s.transport, name, timeoutMs).then((l) => {
+  function open(): Promise<HttpSession | { error: string }> {
+    const s = openHttpSession({ url, headers, name, maxResponseBytes, agent }, timeoutMs).then((l) => {
       if ('error' in l) {
         fault(l.error);
         if (session === s) session = undefined;
@@ -104,20 +88,20 @@ export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
   }
 
   async function call(method: string, params: unknown, signal: AbortSignal | undefined, retried = false): Promise<RpcOutcome> {
-    if (!session) session = open();
+    session ??= open();
     const s = session;
-    const link = await s.link;
+    const link = await s;
     if ('error' in link) return rpcError(UPSTREAM_UNAVAILABLE, link.error || `upstream ${name} is unreachable`);
     const out = await link.call(method, params, timeoutMs, signal);
-    if ('error' in out && s.lost) {
+    if ('error' in out && link.lost) {
       // The upstream no longer knows the session: the request was not processed, so one retry
       // on a new session is safe.
       if (session === s) session = undefined;
       void link.close();
       if (!retried && !closed) return call(method, params, signal, true);
     }
-    if ('error' in out && link.broken) {
-      fault(link.broken);
+    if ('error' in out && (link.broken || link.retired)) {
+      fault(link.broken ?? out.error.message);
       if (session === s) session = undefined;
     } else if ('result' in out || (out.error.code !== UPSTREAM_TIMEOUT && out.error.code !== UPSTREAM_UNAVAILABLE)) {
       health.state = 'up';
@@ -127,8 +111,8 @@ export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
 
   const list = (kind: ListKind, o: CallOptions = {}) =>
     cache.get(kind, async () => {
-      if (!session) session = open();
-      const link = await session.link;
+      session ??= open();
+      const link = await session;
       if ('error' in link) return rpcError(UPSTREAM_UNAVAILABLE, link.error);
       return listAll(link, kind, timeoutMs, o.signal);
     });
@@ -158,12 +142,13 @@ export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
       cache.clear();
       const s = session;
       session = undefined;
-      if (!s) return;
-      const link = await s.link;
-      if ('error' in link) return;
-      // MCP: a client that no longer needs the session SHOULD end it with DELETE; bounded, best effort.
-      await Promise.race([s.transport.terminateSession().catch(() => {}), new Promise((r) => setTimeout(r, 1_000).unref())]);
-      await link.close();
+      const link = s ? await s : undefined;
+      if (link && !('error' in link)) {
+        // MCP: a client that no longer needs the session SHOULD end it with DELETE; bounded, best effort.
+        await link.terminate(1_000);
+        await link.close();
+      }
+      agent.destroy();
     },
   };
 }
