@@ -23,6 +23,7 @@ const UNIT = [
   'apps/mcp-server/test/secrets.test.ts',
   'apps/mcp-server/test/secrets-cli.test.ts',
   'apps/mcp-server/test/stdio-limits.test.ts',
+  'apps/mcp-server/test/upstream-sse.test.ts',
   'test/requirements-coverage.test.ts',
   'test/deploy/env-example.test.ts',
 ];
