@@ -1,3 +1,4 @@
+import http from 'node:http';
 import autocannon from 'autocannon';
 import type { CpuSource } from './proc.ts';
 
@@ -93,4 +94,72 @@ export async function measure(t: Target, s: LoadSettings, server?: CpuSource | r
     cpuPerReq: parts.length ? parts.reduce((sum, p) => sum + p.cpuPerReq, 0) : Number.NaN,
     ...(parts.length > 1 ? { cpuParts: parts } : {}),
   };
+}
+
+/** One request on `agent` (a single keep-alive socket): its status and body. */
+function once(t: Target, agent: http.Agent): Promise<{ status: number; body: string }> {
+  const n = t.next?.();
+  const body = n?.body ?? t.body ?? '';
+  const url = new URL(t.url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: t.method ?? 'POST', agent, headers: { ...t.headers, ...n?.headers, 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! : Number.NaN);
+
+/**
+ * One connection, one request at a time (the next is sent when the previous answer has been read
+ * in full), timed each with a microsecond clock: the latency a single caller sees when nothing
+ * queues. autocannon's histogram keeps whole milliseconds, too coarse for a difference of a
+ * fraction of one; and at 10 connections p50 mostly measures waiting for the shared CPU.
+ */
+export async function measureSequential(t: Target, s: LoadSettings, server?: CpuSource | readonly CpuSource[]): Promise<LoadResult> {
+  const sources = server === undefined ? [] : 'cpuMicros' in server ? [server] : server;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const until = (seconds: number) => performance.now() + seconds * 1000;
+    for (const end = until(s.warmup); performance.now() < end;) await once(t, agent);
+    const cpu0 = sources.map((p) => p.cpuMicros());
+    const times: number[] = [];
+    let failures = 0;
+    const start = performance.now();
+    for (const end = until(s.duration); performance.now() < end;) {
+      const t0 = performance.now();
+      try {
+        const r = await once(t, agent);
+        times.push(performance.now() - t0);
+        if (r.status < 200 || r.status >= 300 || t.onResponse?.(r.status, r.body) === false) failures++;
+      } catch {
+        failures++;
+      }
+    }
+    const elapsed = (performance.now() - start) / 1000;
+    const cpu1 = sources.map((p) => p.cpuMicros());
+    const total = times.length + failures;
+    const parts = sources.map((p, i) => ({ name: p.name, cpuPerReq: total > 0 ? (cpu1[i]! - cpu0[i]!) / total : Number.NaN }));
+    times.sort((a, b) => a - b);
+    return {
+      rps: total / elapsed,
+      p50: percentile(times, 0.5),
+      p99: percentile(times, 0.99),
+      requests: total,
+      failures,
+      cpuPerReq: parts.length ? parts.reduce((sum, p) => sum + p.cpuPerReq, 0) : Number.NaN,
+      ...(parts.length > 1 ? { cpuParts: parts } : {}),
+    };
+  } finally {
+    agent.destroy();
+  }
 }

@@ -22,7 +22,7 @@ export interface Target {
 }
 
 const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
-const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–');
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : '–');
 
 export function resultsTable(rows: Row[]): string {
   const lines = [

@@ -18,7 +18,7 @@ function ratio(name: string, goal: string, a: number | undefined, b: number | un
 function added(name: string, goal: string, a: number | undefined, b: number | undefined, ok: (x: number) => boolean): Target {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) return { name, value: undefined, shown: '–', goal, met: undefined };
   const x = a - b;
-  return { name, value: x, shown: `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(1)} ms`, goal, met: ok(x) };
+  return { name, value: x, shown: `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)} ms`, goal, met: ok(x) };
 }
 
 /** (7) only counts when the login driver delivered (nearly) the rate asked for. */
@@ -42,7 +42,8 @@ export function computeTargets(rows: Row[], facts: Map<string, number>): Target[
     loginTarget(ratio('(7) p99 / (2) p99: logins running vs not', '≤ 2.0', r('7')?.p99, r('2')?.p99, (x) => x <= 2), facts),
     // By CPU: (g2) counts the gateway and server-everything, (g1) server-everything alone.
     ratio('(g2)/(g1) req/s: through our gateway vs server-everything direct', '≥ 0.70', r('g2')?.rps, r('g1')?.rps, (x) => x >= 0.7, [r('g2')?.cpuPerReq, r('g1')?.cpuPerReq]),
-    added('(g2) p50 − (g1) p50: latency our gateway adds', '≤ 1.0 ms', r('g2')?.p50, r('g1')?.p50, (x) => x <= 1),
+    // At 1 connection, one call at a time: at 10 the p50s mostly measure queueing for the CPU the processes share.
+    added('(g2-1c) p50 − (g1-1c) p50: latency our gateway adds, 1 connection', '≤ 1.0 ms', r('g2-1c')?.p50, r('g1-1c')?.p50, (x) => x <= 1),
     // By CPU: each side counts its bridge and the server-everything child it runs.
     ratio('(g3)/(g4) req/s: our gateway vs mcp-proxy, stdio upstream', '> 1.00', r('g3')?.rps, r('g4')?.rps, (x) => x > 1, [r('g3')?.cpuPerReq, r('g4')?.cpuPerReq]),
   ];

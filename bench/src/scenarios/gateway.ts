@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { measure, type Target } from '../lib/load.ts';
+import { measure, measureSequential, type LoadResult, type Target } from '../lib/load.ts';
 import { freePort } from '../lib/ports.ts';
 import { childrenOf, REPO_ROOT, startServer, type CpuSource, type ServerProcess } from '../lib/proc.ts';
 import { logFile, nodeFlags, record, wanted, type BenchContext } from './context.ts';
@@ -180,25 +180,34 @@ export async function gatewayScenarios(c: BenchContext, as: AuthServer): Promise
   const stopAll = async () => {
     for (const p of running.splice(0).reverse()) await p.stop();
   };
-  /** Checks the front answers, then measures it; `cpu` lists every process the scenario runs. */
-  const run = async (key: string, scenario: string, url: string, headers: Record<string, string>, cpu: CpuSource[], withTokens: boolean) => {
+  const shares = (result: LoadResult) =>
+    result.cpuParts ? { extra: `server CPU ${result.cpuParts.map((p) => `${p.name} ${Number.isFinite(p.cpuPerReq) ? Math.round(p.cpuPerReq) : '–'}`).join(' + ')} µs/req` } : {};
+  /**
+   * Checks the front answers, then measures it; `cpu` lists every process the scenario runs.
+   * With `sequential`, also one caller making one call at a time (row `<key>-1c`): the latency
+   * the front adds, without the queueing for the shared CPU that 10 connections bring.
+   */
+  const run = async (key: string, scenario: string, url: string, headers: Record<string, string>, cpu: CpuSource[], withTokens: boolean, sequential = false) => {
     await firstCall(key, url, withTokens ? { authorization: `Bearer ${tokens[0]!}` } : headers);
     const result = await measure(echoCalls(key, url, headers, withTokens ? tokens : []), c.load, cpu);
-    const extra = result.cpuParts ? `server CPU ${result.cpuParts.map((p) => `${p.name} ${Number.isFinite(p.cpuPerReq) ? Math.round(p.cpuPerReq) : '–'}`).join(' + ')} µs/req` : undefined;
-    record(c, { key, scenario, result, ...(extra ? { extra } : {}) });
+    record(c, { key, scenario, result, ...shares(result) });
+    if (sequential) {
+      const one = await measureSequential(echoCalls(`${key}-1c`, url, headers, withTokens ? tokens.slice(0, 1) : []), c.load, cpu);
+      record(c, { key: `${key}-1c`, scenario: `${key} at 1 connection, one call at a time`, result: one, ...shares(one) });
+    }
   };
   try {
     if (wanted(c, 'g1') || wanted(c, 'g2')) {
       const { proc: everything, url } = started(await startEverythingHttp(c));
       if (wanted(c, 'g1')) {
         const session = await openSession(url);
-        await run('g1', 'server-everything echo, Streamable HTTP direct, no auth (the floor)', url, session, [everything], false);
+        await run('g1', 'server-everything echo, Streamable HTTP direct, no auth (the floor)', url, session, [everything], false, true);
         await closeSession(url, session);
       }
       if (wanted(c, 'g2')) {
         const stackFile = writeStackFile(join(c.work, 'stack-gateway-http.json'), { url });
         const gateway = started(await startMcpServer(c, 'oauth', as.url, { name: 'gateway-http', stackFile }));
-        await run('g2', 'as (g1) through our gateway (url upstream), bearer JWT, full pipeline', resource, {}, [renamed(gateway, 'gateway'), everything], true);
+        await run('g2', 'as (g1) through our gateway (url upstream), bearer JWT, full pipeline', resource, {}, [renamed(gateway, 'gateway'), everything], true, true);
       }
       await stopAll();
     }

@@ -94,9 +94,8 @@ export async function openHttpSession(o: HttpSessionOptions, timeoutMs: number, 
     path: `${url.pathname}${url.search}`,
     agent,
   };
-  let sessionId: string | undefined;
-  let version: string | undefined;
-  let capabilities: ServerCapabilities | undefined;
+  /** What the handshake settled: the session's id and the protocol version, sent on every later request. */
+  const negotiated: { sessionId?: string; version?: string } = {};
   let broken: string | undefined;
   let lost = false;
   let retired = false;
@@ -109,8 +108,8 @@ export async function openHttpSession(o: HttpSessionOptions, timeoutMs: number, 
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
     'content-length': length,
-    ...(sessionId === undefined ? {} : { 'mcp-session-id': sessionId }),
-    ...(version === undefined ? {} : { 'mcp-protocol-version': version }),
+    ...(negotiated.sessionId === undefined ? {} : { 'mcp-session-id': negotiated.sessionId }),
+    ...(negotiated.version === undefined ? {} : { 'mcp-protocol-version': negotiated.version }),
   });
 
   /** Every call on the session fails now with `reason`; later calls get it at once. */
@@ -158,7 +157,7 @@ export async function openHttpSession(o: HttpSessionOptions, timeoutMs: number, 
    */
   function exchange(id: number, method: string, params: unknown, settle: Settle, onSessionId?: (sid: string) => void): Exchange {
     const body = Buffer.from(JSON.stringify(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params }));
-    const hadSession = sessionId !== undefined;
+    const hadSession = negotiated.sessionId !== undefined;
     let answered = false;
     let response: IncomingMessage | undefined;
     const req = request({ ...target, method: 'POST', headers: headersFor(body.length) }, (res) => {
@@ -270,22 +269,21 @@ export async function openHttpSession(o: HttpSessionOptions, timeoutMs: number, 
     const id = ++nextId;
     return new Promise((resolve) => {
       let done = false;
-      let ex: Exchange | undefined;
       const finish = (out: RpcOutcome | Failure, drop: boolean) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         callSignal?.removeEventListener('abort', onAbort);
         pending.delete(id);
-        if (drop) ex?.drop();
-        else ex?.linger();
+        if (drop) ex.drop();
+        else ex.linger();
         // The connection dropped mid-answer (GW-UPSTREAM-KILLED): every other call on the session ends now too.
         if (isFailure(out) && out.broken) fail(`upstream ${name} ${out.fault}`);
         resolve(out);
       };
       const giveUp = (out: { error: RpcError }) => {
         finish(out, true);
-        if (sessionId !== undefined) send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: out.error.message } });
+        if (negotiated.sessionId !== undefined) send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: out.error.message } });
       };
       const onAbort = () => giveUp(rpcError(REQUEST_CANCELLED, 'request cancelled'));
       const timer = setTimeout(() => giveUp(rpcError(UPSTREAM_TIMEOUT, `upstream ${name} timed out after ${seconds(reportMs)}`)), callTimeoutMs);
@@ -293,7 +291,8 @@ export async function openHttpSession(o: HttpSessionOptions, timeoutMs: number, 
       // An answer ends its call and keeps the socket; a failure of the exchange or of the session drops it.
       const settle: Settle = (out) => finish(out, isFailure(out) || 'error' in out && out.error.code === UPSTREAM_UNAVAILABLE);
       pending.set(id, settle);
-      ex = exchange(id, method, params, settle, onSessionId);
+      // Nothing settles before exchange() returns: every answer and error comes in a later event.
+      const ex = exchange(id, method, params, settle, onSessionId);
     });
   }
 
@@ -305,7 +304,7 @@ export async function openHttpSession(o: HttpSessionOptions, timeoutMs: number, 
     signal,
     timeoutMs,
     (sid) => {
-      sessionId = sid;
+      negotiated.sessionId = sid;
     },
   );
   const refused = (why: string) => ({ error: `upstream ${name} could not be initialized: ${why}` });
@@ -318,8 +317,8 @@ export async function openHttpSession(o: HttpSessionOptions, timeoutMs: number, 
   }
   const result = init.result as { protocolVersion?: unknown; capabilities?: unknown } | null;
   if (typeof result?.protocolVersion !== 'string' || !SUPPORTED_VERSIONS.has(result.protocolVersion)) return refused('answered a protocol version the gateway does not speak');
-  version = result.protocolVersion;
-  capabilities = (typeof result.capabilities === 'object' && result.capabilities !== null ? result.capabilities : {}) as ServerCapabilities;
+  negotiated.version = result.protocolVersion;
+  const capabilities: ServerCapabilities = typeof result.capabilities === 'object' && result.capabilities !== null ? result.capabilities : {};
   const ack = await new Promise<Failure | undefined>((resolve) => {
     const timer = setTimeout(() => {
       req.destroy();
@@ -354,8 +353,9 @@ export async function openHttpSession(o: HttpSessionOptions, timeoutMs: number, 
       fail(`upstream ${name} is closed`);
     },
     async terminate(limitMs) {
-      if (sessionId === undefined) return;
-      const sid = sessionId;
+      const sid = negotiated.sessionId;
+      const version = negotiated.version;
+      if (sid === undefined) return;
       await new Promise<void>((resolve) => {
         const req = request({ ...target, method: 'DELETE', headers: { ...o.headers, 'mcp-session-id': sid, ...(version ? { 'mcp-protocol-version': version } : {}) } }, (res) => {
           discard(res);
