@@ -19,7 +19,9 @@ afterEach(async () => {
 
 /** The requests a fixture saw (one JSON line each on its stdout). */
 const seen = (f: Lines) =>
-  f.lines.slice(1).map((l) => JSON.parse(l) as { method: string; authorization: string | null; session: string | null; version: string | null; rpc: string | null; tool: string | null });
+  f.lines.slice(1).map((l) =>
+    JSON.parse(l) as { method: string; authorization: string | null; session: string | null; version: string | null; rpc: string | null; tool: string | null; answered?: unknown; code?: number | null }
+  );
 
 describe('[GW-UPSTREAM-HTTP] server-everything over Streamable HTTP', () => {
   let everything: Lines;
@@ -119,6 +121,32 @@ describe('[GW-UPSTREAM-HTTP] HTTP upstream faults (fixture)', () => {
     const posts = seen(f).filter((r) => r.method === 'POST').slice(before);
     expect(posts.map((r) => r.rpc)).toEqual(['tools/call', 'initialize', 'notifications/initialized', 'tools/call']);
     expect(posts[0]!.session).not.toBe(posts[3]!.session);
+  });
+
+  it('[GW-UPSTREAM-HTTP] an SSE answer in pieces, with a comment, a notification and a request from the upstream before the result: the call gets its result, the request is answered Method not found', async () => {
+    const u = fx();
+    expect(text(await call(u, 'sse', { message: 'streamed' }))).toBe('streamed');
+    // The gateway declares no client capability: sampling is refused, on the same session.
+    await until(() => seen(f).some((r) => r.answered === 'srv-1'));
+    const answer = seen(f).find((r) => r.answered === 'srv-1')!;
+    expect(answer).toMatchObject({ code: -32601, authorization: `Bearer ${SECRET}`, version: '2025-11-25' });
+    expect(answer.session).toBe(seen(f).filter((r) => r.tool === 'sse').at(-1)!.session);
+    expect(u.health().state).toBe('up');
+  });
+
+  it('[GW-UPSTREAM-KILLED] an SSE answer whose connection drops mid-event fails its call and every other call on the session at once, not at the time limit; the next call opens a new session', async () => {
+    const u = fx({ timeoutMs: 60_000 });
+    expect(text(await call(u, 'echo', { message: 'before' }))).toBe('before');
+    const session = seen(f).at(-1)!.session;
+    const hung = call(u, 'hang');
+    await until(() => seen(f).some((r) => r.tool === 'hang' && r.session === session));
+    const closed = { error: { code: -32002, message: 'upstream fixture closed the connection before answering' } };
+    expect(await call(u, 'sse-break')).toEqual(closed);
+    expect(await hung).toEqual(closed);
+    expect(u.health()).toMatchObject({ state: 'down', lastError: closed.error.message });
+    expect(text(await call(u, 'echo', { message: 'after' }))).toBe('after');
+    expect(seen(f).at(-1)!.session).not.toBe(session);
+    expect(u.health().state).toBe('up');
   });
 
   it('[GW-UPSTREAM-HTTP] at most maxInFlight requests at once; the next is refused at once', async () => {
