@@ -12,6 +12,7 @@ import { createArgon2Slots } from './services/argon2-slots.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
 import { createCimdFetchGuard } from './services/cimd-limits.ts';
 import { createClientAuthLimiter } from './services/client-auth.ts';
+import { createClientKeyCache } from './services/client-keys.ts';
 import { startTokenSweeper } from './services/token-sweeper.ts';
 import { openAuthStack } from './services/stack.ts';
 import { openStore } from './store/index.ts';
@@ -62,7 +63,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     recovered: () => app.log.warn('database reachable again'),
   });
   const keks = resolveKeks(config);
-  const abuse = createAbuseLimiterStore(config, { error: (m) => app.log.error(m), info: (m) => app.log.info(m) });
+  const abuse = createAbuseLimiterStore(config, { error: (m) => app.log.error(m), info: (m) => app.log.info(m) }, now);
   // The audit log is checked against its anchors before the server takes a request.
   const ownAudit = opts.audit ? undefined : await openAuthAuditLog(config, keks, store.auditAnchors, {
     stream: process.stdout,
@@ -87,6 +88,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     gates: abuse.gates,
     clientAuthLimiter: createClientAuthLimiter(config.login, abuse.limiters),
     argon2: createArgon2Slots(),
+    assertionReplay: abuse.assertionReplay,
+    clientKeys: createClientKeyCache({ allowPrivateAddresses: config.cimd.allowPrivateAddresses, timeoutMs: config.cimd.timeoutMs, now }),
   };
   try {
     // Keys are generated on first start, so the JWKS is never empty.
@@ -111,6 +114,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   app.addHook('onReady', async () => void (await abuse.redis?.waitUntilReady(2_000)));
   app.addHook('onClose', async () => abuse.close());
   app.addHook('onClose', async () => ctx.cimd.close());
+  app.addHook('onClose', async () => ctx.clientKeys.close());
 
   await app.register(errorHandler, { pragmaNoCache: true });
   // onSend: pages set their own stricter Content-Security-Policy, which is kept.

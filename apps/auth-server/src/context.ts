@@ -4,6 +4,8 @@ import type { AuthConfig } from './config.ts';
 import type { Argon2Slots } from './services/argon2-slots.ts';
 import type { KeyStore } from './services/keys.ts';
 import type { CimdFetchGuard } from './services/cimd-limits.ts';
+import type { ClientKeyCache } from './services/client-keys.ts';
+import type { AssertionReplayStore } from '@stack/oauth';
 import type { AuthStack } from './services/stack.ts';
 import type { AuthStore } from './store/index.ts';
 import type { LimiterFactory, WaitGateFactory } from '@stack/redis';
@@ -34,6 +36,10 @@ export interface AppContext {
   clientAuthLimiter: RateLimiterAbstract;
   /** Bounded slots for argon2 work (password checks, old-format client secrets). */
   argon2: Argon2Slots;
+  /** jti of accepted client assertions (private_key_jwt), in process or in Redis like `limiters`. */
+  assertionReplay: AssertionReplayStore;
+  /** private_key_jwt clients' keys: inline jwks, or jwks_uri documents fetched with the SSRF guard and cached. */
+  clientKeys: ClientKeyCache;
 }
 
 declare module 'fastify' {

@@ -61,7 +61,8 @@ export function identityFromClaims(payload: JWTPayload, nowSec: number, toleranc
   const granted = scope.split(' ').filter(Boolean);
   if (!granted.every((s) => SCOPE_TOKEN.test(s))) throw invalidToken("token claim 'scope' is invalid");
   return freezeIdentity({
-    kind: 'user',
+    // RFC 9068 §2.2: a token the client obtained for itself (client_credentials) has sub = client_id.
+    kind: subject === clientId ? 'client' : 'user',
     subject,
     role,
     scopes: allowed.filter((s) => granted.includes(s)), // in the role's order, like the other kinds

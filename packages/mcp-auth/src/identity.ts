@@ -2,7 +2,8 @@ import type { Role } from '@stack/oauth';
 
 /** Who is calling the MCP server, however they authenticated. Frozen when produced by this package. */
 export type Identity = {
-  kind: 'user' | 'apikey' | 'certificate' | 'local';
+  /** `client`: an access token a client obtained for itself (client_credentials: sub = client_id). */
+  kind: 'user' | 'client' | 'apikey' | 'certificate' | 'local';
   /** Stable id for rate limits and audit: the token `sub`, `apikey:<id>` or `certificate:<cn|fingerprint>`. */
   subject: string;
   role: Role;

@@ -10,7 +10,7 @@ export * from './client-metadata.ts';
 export * from './jwt-sign.ts';
 export type { AssertionReplayStore, MemoryReplayStoreOptions } from './assertion-replay.ts';
 export { memoryAssertionReplayStore } from './assertion-replay.ts';
-export { ASYMMETRIC_ALGS, MAX_ASSERTION_LENGTH, type AssertionKeys } from './jwt-assertion.ts';
+export { ASYMMETRIC_ALGS, DEFAULT_ASSERTION_ALGS, MAX_ASSERTION_LENGTH, type AssertionKeys } from './jwt-assertion.ts';
 export * from './client-assertion.ts';
 export * from './id-jag.ts';
 export * from './workload-token.ts';

@@ -24,7 +24,7 @@ export type AssertionKeys = JWTVerifyGetKey;
  * anyone holding the public key (or nothing) forge an assertion.
  */
 export const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
-export const DEFAULT_ASSERTION_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
+export const DEFAULT_ASSERTION_ALGS: readonly string[] = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
 
 /** Far above any real assertion (a few hundred bytes to a few KB), far below a body limit. */
 export const MAX_ASSERTION_LENGTH = 16 * 1024;

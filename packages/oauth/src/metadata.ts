@@ -1,3 +1,5 @@
+import { DEFAULT_ASSERTION_ALGS } from './jwt-assertion.ts';
+
 export interface AuthorizationServerMetadataInput {
   issuer: string;
   registrationEnabled: boolean;
@@ -27,11 +29,16 @@ export function authorizationServerMetadata(i: AuthorizationServerMetadataInput)
     scopes_supported: [...i.scopes],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    // client_credentials: the MCP client credentials extension (SEP-1046), for admin-registered clients.
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     code_challenge_methods_supported: ['S256'],
-    token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
-    revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    // private_key_jwt (RFC 7523 §2.2): RFC 8414 §2 then requires the *_auth_signing_alg_values_supported lists.
+    token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: [...DEFAULT_ASSERTION_ALGS],
+    revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    revocation_endpoint_auth_signing_alg_values_supported: [...DEFAULT_ASSERTION_ALGS],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    introspection_endpoint_auth_signing_alg_values_supported: [...DEFAULT_ASSERTION_ALGS],
     // RFC 9207: iss is in every authorization response, success and error.
     authorization_response_iss_parameter_supported: true,
     client_id_metadata_document_supported: i.cimdEnabled,

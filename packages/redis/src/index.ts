@@ -4,3 +4,4 @@ export { consumeOr429, memoryLimiters, redisLimiters, secondsUntilReset, tryCons
 export { StoreUnavailableError } from './store-unavailable.ts';
 export { addressLimitKey } from './address-key.ts';
 export { memoryWaitGates, redisWaitGates, type WaitGate, type WaitGateFactory, type WaitGateOptions } from './wait-gate.ts';
+export { redisJtiStore, type RedisJtiStore } from './jti-store.ts';

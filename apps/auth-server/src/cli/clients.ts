@@ -1,10 +1,19 @@
-import { CliFailure, type CliIo } from '@stack/cli';
-import { ClientAdminError, listClients, revokeClient, setResourceServer } from '../services/client-admin.ts';
-import { listCommand, parseOptions, printable, required, runGroup, when, withContext } from './common.ts';
+import { readFileSync } from 'node:fs';
+import { CliFailure, UsageError, type CliIo } from '@stack/cli';
+import { addMachineClient, ClientAdminError, listClients, revokeClient, setResourceServer, type MachineAuthMethod } from '../services/client-admin.ts';
+import { listCommand, parseOptions, printable, required, roleOption, runGroup, when, withContext, writeJson } from './common.ts';
 
 const USAGE = `Usage: npm run admin -- clients <command> [options]
 
 Commands:
+  add --name N --grant-types client_credentials --role R [--scope S]
+      [--auth-method client_secret_basic|client_secret_post|private_key_jwt]
+      [--jwks-file F | --jwks-uri U] [--json]
+                             register a machine client (no user): it gets tokens for itself with
+                             grant_type=client_credentials, carrying role R (one the stack file
+                             declares) and scopes S (default: all of R's; never beyond them).
+                             A secret is printed once (default client_secret_basic); private_key_jwt
+                             clients give their public keys instead (RFC 7523), inline or by URL
   list [--json]              list OAuth clients (registered, admin-created and cached metadata documents)
   revoke --client-id ID      revoke a client and its refresh tokens and unexpired access tokens
   set-resource-server --client-id ID
@@ -14,15 +23,64 @@ Commands:
                              take that back
 `;
 
+const AUTH_METHODS: readonly MachineAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+const MAX_JWKS_FILE_BYTES = 64 * 1024;
+
+function readJwksFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CliFailure(`cannot read --jwks-file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (text.length > MAX_JWKS_FILE_BYTES) throw new CliFailure('--jwks-file is larger than 64 KB');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new CliFailure('--jwks-file is not JSON');
+  }
+}
+
+async function add(args: string[], io: CliIo): Promise<void> {
+  const o = parseOptions(args, {
+    name: { type: 'string' }, 'grant-types': { type: 'string' }, role: { type: 'string' }, scope: { type: 'string' },
+    'auth-method': { type: 'string' }, 'jwks-file': { type: 'string' }, 'jwks-uri': { type: 'string' }, json: { type: 'boolean' },
+  });
+  const name = required(o.name, 'name');
+  const grants = required(o['grant-types'], 'grant-types').split(/[\s,]+/).filter(Boolean);
+  // Interactive clients register themselves (RFC 7591 or a metadata document); admins add machine clients.
+  if (grants.length !== 1 || grants[0] !== 'client_credentials') throw new UsageError('--grant-types must be client_credentials (interactive clients register themselves)');
+  const authMethod = (o['auth-method'] ?? 'client_secret_basic') as MachineAuthMethod;
+  if (!AUTH_METHODS.includes(authMethod)) throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`);
+  const { role, stack } = roleOption(o.role, io.env);
+  const jwks = o['jwks-file'] === undefined ? undefined : readJwksFile(o['jwks-file']);
+  await withContext(io, async (ctx) => {
+    let r: Awaited<ReturnType<typeof addMachineClient>>;
+    try {
+      r = await addMachineClient(ctx.store, stack, {
+        name, role, authMethod, ...(o.scope === undefined ? {} : { scope: o.scope }), ...(jwks === undefined ? {} : { jwks }),
+        ...(o['jwks-uri'] === undefined ? {} : { jwksUri: o['jwks-uri'] }),
+      }, ctx.now());
+    } catch (err) {
+      if (err instanceof ClientAdminError) throw new CliFailure(err.message);
+      throw err;
+    }
+    ctx.audit('admin.client_added', { client: r.clientId, client_name: name, role, scope: r.scope, auth_method: authMethod, grant: 'client_credentials' });
+    if (o.json) return writeJson(io, { client_id: r.clientId, ...(r.secret ? { client_secret: r.secret } : {}), role, scope: r.scope, token_endpoint_auth_method: authMethod });
+    io.stdout.write(`created client ${r.clientId} (${printable(name, 100)}): role ${role}, scope ${r.scope}, ${authMethod}\n`);
+    if (r.secret) io.stdout.write(`client secret (shown once, store it now): ${r.secret}\n`);
+  });
+}
+
 function list(args: string[], io: CliIo): Promise<void> {
   return listCommand(args, io, {
     load: listClients,
     status: (c) => (c.revokedAt === null ? 'active' : 'revoked'),
     empty: 'no clients registered yet',
-    headers: ['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'RESOURCE SERVER', 'CREATED', 'STATUS', 'REDIRECT URIS'],
+    headers: ['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'ROLE', 'RESOURCE SERVER', 'CREATED', 'STATUS', 'REDIRECT URIS'],
     // Names, ids and redirect URIs come from untrusted registrations: printable() escapes control characters.
     cells: (c) => [
-      printable(c.id, 100), printable(c.clientName, 40), c.source, c.tokenEndpointAuthMethod, c.resourceServer ? 'yes' : 'no', when(c.createdAt),
+      printable(c.id, 100), printable(c.clientName, 40), c.source, c.tokenEndpointAuthMethod, c.role ?? '-', c.resourceServer ? 'yes' : 'no', when(c.createdAt),
       c.revokedAt === null ? 'active' : `revoked ${when(c.revokedAt)}`, printable(c.redirectUris.join(' '), 100),
     ],
   });
@@ -60,6 +118,6 @@ function resourceServer(value: boolean) {
 /** `clients …` admin commands. */
 export function run(args: string[], io: CliIo): Promise<number> {
   return runGroup('clients', USAGE, {
-    list, revoke, 'set-resource-server': resourceServer(true), 'unset-resource-server': resourceServer(false),
+    add, list, revoke, 'set-resource-server': resourceServer(true), 'unset-resource-server': resourceServer(false),
   }, args, io);
 }

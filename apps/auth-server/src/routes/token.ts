@@ -35,7 +35,7 @@ async function grant(request: FastifyRequest): Promise<TokenResponse> {
 }
 
 /**
- * The token endpoint (OAuth 2.1 §3.2): authorization_code and refresh_token grants.
+ * The token endpoint (OAuth 2.1 §3.2): authorization_code, refresh_token and client_credentials grants.
  * parseForm → checkGrantType → authenticateClient → checkClientGrant → grant. Responses are never
  * cached (OAuth 2.1 §3.2.3) and readable by browser-based clients.
  */

@@ -1,6 +1,93 @@
+import { randomToken } from '@stack/crypto';
+import { OAuthError, parseClientJwks } from '@stack/oauth';
+import type { StackConfig } from '@stack/stack-config';
 import type { AuthStore, ClientSummary } from '../store/index.ts';
+import { generateClientSecret, hashClientSecret } from './client-secrets.ts';
 
 export type { ClientSummary };
+
+/** How an admin-registered machine client authenticates at the token endpoint. */
+export type MachineAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+export interface NewMachineClient {
+  name: string;
+  /** A role the stack file declares (checked by the caller, as for users). */
+  role: string;
+  /** Space-delimited; default every scope of the role. Each must be one the role may hold. */
+  scope?: string;
+  authMethod: MachineAuthMethod;
+  /** private_key_jwt: the client's public keys (RFC 7591 §2 jwks) or where it publishes them (jwks_uri). */
+  jwks?: unknown;
+  jwksUri?: string;
+}
+
+const MAX_NAME = 100;
+
+function jwksUriOf(value: string): string {
+  if (value.length > 2000 || !URL.canParse(value)) throw new ClientAdminError('--jwks-uri must be an absolute URL');
+  const u = new URL(value);
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname);
+  // The token endpoint fetches it with the metadata-document guard: https, or http on loopback in development.
+  if (u.hash !== '' || u.username !== '' || u.password !== '' || !(u.protocol === 'https:' || (u.protocol === 'http:' && loopback))) {
+    throw new ClientAdminError('--jwks-uri must be an https URL without fragment or user information (http only on a loopback host, for development)');
+  }
+  return u.href;
+}
+
+/**
+ * Registers a confidential client for the client_credentials grant (MCP client credentials
+ * extension): its tokens carry `role`, with scopes capped by what the stack file lets the role hold.
+ * A secret is generated (returned once, stored as hashClientSecret stores registered ones), or for
+ * private_key_jwt the client's keys are checked (public asymmetric signing keys only) and stored.
+ */
+export async function addMachineClient(store: AuthStore, stack: StackConfig, c: NewMachineClient, now: number): Promise<{ clientId: string; secret: string | undefined; scope: string }> {
+  const name = c.name.trim();
+  // eslint-disable-next-line no-control-regex -- controls are what this pattern refuses
+  if (name === '' || name.length > MAX_NAME || /[\u0000-\u001f\u007f]/.test(name)) throw new ClientAdminError(`--name must be 1-${MAX_NAME} printable characters`);
+  const roleScopes = stack.scopesForRole(c.role);
+  const asked = c.scope === undefined ? [...roleScopes] : c.scope.split(/\s+/).filter(Boolean);
+  const beyond = asked.filter((s) => !roleScopes.includes(s));
+  if (beyond.length) throw new ClientAdminError(`role ${c.role} may not hold ${beyond.join(' ')} (its scopes: ${roleScopes.join(' ') || 'none'})`);
+  if (asked.length === 0) throw new ClientAdminError(`role ${c.role} holds no scope: give it one in the stack file's scopes first`);
+  const scope = [...new Set(asked)].sort().join(' ');
+
+  let jwks: { keys: Record<string, unknown>[] } | null = null;
+  let jwksUri: string | null = null;
+  if (c.authMethod === 'private_key_jwt') {
+    if ((c.jwks === undefined) === (c.jwksUri === undefined)) throw new ClientAdminError('private_key_jwt needs exactly one of --jwks-file and --jwks-uri');
+    if (c.jwks !== undefined) {
+      try {
+        jwks = parseClientJwks(c.jwks) as unknown as { keys: Record<string, unknown>[] };
+      } catch (err) {
+        throw new ClientAdminError(err instanceof OAuthError ? err.description : 'the key set is invalid');
+      }
+    } else jwksUri = jwksUriOf(c.jwksUri!);
+  } else if (c.jwks !== undefined || c.jwksUri !== undefined) {
+    throw new ClientAdminError('--jwks-file and --jwks-uri are for --auth-method private_key_jwt');
+  }
+
+  const clientId = randomToken(18);
+  const secret = c.authMethod === 'private_key_jwt' ? undefined : generateClientSecret();
+  await store.clients.insert({
+    id: clientId,
+    source: 'admin',
+    secretHash: secret === undefined ? null : hashClientSecret(secret),
+    clientName: name,
+    redirectUris: [],
+    grantTypes: ['client_credentials'],
+    tokenEndpointAuthMethod: c.authMethod,
+    applicationType: 'web',
+    scope,
+    metadata: { client_name: name, grant_types: ['client_credentials'], token_endpoint_auth_method: c.authMethod, scope, ...(jwksUri ? { jwks_uri: jwksUri } : {}) },
+    createdAt: now,
+    metadataExpiresAt: null,
+    revokedAt: null,
+    role: c.role,
+    jwks,
+    jwksUri,
+  });
+  return { clientId, secret, scope };
+}
 
 /** All clients (registered, admin-created and cached CIMD documents), oldest first. */
 export function listClients(store: AuthStore): Promise<ClientSummary[]> {

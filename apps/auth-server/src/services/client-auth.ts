@@ -1,13 +1,15 @@
 import type { FastifyRequest } from 'fastify';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { addressLimitKey, consumeOr429, type LimiterFactory } from '@stack/redis';
-import { OAuthError, invalidClient, invalidRequest, rateLimited } from '@stack/oauth';
+import {
+  CLIENT_ASSERTION_TYPE_JWT_BEARER, OAuthError, assertionClientId, invalidClient, invalidRequest, rateLimited, verifyClientAssertion,
+} from '@stack/oauth';
 import type { AuthConfig } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { verifyClientSecret } from './client-secrets.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 
-export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
 export interface AuthenticatedClient {
   client: ClientRecord;
@@ -18,6 +20,8 @@ interface Presented {
   method: ClientAuthMethod;
   clientId: string;
   secret?: string;
+  /** private_key_jwt: the client_assertion (RFC 7523 §2.2). */
+  assertion?: string;
 }
 
 /**
@@ -57,10 +61,29 @@ function parseBasic(header: string): { clientId: string; secret: string } {
   return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
 }
 
+/**
+ * RFC 7523 §2.2 / RFC 7521 §4.2: client_assertion_type and client_assertion together; client_id is
+ * optional (the SDK's PrivateKeyJwtProvider sends none), and then the assertion's sub names the client
+ * whose keys are looked up (verifyClientAssertion checks iss = sub = that client).
+ */
+function presentedAssertion(params: Record<string, string>): Presented {
+  if (params.client_assertion_type !== CLIENT_ASSERTION_TYPE_JWT_BEARER) throw invalidClient("unsupported or missing 'client_assertion_type'");
+  const assertion = params.client_assertion;
+  if (!assertion) throw invalidClient("missing 'client_assertion'");
+  const clientId = params.client_id ?? assertionClientId(assertion);
+  if (!clientId) throw invalidClient('client assertion is malformed');
+  return { method: 'private_key_jwt', clientId, assertion };
+}
+
 /** Works out which one method the request uses; two at once is invalid_request (OAuth 2.1 §2.4). */
 function presentedCredentials(request: FastifyRequest, params: Record<string, string>): Presented {
   const auth = request.headers.authorization;
   const basic = typeof auth === 'string' && /^basic /i.test(auth) ? parseBasic(auth) : undefined;
+  const assertion = params.client_assertion !== undefined || params.client_assertion_type !== undefined;
+  if (assertion) {
+    if (basic || params.client_secret !== undefined) throw invalidRequest('client authentication must use only one method: a client assertion or a secret, not both');
+    return presentedAssertion(params);
+  }
   if (basic) {
     if (params.client_secret !== undefined) throw invalidRequest('client authentication must use only one method: basic or client_secret, not both');
     if (params.client_id !== undefined && params.client_id !== basic.clientId) throw invalidRequest("'client_id' does not match the authenticated client");
@@ -82,6 +105,18 @@ async function verifySecret(ctx: AppContext, client: ClientRecord, secret: strin
 }
 
 /**
+ * private_key_jwt (RFC 7523 §2.2, §3): signed by one of the client's registered keys, aud this server
+ * (its issuer identifier, or its token endpoint as RFC 7523 §3 allows), short-lived, jti never
+ * accepted twice (ctx.assertionReplay: shared through Redis when configured).
+ */
+async function verifyAssertion(ctx: AppContext, client: ClientRecord, assertion: string): Promise<void> {
+  const { issuer } = ctx.config;
+  await verifyClientAssertion(assertion, {
+    clientId: client.id, keys: ctx.clientKeys.keysFor(client), audiences: [issuer, `${issuer}/token`], now: ctx.now(),
+  }, ctx.assertionReplay);
+}
+
+/**
  * Authenticates the client of a token, revocation or introspection request (OAuth 2.1 §2.4, RFC 6749
  * §2.3.1). The method used must be the one the client registered; failures are 401 invalid_client
  * (the error handler adds `WWW-Authenticate: Basic`) and are audited.
@@ -98,7 +133,8 @@ export async function authenticateClient(ctx: AppContext, request: FastifyReques
     if (client.tokenEndpointAuthMethod !== presented.method) {
       throw invalidClient(`client authentication failed: this client must use ${client.tokenEndpointAuthMethod}`);
     }
-    if (presented.method !== 'none') {
+    if (presented.method === 'private_key_jwt') await verifyAssertion(ctx, client, presented.assertion!);
+    else if (presented.method !== 'none') {
       if (!(await verifySecret(ctx, client, presented.secret ?? ''))) throw invalidClient('client authentication failed');
     }
     authenticated = { client, method: presented.method };

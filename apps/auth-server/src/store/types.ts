@@ -15,9 +15,13 @@ export type Role = UserRecord['role'];
 /** A user as shown to operators (never the password hash). */
 export type UserSummary = Omit<UserRecord, 'passwordHash'>;
 /** A client as shown to operators (never the secret hash). */
-export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'tokenEndpointAuthMethod' | 'scope' | 'createdAt' | 'revokedAt' | 'resourceServer'>;
-/** A client as registered or fetched: only an admin makes it a resource server (setResourceServer). */
-export type NewClientRecord = Omit<ClientRecord, 'resourceServer'> & { resourceServer?: boolean };
+export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'grantTypes' | 'tokenEndpointAuthMethod' | 'scope' | 'role' | 'createdAt' | 'revokedAt' | 'resourceServer'>;
+/**
+ * A client as registered or fetched: only an admin makes it a resource server (setResourceServer).
+ * A role (client_credentials) and keys (private_key_jwt) are only for the clients that have them.
+ */
+export type NewClientRecord = Omit<ClientRecord, 'resourceServer' | 'role' | 'jwks' | 'jwksUri'>
+  & { resourceServer?: boolean } & Partial<Pick<ClientRecord, 'role' | 'jwks' | 'jwksUri'>>;
 
 /** What a revocation removed: refresh tokens, sessions and still-valid access tokens. */
 export interface RevokedGrants {
@@ -148,6 +152,8 @@ export interface TokenRepo {
   /** Unexpired revoked access tokens with revokedAt >= since, oldest first, at most `limit`. */
   listRevocations(since: number, now: number, limit: number): Promise<RevocationEntry[]>;
   issuedByFamily(familyId: string): Promise<IssuedAccessTokenRecord[]>;
+  /** Records an access token issued without a refresh token or code (client_credentials), so revoking its client revokes it. */
+  recordAccessToken(row: IssuedAccessTokenRecord): Promise<void>;
 }
 
 export interface ConsentRepo {

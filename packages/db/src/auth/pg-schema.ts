@@ -24,7 +24,7 @@ export const clients = pgTable('clients', {
   clientName: text().notNull(),
   redirectUris: jsonb().$type<string[]>().notNull(),
   grantTypes: jsonb().$type<string[]>().notNull(),
-  tokenEndpointAuthMethod: text({ enum: ['none', 'client_secret_basic', 'client_secret_post'] }).notNull(),
+  tokenEndpointAuthMethod: text({ enum: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] }).notNull(),
   applicationType: text({ enum: ['native', 'web'] }).notNull(),
   scope: text().notNull(),
   metadata: jsonb().$type<Record<string, unknown>>().notNull(),
@@ -32,6 +32,9 @@ export const clients = pgTable('clients', {
   metadataExpiresAt: ms(),
   revokedAt: ms(),
   resourceServer: boolean().notNull().default(false),
+  role: text(),
+  jwks: jsonb().$type<{ keys: Record<string, unknown>[] }>(),
+  jwksUri: text(),
 });
 
 export const signingKeys = pgTable('signing_keys', {

@@ -22,7 +22,7 @@ export const clients = sqliteTable('clients', {
   clientName: text().notNull(),
   redirectUris: text({ mode: 'json' }).$type<string[]>().notNull(),
   grantTypes: text({ mode: 'json' }).$type<string[]>().notNull(),
-  tokenEndpointAuthMethod: text({ enum: ['none', 'client_secret_basic', 'client_secret_post'] }).notNull(),
+  tokenEndpointAuthMethod: text({ enum: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] }).notNull(),
   applicationType: text({ enum: ['native', 'web'] }).notNull(),
   /** Space-delimited scopes this client may be granted. */
   scope: text().notNull(),
@@ -34,6 +34,15 @@ export const clients = sqliteTable('clients', {
   revokedAt: integer(),
   /** Set only by an admin: may introspect tokens issued to any client (RFC 7662 §4). */
   resourceServer: integer({ mode: 'boolean' }).notNull().default(false),
+  /**
+   * For the client_credentials grant: the role the client's own tokens carry (a role the stack file
+   * declares, checked where it is set and where it is used). Null for clients acting only for users.
+   */
+  role: text(),
+  /** private_key_jwt (RFC 7523 §2.2): the client's public keys, inline (RFC 7591 §2 `jwks`)… */
+  jwks: text({ mode: 'json' }).$type<{ keys: Record<string, unknown>[] }>(),
+  /** …or where to fetch them (RFC 7591 §2 `jwks_uri`); at most one of the two is set. */
+  jwksUri: text(),
 });
 
 export const signingKeys = sqliteTable('signing_keys', {

@@ -114,5 +114,8 @@ export function pgTokens(db: PgAuthDb): TokenRepo {
     async issuedByFamily(familyId) {
       return db.select().from(issuedAccessTokens).where(eq(issuedAccessTokens.familyId, familyId));
     },
+    async recordAccessToken(row) {
+      await db.insert(issuedAccessTokens).values(row);
+    },
   };
 }

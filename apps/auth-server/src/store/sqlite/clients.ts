@@ -27,9 +27,9 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
     },
     async list() {
       return db.select({
-        id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris,
-        tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, createdAt: clients.createdAt, revokedAt: clients.revokedAt,
-        resourceServer: clients.resourceServer,
+        id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris, grantTypes: clients.grantTypes,
+        tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, role: clients.role, createdAt: clients.createdAt,
+        revokedAt: clients.revokedAt, resourceServer: clients.resourceServer,
       }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id)).all();
     },
     async revoke(id, now) {

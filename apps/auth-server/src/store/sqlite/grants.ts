@@ -109,5 +109,8 @@ export function sqliteTokens(db: AuthDb, hot: HotStatements): TokenRepo {
     async issuedByFamily(familyId) {
       return db.select().from(issuedAccessTokens).where(eq(issuedAccessTokens.familyId, familyId)).all();
     },
+    async recordAccessToken(row) {
+      db.insert(issuedAccessTokens).values(row).run();
+    },
   };
 }
