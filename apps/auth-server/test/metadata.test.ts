@@ -6,7 +6,7 @@ describe('authorization server metadata and JWKS', () => {
   beforeEach(async () => { s = await startAuthServer(); });
   afterEach(async () => { await s.close(); });
 
-  it('[MCP-AS-METADATA] [RFC8414-METADATA-FIELDS] [MCP-AS-PKCE-METADATA] [MCP-AS-ISS-ADVERTISED] serves RFC 8414 metadata with every advertised field', async () => {
+  it('[MCP-AS-METADATA] [RFC8414-METADATA-FIELDS] [MCP-AS-PKCE-METADATA] [MCP-AS-ISS-ADVERTISED] [EXT-CC-AUTH-METHODS] serves RFC 8414 metadata with every advertised field', async () => {
     const res = await fetch(`${s.url}/.well-known/oauth-authorization-server`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
@@ -20,9 +20,11 @@ describe('authorization server metadata and JWKS', () => {
       revocation_endpoint: `${s.url}/revoke`,
       introspection_endpoint: `${s.url}/introspect`,
       response_types_supported: ['code'],
-      grant_types_supported: ['authorization_code', 'refresh_token'],
+      grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
       code_challenge_methods_supported: ['S256'],
-      token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+      token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      // What verifyClientAssertion accepts (asymmetric only), ES256 as the MCP conformance mock signs.
+      token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'],
       authorization_response_iss_parameter_supported: true,
       client_id_metadata_document_supported: true,
     });

@@ -85,7 +85,7 @@ describe('token endpoint: client authentication and request checks', () => {
     const missing = await tokenRequest(s, client, { code: 'x' });
     expect(missing.status).toBe(400);
     expect(missing.body).toEqual({ error: 'invalid_request', error_description: "missing required parameter 'grant_type'" });
-    for (const gt of ['password', 'client_credentials', 'constructor', '__proto__']) {
+    for (const gt of ['password', 'urn:ietf:params:oauth:grant-type:device_code', 'constructor', '__proto__']) {
       const r = await tokenRequest(s, client, { grant_type: gt });
       expect(r.status).toBe(400);
       expect(r.body.error).toBe('unsupported_grant_type');

@@ -77,10 +77,10 @@ function list(args: string[], io: CliIo): Promise<void> {
     load: listClients,
     status: (c) => (c.revokedAt === null ? 'active' : 'revoked'),
     empty: 'no clients registered yet',
-    headers: ['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'ROLE', 'RESOURCE SERVER', 'CREATED', 'STATUS', 'REDIRECT URIS'],
+    headers: ['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'RESOURCE SERVER', 'ROLE', 'CREATED', 'STATUS', 'REDIRECT URIS'],
     // Names, ids and redirect URIs come from untrusted registrations: printable() escapes control characters.
     cells: (c) => [
-      printable(c.id, 100), printable(c.clientName, 40), c.source, c.tokenEndpointAuthMethod, c.role ?? '-', c.resourceServer ? 'yes' : 'no', when(c.createdAt),
+      printable(c.id, 100), printable(c.clientName, 40), c.source, c.tokenEndpointAuthMethod, c.resourceServer ? 'yes' : 'no', c.role ?? '-', when(c.createdAt),
       c.revokedAt === null ? 'active' : `revoked ${when(c.revokedAt)}`, printable(c.redirectUris.join(' '), 100),
     ],
   });
