@@ -308,4 +308,33 @@ describe('admin CLI (in-process)', () => {
     expect(mem).toMatchObject({ code: 1, stdout: '' });
     expect(mem.stderr).toMatch(/^error: AUTH_DATABASE_PATH is :memory:/);
   });
+
+  it('[EXT-CC-GRANT] clients add registers a client_credentials client with a declared role, scopes capped by it, a secret shown once; list shows the role', async () => {
+    const r = await admin(db.env, ['clients', 'add', '--name', 'nightly job', '--grant-types', 'client_credentials', '--role', 'developer', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { client_id: string; client_secret: string; scope: string };
+    expect(out).toMatchObject({ role: 'developer', scope: 'db:read db:write', token_endpoint_auth_method: 'client_secret_basic' });
+    expect(out.client_secret.length).toBeGreaterThanOrEqual(43);
+    const row = await db.store.clients.find(out.client_id);
+    expect(row).toMatchObject({ source: 'admin', role: 'developer', grantTypes: ['client_credentials'], redirectUris: [], jwks: null, jwksUri: null });
+    expect(row!.secretHash).not.toContain(out.client_secret);
+    expect((await admin(db.env, ['clients', 'list'])).stdout).toMatch(/nightly job\s+admin\s+client_secret_basic\s+no\s+developer/);
+    const audit = auditLog();
+    expect(audit).toContain('admin.client_added');
+    expect(audit).not.toContain(out.client_secret);
+
+    const beyond = await admin(db.env, ['clients', 'add', '--name', 'x', '--grant-types', 'client_credentials', '--role', 'viewer', '--scope', 'db:read db:write']);
+    expect(beyond).toMatchObject({ code: 1, stderr: 'error: role viewer may not hold db:write (its scopes: db:read)\n' });
+    const undeclared = await admin(db.env, ['clients', 'add', '--name', 'x', '--grant-types', 'client_credentials', '--role', 'root']);
+    expect(undeclared.code).toBe(2);
+    expect(undeclared.stderr).toMatch(/--role must be one of the roles/);
+    const grant = await admin(db.env, ['clients', 'add', '--name', 'x', '--grant-types', 'authorization_code', '--role', 'viewer']);
+    expect(grant.code).toBe(2);
+    const noKeys = await admin(db.env, ['clients', 'add', '--name', 'x', '--grant-types', 'client_credentials', '--role', 'viewer', '--auth-method', 'private_key_jwt']);
+    expect(noKeys).toMatchObject({ code: 1, stderr: 'error: private_key_jwt needs exactly one of --jwks-file and --jwks-uri\n' });
+    const uri = await admin(db.env, ['clients', 'add', '--name', 'k', '--grant-types', 'client_credentials', '--role', 'viewer', '--auth-method', 'private_key_jwt', '--jwks-uri', 'https://ci.example/jwks.json', '--json']);
+    expect(uri.code, uri.stderr).toBe(0);
+    expect(JSON.parse(uri.stdout).client_secret).toBeUndefined();
+    expect(await db.store.clients.find(JSON.parse(uri.stdout).client_id)).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'https://ci.example/jwks.json', secretHash: null });
+  });
 });
