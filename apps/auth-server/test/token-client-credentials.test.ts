@@ -1,4 +1,7 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -234,5 +237,37 @@ describe('private_key_jwt with a jwks_uri', () => {
     expectInvalidClient(r);
     expect(r.body.error_description).toMatch(/private or special-use address/);
     expect(fetches).toBe(0);
+  });
+});
+
+describe('dynamic registration of client_credentials clients', () => {
+  const register = (s: TestAuthServer, body: unknown) => fetch(`${s.url}/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+  }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+
+  it('[EXT-CC-DCR-GATED] is refused unless the stack file allows it', async () => {
+    await using s = await startAuthServer();
+    const r = await register(s, { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', client_name: 'bot' });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining('not open to dynamic registration') });
+  });
+
+  it('[EXT-CC-DCR-GATED] [EXT-CC-GRANT] with registration.client_credentials_role, registers confidential clients with that role only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cc-stack-'));
+    const file = join(dir, 'stack.yaml');
+    writeFileSync(file, `${readFileSync(resolve(import.meta.dirname, '../../../stack.yaml'), 'utf8')}\nregistration:\n  client_credentials_role: viewer\n`);
+    try {
+      await using s = await startAuthServer({ STACK_FILE: file });
+      const pub = await register(s, { grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' });
+      expect(pub.body.error).toBe('invalid_client_metadata');
+      const r = await register(s, { grant_types: ['client_credentials'], client_name: 'bot' });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      expect(r.body).toMatchObject({ grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' });
+      const token = await ccBasic(s, { id: String(r.body.client_id), secret: String(r.body.client_secret) });
+      expect(token.status, JSON.stringify(token.body)).toBe(200);
+      expect(decodeJwt(String(token.body.access_token))).toMatchObject({ role: 'viewer', scope: 'db:read', sub: r.body.client_id });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

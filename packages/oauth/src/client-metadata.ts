@@ -5,7 +5,7 @@ import { isLoopbackRedirect, validateRedirectUri } from './redirect-uri.ts';
 export const TOKEN_ENDPOINT_AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
 export const CLIENT_GRANT_TYPES = ['authorization_code', 'refresh_token'] as const;
-export type ClientGrantType = (typeof CLIENT_GRANT_TYPES)[number];
+export type ClientGrantType = (typeof CLIENT_GRANT_TYPES)[number] | 'client_credentials';
 export type ApplicationType = 'native' | 'web';
 
 /** Client metadata as understood and stored by this server (RFC 7591 §2); unknown members are dropped. */
@@ -14,7 +14,8 @@ export interface ClientMetadata {
   redirect_uris: string[];
   token_endpoint_auth_method: TokenEndpointAuthMethod;
   grant_types: ClientGrantType[];
-  response_types: ['code'];
+  /** [] for a client that only uses client_credentials (no authorization endpoint, RFC 7591 §2.1). */
+  response_types: ['code'] | [];
   application_type: ApplicationType;
   /** Space-delimited, sorted scopes the client may be granted. */
   scope: string;
@@ -86,18 +87,26 @@ function checkRedirectUris(value: unknown): string[] {
 
 type Mode = 'registration' | 'document';
 
+export interface RegistrationOptions {
+  /**
+   * Whether a registration may ask for client_credentials (the stack file's
+   * registration.client_credentials_role). Off by default: such a client gets tokens with no user
+   * behind them, so normally only an admin adds one.
+   */
+  clientCredentials?: boolean;
+}
+
 /**
  * Shared rules for both ways a client is known. A registration (RFC 7591) is strict: unknown
  * values are refused. A metadata document is written for many servers, so members we do not
  * support (other grant types, scopes) are ignored as long as what remains is usable.
  */
-function normalise(input: unknown, mode: Mode, scopes: readonly string[]): ClientMetadata {
+function normalise(input: unknown, mode: Mode, scopes: readonly string[], opts: RegistrationOptions = {}): ClientMetadata {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw invalidClientMetadata('client metadata must be a JSON object');
   const raw = input as Record<string, unknown>;
   const parsed = metadataSchema.safeParse(raw);
   if (!parsed.success) throw invalidClientMetadata(describeIssue(parsed.error.issues[0]!));
   const m = parsed.data;
-  const redirectUris = checkRedirectUris(raw.redirect_uris);
 
   // RFC 7591 §2: the default is client_secret_basic.
   const method = m.token_endpoint_auth_method ?? (mode === 'document' ? 'none' : 'client_secret_basic');
@@ -106,15 +115,28 @@ function normalise(input: unknown, mode: Mode, scopes: readonly string[]): Clien
   }
 
   const requestedGrants = m.grant_types ?? ['authorization_code'];
-  const unknownGrant = requestedGrants.find((g) => !(CLIENT_GRANT_TYPES as readonly string[]).includes(g));
+  // client_credentials (MCP client credentials extension): only when the stack file opens it, and
+  // only for a confidential client (RFC 6749 §4.4). A metadata document cannot ask for it.
+  const machine = mode === 'registration' && requestedGrants.includes('client_credentials');
+  if (machine && !opts.clientCredentials) {
+    throw invalidClientMetadata("'grant_types' value 'client_credentials' is not open to dynamic registration on this server: an admin adds such clients");
+  }
+  if (machine && method === 'none') throw invalidClientMetadata("client_credentials is for confidential clients: 'token_endpoint_auth_method' must not be none");
+  const known: readonly ClientGrantType[] = machine ? [...CLIENT_GRANT_TYPES, 'client_credentials'] : CLIENT_GRANT_TYPES;
+  const unknownGrant = requestedGrants.find((g) => !(known as readonly string[]).includes(g));
   if (mode === 'registration' && unknownGrant) throw invalidClientMetadata(`unsupported 'grant_types' value '${unknownGrant.slice(0, 50)}': must be authorization_code or refresh_token`);
-  const grantTypes = CLIENT_GRANT_TYPES.filter((g) => requestedGrants.includes(g));
-  if (!grantTypes.includes('authorization_code')) throw invalidClientMetadata("'grant_types' must include authorization_code");
+  const grantTypes = known.filter((g) => requestedGrants.includes(g));
+  const interactive = grantTypes.includes('authorization_code');
+  if (!interactive && !machine) throw invalidClientMetadata("'grant_types' must include authorization_code");
+  // A client_credentials-only client never visits the authorization endpoint: no redirect URIs, no response types.
+  const machineOnly = machine && !interactive;
+  if (machineOnly && Array.isArray(raw.redirect_uris) && raw.redirect_uris.length > 0) throw invalidRedirectUri("'redirect_uris' are only for the authorization_code grant");
+  const redirectUris = machineOnly ? [] : checkRedirectUris(raw.redirect_uris);
 
   // RFC 7591 §2.1: response_types must be consistent with grant_types; only `code` exists here.
-  const responseTypes = m.response_types ?? ['code'];
-  if (!responseTypes.includes('code') || (mode === 'registration' && responseTypes.some((r) => r !== 'code'))) {
-    throw invalidClientMetadata("unsupported 'response_types': only code is supported");
+  const responseTypes = m.response_types ?? (machineOnly ? [] : ['code']);
+  if (machineOnly ? responseTypes.length > 0 : !responseTypes.includes('code') || (mode === 'registration' && responseTypes.some((r) => r !== 'code'))) {
+    throw invalidClientMetadata(`unsupported 'response_types': ${machineOnly ? 'a client_credentials client has none' : 'only code is supported'}`);
   }
 
   const requestedScopes = (m.scope ?? '').split(' ').filter(Boolean);
@@ -129,7 +151,7 @@ function normalise(input: unknown, mode: Mode, scopes: readonly string[]): Clien
   // is inferred rather than refused. An explicit web with loopback URIs is still refused.
   const loopback = redirectUris.some(isLoopbackRedirect);
   const allLoopback = redirectUris.every(isLoopbackRedirect);
-  const applicationType = m.application_type ?? (allLoopback || (mode === 'document' && loopback) ? 'native' : 'web');
+  const applicationType = m.application_type ?? (!machineOnly && (allLoopback || (mode === 'document' && loopback)) ? 'native' : 'web');
   if (applicationType === 'web' && loopback) {
     throw invalidClientMetadata("loopback 'redirect_uris' require 'application_type' native (web clients must use https redirect URIs)");
   }
@@ -139,7 +161,7 @@ function normalise(input: unknown, mode: Mode, scopes: readonly string[]): Clien
     redirect_uris: redirectUris,
     token_endpoint_auth_method: method as TokenEndpointAuthMethod,
     grant_types: grantTypes,
-    response_types: ['code'],
+    response_types: machineOnly ? [] : ['code'],
     application_type: applicationType,
     scope: [...granted].sort().join(' '),
   };
@@ -153,8 +175,8 @@ function normalise(input: unknown, mode: Mode, scopes: readonly string[]): Clien
  * Validates an RFC 7591 §2 registration request. Throws invalid_redirect_uri or
  * invalid_client_metadata (RFC 7591 §3.2.2) naming the member at fault.
  */
-export function validateRegistrationMetadata(input: unknown, scopes: readonly string[]): ClientMetadata {
-  return normalise(input, 'registration', scopes);
+export function validateRegistrationMetadata(input: unknown, scopes: readonly string[], opts: RegistrationOptions = {}): ClientMetadata {
+  return normalise(input, 'registration', scopes, opts);
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);

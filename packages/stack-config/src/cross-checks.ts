@@ -1,6 +1,6 @@
 import { problem, type Path } from './errors.ts';
 import { expandScopes } from './expand.ts';
-import { defaultRule, roles as rolesSchema, rule as ruleSchema, scopeEntry, scopeImplies, scopeToken, serverName, serverPath, upstream as upstreamSchema, type RawRule } from './schema.ts';
+import { defaultRule, registration as registrationSchema, roles as rolesSchema, rule as ruleSchema, scopeEntry, scopeImplies, scopeToken, serverName, serverPath, upstream as upstreamSchema, type RawRule } from './schema.ts';
 
 export type StackEnv = 'production' | 'development' | 'test';
 
@@ -38,6 +38,10 @@ export function crossCheck(doc: unknown, env: StackEnv): string[] {
       }
     }
   }
+  const reg = registrationSchema.safeParse(doc.registration ?? {});
+  const ccRole = reg.success ? reg.data.client_credentials_role : undefined;
+  if (ccRole !== undefined && declaredRoles && !declaredRoles.has(ccRole)) add(['registration', 'client_credentials_role'], `role '${ccRole}' is not in roles`);
+
   const scopesKnown = isObject(doc.scopes);
   const allScopeEntriesValid = [...scopeRoles.values()].every((r) => r !== undefined);
 

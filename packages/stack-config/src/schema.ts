@@ -213,9 +213,19 @@ export const scopes = z
   .refine((m) => Object.keys(m).length >= 1, 'must declare at least one scope')
   .refine((m) => Object.keys(m).length <= MAX_SCOPES, `must have at most ${MAX_SCOPES} scopes`);
 
+/**
+ * What dynamic client registration (RFC 7591) may create. `client_credentials_role`: when set, a
+ * registration may ask for the client_credentials grant and the client acts with this role; unset
+ * (the default), only an admin adds such clients (`clients add`).
+ */
+export const registration = z.strictObject({
+  client_credentials_role: roleName.optional(),
+});
+
 export const stackFile = z.strictObject({
   roles,
   scopes,
+  registration: registration.optional(),
   servers: z.array(server).min(1, 'must list at least one server').max(MAX_SERVERS, `must list at most ${MAX_SERVERS} servers`),
 });
 export type RawStackFile = z.output<typeof stackFile>;

@@ -76,6 +76,8 @@ export interface StackConfig {
   /** In the order the file declares them. */
   scopes: Readonly<Record<string, ScopeConfig>>;
   servers: readonly ServerConfig[];
+  /** Dynamic registration: the role a self-registered client_credentials client gets; undefined: none may register. */
+  registration: { clientCredentialsRole: string | undefined };
   /** The scopes a role may be granted, in declaration order. */
   scopesForRole(role: string): readonly string[];
   /** Each server's resource URL (RFC 8707 / RFC 9728 `resource`): the public origin followed by its path. */
@@ -174,6 +176,7 @@ function build(file: RawStackFile, source: string): StackConfig {
     roles: [...file.roles],
     scopes,
     servers,
+    registration: { clientCredentialsRole: file.registration?.client_credentials_role },
     scopesForRole: (role: string) => scopeNames.filter((s) => scopes[s]!.roles.includes(role)),
     resourceUrls: (publicOrigin: string) => servers.map((s) => `${publicOrigin.replace(/\/+$/, '')}${s.path}`),
     serverByPath: (path: string) => byPath.get(path),

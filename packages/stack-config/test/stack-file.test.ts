@@ -294,6 +294,14 @@ servers:
     expect(problems(`{"a": "${secret}" x}`, 'test', 'json').join('\n')).not.toContain(secret);
     expect(problems(`a: "${secret}\nb: [`).join('\n')).not.toContain(secret);
   });
+
+  it('[EXT-CC-DCR-GATED] registration.client_credentials_role is off by default and must name a declared role', () => {
+    expect(parseStackFile(withServer(BASIC), { env: 'test' }).registration).toEqual({ clientCredentialsRole: undefined });
+    const on = parseStackFile(`${withServer(BASIC)}registration:\n  client_credentials_role: viewer\n`, { env: 'test' });
+    expect(on.registration.clientCredentialsRole).toBe('viewer');
+    expect(problems(`${withServer(BASIC)}registration:\n  client_credentials_role: robot\n`)).toEqual(["registration.client_credentials_role: role 'robot' is not in roles"]);
+    expect(problems(`${withServer(BASIC)}registration:\n  client_credentials: true\n`)).toEqual([expect.stringMatching(/^registration: Unrecognized key/)]);
+  });
 });
 
 export type { StackConfig };

@@ -29,9 +29,11 @@ export const registerRoutes: FastifyPluginAsync = async (app) => {
       requireJson(request);
     },
   }, async (request, reply) => {
-    const metadata = validateRegistrationMetadata(request.body, ctx.stack.scopes());
-    const info = await registerClient(ctx, metadata);
-    ctx.audit.write({ event: 'client.registered', client: info.client_id, client_name: metadata.client_name, address: request.ip, auth_method: metadata.token_endpoint_auth_method, decision: 'allow' });
+    // client_credentials only when the stack file names the role such clients get (EXT-CC-DCR-GATED).
+    const role = ctx.stack.current().registration.clientCredentialsRole;
+    const metadata = validateRegistrationMetadata(request.body, ctx.stack.scopes(), { clientCredentials: role !== undefined });
+    const info = await registerClient(ctx, metadata, metadata.grant_types.includes('client_credentials') ? role : undefined);
+    ctx.audit.write({ event: 'client.registered', client: info.client_id, client_name: metadata.client_name, address: request.ip, auth_method: metadata.token_endpoint_auth_method, grant_types: metadata.grant_types, decision: 'allow' });
     return reply.status(201).send(info);
   });
 };

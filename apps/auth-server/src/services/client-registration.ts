@@ -14,9 +14,10 @@ export interface ClientInformation extends ClientMetadata {
 
 /**
  * Stores a dynamically registered client (RFC 7591 §3.2.1). Confidential clients get a random
- * secret that is returned once and stored only as a salted hash (hashClientSecret).
+ * secret that is returned once and stored only as a salted hash (hashClientSecret). `role` is given
+ * only to a client_credentials client, as the stack file's registration.client_credentials_role.
  */
-export async function registerClient(ctx: AppContext, metadata: ClientMetadata): Promise<ClientInformation> {
+export async function registerClient(ctx: AppContext, metadata: ClientMetadata, role?: string): Promise<ClientInformation> {
   const clientId = randomToken(18);
   const confidential = metadata.token_endpoint_auth_method !== 'none';
   const secret = confidential ? generateClientSecret() : undefined;
@@ -27,7 +28,7 @@ export async function registerClient(ctx: AppContext, metadata: ClientMetadata):
     source: 'dcr',
     secretHash,
     // The consent page needs a name; an unnamed client is shown by its redirect host instead.
-    clientName: metadata.client_name ?? new URL(metadata.redirect_uris[0]!).host,
+    clientName: metadata.client_name ?? (metadata.redirect_uris[0] ? new URL(metadata.redirect_uris[0]).host : 'unnamed client'),
     redirectUris: metadata.redirect_uris,
     grantTypes: metadata.grant_types,
     tokenEndpointAuthMethod: metadata.token_endpoint_auth_method,
@@ -37,6 +38,8 @@ export async function registerClient(ctx: AppContext, metadata: ClientMetadata):
     createdAt: now,
     metadataExpiresAt: null,
     revokedAt: null,
+    // client_credentials (only when the stack file allows it): the role the client's own tokens carry.
+    role: role ?? null,
   });
   return {
     client_id: clientId,
