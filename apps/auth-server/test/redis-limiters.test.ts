@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { SHARED_REDIS_URL, eventually, startTestRedis, uniquePrefix, type TestRedis } from '../../../packages/redis/test/redis-server.ts';
 import type { Role } from '@stack/oauth';
 import type { BuildOptions } from '../src/app.ts';
@@ -205,5 +206,39 @@ describe('authorization server when Redis goes away', () => {
     expect(await eventually(async () => (await badClient(s)).status === 401, 8000)).toBe(true);
     expect((await register(s)).status).toBe(201);
     expect(log.some((l) => l.includes('redis connection restored'))).toBe(true);
+  });
+});
+
+describe('client assertions across instances sharing Redis', () => {
+  it('[RFC7523-JTI-REPLAY] [EXT-CC-AUTH-METHODS] an assertion accepted by one instance is refused by the other (invalid_client)', async () => {
+    const env = { REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: uniquePrefix('auth-jti') };
+    await using a = await startAuthServer(env);
+    await using b = await startAuthServer(env);
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const id = `machine-${randomBytes(4).toString('hex')}`;
+    for (const s of [a, b]) {
+      await s.app.ctx.store.clients.insert({
+        id, source: 'admin', secretHash: null, clientName: 'job', redirectUris: [], grantTypes: ['client_credentials'],
+        tokenEndpointAuthMethod: 'private_key_jwt', applicationType: 'web', scope: 'db:read', metadata: {}, createdAt: Date.now(),
+        metadataExpiresAt: null, revokedAt: null, role: 'viewer', jwks: { keys: [await exportJWK(publicKey)] },
+      });
+    }
+    const now = Math.floor(Date.now() / 1000);
+    // The test instances have different issuer URLs (in production they share one), so each gets the
+    // same client and jti with its own aud: the replay key is the client and jti, whatever the audience.
+    const jti = randomBytes(8).toString('hex');
+    const sign = (aud: string) => new SignJWT({ jti }).setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+      .setIssuer(id).setSubject(id).setAudience(aud).setIssuedAt(now).setExpirationTime(now + 300).sign(privateKey);
+    const post = async (s: TestAuthServer) => fetch(`${s.url}/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials', resource: 'http://127.0.0.1:4999/mcp',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await sign(s.url),
+      }).toString(),
+    });
+    expect((await post(a)).status).toBe(200);
+    const replay = await post(b);
+    expect(replay.status).toBe(401);
+    expect(await replay.json()).toMatchObject({ error: 'invalid_client', error_description: expect.stringContaining('already been used') });
   });
 });

@@ -60,6 +60,11 @@ describe('createJwtVerifier', () => {
     expect(Object.isFrozen(id) && Object.isFrozen(id.scopes)).toBe(true);
   });
 
+  it('[EXT-CC-MCP-ACCEPTS] a token whose sub is its client_id (client_credentials, RFC 9068 §2.2) is a client identity with its role', async () => {
+    const token = await mint(key, { nowMs: clock, claims: { sub: 'machine-1', client_id: 'machine-1', role: 'viewer', scope: 'db:read' } });
+    await expect(verifier().verify(token)).resolves.toMatchObject({ kind: 'client', subject: 'machine-1', clientId: 'machine-1', role: 'viewer', scopes: ['db:read'] });
+  });
+
   it('[RFC9068-JWT-AT] accepts typ application/at+jwt (RFC 9068 §2.1)', async () => {
     const token = await mint(key, { nowMs: clock, header: { typ: 'application/at+jwt' } });
     await expect(verifier().verify(token)).resolves.toMatchObject({ subject: 'user-1' });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimiterRes } from 'rate-limiter-flexible';
-import { connectRedis, consumeOr429, createLogThrottle, memoryLimiters, redisLimiters, StoreUnavailableError, tryConsume, type SharedRedis } from '../src/index.ts';
+import { connectRedis, consumeOr429, createLogThrottle, memoryLimiters, redisJtiStore, redisLimiters, StoreUnavailableError, tryConsume, type SharedRedis } from '../src/index.ts';
 import { SHARED_REDIS_URL, eventually, startTestRedis, uniquePrefix, type TestRedis } from './redis-server.ts';
 
 const quiet = { error: () => {}, info: () => {} };
@@ -49,6 +49,36 @@ describe('redisLimiters on the shared Redis', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(7);
     const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(rejected.every((r) => r.reason instanceof RateLimiterRes)).toBe(true);
+  });
+});
+
+describe('redisJtiStore', () => {
+  it('[RFC7523-JTI-REPLAY] instances sharing Redis accept a jti once (SET NX PX), until it expires; an unreachable Redis fails closed', async () => {
+    const prefix = uniquePrefix('jti');
+    const one = connectRedis({ url: SHARED_REDIS_URL, keyPrefix: prefix, log: quiet });
+    const two = connectRedis({ url: SHARED_REDIS_URL, keyPrefix: prefix, log: quiet });
+    try {
+      expect(await one.waitUntilReady(3000) && await two.waitUntilReady(3000)).toBe(true);
+      const stores = [redisJtiStore(one, 'assertion-jti'), redisJtiStore(two, 'assertion-jti')];
+      const exp = Date.now() + 60_000;
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => stores[i % 2]!.remember('client\u0000jti-1', exp)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await stores[1]!.remember('client\u0000jti-2', exp)).toBe(true);
+      // Already expired: nothing to remember (the verifiers refuse it on exp anyway).
+      expect(await stores[0]!.remember('client\u0000jti-3', Date.now() - 1)).toBe(true);
+      expect(await stores[0]!.remember('client\u0000jti-4', Date.now() + 1000)).toBe(true);
+      expect(await stores[1]!.remember('client\u0000jti-4', Date.now() + 60_000)).toBe(false);
+      expect(await eventually(() => stores[1]!.remember('client\u0000jti-4', Date.now() + 60_000))).toBe(true);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+    const down = connectRedis({ url: 'redis://127.0.0.1:1', keyPrefix: prefix, log: quiet });
+    try {
+      await expect(redisJtiStore(down, 'assertion-jti').remember('k', Date.now() + 60_000)).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await down.close();
+    }
   });
 });
 
