@@ -50,7 +50,7 @@ describe('MCP SDK v2 machine clients (client credentials extension)', () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const c = await register({ role: 'developer', authMethod: 'private_key_jwt', jwks: { keys: [await exportJWK(publicKey)] } });
     const provider = new PrivateKeyJwtProvider({
-      clientId: c.clientId, privateKey: await exportJWK(privateKey) as Record<string, unknown>, algorithm: 'ES256', expectedIssuer: stack.auth.url, scope: 'db:read db:write',
+      clientId: c.clientId, privateKey: await exportJWK(privateKey), algorithm: 'ES256', expectedIssuer: stack.auth.url, scope: 'db:read db:write',
     });
     const client = await session(provider);
     try {

@@ -57,7 +57,7 @@ export async function addMachineClient(store: AuthStore, stack: StackConfig, c: 
     if ((c.jwks === undefined) === (c.jwksUri === undefined)) throw new ClientAdminError('private_key_jwt needs exactly one of --jwks-file and --jwks-uri');
     if (c.jwks !== undefined) {
       try {
-        jwks = parseClientJwks(c.jwks) as unknown as { keys: Record<string, unknown>[] };
+        jwks = parseClientJwks(c.jwks);
       } catch (err) {
         throw new ClientAdminError(err instanceof OAuthError ? err.description : 'the key set is invalid');
       }
