@@ -15,6 +15,7 @@ import { createClientAuthLimiter } from './services/client-auth.ts';
 import { createClientKeyCache } from './services/client-keys.ts';
 import { startTokenSweeper } from './services/token-sweeper.ts';
 import { openAuthStack } from './services/stack.ts';
+import { createTokenEndpointDpop } from './services/dpop.ts';
 import { openStore } from './store/index.ts';
 import { errorHandler, securityHeaders } from '@stack/fastify-kit';
 import { routeHeaders } from './plugins/route-headers.ts';
@@ -84,6 +85,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     auditFailures: new FailureAggregator({ sink: audit, intervalMs: config.audit.failureIntervalMs }),
     keys: createKeyStore(store.signingKeys, keks, now, config.accessTokenTtl, opts.keyPair),
     limiters: abuse.limiters,
+    // Its Redis replay store uses abuse.redis, closed with it below.
+    dpop: createTokenEndpointDpop(config, keks, abuse.redis, now),
     cimd: createCimdFetchGuard(config.cimd, abuse.limiters),
     gates: abuse.gates,
     clientAuthLimiter: createClientAuthLimiter(config.login, abuse.limiters),

@@ -35,6 +35,8 @@ const schema = z
     AUTH_CODE_TTL_SECONDS: positiveInt.max(60).default(60),
     REFRESH_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
     SESSION_TTL_SECONDS: positiveInt.max(30 * 86400).default(8 * 3600),
+    // RFC 9449 §8: 'on' makes every DPoP proof at /token carry a server nonce (one extra round trip per nonce window).
+    DPOP_NONCE: z.enum(['off', 'on']).default('off'),
     REGISTRATION_ENABLED: envBool.default(true),
     REGISTRATION_RATE_LIMIT_PER_HOUR: positiveInt.default(20),
     CIMD_ENABLED: envBool.default(true),
@@ -129,6 +131,8 @@ const schema = z
       authCodeTtl: c.AUTH_CODE_TTL_SECONDS,
       refreshGrace: c.REFRESH_GRACE_SECONDS,
       sessionTtl: c.SESSION_TTL_SECONDS,
+      /** DPoP at the token endpoint (RFC 9449): whether proofs must carry a server nonce (§8). */
+      dpop: { nonce: c.DPOP_NONCE === 'on' },
       registration: { enabled: c.REGISTRATION_ENABLED, perHour: c.REGISTRATION_RATE_LIMIT_PER_HOUR },
       cimd: {
         enabled: c.CIMD_ENABLED,

@@ -10,6 +10,7 @@ import type { AuthStack } from './services/stack.ts';
 import type { AuthStore } from './store/index.ts';
 import type { LimiterFactory, WaitGateFactory } from '@stack/redis';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { TokenEndpointDpop } from './services/dpop.ts';
 
 /** Everything a route or service needs, built once per app by buildApp(). */
 export interface AppContext {
@@ -26,6 +27,8 @@ export interface AppContext {
   /** keks[0] wraps new data; the rest can still open older envelopes (rotation). */
   keks: Kek[];
   keys: KeyStore;
+  /** DPoP proofs at the token endpoint (RFC 9449): replay cache (in process or Redis), nonces, key cache. */
+  dpop: TokenEndpointDpop;
   /** Builds the abuse limiters: in process, or in Redis when REDIS_URL is set (shared by all instances). */
   limiters: LimiterFactory;
   /** Client ID Metadata Document fetch limits, slots, failure cache and fetches under way. */

@@ -60,6 +60,8 @@ export const errorHandler = fp<ErrorHandlerOptions>(
       reply.header('cache-control', 'no-store');
       if (opts.pragmaNoCache) reply.header('pragma', 'no-cache');
       if (err.retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfter))));
+      // RFC 9449 §8 (token endpoint), §9 (resource): use_dpop_nonce carries the nonce to retry with.
+      if (err.dpopNonce !== undefined) reply.header('dpop-nonce', err.dpopNonce);
       const www = challenge(request, err);
       if (www) reply.header('www-authenticate', www);
       return reply.status(err.status).type('application/json').send(err.toJSON());

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { invalidClient, invalidToken, rateLimited } from '@stack/oauth';
+import { invalidClient, invalidDpopProof, invalidToken, rateLimited, useDpopNonce } from '@stack/oauth';
 import { StoreUnavailableError } from '@stack/redis';
 import { errorHandler, securityHeaders, type ErrorHandlerOptions, type SecurityHeadersOptions } from '../src/index.ts';
 
@@ -26,6 +26,12 @@ async function serve(errors: ErrorHandlerOptions, headers: SecurityHeadersOption
   app.get('/limited', async () => {
     throw rateLimited(2.2);
   });
+  app.get('/dpop-nonce', async () => {
+    throw useDpopNonce('nonce-value');
+  });
+  app.get('/dpop-proof', async () => {
+    throw invalidDpopProof('DPoP proof has already been used');
+  });
   app.get('/crash', async () => {
     throw new Error('secret detail');
   });
@@ -34,6 +40,18 @@ async function serve(errors: ErrorHandlerOptions, headers: SecurityHeadersOption
 }
 
 describe('the shared error handler', () => {
+  it('[RFC9449-NONCE] sends the DPoP-Nonce header of a use_dpop_nonce error, and none with other errors', async () => {
+    const a = await serve({}, { hook: 'onSend', hsts: false });
+    const nonce = await a.inject({ url: '/dpop-nonce' });
+    expect(nonce.statusCode).toBe(400);
+    expect(nonce.headers['dpop-nonce']).toBe('nonce-value');
+    expect(nonce.json().error).toBe('use_dpop_nonce');
+    const proof = await a.inject({ url: '/dpop-proof' });
+    expect(proof.statusCode).toBe(400);
+    expect(proof.headers['dpop-nonce']).toBeUndefined();
+    expect(proof.json().error).toBe('invalid_dpop_proof');
+  });
+
   it('[SCALE-FAIL-CLOSED] answers a store that did not answer with 503 temporarily_unavailable and its Retry-After', async () => {
     const res = await (await serve({}, { hook: 'onSend', hsts: false })).inject({ url: '/store-down' });
     expect(res.statusCode).toBe(503);

@@ -20,3 +20,4 @@ export * from './dpop-replay.ts';
 export * from './jti-store.ts';
 export * from './dpop-nonce.ts';
 export * from './dpop-binding.ts';
+export * from './dpop-server.ts';

@@ -11,6 +11,8 @@ export interface AccessTokenPayload {
   iat: number;
   exp: number;
   jti: string;
+  /** RFC 9449 §6.1: the DPoP key the token is bound to (RFC 7800 confirmation claim); absent for a bearer token. */
+  cnf?: { jkt: string } | undefined;
 }
 
 /**
@@ -33,7 +35,10 @@ export function rs256AccessTokenSigner(kid: string, privateKey: KeyObject): Acce
     sign(p) {
       for (const n of [p.iat, p.exp]) if (!Number.isSafeInteger(n)) throw new TypeError('iat and exp must be integers');
       // Explicit key order: the serialisation does not depend on how the caller built the object.
-      const claims = { client_id: p.client_id, scope: p.scope, role: p.role, iss: p.iss, sub: p.sub, aud: p.aud, iat: p.iat, exp: p.exp, jti: p.jti };
+      const claims = {
+        client_id: p.client_id, scope: p.scope, role: p.role, iss: p.iss, sub: p.sub, aud: p.aud, iat: p.iat, exp: p.exp, jti: p.jti,
+        ...(p.cnf ? { cnf: { jkt: p.cnf.jkt } } : {}),
+      };
       const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
       return `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
     },

@@ -8,6 +8,8 @@ export interface AuthorizationServerMetadataInput {
   scopes: readonly string[];
   /** The user roles (roles_supported). */
   roles: readonly string[];
+  /** DPoP proof algorithms accepted at the token endpoint (RFC 9449 §5.1); absent: DPoP is not offered. */
+  dpopSigningAlgs?: readonly string[] | undefined;
 }
 
 /**
@@ -43,5 +45,6 @@ export function authorizationServerMetadata(i: AuthorizationServerMetadataInput)
     authorization_response_iss_parameter_supported: true,
     client_id_metadata_document_supported: i.cimdEnabled,
     roles_supported: [...i.roles],
+    ...(i.dpopSigningAlgs ? { dpop_signing_alg_values_supported: [...i.dpopSigningAlgs] } : {}),
   };
 }

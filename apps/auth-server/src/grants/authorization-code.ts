@@ -3,7 +3,7 @@ import { tokenHash } from '@stack/crypto';
 import { findAuthorizationCode, type AuthorizationCodeRecord } from '../services/codes.ts';
 import { familyIdForCode, revokeTokensFromCode } from '../services/refresh-tokens.ts';
 import { effectiveScope, mintTokens, type TokenResponse } from '../services/token-response.ts';
-import { activeUser, checkResource, requireParam, type GrantRequest } from './grant.ts';
+import { activeUser, checkDpopBound, checkResource, refreshTokenJkt, requireParam, type GrantRequest } from './grant.ts';
 
 export const grantType = 'authorization_code';
 export const parameters = ['code', 'redirect_uri', 'code_verifier', 'resource'] as const;
@@ -29,6 +29,7 @@ function checkCode(g: CodeGrantRequest, code: AuthorizationCodeRecord, now: numb
   if (now >= code.expiresAt) throw invalidGrant('authorization code has expired');
   verifyCodeVerifier(params.code_verifier, code.codeChallenge);
   checkResource(g.ctx, params.resource, code.resource);
+  checkDpopBound(code.dpopJkt, g, 'authorization code');
 }
 
 /** grant_type=authorization_code (OAuth 2.1 §4.1.3). */
@@ -51,8 +52,9 @@ export async function handler(g: CodeGrantRequest): Promise<TokenResponse> {
     resource: code.resource,
     scope: effectiveScope(ctx.stack.current(), code.scope, user.role),
     refresh: client.grantTypes.includes('refresh_token')
-      ? { scope: code.scope, expiresAt: now + ctx.config.refreshTokenTtl * 1000, codeHash }
+      ? { scope: code.scope, expiresAt: now + ctx.config.refreshTokenTtl * 1000, codeHash, dpopJkt: refreshTokenJkt(g) }
       : undefined,
+    dpopJkt: g.dpop?.jkt,
   }, now);
 
   // Consuming the code and storing its tokens is one atomic step: a concurrent redemption either
@@ -61,7 +63,7 @@ export async function handler(g: CodeGrantRequest): Promise<TokenResponse> {
 
   ctx.audit.write({
     event: 'token.issued', grant: 'authorization_code', user: user.id, client: client.id, resource: code.resource,
-    scope: minted.response.scope, jti: minted.access.jti, refresh: minted.refresh !== undefined, address: g.address, decision: 'allow',
+    scope: minted.response.scope, jti: minted.access.jti, refresh: minted.refresh !== undefined, jkt: g.dpop?.jkt, address: g.address, decision: 'allow',
   });
   return minted.response;
 }

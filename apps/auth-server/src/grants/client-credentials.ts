@@ -59,10 +59,10 @@ export async function handler(g: ClientCredentialsRequest): Promise<TokenRespons
   const resource = selectResource(ctx.stack.resources(), g.params.resource);
   const scope = grantedScope(ctx, g, role, resource);
   const now = ctx.now();
-  const minted = await mintTokens(ctx, { familyId: `cc:${randomUUID()}`, clientId: client.id, userId: client.id, role, resource, scope }, now);
+  const minted = await mintTokens(ctx, { familyId: `cc:${randomUUID()}`, clientId: client.id, userId: client.id, role, resource, scope, dpopJkt: g.dpop?.jkt }, now);
   await ctx.store.tokens.recordAccessToken(minted.rows.access);
   ctx.audit.write({
-    event: 'token.issued', grant: grantType, client: client.id, role, resource, scope, jti: minted.access.jti, refresh: false, address: g.address, decision: 'allow',
+    event: 'token.issued', grant: grantType, client: client.id, role, resource, scope, jti: minted.access.jti, jkt: g.dpop?.jkt, refresh: false, address: g.address, decision: 'allow',
   });
   return minted.response;
 }

@@ -1,4 +1,4 @@
-import { invalidGrant, invalidRequest, invalidTarget, normaliseResource } from '@stack/oauth';
+import { checkDpopBinding, invalidGrant, invalidRequest, invalidTarget, normaliseResource, type VerifiedDpopProof } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
 import type { ClientRecord } from '../services/clients.ts';
 import type { TokenResponse } from '../services/token-response.ts';
@@ -13,6 +13,8 @@ export interface GrantRequest<P extends string = string> {
   client: ClientRecord;
   params: Partial<Record<P, string>>;
   address: string;
+  /** The request's checked DPoP proof (RFC 9449 §5); undefined for a bearer token request. */
+  dpop: VerifiedDpopProof | undefined;
 }
 
 /** A grant type (OAuth 2.1 §4): what each module in grants/ exports. */
@@ -65,4 +67,22 @@ export async function activeUser(ctx: AppContext, userId: string): Promise<UserR
     throw invalidGrant("the user's role is not one this server grants tokens for");
   }
   return user;
+}
+
+/**
+ * RFC 9449 §5 (refresh tokens) and §10 (`dpop_jkt` codes): a grant bound to a DPoP key is usable only
+ * with a valid proof by that key; without one, or with another key, the grant is invalid_grant.
+ */
+export function checkDpopBound(boundJkt: string | null, g: GrantRequest, what: string): void {
+  if (boundJkt !== null && (g.dpop === undefined || !checkDpopBinding(boundJkt, g.dpop.jkt))) {
+    throw invalidGrant(`the ${what} is bound to a DPoP key: present a DPoP proof signed with that key`);
+  }
+}
+
+/**
+ * RFC 9449 §5: a refresh token issued to a public client with a DPoP proof is bound to the proof's
+ * key; a confidential client's is not (it is already bound to the client's authentication).
+ */
+export function refreshTokenJkt(g: GrantRequest): string | null {
+  return g.dpop !== undefined && g.client.tokenEndpointAuthMethod === 'none' ? g.dpop.jkt : null;
 }

@@ -2,7 +2,7 @@ import { formatScope, invalidGrant, invalidScope, parseScope, OAuthError } from 
 import { findRefreshToken, type RefreshTokenRecord } from '../services/refresh-tokens.ts';
 import { openSuccessor, sealSuccessor } from '../services/successor-seal.ts';
 import { effectiveScope, mintTokens, type TokenResponse } from '../services/token-response.ts';
-import { activeUser, checkResource, requireParam, type GrantRequest } from './grant.ts';
+import { activeUser, checkDpopBound, checkResource, refreshTokenJkt, requireParam, type GrantRequest } from './grant.ts';
 
 export const grantType = 'refresh_token';
 export const parameters = ['refresh_token', 'scope', 'resource'] as const;
@@ -20,6 +20,8 @@ function checkToken(g: RefreshGrantRequest, row: RefreshTokenRecord | undefined,
   if (!row || row.clientId !== g.client.id) throw invalidGrant('refresh token is invalid');
   if (row.revokedAt !== null) throw invalidGrant('refresh token has been revoked');
   if (now >= row.expiresAt) throw invalidGrant('refresh token has expired');
+  // Before reuse detection: a bound token presented without its key is refused and revokes nothing.
+  checkDpopBound(row.dpopJkt, g, 'refresh token');
   return row;
 }
 
@@ -46,6 +48,8 @@ async function replayOrRevoke(g: RefreshGrantRequest, row: RefreshTokenRecord, p
   if (inGrace && row.successorSealed && row.successorId) {
     const successor = await ctx.store.tokens.findRefreshById(row.successorId);
     if (successor && successor.rotatedAt === null && successor.revokedAt === null) {
+      // A successor bound to a DPoP key goes only to a request proving that key (RFC 9449 §5).
+      checkDpopBound(successor.dpopJkt, g, 'refresh token');
       const sealed = openSuccessor<SealedSuccessor>(presented, row.id, row.successorSealed);
       return { ...sealed.response, expires_in: Math.max(0, Math.ceil((sealed.accessExpiresAt - now) / 1000)) };
     }
@@ -78,7 +82,9 @@ export async function handler(g: RefreshGrantRequest): Promise<TokenResponse> {
       familyId: row.familyId, clientId: client.id, userId: user.id, role: user.role, resource: row.resource,
       scope: effectiveScope(ctx.stack.current(), scope, user.role),
       // RFC 6749 §6: the new refresh token has the scope of the old one; the family keeps its absolute expiry.
-      refresh: { scope: row.scope, expiresAt: row.expiresAt, codeHash: row.codeHash },
+      // RFC 9449 §5: a bound token's successor is bound to the same key (checkToken compared the proof's).
+      refresh: { scope: row.scope, expiresAt: row.expiresAt, codeHash: row.codeHash, dpopJkt: refreshTokenJkt(g) },
+      dpopJkt: g.dpop?.jkt,
     }, now);
     const successor: SealedSuccessor = { response: minted.response, accessExpiresAt: minted.access.expiresAt };
     const sealed = sealSuccessor(presented, row.id, successor);
@@ -86,7 +92,7 @@ export async function handler(g: RefreshGrantRequest): Promise<TokenResponse> {
     if (await ctx.store.tokens.rotate(row.id, sealed, ctx.now(), { ...minted.rows, refresh: minted.refresh!.row })) {
       ctx.audit.write({
         event: 'token.refreshed', user: user.id, client: client.id, family: row.familyId, resource: row.resource,
-        scope: minted.response.scope, jti: minted.access.jti, address: g.address, decision: 'allow',
+        scope: minted.response.scope, jti: minted.access.jti, jkt: g.dpop?.jkt, address: g.address, decision: 'allow',
       });
       return minted.response;
     }

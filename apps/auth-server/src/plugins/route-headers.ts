@@ -14,7 +14,10 @@ declare module 'fastify' {
   }
 }
 
-const PREFLIGHT_HEADERS = 'authorization, content-type, accept, mcp-protocol-version';
+// `dpop`: RFC 9449 §4.1 proofs at the token endpoint from browser-based clients.
+const PREFLIGHT_HEADERS = 'authorization, content-type, accept, mcp-protocol-version, dpop';
+/** Response headers a cross-origin script may read: the server nonce to put in the next proof (RFC 9449 §8). */
+const EXPOSED_HEADERS = 'dpop-nonce';
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 
 function headersHook(noStore: boolean, cors: boolean) {
@@ -23,7 +26,10 @@ function headersHook(noStore: boolean, cors: boolean) {
       reply.header('cache-control', 'no-store');
       reply.header('pragma', 'no-cache');
     }
-    if (cors) reply.header('access-control-allow-origin', '*');
+    if (cors) {
+      reply.header('access-control-allow-origin', '*');
+      reply.header('access-control-expose-headers', EXPOSED_HEADERS);
+    }
   };
 }
 

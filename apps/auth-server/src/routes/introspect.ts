@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { invalidClient } from '@stack/oauth';
+import { dpopBoundJkt, invalidClient } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
 import type { ClientRecord } from '../services/clients.ts';
 import { parseForm } from '../http/parse-form.ts';
@@ -27,9 +27,12 @@ async function introspectAccess(ctx: AppContext, caller: ClientRecord, token: st
   if (!c) return undefined;
   if (!mayIntrospect(caller, c.client_id)) return INACTIVE;
   if (await ctx.store.tokens.isAccessTokenRevoked(c.jti)) return INACTIVE;
+  const jkt = dpopBoundJkt(c);
   return {
     active: true, scope: c.scope, client_id: c.client_id, sub: c.sub, aud: c.aud, iss: c.iss,
     exp: c.exp, iat: c.iat, jti: c.jti, token_type: 'access_token', role: c.role,
+    // RFC 9449 §6.2: a resource server that introspects learns the key the token is bound to.
+    ...(jkt === undefined ? {} : { cnf: { jkt } }),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { authorizationServerMetadata } from '@stack/oauth';
+import { DPOP_SIGNING_ALGS, authorizationServerMetadata } from '@stack/oauth';
 import type { StackConfig } from '@stack/stack-config';
 
 /**
@@ -25,6 +25,7 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
           cimdEnabled: config.cimd.enabled,
           scopes: stack.scopes(),
           roles: from.roles,
+          dpopSigningAlgs: DPOP_SIGNING_ALGS,
         }),
       };
     }

@@ -1,15 +1,18 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '@stack/oauth';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { invalidRequest, unauthorizedClient, unsupportedGrantType, type VerifiedDpopProof } from '@stack/oauth';
 import { parseForm } from '../http/parse-form.ts';
 import { authenticateClient } from '../http/authenticate-client.ts';
 import { grants } from '../grants/index.ts';
 import { pickParams, type Grant } from '../grants/grant.ts';
 import type { TokenResponse } from '../services/token-response.ts';
+import { tokenRequestProof } from '../services/dpop.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The grant named by grant_type (set by the checkGrantType step). */
     grant: Grant | null;
+    /** The checked DPoP proof (set by the checkDpopProof step); null for a bearer token request. */
+    dpopProof: VerifiedDpopProof | null;
   }
 }
 
@@ -28,24 +31,42 @@ async function checkClientGrant(request: FastifyRequest): Promise<void> {
   if (!request.oauthClient!.client.grantTypes.includes(grantType)) throw unauthorizedClient(`this client may not use grant_type '${grantType}'`);
 }
 
+/**
+ * Step: the DPoP proof, when the request has a `DPoP` header (RFC 9449 §5), for POST at the token
+ * endpoint as the metadata publishes it. After client authentication, so unauthenticated requests
+ * spend no signature verification nor replay-cache entry. No header: a bearer request, as before.
+ */
+async function checkDpopProof(request: FastifyRequest): Promise<void> {
+  const { ctx } = request.server;
+  const proof = tokenRequestProof(ctx.dpop, request.headers.dpop, `${ctx.config.issuer}/token`, ctx.now);
+  request.dpopProof = proof === undefined ? null : await proof;
+}
+
 /** Last step: the grant's handler, given only the parameters it declares. */
-async function grant(request: FastifyRequest): Promise<TokenResponse> {
+async function grant(request: FastifyRequest, reply: FastifyReply): Promise<TokenResponse> {
   const g = request.grant!;
-  return g.handler({ ctx: request.server.ctx, client: request.oauthClient!.client, params: pickParams(request.form!, g.parameters), address: request.ip });
+  const { ctx } = request.server;
+  const response = await g.handler({
+    ctx, client: request.oauthClient!.client, params: pickParams(request.form!, g.parameters), address: request.ip, dpop: request.dpopProof ?? undefined,
+  });
+  // RFC 9449 §8: a fresh nonce with every success, so the client's next proof needs no extra round.
+  if (ctx.dpop.nonces) reply.header('dpop-nonce', ctx.dpop.nonces.current());
+  return response;
 }
 
 /**
  * The token endpoint (OAuth 2.1 §3.2): authorization_code, refresh_token and client_credentials grants.
- * parseForm → checkGrantType → authenticateClient → checkClientGrant → grant. Responses are never
- * cached (OAuth 2.1 §3.2.3) and readable by browser-based clients.
+ * parseForm → checkGrantType → authenticateClient → checkClientGrant → checkDpopProof → grant.
+ * Responses are never cached (OAuth 2.1 §3.2.3) and readable by browser-based clients.
  */
 export const tokenRoutes: FastifyPluginAsync = async (app) => {
   app.decorateRequest('grant', null);
+  app.decorateRequest('dpopProof', null);
   app.route({
     method: 'POST',
     url: '/token',
     config: { noStore: true, cors: 'with-preflight' },
-    preHandler: [parseForm, checkGrantType, authenticateClient, checkClientGrant],
+    preHandler: [parseForm, checkGrantType, authenticateClient, checkClientGrant, checkDpopProof],
     handler: grant,
   });
 };

@@ -7,6 +7,8 @@ export interface AccessTokenClaims {
   scope: string;
   resource: string;
   role: string;
+  /** RFC 9449 §6.1: the thumbprint of the DPoP proof key the token is bound to (`cnf.jkt`); absent for a bearer token. */
+  dpopJkt?: string | undefined;
 }
 
 export interface IssuedAccessToken {
@@ -24,6 +26,7 @@ export async function signAccessToken(ctx: AppContext, c: AccessTokenClaims): Pr
   const jti = randomUUID();
   const token = key.signer.sign({
     client_id: c.clientId, scope: c.scope, role: c.role, iss: ctx.config.issuer, sub: c.sub, aud: c.resource, iat, exp, jti,
+    cnf: c.dpopJkt === undefined ? undefined : { jkt: c.dpopJkt },
   });
   return { token, jti, expiresAt: exp * 1000, expiresIn: ctx.config.accessTokenTtl };
 }

@@ -31,6 +31,8 @@ export interface AuthorizationRequest {
   identityAssured?: boolean;
   /** Errors may be redirected to the client before the person has interacted (RFC 9700 §4.11.2). */
   trustedRedirect?: boolean;
+  /** RFC 9449 §10: the code is bound to this DPoP key thumbprint (`dpop_jkt`); absent when not sent. */
+  dpopJkt?: string;
 }
 
 export interface VerifiedClient {
@@ -70,6 +72,16 @@ export async function verifyClientAndRedirect(ctx: AppContext, raw: RawParams, a
 export function stateOf(raw: RawParams): string | undefined {
   const v = raw.state;
   return typeof v === 'string' && v.length <= 4096 ? v : undefined;
+}
+
+/** An RFC 7638 SHA-256 JWK thumbprint, base64url without padding (RFC 9449 §10 `dpop_jkt`). */
+const JKT = /^[A-Za-z0-9_-]{43}$/;
+
+function dpopJkt(raw: RawParams): string | undefined {
+  const v = single(raw, 'dpop_jkt');
+  if (v === undefined) return undefined;
+  if (!JKT.test(v)) throw invalidRequest("'dpop_jkt' must be a base64url SHA-256 JWK thumbprint");
+  return v;
 }
 
 function requestedScopes(supported: readonly string[], client: ClientRecord, scope: string | undefined, resourceScopes: readonly string[]): string[] {
@@ -116,6 +128,7 @@ export function validateAuthorizationRequest(ctx: AppContext, raw: RawParams, v:
   if (Array.isArray(raw.resource)) throw invalidTarget("only one 'resource' may be requested");
   const resource = selectResource(ctx.stack.resources(), single(raw, 'resource'));
   const scopes = requestedScopes(ctx.stack.scopes(), v.client, single(raw, 'scope'), ctx.stack.scopesFor(resource));
+  const jkt = dpopJkt(raw);
   return {
     clientId: v.client.id,
     clientName: v.client.clientName,
@@ -127,6 +140,7 @@ export function validateAuthorizationRequest(ctx: AppContext, raw: RawParams, v:
     scopes,
     identityAssured: identityAssured(v.client, v.redirectUri),
     trustedRedirect: trustsRedirectUris(v.client),
+    ...(jkt === undefined ? {} : { dpopJkt: jkt }),
   };
 }
 

@@ -13,6 +13,8 @@ export interface NewAuthorizationCode {
   codeChallenge: string;
   resource: string;
   scope: string;
+  /** RFC 9449 §10: the authorization request's `dpop_jkt`; absent or null when it had none. */
+  dpopJkt?: string | null;
 }
 
 /** Issues an authorization code (stored only as its hash), valid for AUTH_CODE_TTL_SECONDS (≤ 60 s). */
@@ -22,6 +24,7 @@ export async function createAuthorizationCode(ctx: AppContext, c: NewAuthorizati
   await ctx.store.codes.insert({
     codeHash: tokenHash(code),
     ...c,
+    dpopJkt: c.dpopJkt ?? null,
     createdAt: t,
     expiresAt: t + ctx.config.authCodeTtl * 1000,
     consumedAt: null,
@@ -38,6 +41,7 @@ export function createCodeForRequest(ctx: AppContext, req: AuthorizationRequest,
     codeChallenge: req.codeChallenge,
     resource: req.resource,
     scope: formatScope(scopes),
+    dpopJkt: req.dpopJkt ?? null,
   });
 }
 

@@ -22,7 +22,7 @@ export interface NewRefreshToken {
 /** Creates (without storing) a random 32-byte refresh token; stored rows hold its SHA-256 only. */
 export function newRefreshToken(f: {
   familyId: string; clientId: string; userId: string; scope: string; resource: string;
-  codeHash: string | null; now: number; expiresAt: number;
+  codeHash: string | null; now: number; expiresAt: number; dpopJkt: string | null;
 }): NewRefreshToken {
   const token = randomToken(32);
   return {
@@ -30,7 +30,7 @@ export function newRefreshToken(f: {
     row: {
       id: randomUUID(), tokenHash: tokenHash(token), familyId: f.familyId, clientId: f.clientId, userId: f.userId,
       scope: f.scope, resource: f.resource, codeHash: f.codeHash, createdAt: f.now, expiresAt: f.expiresAt,
-      rotatedAt: null, successorId: null, successorSealed: null, revokedAt: null,
+      rotatedAt: null, successorId: null, successorSealed: null, revokedAt: null, dpopJkt: f.dpopJkt,
     },
   };
 }

@@ -8,7 +8,8 @@ import { newRefreshToken, type NewRefreshToken } from './refresh-tokens.ts';
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** RFC 9449 §5: 'DPoP' when the access token is bound to the request's proof key. */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
   refresh_token?: string;
@@ -22,8 +23,16 @@ export interface TokenGrantInput {
   resource: string;
   /** Scope of the access token (already narrowed by the request). */
   scope: string;
-  /** When a refresh token is issued: its scope (the whole grant) and absolute expiry. */
-  refresh?: { scope: string; expiresAt: number; codeHash: string | null };
+  /**
+   * When a refresh token is issued: its scope (the whole grant), absolute expiry and the DPoP key it
+   * is bound to (RFC 9449 §5: a public client's, null otherwise).
+   */
+  refresh?: { scope: string; expiresAt: number; codeHash: string | null; dpopJkt: string | null };
+  /**
+   * The thumbprint of the request's DPoP proof key (`g.dpop?.jkt`): the access token is bound to it
+   * (RFC 9449 §6.1). Required, so that no grant can forget it and answer a DPoP request with a bearer token.
+   */
+  dpopJkt: string | undefined;
 }
 
 /** Tokens signed and generated but not yet stored: `rows` go to the store step that commits the grant. */
@@ -50,16 +59,16 @@ export function effectiveScope(stack: StackConfig, granted: string, role: Role):
  * happens here, before the store step that commits the grant.
  */
 export async function mintTokens(ctx: AppContext, g: TokenGrantInput, now: number): Promise<MintedTokens> {
-  const access = await signAccessToken(ctx, { sub: g.userId, clientId: g.clientId, scope: g.scope, resource: g.resource, role: g.role });
+  const access = await signAccessToken(ctx, { sub: g.userId, clientId: g.clientId, scope: g.scope, resource: g.resource, role: g.role, dpopJkt: g.dpopJkt });
   const refresh = g.refresh
     ? newRefreshToken({
       familyId: g.familyId, clientId: g.clientId, userId: g.userId, scope: g.refresh.scope, resource: g.resource,
-      codeHash: g.refresh.codeHash, now, expiresAt: g.refresh.expiresAt,
+      codeHash: g.refresh.codeHash, now, expiresAt: g.refresh.expiresAt, dpopJkt: g.refresh.dpopJkt,
     })
     : undefined;
   const response: TokenResponse = {
     access_token: access.token,
-    token_type: 'Bearer',
+    token_type: g.dpopJkt === undefined ? 'Bearer' : 'DPoP',
     expires_in: access.expiresIn,
     scope: g.scope,
     ...(refresh ? { refresh_token: refresh.token } : {}),

@@ -9,6 +9,8 @@ export interface AccessTokenClaims extends JWTPayload {
   client_id: string;
   scope: string;
   role: string;
+  /** RFC 9449 §6.1: present on a DPoP-bound token (`{ jkt }`). */
+  cnf?: unknown;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;

@@ -67,6 +67,7 @@ export const authorizationCodes = pgTable('authorization_codes', {
   createdAt: ms().notNull(),
   expiresAt: ms().notNull(),
   consumedAt: ms(),
+  dpopJkt: text(),
 });
 
 export const refreshTokens = pgTable('refresh_tokens', {
@@ -84,6 +85,7 @@ export const refreshTokens = pgTable('refresh_tokens', {
   successorId: text(),
   successorSealed: text(),
   revokedAt: ms(),
+  dpopJkt: text(),
 }, (t) => [
   uniqueIndex('refresh_tokens_hash_uq').on(t.tokenHash),
   index('refresh_tokens_family_idx').on(t.familyId),

@@ -74,6 +74,8 @@ export const authorizationCodes = sqliteTable('authorization_codes', {
   createdAt: integer().notNull(),
   expiresAt: integer().notNull(),
   consumedAt: integer(),
+  /** RFC 9449 §10: the `dpop_jkt` of the authorization request; the token request's proof must use that key. */
+  dpopJkt: text(),
 });
 
 export const refreshTokens = sqliteTable('refresh_tokens', {
@@ -97,6 +99,8 @@ export const refreshTokens = sqliteTable('refresh_tokens', {
    */
   successorSealed: text(),
   revokedAt: integer(),
+  /** RFC 9449 §5: the key thumbprint a public client's refresh token is bound to; every refresh needs a proof by that key. */
+  dpopJkt: text(),
 }, (t) => [
   uniqueIndex('refresh_tokens_hash_uq').on(t.tokenHash),
   index('refresh_tokens_family_idx').on(t.familyId),
