@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { measure, measureSequential, type LoadResult, type Target } from '../lib/load.ts';
 import { freePort } from '../lib/ports.ts';
+import { LOAD_CPU, moveToCpu, pinning, SERVER_CPU } from '../lib/machine.ts';
 import { childrenOf, REPO_ROOT, startServer, type CpuSource, type ServerProcess } from '../lib/proc.ts';
 import { logFile, nodeFlags, record, wanted, type BenchContext } from './context.ts';
 import { startMcpServer, type AuthServer } from './servers.ts';
@@ -208,6 +209,17 @@ export async function gatewayScenarios(c: BenchContext, as: AuthServer): Promise
         const stackFile = writeStackFile(join(c.work, 'stack-gateway-http.json'), { url });
         const gateway = started(await startMcpServer(c, 'oauth', as.url, { name: 'gateway-http', stackFile }));
         await run('g2', 'as (g1) through our gateway (url upstream), bearer JWT, full pipeline', resource, {}, [renamed(gateway, 'gateway'), everything], true, true);
+        if (pinning) {
+          // Informational: the layout of a deployment, where the gateway does not take CPU from the
+          // server behind it. server-everything moves next to the load generator (CPU 0), which
+          // takes CPU from it, so this row understates what separate machines would give.
+          moveToCpu(everything.pid, LOAD_CPU);
+          try {
+            await run('g2-split', 'as (g2) with server-everything moved to CPU 0 (beside the load generator), the gateway alone on CPU 1', resource, {}, [renamed(gateway, 'gateway'), everything], true);
+          } finally {
+            moveToCpu(everything.pid, SERVER_CPU);
+          }
+        }
       }
       await stopAll();
     }
