@@ -1,6 +1,6 @@
 import { problem, type Path } from './errors.ts';
 import { expandScopes } from './expand.ts';
-import { defaultRule, registration as registrationSchema, roles as rolesSchema, rule as ruleSchema, scopeEntry, scopeImplies, scopeToken, serverName, serverPath, upstream as upstreamSchema, type RawRule } from './schema.ts';
+import { defaultRule, enterpriseIdp, jwksUri, registration as registrationSchema, workloadIssuer, roles as rolesSchema, rule as ruleSchema, scopeEntry, scopeImplies, scopeToken, serverName, serverPath, upstream as upstreamSchema, type RawRule } from './schema.ts';
 
 export type StackEnv = 'production' | 'development' | 'test';
 
@@ -41,6 +41,8 @@ export function crossCheck(doc: unknown, env: StackEnv): string[] {
   const reg = registrationSchema.safeParse(doc.registration ?? {});
   const ccRole = reg.success ? reg.data.client_credentials_role : undefined;
   if (ccRole !== undefined && declaredRoles && !declaredRoles.has(ccRole)) add(['registration', 'client_credentials_role'], `role '${ccRole}' is not in roles`);
+
+  checkTrustedIssuers(doc, env, declaredRoles, add);
 
   const scopesKnown = isObject(doc.scopes);
   const allScopeEntriesValid = [...scopeRoles.values()].every((r) => r !== undefined);
@@ -121,4 +123,40 @@ export function crossCheck(doc: unknown, env: StackEnv): string[] {
     checkMap(raw.prompts, at('prompts'));
   });
   return problems;
+}
+
+/**
+ * Enterprise IdPs and workload issuers: the roles they map to are declared, and their keys come over
+ * https in production (plain http only to a loopback host in development and test): whoever can
+ * change the keys in transit could mint any identity.
+ */
+function checkTrustedIssuers(doc: Record<string, unknown>, env: StackEnv, declaredRoles: ReadonlySet<string> | undefined, add: (path: Path, message: string) => void): void {
+  const checkUri = (raw: unknown, p: Path) => {
+    if (!jwksUri.safeParse(raw).success) return;
+    const u = new URL(raw as string);
+    if (u.protocol === 'https:') return;
+    if (env === 'production') add(p, 'must be https in production');
+    else if (!isLoopback(u.hostname)) add(p, 'must be https (plain http only to a loopback host: localhost, 127.0.0.1, [::1])');
+  };
+  const checkRole = (role: string, p: Path) => {
+    if (declaredRoles && !declaredRoles.has(role)) add(p, `role '${role}' is not in roles`);
+  };
+  if (Array.isArray(doc.enterprise_idps)) {
+    doc.enterprise_idps.forEach((raw: unknown, i: number) => {
+      if (!isObject(raw)) return;
+      checkUri(raw.jwks_uri, ['enterprise_idps', i, 'jwks_uri']);
+      const e = enterpriseIdp.safeParse(raw);
+      if (!e.success) return;
+      for (const [value, role] of Object.entries(e.data.roles)) checkRole(role, ['enterprise_idps', i, 'roles', value]);
+      if (e.data.default_role !== undefined) checkRole(e.data.default_role, ['enterprise_idps', i, 'default_role']);
+    });
+  }
+  if (Array.isArray(doc.workload_issuers)) {
+    doc.workload_issuers.forEach((raw: unknown, i: number) => {
+      if (!isObject(raw)) return;
+      checkUri(raw.jwks_uri, ['workload_issuers', i, 'jwks_uri']);
+      const w = workloadIssuer.safeParse(raw);
+      if (w.success) checkRole(w.data.role, ['workload_issuers', i, 'role']);
+    });
+  }
 }

@@ -33,13 +33,22 @@
  *                                         (default 300, at most one day).
  *     timeout_seconds (default 30, at most 300), max_response_bytes (default 1.0625 MiB, at most
  *     16 MiB): upstream calls.
+ *   registration:      { client_credentials_role? }: what dynamic registration may create.
+ *   enterprise_idps:   IdPs whose ID-JAGs the token endpoint accepts (jwt-bearer grant): each
+ *                      { issuer, jwks_uri, clients: client_ids that may present its grants,
+ *                        role_claim (default groups), roles: claim value → role, default_role? }.
+ *   workload_issuers:  workload identity issuers (Kubernetes, CI OIDC) for the same grant: each
+ *                      { issuer, jwks_uri, client_id it acts as, role, audience? (default our
+ *                        token endpoint and issuer), subject_pattern? (whole sub), jti? required|optional }.
+ *                      jwks_uri: https (plain http only to loopback, and not in production); at most
+ *                      32 of each, issuers unique, roles declared.
  *
  * A rule's roles and scopes must be declared, each of its roles must be able to hold every scope it
  * needs (directly or through scope_implies), and offline_access is never a rule's scope (MCP
  * 2026-07-28: it is the authorization server's own). The file is at most 1 MiB, with at most 64
  * servers and 1000 rules per map.
  */
-export { parseStackFile, loadStackFile, type StackConfig, type StackEnv, type StackFileOptions, type ServerConfig, type ScopeConfig, type Rule, type RuleSet, type Upstream, type AuthMethod } from './stack-config.ts';
+export { parseStackFile, loadStackFile, type StackConfig, type StackEnv, type StackFileOptions, type ServerConfig, type ScopeConfig, type Rule, type RuleSet, type Upstream, type AuthMethod, type EnterpriseIdp, type WorkloadIssuer } from './stack-config.ts';
 export { StackFileError } from './errors.ts';
 export { findRefs, findSecretRefs, resolveRefs, MissingRefError, type RefLocation, type RefLookup } from './refs.ts';
 export { createStackFileReloader, type StackFileHandlers, type StackFileReloader } from './reloader.ts';

@@ -222,10 +222,94 @@ export const registration = z.strictObject({
   client_credentials_role: roleName.optional(),
 });
 
+export const MAX_TRUSTED_ISSUERS = 32;
+const MAX_LISTED_CLIENTS = 100;
+const MAX_ROLE_MAPPINGS = 100;
+
+/** An issuer identifier, compared exactly with a token's `iss` (RFC 7519 §4.1.1). */
+const issuerId = noControl(2048).min(1, 'must not be empty');
+/** One of our client_ids (a generated id or a Client ID Metadata Document URL). */
+const clientId = noControl(2048).min(1, 'must not be empty');
+/** A JWT claim name whose value maps to a role (e.g. groups, roles, department). */
+const claimName = z.string().regex(/^[A-Za-z0-9_:./-]{1,64}$/, 'must be a claim name: 1-64 letters, digits or _ : . / -');
+
+/**
+ * Where an issuer publishes its signing keys: an http(s) URL without credentials or fragment. Whether
+ * plain http is allowed depends on the environment (cross-checks: https in production).
+ */
+export const jwksUri = z.string().max(2048, 'must be at most 2048 characters').superRefine((s, ctx) => {
+  const url = URL.canParse(s) ? new URL(s) : undefined;
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) ctx.addIssue({ code: 'custom', message: 'must be an https URL' });
+  else if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not contain credentials' });
+  else if (s.includes('#')) ctx.addIssue({ code: 'custom', message: 'must not contain a fragment' });
+});
+
+/**
+ * An enterprise IdP whose Identity Assertion JWT Authorization Grants (ID-JAG,
+ * draft-ietf-oauth-identity-assertion-authz-grant) we accept at the token endpoint: `clients` may
+ * present them; the role is `roles[v]` for the first key v (in file order) that the `role_claim`
+ * claim holds (a string or an array of strings), else `default_role`, else none (refused).
+ */
+export const enterpriseIdp = z
+  .strictObject({
+    issuer: issuerId,
+    jwks_uri: jwksUri,
+    clients: z.array(clientId).min(1, 'must list at least one client').max(MAX_LISTED_CLIENTS, `must list at most ${MAX_LISTED_CLIENTS} clients`),
+    role_claim: claimName.default('groups'),
+    roles: z
+      .record(noControl(256).min(1, 'must not be empty'), roleName)
+      .refine((m) => Object.keys(m).length <= MAX_ROLE_MAPPINGS, `must have at most ${MAX_ROLE_MAPPINGS} entries`)
+      .default({}),
+    default_role: roleName.optional(),
+  })
+  .refine((e) => Object.keys(e.roles).length > 0 || e.default_role !== undefined, 'must map at least one claim value in roles, or set default_role');
+export type RawEnterpriseIdp = z.output<typeof enterpriseIdp>;
+
+/** A compiled-on-load regular expression that must match a workload token's whole `sub`. */
+const subjectPattern = z.string().min(1).max(256, 'must be at most 256 characters').refine((s) => {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
+/**
+ * A workload identity issuer (a Kubernetes cluster, a CI provider) whose tokens we accept with the JWT
+ * bearer grant (RFC 7523 §2.1). Every token it issues acts as `client_id` with `role`; `audience`
+ * defaults to our token endpoint URL and issuer; `jti: optional` admits platforms that set none.
+ */
+export const workloadIssuer = z.strictObject({
+  issuer: issuerId,
+  jwks_uri: jwksUri,
+  audience: z.array(noControl(2048).min(1)).min(1).max(8).optional(),
+  subject_pattern: subjectPattern.optional(),
+  client_id: clientId,
+  role: roleName,
+  jti: z.enum(['required', 'optional']).default('required'),
+});
+export type RawWorkloadIssuer = z.output<typeof workloadIssuer>;
+
+const uniqueIssuers = <T extends { issuer: string }>(list: T[]) => new Set(list.map((e) => e.issuer)).size === list.length;
+
+export const enterpriseIdps = z
+  .array(enterpriseIdp)
+  .max(MAX_TRUSTED_ISSUERS, `must list at most ${MAX_TRUSTED_ISSUERS} issuers`)
+  .refine(uniqueIssuers, 'must not list an issuer twice')
+  .default([]);
+export const workloadIssuers = z
+  .array(workloadIssuer)
+  .max(MAX_TRUSTED_ISSUERS, `must list at most ${MAX_TRUSTED_ISSUERS} issuers`)
+  .refine(uniqueIssuers, 'must not list an issuer twice')
+  .default([]);
+
 export const stackFile = z.strictObject({
   roles,
   scopes,
   registration: registration.optional(),
+  enterprise_idps: enterpriseIdps,
+  workload_issuers: workloadIssuers,
   servers: z.array(server).min(1, 'must list at least one server').max(MAX_SERVERS, `must list at most ${MAX_SERVERS} servers`),
 });
 export type RawStackFile = z.output<typeof stackFile>;

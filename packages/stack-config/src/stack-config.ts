@@ -78,11 +78,42 @@ export interface StackConfig {
   servers: readonly ServerConfig[];
   /** Dynamic registration: the role a self-registered client_credentials client gets; undefined: none may register. */
   registration: { clientCredentialsRole: string | undefined };
+  /** Enterprise IdPs whose ID-JAGs the token endpoint accepts (jwt-bearer grant), in file order. */
+  enterpriseIdps: readonly EnterpriseIdp[];
+  /** Workload identity issuers whose tokens the token endpoint accepts (jwt-bearer grant), in file order. */
+  workloadIssuers: readonly WorkloadIssuer[];
   /** The scopes a role may be granted, in declaration order. */
   scopesForRole(role: string): readonly string[];
   /** Each server's resource URL (RFC 8707 / RFC 9728 `resource`): the public origin followed by its path. */
   resourceUrls(publicOrigin: string): string[];
   serverByPath(path: string): ServerConfig | undefined;
+}
+
+/** An enterprise IdP trusted for ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant). */
+export interface EnterpriseIdp {
+  issuer: string;
+  jwksUri: string;
+  /** The client_ids that may present its grants. */
+  clients: readonly string[];
+  /** The claim whose value(s) pick the role. */
+  roleClaim: string;
+  /** Claim value → role, in file order (the first value the claim holds wins). */
+  roles: Readonly<Record<string, string>>;
+  defaultRole: string | undefined;
+}
+
+/** A workload identity issuer trusted for JWT bearer grants (RFC 7523 §2.1). */
+export interface WorkloadIssuer {
+  issuer: string;
+  jwksUri: string;
+  /** What `aud` must name; undefined: our token endpoint URL or issuer. */
+  audience: readonly string[] | undefined;
+  /** Source of a regular expression the whole `sub` must match; undefined: any subject. */
+  subjectPattern: string | undefined;
+  /** The client every token from this issuer acts as. */
+  clientId: string;
+  role: string;
+  jti: 'required' | 'optional';
 }
 
 export interface StackFileOptions {
@@ -177,6 +208,12 @@ function build(file: RawStackFile, source: string): StackConfig {
     scopes,
     servers,
     registration: { clientCredentialsRole: file.registration?.client_credentials_role },
+    enterpriseIdps: file.enterprise_idps.map((e) => ({
+      issuer: e.issuer, jwksUri: e.jwks_uri, clients: [...new Set(e.clients)], roleClaim: e.role_claim, roles: e.roles, defaultRole: e.default_role,
+    })),
+    workloadIssuers: file.workload_issuers.map((w) => ({
+      issuer: w.issuer, jwksUri: w.jwks_uri, audience: w.audience, subjectPattern: w.subject_pattern, clientId: w.client_id, role: w.role, jti: w.jti,
+    })),
     scopesForRole: (role: string) => scopeNames.filter((s) => scopes[s]!.roles.includes(role)),
     resourceUrls: (publicOrigin: string) => servers.map((s) => `${publicOrigin.replace(/\/+$/, '')}${s.path}`),
     serverByPath: (path: string) => byPath.get(path),

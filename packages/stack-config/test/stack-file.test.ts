@@ -302,6 +302,52 @@ servers:
     expect(problems(`${withServer(BASIC)}registration:\n  client_credentials_role: robot\n`)).toEqual(["registration.client_credentials_role: role 'robot' is not in roles"]);
     expect(problems(`${withServer(BASIC)}registration:\n  client_credentials: true\n`)).toEqual([expect.stringMatching(/^registration: Unrecognized key/)]);
   });
+
+  it('[EMA-CONFIG] [WIF-CONFIG] enterprise_idps and workload_issuers: parsed with defaults, roles declared, https keys in production, every problem at once', () => {
+    const idps = `enterprise_idps:
+  - issuer: https://idp.example.com
+    jwks_uri: https://idp.example.com/jwks
+    clients: [agent-1]
+    roles: { engineering: developer, everyone: viewer }
+workload_issuers:
+  - issuer: https://token.actions.githubusercontent.com
+    jwks_uri: https://token.actions.githubusercontent.com/.well-known/jwks
+    subject_pattern: "repo:acme/[a-z-]+:ref:refs/heads/main"
+    client_id: ci-runner
+    role: developer
+`;
+    const c = parseStackFile(`${withServer(BASIC)}${idps}`, { env: 'production' });
+    expect(c.enterpriseIdps).toEqual([{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', clients: ['agent-1'], roleClaim: 'groups', roles: { engineering: 'developer', everyone: 'viewer' }, defaultRole: undefined }]);
+    expect(c.workloadIssuers[0]).toMatchObject({ clientId: 'ci-runner', role: 'developer', jti: 'required', audience: undefined });
+    expect(parseStackFile(withServer(BASIC), { env: 'test' }).enterpriseIdps).toEqual([]);
+
+    const bad = `enterprise_idps:
+  - issuer: https://idp.example.com
+    jwks_uri: http://idp.example.com/jwks
+    clients: [agent-1]
+    roles: { engineering: robot }
+  - issuer: https://other.example.com
+    jwks_uri: http://127.0.0.1:9000/jwks
+    clients: []
+workload_issuers:
+  - issuer: https://k8s.example.com
+    jwks_uri: "ftp://k8s.example.com/jwks"
+    subject_pattern: "(["
+    client_id: ci
+    role: operator
+`;
+    expect(problems(`${withServer(BASIC)}${bad}`, 'development')).toEqual(expect.arrayContaining([
+      'enterprise_idps.0.jwks_uri: must be https (plain http only to a loopback host: localhost, 127.0.0.1, [::1])',
+      "enterprise_idps.0.roles.engineering: role 'robot' is not in roles",
+      'enterprise_idps.1.clients: must list at least one client',
+      'enterprise_idps.1: must map at least one claim value in roles, or set default_role',
+      'workload_issuers.0.jwks_uri: must be an https URL',
+      'workload_issuers.0.subject_pattern: must be a valid regular expression',
+    ]));
+    expect(problems(`${withServer(BASIC)}${bad}`, 'production')).toContain('enterprise_idps.1.jwks_uri: must be https in production');
+    const twice = `workload_issuers:\n  - { issuer: a, jwks_uri: "https://a.example/j", client_id: c, role: viewer }\n  - { issuer: a, jwks_uri: "https://a.example/j", client_id: c, role: operator }\n`;
+    expect(problems(`${withServer(BASIC)}${twice}`)).toEqual(['workload_issuers: must not list an issuer twice', "workload_issuers.1.role: role 'operator' is not in roles"]);
+  });
 });
 
 export type { StackConfig };
