@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import { FailureAggregator, type AuditSink } from '@stack/audit';
 import { trustProxyOption } from '@stack/config';
+import { invalidGrant } from '@stack/oauth';
 import type { AuthConfig } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openAuthAuditLog } from './services/audit-log.ts';
@@ -93,6 +94,9 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     argon2: createArgon2Slots(),
     assertionReplay: abuse.assertionReplay,
     clientKeys: createClientKeyCache({ allowPrivateAddresses: config.cimd.allowPrivateAddresses, timeoutMs: config.cimd.timeoutMs, now }),
+    issuerKeys: createClientKeyCache({
+      allowPrivateAddresses: config.cimd.allowPrivateAddresses, timeoutMs: config.cimd.timeoutMs, now, owner: { noun: "the issuer's", fail: invalidGrant },
+    }),
   };
   try {
     // Keys are generated on first start, so the JWKS is never empty.
@@ -118,6 +122,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   app.addHook('onClose', async () => abuse.close());
   app.addHook('onClose', async () => ctx.cimd.close());
   app.addHook('onClose', async () => ctx.clientKeys.close());
+  app.addHook('onClose', async () => ctx.issuerKeys.close());
 
   await app.register(errorHandler, { pragmaNoCache: true });
   // onSend: pages set their own stricter Content-Security-Policy, which is kept.

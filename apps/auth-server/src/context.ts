@@ -43,6 +43,8 @@ export interface AppContext {
   assertionReplay: AssertionReplayStore;
   /** private_key_jwt clients' keys: inline jwks, or jwks_uri documents fetched with the SSRF guard and cached. */
   clientKeys: ClientKeyCache;
+  /** Trusted enterprise IdPs' and workload issuers' jwks_uri documents (jwt-bearer grant), fetched and cached like clientKeys. */
+  issuerKeys: ClientKeyCache;
 }
 
 declare module 'fastify' {

@@ -10,6 +10,8 @@ export interface AuthorizationServerMetadataInput {
   roles: readonly string[];
   /** DPoP proof algorithms accepted at the token endpoint (RFC 9449 §5.1); absent: DPoP is not offered. */
   dpopSigningAlgs?: readonly string[] | undefined;
+  /** An enterprise IdP or workload issuer is trusted: the JWT bearer grant (RFC 7523 §2.1) is offered. */
+  jwtBearerGrant?: boolean;
 }
 
 /**
@@ -32,7 +34,8 @@ export function authorizationServerMetadata(i: AuthorizationServerMetadataInput)
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     // client_credentials: the MCP client credentials extension (SEP-1046), for admin-registered clients.
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    // jwt-bearer: ID-JAGs (MCP enterprise-managed authorization) and workload tokens, when an issuer is trusted.
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', ...(i.jwtBearerGrant ? ['urn:ietf:params:oauth:grant-type:jwt-bearer'] : [])],
     code_challenge_methods_supported: ['S256'],
     // private_key_jwt (RFC 7523 §2.2): RFC 8414 §2 then requires the *_auth_signing_alg_values_supported lists.
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],

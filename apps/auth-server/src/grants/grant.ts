@@ -1,6 +1,7 @@
 import { checkDpopBinding, invalidGrant, invalidRequest, invalidTarget, normaliseResource, type VerifiedDpopProof } from '@stack/oauth';
 import type { AppContext } from '../context.ts';
 import type { ClientRecord } from '../services/clients.ts';
+import type { AuthenticatedClient } from '../services/client-auth.ts';
 import type { TokenResponse } from '../services/token-response.ts';
 import { findUserById, type UserRecord } from '../services/users.ts';
 
@@ -23,6 +24,15 @@ export interface Grant<P extends string = string> {
   /** The form parameters the grant reads, besides grant_type and client authentication. */
   parameters: readonly P[];
   handler: (g: GrantRequest<P>) => Promise<TokenResponse>;
+  /** Whether the grant is offered now (default: always); otherwise unsupported_grant_type. */
+  enabled?: (ctx: AppContext) => boolean;
+  /** The stack file says which clients may use the grant: the registered grant_types are not checked. */
+  clientsFromStack?: boolean;
+  /**
+   * For a request without client authentication: the client the grant itself identifies (a workload
+   * token names its client), or undefined to require client authentication as usual.
+   */
+  implicitClient?: (ctx: AppContext, form: Record<string, string>, address: string) => Promise<AuthenticatedClient | undefined>;
 }
 
 /** The declared parameters of a form. Repeated ones never get here: parseForm refuses them all (OAuth 2.1 §3.1). */

@@ -26,6 +26,7 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
           scopes: stack.scopes(),
           roles: from.roles,
           dpopSigningAlgs: DPOP_SIGNING_ALGS,
+          jwtBearerGrant: from.enterpriseIdps.length > 0 || from.workloadIssuers.length > 0,
         }),
       };
     }

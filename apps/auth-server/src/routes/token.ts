@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { invalidRequest, unauthorizedClient, unsupportedGrantType, type VerifiedDpopProof } from '@stack/oauth';
 import { parseForm } from '../http/parse-form.ts';
-import { authenticateClient } from '../http/authenticate-client.ts';
+import { identifyTokenClient } from '../http/authenticate-client.ts';
 import { grants } from '../grants/index.ts';
 import { pickParams, type Grant } from '../grants/grant.ts';
 import type { TokenResponse } from '../services/token-response.ts';
@@ -21,13 +21,14 @@ async function checkGrantType(request: FastifyRequest): Promise<void> {
   const grantType = request.form!.grant_type;
   if (!grantType) throw invalidRequest("missing required parameter 'grant_type'");
   const grant = grants.get(grantType);
-  if (!grant) throw unsupportedGrantType(`grant_type '${grantType.slice(0, 50)}' is not supported`);
+  if (!grant || (grant.enabled && !grant.enabled(request.server.ctx))) throw unsupportedGrantType(`grant_type '${grantType.slice(0, 50)}' is not supported`);
   request.grant = grant;
 }
 
 /** Step: the authenticated client registered this grant type (OAuth 2.1 §3.2.2 unauthorized_client). */
 async function checkClientGrant(request: FastifyRequest): Promise<void> {
-  const { grantType } = request.grant!;
+  const { grantType, clientsFromStack } = request.grant!;
+  if (clientsFromStack) return;
   if (!request.oauthClient!.client.grantTypes.includes(grantType)) throw unauthorizedClient(`this client may not use grant_type '${grantType}'`);
 }
 
@@ -55,8 +56,9 @@ async function grant(request: FastifyRequest, reply: FastifyReply): Promise<Toke
 }
 
 /**
- * The token endpoint (OAuth 2.1 §3.2): authorization_code, refresh_token and client_credentials grants.
- * parseForm → checkGrantType → authenticateClient → checkClientGrant → checkDpopProof → grant.
+ * The token endpoint (OAuth 2.1 §3.2): authorization_code, refresh_token, client_credentials and
+ * jwt-bearer (RFC 7523 §2.1: ID-JAGs, workload tokens) grants.
+ * parseForm → checkGrantType → identifyTokenClient → checkClientGrant → checkDpopProof → grant.
  * Responses are never cached (OAuth 2.1 §3.2.3) and readable by browser-based clients.
  */
 export const tokenRoutes: FastifyPluginAsync = async (app) => {
@@ -66,7 +68,7 @@ export const tokenRoutes: FastifyPluginAsync = async (app) => {
     method: 'POST',
     url: '/token',
     config: { noStore: true, cors: 'with-preflight' },
-    preHandler: [parseForm, checkGrantType, authenticateClient, checkClientGrant, checkDpopProof],
+    preHandler: [parseForm, checkGrantType, identifyTokenClient, checkClientGrant, checkDpopProof],
     handler: grant,
   });
 };

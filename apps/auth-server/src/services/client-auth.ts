@@ -95,6 +95,11 @@ function presentedCredentials(request: FastifyRequest, params: Record<string, st
   return { method: 'none', clientId };
 }
 
+/** Whether the request carries any client authentication (header or form), well-formed or not. */
+export function presentsClientCredentials(request: FastifyRequest, params: Record<string, string>): boolean {
+  return request.headers.authorization !== undefined || ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'].some((k) => Object.hasOwn(params, k));
+}
+
 /** True when the secret matches; a hash in the old (argon2) format is replaced on success. */
 async function verifySecret(ctx: AppContext, client: ClientRecord, secret: string): Promise<boolean> {
   if (client.secretHash === null || secret.length === 0 || secret.length > 512) return false;

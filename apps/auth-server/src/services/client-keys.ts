@@ -1,5 +1,5 @@
 import { errors, type JWTVerifyGetKey } from 'jose';
-import { clientAssertionKeys, invalidClient, parseClientJwks, type AssertionKeys } from '@stack/oauth';
+import { clientAssertionKeys, invalidClient, parseClientJwks, type AssertionKeys, type OAuthError } from '@stack/oauth';
 import type { ClientRecord } from '../store/index.ts';
 import { safeFetch, SafeFetchError, type SafeFetchOptions } from './safe-fetch.ts';
 
@@ -26,12 +26,19 @@ export interface ClientKeyCacheOptions {
   minRefetchSeconds?: number;
   /** Hostname resolution (tests map names to addresses); the system resolver by default. */
   resolve?: SafeFetchOptions['resolve'];
+  /**
+   * Whose keys these are, for errors: clients' (invalid_client, the default) or trusted issuers'
+   * (invalid_grant: the grant's issuer, RFC 7523 §3.1).
+   */
+  owner?: { noun: string; fail: (description: string) => OAuthError };
 }
 
 /** The keys a private_key_jwt client signs its assertions with (RFC 7523 §2.2, RFC 7591 §2 jwks / jwks_uri). */
 export interface ClientKeyCache {
   /** A key resolver for verifyClientAssertion; invalid_client when the client has no usable keys. */
   keysFor(client: ClientRecord): AssertionKeys;
+  /** A key resolver for the JWKS at `url` (a trusted issuer's jwks_uri), fetched and cached the same way. */
+  keysAt(url: string): AssertionKeys;
   close(): void;
 }
 
@@ -56,6 +63,7 @@ export function createClientKeyCache(o: ClientKeyCacheOptions): ClientKeyCache {
   const entries = new Map<string, Entry>();
   const inFlight = new Map<string, Promise<Entry>>();
   const closing = new AbortController();
+  const owner = o.owner ?? { noun: "the client's", fail: invalidClient };
 
   async function fetchKeys(url: string): Promise<AssertionKeys> {
     let body: Buffer;
@@ -68,15 +76,15 @@ export function createClientKeyCache(o: ClientKeyCacheOptions): ClientKeyCache {
       body = res.body;
     } catch (err) {
       // SafeFetchError messages say what was refused (never the URL's content); anything else is generic.
-      throw invalidClient(`the client's jwks_uri could not be fetched: ${err instanceof SafeFetchError ? err.message : 'error'}`);
+      throw owner.fail(`${owner.noun} jwks_uri could not be fetched: ${err instanceof SafeFetchError ? err.message : 'error'}`);
     }
     let doc: unknown;
     try {
       doc = JSON.parse(body.toString('utf8'));
     } catch {
-      throw invalidClient("the client's jwks_uri is not a JSON Web Key Set");
+      throw owner.fail(`${owner.noun} jwks_uri is not a JSON Web Key Set`);
     }
-    return clientAssertionKeys(parseClientJwks(doc, (d) => invalidClient(`the client's jwks_uri document is refused: ${d}`)));
+    return clientAssertionKeys(parseClientJwks(doc, (d) => owner.fail(`${owner.noun} jwks_uri document is refused: ${d}`)));
   }
 
   function load(url: string): Promise<Entry> {
@@ -121,6 +129,7 @@ export function createClientKeyCache(o: ClientKeyCacheOptions): ClientKeyCache {
       if (client.jwksUri) return remoteKeys(client.jwksUri);
       throw invalidClient('the client has no registered keys for private_key_jwt');
     },
+    keysAt: remoteKeys,
     close() {
       closing.abort();
       entries.clear();
