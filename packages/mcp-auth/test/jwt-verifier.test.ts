@@ -65,6 +65,12 @@ describe('createJwtVerifier', () => {
     await expect(verifier().verify(token)).resolves.toMatchObject({ kind: 'client', subject: 'machine-1', clientId: 'machine-1', role: 'viewer', scopes: ['db:read'] });
   });
 
+  it('[EMA-MCP-ACCEPTS] a jwt-bearer token for a federated subject (sub = <issuer>|<sub>) is a user identity with its mapped role', async () => {
+    const sub = 'https://idp.example.com|00u1abc@example.com';
+    const token = await mint(key, { nowMs: clock, claims: { sub, client_id: 'agent-app', role: 'developer', scope: 'db:read' } });
+    await expect(verifier().verify(token)).resolves.toMatchObject({ kind: 'user', subject: sub, clientId: 'agent-app', role: 'developer', scopes: ['db:read'] });
+  });
+
   it('[RFC9068-JWT-AT] accepts typ application/at+jwt (RFC 9068 §2.1)', async () => {
     const token = await mint(key, { nowMs: clock, header: { typ: 'application/at+jwt' } });
     await expect(verifier().verify(token)).resolves.toMatchObject({ subject: 'user-1' });

@@ -132,8 +132,9 @@ interface Issued {
 async function issue(g: JwtBearerRequest, kind: 'id-jag' | 'workload', t: Issued): Promise<TokenResponse> {
   const { ctx, client } = g;
   const now = ctx.now();
-  // Recorded by jti so that revoking the client revokes it; no refresh token (ID-JAG draft §5: the
-  // client gets a new ID-JAG from the IdP instead, so the enterprise keeps control of the session).
+  // Recorded by jti so that revoking the client revokes it. No refresh token: the ID-JAG draft's
+  // access token response says the AS SHOULD NOT return one (the client asks the IdP for a new ID-JAG,
+  // so the enterprise keeps control), and a workload presents a fresh platform token instead.
   const minted = await mintTokens(ctx, {
     familyId: `jwt:${randomUUID()}`, clientId: client.id, userId: t.subject, role: t.role, resource: t.resource, scope: t.scope, dpopJkt: g.dpop?.jkt,
   }, now);
