@@ -337,4 +337,16 @@ describe('admin CLI (in-process)', () => {
     expect(JSON.parse(uri.stdout).client_secret).toBeUndefined();
     expect(await db.store.clients.find(JSON.parse(uri.stdout).client_id)).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'https://ci.example/jwks.json', secretHash: null });
   });
+
+  it('[EMA-CONFIG] clients add --grant-types jwt-bearer registers a client with no role or scope of its own, for the stack file to list', async () => {
+    const r = await admin(db.env, ['clients', 'add', '--name', 'agent', '--grant-types', 'jwt-bearer', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { client_id: string; client_secret: string };
+    expect(out).toMatchObject({ grant_types: ['urn:ietf:params:oauth:grant-type:jwt-bearer'], token_endpoint_auth_method: 'client_secret_basic' });
+    expect(await db.store.clients.find(out.client_id)).toMatchObject({ role: null, scope: '', grantTypes: ['urn:ietf:params:oauth:grant-type:jwt-bearer'] });
+    expect(auditLog()).not.toContain(out.client_secret);
+    const withRole = await admin(db.env, ['clients', 'add', '--name', 'x', '--grant-types', 'jwt-bearer', '--role', 'viewer']);
+    expect(withRole.code).toBe(2);
+    expect(withRole.stderr).toMatch(/--role and --scope are not for jwt-bearer clients/);
+  });
 });

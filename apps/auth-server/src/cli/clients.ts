@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CliFailure, UsageError, type CliIo } from '@stack/cli';
+import { JWT_BEARER_GRANT_TYPE } from '@stack/oauth';
+import { loadStackFile } from '@stack/stack-config';
 import { addMachineClient, ClientAdminError, listClients, revokeClient, setResourceServer, type MachineAuthMethod } from '../services/client-admin.ts';
 import { listCommand, parseOptions, printable, required, roleOption, runGroup, when, withContext, writeJson } from './common.ts';
 
@@ -14,6 +16,11 @@ Commands:
                              declares) and scopes S (default: all of R's; never beyond them).
                              A secret is printed once (default client_secret_basic); private_key_jwt
                              clients give their public keys instead (RFC 7523), inline or by URL
+  add --name N --grant-types jwt-bearer [--auth-method …] [--json]
+                             register a client that presents ID-JAGs (list its id under an
+                             enterprise_idps entry's clients) or that a workload issuer acts as
+                             (workload_issuers client_id); no --role or --scope: the stack file
+                             maps each grant to a role
   list [--json]              list OAuth clients (registered, admin-created and cached metadata documents)
   revoke --client-id ID      revoke a client and its refresh tokens and unexpired access tokens
   set-resource-server --client-id ID
@@ -24,6 +31,9 @@ Commands:
 `;
 
 const AUTH_METHODS: readonly MachineAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+const MACHINE_GRANTS = new Map<string, 'client_credentials' | 'jwt-bearer'>([
+  ['client_credentials', 'client_credentials'], ['jwt-bearer', 'jwt-bearer'], [JWT_BEARER_GRANT_TYPE, 'jwt-bearer'],
+]);
 const MAX_JWKS_FILE_BYTES = 64 * 1024;
 
 function readJwksFile(path: string): unknown {
@@ -49,9 +59,11 @@ async function add(args: string[], io: CliIo): Promise<void> {
   const name = required(o.name, 'name');
   const grants = required(o['grant-types'], 'grant-types').split(/[\s,]+/).filter(Boolean);
   // Interactive clients register themselves (RFC 7591 or a metadata document); admins add machine clients.
-  if (grants.length !== 1 || grants[0] !== 'client_credentials') throw new UsageError('--grant-types must be client_credentials (interactive clients register themselves)');
+  const grant = grants.length === 1 ? MACHINE_GRANTS.get(grants[0]!) : undefined;
+  if (!grant) throw new UsageError('--grant-types must be client_credentials or jwt-bearer (interactive clients register themselves)');
   const authMethod = (o['auth-method'] ?? 'client_secret_basic') as MachineAuthMethod;
   if (!AUTH_METHODS.includes(authMethod)) throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`);
+  if (grant === 'jwt-bearer') return addJwtBearerClient(io, name, authMethod, o);
   const { role, stack } = roleOption(o.role, io.env);
   const jwks = o['jwks-file'] === undefined ? undefined : readJwksFile(o['jwks-file']);
   await withContext(io, async (ctx) => {
@@ -68,6 +80,28 @@ async function add(args: string[], io: CliIo): Promise<void> {
     ctx.audit('admin.client_added', { client: r.clientId, client_name: name, role, scope: r.scope, auth_method: authMethod, grant: 'client_credentials' });
     if (o.json) return writeJson(io, { client_id: r.clientId, ...(r.secret ? { client_secret: r.secret } : {}), role, scope: r.scope, token_endpoint_auth_method: authMethod });
     io.stdout.write(`created client ${r.clientId} (${printable(name, 100)}): role ${role}, scope ${r.scope}, ${authMethod}\n`);
+    if (r.secret) io.stdout.write(`client secret (shown once, store it now): ${r.secret}\n`);
+  });
+}
+
+/** `clients add --grant-types jwt-bearer`: no role or scope of its own (the stack file maps each grant). */
+async function addJwtBearerClient(io: CliIo, name: string, authMethod: MachineAuthMethod, o: Record<string, string | boolean | undefined>): Promise<void> {
+  if (o.role !== undefined || o.scope !== undefined) throw new UsageError('--role and --scope are not for jwt-bearer clients: the stack file maps each grant to a role');
+  const jwks = typeof o['jwks-file'] === 'string' ? readJwksFile(o['jwks-file']) : undefined;
+  const jwksUri = typeof o['jwks-uri'] === 'string' ? o['jwks-uri'] : undefined;
+  await withContext(io, async (ctx) => {
+    let r: Awaited<ReturnType<typeof addMachineClient>>;
+    try {
+      r = await addMachineClient(ctx.store, loadStackFile(ctx.config.stackFile, { env: ctx.config.env }), {
+        name, grant: 'jwt-bearer', authMethod, ...(jwks === undefined ? {} : { jwks }), ...(jwksUri === undefined ? {} : { jwksUri }),
+      }, ctx.now());
+    } catch (err) {
+      if (err instanceof ClientAdminError) throw new CliFailure(err.message);
+      throw err;
+    }
+    ctx.audit('admin.client_added', { client: r.clientId, client_name: name, auth_method: authMethod, grant: JWT_BEARER_GRANT_TYPE });
+    if (o.json) return writeJson(io, { client_id: r.clientId, ...(r.secret ? { client_secret: r.secret } : {}), grant_types: [JWT_BEARER_GRANT_TYPE], token_endpoint_auth_method: authMethod });
+    io.stdout.write(`created client ${r.clientId} (${printable(name, 100)}): ${JWT_BEARER_GRANT_TYPE}, ${authMethod}; list its id in the stack file\n`);
     if (r.secret) io.stdout.write(`client secret (shown once, store it now): ${r.secret}\n`);
   });
 }

@@ -1,5 +1,5 @@
 import { randomToken } from '@stack/crypto';
-import { OAuthError, parseClientJwks } from '@stack/oauth';
+import { JWT_BEARER_GRANT_TYPE, OAuthError, parseClientJwks } from '@stack/oauth';
 import type { StackConfig } from '@stack/stack-config';
 import type { AuthStore, ClientSummary } from '../store/index.ts';
 import { generateClientSecret, hashClientSecret } from './client-secrets.ts';
@@ -11,8 +11,14 @@ export type MachineAuthMethod = 'client_secret_basic' | 'client_secret_post' | '
 
 export interface NewMachineClient {
   name: string;
-  /** A role the stack file declares (checked by the caller, as for users). */
-  role: string;
+  /**
+   * client_credentials (the default): the client acts as itself with `role`. jwt-bearer: the client
+   * only presents ID-JAGs or stands for a workload issuer; the stack file lists it, and the role comes
+   * from the IdP's mapping or the workload entry, so it has no role or scope of its own.
+   */
+  grant?: 'client_credentials' | 'jwt-bearer';
+  /** client_credentials: a role the stack file declares (checked by the caller, as for users). */
+  role?: string;
   /** Space-delimited; default every scope of the role. Each must be one the role may hold. */
   scope?: string;
   authMethod: MachineAuthMethod;
@@ -34,6 +40,23 @@ function jwksUriOf(value: string): string {
   return u.href;
 }
 
+/** A client_credentials client's scopes: what was asked (default all of the role's), never beyond the role's. */
+function machineScope(stack: StackConfig, c: NewMachineClient): string {
+  if (c.role === undefined) throw new ClientAdminError('a client_credentials client needs a role');
+  const roleScopes = stack.scopesForRole(c.role);
+  const asked = c.scope === undefined ? [...roleScopes] : c.scope.split(/\s+/).filter(Boolean);
+  const beyond = asked.filter((s) => !roleScopes.includes(s));
+  if (beyond.length) throw new ClientAdminError(`role ${c.role} may not hold ${beyond.join(' ')} (its scopes: ${roleScopes.join(' ') || 'none'})`);
+  if (asked.length === 0) throw new ClientAdminError(`role ${c.role} holds no scope: give it one in the stack file's scopes first`);
+  return [...new Set(asked)].sort().join(' ');
+}
+
+/** A jwt-bearer client gets its role and scopes from each grant: giving it its own would mean nothing. */
+function noRoleOrScope(c: NewMachineClient): string {
+  if (c.role !== undefined || c.scope !== undefined) throw new ClientAdminError('a jwt-bearer client takes no --role or --scope: the stack file\'s enterprise_idps or workload_issuers give them');
+  return '';
+}
+
 /**
  * Registers a confidential client for the client_credentials grant (MCP client credentials
  * extension): its tokens carry `role`, with scopes capped by what the stack file lets the role hold.
@@ -44,12 +67,8 @@ export async function addMachineClient(store: AuthStore, stack: StackConfig, c: 
   const name = c.name.trim();
   // eslint-disable-next-line no-control-regex -- controls are what this pattern refuses
   if (name === '' || name.length > MAX_NAME || /[\u0000-\u001f\u007f]/.test(name)) throw new ClientAdminError(`--name must be 1-${MAX_NAME} printable characters`);
-  const roleScopes = stack.scopesForRole(c.role);
-  const asked = c.scope === undefined ? [...roleScopes] : c.scope.split(/\s+/).filter(Boolean);
-  const beyond = asked.filter((s) => !roleScopes.includes(s));
-  if (beyond.length) throw new ClientAdminError(`role ${c.role} may not hold ${beyond.join(' ')} (its scopes: ${roleScopes.join(' ') || 'none'})`);
-  if (asked.length === 0) throw new ClientAdminError(`role ${c.role} holds no scope: give it one in the stack file's scopes first`);
-  const scope = [...new Set(asked)].sort().join(' ');
+  const jwtBearer = c.grant === 'jwt-bearer';
+  const scope = jwtBearer ? noRoleOrScope(c) : machineScope(stack, c);
 
   let jwks: { keys: Record<string, unknown>[] } | null = null;
   let jwksUri: string | null = null;
@@ -66,6 +85,7 @@ export async function addMachineClient(store: AuthStore, stack: StackConfig, c: 
     throw new ClientAdminError('--jwks-file and --jwks-uri are for --auth-method private_key_jwt');
   }
 
+  const grantType = jwtBearer ? JWT_BEARER_GRANT_TYPE : 'client_credentials';
   const clientId = randomToken(18);
   const secret = c.authMethod === 'private_key_jwt' ? undefined : generateClientSecret();
   await store.clients.insert({
@@ -74,15 +94,15 @@ export async function addMachineClient(store: AuthStore, stack: StackConfig, c: 
     secretHash: secret === undefined ? null : hashClientSecret(secret),
     clientName: name,
     redirectUris: [],
-    grantTypes: ['client_credentials'],
+    grantTypes: [grantType],
     tokenEndpointAuthMethod: c.authMethod,
     applicationType: 'web',
     scope,
-    metadata: { client_name: name, grant_types: ['client_credentials'], token_endpoint_auth_method: c.authMethod, scope, ...(jwksUri ? { jwks_uri: jwksUri } : {}) },
+    metadata: { client_name: name, grant_types: [grantType], token_endpoint_auth_method: c.authMethod, scope, ...(jwksUri ? { jwks_uri: jwksUri } : {}) },
     createdAt: now,
     metadataExpiresAt: null,
     revokedAt: null,
-    role: c.role,
+    role: jwtBearer ? null : c.role!,
     jwks,
     jwksUri,
   });
