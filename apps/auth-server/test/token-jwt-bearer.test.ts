@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { CompactSign, SignJWT, calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import { RESOURCE, addClient, basicHeader, postForm, type FormResponse, type TestClient } from './token-fixtures.ts';
 
@@ -207,6 +207,21 @@ describe('token endpoint: jwt-bearer grant (ID-JAG and workload tokens)', () => 
     expectError(await post(once), 400, 'invalid_grant', /already been used/);
   });
 
+  it('[EMA-GRANT] [WIF-GRANT] [RFC9449-TOKEN-TYPE] with a DPoP proof the token is DPoP-bound (cnf.jkt), for an ID-JAG and a workload token', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = await exportJWK(publicKey);
+    const jkt = await calculateJwkThumbprint(jwk, 'sha256');
+    const dpop = () => new CompactSign(new TextEncoder().encode(JSON.stringify({ jti: randomUUID(), htm: 'POST', htu: `${s.url}/token`, iat: Math.floor(Date.now() / 1000) })))
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk }).sign(privateKey);
+    const jag = await postForm(`${s.url}/token`, { grant_type: JWT_BEARER, assertion: await idJag(), resource: RESOURCE }, { authorization: basicHeader(agent.id, agent.secret!), dpop: await dpop() });
+    expect(jag.status, JSON.stringify(jag.body)).toBe(200);
+    expect(jag.body.token_type).toBe('DPoP');
+    expect(decodeJwt(String(jag.body.access_token)).cnf).toEqual({ jkt });
+    const wl = await postForm(`${s.url}/token`, { grant_type: JWT_BEARER, assertion: await workloadToken(), resource: RESOURCE }, { dpop: await dpop() });
+    expect(wl.status, JSON.stringify(wl.body)).toBe(200);
+    expect(decodeJwt(String(wl.body.access_token)).cnf).toEqual({ jkt });
+  });
+
   it('[RFC7523-METADATA] grant_types_supported lists jwt-bearer when an issuer is trusted', async () => {
     const res = await fetch(`${s.url}/.well-known/oauth-authorization-server`);
     expect(((await res.json()) as { grant_types_supported: string[] }).grant_types_supported).toContain(JWT_BEARER);
@@ -250,6 +265,15 @@ describe('token endpoint: jwt-bearer grant (ID-JAG and workload tokens)', () => 
       expect(r.statusCode, `case ${i}: ${r.body}`).toBeLessThan(500);
       if (r.statusCode !== 200) expect(typeof r.json<{ error?: unknown }>().error, `case ${i}`).toBe('string');
     }
+  });
+
+  it('[WIF-GRANT] revoking the workload issuer\'s client ends its grants: invalid_grant, and its tokens are revoked', async () => {
+    const r = await postForm(`${s.url}/token`, { grant_type: JWT_BEARER, assertion: await workloadToken(), resource: RESOURCE });
+    const jti = String(decodeJwt(String(r.body.access_token)).jti);
+    // Last in this block: the workload's client stays revoked.
+    await s.app.ctx.store.clients.revoke('ci-runner', Date.now());
+    expect(await s.app.ctx.store.tokens.isAccessTokenRevoked(jti)).toBe(true);
+    expectError(await postForm(`${s.url}/token`, { grant_type: JWT_BEARER, assertion: await workloadToken(), resource: RESOURCE }), 400, 'invalid_grant', /not registered/);
   });
 });
 
