@@ -67,7 +67,8 @@ describe('a browser-based MCP client (Chromium)', () => {
 
       const refused = await callFromPage(page, s.url);
       expect(refused.status).toBe(401);
-      expect(refused.wwwAuthenticate).toBe(`Bearer resource_metadata="${s.base}/.well-known/oauth-protected-resource/mcp", scope="db:read db:write db:admin"`);
+      const params = `resource_metadata="${s.base}/.well-known/oauth-protected-resource/mcp", scope="db:read db:write db:admin"`;
+      expect(refused.wwwAuthenticate).toBe(`Bearer ${params}, DPoP algs="ES256 ES384 RS256 PS256 EdDSA", ${params}`);
 
       // The challenge leads to the metadata, which the page reads too.
       const prm = await page.evaluate(async (u) => (await fetch(u, { headers: { 'mcp-protocol-version': '2025-11-25' } })).json(), `${s.base}/.well-known/oauth-protected-resource/mcp`);

@@ -1,12 +1,14 @@
 import { FailureAggregator, type AuditLog, type AuditSink } from '@stack/audit';
 import { openMcpDb, type McpDb } from '@stack/db';
 import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, stackRoleScopes, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
-import type { AuthMethod, StackConfig } from '@stack/stack-config';
+import type { AuthMethod, DpopMode, StackConfig } from '@stack/stack-config';
+import type { JtiStore } from '@stack/oauth';
 import type { McpConfig } from './config.ts';
 import { dataDirWarnings } from './data-dir.ts';
 import { createPolicyHolder, loadPolicyFile, readStackFile, stackPolicy, type Policy, type PolicyHolder } from './policy.ts';
 import type { ToolDefinition } from './tools/types.ts';
 import { checkConfiguredRoles, createAuthenticator, serverAccepts, type Accepts, type Authenticator } from './pipeline/authenticate.ts';
+import { createAppDpop, type ResourceDpop } from './pipeline/dpop.ts';
 import { createAuditor, type Auditor } from './pipeline/audit.ts';
 import { openMcpAuditLog } from './pipeline/audit-log.ts';
 import { createLimiterRateLimitStore, createMemoryRateLimitStore, createRateLimits, type RateLimitStore } from './pipeline/rate-limit.ts';
@@ -45,6 +47,8 @@ export interface BuildDeps {
   inFlightLimits?: Partial<InFlightLimits>;
   /** What `${env:NAME}` in the stack file's upstream headers and env reads (main.ts passes process.env; default none). */
   environment?: Readonly<Record<string, string | undefined>>;
+  /** Where accepted DPoP proofs' `jti`s are kept; defaults to a bounded in-process store (one instance). */
+  dpopReplay?: JtiStore;
 }
 
 /**
@@ -61,9 +65,10 @@ export interface Runtime {
   newServer: (sessions: SessionSource) => Server;
   /**
    * An authenticator for one server: the methods `auth` names (MCP_AUTH_MODE when undefined, and
-   * mtls or none whatever it names), its access tokens those issued for `audience`.
+   * mtls or none whatever it names), its access tokens those issued for `audience` (also every
+   * DPoP proof's `htu`), DPoP-bound ones only when `dpop` is required.
    */
-  authenticatorFor: (audience: string, auth?: readonly AuthMethod[]) => Authenticator;
+  authenticatorFor: (audience: string, auth?: readonly AuthMethod[], dpop?: DpopMode) => Authenticator;
   /** The app's control database (API keys, secrets, audit anchors), opened on first use. */
   mcpDb: () => McpDb;
   /** The stack file as read at start or last reloaded (read on first call when nothing at start needed it). */
@@ -87,8 +92,10 @@ const stderrLog: RuntimeLog = {
   warn: (m) => console.error(`[WARN] ${m}`),
 };
 
+/** The built-in server's stack-file entry (undefined when it has none). */
+const builtinEntry = (stack: StackConfig) => stack.servers.find((s) => s.upstream.kind === 'builtin');
 /** The built-in server's `auth` in the stack file (undefined when it has no entry or the entry names none). */
-const builtinAuth = (stack: StackConfig) => stack.servers.find((s) => s.upstream.kind === 'builtin')?.auth;
+const builtinAuth = (stack: StackConfig) => builtinEntry(stack)?.auth;
 
 export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log: RuntimeLog = stderrLog): Promise<Runtime> {
   // Before anything is created: what is already there with a mode open to other users.
@@ -199,14 +206,24 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     }
   }
 
+  // DPoP proofs (RFC 9449 §7): one replay store, key cache and nonce source for every server, so a
+  // proof is accepted once whichever path it is replayed to. With several instances the replay
+  // store must be shared (deps.dpopReplay): each in-process one sees only its own proofs.
+  let dpop: ResourceDpop | undefined;
+  const dpopChecks = () => (dpop ??= createAppDpop(config.dpop, now, deps.dpopReplay));
+
   // One per protected server: a token is accepted only by the server it was issued for (RFC 8707),
   // and only the methods the server's stack entry names (serverAccepts).
-  const authenticatorFor = (audience: string, auth?: readonly AuthMethod[]) => {
+  const authenticatorFor = (audience: string, auth?: readonly AuthMethod[], dpopMode: DpopMode = 'allowed') => {
     const accepts = config.transport === 'stdio' ? mode : serverAccepts(mode, auth);
     const methods = typeof accepts === 'string' ? [accepts] : accepts;
     return createAuthenticator(accepts, {
       ...(methods.includes('oauth')
-        ? { jwt: createJwtVerifier({ issuer: config.issuer, audience, jwksUrl: config.jwksUrl, now, roleScopes, ...(revocations ? { revocations } : {}), ...(deps.fetch ? { fetch: deps.fetch } : {}) }) }
+        ? {
+          jwt: createJwtVerifier({ issuer: config.issuer, audience, jwksUrl: config.jwksUrl, now, roleScopes, ...(revocations ? { revocations } : {}), ...(deps.fetch ? { fetch: deps.fetch } : {}) }),
+          dpop: { mode: dpopMode, checks: dpopChecks() },
+          resourceUrl: audience,
+        }
         : {}),
       ...(methods.includes('apikey') ? { apiKeys: createApiKeyStore(mcpDb(), now, roleScopes) } : {}),
       mtlsRoleMap: config.mtlsRoleMap,
@@ -214,7 +231,8 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
       roleScopes,
     });
   };
-  const authenticator = authenticatorFor(config.publicUrl, config.transport === 'stdio' ? undefined : builtinAuth(stack()));
+  const builtin = config.transport === 'stdio' ? undefined : builtinEntry(stack());
+  const authenticator = authenticatorFor(config.publicUrl, builtin?.auth, builtin?.dpop);
 
   const prepared = prepareTools(tools);
   const gate: GateContext = {

@@ -16,6 +16,7 @@ function restartOnly(was: ServerConfig, now: ServerConfig): string[] {
   if (was.path !== now.path) changed.push('path');
   if (!isDeepStrictEqual(was.upstream, now.upstream) || was.timeoutSeconds !== now.timeoutSeconds || was.maxResponseBytes !== now.maxResponseBytes) changed.push('upstream');
   if (!isDeepStrictEqual(was.auth, now.auth)) changed.push('auth');
+  if (was.dpop !== now.dpop) changed.push('dpop');
   return changed;
 }
 
@@ -27,7 +28,7 @@ const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(e
  * the built-in server's rules (or the policy file's, when one replaces them), each running gateway
  * server's tool, resource and prompt rules, defaults, scope_implies and rate limits, and the scopes
  * each role may hold. The file is checked as a whole first: an invalid one changes nothing. A
- * server added or removed, or a changed path, upstream or auth, needs a restart: it is named in
+ * server added or removed, or a changed path, upstream, auth or dpop, needs a restart: it is named in
  * the line and that server keeps running as it was.
  */
 export function createStackReload(runtime: Runtime, gateway: readonly GatewayEndpoint[]): () => ReloadOutcome {

@@ -23,7 +23,8 @@ function expectNoCors(res: Response): void {
 function expectReadable(res: Response, origin = ALLOWED): void {
   expect(res.headers.get('access-control-allow-origin')).toBe(origin);
   expect(res.headers.get('vary')).toMatch(/\borigin\b/i);
-  expect(res.headers.get('access-control-expose-headers')).toBe('WWW-Authenticate, Mcp-Session-Id, Retry-After');
+  // DPoP-Nonce: a browser DPoP client must read the nonce to retry with (RFC 9449 §9).
+  expect(res.headers.get('access-control-expose-headers')).toBe('WWW-Authenticate, Mcp-Session-Id, Retry-After, DPoP-Nonce');
 }
 
 describe('CORS on the MCP endpoint and the protected resource metadata', () => {
@@ -48,7 +49,7 @@ describe('CORS on the MCP endpoint and the protected resource metadata', () => {
       expect(res.headers.get('access-control-allow-origin')).toBe(origin);
       expect(res.headers.get('access-control-allow-methods')).toBe('POST, GET, DELETE');
       const allowHeaders = (res.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/,\s*/);
-      for (const h of ['authorization', 'content-type', 'accept', 'mcp-protocol-version', 'mcp-method', 'mcp-name', 'mcp-session-id', 'last-event-id', 'x-api-key']) {
+      for (const h of ['authorization', 'content-type', 'accept', 'mcp-protocol-version', 'mcp-method', 'mcp-name', 'mcp-session-id', 'last-event-id', 'x-api-key', 'dpop']) {
         expect(allowHeaders).toContain(h);
       }
       expect(res.headers.get('access-control-max-age')).toBe('600');

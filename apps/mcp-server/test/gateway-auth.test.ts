@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMcpDb } from '@stack/db';
 import { createApiKeyStore } from '@stack/mcp-auth';
+import { DPOP_ALGS } from '../src/pipeline/dpop.ts';
 import { bearer, callTool, listTools, rpc, startIssuer, startMcpServer, useIssuer, type TestMcpServer } from './helpers.ts';
 import { fixture, runNode, type Lines } from './upstream-helpers.ts';
 
@@ -85,7 +86,7 @@ servers:
     expect(await echo('/mcp/both', { 'x-api-key': key })).toMatchObject({ status: 200, text: '/mcp/both' });
     expect(s.audit().at(-1)).toMatchObject({ decision: 'ALLOWED', server: 'both', auth_kind: 'apikey' });
 
-    expect(await echo('/mcp/both', {})).toEqual({ status: 401, text: '', challenge: `Bearer ${prm('/mcp/both')}, scope="demo:use"` });
+    expect(await echo('/mcp/both', {})).toEqual({ status: 401, text: '', challenge: `Bearer ${prm('/mcp/both')}, scope="demo:use", DPoP algs="${DPOP_ALGS.join(' ')}", ${prm('/mcp/both')}, scope="demo:use"` });
     // A wrong key is refused as a key (it has the key prefix), a token for another server by its audience.
     const wrongKey = await echo('/mcp/both', bearer(`${key.slice(0, -2)}xx`));
     expect(wrongKey.status).toBe(401);
@@ -103,7 +104,7 @@ servers:
     expect(await echo('/mcp/tokens', t)).toMatchObject({ status: 200, text: '/mcp/tokens' });
     for (const headers of [bearer(key), { 'x-api-key': key }, { ...t, 'x-api-key': key }]) {
       expect(await echo('/mcp/tokens', headers)).toEqual({
-        status: 401, text: '', challenge: `Bearer error="invalid_token", error_description="this server does not accept api keys", ${prm('/mcp/tokens')}`,
+        status: 401, text: '', challenge: `Bearer error="invalid_token", error_description="this server does not accept api keys", ${prm('/mcp/tokens')}, DPoP algs="${DPOP_ALGS.join(' ')}", ${prm('/mcp/tokens')}`,
       });
     }
     expect(s.audit().at(-1)).toMatchObject({ decision: 'AUTH_FAILED', reason: 'this server does not accept api keys' });

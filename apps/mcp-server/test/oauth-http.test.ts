@@ -35,6 +35,8 @@ describe('MCP server in OAuth mode over HTTP', () => {
         scopes_supported: ['db:read', 'db:write', 'db:admin'],
         bearer_methods_supported: ['header'],
         resource_name: 'MCP database tools',
+        dpop_signing_alg_values_supported: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],
+        dpop_bound_access_tokens_required: false,
       });
       expect(prm.scopes_supported).not.toContain('offline_access');
     }
@@ -44,7 +46,9 @@ describe('MCP server in OAuth mode over HTTP', () => {
     const res = await rpc(s.url, listTools());
     expect(res.status).toBe(401);
     const www = res.headers.get('www-authenticate');
-    expect(www).toBe(`Bearer resource_metadata="${s.base}/.well-known/oauth-protected-resource/mcp", scope="db:read db:write db:admin"`);
+    const params = `resource_metadata="${s.base}/.well-known/oauth-protected-resource/mcp", scope="db:read db:write db:admin"`;
+    // Both schemes it accepts (RFC 9449 §7.1), each pointing at the metadata.
+    expect(www).toBe(`Bearer ${params}, DPoP algs="ES256 ES384 RS256 PS256 EdDSA", ${params}`);
     expect(www).not.toMatch(/error=/);
     expect(www).not.toMatch(/offline_access/);
     expect(res.headers.get('cache-control')).toBe('no-store');

@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose';
-import { invalidToken, isBuiltinRole, isRoleName, ROLE_SCOPES, type Role } from '@stack/oauth';
+import { dpopBoundJkt, invalidToken, isBuiltinRole, refusedAsBearer, isRoleName, ROLE_SCOPES, type Role } from '@stack/oauth';
 import { freezeIdentity, type Identity } from './identity.ts';
 
 /**
@@ -68,5 +68,7 @@ export function identityFromClaims(payload: JWTPayload, nowSec: number, toleranc
     scopes: allowed.filter((s) => granted.includes(s)), // in the role's order, like the other kinds
     clientId,
     tokenId: jti,
+    // RFC 9449 §6.1: the key the token is bound to; the caller checks the proof (or refuses Bearer use).
+    ...(refusedAsBearer({ cnf: payload.cnf }) ? { binding: { jkt: dpopBoundJkt({ cnf: payload.cnf }) } } : {}),
   });
 }

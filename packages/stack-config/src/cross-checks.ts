@@ -75,6 +75,9 @@ export function crossCheck(doc: unknown, env: StackEnv): string[] {
       if (u.protocol === 'http:' && !isLoopback(u.hostname)) add(at('upstream', 'url'), 'must be https in production (plain http only to a loopback host: localhost, 127.0.0.1, [::1])');
     }
 
+    // `dpop: required` is about access tokens: a server that takes none could never be called.
+    if (raw.dpop === 'required' && Array.isArray(raw.auth) && !raw.auth.includes('oauth')) add(at('dpop'), "'required' needs oauth in auth (DPoP binds access tokens, not API keys)");
+
     const implies = scopeImplies.safeParse(raw.scope_implies);
     const impliesMap = implies.success ? implies.data : {};
     if (implies.success && scopesKnown) {

@@ -21,6 +21,8 @@
  *               else may. They stay unresolved here: see findSecretRefs and resolveRefs.
  *     auth      [oauth], [apikey] or both; not set: the MCP app's MCP_AUTH_MODE (oauth or apikey)
  *               decides, and MCP_AUTH_MODE=mtls or none applies to every server whatever it says.
+ *     dpop      `allowed` (default): bearer or DPoP-bound (RFC 9449) access tokens; `required`:
+ *               DPoP-bound ones only, advertised in its metadata; refused with an `auth` that lacks oauth.
  *     tools     tool name → { roles, scopes, rate_limit_per_minute? }.
  *     default   for tools the upstream lists and `tools` does not name: `deny` (the default) or
  *               one rule.
@@ -48,7 +50,7 @@
  * 2026-07-28: it is the authorization server's own). The file is at most 1 MiB, with at most 64
  * servers and 1000 rules per map.
  */
-export { parseStackFile, loadStackFile, type StackConfig, type StackEnv, type StackFileOptions, type ServerConfig, type ScopeConfig, type Rule, type RuleSet, type Upstream, type AuthMethod, type EnterpriseIdp, type WorkloadIssuer } from './stack-config.ts';
+export { parseStackFile, loadStackFile, type StackConfig, type StackEnv, type StackFileOptions, type ServerConfig, type ScopeConfig, type Rule, type RuleSet, type Upstream, type AuthMethod, type DpopMode, type EnterpriseIdp, type WorkloadIssuer } from './stack-config.ts';
 export { StackFileError } from './errors.ts';
 export { findRefs, findSecretRefs, resolveRefs, MissingRefError, type RefLocation, type RefLookup } from './refs.ts';
 export { createStackFileReloader, type StackFileHandlers, type StackFileReloader } from './reloader.ts';

@@ -177,6 +177,9 @@ export const server = z.strictObject({
     .refine((a) => new Set(a).size === a.length, 'must not repeat a method')
     // Not set: the MCP app's MCP_AUTH_MODE decides (oauth or apikey), so it stays undefined here.
     .optional(),
+  // RFC 9449: `required` refuses bearer access tokens (only DPoP-bound ones with a proof); `allowed`
+  // takes both. A DPoP-bound token is never accepted as a bearer token either way (§7.2).
+  dpop: z.enum(['required', 'allowed'], { error: 'must be required or allowed' }).default('allowed'),
   tools: ruleMap(toolName).default({}),
   default: defaultRule.default('deny'),
   resources: keyedRules(resourceUri).optional(),

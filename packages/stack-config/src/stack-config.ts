@@ -38,6 +38,8 @@ export type Upstream =
     };
 
 export type AuthMethod = 'oauth' | 'apikey';
+/** Whether a server's access tokens must be DPoP-bound (RFC 9449): `required`, or `allowed` (bearer or DPoP). */
+export type DpopMode = 'required' | 'allowed';
 
 export interface ServerConfig {
   name: string;
@@ -47,6 +49,8 @@ export interface ServerConfig {
   upstream: Upstream;
   /** How callers authenticate; undefined when the file does not say (the MCP app's MCP_AUTH_MODE then decides). */
   auth: readonly AuthMethod[] | undefined;
+  /** RFC 9449: `required` takes only DPoP-bound access tokens with a proof, `allowed` (the default) bearer ones too. */
+  dpop: DpopMode;
   tools: RuleSet;
   resources: RuleSet;
   prompts: RuleSet;
@@ -243,6 +247,7 @@ function buildServer(s: RawServer, sortScopes: (scopes: Iterable<string>) => str
     path: s.path,
     upstream: upstreamOf(s),
     auth: s.auth,
+    dpop: s.dpop,
     ...sets,
     scopeImplies: implies,
     defaultToolRatePerMinute: rate,

@@ -239,6 +239,16 @@ servers:
     expect(problems(up('{ builtin: database }', '\nauth: [mtls]'))).toEqual([expect.stringMatching(/^servers\.0\.auth\.0: /)]);
   });
 
+  it('[GW-STACK-VALIDATION] [RFC9449-RS-REQUIRED] dpop is required or allowed (default allowed), and required needs oauth among the auth methods', () => {
+    const dpop = (extra: string) => withServer(`${BASIC}${extra}`);
+    const servers = (text: string) => parseStackFile(text, { env: 'test' }).servers;
+    expect(servers(dpop(''))[0]!.dpop).toBe('allowed');
+    expect(servers(dpop('\ndpop: required'))[0]!.dpop).toBe('required');
+    expect(servers(dpop('\ndpop: required\nauth: [oauth, apikey]'))[0]!.dpop).toBe('required');
+    expect(problems(dpop('\ndpop: always'))).toEqual(['servers.0.dpop: must be required or allowed']);
+    expect(problems(dpop('\ndpop: required\nauth: [apikey]'))).toEqual(["servers.0.dpop: 'required' needs oauth in auth (DPoP binds access tokens, not API keys)"]);
+  });
+
   it('[GW-STACK-VALIDATION] plain http to an upstream off loopback is refused in production only', () => {
     const file = (url: string) => withServer(`name: s\npath: /s\nupstream: { url: "${url}" }`);
     expect(problems(file('http://upstream.internal:3001/mcp'), 'production')).toEqual([

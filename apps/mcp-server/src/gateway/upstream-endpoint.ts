@@ -18,7 +18,7 @@ import { INVALID_PARAMS, type ListItem, type Upstream } from '../upstream/types.
 export interface GatewayDeps {
   /** The MCP app's public origin: a server's resource URL is this followed by its path. */
   origin: string;
-  authenticatorFor: (audience: string, auth?: ServerConfig['auth']) => Authenticator;
+  authenticatorFor: (audience: string, auth?: ServerConfig['auth'], dpop?: ServerConfig['dpop']) => Authenticator;
   audit: Auditor;
   limits: RateLimits;
   /** `${secret:NAME}` from the encrypted store, `${env:NAME}` from the environment. */
@@ -182,7 +182,7 @@ export function createGatewayEndpoint(initial: ServerConfig, deps: GatewayDeps):
     resourceUrl,
     resourceMetadataUrl: resourceMetadataUrl(resourceUrl),
     title: `MCP server ${server.name}`,
-    authenticator: deps.authenticatorFor(resourceUrl, server.auth),
+    authenticator: deps.authenticatorFor(resourceUrl, server.auth, server.dpop),
     gate,
     policy: () => catalogue.policy,
     http: createMcpHttpServer(newServer, deps.onerror),

@@ -14,11 +14,13 @@ function credentials(request: FastifyRequest): Credentials {
     apiKey: typeof apiKey === 'string' ? apiKey : undefined,
     certificate: tls ? socket.getPeerCertificate!() : undefined,
     certificateAuthorized: tls ? socket.authorized === true : undefined,
+    dpopProof: request.headers.dpop,
+    method: request.method,
   };
 }
 
 /** Pipeline step 1: who is calling. Sets request.identity or answers 401 (audited as AUTH_FAILED). */
-export async function authenticateRequest(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+export async function authenticateRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const { audit } = request.server.mcp;
   // Each protected server accepts only tokens issued for it (RFC 8707 audience).
   const { authenticator } = endpointOf(request) ?? request.server.mcp;
@@ -28,6 +30,8 @@ export async function authenticateRequest(request: FastifyRequest, _reply: Fasti
     const reason = err instanceof OAuthError ? err.description : err instanceof StoreUnavailableError ? err.message : 'authentication failed';
     // A shared store that did not answer (the revocation list in Redis) is our failure, not the caller's.
     audit.record({ decision: err instanceof StoreUnavailableError ? 'ERROR' : 'AUTH_FAILED', requestId: request.id, address: request.ip, transport: 'http', reason });
+    // RFC 9449 §9: use_dpop_nonce carries the nonce to retry with (the error handler keeps headers set here).
+    if (err instanceof OAuthError && err.dpopNonce !== undefined) reply.header('dpop-nonce', err.dpopNonce);
     if (err instanceof OAuthError || err instanceof StoreUnavailableError) throw err;
     request.log.error({ err }, 'authentication error');
     throw new OAuthError('server_error', 'internal error', 500);

@@ -16,11 +16,12 @@ declare module 'fastify' {
 type CrossOrigin = NonNullable<NonNullable<RouteOptions['config']>['crossOrigin']>;
 
 // Only the request headers the MCP endpoint reads (the transport's, the 2026-07-28 routing
-// headers, an API key); a browser client sending any other one is refused by its own preflight.
-const MCP_REQUEST_HEADERS = 'Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID, X-API-Key';
+// headers, an API key, a DPoP proof); a browser client sending any other one is refused by its own preflight.
+const MCP_REQUEST_HEADERS = 'Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID, X-API-Key, DPoP';
 // A browser script reads only safelisted response headers unless named here: the challenge
-// (RFC 6750 §3, RFC 9728 §5.1) is what sends a client to the authorization server.
-const MCP_EXPOSED_HEADERS = 'WWW-Authenticate, Mcp-Session-Id, Retry-After';
+// (RFC 6750 §3, RFC 9728 §5.1) is what sends a client to the authorization server, and the
+// DPoP-Nonce (RFC 9449 §9) what it must put in its next proof.
+const MCP_EXPOSED_HEADERS = 'WWW-Authenticate, Mcp-Session-Id, Retry-After, DPoP-Nonce';
 const PUBLIC_REQUEST_HEADERS = 'Accept, MCP-Protocol-Version';
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 

@@ -54,6 +54,8 @@ export function createAuditor(sink: AuditSink, failures?: FailureAggregator): Au
         role: r.identity?.role,
         client: r.identity?.clientId,
         jti: r.identity?.kind === 'user' ? r.identity.tokenId : undefined,
+        // The token was sender-constrained (RFC 9449) and came with a proof by its key.
+        binding: r.identity?.binding ? 'dpop' : undefined,
         transport: r.transport,
         server: r.server,
         method: r.method?.slice(0, 64),

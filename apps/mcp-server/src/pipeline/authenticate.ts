@@ -1,8 +1,9 @@
 import { ConfigError } from '@stack/config';
-import { OAuthError, invalidToken, type Role } from '@stack/oauth';
+import { OAuthError, checkDpopBinding, invalidDpopProof, invalidToken, type Role } from '@stack/oauth';
 import { defaultRoleScopes, identityFromCertificate, isApiKeyShaped, type Identity, type RoleScopes } from '@stack/mcp-auth';
 import type { AuthMethod } from '@stack/stack-config';
 import type { AuthMode } from '../config.ts';
+import type { ServerDpop } from './dpop.ts';
 
 /** What a request presents; the transport (HTTP, TLS, stdio) fills in what it has. */
 export interface Credentials {
@@ -11,6 +12,9 @@ export interface Credentials {
   /** The peer certificate of a TLS connection, and whether its chain verified against our CA. */
   certificate?: { subject?: { CN?: string | string[] }; fingerprint256?: string } | undefined;
   certificateAuthorized?: boolean | undefined;
+  /** The `DPoP` proof header(s) and the request method (RFC 9449 §7), over HTTP. */
+  dpopProof?: string | readonly string[] | undefined;
+  method?: string | undefined;
 }
 
 /** Sent with no credentials at all: RFC 6750 §3.1 says the challenge then carries no error code. */
@@ -28,6 +32,10 @@ export interface Verifiers {
   noAuthRole?: Role;
   /** The declared roles and their scopes (the stack file's): for certificates and no-auth callers. */
   roleScopes?: RoleScopes;
+  /** DPoP for access tokens: the server's mode and the app's proof checks (with `jwt`). */
+  dpop?: ServerDpop;
+  /** The server's resource URL: the audience of its tokens and every proof's `htu`. */
+  resourceUrl?: string;
 }
 
 /**
@@ -52,19 +60,25 @@ export interface Authenticator {
   accepts: Accepts;
   /** Whether it takes OAuth access tokens: its server then has RFC 9728 metadata, which its challenges name. */
   oauth: boolean;
+  /** With `oauth`: the proof algorithms it accepts and whether it takes only DPoP-bound tokens (RFC 9449). */
+  dpop?: { algs: readonly string[]; required: boolean } | undefined;
   /** Returns the caller's identity or throws an invalid_token OAuthError (401). Never logs the credential. */
   authenticate(c: Credentials): Promise<Identity>;
 }
 
-// RFC 6750 §2.1: "Bearer" is case-insensitive, followed by one space and the token.
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+// RFC 6750 §2.1 and RFC 9449 §7.1: the scheme (case-insensitive), then one space and the token.
+const AUTHORIZATION = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
-function bearerToken(header: string | undefined): string | undefined {
+/** The scheme and the token of an Authorization header; undefined when there is none. */
+function presented(header: string | undefined): { dpop: boolean; token: string } | undefined {
   if (header === undefined || header === '') return undefined;
-  const m = BEARER.exec(header);
-  if (!m) throw invalidToken('authorization header must be "Bearer <token>"');
-  return m[1];
+  const m = AUTHORIZATION.exec(header);
+  if (!m) throw invalidToken('authorization header must be "Bearer <token>" or "DPoP <token>"');
+  return { dpop: m[1]!.toLowerCase() === 'dpop', token: m[2]! };
 }
+
+/** Whether a request presents its credential with the DPoP scheme (its challenges then use that scheme, RFC 9449 §7.1). */
+export const usesDpopScheme = (authorization: string | undefined): boolean => authorization !== undefined && /^DPoP /i.test(authorization);
 
 const need = <T>(x: T | undefined, what: string, accepts: Accepts): T => {
   if (x === undefined) throw new TypeError(`${what} is required for auth '${describeAccepts(accepts)}'`);
@@ -81,23 +95,46 @@ const need = <T>(x: T | undefined, what: string, accepts: Accepts): T => {
 function tokenOrKey(methods: readonly AuthMethod[], v: Verifiers): Authenticator {
   const jwt = methods.includes('oauth') ? need(v.jwt, 'a JWT verifier', methods) : undefined;
   const keys = methods.includes('apikey') ? need(v.apiKeys, 'an API key store', methods) : undefined;
+  const dpop = jwt ? need(v.dpop, 'DPoP proof checks', methods) : undefined;
+  const htu = dpop ? need(v.resourceUrl, 'the resource URL', methods) : '';
+  const required = dpop?.mode === 'required';
   const missing = jwt && keys ? 'no access token or api key was sent' : jwt ? 'no access token was sent' : 'no api key was sent';
+
+  /** RFC 9449 §7.1: a bound token with a proof by its key, for this method and URL. */
+  async function dpopBound(token: string, c: Credentials): Promise<Identity> {
+    const identity = await jwt!.verify(token);
+    const bound = identity.binding?.jkt;
+    if (bound === undefined) throw invalidToken('the DPoP scheme needs a DPoP-bound access token');
+    const jkt = await dpop!.checks.verify({ proof: c.dpopProof, method: c.method ?? 'POST', htu, accessToken: token });
+    // RFC 9449 §4.3 point 12, §6.1: a stolen token is useless without its key.
+    if (!checkDpopBinding(bound, jkt)) throw invalidDpopProof('the DPoP proof is not signed by the key the access token is bound to', 401);
+    return identity;
+  }
+
   return {
     accepts: methods,
     oauth: jwt !== undefined,
+    dpop: dpop ? { algs: dpop.checks.algs, required } : undefined,
     async authenticate(c) {
       if (c.apiKey) {
         if (!keys) throw invalidToken('this server does not accept api keys');
         return keys.verify(c.apiKey);
       }
-      const value = bearerToken(c.authorization);
-      if (!value) throw new MissingCredentialsError(missing);
+      const sent = presented(c.authorization);
+      if (!sent) throw new MissingCredentialsError(missing);
+      const value = sent.token;
       if (isApiKeyShaped(value)) {
         if (!keys) throw invalidToken('this server does not accept api keys');
+        if (sent.dpop) throw invalidToken('an api key is sent as X-API-Key or with the Bearer scheme');
         return keys.verify(value);
       }
       if (!jwt) throw invalidToken('this server accepts only api keys');
-      return jwt.verify(value);
+      if (sent.dpop) return dpopBound(value, c);
+      if (required) throw invalidToken('this server accepts only DPoP-bound access tokens, sent with the DPoP scheme and a proof');
+      const identity = await jwt.verify(value);
+      // RFC 9449 §7.2: whoever stole a bound token must not get to use it as a bearer token.
+      if (identity.binding) throw invalidToken('this access token is DPoP-bound: send it with the DPoP scheme and a proof');
+      return identity;
     },
   };
 }

@@ -25,6 +25,10 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
         scopes_supported: e.policy().scopesSupported.filter((s) => s !== 'offline_access'),
         bearer_methods_supported: ['header'],
         resource_name: e.title,
+        // RFC 9728 §2 (defined by RFC 9449): the proof algorithms, and whether bearer tokens are refused.
+        ...(e.authenticator.dpop
+          ? { dpop_signing_alg_values_supported: e.authenticator.dpop.algs, dpop_bound_access_tokens_required: e.authenticator.dpop.required }
+          : {}),
       };
     });
   }
