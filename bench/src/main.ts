@@ -49,7 +49,8 @@ const mainSpec: SeedSpec = {
   users: 50,
   clients: 100,
   backgroundTokens: 1000,
-  codes: wanted(c, 4) ? codesNeeded : 1,
+  // The first code is redeemed for (2)'s bearer token, the second for (2d)'s DPoP-bound one.
+  codes: wanted(c, 4) ? codesNeeded : 2,
   chainSets: [chainsPerRun(c)],
   sampleSize: 1000,
   // One caller per connection in the gateway scenarios (our app admits 8 requests in flight per identity).
@@ -60,7 +61,7 @@ let failed = false;
 try {
   const as = await startAuthServer(c, 'auth-main', mainSpec);
   try {
-    if ([1, 2, 3, 7].some((n) => wanted(c, n))) {
+    if ([1, 2, '2d', 3, 7].some((n) => wanted(c, n))) {
       await mcpScenarios(c, as, await accessTokenFrom(as.url, as.seeded.codes[0]!, c.resource));
     }
     await gatewayScenarios(c, as);

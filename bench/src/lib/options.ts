@@ -23,7 +23,7 @@ const HELP = `npm run bench [-- options]
   --quick             short runs and a small data set (checks that everything works, ~1 min)
   --connections=N     concurrent connections per scenario (default 10)
   --duration=S        measured seconds per scenario (default 10; 2 with --quick)
-  --only=1,2,7        run only these scenarios (g: the four gateway scenarios, g1…g4 one of them)
+  --only=1,2,7        run only these scenarios (2d: DPoP; g: the four gateway scenarios, g1…g4 one of them)
   --cpu-prof=DIR      write V8 CPU profiles of the servers into DIR
   --out=FILE          results file (default bench/results.md; --quick writes nothing unless given)`;
 
@@ -53,8 +53,8 @@ export function parseOptions(argv: string[]): BenchOptions {
   };
   const quick = values.quick;
   const only = new Set((values.only ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
-  const unknown = [...only].filter((s) => !/^(?:[1-7]|g[1-4]?)$/.test(s));
-  if (unknown.length) throw new Error(`--only: unknown scenario ${unknown.join(', ')} (1 to 7, g, g1 to g4)`);
+  const unknown = [...only].filter((s) => !/^(?:[1-7]|2d|g[1-4]?)$/.test(s));
+  if (unknown.length) throw new Error(`--only: unknown scenario ${unknown.join(', ')} (1 to 7, 2d, g, g1 to g4)`);
   return {
     quick,
     connections: num(values.connections, 10, 'connections'),

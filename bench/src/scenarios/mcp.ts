@@ -7,6 +7,7 @@ import { PUBLIC_CLIENT, REDIRECT_URI, USER_PASSWORD } from '../seed/auth-db.ts';
 import { record, wanted, type BenchContext } from './context.ts';
 import { startMcpServer, startSdkStack, type AuthServer } from './servers.ts';
 import { toolCall } from './targets.ts';
+import { dpopAccessToken, dpopKey, dpopToolCall } from './dpop.ts';
 
 interface LoginReport {
   attempted: number;
@@ -44,9 +45,10 @@ function runLogins(c: BenchContext, as: AuthServer, seconds: number): Promise<Lo
   });
 }
 
-/** Scenarios 1, 2, 7 and 3: the MCP tools/call path on our server and on the SDK's own stack. */
+/** Scenarios 1, 2 (2b, 2d), 7 and 3: the MCP tools/call path on our server and on the SDK's own stack. */
 export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken: string): Promise<void> {
   let server: ServerProcess | undefined;
+  let closeDpop: (() => Promise<void>) | undefined;
   try {
     if (wanted(c, 1)) {
       server = await startMcpServer(c, 'none', as.url);
@@ -54,13 +56,26 @@ export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken:
       await server.stop();
       server = undefined;
     }
-    if (wanted(c, 2) || wanted(c, 7)) {
-      server = await startMcpServer(c, 'oauth', as.url);
+    if (wanted(c, 2) || wanted(c, '2d') || wanted(c, 7)) {
+      // (2d): a DPoP-bound token for the same user and resource, and the key that signs its proofs.
+      const key = dpopKey();
+      const dpop = wanted(c, '2d') ? await dpopAccessToken(as.url, as.seeded.codes[1]!, c.resource, key, accessToken) : undefined;
+      if (dpop) console.log(`  (2d) DPoP-bound token from ${dpop.from}`);
+      closeDpop = dpop?.close;
+      server = await startMcpServer(c, 'oauth', as.url, undefined, dpop?.jwksUrl ? { AUTH_JWKS_URL: dpop.jwksUrl } : {});
       c.facts.set('mcp-rss-start-mb', server.rssMb());
       const target = toolCall(c.resource, accessToken);
       if (wanted(c, 2)) {
         record(c, { key: '2', scenario: 'MCP tools/call, bearer JWT (verify, rate limit, authorize, audit file)', result: await measure(target, c.load, server) });
         record(c, { key: '2b', scenario: 'as (2), from a 2026-07-28 client (envelope in _meta, Mcp-Method and Mcp-Name checked)', result: await measure(toolCall(c.resource, accessToken, '2026-07-28'), c.load, server) });
+      }
+      if (dpop) {
+        // Every request carries a proof never sent before, signed ahead of the run (a few thousand
+        // requests per second at most on one core, for warm-up and measured window alike).
+        const t = dpopToolCall(c.resource, key, dpop.token, Math.ceil((c.load.warmup + c.load.duration) * 3000));
+        const result = await measure(t, c.load, server);
+        const late = t.signedOnTheSpot();
+        record(c, { key: '2d', scenario: 'as (2), DPoP-bound token and a fresh ES256 proof per request', result, ...(late ? { extra: `${late} proofs signed during the run` } : {}) });
       }
       if (wanted(c, 7)) {
         // Logins start first and run past the end of the measurement, so every measured second has them.
@@ -101,5 +116,6 @@ export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken:
     }
   } finally {
     await server?.stop();
+    await closeDpop?.();
   }
 }

@@ -98,7 +98,7 @@ export type McpMode = 'none' | 'oauth';
  * The project's MCP server (bench/src/servers/mcp-server.ts: buildApp with the trivial tool); with
  * `gateway`, under that name with its own stack file, whose upstream servers it serves too.
  */
-export async function startMcpServer(c: BenchContext, mode: McpMode, issuer: string, gateway?: { name: string; stackFile: string }): Promise<ServerProcess> {
+export async function startMcpServer(c: BenchContext, mode: McpMode, issuer: string, gateway?: { name: string; stackFile: string }, env: Record<string, string> = {}): Promise<ServerProcess> {
   const name = gateway?.name ?? `mcp-${mode}`;
   const dir = join(c.work, name);
   mkdirSync(dir, { recursive: true });
@@ -118,6 +118,7 @@ export async function startMcpServer(c: BenchContext, mode: McpMode, issuer: str
       RATE_LIMIT_PER_MINUTE: '1000000',
       LOG_LEVEL: 'warn',
       ...(gateway ? { STACK_FILE: gateway.stackFile } : {}),
+      ...env,
     },
     readyUrl: `http://127.0.0.1:${c.mcpPort}/health`,
     logFile: logFile(c, name),

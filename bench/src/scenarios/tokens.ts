@@ -15,7 +15,7 @@ export async function tokenScenarios(c: BenchContext, as: AuthServer, engine: st
   });
   record(c, {
     key: `4-code${keySuffix}`, scenario: `token endpoint, authorization_code grant (PKCE), ${engine}`,
-    result: await measure(codeGrants(`${as.url}/token`, as.seeded.codes.slice(1), c.resource), c.load, as.proc),
+    result: await measure(codeGrants(`${as.url}/token`, as.seeded.codes.slice(2), c.resource), c.load, as.proc),
   });
 }
 
