@@ -167,6 +167,25 @@ describe('verifyDpopProof: key cache', () => {
     expect(() => createDpopKeyCache(0)).toThrow(TypeError);
   });
 
+  it('[RFC9449-PROOF-SYNTAX] a cached key verifies the next proofs with node:crypto for every alg, and refuses another key\'s or a changed signature', async () => {
+    for (const alg of ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']) {
+      const s = alg === 'ES256' ? es256 : await signer(alg);
+      const keyCache = createDpopKeyCache();
+      const exp = { keyCache, algs: [alg] };
+      expect(await outcome(await proof({}, {}, s), exp), alg).toBe('accepted');
+      expect(keyCache.get((await proof({}, {}, s)).split('.')[0]!)?.keyObject, alg).toBeDefined();
+      expect(await outcome(await proof({}, {}, s), exp), alg).toBe('accepted');
+      // The same header (so the cached key) over claims signed by another key of that alg.
+      const [h] = (await proof({}, {}, s)).split('.') as [string];
+      const [, c, sig] = (await proof({}, {}, await signer(alg))).split('.') as [string, string, string];
+      expect(await outcome(`${h}.${c}.${sig}`, exp), alg).toBe('invalid_dpop_proof: DPoP proof signature is invalid');
+      const [h2, c2, sig2] = (await proof({}, {}, s)).split('.') as [string, string, string];
+      const flipped = `${sig2.slice(0, 10)}${sig2[10] === 'A' ? 'B' : 'A'}${sig2.slice(11)}`;
+      expect(await outcome(`${h2}.${c2}.${flipped}`, exp), alg).toBe('invalid_dpop_proof: DPoP proof signature is invalid');
+      expect(await outcome(`${h2}.${c2}.${sig2.slice(0, -4)}`, exp), alg).toBe('invalid_dpop_proof: DPoP proof signature is invalid');
+    }
+  });
+
   it('[RFC9449-PROOF-SYNTAX] the key cache keeps the most recently used headers up to its size', () => {
     const c = createDpopKeyCache(2);
     const k = (jkt: string) => ({ alg: 'ES256', jwk: {}, key: es256.privateKey, jkt });
