@@ -233,7 +233,7 @@ describe('DPoP server nonces at the MCP server (RFC 9449 §9, MCP_DPOP_NONCE)', 
   });
   afterAll(async () => { await s?.close(); });
 
-  it('[RFC9449-RS-NONCE] [RFC9449-NONCE] answers a proof without a nonce with 401 use_dpop_nonce and a DPoP-Nonce header, and accepts the retry with it', async () => {
+  it('[RFC9449-RS-NONCE] [RFC9449-NONCE] answers a proof without a nonce with 401 use_dpop_nonce and a DPoP-Nonce header, accepts the retry with it and sends the nonce on the answer', async () => {
     const token = await issuer.sign({ aud: s.url, cnf: { jkt: alice.jkt } });
     const send = async (dpop: string) => s.app.inject({
       method: 'POST', url: '/mcp', payload: JSON.stringify(listTools()),
@@ -255,5 +255,7 @@ describe('DPoP server nonces at the MCP server (RFC 9449 §9, MCP_DPOP_NONCE)', 
     const retry = await send(await proof(alice, { htu: s.url, token, nonce: nonce as string }));
     expect(retry.statusCode).toBe(200);
     expect(retry.headers['www-authenticate']).toBeUndefined();
+    // Every DPoP answer carries the current nonce (RFC 9449 §8.2), so the client keeps up with rotation.
+    expect(retry.headers['dpop-nonce']).toBe(nonce);
   });
 });

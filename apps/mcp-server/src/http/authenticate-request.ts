@@ -26,6 +26,10 @@ export async function authenticateRequest(request: FastifyRequest, reply: Fastif
   const { authenticator } = endpointOf(request) ?? request.server.mcp;
   try {
     request.identity = await authenticator.authenticate(credentials(request));
+    // RFC 9449 §8.2, §9: a DPoP client takes the nonce from any answer, so it moves to the next
+    // window's nonce without a refused request.
+    const nonce = request.identity.binding ? authenticator.dpop?.nonce?.() : undefined;
+    if (nonce !== undefined) reply.header('dpop-nonce', nonce);
   } catch (err) {
     const reason = err instanceof OAuthError ? err.description : err instanceof StoreUnavailableError ? err.message : 'authentication failed';
     // A shared store that did not answer (the revocation list in Redis) is our failure, not the caller's.

@@ -60,8 +60,11 @@ export interface Authenticator {
   accepts: Accepts;
   /** Whether it takes OAuth access tokens: its server then has RFC 9728 metadata, which its challenges name. */
   oauth: boolean;
-  /** With `oauth`: the proof algorithms it accepts and whether it takes only DPoP-bound tokens (RFC 9449). */
-  dpop?: { algs: readonly string[]; required: boolean } | undefined;
+  /**
+   * With `oauth`: the proof algorithms it accepts, whether it takes only DPoP-bound tokens (RFC 9449)
+   * and, with server nonces on, the current nonce.
+   */
+  dpop?: { algs: readonly string[]; required: boolean; nonce?: (() => string) | undefined } | undefined;
   /** Returns the caller's identity or throws an invalid_token OAuthError (401). Never logs the credential. */
   authenticate(c: Credentials): Promise<Identity>;
 }
@@ -114,7 +117,7 @@ function tokenOrKey(methods: readonly AuthMethod[], v: Verifiers): Authenticator
   return {
     accepts: methods,
     oauth: jwt !== undefined,
-    dpop: dpop ? { algs: dpop.checks.algs, required } : undefined,
+    dpop: dpop ? { algs: dpop.checks.algs, required, nonce: dpop.checks.nonce } : undefined,
     async authenticate(c) {
       if (c.apiKey) {
         if (!keys) throw invalidToken('this server does not accept api keys');

@@ -26,6 +26,8 @@ export interface DpopRequest {
 /** The app's DPoP proof checks at its protected resources (RFC 9449 §7). */
 export interface ResourceDpop {
   algs: readonly string[];
+  /** With server nonces on: the current one, sent on every DPoP answer so a client rarely meets a use_dpop_nonce (RFC 9449 §8.2, §9). */
+  nonce?: (() => string) | undefined;
   /** Checks a proof (RFC 9449 §4.3, with the nonce when configured, 401 errors) and returns its key's thumbprint. */
   verify(req: DpopRequest): Promise<string>;
 }
@@ -40,8 +42,10 @@ export interface ResourceDpopOptions {
 }
 
 export function createResourceDpop(opts: ResourceDpopOptions): ResourceDpop {
+  const nonces = opts.nonces;
   return {
     algs: DPOP_ALGS,
+    nonce: nonces ? () => nonces.current() : undefined,
     async verify(req) {
       const { jkt } = await verifyDpopProof(req.proof, {
         htm: req.method,
