@@ -95,7 +95,7 @@ servers:
     issuer.sign({ aud, role: 'developer', scope: 'db:read demo:use', ...(key ? { cnf: { jkt: key.jkt } } : {}), ...claims });
   const post = async (path: string, body: unknown, headers: Record<string, string>) => {
     const res = await s.app.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, payload: JSON.stringify(body) });
-    return { status: res.statusCode, challenge: res.headers['www-authenticate'] as string | undefined, nonce: res.headers['dpop-nonce'] as string | undefined, json: () => res.json() as { error?: string; error_description?: string; result?: { content?: { text?: string }[] } } };
+    return { status: res.statusCode, challenge: res.headers['www-authenticate'] as string | undefined, nonce: res.headers['dpop-nonce'] as string | undefined, json: () => res.json<{ error?: string; error_description?: string; result?: { content?: { text?: string }[] } }>() };
   };
   const dpopCall = async (path: string, token: string, dpop: string | undefined, body: unknown = callTool('query', { sql: 'select 1' })) =>
     post(path, body, { authorization: `DPoP ${token}`, ...(dpop ? { dpop } : {}) });
@@ -217,7 +217,7 @@ servers:
     const elsewhere = await dpopCall('/mcp/strict', token, await proof(alice, { htu: s.url, token }), listTools());
     expect(elsewhere.json()).toMatchObject({ error: 'invalid_dpop_proof' });
 
-    const meta = async (path: string) => (await s.app.inject({ method: 'GET', url: `/.well-known/oauth-protected-resource${path}` })).json() as Record<string, unknown>;
+    const meta = async (path: string) => (await s.app.inject({ method: 'GET', url: `/.well-known/oauth-protected-resource${path}` })).json<Record<string, unknown>>();
     expect(await meta('/mcp/strict')).toMatchObject({ dpop_signing_alg_values_supported: [...DPOP_ALGS], dpop_bound_access_tokens_required: true });
     expect(await meta('/mcp')).toMatchObject({ dpop_signing_alg_values_supported: [...DPOP_ALGS], dpop_bound_access_tokens_required: false });
   });

@@ -65,7 +65,7 @@ export function dpopToolCall(url: string, key: DpopKey, accessToken: string, cou
  * with the authorization server's keys at `jwksUrl`. Either way the MCP server does the same work
  * per request: a cached token and one proof verification.
  */
-export async function dpopAccessToken(authUrl: string, code: { code: string; verifier: string }, resource: string, key: DpopKey, bearer: string): Promise<{ token: string; from: string; jwksUrl?: string; close(): Promise<void> }> {
+export async function dpopAccessToken(authUrl: string, code: { code: string; verifier: string }, resource: string, key: DpopKey, bearer: string): Promise<{ token: string; from: string; jwksUrl?: string; close: () => Promise<void> }> {
   const tokenUrl = `${authUrl}/token`;
   const res = await fetch(tokenUrl, {
     method: 'POST',
