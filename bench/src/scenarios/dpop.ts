@@ -6,29 +6,31 @@ import { MCP_HEADERS, TOOL_CALL_BODY } from '../servers/trivial-tool.ts';
 
 const b64u = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
-/** A client's DPoP key (ES256, the one MCP clients use) and its RFC 7638 thumbprint. */
+/** A client's DPoP key (ES256, the one MCP clients use, or RS256) and its RFC 7638 thumbprint. */
 export interface DpopKey {
+  alg: 'ES256' | 'RS256';
   privateKey: KeyObject;
-  jwk: { kty: string; crv: string; x: string; y: string };
+  jwk: Record<string, string>;
   jkt: string;
 }
 
-export function dpopKey(): DpopKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const { crv, x, y } = publicKey.export({ format: 'jwk' }) as { crv: string; x: string; y: string };
-  const jwk = { kty: 'EC', crv, x, y };
+export function dpopKey(alg: 'ES256' | 'RS256' = 'ES256'): DpopKey {
+  const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const exported = publicKey.export({ format: 'jwk' }) as Record<string, string>;
   // RFC 7638 §3.2: the required members in lexicographic order, no whitespace.
-  const jkt = createHash('sha256').update(JSON.stringify({ crv, kty: 'EC', x, y })).digest('base64url');
-  return { privateKey, jwk, jkt };
+  const required: Record<string, string> = alg === 'ES256' ? { crv: exported.crv!, kty: 'EC', x: exported.x!, y: exported.y! } : { e: exported.e!, kty: 'RSA', n: exported.n! };
+  const jkt = createHash('sha256').update(JSON.stringify(required)).digest('base64url');
+  return { alg, privateKey, jwk: required, jkt };
 }
 
 /** One RFC 9449 §4.2 proof: a fresh jti, `ath` when a token is given. */
 export function dpopProof(key: DpopKey, htm: string, htu: string, accessToken?: string): string {
-  const header = b64u({ typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk });
+  const header = b64u({ typ: 'dpop+jwt', alg: key.alg, jwk: key.jwk });
   const claims: Record<string, unknown> = { jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000) };
   if (accessToken) claims.ath = createHash('sha256').update(accessToken).digest('base64url');
   const input = `${header}.${b64u(claims)}`;
-  return `${input}.${sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  const signature = key.alg === 'ES256' ? sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' }) : sign('sha256', Buffer.from(input), key.privateKey);
+  return `${input}.${signature.toString('base64url')}`;
 }
 
 /**

@@ -3,7 +3,7 @@
 // file) reached through app.inject, its JWKS answered in process. Rounds alternate bearer and DPoP
 // so drift in the machine's load hits both alike; the median of each is reported, and their ratio
 // (the issue's target: at most 1.30). Pin it to a core (`taskset -c 1`) and run it more than once.
-// Usage: node --import tsx bench/src/tools/dpop-call-cpu.ts [calls per round] [rounds]
+// Usage: node --import tsx bench/src/tools/dpop-call-cpu.ts [calls per round] [rounds] [ES256|RS256 (the proof key)]
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,8 @@ import { MCP_HEADERS, TOOL_CALL_BODY, TOOL_DESCRIPTION, TOOL_NAME, TOOL_RESULT, 
 
 const perRound = Number(process.argv[2] ?? '3000');
 const rounds = Number(process.argv[3] ?? '6');
+const alg = process.argv[4] ?? 'ES256';
+if (alg !== 'ES256' && alg !== 'RS256') throw new Error('the proof alg must be ES256 or RS256');
 const CONCURRENCY = 10;
 const ISSUER = 'http://issuer.invalid';
 const URL_ = 'http://127.0.0.1:4999/mcp';
@@ -43,7 +45,7 @@ const app = await buildApp(config, {
 });
 await app.ready();
 
-const key = dpopKey();
+const key = dpopKey(alg);
 const bearer = accessToken({});
 const bound = accessToken({ cnf: { jkt: key.jkt } });
 const headers = { ...MCP_HEADERS, host: '127.0.0.1:4999' };
@@ -78,7 +80,7 @@ for (let r = 0; r < rounds; r++) {
 }
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 console.log(JSON.stringify({
-  callsPerRound: perRound, rounds,
+  callsPerRound: perRound, rounds, alg,
   bearerUsPerCall: Math.round(median(b)), dpopUsPerCall: Math.round(median(d)),
   ratio: Number((median(d) / median(b)).toFixed(2)),
   bearerRounds: b.map(Math.round), dpopRounds: d.map(Math.round),

@@ -1,4 +1,4 @@
-import { safeEqual } from '@stack/crypto';
+import { timingSafeEqual } from 'node:crypto';
 
 /** The RFC 7800 §3.1 confirmation claim of a DPoP-bound access token (RFC 9449 §6.1). */
 export interface DpopConfirmation {
@@ -32,5 +32,10 @@ export function refusedAsBearer(claims: { cnf?: unknown }): boolean {
  * a token that is not bound (no readable `cnf.jkt`). Constant time in the thumbprints' content.
  */
 export function checkDpopBinding(cnfJkt: unknown, proofJkt: string): boolean {
-  return typeof cnfJkt === 'string' && cnfJkt !== '' && safeEqual(cnfJkt, proofJkt);
+  if (typeof cnfJkt !== 'string' || cnfJkt === '') return false;
+  // Thumbprints have one length (43 characters for SHA-256): only a malformed one differs, and
+  // comparing the bytes directly spares two hashes per request.
+  const a = Buffer.from(cnfJkt);
+  const b = Buffer.from(proofJkt);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -1,4 +1,4 @@
-import { KeyObject, constants, createHash, verify as verifySignature, type VerifyKeyObjectInput, type VerifyPublicKeyInput } from 'node:crypto';
+import { KeyObject, constants, hash, timingSafeEqual, verify as verifySignature, type VerifyKeyObjectInput, type VerifyPublicKeyInput } from 'node:crypto';
 import { calculateJwkThumbprint, compactVerify, importJWK, type CryptoKey, type JWK } from 'jose';
 import { safeEqual } from '@stack/crypto';
 import { invalidDpopProof, OAuthError, useDpopNonce, type DpopErrorStatus } from './errors.ts';
@@ -130,7 +130,14 @@ export interface VerifiedDpopProof {
 
 /** RFC 9449 §4.1 `ath`: base64url(SHA-256(ASCII access token)). */
 export function accessTokenHash(accessToken: string): string {
-  return createHash('sha256').update(accessToken, 'ascii').digest('base64url');
+  return hash('sha256', Buffer.from(accessToken, 'ascii'), 'base64url');
+}
+
+/** Whether `ath` is the token's hash, in constant time: one hash, compared as bytes (both are 32 bytes when it is). */
+function athMatches(ath: string, accessToken: string): boolean {
+  const sent = Buffer.from(ath, 'base64url');
+  const expected = hash('sha256', Buffer.from(accessToken, 'ascii'), 'buffer');
+  return sent.length === expected.length && timingSafeEqual(sent, expected) && sent.toString('base64url') === ath;
 }
 
 /**
@@ -229,7 +236,7 @@ export async function verifyDpopProof(proof: string | readonly string[] | undefi
   // §4.3 point 12 (first half): the proof is for the token presented with it.
   if (expect.accessToken !== undefined) {
     if (typeof claims.ath !== 'string') throw fail("DPoP proof has no 'ath' for the access token");
-    if (!safeEqual(claims.ath, accessTokenHash(expect.accessToken))) throw fail("DPoP proof 'ath' does not match the access token");
+    if (!athMatches(claims.ath, expect.accessToken)) throw fail("DPoP proof 'ath' does not match the access token");
   }
 
   // §4.3 point 6: the signature, with the key from the header.
