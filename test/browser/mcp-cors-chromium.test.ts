@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DPOP_SIGNING_ALGS } from '@stack/oauth';
 import type { Browser, Page } from 'playwright-core';
 import { startIssuer, startMcpServer, type TestIssuer, type TestMcpServer } from '../../apps/mcp-server/test/helpers.ts';
 import { launchChromium, startCallbackServer, type CallbackServer } from '../helpers/chromium.ts';
@@ -68,7 +69,7 @@ describe('a browser-based MCP client (Chromium)', () => {
       const refused = await callFromPage(page, s.url);
       expect(refused.status).toBe(401);
       const params = `resource_metadata="${s.base}/.well-known/oauth-protected-resource/mcp", scope="db:read db:write db:admin"`;
-      expect(refused.wwwAuthenticate).toBe(`Bearer ${params}, DPoP algs="ES256 ES384 RS256 PS256 EdDSA", ${params}`);
+      expect(refused.wwwAuthenticate).toBe(`Bearer ${params}, DPoP algs="${DPOP_SIGNING_ALGS.join(' ')}", ${params}`);
 
       // The challenge leads to the metadata, which the page reads too.
       const prm = await page.evaluate(async (u) => (await fetch(u, { headers: { 'mcp-protocol-version': '2025-11-25' } })).json(), `${s.base}/.well-known/oauth-protected-resource/mcp`);

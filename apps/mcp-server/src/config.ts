@@ -52,9 +52,7 @@ const schema = z
     REDIS_REVOCATION_SYNC_MS: positiveInt.min(100).max(60_000).default(1000),
     BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024).default(256 * 1024),
     // RFC 9449 §9: require server nonces in DPoP proofs (one extra round trip per nonce window).
-    MCP_DPOP_NONCE: envBool.default(false),
-    // The nonce key every instance (and the authorization server, when it shares the origin) shares.
-    DPOP_NONCE_SECRET: key256.optional(),
+    MCP_DPOP_NONCE: z.enum(['off', 'on']).default('off'),
     MCP_DPOP_REPLAY_MAX_ENTRIES: positiveInt.min(1000).max(10_000_000).default(200_000),
     KEY_ENCRYPTION_KEY: key256.optional(),
     // Comma-separated older KEKs: the audit log's files written before a KEK rotation are still checked.
@@ -141,10 +139,11 @@ const schema = z
       bodyLimit: c.BODY_LIMIT_BYTES,
       /**
        * DPoP proofs at every server taking access tokens (RFC 9449 §7): server nonces when `nonce`
-       * (the secret random per process when none is set), and how many live proof `jti`s the
-       * in-process replay store holds (a new proof is refused with 503 rather than one forgotten).
+       * (derived from the key-encryption key, as the authorization server's), and how many live
+       * proof `jti`s the in-process replay store holds without Redis (a new proof is refused with
+       * 503 rather than one forgotten).
        */
-      dpop: { nonce: c.MCP_DPOP_NONCE, nonceSecret: c.DPOP_NONCE_SECRET, replayMaxEntries: c.MCP_DPOP_REPLAY_MAX_ENTRIES },
+      dpop: { nonce: c.MCP_DPOP_NONCE === 'on', replayMaxEntries: c.MCP_DPOP_REPLAY_MAX_ENTRIES },
       keyEncryptionKey: c.KEY_ENCRYPTION_KEY,
       previousKeyEncryptionKeys: list(c.KEY_ENCRYPTION_KEY_PREVIOUS),
       logLevel: c.LOG_LEVEL,

@@ -1,5 +1,6 @@
 import { FailureAggregator, type AuditLog, type AuditSink } from '@stack/audit';
 import { openMcpDb, type McpDb } from '@stack/db';
+import { loadKeks } from '@stack/crypto';
 import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, stackRoleScopes, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
 import type { AuthMethod, DpopMode, StackConfig } from '@stack/stack-config';
 import type { JtiStore } from '@stack/oauth';
@@ -47,7 +48,7 @@ export interface BuildDeps {
   inFlightLimits?: Partial<InFlightLimits>;
   /** What `${env:NAME}` in the stack file's upstream headers and env reads (main.ts passes process.env; default none). */
   environment?: Readonly<Record<string, string | undefined>>;
-  /** Where accepted DPoP proofs' `jti`s are kept; defaults to a bounded in-process store (one instance). */
+  /** Where accepted DPoP proofs' `jti`s are kept; defaults to Redis when configured, else a bounded in-process store. */
   dpopReplay?: JtiStore;
 }
 
@@ -206,11 +207,15 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     }
   }
 
-  // DPoP proofs (RFC 9449 §7): one replay store, key cache and nonce source for every server, so a
-  // proof is accepted once whichever path it is replayed to. With several instances the replay
-  // store must be shared (deps.dpopReplay): each in-process one sees only its own proofs.
+  // DPoP proofs (RFC 9449 §7): one replay store (Redis when REDIS_URL is set), key cache and nonce
+  // source for every server, so a proof is accepted once whichever path or instance it is replayed to.
   let dpop: ResourceDpop | undefined;
-  const dpopChecks = () => (dpop ??= createAppDpop(config.dpop, now, deps.dpopReplay));
+  const dpopChecks = () => (dpop ??= createAppDpop(config.dpop, {
+    now,
+    redis,
+    replay: deps.dpopReplay,
+    keyEncryptionKey: () => loadKeks({ key: config.keyEncryptionKey, previous: config.previousKeyEncryptionKeys, dataDir: config.dataDir, production: config.env === 'production' })[0]!.key,
+  }));
 
   // One per protected server: a token is accepted only by the server it was issued for (RFC 8707),
   // and only the methods the server's stack entry names (serverAccepts).

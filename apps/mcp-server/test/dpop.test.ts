@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { accessTokenHash } from '@stack/oauth';
+import { accessTokenHash, sharedDpopNonces } from '@stack/oauth';
 import { callTool, listTools, startMcpServer, useIssuer, type TestMcpServer } from './helpers.ts';
 import { fixture, runNode, type Lines } from './upstream-helpers.ts';
 import { DPOP_ALGS } from '../src/pipeline/dpop.ts';
@@ -39,6 +39,7 @@ function proof(signer: Holder, c: ProofClaims, jwk: JWK = signer.jwk): Promise<s
 }
 
 const ALGS = `algs="${DPOP_ALGS.join(' ')}"`;
+const KEK = Buffer.alloc(32, 9);
 const toolText = (body: { result?: { content?: { text?: string }[] } }) => body.result?.content?.[0]?.text ?? '';
 
 /**
@@ -223,13 +224,13 @@ servers:
   });
 });
 
-describe('DPoP server nonces at the MCP server (RFC 9449 §9, MCP_DPOP_NONCE)', () => {
+describe('DPoP server nonces at the MCP server (RFC 9449 §9, MCP_DPOP_NONCE=on)', () => {
   const issuer = useIssuer();
   let s: TestMcpServer;
   let alice: Holder;
   beforeAll(async () => {
     alice = await holder();
-    s = await startMcpServer({ AUTH_ISSUER: issuer.url, MCP_DPOP_NONCE: 'true', DPOP_NONCE_SECRET: Buffer.alloc(32, 9).toString('base64'), MCP_ALLOWED_ORIGINS: 'https://app.example' });
+    s = await startMcpServer({ AUTH_ISSUER: issuer.url, MCP_DPOP_NONCE: 'on', KEY_ENCRYPTION_KEY: KEK.toString('base64'), MCP_ALLOWED_ORIGINS: 'https://app.example' });
   });
   afterAll(async () => { await s?.close(); });
 
@@ -251,6 +252,10 @@ describe('DPoP server nonces at the MCP server (RFC 9449 §9, MCP_DPOP_NONCE)', 
     const wrong = await send(await proof(alice, { htu: s.url, token, nonce: 'not-the-nonce' }));
     expect(wrong.statusCode).toBe(401);
     expect(wrong.json()).toMatchObject({ error: 'use_dpop_nonce' });
+
+    // The authorization server's nonces (DPOP_NONCE=on with the same key) are these same values: a
+    // client keeping one nonce per origin may use either's.
+    expect(sharedDpopNonces(KEK, Date.now).isValid(nonce as string)).toBe(true);
 
     const retry = await send(await proof(alice, { htu: s.url, token, nonce: nonce as string }));
     expect(retry.statusCode).toBe(200);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DPOP_SIGNING_ALGS } from '@stack/oauth';
 import { createHash } from 'node:crypto';
 import { createStaticRevocationList } from '@stack/mcp-auth';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -35,7 +36,7 @@ describe('MCP server in OAuth mode over HTTP', () => {
         scopes_supported: ['db:read', 'db:write', 'db:admin'],
         bearer_methods_supported: ['header'],
         resource_name: 'MCP database tools',
-        dpop_signing_alg_values_supported: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],
+        dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
         dpop_bound_access_tokens_required: false,
       });
       expect(prm.scopes_supported).not.toContain('offline_access');
@@ -48,7 +49,7 @@ describe('MCP server in OAuth mode over HTTP', () => {
     const www = res.headers.get('www-authenticate');
     const params = `resource_metadata="${s.base}/.well-known/oauth-protected-resource/mcp", scope="db:read db:write db:admin"`;
     // Both schemes it accepts (RFC 9449 §7.1), each pointing at the metadata.
-    expect(www).toBe(`Bearer ${params}, DPoP algs="ES256 ES384 RS256 PS256 EdDSA", ${params}`);
+    expect(www).toBe(`Bearer ${params}, DPoP algs="${DPOP_SIGNING_ALGS.join(' ')}", ${params}`);
     expect(www).not.toMatch(/error=/);
     expect(www).not.toMatch(/offline_access/);
     expect(res.headers.get('cache-control')).toBe('no-store');

@@ -34,8 +34,6 @@ export async function authenticateRequest(request: FastifyRequest, reply: Fastif
     const reason = err instanceof OAuthError ? err.description : err instanceof StoreUnavailableError ? err.message : 'authentication failed';
     // A shared store that did not answer (the revocation list in Redis) is our failure, not the caller's.
     audit.record({ decision: err instanceof StoreUnavailableError ? 'ERROR' : 'AUTH_FAILED', requestId: request.id, address: request.ip, transport: 'http', reason });
-    // RFC 9449 §9: use_dpop_nonce carries the nonce to retry with (the error handler keeps headers set here).
-    if (err instanceof OAuthError && err.dpopNonce !== undefined) reply.header('dpop-nonce', err.dpopNonce);
     if (err instanceof OAuthError || err instanceof StoreUnavailableError) throw err;
     request.log.error({ err }, 'authentication error');
     throw new OAuthError('server_error', 'internal error', 500);

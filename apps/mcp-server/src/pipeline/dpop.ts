@@ -1,15 +1,16 @@
-import { createDpopNonces, createDpopKeyCache, createMemoryJtiStore, verifyDpopProof, type DpopKeyCache, type DpopNonces, type JtiStore } from '@stack/oauth';
+import { DPOP_SIGNING_ALGS, createDpopKeyCache, createMemoryJtiStore, sharedDpopNonces, verifyDpopProof, type DpopKeyCache, type DpopNonces, type JtiStore } from '@stack/oauth';
+import { redisJtiStore, type SharedRedis } from '@stack/redis';
 import type { DpopMode } from '@stack/stack-config';
 
 /**
  * The proof algorithms a resource accepts (RFC 9449 §7.1 `algs`, RFC 9728 §2
- * `dpop_signing_alg_values_supported`): ES256 first, the one MCP clients use; the others are the
- * common asymmetric ones. Never `none` nor HMAC (verifyDpopProof refuses those anyway).
+ * `dpop_signing_alg_values_supported`): the authorization server's, so a key it binds a token to
+ * signs proofs every MCP server takes.
  */
-export const DPOP_ALGS: readonly string[] = Object.freeze(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']);
+export const DPOP_ALGS: readonly string[] = DPOP_SIGNING_ALGS;
 
-/** How long a resource nonce lasts: accepted for one to two windows after it is issued (createDpopNonces). */
-export const DPOP_NONCE_ROTATE_SECONDS = 300;
+/** Distinct proof keys whose checked header is kept (a client reuses one key for many proofs). */
+const KEY_CACHE_ENTRIES = 1000;
 
 /** What one request presents for a DPoP check. */
 export interface DpopRequest {
@@ -65,25 +66,33 @@ export function createResourceDpop(opts: ResourceDpopOptions): ResourceDpop {
 export interface DpopSettings {
   /** MCP_DPOP_NONCE: require server nonces in proofs. */
   nonce: boolean;
-  /** DPOP_NONCE_SECRET: shared by every instance (and the authorization server when it shares the origin). */
-  nonceSecret: Uint8Array | undefined;
-  /** MCP_DPOP_REPLAY_MAX_ENTRIES: live proof `jti`s the in-process replay store holds. */
+  /** MCP_DPOP_REPLAY_MAX_ENTRIES: live proof `jti`s the in-process replay store holds (without Redis). */
   replayMaxEntries: number;
 }
 
+export interface AppDpopDeps {
+  now: () => number;
+  /** The current key-encryption key, read only when nonces are on: they derive from it (sharedDpopNonces). */
+  keyEncryptionKey: () => Uint8Array;
+  /** Shared state (REDIS_URL): proof `jti`s go there, so a proof accepted by one instance is refused by every other. */
+  redis?: SharedRedis | undefined;
+  /** Overrides the replay store (tests, embedding). */
+  replay?: JtiStore | undefined;
+}
+
 /**
- * The app's DPoP state, one per runtime: the replay store (`replay` when given, e.g. a shared one),
- * the key cache and, when nonces are on, the nonce source. Without a configured secret the nonce
- * secret is random per process: nonces then hold only for this instance.
+ * The app's DPoP state, one per runtime: the replay store (Redis when configured, else bounded in
+ * process, RFC 9449 §11.1), the key cache and, when nonces are on, the nonce source. Nonces derive
+ * from the key-encryption key as the authorization server's do, so both apps (and every instance)
+ * with the same KEY_ENCRYPTION_KEY, or sharing the DATA_DIR holding the generated one, agree: a
+ * client keeps one nonce per origin, and the two may share one.
  */
-export function createAppDpop(settings: DpopSettings, now: () => number, replay?: JtiStore): ResourceDpop {
-  const nonces = settings.nonce
-    ? createDpopNonces({ secret: settings.nonceSecret ?? crypto.getRandomValues(new Uint8Array(32)), now, rotateSeconds: DPOP_NONCE_ROTATE_SECONDS })
-    : undefined;
+export function createAppDpop(settings: DpopSettings, deps: AppDpopDeps): ResourceDpop {
+  const { now } = deps;
   return createResourceDpop({
-    replay: replay ?? createMemoryJtiStore({ maxEntries: settings.replayMaxEntries, now }),
-    keyCache: createDpopKeyCache(),
-    nonces,
+    replay: deps.replay ?? (deps.redis ? redisJtiStore(deps.redis, 'dpop-jti', now) : createMemoryJtiStore({ maxEntries: settings.replayMaxEntries, now })),
+    keyCache: createDpopKeyCache(KEY_CACHE_ENTRIES),
+    nonces: settings.nonce ? sharedDpopNonces(deps.keyEncryptionKey(), now) : undefined,
     now,
   });
 }
