@@ -9,9 +9,11 @@ import { endpointOf } from '../endpoint.ts';
 export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const identity = request.identity!;
   const { mcp } = request.server;
-  // A client that goes away early gets its handler aborted.
+  // A client that goes away before its answer is written gets its handler aborted. Once the
+  // answer is ended, 'close' may still come before 'finish' (writableFinished false): that is not
+  // a client leaving, and aborting then cost a DOMException per request.
   const aborted = new AbortController();
-  const onClose = () => { if (!reply.raw.writableFinished) aborted.abort(); };
+  const onClose = () => { if (!reply.raw.writableEnded) aborted.abort(); };
   reply.raw.once('close', onClose);
   // A JSON-RPC response from the client names no revision; the 2025 transport acknowledges it.
   const era = request.mcpEra ?? 'legacy';
@@ -25,10 +27,12 @@ export async function serveMcp(request: FastifyRequest, reply: FastifyReply): Pr
       signal: aborted.signal,
     });
   } catch (err) {
+    reply.raw.off('close', onClose);
     request.log.error({ err }, 'mcp request failed');
     return reply.status(500).header('cache-control', 'no-store').type('application/json')
       .send({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } });
   }
+  reply.raw.off('close', onClose);
   reply.status(res.status);
   reply.header('cache-control', 'no-store');
   // The answer is complete and about to be written: a client that does not read it in time loses
