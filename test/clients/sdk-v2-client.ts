@@ -11,13 +11,15 @@
  *        the demo `query`s: the first before the refresh, the rest after it), SDK_V2_EMIT_TOKEN=1
  *        (emit access tokens, for a test to present elsewhere), SDK_V2_FIRST_SCOPE=<scope> (ask
  *        for this scope the first time; a later 403 insufficient_scope is then stepped up through the
- *        browser again). Progress is one JSON object per line on stdout; exit code 1 on failure.
+ *        browser again), SDK_V2_DPOP=1 (the provider implements dpop(): tokens are DPoP-bound, RFC 9449;
+ *        every HTTP exchange is then emitted as an `http` event, without credentials). Progress is
+ *        one JSON object per line on stdout; exit code 1 on failure.
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import {
-  Client, StreamableHTTPClientTransport, UnauthorizedError,
-  type OAuthClientInformationContext, type OAuthClientMetadata, type OAuthClientProvider, type OAuthDiscoveryState,
+  Client, DpopSession, StreamableHTTPClientTransport, UnauthorizedError,
+  type FetchLike, type OAuthClientInformationContext, type OAuthClientMetadata, type OAuthClientProvider, type OAuthDiscoveryState,
   type StoredOAuthClientInformation, type StoredOAuthTokens,
 } from '@modelcontextprotocol/client';
 
@@ -78,6 +80,11 @@ class DesktopProvider implements OAuthClientProvider {
   lastState = '';
   private verifier = '';
   constructor(readonly redirectUrl: string) {}
+  /**
+   * Set only with SDK_V2_DPOP (the SDK goes DPoP when the method exists): one session, key pair and
+   * nonces, for the life of the registration, as the SDK asks.
+   */
+  declare dpop?: () => Promise<DpopSession>;
 
   get clientMetadata(): OAuthClientMetadata {
     return {
@@ -133,6 +140,34 @@ class DesktopProvider implements OAuthClientProvider {
   }
 }
 
+/** The claims of a compact JWS, unverified: the test reads what the client sent. */
+function jwtClaims(jwt: string | null): Record<string, unknown> | undefined {
+  if (!jwt) return undefined;
+  try { return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>; } catch { return undefined; }
+}
+
+/**
+ * The transport's fetch (under the SDK's DPoP wrapper, and the one its token requests use): emits
+ * each exchange — scheme, whether a proof and a proof nonce were sent, the challenge or OAuth error
+ * that came back and whether a DPoP-Nonce came with it — never a token, proof or nonce value.
+ */
+const loggingFetch: FetchLike = async (input, init) => {
+  const url = new URL(input.toString());
+  const headers = new Headers(init?.headers);
+  const res = await fetch(input, init);
+  let error: unknown;
+  if (res.status === 400 && url.pathname.endsWith('/token')) error = ((await res.clone().json().catch(() => ({}))) as { error?: unknown }).error;
+  const challenge = res.headers.get('www-authenticate') ?? undefined;
+  emit('http', {
+    method: (init?.method ?? 'GET').toUpperCase(), origin: url.origin, path: url.pathname, status: res.status,
+    scheme: headers.get('authorization')?.split(' ')[0], proof: headers.has('dpop'), proof_nonce: jwtClaims(headers.get('dpop'))?.nonce !== undefined,
+    challenge_schemes: challenge ? [...challenge.matchAll(/(?:^|,\s*)(Bearer|DPoP)(?= |,|$)/gi)].map((m) => m[1]) : undefined,
+    challenge_error: challenge ? /error="([^"]+)"/.exec(challenge)?.[1] : undefined, error, dpop_nonce: res.headers.has('dpop-nonce'),
+    grant_type: init?.body instanceof URLSearchParams ? init.body.get('grant_type') : undefined,
+  });
+  return res;
+};
+
 // The client speaks 2026-07-28 (SDK 2.x defaults to the 2025 handshake); SDK_V2_MODE=legacy speaks 2025-11-25.
 const newClient = () => new Client({ name: 'sdk-v2-e2e', version: '1.0.0' }, {
   versionNegotiation: { mode: process.env.SDK_V2_MODE === 'legacy' ? 'legacy' : { pin: '2026-07-28' } },
@@ -141,7 +176,13 @@ const newClient = () => new Client({ name: 'sdk-v2-e2e', version: '1.0.0' }, {
 async function run(): Promise<void> {
   const callback = await listenForCallback();
   const provider = new DesktopProvider(callback.redirectUrl);
-  const transport = () => new StreamableHTTPClientTransport(serverUrl, { authProvider: provider });
+  const dpop = process.env.SDK_V2_DPOP === '1';
+  if (dpop) {
+    const session = DpopSession.create();
+    provider.dpop = () => session;
+    emit('dpop_key', { thumbprint: (await session).thumbprint, alg: (await session).alg });
+  }
+  const transport = () => new StreamableHTTPClientTransport(serverUrl, { authProvider: provider, ...(dpop ? { fetch: loggingFetch } : {}) });
   try {
     let client = newClient();
     try {
