@@ -50,6 +50,7 @@ servers:
     path: /mcp/fixture
     upstream: { url: "http://127.0.0.1:${port}/mcp", headers: { Authorization: "Bearer \${secret:FIXTURE_TOKEN}" } }
     auth: [oauth, apikey]
+    dpop: required
     default: { roles: [admin, developer], scopes: ["demo:use"] }
     resources:
       "demo://readme": { roles: [admin, developer, viewer], scopes: ["files:read"] }
@@ -149,14 +150,36 @@ servers:
     expect((await auth('apikey')).database).toEqual(['apikey', 'MCP_AUTH_MODE']);
     expect(Object.values(await auth('mtls'))).toEqual(Array(4).fill(['mtls', 'MCP_AUTH_MODE']));
     const table = await cli(['list', '--no-connect']);
-    expect(table.stdout).toContain('\nfixture (/mcp/fixture), auth: oauth, apikey\n');
-    expect(table.stdout).toContain('\nfiles (/mcp/files), auth: oauth (MCP_AUTH_MODE)\n');
+    expect(table.stdout).toContain('\nfixture (/mcp/fixture), auth: oauth, apikey; dpop: required\n');
+    expect(table.stdout).toContain('\nfiles (/mcp/files), auth: oauth (MCP_AUTH_MODE); dpop: allowed\n');
+    expect(table.stdout).toContain('\nmissing (/mcp/missing), auth: apikey\n');
     env.MCP_AUTH_MODE = 'kerberos';
     try {
       expect((await cli(['list'])).code).toBe(2);
     } finally {
       delete env.MCP_AUTH_MODE;
     }
+  });
+
+  it('[GW-SERVERS-LIST] [RFC9449-RS-REQUIRED] shows each server\'s dpop mode where it takes access tokens, in the table and in --json', async () => {
+    const dpop = async (mode?: string) => {
+      const saved = env.MCP_AUTH_MODE;
+      env.MCP_AUTH_MODE = mode;
+      try {
+        const r = await cli(['list', '--no-connect', '--json']);
+        return Object.fromEntries((JSON.parse(r.stdout) as { name: string; dpop: string | null }[]).map((x) => [x.name, x.dpop]));
+      } finally {
+        env.MCP_AUTH_MODE = saved;
+      }
+    };
+    // `allowed` is the default; an api-key-only server takes no access token, so DPoP does not apply.
+    expect(await dpop()).toEqual({ database: 'allowed', files: 'allowed', fixture: 'required', missing: null });
+    // MCP_AUTH_MODE=apikey makes the servers naming no auth api-key servers; mtls, none: no tokens anywhere.
+    expect(await dpop('apikey')).toEqual({ database: null, files: null, fixture: 'required', missing: null });
+    expect(Object.values(await dpop('mtls'))).toEqual(Array(4).fill(null));
+    const table = await cli(['list', '--no-connect']);
+    expect(table.stdout).toContain('\ndatabase (/mcp), auth: oauth (MCP_AUTH_MODE); dpop: allowed\n');
+    expect(table.stdout).toContain('\nfixture (/mcp/fixture), auth: oauth, apikey; dpop: required\n');
   });
 
   it('[GW-STACK-VALIDATION] reports every problem of an invalid stack file and exits 1', async () => {

@@ -14,7 +14,8 @@ import { serverAccepts } from '../pipeline/authenticate.ts';
 
 const USAGE = `Usage: npm run admin -- servers list [--json] [--no-connect]
 
-Lists each MCP server in the stack file: its path, how callers authenticate, its upstream and
+Lists each MCP server in the stack file: its path, how callers authenticate (and, where it takes
+access tokens, whether they must be DPoP-bound: dpop required or allowed), its upstream and
 whether it answers, the tools it offers and the rule that applies to each (roles, scopes, rate
 limit per minute, or denied), and its resource and prompt rules.
 Upstreams are asked for their tools (a stdio server is started for it and stopped again), each
@@ -43,6 +44,8 @@ interface ServerReport {
   auth: string[];
   /** Where that comes from: the server's entry or MCP_AUTH_MODE. */
   authFrom: 'stack file' | 'MCP_AUTH_MODE';
+  /** The entry's `dpop` (RFC 9449) where the server takes access tokens; null where it takes none, so the setting does nothing. */
+  dpop: ServerConfig['dpop'] | null;
   upstream: string;
   health: string;
   tools: ToolRow[];
@@ -85,7 +88,8 @@ async function report(s: ServerConfig, mode: AuthMode, connectUpstreams: boolean
   const accepts = serverAccepts(mode, s.auth);
   const auth = typeof accepts === 'string' ? [accepts] : [...accepts];
   const base = {
-    name: s.name, path: s.path, auth, authFrom: s.auth && typeof accepts !== 'string' ? 'stack file' as const : 'MCP_AUTH_MODE' as const, upstream: describeUpstream(s),
+    name: s.name, path: s.path, auth, authFrom: s.auth && typeof accepts !== 'string' ? 'stack file' as const : 'MCP_AUTH_MODE' as const,
+    dpop: typeof accepts !== 'string' && accepts.includes('oauth') ? s.dpop : null, upstream: describeUpstream(s),
     resources: itemRows(s.resources).map(([uri, rule]) => ({ uri, rule })),
     prompts: itemRows(s.prompts).map(([name, rule]) => ({ name, rule })),
   };
@@ -153,7 +157,7 @@ async function list(args: string[], io: CliIo): Promise<void> {
     io.stdout.write(`${stack.source}\n\n`);
     io.stdout.write(formatTable(['SERVER', 'PATH', 'UPSTREAM', 'HEALTH'], reports.map((r) => [r.name, r.path, r.upstream, r.health])));
     for (const r of reports) {
-      io.stdout.write(`\n${r.name} (${r.path}), auth: ${r.auth.join(', ')}${r.authFrom === 'MCP_AUTH_MODE' ? ' (MCP_AUTH_MODE)' : ''}\n`);
+      io.stdout.write(`\n${r.name} (${r.path}), auth: ${r.auth.join(', ')}${r.authFrom === 'MCP_AUTH_MODE' ? ' (MCP_AUTH_MODE)' : ''}${r.dpop ? `; dpop: ${r.dpop}` : ''}\n`);
       if (r.tools.length === 0) io.stdout.write('  no tools known\n');
       else io.stdout.write(formatTable(['  TOOL', 'RULE (roles | scopes | rate)', 'LISTED'], r.tools.map((t) => [`  ${t.name}`, t.rule, t.listed ? 'yes' : 'no'])));
       if (r.resources.length) io.stdout.write(formatTable(['  RESOURCE', 'RULE (roles | scopes | rate)'], r.resources.map((x) => [`  ${x.uri}`, x.rule])));
