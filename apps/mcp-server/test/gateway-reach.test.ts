@@ -1,22 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, callTool, listTools, rpc, startMcpServer, useIssuer, type TestMcpServer } from './helpers.ts';
+import { bearer, callTool, freePort, listTools, rpc, startMcpServer, useIssuer, type TestMcpServer } from './helpers.ts';
 import { fixture } from './upstream-helpers.ts';
 import type { GatewayEndpoint } from '../src/gateway/upstream-endpoint.ts';
 
 const toolText = (body: { result?: { content?: { text?: string }[] } }) => body.result?.content?.[0]?.text ?? '';
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /**
  * Reaching the upstream: who the catalogue is asked for under per-identity isolation, what a caller
@@ -30,7 +20,8 @@ describe('gateway: reaching the upstream', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mcp-gateway-reach-'));
-    const gone = await closedPort();
+    // A port nothing listens on.
+    const gone = await freePort();
     writeFileSync(join(dir, 'stack.yaml'), `
 roles: [admin, developer, viewer]
 scopes:

@@ -44,14 +44,14 @@ export function openAuthStack(config: AuthConfig, log: AuthStackLog): AuthStack 
   const derive = (s: StackConfig) => {
     // A server whose entry takes only API keys has no use for an access token: none is issued for
     // it. One that names no auth follows the MCP app's MCP_AUTH_MODE, which this server cannot see.
-    const servers = s.servers.filter((srv) => srv.auth === undefined || srv.auth.includes('oauth'));
-    const urls = servers.map((srv) => `${config.mcpPublicOrigin.replace(/\/+$/, '')}${srv.path}`);
+    const allUrls = s.resourceUrls(config.mcpPublicOrigin);
+    const served = s.servers.flatMap((srv, i) => (srv.auth === undefined || srv.auth.includes('oauth') ? [{ srv, url: allUrls[i]! }] : []));
     const declared = Object.keys(s.scopes);
-    const used = new Map(servers.map((srv, i) => {
+    const used = new Map(served.map(({ srv, url }) => {
       const needed = new Set(srv.scopesSupported);
-      return [urls[i]!, Object.freeze(declared.filter((sc) => needed.has(sc) || [...srv.expand([sc])].some((x) => needed.has(x))))];
+      return [url, Object.freeze(declared.filter((sc) => needed.has(sc) || [...srv.expand([sc])].some((x) => needed.has(x))))];
     }));
-    return { resources: Object.freeze(urls), scopes: Object.freeze(declared), used };
+    return { resources: Object.freeze(served.map((x) => x.url)), scopes: Object.freeze(declared), used };
   };
   let derived = derive(reloader.current());
   return {

@@ -44,16 +44,6 @@ export interface GatewayEndpoint extends Endpoint {
 const asToolRule = (r: Rule): ToolRule => Object.freeze({ roles: r.roles, scopes: r.scopes, ratePerMinute: r.ratePerMinute });
 const identityKey = (identity: { kind: string; subject: string }) => `${identity.kind}:${identity.subject}`;
 
-/**
- * Every scope the server's rules name (tools, resources, prompts and their defaults): its metadata
- * and challenges name them all, whether or not the upstream lists the tool yet, so that neither
- * depends on reaching the upstream (the metadata is public and must not start a child process).
- */
-function declaredScopes(server: ServerConfig): string[] {
-  const sets = [server.tools, server.resources, server.prompts];
-  return sets.flatMap((set) => [...Object.values(set.rules), ...(set.default === 'deny' ? [] : [set.default])]).flatMap((r) => r.scopes);
-}
-
 function connect(server: ServerConfig, lookup: GatewayDeps['lookup']): Upstream {
   const resolveAll = (m: Readonly<Record<string, string>>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, resolveRefs(v, lookup)]));
   const limits = { name: server.name, timeoutMs: server.timeoutSeconds * 1000, maxResponseBytes: server.maxResponseBytes };
@@ -85,8 +75,12 @@ export function createGatewayEndpoint(initial: ServerConfig, deps: GatewayDeps):
   const resourceUrl = `${deps.origin}${server.path}`;
   const upstream = connect(server, deps.lookup);
   const withItemScopes = (policy: Policy): Policy => {
-    const extra = declaredScopes(server).filter((sc) => !policy.scopesSupported.includes(sc));
-    return extra.length ? Object.freeze({ ...policy, scopesSupported: Object.freeze([...policy.scopesSupported, ...new Set(extra)]) }) : policy;
+    // Every scope the server's rules name (ServerConfig.scopesSupported: tools, resources, prompts
+    // and their defaults), whether or not the upstream lists the tool yet: the metadata and
+    // challenges do not depend on reaching the upstream (the metadata is public and must not start
+    // a child process).
+    const extra = server.scopesSupported.filter((sc) => !policy.scopesSupported.includes(sc));
+    return extra.length ? Object.freeze({ ...policy, scopesSupported: Object.freeze([...policy.scopesSupported, ...extra]) }) : policy;
   };
   const empty = withItemScopes(buildPolicy({}, server.scopeImplies, server.name));
   let catalogue: { from: readonly ListItem[] | undefined; tools: ReadonlyMap<string, PreparedTool>; policy: Policy } = { from: undefined, tools: new Map(), policy: empty };
