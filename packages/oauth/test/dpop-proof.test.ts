@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { prng } from './jwt-fixtures.ts';
 import { KeyObject, createHash, sign } from 'node:crypto';
 import { CompactSign, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import {
@@ -335,18 +336,6 @@ describe('verifyDpopProof: replay and nonces (RFC 9449 §8, §11.1)', () => {
     expect(await outcome(await proof({ htm: 'GET' }), { nonce: 'n' })).toBe("invalid_dpop_proof: DPoP proof 'htm' does not match the request method");
   });
 });
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('verifyDpopProof: fuzzing', () => {
   const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.,= \u00e9\u0000';
