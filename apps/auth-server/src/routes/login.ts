@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthorizationRequest } from '../services/authorization-request.ts';
-import { auditFlow, continueAuthorization, pendingRequest } from '../services/authorization-flow.ts';
+import { auditFlow, pendingRequest } from '../services/authorization-flow.ts';
 import type { LoginVerdict } from '../services/login-limiter.ts';
-import { knownDevice, sessionId, setDeviceCookie, setSessionCookie } from '../services/page-cookies.ts';
-import { createSession, deleteSession } from '../services/sessions.ts';
+import { knownDevice } from '../services/page-cookies.ts';
+import { completeSignIn } from '../services/sign-in.ts';
 import { findUserByEmail, verifyPassword, type UserRecord } from '../services/users.ts';
 import { formParams } from '../plugins/form-body.ts';
 import { pageErrorHandler } from '../views/pages.ts';
@@ -77,14 +77,6 @@ async function auditFailedLogin(app: FastifyInstance, request: FastifyRequest, r
   });
 }
 
-/** A device cookie for the account, and a fresh session id at every login with the old one ended (session fixation). */
-async function startSession(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, user: UserRecord, email: string): Promise<void> {
-  setDeviceCookie(app, reply, email);
-  await deleteSession(app.ctx, sessionId(app, request));
-  const session = await createSession(app.ctx, user.id);
-  setSessionCookie(app, reply, session.id);
-}
-
 /** GET /login shows the form for a pending authorization request; POST /login checks the password. */
 export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
   app.setErrorHandler(pageErrorHandler);
@@ -118,8 +110,6 @@ export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
     }
 
     await verdict.succeeded();
-    await startSession(app, request, reply, user, email);
-    auditFlow(app, request, 'login.succeeded', { user: user.id, client: req.clientId, decision: 'allow' });
-    return continueAuthorization(app, request, reply, req, user, { pendingId: id, afterForm: true });
+    return completeSignIn(app, request, reply, user, { method: 'password', deviceAccount: email }, { id, request: req });
   });
 };
