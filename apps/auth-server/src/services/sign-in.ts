@@ -14,6 +14,11 @@ export interface SignInProof {
   method: string;
   /** The account name a device cookie is kept for (the email for a password sign-in). */
   deviceAccount?: string | undefined;
+  /**
+   * Authentication methods an upstream identity provider asserted (its ID token's `amr`, OpenID
+   * Connect Core section 2); a configured value there counts as the second factor.
+   */
+  amr?: string[] | undefined;
 }
 
 /** A device cookie for the account, and a fresh session id at every sign-in with the old one ended (session fixation). */
