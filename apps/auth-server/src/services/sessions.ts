@@ -13,7 +13,7 @@ export async function createSession(ctx: AppContext, userId: string): Promise<Ne
   const id = randomToken(32);
   const t = ctx.now();
   const expiresAt = t + ctx.config.sessionTtl * 1000;
-  await ctx.store.sessions.create({ idHash: tokenHash(id), userId, createdAt: t, expiresAt }, t);
+  await ctx.store.sessions.create({ idHash: tokenHash(id), userId, createdAt: t, expiresAt, lastSeenAt: t }, t);
   return { id, expiresAt };
 }
 

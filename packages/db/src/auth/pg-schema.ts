@@ -48,13 +48,23 @@ export const signingKeys = pgTable('signing_keys', {
 
 // No foreign key to users, unlike SQLite: drizzle-kit writes references as "public"."users", which
 // would pin the tables to the public schema (DATABASE_SCHEMA, and each test's own schema, need
-// others). Users are never deleted, only disabled, and disabling deletes their sessions.
+// others). Deleting a user (`users delete`) deletes their rows in the same transaction instead.
 export const sessions = pgTable('sessions', {
   idHash: text().primaryKey(),
   userId: text().notNull(),
   createdAt: ms().notNull(),
   expiresAt: ms().notNull(),
+  lastSeenAt: ms(),
 }, (t) => [index('sessions_user_idx').on(t.userId)]);
+
+/** Password reset links (see the SQLite schema). */
+export const passwordResets = pgTable('password_resets', {
+  tokenHash: text().primaryKey(),
+  userId: text().notNull(),
+  createdAt: ms().notNull(),
+  expiresAt: ms().notNull(),
+  usedAt: ms(),
+}, (t) => [index('password_resets_user_idx').on(t.userId)]);
 
 export const authorizationCodes = pgTable('authorization_codes', {
   codeHash: text().primaryKey(),

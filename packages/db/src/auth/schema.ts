@@ -61,7 +61,21 @@ export const sessions = sqliteTable('sessions', {
   userId: text().notNull().references(() => users.id, { onDelete: 'cascade' }),
   createdAt: integer().notNull(),
   expiresAt: integer().notNull(),
+  /** When the session was last used, to within SESSION_TOUCH_INTERVAL (services/sessions.ts); shown on the account page. */
+  lastSeenAt: integer(),
 }, (t) => [index('sessions_user_idx').on(t.userId)]);
+
+/**
+ * Password reset links made by an admin (`users reset-link`), by the SHA-256 of the random token in
+ * the link. Used once (usedAt), and only until expiresAt.
+ */
+export const passwordResets = sqliteTable('password_resets', {
+  tokenHash: text().primaryKey(),
+  userId: text().notNull().references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: integer().notNull(),
+  expiresAt: integer().notNull(),
+  usedAt: integer(),
+}, (t) => [index('password_resets_user_idx').on(t.userId)]);
 
 export const authorizationCodes = sqliteTable('authorization_codes', {
   codeHash: text().primaryKey(),
