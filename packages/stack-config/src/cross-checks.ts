@@ -1,6 +1,6 @@
 import { problem, type Path } from './errors.ts';
 import { expandScopes } from './expand.ts';
-import { defaultRule, enterpriseIdp, jwksUri, registration as registrationSchema, workloadIssuer, roles as rolesSchema, rule as ruleSchema, scopeEntry, scopeImplies, scopeToken, serverName, serverPath, upstream as upstreamSchema, type RawRule } from './schema.ts';
+import { defaultRule, enterpriseIdp, jwksUri, mfa as mfaSchema, registration as registrationSchema, workloadIssuer, roles as rolesSchema, rule as ruleSchema, scopeEntry, scopeImplies, scopeToken, serverName, serverPath, upstream as upstreamSchema, type RawRule } from './schema.ts';
 
 export type StackEnv = 'production' | 'development' | 'test';
 
@@ -43,6 +43,13 @@ export function crossCheck(doc: unknown, env: StackEnv): string[] {
   if (ccRole !== undefined && declaredRoles && !declaredRoles.has(ccRole)) add(['registration', 'client_credentials_role'], `role '${ccRole}' is not in roles`);
 
   checkTrustedIssuers(doc, env, declaredRoles, add);
+
+  const mfa = mfaSchema.safeParse(doc.mfa ?? {});
+  if (mfa.success && declaredRoles) {
+    mfa.data.required_roles.forEach((r, i) => {
+      if (!declaredRoles.has(r)) add(['mfa', 'required_roles', i], `role '${r}' is not in roles`);
+    });
+  }
 
   const scopesKnown = isObject(doc.scopes);
   const allScopeEntriesValid = [...scopeRoles.values()].every((r) => r !== undefined);

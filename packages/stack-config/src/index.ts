@@ -44,13 +44,16 @@
  *                        token endpoint and issuer), subject_pattern? (whole sub), jti? required|optional }.
  *                      jwks_uri: https (plain http only to loopback, and not in production); at most
  *                      32 of each, issuers unique, roles declared.
+ *   mfa:               { required_roles: roles that must pass a second factor at every sign-in
+ *                        (enrolling one first), trust_federated_amr: upstream ID token `amr` values
+ *                        that count as a second factor }; both default to none, roles declared.
  *
  * A rule's roles and scopes must be declared, each of its roles must be able to hold every scope it
  * needs (directly or through scope_implies), and offline_access is never a rule's scope (MCP
  * 2026-07-28: it is the authorization server's own). The file is at most 1 MiB, with at most 64
  * servers and 1000 rules per map.
  */
-export { parseStackFile, loadStackFile, type StackConfig, type StackEnv, type StackFileOptions, type ServerConfig, type ScopeConfig, type Rule, type RuleSet, type Upstream, type AuthMethod, type DpopMode, type EnterpriseIdp, type WorkloadIssuer } from './stack-config.ts';
+export { parseStackFile, loadStackFile, type StackConfig, type StackEnv, type StackFileOptions, type ServerConfig, type ScopeConfig, type Rule, type RuleSet, type Upstream, type AuthMethod, type DpopMode, type EnterpriseIdp, type WorkloadIssuer, type MfaPolicy } from './stack-config.ts';
 export { StackFileError } from './errors.ts';
 export { findRefs, findSecretRefs, resolveRefs, MissingRefError, type RefLocation, type RefLookup } from './refs.ts';
 export { createStackFileReloader, type StackFileHandlers, type StackFileReloader } from './reloader.ts';

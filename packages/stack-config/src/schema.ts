@@ -307,10 +307,25 @@ export const workloadIssuers = z
   .refine(uniqueIssuers, 'must not list an issuer twice')
   .default([]);
 
+/** An `amr` value (OpenID Connect Core §2; RFC 8176 registers mfa, hwk, otp, swk, …). */
+const amrValue = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be an amr value: 1-64 letters, digits or _ . : -');
+
+/**
+ * Second factors. `required_roles`: people with these roles must pass a second factor (TOTP, a
+ * passkey or a recovery code) at every sign-in, enrolling one first if they have none.
+ * `trust_federated_amr`: a sign-in through an upstream identity provider whose ID token's `amr`
+ * holds one of these values counts as having passed the second factor already. Both default to none.
+ */
+export const mfa = z.strictObject({
+  required_roles: z.array(roleName).max(MAX_ROLES).refine((r) => new Set(r).size === r.length, 'must not repeat a role').default([]),
+  trust_federated_amr: z.array(amrValue).max(16, 'must list at most 16 values').default([]),
+});
+
 export const stackFile = z.strictObject({
   roles,
   scopes,
   registration: registration.optional(),
+  mfa: mfa.default({ required_roles: [], trust_federated_amr: [] }),
   enterprise_idps: enterpriseIdps,
   workload_issuers: workloadIssuers,
   servers: z.array(server).min(1, 'must list at least one server').max(MAX_SERVERS, `must list at most ${MAX_SERVERS} servers`),

@@ -86,11 +86,21 @@ export interface StackConfig {
   enterpriseIdps: readonly EnterpriseIdp[];
   /** Workload identity issuers whose tokens the token endpoint accepts (jwt-bearer grant), in file order. */
   workloadIssuers: readonly WorkloadIssuer[];
+  /** Second factors: the roles that must pass one, and the upstream `amr` values that count as one. */
+  mfa: MfaPolicy;
   /** The scopes a role may be granted, in declaration order. */
   scopesForRole(role: string): readonly string[];
   /** Each server's resource URL (RFC 8707 / RFC 9728 `resource`): the public origin followed by its path. */
   resourceUrls(publicOrigin: string): string[];
   serverByPath(path: string): ServerConfig | undefined;
+}
+
+/** The stack file's `mfa` section. */
+export interface MfaPolicy {
+  /** People with these roles pass a second factor at every sign-in (enrolling one first if they have none). */
+  requiredRoles: readonly string[];
+  /** A federated sign-in whose ID token `amr` holds one of these has passed the second factor upstream. */
+  trustFederatedAmr: readonly string[];
 }
 
 /** An enterprise IdP trusted for ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant). */
@@ -218,6 +228,7 @@ function build(file: RawStackFile, source: string): StackConfig {
     workloadIssuers: file.workload_issuers.map((w) => ({
       issuer: w.issuer, jwksUri: w.jwks_uri, audience: w.audience, subjectPattern: w.subject_pattern, clientId: w.client_id, role: w.role, jti: w.jti,
     })),
+    mfa: { requiredRoles: [...new Set(file.mfa.required_roles)], trustFederatedAmr: [...new Set(file.mfa.trust_federated_amr)] },
     scopesForRole: (role: string) => scopeNames.filter((s) => scopes[s]!.roles.includes(role)),
     resourceUrls: (publicOrigin: string) => servers.map((s) => `${publicOrigin.replace(/\/+$/, '')}${s.path}`),
     serverByPath: (path: string) => byPath.get(path),

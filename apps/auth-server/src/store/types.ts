@@ -10,6 +10,9 @@ export type SessionRecord = typeof authSchema.sessions.$inferSelect;
 export type AuthorizationCodeRecord = typeof authSchema.authorizationCodes.$inferSelect;
 export type RefreshTokenRecord = typeof authSchema.refreshTokens.$inferSelect;
 export type IssuedAccessTokenRecord = typeof authSchema.issuedAccessTokens.$inferSelect;
+export type TotpFactorRecord = typeof authSchema.totpFactors.$inferSelect;
+export type PasskeyRecord = typeof authSchema.passkeys.$inferSelect;
+export type WebauthnChallengeRecord = typeof authSchema.webauthnChallenges.$inferSelect;
 export type Role = UserRecord['role'];
 
 /** A user as shown to operators (never the password hash). */
@@ -163,6 +166,40 @@ export interface ConsentRepo {
   grant(k: ConsentKey, scopes: readonly string[], now: number): Promise<void>;
 }
 
+/** Second factors: TOTP, recovery codes, passkeys and the WebAuthn challenges handed out. */
+export interface MfaRepo {
+  /** The user's TOTP factor, confirmed or waiting for its first code. */
+  totp(userId: string): Promise<TotpFactorRecord | undefined>;
+  /** Stores a new unconfirmed secret (replacing an unconfirmed one); false when a confirmed factor exists. */
+  startTotp(row: TotpFactorRecord): Promise<boolean>;
+  /** Confirms an unconfirmed factor, recording the step of its first code; false when there was none to confirm. */
+  confirmTotp(userId: string, step: number, now: number): Promise<boolean>;
+  /**
+   * Accepts a code of time step `step` once (conditional UPDATE … WHERE last_step < step): of any
+   * number of concurrent uses of one code, or of an older one, at most one returns true.
+   */
+  useTotpStep(userId: string, step: number): Promise<boolean>;
+  deleteTotp(userId: string): Promise<boolean>;
+  /** Replaces every recovery code of the user with these hashes, atomically. */
+  replaceRecoveryCodes(userId: string, hashes: readonly string[], now: number): Promise<void>;
+  /** Spends an unused code (conditional UPDATE … WHERE used_at IS NULL): true once. */
+  useRecoveryCode(userId: string, hash: string, now: number): Promise<boolean>;
+  unusedRecoveryCodes(userId: string): Promise<number>;
+  deleteRecoveryCodes(userId: string): Promise<void>;
+  /** The user's passkeys, oldest first. */
+  passkeys(userId: string): Promise<PasskeyRecord[]>;
+  findPasskey(id: string): Promise<PasskeyRecord | undefined>;
+  /** Adds a passkey; false when its credential id is registered already (to anyone). */
+  addPasskey(row: PasskeyRecord): Promise<boolean>;
+  /** Records a use: the new counter, only while the stored one is still `from` (concurrent uses: one wins). */
+  usePasskey(id: string, from: number, counter: number, now: number): Promise<boolean>;
+  deletePasskey(userId: string, id: string): Promise<boolean>;
+  /** Stores a challenge handed to a browser, sweeping expired ones. */
+  addChallenge(row: WebauthnChallengeRecord, now: number): Promise<void>;
+  /** Deletes and so spends a live challenge of this user and purpose: true once. */
+  takeChallenge(challenge: string, userId: string, purpose: WebauthnChallengeRecord['purpose'], now: number): Promise<boolean>;
+}
+
 export interface SweepCutoffs {
   now: number;
   /** Sealed successors of tokens rotated before this are dropped. */
@@ -187,6 +224,7 @@ export interface AuthStore {
   codes: CodeRepo;
   tokens: TokenRepo;
   consents: ConsentRepo;
+  mfa: MfaRepo;
   /** Where the audit log's chain was last anchored (checked at start and by `audit verify`). */
   auditAnchors: AuditAnchorStore;
   /** Deletes what can no longer matter: expired tokens, codes, sessions and pending requests, old seals. */

@@ -150,3 +150,37 @@ export const auditAnchors = pgTable('audit_anchors', {
   file: text().notNull(),
   at: ms().notNull(),
 }, (t) => [index('audit_anchors_log_idx').on(t.log, t.at)]);
+
+// Second factors (see the SQLite schema). No foreign keys, as for sessions.
+export const totpFactors = pgTable('totp_factors', {
+  userId: text().primaryKey(),
+  secretEnvelope: jsonb().$type<Record<string, unknown>>().notNull(),
+  createdAt: ms().notNull(),
+  confirmedAt: ms(),
+  lastStep: ms(),
+});
+
+export const recoveryCodes = pgTable('recovery_codes', {
+  userId: text().notNull(),
+  codeHash: text().notNull(),
+  createdAt: ms().notNull(),
+  usedAt: ms(),
+}, (t) => [primaryKey({ columns: [t.userId, t.codeHash] })]);
+
+export const passkeys = pgTable('passkeys', {
+  id: text().primaryKey(),
+  userId: text().notNull(),
+  publicKey: text().notNull(),
+  counter: ms().notNull(),
+  transports: jsonb().$type<string[]>().notNull(),
+  name: text().notNull(),
+  createdAt: ms().notNull(),
+  lastUsedAt: ms(),
+}, (t) => [index('passkeys_user_idx').on(t.userId)]);
+
+export const webauthnChallenges = pgTable('webauthn_challenges', {
+  challenge: text().primaryKey(),
+  userId: text().notNull(),
+  purpose: text({ enum: ['register', 'authenticate'] }).notNull(),
+  expiresAt: ms().notNull(),
+}, (t) => [index('webauthn_challenges_exp_idx').on(t.expiresAt)]);

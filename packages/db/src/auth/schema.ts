@@ -173,4 +173,47 @@ export const pendingAuthorizations = sqliteTable('pending_authorizations', {
   expiresAt: integer().notNull(),
 }, (t) => [index('pending_exp_idx').on(t.expiresAt), index('pending_addr_idx').on(t.addressKey, t.createdAt)]);
 
+/**
+ * A person's TOTP authenticator (RFC 6238): the shared secret, envelope-encrypted with the
+ * key-encryption key like the signing keys. confirmedAt is null while enrollment waits for the first
+ * valid code. lastStep is the time step of the last accepted code: a code of that step or an earlier
+ * one is refused (RFC 6238 §5.2, one use per code).
+ */
+export const totpFactors = sqliteTable('totp_factors', {
+  userId: text().primaryKey().references(() => users.id, { onDelete: 'cascade' }),
+  secretEnvelope: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  createdAt: integer().notNull(),
+  confirmedAt: integer(),
+  lastStep: integer(),
+});
+
+/** One-time recovery codes, only as SHA-256 of the user id and the code; usedAt set when spent. */
+export const recoveryCodes = sqliteTable('recovery_codes', {
+  userId: text().notNull().references(() => users.id, { onDelete: 'cascade' }),
+  codeHash: text().notNull(),
+  createdAt: integer().notNull(),
+  usedAt: integer(),
+}, (t) => [primaryKey({ columns: [t.userId, t.codeHash] })]);
+
+/** WebAuthn credentials (passkeys): the credential id and COSE public key (base64url), and the signature counter. */
+export const passkeys = sqliteTable('passkeys', {
+  id: text().primaryKey(),
+  userId: text().notNull().references(() => users.id, { onDelete: 'cascade' }),
+  publicKey: text().notNull(),
+  counter: integer().notNull(),
+  transports: text({ mode: 'json' }).$type<string[]>().notNull(),
+  /** A label the person can tell their passkeys apart by. */
+  name: text().notNull(),
+  createdAt: integer().notNull(),
+  lastUsedAt: integer(),
+}, (t) => [index('passkeys_user_idx').on(t.userId)]);
+
+/** WebAuthn challenges handed to a browser, each usable once (deleted when used) and only until expiresAt. */
+export const webauthnChallenges = sqliteTable('webauthn_challenges', {
+  challenge: text().primaryKey(),
+  userId: text().notNull(),
+  purpose: text({ enum: ['register', 'authenticate'] }).notNull(),
+  expiresAt: integer().notNull(),
+}, (t) => [index('webauthn_challenges_exp_idx').on(t.expiresAt)]);
+
 export { auditAnchors } from '../audit-anchors.ts';

@@ -6,8 +6,9 @@ import { availabilityGuard, guarded, type AvailabilityLog } from './availability
 import { pgClients, pgPending, pgSigningKeys } from './clients.ts';
 import { pgCodes, pgTokens } from './grants.ts';
 import { pgAuditAnchors } from './audit-anchors.ts';
+import { pgMfa } from './mfa.ts';
 
-const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations } = pgAuthSchema;
+const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations, webauthnChallenges } = pgAuthSchema;
 
 export interface PgStoreOptions extends PgOptions {
   log: AvailabilityLog;
@@ -33,6 +34,7 @@ export async function openPgStore(o: PgStoreOptions): Promise<AuthStore> {
     codes: guarded(pgCodes(db), run),
     tokens: guarded(pgTokens(db), run),
     consents: guarded(pgConsents(db), run),
+    mfa: guarded(pgMfa(db), run),
     auditAnchors: guarded(pgAuditAnchors(db), run),
     sweep: (c) => run(() => db.transaction(async (tx) => {
       await tx.update(refreshTokens).set({ successorSealed: null })
@@ -43,6 +45,7 @@ export async function openPgStore(o: PgStoreOptions): Promise<AuthStore> {
       await tx.delete(revokedAccessTokens).where(lt(revokedAccessTokens.expiresAt, c.revokedBefore));
       await tx.delete(sessions).where(lt(sessions.expiresAt, c.now));
       await tx.delete(pendingAuthorizations).where(lt(pendingAuthorizations.expiresAt, c.now));
+      await tx.delete(webauthnChallenges).where(lt(webauthnChallenges.expiresAt, c.now));
     })),
     ping: () => run(async () => {
       await db.execute(sql`select 1`);

@@ -5,8 +5,9 @@ import { sqliteConsents, sqliteSessions, sqliteUsers } from './accounts.ts';
 import { sqliteClients, sqlitePending, sqliteSigningKeys } from './clients.ts';
 import { sqliteCodes, sqliteTokens } from './grants.ts';
 import { hotStatements } from './hot-statements.ts';
+import { sqliteMfa } from './mfa.ts';
 
-const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations } = authSchema;
+const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations, webauthnChallenges } = authSchema;
 
 /**
  * The embedded store: one SQLite file (WAL) through better-sqlite3. Its calls are synchronous and
@@ -26,6 +27,7 @@ export function openSqliteStore(path: string): AuthStore {
     codes: sqliteCodes(db, hot),
     tokens: sqliteTokens(db, hot),
     consents: sqliteConsents(db),
+    mfa: sqliteMfa(db),
     auditAnchors: sqliteAuditAnchors(db),
     async sweep(c) {
       db.transaction((tx) => {
@@ -37,6 +39,7 @@ export function openSqliteStore(path: string): AuthStore {
         tx.delete(revokedAccessTokens).where(lt(revokedAccessTokens.expiresAt, c.revokedBefore)).run();
         tx.delete(sessions).where(lt(sessions.expiresAt, c.now)).run();
         tx.delete(pendingAuthorizations).where(lt(pendingAuthorizations.expiresAt, c.now)).run();
+        tx.delete(webauthnChallenges).where(lt(webauthnChallenges.expiresAt, c.now)).run();
       });
     },
     async ping() {
