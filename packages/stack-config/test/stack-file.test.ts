@@ -358,6 +358,18 @@ workload_issuers:
     const twice = `workload_issuers:\n  - { issuer: a, jwks_uri: "https://a.example/j", client_id: c, role: viewer }\n  - { issuer: a, jwks_uri: "https://a.example/j", client_id: c, role: operator }\n`;
     expect(problems(`${withServer(BASIC)}${twice}`)).toEqual(['workload_issuers: must not list an issuer twice', "workload_issuers.1.role: role 'operator' is not in roles"]);
   });
+
+  it('[MFA-CONFIG] mfa: required_roles and trust_federated_amr default to none, roles declared, every problem at once', () => {
+    expect(parseStackFile(withServer(BASIC), { env: 'test' }).mfa).toEqual({ requiredRoles: [], trustFederatedAmr: [] });
+    const on = parseStackFile(`${withServer(BASIC)}mfa:\n  required_roles: [admin]\n  trust_federated_amr: [mfa, hwk]\n`, { env: 'test' });
+    expect(on.mfa).toEqual({ requiredRoles: ['admin'], trustFederatedAmr: ['mfa', 'hwk'] });
+    expect(problems(`${withServer(BASIC)}mfa:\n  required_roles: [admin, robot, admin]\n  trust_federated_amr: ["a b"]\n  required: true\n`)).toEqual(expect.arrayContaining([
+      'mfa.required_roles: must not repeat a role',
+      'mfa.trust_federated_amr.0: must be an amr value: 1-64 letters, digits or _ . : -',
+      expect.stringMatching(/^mfa: Unrecognized key/),
+    ]));
+    expect(problems(`${withServer(BASIC)}mfa:\n  required_roles: [robot]\n`)).toEqual(["mfa.required_roles.0: role 'robot' is not in roles"]);
+  });
 });
 
 export type { StackConfig };
