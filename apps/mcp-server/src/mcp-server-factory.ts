@@ -3,7 +3,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import {
-  isInitializeRequest, isInputRequiredResult, isJSONRPCRequest, ProtocolError, ProtocolErrorCode, Server,
+  isInputRequiredResult, ProtocolError, ProtocolErrorCode, Server,
   type CallToolResult, type GetPromptResult, type InputRequiredResult, type JSONRPCMessage, type JSONRPCRequest, type ListPromptsResult, type ListResourcesResult,
   type ListResourceTemplatesResult, type ReadResourceResult, type RequestId, type ServerContext, type Tool, type Transport,
 } from '@modelcontextprotocol/server';
@@ -320,11 +320,13 @@ export function createMcpHttpServer(newServer: (sessions: SessionSource) => Serv
   return {
     async serve(x) {
       if (closed) throw new Error('the MCP HTTP server is closed');
-      // Notifications and a client's responses have no work for a stateless server.
-      if (!isJSONRPCRequest(x.body)) return { status: 202 };
-      const request = x.body;
+      // Notifications and a client's responses have no work for a stateless server. The gate has
+      // checked the body against the JSON-RPC schemas: a message with a method and an id is a request.
+      const body = x.body as Record<string, unknown>;
+      if (!('method' in body && 'id' in body)) return { status: 202 };
+      const request = x.body as JSONRPCRequest;
       if (x.era === 'modern') return modernAnswer(await modernServer().channel.exchange(request, x.session, x.signal));
-      if (isInitializeRequest(request)) return initialize({ ...x, body: request });
+      if (request.method === 'initialize') return initialize({ ...x, body: request });
       const shared = legacyServer();
       await shared.ready;
       return answer(await shared.channel.exchange(request, x.session, x.signal));

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { isJsonContentType, isJSONRPCNotification, isJSONRPCRequest, parseJSONRPCMessage, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/server';
+import { isJsonContentType, parseJSONRPCMessage, type JSONRPCMessage, type JSONRPCNotification, type JSONRPCRequest, type RequestId } from '@modelcontextprotocol/server';
 import { OAuthError, insufficientScope } from '@stack/oauth';
 import { StoreUnavailableError } from '@stack/redis';
 import type { Identity } from '@stack/mcp-auth';
@@ -94,13 +94,19 @@ const readableId = (body: unknown): RequestId | null => {
   return typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)) ? id : null;
 };
 
-const isJSONRPCMessage = (body: unknown): boolean => {
+/**
+ * What a body is under the SDK's (strict) JSON-RPC schemas, checked once: a request has a method
+ * and an id, a notification a method and no id, anything else valid is a response. One parse
+ * instead of a schema check per question asked of it.
+ */
+const messageKind = (body: unknown): 'request' | 'notification' | 'response' | undefined => {
   try {
     parseJSONRPCMessage(body);
-    return true;
   } catch {
-    return false;
+    return undefined;
   }
+  const m = body as Record<string, unknown>;
+  return !('method' in m) ? 'response' : 'id' in m ? 'request' : 'notification';
 };
 
 /** A tool result refusing the call; 2026-07-28 results name their kind (`resultType`), earlier ones do not. */
@@ -180,31 +186,34 @@ export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContex
     audit('DENIED', 'batch requests are not supported');
     return rpcError(null, -32600, 'Invalid Request: batch requests are not supported', 400);
   }
-  if (!isJSONRPCMessage(body)) {
+  const kind = messageKind(body);
+  if (!kind) {
     audit('DENIED', 'not a JSON-RPC 2.0 message');
     return rpcError(readableId(body), -32600, 'Invalid Request: not a JSON-RPC 2.0 message', 400);
   }
   let era: ProtocolEra | undefined;
-  if (isJSONRPCRequest(body) || isJSONRPCNotification(body)) {
-    const c = headers ? classifyHttpMessage(body, headers) : classifyStdioMessage(body);
+  if (kind !== 'response') {
+    const message = body as JSONRPCRequest | JSONRPCNotification;
+    const c = headers ? classifyHttpMessage(message, headers) : classifyStdioMessage(message);
     if ('reason' in c) {
-      audit('DENIED', c.reason, { method: body.method.slice(0, 64) });
-      return rpcError(isJSONRPCRequest(body) ? body.id : null, c.code, c.message, c.status, c.data);
+      audit('DENIED', c.reason, { method: message.method.slice(0, 64) });
+      return rpcError(kind === 'request' ? (message as JSONRPCRequest).id : null, c.code, c.message, c.status, c.data);
     }
     era = c.era;
   }
   // Notifications and responses carry no work to authorize.
-  if (!isJSONRPCRequest(body)) return { kind: 'proceed', ...(era ? { era } : {}) };
-  const { id, method } = body;
+  if (kind !== 'request') return { kind: 'proceed', ...(era ? { era } : {}) };
+  const request = body as JSONRPCRequest;
+  const { id, method } = request;
   // A change feed for lists that never change (listChanged: false) would only hold a stream open.
   if (era === 'modern' && method === 'subscriptions/listen') {
     audit('DENIED', 'protocol: subscriptions/listen is not served', { method });
     return rpcError(id, -32601, 'Method not found', 404);
   }
-  const item = ctx.itemRule ? itemRequest(method, body.params ?? {}) : undefined;
+  const item = ctx.itemRule ? itemRequest(method, request.params ?? {}) : undefined;
   if (item) return gateItem(item, id, method, era, meta, ctx, audit);
   const isCall = method === 'tools/call';
-  const params = (body.params ?? {}) as { name?: unknown; arguments?: unknown };
+  const params = (request.params ?? {}) as { name?: unknown; arguments?: unknown };
   const name = isCall && typeof params.name === 'string' ? params.name : undefined;
   if (isCall && name === undefined) {
     audit('INVALID_INPUT', "missing tool 'name'", { method });
