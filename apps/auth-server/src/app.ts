@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import { FailureAggregator, type AuditSink } from '@stack/audit';
 import { trustProxyOption } from '@stack/config';
+import type { RefLookup } from '@stack/stack-config';
 import { invalidGrant } from '@stack/oauth';
 import type { AuthConfig } from './config.ts';
 import type { AppContext } from './context.ts';
@@ -17,6 +18,7 @@ import { createClientKeyCache } from './services/client-keys.ts';
 import { startTokenSweeper } from './services/token-sweeper.ts';
 import { openAuthStack } from './services/stack.ts';
 import { createTokenEndpointDpop } from './services/dpop.ts';
+import { createFederationClients } from './services/federation-providers.ts';
 import { openStore } from './store/index.ts';
 import { errorHandler, securityHeaders } from '@stack/fastify-kit';
 import { routeHeaders } from './plugins/route-headers.ts';
@@ -26,6 +28,8 @@ import { healthRoutes } from './routes/health.ts';
 // ROUTE-IMPORTS (keep one import per endpoint file, alphabetical below this line)
 import { authorizeRoutes } from './routes/authorize.ts';
 import { consentRoutes } from './routes/consent.ts';
+import { federationCallbackRoutes } from './routes/federation-callback.ts';
+import { federationStartRoutes } from './routes/federation-start.ts';
 import { loginRoutes } from './routes/login.ts';
 import { pages } from './plugins/pages.ts';
 import { introspectRoutes } from './routes/introspect.ts';
@@ -43,6 +47,8 @@ export interface BuildOptions {
   logger?: boolean | object;
   /** Where new signing keys' RSA key pairs come from; defaults to generating one (tests reuse a few). */
   keyPair?: KeyPairSource;
+  /** Values for the stack file's ${secret:NAME} and ${env:NAME} (identity providers' client secrets); default: none set. */
+  refs?: RefLookup;
 }
 
 /** Builds the authorization server as a Fastify instance. Never reads process.env and never listens. */
@@ -97,6 +103,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     issuerKeys: createClientKeyCache({
       allowPrivateAddresses: config.cimd.allowPrivateAddresses, timeoutMs: config.cimd.timeoutMs, now, owner: { noun: "the issuer's", fail: invalidGrant },
     }),
+    federation: createFederationClients(opts.refs ?? { secret: () => undefined, env: () => undefined }, now),
   };
   try {
     // Keys are generated on first start, so the JWKS is never empty.
@@ -144,6 +151,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(authorizeRoutes);
   await app.register(loginRoutes);
   await app.register(consentRoutes);
+  await app.register(federationStartRoutes);
+  await app.register(federationCallbackRoutes);
   await app.register(tokenRoutes);
   await app.register(revokeRoutes);
   await app.register(introspectRoutes);

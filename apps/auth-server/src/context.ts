@@ -11,6 +11,7 @@ import type { AuthStore } from './store/index.ts';
 import type { LimiterFactory, WaitGateFactory } from '@stack/redis';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { TokenEndpointDpop } from './services/dpop.ts';
+import type { FederationClients } from './services/federation-providers.ts';
 
 /** Everything a route or service needs, built once per app by buildApp(). */
 export interface AppContext {
@@ -45,6 +46,8 @@ export interface AppContext {
   clientKeys: ClientKeyCache;
   /** Trusted enterprise IdPs' and workload issuers' jwks_uri documents (jwt-bearer grant), fetched and cached like clientKeys. */
   issuerKeys: ClientKeyCache;
+  /** Upstream identity providers' client configurations (discovered on first use, cached). */
+  federation: FederationClients;
 }
 
 declare module 'fastify' {

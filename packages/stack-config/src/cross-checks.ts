@@ -1,6 +1,6 @@
 import { problem, type Path } from './errors.ts';
 import { expandScopes } from './expand.ts';
-import { defaultRule, enterpriseIdp, jwksUri, mfa as mfaSchema, registration as registrationSchema, workloadIssuer, roles as rolesSchema, rule as ruleSchema, scopeEntry, scopeImplies, scopeToken, serverName, serverPath, upstream as upstreamSchema, type RawRule } from './schema.ts';
+import { defaultRule, enterpriseIdp, jwksUri, mfa as mfaSchema, providerName, providerSlug, roleRule, registration as registrationSchema, workloadIssuer, roles as rolesSchema, rule as ruleSchema, scopeEntry, scopeImplies, scopeToken, serverName, serverPath, upstream as upstreamSchema, type RawRule } from './schema.ts';
 
 export type StackEnv = 'production' | 'development' | 'test';
 
@@ -43,6 +43,7 @@ export function crossCheck(doc: unknown, env: StackEnv): string[] {
   if (ccRole !== undefined && declaredRoles && !declaredRoles.has(ccRole)) add(['registration', 'client_credentials_role'], `role '${ccRole}' is not in roles`);
 
   checkTrustedIssuers(doc, env, declaredRoles, add);
+  checkIdentityProviders(doc, env, declaredRoles, add);
 
   const mfa = mfaSchema.safeParse(doc.mfa ?? {});
   if (mfa.success && declaredRoles) {
@@ -135,19 +136,49 @@ export function crossCheck(doc: unknown, env: StackEnv): string[] {
   return problems;
 }
 
+/** An upstream URL: https, or plain http to a loopback host outside production. */
+function checkUpstreamUrl(raw: unknown, p: Path, env: StackEnv, add: (path: Path, message: string) => void): void {
+  if (!jwksUri.safeParse(raw).success) return;
+  const u = new URL(raw as string);
+  if (u.protocol === 'https:') return;
+  if (env === 'production') add(p, 'must be https in production');
+  else if (!isLoopback(u.hostname)) add(p, 'must be https (plain http only to a loopback host: localhost, 127.0.0.1, [::1])');
+}
+
+/**
+ * Identity providers: slugs (their URLs) unique, role rules' roles declared, issuers over https
+ * (whoever can change discovery or keys in transit could sign anyone in), and with
+ * password_login: false at least one provider, or nobody could sign in.
+ */
+function checkIdentityProviders(doc: Record<string, unknown>, env: StackEnv, declaredRoles: ReadonlySet<string> | undefined, add: (path: Path, message: string) => void): void {
+  const list = Array.isArray(doc.identity_providers) ? doc.identity_providers : [];
+  if (doc.password_login === false && list.length === 0) add(['password_login'], 'false needs at least one entry in identity_providers (nobody could sign in)');
+  const slugs = new Map<string, number>();
+  list.forEach((raw: unknown, i: number) => {
+    if (!isObject(raw)) return;
+    const at = (...p: Path) => ['identity_providers', i, ...p];
+    checkUpstreamUrl(raw.issuer, at('issuer'), env, add);
+    if (providerName.safeParse(raw.name).success) {
+      const slug = providerSlug(raw.name as string);
+      const first = slugs.get(slug);
+      if (first !== undefined) add(at('name'), `its URL name '${slug}' is already that of identity_providers.${first}`);
+      else slugs.set(slug, i);
+    }
+    if (!Array.isArray(raw.role_rules)) return;
+    raw.role_rules.forEach((r: unknown, j: number) => {
+      const rule = roleRule.safeParse(r);
+      if (rule.success && declaredRoles && !declaredRoles.has(rule.data.role)) add(at('role_rules', j, 'role'), `role '${rule.data.role}' is not in roles`);
+    });
+  });
+}
+
 /**
  * Enterprise IdPs and workload issuers: the roles they map to are declared, and their keys come over
  * https in production (plain http only to a loopback host in development and test): whoever can
  * change the keys in transit could mint any identity.
  */
 function checkTrustedIssuers(doc: Record<string, unknown>, env: StackEnv, declaredRoles: ReadonlySet<string> | undefined, add: (path: Path, message: string) => void): void {
-  const checkUri = (raw: unknown, p: Path) => {
-    if (!jwksUri.safeParse(raw).success) return;
-    const u = new URL(raw as string);
-    if (u.protocol === 'https:') return;
-    if (env === 'production') add(p, 'must be https in production');
-    else if (!isLoopback(u.hostname)) add(p, 'must be https (plain http only to a loopback host: localhost, 127.0.0.1, [::1])');
-  };
+  const checkUri = (raw: unknown, p: Path) => checkUpstreamUrl(raw, p, env, add);
   const checkRole = (role: string, p: Path) => {
     if (declaredRoles && !declaredRoles.has(role)) add(p, `role '${role}' is not in roles`);
   };

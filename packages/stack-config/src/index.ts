@@ -47,13 +47,22 @@
  *   mfa:               { required_roles: roles that must pass a second factor at every sign-in
  *                        (enrolling one first), trust_federated_amr: upstream ID token `amr` values
  *                        that count as a second factor }; both default to none, roles declared.
+ *   identity_providers: upstream providers people sign in with ("Continue with <name>"), at most 16:
+ *                      each { name (its slug names /federation/<slug>/…, unique), issuer (an
+ *                      OpenID Connect issuer; https, plain http only to loopback outside production),
+ *                      preset? github (GitHub's OAuth 2.0 endpoints; issuer defaults to
+ *                      https://github.com), client_id, client_secret? (may hold ${secret:NAME} or
+ *                      ${env:NAME}), scopes? (default openid email profile; github read:user user:email),
+ *                      role_rules: [{ claim, contains | equals | ends_with, role }] (first match
+ *                      wins; none refuses the sign-in) }.
+ *   password_login:    true (default); false: providers only (needs at least one).
  *
  * A rule's roles and scopes must be declared, each of its roles must be able to hold every scope it
  * needs (directly or through scope_implies), and offline_access is never a rule's scope (MCP
  * 2026-07-28: it is the authorization server's own). The file is at most 1 MiB, with at most 64
  * servers and 1000 rules per map.
  */
-export { parseStackFile, loadStackFile, type StackConfig, type StackEnv, type StackFileOptions, type ServerConfig, type ScopeConfig, type Rule, type RuleSet, type Upstream, type AuthMethod, type DpopMode, type EnterpriseIdp, type WorkloadIssuer, type MfaPolicy } from './stack-config.ts';
+export { parseStackFile, loadStackFile, type StackConfig, type StackEnv, type StackFileOptions, type ServerConfig, type ScopeConfig, type Rule, type RuleSet, type Upstream, type AuthMethod, type DpopMode, type EnterpriseIdp, type WorkloadIssuer, type MfaPolicy, type IdentityProvider, type RoleRule } from './stack-config.ts';
 export { StackFileError } from './errors.ts';
 export { findRefs, findSecretRefs, resolveRefs, MissingRefError, type RefLocation, type RefLookup } from './refs.ts';
 export { createStackFileReloader, type StackFileHandlers, type StackFileReloader } from './reloader.ts';
@@ -61,5 +70,5 @@ export { expandScopes } from './expand.ts';
 export {
   MAX_STACK_FILE_BYTES, MAX_SERVERS, MAX_RULES, DEFAULT_ROLES, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS,
   DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES, DEFAULT_MAX_CHILDREN, MAX_CHILDREN, DEFAULT_IDLE_TIMEOUT_SECONDS,
-  MAX_IDLE_TIMEOUT_SECONDS, SCOPE_TOKEN,
+  MAX_IDLE_TIMEOUT_SECONDS, SCOPE_TOKEN, MAX_IDENTITY_PROVIDERS, providerSlug,
 } from './schema.ts';

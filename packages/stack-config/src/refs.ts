@@ -5,7 +5,7 @@ import type { StackConfig } from './stack-config.ts';
 /**
  * `${secret:NAME}` (a value in the encrypted secret store) and `${env:NAME}` (a variable of the
  * gateway's environment) keep credentials out of the stack file. They are allowed in upstream
- * header values and stdio env values only: anywhere else (a URL, a command, an argument) the value
+ * header values, stdio env values and identity providers' client_secret only: anywhere else (a URL, a command, an argument) the value
  * would end up in logs, process listings or error messages.
  */
 
@@ -22,7 +22,8 @@ export interface RefLocation {
 const MAX_DEPTH = 16;
 
 const allowedAt = (path: Path) =>
-  path.length === 5 && path[0] === 'servers' && path[2] === 'upstream' && (path[3] === 'headers' || path[3] === 'env');
+  (path.length === 5 && path[0] === 'servers' && path[2] === 'upstream' && (path[3] === 'headers' || path[3] === 'env'))
+  || (path.length === 3 && path[0] === 'identity_providers' && path[2] === 'client_secret');
 
 /** Problems for references outside header and env values (in keys or values), and for nesting deeper than any valid file. */
 export function misplacedRefs(doc: unknown): string[] {
@@ -33,7 +34,7 @@ export function misplacedRefs(doc: unknown): string[] {
       return;
     }
     if (typeof v === 'string') {
-      if (REF_LIKE.test(v) && !allowedAt(path)) problems.push(problem(path, 'may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values and stdio env values'));
+      if (REF_LIKE.test(v) && !allowedAt(path)) problems.push(problem(path, 'may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values, stdio env values and identity provider client secrets'));
     } else if (Array.isArray(v)) {
       v.forEach((x, i) => walk(x, [...path, i]));
     } else if (v && typeof v === 'object') {
@@ -47,7 +48,7 @@ export function misplacedRefs(doc: unknown): string[] {
   return problems;
 }
 
-function refsIn(value: string): { kind: 'secret' | 'env'; name: string }[] {
+export function refsIn(value: string): { kind: 'secret' | 'env'; name: string }[] {
   return [...value.matchAll(REF)].map((m) => ({ kind: m[1] as 'secret' | 'env', name: m[2]! }));
 }
 

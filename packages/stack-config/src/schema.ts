@@ -321,6 +321,61 @@ export const mfa = z.strictObject({
   trust_federated_amr: z.array(amrValue).max(16, 'must list at most 16 values').default([]),
 });
 
+export const MAX_IDENTITY_PROVIDERS = 16;
+const MAX_ROLE_RULES = 100;
+
+/** What a provider's name becomes in its URLs (/federation/<slug>/start): lowercase letters and digits joined by -. */
+export const providerSlug = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64);
+
+/** The name on the button; its slug names the provider's URLs. */
+export const providerName = noControl(64).min(1, 'must not be empty').refine((n) => providerSlug(n) !== '', 'must contain a letter or digit (its slug names its URLs)');
+
+/**
+ * One role rule: when the upstream claim `claim` satisfies the test, the person gets `role`. Exactly
+ * one test: `contains` (a list claim holds the value; a single string claim equals it), `equals` (a
+ * string claim is the value) or `ends_with` (a string claim ends with the value, without regard to case).
+ */
+export const roleRule = z
+  .strictObject({
+    claim: claimName,
+    contains: noControl(256).min(1).optional(),
+    equals: noControl(256).min(1).optional(),
+    ends_with: noControl(256).min(1).optional(),
+    role: roleName,
+  })
+  .superRefine((r, ctx) => {
+    const tests = (['contains', 'equals', 'ends_with'] as const).filter((k) => r[k] !== undefined);
+    if (tests.length !== 1) ctx.addIssue({ code: 'custom', message: `must have exactly one of contains, equals or ends_with (found ${tests.length ? tests.join(', ') : 'none'})` });
+  });
+export type RawRoleRule = z.output<typeof roleRule>;
+
+/**
+ * An upstream identity provider people sign in with ("Continue with <name>"): an OpenID Connect
+ * provider found from its issuer's metadata, or `preset: github` (GitHub's OAuth 2.0 endpoints and
+ * user API; `issuer` is then https://github.com or a GitHub Enterprise Server's address). Whether
+ * plain http is allowed depends on the environment (cross-checks: https in production).
+ */
+export const identityProvider = z
+  .strictObject({
+    name: providerName,
+    preset: z.literal('github', { error: 'the only preset is github' }).optional(),
+    issuer: jwksUri.optional(),
+    client_id: noControl(256).min(1, 'must not be empty'),
+    client_secret: refValue.optional(),
+    scopes: z.array(scopeToken).min(1).max(32).optional(),
+    role_rules: z.array(roleRule).min(1, 'must have at least one rule (no match refuses the sign-in)').max(MAX_ROLE_RULES, `must have at most ${MAX_ROLE_RULES} rules`),
+  })
+  .superRefine((p, ctx) => {
+    if (p.preset === undefined && p.issuer === undefined) ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'is required (the provider\'s OpenID Connect issuer URL) unless preset is github' });
+    if (p.preset === undefined && p.scopes !== undefined && !p.scopes.includes('openid')) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'must include openid (an OpenID Connect sign-in needs an ID token)' });
+  });
+export type RawIdentityProvider = z.output<typeof identityProvider>;
+
+export const identityProviders = z
+  .array(identityProvider)
+  .max(MAX_IDENTITY_PROVIDERS, `must list at most ${MAX_IDENTITY_PROVIDERS} providers`)
+  .default([]);
+
 export const stackFile = z.strictObject({
   roles,
   scopes,
@@ -328,6 +383,9 @@ export const stackFile = z.strictObject({
   mfa: mfa.default({ required_roles: [], trust_federated_amr: [] }),
   enterprise_idps: enterpriseIdps,
   workload_issuers: workloadIssuers,
+  identity_providers: identityProviders,
+  /** false: people sign in only through identity_providers (the password form is gone, POST /login refuses). */
+  password_login: z.boolean({ error: 'must be true or false' }).default(true),
   servers: z.array(server).min(1, 'must list at least one server').max(MAX_SERVERS, `must list at most ${MAX_SERVERS} servers`),
 });
 export type RawStackFile = z.output<typeof stackFile>;

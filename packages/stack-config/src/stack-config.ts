@@ -6,7 +6,7 @@ import { crossCheck, type StackEnv } from './cross-checks.ts';
 import { issueProblems, problem, StackFileError } from './errors.ts';
 import { expandScopes } from './expand.ts';
 import { misplacedRefs } from './refs.ts';
-import { DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_CHILDREN, MAX_STACK_FILE_BYTES, stackFile, type RawRule, type RawServer, type RawStackFile } from './schema.ts';
+import { DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_CHILDREN, MAX_STACK_FILE_BYTES, providerSlug, stackFile, type RawIdentityProvider, type RawRule, type RawServer, type RawStackFile } from './schema.ts';
 
 export type { StackEnv };
 
@@ -88,6 +88,10 @@ export interface StackConfig {
   workloadIssuers: readonly WorkloadIssuer[];
   /** Second factors: the roles that must pass one, and the upstream `amr` values that count as one. */
   mfa: MfaPolicy;
+  /** Upstream identity providers people sign in with, in file order. */
+  identityProviders: readonly IdentityProvider[];
+  /** false: people sign in only through identityProviders. */
+  passwordLogin: boolean;
   /** The scopes a role may be granted, in declaration order. */
   scopesForRole(role: string): readonly string[];
   /** Each server's resource URL (RFC 8707 / RFC 9728 `resource`): the public origin followed by its path. */
@@ -114,6 +118,31 @@ export interface EnterpriseIdp {
   /** Claim value → role, in file order (the first value the claim holds wins). */
   roles: Readonly<Record<string, string>>;
   defaultRole: string | undefined;
+}
+
+/** One role rule of an identity provider: `claim` passes `test` against `value` → `role`. */
+export interface RoleRule {
+  claim: string;
+  test: 'contains' | 'equals' | 'ends_with';
+  value: string;
+  role: string;
+}
+
+/** An upstream identity provider (OpenID Connect, or GitHub's OAuth 2.0 endpoints). */
+export interface IdentityProvider {
+  /** The button reads "Continue with <name>". */
+  name: string;
+  /** Its URLs: /federation/<slug>/start and /federation/<slug>/callback. */
+  slug: string;
+  kind: 'oidc' | 'github';
+  /** The OpenID Connect issuer; for GitHub, https://github.com or a GitHub Enterprise Server. */
+  issuer: string;
+  clientId: string;
+  /** Still holds its ${secret:…} / ${env:…} references (resolveRefs); undefined: a public client (PKCE only). */
+  clientSecret: string | undefined;
+  scopes: readonly string[];
+  /** In file order: the first that matches gives the role; none refuses the sign-in. */
+  roleRules: readonly RoleRule[];
 }
 
 /** A workload identity issuer trusted for JWT bearer grants (RFC 7523 §2.1). */
@@ -229,6 +258,8 @@ function build(file: RawStackFile, source: string): StackConfig {
       issuer: w.issuer, jwksUri: w.jwks_uri, audience: w.audience, subjectPattern: w.subject_pattern, clientId: w.client_id, role: w.role, jti: w.jti,
     })),
     mfa: { requiredRoles: [...new Set(file.mfa.required_roles)], trustFederatedAmr: [...new Set(file.mfa.trust_federated_amr)] },
+    identityProviders: file.identity_providers.map(buildProvider),
+    passwordLogin: file.password_login,
     scopesForRole: (role: string) => scopeNames.filter((s) => scopes[s]!.roles.includes(role)),
     resourceUrls: (publicOrigin: string) => servers.map((s) => `${publicOrigin.replace(/\/+$/, '')}${s.path}`),
     serverByPath: (path: string) => byPath.get(path),
@@ -287,4 +318,23 @@ function upstreamOf(s: RawServer): Upstream {
     };
   }
   return { kind: 'builtin', name: 'database' };
+}
+
+const DEFAULT_SCOPES = { oidc: ['openid', 'email', 'profile'], github: ['read:user', 'user:email'] } as const;
+
+function buildProvider(p: RawIdentityProvider): IdentityProvider {
+  const kind = p.preset === 'github' ? 'github' : 'oidc';
+  return {
+    name: p.name,
+    slug: providerSlug(p.name),
+    kind,
+    issuer: p.issuer ?? 'https://github.com',
+    clientId: p.client_id,
+    clientSecret: p.client_secret,
+    scopes: [...new Set(p.scopes ?? DEFAULT_SCOPES[kind])],
+    roleRules: p.role_rules.map((r) => {
+      const test = r.contains !== undefined ? 'contains' : r.equals !== undefined ? 'equals' : 'ends_with';
+      return { claim: r.claim, test, value: (r.contains ?? r.equals ?? r.ends_with)!, role: r.role };
+    }),
+  };
 }

@@ -266,11 +266,11 @@ servers:
       'servers.0.default.scopes.0: offline_access is not a tool scope',
     ]);
     expect(problems(withServer('name: s\npath: /s\nupstream: { command: "${secret:CMD}", args: ["--token=${env:TOKEN}"] }'))).toEqual([
-      'servers.0.upstream.command: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values and stdio env values',
-      'servers.0.upstream.args.0: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values and stdio env values',
+      'servers.0.upstream.command: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values, stdio env values and identity provider client secrets',
+      'servers.0.upstream.args.0: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values, stdio env values and identity provider client secrets',
     ]);
     expect(problems(withServer('name: s\npath: /s\nupstream: { url: "https://h/${env:PATH_PART}" }'))).toEqual([
-      'servers.0.upstream.url: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values and stdio env values',
+      'servers.0.upstream.url: may not hold ${secret:…} or ${env:…}: references are allowed only in upstream header values, stdio env values and identity provider client secrets',
     ]);
     expect(problems(withServer('name: s\npath: /s\nupstream: { url: "https://h/x", headers: { A: "${secret:has space}", B: "${secret:OK} ${env:UNCLOSED", C: "${secret:github.token-2}" } }'))).toEqual([
       'servers.0.upstream.headers.A: a reference must be ${secret:NAME} or ${env:NAME}, NAME of 1-64 letters, digits, _ . or -',
@@ -369,6 +369,80 @@ workload_issuers:
       expect.stringMatching(/^mfa: Unrecognized key/),
     ]));
     expect(problems(`${withServer(BASIC)}mfa:\n  required_roles: [robot]\n`)).toEqual(["mfa.required_roles.0: role 'robot' is not in roles"]);
+  });
+
+  it('[FED-CONFIG] identity_providers and password_login: the issue\'s example, the GitHub preset, and every problem at once', () => {
+    const example = `identity_providers:
+  - name: Corporate SSO          # the button reads "Continue with Corporate SSO"
+    issuer: https://idp.example.com
+    client_id: mcp-stack
+    client_secret: \${secret:CORP_SSO_SECRET}   # or \${env:NAME}
+    scopes: [openid, email, profile, groups]
+    role_rules:                  # first match wins; no match = sign-in refused
+      - { claim: groups, contains: mcp-admins, role: admin }
+      - { claim: email, ends_with: "@example.com", role: viewer }
+  - name: GitHub
+    preset: github
+    client_id: Iv1.abc
+    client_secret: \${env:GITHUB_SECRET}
+    role_rules:
+      - { claim: login, equals: octocat, role: developer }
+password_login: true             # false: providers only
+`;
+    const c = parseStackFile(`${withServer(BASIC)}${example}`, { env: 'production' });
+    expect(c.passwordLogin).toBe(true);
+    expect(c.identityProviders).toEqual([
+      {
+        name: 'Corporate SSO', slug: 'corporate-sso', kind: 'oidc', issuer: 'https://idp.example.com', clientId: 'mcp-stack',
+        clientSecret: '${secret:CORP_SSO_SECRET}', scopes: ['openid', 'email', 'profile', 'groups'],
+        roleRules: [{ claim: 'groups', test: 'contains', value: 'mcp-admins', role: 'admin' }, { claim: 'email', test: 'ends_with', value: '@example.com', role: 'viewer' }],
+      },
+      {
+        name: 'GitHub', slug: 'github', kind: 'github', issuer: 'https://github.com', clientId: 'Iv1.abc', clientSecret: '${env:GITHUB_SECRET}',
+        scopes: ['read:user', 'user:email'], roleRules: [{ claim: 'login', test: 'equals', value: 'octocat', role: 'developer' }],
+      },
+    ]);
+    const none = parseStackFile(withServer(BASIC), { env: 'test' });
+    expect(none.identityProviders).toEqual([]);
+    expect(none.passwordLogin).toBe(true);
+
+    const bad = `identity_providers:
+  - name: Corp SSO
+    issuer: http://idp.example.com
+    client_id: a
+    scopes: [email]
+    role_rules:
+      - { claim: groups, contains: x, equals: y, role: admin }
+      - { claim: groups, contains: x, role: auditor }
+  - name: corp-sso
+    client_id: b
+    client_secret: "\${secret:}"
+    role_rules: []
+  - name: "!!!"
+    preset: gitlab
+    issuer: http://127.0.0.1:9000
+    client_id: c
+    role_rules: [{ claim: email, role: viewer }]
+password_login: false
+`;
+    expect(problems(`${withServer(BASIC)}${bad}`, 'development')).toEqual(expect.arrayContaining([
+      'identity_providers.0.scopes: must include openid (an OpenID Connect sign-in needs an ID token)',
+      'identity_providers.0.role_rules.0: must have exactly one of contains, equals or ends_with (found contains, equals)',
+      'identity_providers.0.issuer: must be https (plain http only to a loopback host: localhost, 127.0.0.1, [::1])',
+      "identity_providers.0.role_rules.1.role: role 'auditor' is not in roles",
+      "identity_providers.1.name: its URL name 'corp-sso' is already that of identity_providers.0",
+      'identity_providers.1.issuer: is required (the provider\'s OpenID Connect issuer URL) unless preset is github',
+      'identity_providers.1.role_rules: must have at least one rule (no match refuses the sign-in)',
+      expect.stringMatching(/^identity_providers\.1\.client_secret: a reference must be/),
+      'identity_providers.2.name: must contain a letter or digit (its slug names its URLs)',
+      'identity_providers.2.preset: the only preset is github',
+      'identity_providers.2.role_rules.0: must have exactly one of contains, equals or ends_with (found none)',
+    ]));
+    expect(problems(`${withServer(BASIC)}${bad}`, 'production')).toContain('identity_providers.2.issuer: must be https in production');
+    expect(problems(`${withServer(BASIC)}password_login: false\n`)).toEqual(['password_login: false needs at least one entry in identity_providers (nobody could sign in)']);
+    // References are allowed in client_secret and nowhere else of a provider.
+    expect(problems(`${withServer(BASIC)}identity_providers:\n  - { name: X, issuer: "https://x.example", client_id: "\${env:ID}", role_rules: [{ claim: sub, equals: a, role: viewer }] }\n`))
+      .toEqual([expect.stringMatching(/^identity_providers\.0\.client_id: may not hold/)]);
   });
 });
 

@@ -15,6 +15,7 @@ const BAD_CREDENTIALS = 'The email or password is incorrect. Check both and try 
 function loginPage(reply: FastifyReply, id: string, req: AuthorizationRequest, email: string, error?: string, status = 200): FastifyReply {
   // The login POST may end in a redirect to the client (remembered consent), so its origin is allowed.
   const origin = cspOrigin(req.redirectUri);
+  const stack = reply.server.ctx.stack.current();
   return sendPage(reply, 'login', {
     title: 'Sign in',
     clientName: req.clientName,
@@ -22,6 +23,9 @@ function loginPage(reply: FastifyReply, id: string, req: AuthorizationRequest, e
     error,
     csrf: reply.generateCsrf(),
     requestId: id,
+    passwordLogin: stack.passwordLogin,
+    // "Continue with <name>": links to /federation/<slug>/start for this pending request.
+    providers: stack.identityProviders.map((p) => ({ name: p.name, href: `federation/${p.slug}/start?request=${encodeURIComponent(id)}` })),
   }, { formOrigins: origin ? [origin] : [], status });
 }
 
@@ -91,6 +95,11 @@ export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
     const params = formParams(request);
     const { id, request: req } = await pendingRequest(app, request, params.request);
     const { email, password } = credentials(params);
+    if (!app.ctx.stack.current().passwordLogin) {
+      // password_login: false — no password is checked, whatever is posted.
+      auditFlow(app, request, 'login.failed', { client: req.clientId, decision: 'deny', reason: 'password login is switched off' });
+      return loginPage(reply, id, req, '', 'Sign-in with a password is switched off here. Use one of the options below.', 403);
+    }
     if (!email || !password) return loginPage(reply, id, req, email, BAD_CREDENTIALS);
 
     const verdict = await reserveAttempt(app, request, email);

@@ -13,6 +13,7 @@ export type IssuedAccessTokenRecord = typeof authSchema.issuedAccessTokens.$infe
 export type TotpFactorRecord = typeof authSchema.totpFactors.$inferSelect;
 export type PasskeyRecord = typeof authSchema.passkeys.$inferSelect;
 export type WebauthnChallengeRecord = typeof authSchema.webauthnChallenges.$inferSelect;
+export type FederatedIdentityRecord = typeof authSchema.federatedIdentities.$inferSelect;
 export type Role = UserRecord['role'];
 
 /** A user as shown to operators (never the password hash). */
@@ -64,6 +65,16 @@ export interface UserRepo {
   /** Disables the user (keeping an earlier disabledAt) and revokes sessions and grants, atomically. */
   disable(id: string, disabledAt: number, now: number): Promise<RevokedGrants>;
   enable(id: string): Promise<void>;
+}
+
+/** Upstream identity provider (slug) + subject → local user. */
+export interface FederatedIdentityRepo {
+  /** The id of the local user `subject` at `provider` is linked to. */
+  findUserId(provider: string, subject: string): Promise<string | undefined>;
+  /** Links an identity to an existing user; false when that identity is already linked. */
+  link(row: FederatedIdentityRecord): Promise<boolean>;
+  /** Creates the user and links the identity, atomically; false (nothing written) when the email or the identity is taken. */
+  provision(user: UserRecord, identity: FederatedIdentityRecord): Promise<boolean>;
 }
 
 export interface ClientRepo {
@@ -225,6 +236,7 @@ export interface AuthStore {
   tokens: TokenRepo;
   consents: ConsentRepo;
   mfa: MfaRepo;
+  federatedIdentities: FederatedIdentityRepo;
   /** Where the audit log's chain was last anchored (checked at start and by `audit verify`). */
   auditAnchors: AuditAnchorStore;
   /** Deletes what can no longer matter: expired tokens, codes, sessions and pending requests, old seals. */

@@ -11,9 +11,10 @@ export function pageLink(page: FlowPage, id: string): string {
   return `${page}?request=${encodeURIComponent(id)}`;
 }
 
-/** Sends the browser to one of our pages for pending request `id`. */
+/** Sends the browser to one of our pages for pending request `id`, from any depth (/login, /federation/<slug>/callback). */
 export function redirectToPage(reply: FastifyReply, page: FlowPage, id: string): FastifyReply {
-  return reply.header('cache-control', 'no-store').redirect(pageLink(page, id), 303);
+  const depth = reply.request.url.split('?')[0]!.split('/').length - 2;
+  return reply.header('cache-control', 'no-store').redirect(`${'../'.repeat(Math.max(0, depth))}${pageLink(page, id)}`, 303);
 }
 
 /**

@@ -130,6 +130,14 @@ export const consents = pgTable('consents', {
   createdAt: ms().notNull(),
 }, (t) => [primaryKey({ columns: [t.userId, t.clientId, t.resource] })]);
 
+/** Upstream identity provider + subject → local user (see the SQLite schema; no foreign key, like sessions: DATABASE_SCHEMA may rename the schema). */
+export const federatedIdentities = pgTable('federated_identities', {
+  provider: text().notNull(),
+  subject: text().notNull(),
+  userId: text().notNull(),
+  createdAt: ms().notNull(),
+}, (t) => [primaryKey({ columns: [t.provider, t.subject] }), index('federated_user_idx').on(t.userId)]);
+
 export const pendingAuthorizations = pgTable('pending_authorizations', {
   idHash: text().primaryKey(),
   request: jsonb().$type<Record<string, unknown>>().notNull(),

@@ -216,4 +216,16 @@ export const webauthnChallenges = sqliteTable('webauthn_challenges', {
   expiresAt: integer().notNull(),
 }, (t) => [index('webauthn_challenges_exp_idx').on(t.expiresAt)]);
 
+/**
+ * Who signed in through an upstream identity provider: the provider (its slug in the stack file)
+ * and the subject it names them by (OpenID Connect `sub`, GitHub's user id) → the local user. Made
+ * at the first sign-in (just-in-time) or when linked by a verified email; deleted with the user.
+ */
+export const federatedIdentities = sqliteTable('federated_identities', {
+  provider: text().notNull(),
+  subject: text().notNull(),
+  userId: text().notNull().references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: integer().notNull(),
+}, (t) => [primaryKey({ columns: [t.provider, t.subject] }), index('federated_user_idx').on(t.userId)]);
+
 export { auditAnchors } from '../audit-anchors.ts';

@@ -1,5 +1,6 @@
 import { and, isNotNull, lt, sql } from 'drizzle-orm';
 import { openAuthPg, pgAuthSchema, type PgOptions } from '@stack/db/pg';
+import { pgFederatedIdentities } from './federated.ts';
 import type { AuthStore } from '../types.ts';
 import { pgConsents, pgSessions, pgUsers } from './accounts.ts';
 import { availabilityGuard, guarded, type AvailabilityLog } from './availability.ts';
@@ -35,6 +36,7 @@ export async function openPgStore(o: PgStoreOptions): Promise<AuthStore> {
     tokens: guarded(pgTokens(db), run),
     consents: guarded(pgConsents(db), run),
     mfa: guarded(pgMfa(db), run),
+    federatedIdentities: guarded(pgFederatedIdentities(db), run),
     auditAnchors: guarded(pgAuditAnchors(db), run),
     sweep: (c) => run(() => db.transaction(async (tx) => {
       await tx.update(refreshTokens).set({ successorSealed: null })

@@ -1,5 +1,6 @@
 import { and, isNotNull, lt, sql } from 'drizzle-orm';
 import { authSchema, openAuthDb, sqliteAuditAnchors } from '@stack/db';
+import { sqliteFederatedIdentities } from './federated.ts';
 import type { AuthStore } from '../types.ts';
 import { sqliteConsents, sqliteSessions, sqliteUsers } from './accounts.ts';
 import { sqliteClients, sqlitePending, sqliteSigningKeys } from './clients.ts';
@@ -28,6 +29,7 @@ export function openSqliteStore(path: string): AuthStore {
     tokens: sqliteTokens(db, hot),
     consents: sqliteConsents(db),
     mfa: sqliteMfa(db),
+    federatedIdentities: sqliteFederatedIdentities(db),
     auditAnchors: sqliteAuditAnchors(db),
     async sweep(c) {
       db.transaction((tx) => {

@@ -1,0 +1,36 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IdentityProvider } from '@stack/stack-config';
+import { PageError, sendMessage } from '../views/render.ts';
+import { auditFlow, type Pending } from './authorization-flow.ts';
+
+// What /federation/<slug>/start and /federation/<slug>/callback share: finding the provider, and
+// refusing a sign-in with a page that says why and an audit line that records it.
+
+/** The provider named in the path, from the current stack file; a page (404) for any other name. */
+export function providerBySlug(app: FastifyInstance, slug: string): IdentityProvider {
+  const found = app.ctx.stack.current().identityProviders.find((p) => p.slug === slug);
+  if (!found) throw new PageError(404, 'Unknown sign-in provider', 'This sign-in provider is not configured here. Go back to the application and start again.');
+  return found;
+}
+
+/** The login page of a pending request, from /federation/<slug>/…: two levels up. */
+export const loginLink = (pendingId: string) => `../../login?request=${encodeURIComponent(pendingId)}`;
+
+export interface Refusal {
+  status: number;
+  title: string;
+  message: string;
+  /** For the audit line only: why, in words; never a token, code or claim value beyond the user id. */
+  reason: string;
+  user?: string | undefined;
+}
+
+/** One audit line (`federation.refused`, with the provider and the reason) and a page saying why, with a way back to the login page. */
+export function refuseSignIn(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, provider: IdentityProvider, pending: Pending | undefined, r: Refusal): FastifyReply {
+  auditFlow(app, request, 'federation.refused', { provider: provider.slug, user: r.user, client: pending?.request.clientId, decision: 'deny', reason: r.reason });
+  return sendMessage(reply, r.status, {
+    title: r.title,
+    message: r.message,
+    ...(pending ? { link: { href: loginLink(pending.id), text: 'Back to sign-in' } } : {}),
+  });
+}

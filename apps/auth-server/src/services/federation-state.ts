@@ -1,0 +1,50 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { open, seal, type Envelope } from '@stack/crypto';
+
+/**
+ * What a sign-in at an upstream provider must come back with: the pending authorization request it
+ * continues, and the `state`, `nonce` and PKCE verifier sent with it. Kept in this browser only, in
+ * a cookie sealed with the key-encryption key (AES-256-GCM: neither readable nor changeable), for
+ * ten minutes, and cleared when the provider sends the person back, so it serves one callback.
+ */
+export interface FederationState {
+  /** The provider's slug: a state made for one provider is refused at another's callback. */
+  provider: string;
+  /** The pending authorization request id. */
+  pendingId: string;
+  state: string;
+  nonce: string;
+  verifier: string;
+  /** ms */
+  expiresAt: number;
+}
+
+const TTL_MS = 600_000;
+const CONTEXT = 'auth-server federation state v1';
+const MAX_COOKIE = 2048;
+
+const cookieName = (app: FastifyInstance) => (app.ctx.config.secureCookies ? '__Host-federation' : 'federation');
+
+/** Seals `s` into the cookie (SameSite=Lax: the provider's redirect back is a top-level navigation, which carries it). */
+export function setFederationState(app: FastifyInstance, reply: FastifyReply, s: Omit<FederationState, 'expiresAt'>): void {
+  const env = seal(app.ctx.keks[0]!, JSON.stringify({ ...s, expiresAt: app.ctx.now() + TTL_MS }), CONTEXT);
+  reply.setCookie(cookieName(app), Buffer.from(JSON.stringify(env)).toString('base64url'), {
+    path: '/', httpOnly: true, sameSite: 'lax', secure: app.ctx.config.secureCookies, maxAge: TTL_MS / 1000,
+  });
+}
+
+/** The state this browser holds for `provider`, if any, unexpired and intact; the cookie is cleared either way. */
+export function takeFederationState(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, provider: string): FederationState | undefined {
+  const raw = request.cookies[cookieName(app)];
+  if (raw === undefined) return undefined;
+  reply.clearCookie(cookieName(app), { path: '/', httpOnly: true, sameSite: 'lax', secure: app.ctx.config.secureCookies });
+  if (raw.length > MAX_COOKIE) return undefined;
+  try {
+    const env = JSON.parse(Buffer.from(raw, 'base64url').toString()) as Envelope;
+    const s = JSON.parse(open(app.ctx.keks, env, CONTEXT).toString()) as FederationState;
+    if (s.provider !== provider || typeof s.expiresAt !== 'number' || s.expiresAt <= app.ctx.now()) return undefined;
+    return s;
+  } catch {
+    return undefined;
+  }
+}
