@@ -8,6 +8,7 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo, type CliRun } from '@stac
 const COMMANDS: Record<string, { module: string; summary: string }> = {
   users: { module: 'apps/auth-server/src/cli/users.ts', summary: 'add, list, set-role, disable, enable users' },
   clients: { module: 'apps/auth-server/src/cli/clients.ts', summary: 'list and revoke OAuth clients' },
+  providers: { module: 'apps/auth-server/src/cli/providers.ts', summary: 'list the identity providers people sign in with, and the redirect URI to register at each' },
   keys: { module: 'apps/auth-server/src/cli/keys.ts', summary: 'rotate and list access-token signing keys; rotate the key-encryption key' },
   apikeys: { module: 'apps/mcp-server/src/cli/apikeys.ts', summary: 'manage MCP server API keys' },
   secrets: { module: 'apps/mcp-server/src/cli/secrets.ts', summary: 'manage MCP server secrets' },

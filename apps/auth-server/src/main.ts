@@ -3,6 +3,32 @@ import { configWarnings, loadAuthConfig } from './config.ts';
 import { AuditChainError } from '@stack/audit';
 import { ConfigError } from '@stack/config';
 import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
+import { existsSync } from 'node:fs';
+import { openMcpDb } from '@stack/db';
+import type { RefLookup } from '@stack/stack-config';
+import { createSecretStore, secretsSettings, type SecretStore } from '../../mcp-server/src/secrets/index.ts';
+import { federationRedirectUri } from './services/federation-providers.ts';
+
+/**
+ * The stack file's ${env:NAME} (this process's environment) and ${secret:NAME} (the MCP server's
+ * encrypted secret store on this host, `npm run admin -- secrets set NAME`, opened on first use):
+ * identity providers' client secrets. A host without that store resolves no secret, and the
+ * provider's page says which reference is not set.
+ */
+function refLookup(env: NodeJS.ProcessEnv): RefLookup {
+  let store: SecretStore | undefined;
+  return {
+    env: (name) => env[name],
+    secret(name) {
+      if (!store) {
+        const settings = secretsSettings(env);
+        if (settings.databasePath === ':memory:' || !existsSync(settings.databasePath)) return undefined;
+        store = createSecretStore(openMcpDb(settings.databasePath), settings.keks());
+      }
+      return store.get(name);
+    },
+  };
+}
 
 /** Starts the authorization server from the environment; the only place that reads process.env and listens. */
 async function main(): Promise<void> {
@@ -21,7 +47,7 @@ async function main(): Promise<void> {
     throw err;
   }
   for (const w of configWarnings(config)) console.warn(`[WARN] ${w}`);
-  const app = await buildApp(config).catch((err: unknown) => {
+  const app = await buildApp(config, { refs: refLookup(process.env) }).catch((err: unknown) => {
     // A log that does not continue its anchored chain: one sentence, no stack.
     if (err instanceof AuditChainError) {
       console.error(`auth-server: ${err.message}`);
@@ -34,6 +60,11 @@ async function main(): Promise<void> {
   console.log(`  metadata: ${config.issuer}/.well-known/oauth-authorization-server`);
   console.log(`  stack file: ${app.ctx.stack.current().source}`);
   console.log(`  resources served: ${app.ctx.stack.resources().join(', ')}`);
+  // The redirect URI each identity provider must have registered for our client.
+  for (const p of app.ctx.stack.current().identityProviders) {
+    console.log(`  identity provider ${p.name}: register the redirect URI ${federationRedirectUri(config.issuer, p.slug)}`);
+  }
+  if (!app.ctx.stack.current().passwordLogin) console.log('  password login: off (identity providers only)');
   // The URL itself is never printed: it may carry the database password.
   console.log(`  storage: ${config.postgres ? `PostgreSQL (DATABASE_URL, schema ${config.postgres.schema})` : `SQLite ${config.databasePath}`}`);
   const users = await import('./services/users.ts').then((m) => m.countUsers(app.ctx.store)).catch(() => -1);

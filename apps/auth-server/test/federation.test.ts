@@ -1,51 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestIdp, type TestIdp } from '../../../test/helpers/oidc-idp.ts';
+import { federatedStack, idpSignIn, withParam } from './federation-flow.ts';
 import { freePorts, startAuthServer, type TestAuthServer } from './helpers.ts';
 import { Browser, authorizeUrl, decide, hidden, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
 
 const SLUG = 'corporate-sso';
-const DEFAULT_STACK = readFileSync(resolve(import.meta.dirname, '../../../stack.yaml'), 'utf8');
-
-/** The shipped stack file with the issue's identity provider pointing at `idp`. */
-export function federatedStack(idp: { issuer: string }, extra = ''): string {
-  return `${DEFAULT_STACK}
-identity_providers:
-  - name: Corporate SSO
-    issuer: ${idp.issuer}
-    client_id: mcp-stack
-    client_secret: \${secret:CORP_SSO_SECRET}
-    scopes: [openid, email, profile, groups]
-    role_rules:
-      - { claim: groups, contains: mcp-admins, role: admin }
-      - { claim: groups, contains: mcp-developers, role: developer }
-      - { claim: email, ends_with: "@example.com", role: viewer }
-${extra}`;
-}
-
-/** Follows the provider's pages for `account` from its authorization URL; returns our callback URL it sends the browser to. */
-export async function idpSignIn(b: Browser, authUrl: string, account: string): Promise<string> {
-  const auth = await b.get(authUrl);
-  expect(auth.status, await auth.clone().text()).toBe(303);
-  const interaction = b.resolve(auth.headers.get('location')!, authUrl);
-  expect((await b.get(interaction)).status).toBe(200);
-  const done = await b.post(interaction, { login: account });
-  expect(done.status).toBe(303);
-  const resume = b.resolve(done.headers.get('location')!, interaction);
-  const back = await b.get(resume);
-  expect(back.status).toBe(303);
-  return b.resolve(back.headers.get('location')!, resume);
-}
-
-/** `url` with query parameter `name` set to `value`. */
-const withParam = (url: string, name: string, value: string) => {
-  const u = new URL(url);
-  u.searchParams.set(name, value);
-  return u.toString();
-};
-
 describe('sign-in with an upstream OpenID provider', () => {
   let idp: TestIdp;
   let s: TestAuthServer;

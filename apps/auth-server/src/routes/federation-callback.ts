@@ -73,6 +73,6 @@ export const federationCallbackRoutes: FastifyPluginAsync = async (app: FastifyI
         revoked: account.revoked ? `${account.revoked.sessions} sessions, ${account.revoked.refreshTokens} refresh tokens, ${account.revoked.accessTokens} access tokens` : undefined,
       });
     }
-    return completeSignIn(app, request, reply, user, { method: `federation:${provider.slug}` }, pending);
+    return completeSignIn(app, request, reply, user, { method: `federation:${provider.slug}`, amr: upstream.amr }, pending);
   });
 };

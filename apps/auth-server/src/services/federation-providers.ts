@@ -69,6 +69,9 @@ async function discover(provider: IdentityProvider, secret: string | undefined):
   const methods = found.serverMetadata().token_endpoint_auth_methods_supported;
   const made = new oidc.Configuration(found.serverMetadata(), provider.clientId, undefined, clientAuth(provider, secret, methods));
   if (insecure(provider)) oidc.allowInsecureRequests(made);
+  // OpenID Connect Core §3.1.3.7 step 6 lets a client trust TLS instead of the ID token's signature;
+  // we check the signature too, against the provider's published keys (jwks_uri, cached by openid-client).
+  oidc.enableNonRepudiationChecks(made);
   made.timeout = UPSTREAM_TIMEOUT_SECONDS;
   return made;
 }
