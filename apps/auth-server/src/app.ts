@@ -26,17 +26,23 @@ import { metadataRoutes } from './routes/metadata.ts';
 import { jwksRoutes } from './routes/jwks.ts';
 import { healthRoutes } from './routes/health.ts';
 // ROUTE-IMPORTS (keep one import per endpoint file, alphabetical below this line)
+import { accountRoutes } from './routes/account.ts';
+import { accountAppsRoutes } from './routes/account-apps.ts';
+import { accountPasswordRoutes } from './routes/account-password.ts';
+import { accountSessionsRoutes } from './routes/account-sessions.ts';
 import { authorizeRoutes } from './routes/authorize.ts';
 import { consentRoutes } from './routes/consent.ts';
 import { federationCallbackRoutes } from './routes/federation-callback.ts';
 import { federationStartRoutes } from './routes/federation-start.ts';
 import { loginRoutes } from './routes/login.ts';
+import { logoutRoutes } from './routes/logout.ts';
 import { pages } from './plugins/pages.ts';
 import { introspectRoutes } from './routes/introspect.ts';
 import { revocationRoutes } from './routes/revocations.ts';
 import { revokeRoutes } from './routes/revoke.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { registerRoutes } from './routes/register.ts';
+import { resetPasswordRoutes } from './routes/reset-password.ts';
 
 export interface BuildOptions {
   /** Audit sink; defaults to the hash-chained file (and stdout) from config. */
@@ -153,6 +159,12 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(consentRoutes);
   await app.register(federationStartRoutes);
   await app.register(federationCallbackRoutes);
+  await app.register(logoutRoutes);
+  await app.register(accountRoutes);
+  await app.register(accountAppsRoutes);
+  await app.register(accountSessionsRoutes);
+  await app.register(accountPasswordRoutes);
+  await app.register(resetPasswordRoutes);
   await app.register(tokenRoutes);
   await app.register(revokeRoutes);
   await app.register(introspectRoutes);

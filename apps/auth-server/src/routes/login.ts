@@ -1,33 +1,45 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuthorizationRequest } from '../services/authorization-request.ts';
-import { auditFlow, pendingRequest } from '../services/authorization-flow.ts';
+import { auditFlow, pendingRequest, signedInUser } from '../services/authorization-flow.ts';
 import type { LoginVerdict } from '../services/login-limiter.ts';
 import { knownDevice } from '../services/page-cookies.ts';
-import { completeSignIn } from '../services/sign-in.ts';
+import { completeSignIn, type AfterSignIn } from '../services/sign-in.ts';
 import { findUserByEmail, verifyPassword, type UserRecord } from '../services/users.ts';
 import { formParams } from '../plugins/form-body.ts';
-import { pageErrorHandler } from '../views/pages.ts';
+import { nextPath, pageErrorHandler, redirectToOwnPage } from '../views/pages.ts';
 import { cspOrigin, sendMessage, sendPage } from '../views/render.ts';
 
 // One message for an unknown email and a wrong password: the page must not reveal which accounts exist.
 const BAD_CREDENTIALS = 'The email or password is incorrect. Check both and try again.';
 
-function loginPage(reply: FastifyReply, id: string, req: AuthorizationRequest, email: string, error?: string, status = 200): FastifyReply {
+function loginPage(reply: FastifyReply, to: AfterSignIn, email: string, error?: string, status = 200): FastifyReply {
+  const req = 'request' in to ? to.request : undefined;
   // The login POST may end in a redirect to the client (remembered consent), so its origin is allowed.
-  const origin = cspOrigin(req.redirectUri);
+  const origin = req ? cspOrigin(req.redirectUri) : undefined;
   const stack = reply.server.ctx.stack.current();
   return sendPage(reply, 'login', {
     title: 'Sign in',
-    clientName: req.clientName,
+    clientName: req?.clientName,
     email,
     error,
     csrf: reply.generateCsrf(),
-    requestId: id,
+    requestId: 'request' in to ? to.id : undefined,
+    next: 'next' in to ? to.next : undefined,
     passwordLogin: stack.passwordLogin,
-    // "Continue with <name>": links to /federation/<slug>/start for this pending request.
-    providers: stack.identityProviders.map((p) => ({ name: p.name, href: `federation/${p.slug}/start?request=${encodeURIComponent(id)}` })),
+    // "Continue with <name>": links to /federation/<slug>/start for this pending request (or standalone sign-in).
+    providers: stack.identityProviders.map((p) => ({ name: p.name, href: `federation/${p.slug}/start?${federationQuery(to)}` })),
   }, { formOrigins: origin ? [origin] : [], status });
 }
+
+/** The pending request a login form or link names, or, without one, a standalone sign-in going to `next`. */
+async function signInTarget(app: FastifyInstance, request: FastifyRequest, params: Record<string, unknown>): Promise<AfterSignIn> {
+  if (params.request === undefined) return { next: nextPath(params.next) };
+  return pendingRequest(app, request, params.request);
+}
+
+const clientOf = (to: AfterSignIn) => ('request' in to ? to.request.clientId : undefined);
+
+/** The query a "Continue with…" link carries: the pending request, or where a standalone sign-in goes. */
+const federationQuery = (to: AfterSignIn) => ('request' in to ? `request=${encodeURIComponent(to.id)}` : `next=${encodeURIComponent(to.next)}`);
 
 function waitPage(reply: FastifyReply, seconds: number): FastifyReply {
   const minutes = Math.max(1, Math.ceil(seconds / 60));
@@ -43,10 +55,10 @@ function waitPage(reply: FastifyReply, seconds: number): FastifyReply {
  * form again, with how long to wait. Nothing was checked or counted; after the wait the same form
  * is checked as usual.
  */
-function delayPage(reply: FastifyReply, id: string, req: AuthorizationRequest, email: string, seconds: number): FastifyReply {
+function delayPage(reply: FastifyReply, to: AfterSignIn, email: string, seconds: number): FastifyReply {
   reply.header('retry-after', String(seconds));
   const message = `This account has had many failed sign-in attempts, so sign-ins from new devices are slowed down. Wait ${seconds} second${seconds === 1 ? '' : 's'}, then sign in again.`;
-  return loginPage(reply, id, req, email, message, 429);
+  return loginPage(reply, to, email, message, 429);
 }
 
 /** The email (trimmed, at most 320 characters) and password of the form. */
@@ -71,54 +83,59 @@ function checkPassword(app: FastifyInstance, verdict: LoginVerdict & { outcome: 
   });
 }
 
-async function auditFailedLogin(app: FastifyInstance, request: FastifyRequest, req: AuthorizationRequest, email: string): Promise<void> {
+async function auditFailedLogin(app: FastifyInstance, request: FastifyRequest, to: AfterSignIn, email: string): Promise<void> {
   const known = await findUserByEmail(app.ctx.store, email);
   auditFlow(app, request, 'login.failed', {
     user: known?.id,
-    client: req.clientId,
+    client: clientOf(to),
     decision: 'deny',
     reason: known ? (known.disabledAt === null ? 'wrong password' : 'user disabled') : 'unknown email',
   });
 }
 
-/** GET /login shows the form for a pending authorization request; POST /login checks the password. */
+/**
+ * GET /login shows the form, for a pending authorization request (`?request=`) or on its own (then
+ * going to `next`, one of our account pages, afterwards); POST /login checks the password.
+ */
 export const loginRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
   app.setErrorHandler(pageErrorHandler);
 
   app.get('/login', async (request, reply) => {
-    const { id, request: req } = await pendingRequest(app, request, (request.query as Record<string, unknown>).request);
-    return loginPage(reply, id, req, '');
+    const to = await signInTarget(app, request, request.query as Record<string, unknown>);
+    // Already signed in: a standalone sign-in has nothing to do.
+    if ('next' in to && (await signedInUser(app, request))) return redirectToOwnPage(request, reply, to.next);
+    return loginPage(reply, to, '');
   });
 
   // eslint-disable-next-line @typescript-eslint/unbound-method -- @fastify/csrf-protection's hook is a closure, it never reads this
   app.post('/login', { preHandler: app.csrfProtection }, async (request, reply) => {
     const params = formParams(request);
-    const { id, request: req } = await pendingRequest(app, request, params.request);
+    const to = await signInTarget(app, request, params);
     const { email, password } = credentials(params);
     if (!app.ctx.stack.current().passwordLogin) {
       // password_login: false — no password is checked, whatever is posted.
-      auditFlow(app, request, 'login.failed', { client: req.clientId, decision: 'deny', reason: 'password login is switched off' });
-      return loginPage(reply, id, req, '', 'Sign-in with a password is switched off here. Use one of the options below.', 403);
+      auditFlow(app, request, 'login.failed', { client: clientOf(to), decision: 'deny', reason: 'password login is switched off' });
+      return loginPage(reply, to, '', 'Sign-in with a password is switched off here. Use one of the options below.', 403);
     }
-    if (!email || !password) return loginPage(reply, id, req, email, BAD_CREDENTIALS);
+    if (!email || !password) return loginPage(reply, to, email, BAD_CREDENTIALS);
 
     const verdict = await reserveAttempt(app, request, email);
     if (verdict.outcome === 'locked') {
-      auditFlow(app, request, 'login.rate_limited', { client: req.clientId, decision: 'deny', reason: 'too many failed logins' });
+      auditFlow(app, request, 'login.rate_limited', { client: clientOf(to), decision: 'deny', reason: 'too many failed logins' });
       return waitPage(reply, verdict.retryAfter);
     }
     if (verdict.outcome === 'delayed') {
-      auditFlow(app, request, 'login.delayed', { client: req.clientId, decision: 'deny', reason: 'account under attack: new devices wait' });
-      return delayPage(reply, id, req, email, verdict.retryAfter);
+      auditFlow(app, request, 'login.delayed', { client: clientOf(to), decision: 'deny', reason: 'account under attack: new devices wait' });
+      return delayPage(reply, to, email, verdict.retryAfter);
     }
 
     const user = await checkPassword(app, verdict, email, password);
     if (!user) {
-      await auditFailedLogin(app, request, req, email);
-      return loginPage(reply, id, req, email, BAD_CREDENTIALS);
+      await auditFailedLogin(app, request, to, email);
+      return loginPage(reply, to, email, BAD_CREDENTIALS);
     }
 
     await verdict.succeeded();
-    return completeSignIn(app, request, reply, user, { method: 'password', deviceAccount: email }, { id, request: req });
+    return completeSignIn(app, request, reply, user, { method: 'password', deviceAccount: email }, to);
   });
 };

@@ -53,3 +53,8 @@ export function knownDevice(app: FastifyInstance, request: FastifyRequest, accou
 export function setDeviceCookie(app: FastifyInstance, reply: FastifyReply, account: string): void {
   setPageCookie(app, reply, app.pages.deviceCookie, app.pages.devices.issue(account, app.ctx.now()), app.ctx.config.login.deviceCookieTtlSeconds);
 }
+
+/** Removes the session cookie (sign-out). */
+export function clearSessionCookie(app: FastifyInstance, reply: FastifyReply): void {
+  reply.clearCookie(app.pages.sessionCookie, { path: '/', httpOnly: true, sameSite: 'lax', secure: app.ctx.config.secureCookies });
+}

@@ -17,13 +17,58 @@ export async function createSession(ctx: AppContext, userId: string): Promise<Ne
   return { id, expiresAt };
 }
 
-/** The enabled user of a live session, or undefined for a missing, unknown or expired session id. */
-export async function sessionUser(ctx: AppContext, id: string | undefined): Promise<UserRecord | undefined> {
+// A session's lastSeenAt is written at most this often, so page views do not each cost a write.
+const SESSION_TOUCH_INTERVAL_MS = 5 * 60_000;
+
+/** A live session of an enabled user: the user and the session's id hash (how the account page names it). */
+export interface LiveSession {
+  user: UserRecord;
+  idHash: string;
+}
+
+/** The live session with this id and its enabled user, or undefined for a missing, unknown or expired id. */
+export async function liveSession(ctx: AppContext, id: string | undefined): Promise<LiveSession | undefined> {
   if (!id || id.length > 100) return undefined;
-  const row = await ctx.store.sessions.findLive(tokenHash(id), ctx.now());
+  const t = ctx.now();
+  const row = await ctx.store.sessions.findLive(tokenHash(id), t);
   if (!row) return undefined;
   const user = await ctx.store.users.findById(row.userId);
-  return user && user.disabledAt === null ? user : undefined;
+  if (!user || user.disabledAt !== null) return undefined;
+  if (row.lastSeenAt === null || row.lastSeenAt < t - SESSION_TOUCH_INTERVAL_MS) {
+    await ctx.store.sessions.touch(row.idHash, t, t - SESSION_TOUCH_INTERVAL_MS);
+  }
+  return { user, idHash: row.idHash };
+}
+
+/** The enabled user of a live session, or undefined for a missing, unknown or expired session id. */
+export async function sessionUser(ctx: AppContext, id: string | undefined): Promise<UserRecord | undefined> {
+  return (await liveSession(ctx, id))?.user;
+}
+
+/** A session as the account page lists it. */
+export interface SessionView {
+  idHash: string;
+  createdAt: number;
+  lastSeenAt: number | null;
+  /** The session this list is shown in. */
+  current: boolean;
+}
+
+/** The user's live sessions, newest first, the one `currentHash` names marked. */
+export async function listSessions(ctx: AppContext, userId: string, currentHash: string): Promise<SessionView[]> {
+  const rows = await ctx.store.sessions.listForUser(userId, ctx.now());
+  return rows.map((r) => ({ idHash: r.idHash, createdAt: r.createdAt, lastSeenAt: r.lastSeenAt, current: r.idHash === currentHash }));
+}
+
+/** Ends one of the user's sessions by its id hash; another user's session is never touched. */
+export function endSessionOf(ctx: AppContext, userId: string, idHash: string): Promise<boolean> {
+  if (idHash.length > 100) return Promise.resolve(false);
+  return ctx.store.sessions.deleteForUser(userId, idHash);
+}
+
+/** Ends every session of the user but `keepHash`; returns how many ended. */
+export function endOtherSessions(ctx: AppContext, userId: string, keepHash: string): Promise<number> {
+  return ctx.store.sessions.deleteOthersForUser(userId, keepHash);
 }
 
 /** Ends a session (used when a new one replaces it at login: no session fixation). */

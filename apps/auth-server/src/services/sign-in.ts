@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { auditFlow, continueAuthorization, type Pending } from './authorization-flow.ts';
 import { sessionId, setDeviceCookie, setSessionCookie } from './page-cookies.ts';
 import { createSession, deleteSession } from './sessions.ts';
+import { redirectToOwnPage } from '../views/pages.ts';
 import type { UserRecord } from './users.ts';
 
 // The one place a person becomes signed in, whatever proved who they are (a password today; an
@@ -29,12 +30,22 @@ async function startSession(app: FastifyInstance, request: FastifyRequest, reply
   setSessionCookie(app, reply, session.id);
 }
 
-/** Signs `user` in and continues the pending authorization request. */
+/** Where the person goes once signed in: on with a pending authorization request, or to one of our pages (a standalone sign-in). */
+export type AfterSignIn = Pending | StandaloneSignIn;
+
+/** A sign-in without an authorization request (GET /login alone): `next` is a path views/pages.ts nextPath() validated. */
+export interface StandaloneSignIn {
+  next: string;
+}
+
+/** Signs `user` in and continues the pending authorization request, or goes to `next` for a standalone sign-in. */
 export async function completeSignIn(
   app: FastifyInstance, request: FastifyRequest, reply: FastifyReply,
-  user: UserRecord, proof: SignInProof, pending: Pending,
+  user: UserRecord, proof: SignInProof, then: AfterSignIn,
 ): Promise<FastifyReply> {
   await startSession(app, request, reply, user, proof);
-  auditFlow(app, request, 'login.succeeded', { user: user.id, client: pending.request.clientId, decision: 'allow', method: proof.method });
+  const pending = 'request' in then ? then : undefined;
+  auditFlow(app, request, 'login.succeeded', { user: user.id, client: pending?.request.clientId, decision: 'allow', method: proof.method });
+  if (!pending) return redirectToOwnPage(request, reply, (then as StandaloneSignIn).next);
   return continueAuthorization(app, request, reply, pending.request, user, { pendingId: pending.id, afterForm: true });
 }

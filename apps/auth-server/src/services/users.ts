@@ -47,12 +47,19 @@ export function findUserByEmail(store: AuthStore, email: string): Promise<UserRe
   return store.users.findByEmail(normaliseEmail(email));
 }
 
+/** Why a new password is refused (the same rules for `users add`, the account page and reset links), or undefined. */
+export function passwordProblem(password: string): string | undefined {
+  if (password.length < 12) return 'password must be at least 12 characters';
+  if (password.length > 1024) return 'password must be at most 1024 characters';
+  return undefined;
+}
+
 /** Creates a user; throws if the email is taken or the password is shorter than 12 characters. */
 export async function createUser(ctx: PasswordContext, input: { email: string; password: string; role: Role }, now = Date.now()): Promise<UserRecord> {
   const email = normaliseEmail(input.email);
   if (!/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email)) throw new TypeError('email is not a valid address');
-  if (input.password.length < 12) throw new TypeError('password must be at least 12 characters');
-  if (input.password.length > 1024) throw new TypeError('password must be at most 1024 characters');
+  const problem = passwordProblem(input.password);
+  if (problem) throw new TypeError(problem);
   const taken = () => new TypeError(`a user with email ${email} already exists`);
   if (await ctx.store.users.findByEmail(email)) throw taken();
   const row = { id: randomUUID(), email, passwordHash: await hashSecret(ctx.argon2, input.password), role: input.role, createdAt: now, disabledAt: null };
@@ -75,4 +82,20 @@ export async function verifyPassword(ctx: PasswordContext, email: string, passwo
   }
   const ok = await ctx.argon2.run(() => argon2.verify(user.passwordHash, password).catch(() => false));
   return ok && user.disabledAt === null ? user : undefined;
+}
+
+/** Checks a user's current password (the account page's password change); false when it is wrong or too long. */
+export async function checkCurrentPassword(ctx: PasswordContext, user: UserRecord, password: string): Promise<boolean> {
+  if (password.length > 1024) return false;
+  return ctx.argon2.run(() => argon2.verify(user.passwordHash, password).catch(() => false));
+}
+
+/**
+ * Sets a new password (checked by passwordProblem: throws TypeError) and ends the user's sessions
+ * except `keepSession` (an id hash); returns how many sessions ended.
+ */
+export async function setPassword(ctx: PasswordContext, userId: string, password: string, keepSession?: string): Promise<number> {
+  const problem = passwordProblem(password);
+  if (problem) throw new TypeError(problem);
+  return ctx.store.users.setPassword(userId, await hashSecret(ctx.argon2, password), keepSession);
 }

@@ -14,6 +14,7 @@ export type TotpFactorRecord = typeof authSchema.totpFactors.$inferSelect;
 export type PasskeyRecord = typeof authSchema.passkeys.$inferSelect;
 export type WebauthnChallengeRecord = typeof authSchema.webauthnChallenges.$inferSelect;
 export type FederatedIdentityRecord = typeof authSchema.federatedIdentities.$inferSelect;
+export type PasswordResetRecord = typeof authSchema.passwordResets.$inferSelect;
 export type Role = UserRecord['role'];
 
 /** A user as shown to operators (never the password hash). */
@@ -46,6 +47,28 @@ export interface RevocationEntry {
   revokedAt: number;
 }
 
+/** What deleting a user removed or revoked. */
+export interface DeletedUser extends RevokedGrants {
+  consents: number;
+}
+
+/** One client a user allowed (for one resource), with when a token was last issued to it for them. */
+export interface ConsentEntry {
+  clientId: string;
+  resource: string;
+  scope: string;
+  createdAt: number;
+  /** The newest refresh token issued for this user and client (every refresh issues one), if any is kept. */
+  lastUsedAt: number | null;
+}
+
+/** What revoking one client's grants for one user removed. */
+export interface RevokedConsent {
+  consents: number;
+  refreshTokens: number;
+  accessTokens: number;
+}
+
 export interface ConsentKey {
   userId: string;
   clientId: string;
@@ -65,6 +88,29 @@ export interface UserRepo {
   /** Disables the user (keeping an earlier disabledAt) and revokes sessions and grants, atomically. */
   disable(id: string, disabledAt: number, now: number): Promise<RevokedGrants>;
   enable(id: string): Promise<void>;
+  /**
+   * Replaces the password hash and ends the user's sessions except `keepSession` (an id hash: the
+   * session that changed it), atomically; returns how many sessions ended.
+   */
+  setPassword(id: string, passwordHash: string, keepSession?: string): Promise<number>;
+  /**
+   * Deletes the user with their sessions, consents, reset links and unredeemed codes, and revokes
+   * their refresh and access tokens (the rows stay, revoked, until they expire), atomically.
+   */
+  delete(id: string, now: number): Promise<DeletedUser>;
+}
+
+export interface PasswordResetRepo {
+  /** Stores a reset link, replacing the user's earlier ones and sweeping expired ones. */
+  create(row: PasswordResetRecord): Promise<void>;
+  /** The user of an unused, unexpired link. */
+  findLive(tokenHash: string, now: number): Promise<string | undefined>;
+  /**
+   * Uses the link once (conditional UPDATE … WHERE used_at IS NULL), sets the password hash and ends
+   * every session of the user, in one transaction; the user id, or undefined when the link is
+   * unknown, used or expired (then nothing changes).
+   */
+  redeem(tokenHash: string, passwordHash: string, now: number): Promise<string | undefined>;
 }
 
 /** Upstream identity provider (slug) + subject → local user. */
@@ -115,6 +161,14 @@ export interface SessionRepo {
   /** A session that has not expired. */
   findLive(idHash: string, now: number): Promise<SessionRecord | undefined>;
   delete(idHash: string): Promise<void>;
+  /** The user's live sessions, newest first. */
+  listForUser(userId: string, now: number): Promise<SessionRecord[]>;
+  /** Records use of a session (lastSeenAt), only when its last record is older than `before`. */
+  touch(idHash: string, now: number, before: number): Promise<void>;
+  /** Ends one session of this user (another user's id hash changes nothing); false if none matched. */
+  deleteForUser(userId: string, idHash: string): Promise<boolean>;
+  /** Ends every session of this user except `keep` (an id hash); returns how many ended. */
+  deleteOthersForUser(userId: string, keep: string | undefined): Promise<number>;
 }
 
 /** How many pending requests are kept: per client address key, and in all. */
@@ -175,6 +229,14 @@ export interface ConsentRepo {
   find(k: ConsentKey): Promise<string | undefined>;
   /** Adds scopes to what is remembered, atomically (concurrent grants never lose each other's scopes). */
   grant(k: ConsentKey, scopes: readonly string[], now: number): Promise<void>;
+  /** What the user allowed, newest first. */
+  listForUser(userId: string): Promise<ConsentEntry[]>;
+  /**
+   * Forgets what the user allowed this client (every resource), deletes the codes not yet redeemed
+   * and revokes the refresh token families and access tokens issued to this client for this user
+   * only, atomically.
+   */
+  revokeForUser(userId: string, clientId: string, now: number): Promise<RevokedConsent>;
 }
 
 /** Second factors: TOTP, recovery codes, passkeys and the WebAuthn challenges handed out. */
@@ -237,6 +299,7 @@ export interface AuthStore {
   consents: ConsentRepo;
   mfa: MfaRepo;
   federatedIdentities: FederatedIdentityRepo;
+  passwordResets: PasswordResetRepo;
   /** Where the audit log's chain was last anchored (checked at start and by `audit verify`). */
   auditAnchors: AuditAnchorStore;
   /** Deletes what can no longer matter: expired tokens, codes, sessions and pending requests, old seals. */

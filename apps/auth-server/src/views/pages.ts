@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '@stack/oauth';
 import { StoreUnavailableError } from '@stack/redis';
-import { PageError, cspOrigin, sendMessage } from './render.ts';
+import { PageError, cspOrigin, pageRoot, sendMessage } from './render.ts';
 
 /** The browser pages a pending request moves through, each named by the request id in its query. */
 export type FlowPage = 'login' | 'consent';
@@ -15,6 +15,28 @@ export function pageLink(page: FlowPage, id: string): string {
 export function redirectToPage(reply: FastifyReply, page: FlowPage, id: string): FastifyReply {
   const depth = reply.request.url.split('?')[0]!.split('/').length - 2;
   return reply.header('cache-control', 'no-store').redirect(`${'../'.repeat(Math.max(0, depth))}${pageLink(page, id)}`, 303);
+}
+
+/** Where a standalone sign-in goes when no (valid) `next` is given. */
+export const ACCOUNT_PATH = '/account';
+
+// Our own account pages only: /account and up to three lowercase segments below it. Anything else
+// (another host, `//host`, a backslash, a scheme, dots) falls back to /account: no open redirect.
+const NEXT_PATH = /^\/account(\/[a-z0-9-]{1,40}){0,3}$/;
+
+/** A validated local path to continue to after signing in (`next`), else /account. */
+export function nextPath(value: unknown): string {
+  return typeof value === 'string' && NEXT_PATH.test(value) ? value : ACCOUNT_PATH;
+}
+
+/** Sends the browser to our own page `path` (a validated absolute path), by a link relative to the request's page. */
+export function redirectToOwnPage(request: FastifyRequest, reply: FastifyReply, path: string): FastifyReply {
+  return reply.header('cache-control', 'no-store').redirect(pageRoot(request.url) + path.slice(1), 303);
+}
+
+/** Sends a person who is not signed in to the login page, to come back to `next` (a validated path) afterwards. */
+export function redirectToLogin(request: FastifyRequest, reply: FastifyReply, next: string): FastifyReply {
+  return reply.header('cache-control', 'no-store').redirect(`${pageRoot(request.url)}login?next=${encodeURIComponent(next)}`, 303);
 }
 
 /**

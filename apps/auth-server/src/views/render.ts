@@ -19,7 +19,7 @@ export function escapeForPage(value: unknown): string {
 }
 
 /** Templates in this folder. */
-export type Template = 'login' | 'consent' | 'message';
+export type Template = 'login' | 'consent' | 'message' | 'account' | 'logout' | 'reset-password';
 
 /** Renders the templates of this folder; built once per app (app.pages.views), which owns its template cache. */
 export interface PageViews {
@@ -68,9 +68,25 @@ export interface PageOptions {
   formOrigins?: readonly string[];
 }
 
-/** Renders a template as a no-store HTML page with the pages' CSP (RFC 9700 §4.16: never framed). */
+/**
+ * The relative path from the page at `url` back to the pages' root ('' for /login, '../' for
+ * /account/password): links stay relative, so the pages work under any base path a proxy gives them.
+ */
+export function pageRoot(url: string): string {
+  const path = url.split('?')[0]!;
+  return '../'.repeat(Math.max(0, path.split('/').length - 2));
+}
+
+/**
+ * Renders a template as a no-store HTML page with the pages' CSP (RFC 9700 §4.16: never framed).
+ * Templates get `root` (pageRoot) for their links; with `signedIn` (the person's email) the layout
+ * shows it with the account link and a Sign out form.
+ */
 export function sendPage(reply: FastifyReply, template: Template, data: Record<string, unknown>, opts: PageOptions = {}): FastifyReply {
-  const html = reply.server.pages.views.render(template, data);
+  const root = pageRoot(reply.request.url);
+  // One CSRF token per page: a second generateCsrf() on a browser without the secret cookie would replace the secret.
+  const signOutCsrf = typeof data.signedIn === 'string' ? (data.csrf ?? reply.generateCsrf()) : undefined;
+  const html = reply.server.pages.views.render(template, { signedIn: undefined, ...data, root, signOutCsrf });
   return reply
     .status(opts.status ?? 200)
     .header('content-security-policy', pageCsp(opts.formOrigins ?? []))

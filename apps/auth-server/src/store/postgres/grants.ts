@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt, gte, inArray, isNotNull, isNull, notExists, sql } from 'drizzle-orm';
 import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
+import { ownedBy, type GrantOwner } from '../grant-owner.ts';
 import type { CodeRepo, NewTokens, RevokedGrants, TokenRepo } from '../types.ts';
 
 const { authorizationCodes, refreshTokens, issuedAccessTokens, revokedAccessTokens } = pgAuthSchema;
@@ -35,10 +36,10 @@ export async function revokeFamilies(tx: PgWriter, familyIds: readonly string[],
   return changed;
 }
 
-/** Revokes every family of one user or one client (RFC 7009 §2.1: a grant's access tokens go with it). */
-export async function revokeGrants(tx: PgWriter, by: { userId: string } | { clientId: string }, now: number): Promise<Omit<RevokedGrants, 'sessions'>> {
-  const rtOwner = 'userId' in by ? eq(refreshTokens.userId, by.userId) : eq(refreshTokens.clientId, by.clientId);
-  const atOwner = 'userId' in by ? eq(issuedAccessTokens.userId, by.userId) : eq(issuedAccessTokens.clientId, by.clientId);
+/** Revokes every family of one user, one client, or one client for one user (RFC 7009 §2.1: a grant's access tokens go with it). */
+export async function revokeGrants(tx: PgWriter, by: GrantOwner, now: number): Promise<Omit<RevokedGrants, 'sessions'>> {
+  const rtOwner = and(...ownedBy(by, refreshTokens));
+  const atOwner = and(...ownedBy(by, issuedAccessTokens));
   const liveAt = and(atOwner, gt(issuedAccessTokens.expiresAt, now));
   const [counted] = await tx.select({ n: count() }).from(issuedAccessTokens)
     .where(and(liveAt, notExists(tx.select({ jti: revokedAccessTokens.jti }).from(revokedAccessTokens).where(eq(revokedAccessTokens.jti, issuedAccessTokens.jti)))));

@@ -8,6 +8,7 @@ import { pgClients, pgPending, pgSigningKeys } from './clients.ts';
 import { pgCodes, pgTokens } from './grants.ts';
 import { pgAuditAnchors } from './audit-anchors.ts';
 import { pgMfa } from './mfa.ts';
+import { pgPasswordResets } from './password-resets.ts';
 
 const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations, webauthnChallenges } = pgAuthSchema;
 
@@ -37,6 +38,7 @@ export async function openPgStore(o: PgStoreOptions): Promise<AuthStore> {
     consents: guarded(pgConsents(db), run),
     mfa: guarded(pgMfa(db), run),
     federatedIdentities: guarded(pgFederatedIdentities(db), run),
+    passwordResets: guarded(pgPasswordResets(db), run),
     auditAnchors: guarded(pgAuditAnchors(db), run),
     sweep: (c) => run(() => db.transaction(async (tx) => {
       await tx.update(refreshTokens).set({ successorSealed: null })

@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt, gte, inArray, isNull, notExists } from 'drizzle-orm';
 import { authSchema, type AuthDb } from '@stack/db';
+import { ownedBy, type GrantOwner } from '../grant-owner.ts';
 import type { CodeRepo, NewTokens, RefreshTokenRecord, RevokedGrants, TokenRepo } from '../types.ts';
 import { storeTokensPrepared, type HotStatements } from './hot-statements.ts';
 
@@ -31,10 +32,10 @@ export function revokeFamilies(tx: Writer, familyIds: readonly string[], now: nu
   return changed;
 }
 
-/** Revokes every family of one user or one client (RFC 7009 §2.1: a grant's access tokens go with it). */
-export function revokeGrants(tx: Writer, by: { userId: string } | { clientId: string }, now: number): Omit<RevokedGrants, 'sessions'> {
-  const rtOwner = 'userId' in by ? eq(refreshTokens.userId, by.userId) : eq(refreshTokens.clientId, by.clientId);
-  const atOwner = 'userId' in by ? eq(issuedAccessTokens.userId, by.userId) : eq(issuedAccessTokens.clientId, by.clientId);
+/** Revokes every family of one user, one client, or one client for one user (RFC 7009 §2.1: a grant's access tokens go with it). */
+export function revokeGrants(tx: Writer, by: GrantOwner, now: number): Omit<RevokedGrants, 'sessions'> {
+  const rtOwner = and(...ownedBy(by, refreshTokens));
+  const atOwner = and(...ownedBy(by, issuedAccessTokens));
   const liveAt = and(atOwner, gt(issuedAccessTokens.expiresAt, now));
   const accessTokens = tx.select({ n: count() }).from(issuedAccessTokens)
     .where(and(liveAt, notExists(tx.select({ jti: revokedAccessTokens.jti }).from(revokedAccessTokens).where(eq(revokedAccessTokens.jti, issuedAccessTokens.jti)))))

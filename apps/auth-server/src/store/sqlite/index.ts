@@ -7,6 +7,7 @@ import { sqliteClients, sqlitePending, sqliteSigningKeys } from './clients.ts';
 import { sqliteCodes, sqliteTokens } from './grants.ts';
 import { hotStatements } from './hot-statements.ts';
 import { sqliteMfa } from './mfa.ts';
+import { sqlitePasswordResets } from './password-resets.ts';
 
 const { refreshTokens, authorizationCodes, issuedAccessTokens, revokedAccessTokens, sessions, pendingAuthorizations, webauthnChallenges } = authSchema;
 
@@ -30,6 +31,7 @@ export function openSqliteStore(path: string): AuthStore {
     consents: sqliteConsents(db),
     mfa: sqliteMfa(db),
     federatedIdentities: sqliteFederatedIdentities(db),
+    passwordResets: sqlitePasswordResets(db),
     auditAnchors: sqliteAuditAnchors(db),
     async sweep(c) {
       db.transaction((tx) => {
