@@ -164,7 +164,7 @@ describe('authorization pages in Chromium', () => {
   it('[RFC9700-CSRF] a consent form without its CSRF token is refused with a 403 page that says what to do', async () => {
     await startAt();
     await signIn();
-    await page.evaluate(() => document.querySelector('input[name="_csrf"]')?.remove());
+    await page.evaluate(() => document.querySelector('form[action="consent"] input[name="_csrf"]')?.remove());
     const response = page.waitForResponse((r) => r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Allow' }).click();
     expect((await response).status()).toBe(403);

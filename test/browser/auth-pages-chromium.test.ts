@@ -57,7 +57,7 @@ describe('authorization pages: accessibility, phone layout, no external requests
     await signIn(page, (await seedUser(s, 'developer')).email);
     expect(new URL(page.url()).pathname).toBe('/consent');
     if (name === 'consent') return;
-    if (name === 'csrf-error') await page.evaluate(() => document.querySelector('input[name="_csrf"]')?.remove());
+    if (name === 'csrf-error') await page.evaluate(() => document.querySelector('form[action="consent"] input[name="_csrf"]')?.remove());
     // The session cookie gone is what an ended session looks like to the server.
     else await page.context().clearCookies({ name: 'sid' });
     await page.getByRole('button', { name: 'Allow' }).click();
