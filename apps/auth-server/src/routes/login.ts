@@ -25,8 +25,9 @@ function loginPage(reply: FastifyReply, to: AfterSignIn, email: string, error?: 
     requestId: 'request' in to ? to.id : undefined,
     next: 'next' in to ? to.next : undefined,
     passwordLogin: stack.passwordLogin,
-    // "Continue with <name>": links to /federation/<slug>/start for this pending request (or standalone sign-in).
-    providers: stack.identityProviders.map((p) => ({ name: p.name, href: `federation/${p.slug}/start?${federationQuery(to)}` })),
+    // "Continue with <name>": links to /federation/<slug>/start for this pending request. The start
+    // route needs a pending request, so a standalone sign-in offers the password form only.
+    providers: 'request' in to ? stack.identityProviders.map((p) => ({ name: p.name, href: `federation/${p.slug}/start?request=${encodeURIComponent(to.id)}` })) : [],
   }, { formOrigins: origin ? [origin] : [], status });
 }
 
@@ -37,9 +38,6 @@ async function signInTarget(app: FastifyInstance, request: FastifyRequest, param
 }
 
 const clientOf = (to: AfterSignIn) => ('request' in to ? to.request.clientId : undefined);
-
-/** The query a "Continue with…" link carries: the pending request, or where a standalone sign-in goes. */
-const federationQuery = (to: AfterSignIn) => ('request' in to ? `request=${encodeURIComponent(to.id)}` : `next=${encodeURIComponent(to.next)}`);
 
 function waitPage(reply: FastifyReply, seconds: number): FastifyReply {
   const minutes = Math.max(1, Math.ceil(seconds / 60));
