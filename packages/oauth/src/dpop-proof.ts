@@ -1,4 +1,4 @@
-import { KeyObject, constants, hash, timingSafeEqual, verify as verifySignature, type VerifyKeyObjectInput, type VerifyPublicKeyInput } from 'node:crypto';
+import { KeyObject, constants, hash, verify as verifySignature, type VerifyKeyObjectInput, type VerifyPublicKeyInput } from 'node:crypto';
 import { calculateJwkThumbprint, compactVerify, importJWK, type CryptoKey, type JWK } from 'jose';
 import { safeEqual } from '@stack/crypto';
 import { invalidDpopProof, OAuthError, useDpopNonce, type DpopErrorStatus } from './errors.ts';
@@ -29,8 +29,11 @@ export const DPOP_DEFAULTS = {
 export interface DpopProofExpectations {
   /** The request's method, upper case (`htm`). */
   htm: string;
-  /** The request's absolute URI as the client addressed it (`htu`); its query and fragment are ignored. */
-  htu: string;
+  /**
+   * The request's absolute URI as the client addressed it (`htu`); its query and fragment are
+   * ignored. A server checking many proofs against one URI passes it normalised once ({@link expectedHtu}).
+   */
+  htu: string | ExpectedHtu;
   /** The access token presented with the proof (resource requests): the proof's `ath` must be its hash. */
   accessToken?: string | undefined;
   /**
@@ -57,8 +60,8 @@ export interface CachedDpopKey {
   jwk: JWK;
   key: CryptoKey;
   jkt: string;
-  /** The same key for node:crypto, which verifies the next proofs synchronously (set by verifyDpopProof). */
-  keyObject?: KeyObject | undefined;
+  /** The same key with its node:crypto parameters, which verify the next proofs synchronously (set by verifyDpopProof). */
+  verifier?: NodeVerifier | undefined;
 }
 
 export interface DpopKeyCache {
@@ -92,28 +95,32 @@ export function createDpopKeyCache(maxEntries = 1000): DpopKeyCache {
   };
 }
 
-/** node:crypto's parameters for a JWS alg (RFC 7518 §3.1): digest, and the key options. */
-function nodeParams(alg: string, key: KeyObject): { digest: string | null; key: VerifyKeyObjectInput | VerifyPublicKeyInput } | undefined {
+/** node:crypto's arguments for one key under one JWS alg (RFC 7518 §3.1): built once per cached key, not per proof. */
+export interface NodeVerifier {
+  readonly digest: string | null;
+  readonly key: VerifyKeyObjectInput | VerifyPublicKeyInput;
+}
+
+function nodeVerifier(alg: string, key: KeyObject): NodeVerifier | undefined {
   const bits = alg.slice(2);
-  if (alg.startsWith('ES')) return { digest: `sha${bits}`, key: { key, dsaEncoding: 'ieee-p1363' } };
-  if (alg.startsWith('RS')) return { digest: `sha${bits}`, key: { key } };
+  if (alg.startsWith('ES')) return Object.freeze({ digest: `sha${bits}`, key: { key, dsaEncoding: 'ieee-p1363' as const } });
+  if (alg.startsWith('RS')) return Object.freeze({ digest: `sha${bits}`, key: { key } });
   // RFC 7518 §3.5: the salt is as long as the hash.
-  if (alg.startsWith('PS')) return { digest: `sha${bits}`, key: { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(bits) / 8 } };
-  if (alg === 'EdDSA' || alg === 'Ed25519') return { digest: null, key: { key } };
+  if (alg.startsWith('PS')) return Object.freeze({ digest: `sha${bits}`, key: { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(bits) / 8 } });
+  if (alg === 'EdDSA' || alg === 'Ed25519') return Object.freeze({ digest: null, key: { key } });
   return undefined;
 }
 
 /**
  * The signature of a proof whose header jose has already checked and verified once (the key cache):
  * the same check over the JWS Signing Input (RFC 7515 §5.2), synchronously with node:crypto instead
- * of WebCrypto's asynchronous round trip, which costs about as much again per proof.
+ * of WebCrypto's asynchronous round trip, which costs about as much again per proof. The input is
+ * ASCII (the compact form was checked), so its latin1 bytes are its bytes.
  */
-function signatureValid(jws: string, alg: string, key: KeyObject): boolean {
-  const params = nodeParams(alg, key);
-  if (!params) return false;
+function signatureValid(jws: string, v: NodeVerifier): boolean {
   const dot = jws.lastIndexOf('.');
   try {
-    return verifySignature(params.digest, Buffer.from(jws.slice(0, dot)), params.key, Buffer.from(jws.slice(dot + 1), 'base64url'));
+    return verifySignature(v.digest, Buffer.from(jws.slice(0, dot), 'latin1'), v.key, Buffer.from(jws.slice(dot + 1), 'base64url'));
   } catch {
     return false;
   }
@@ -128,16 +135,25 @@ export interface VerifiedDpopProof {
   jwk: JWK;
 }
 
-/** RFC 9449 §4.1 `ath`: base64url(SHA-256(ASCII access token)). */
+/**
+ * RFC 9449 §4.1 `ath`: base64url(SHA-256(ASCII access token)). An access token is token68 (RFC
+ * 6750 §2.1), ASCII, whose UTF-8 bytes are its ASCII bytes, so the string is hashed as it is: a
+ * copy into a Buffer first would cost several times the hash itself.
+ */
 export function accessTokenHash(accessToken: string): string {
-  return hash('sha256', Buffer.from(accessToken, 'ascii'), 'base64url');
+  return hash('sha256', accessToken, 'base64url');
 }
 
-/** Whether `ath` is the token's hash, in constant time: one hash, compared as bytes (both are 32 bytes when it is). */
+/**
+ * Whether `ath` is the token's hash, in constant time: both are 43 base64url characters when `ath`
+ * is well formed, and the loop visits every one whatever they hold.
+ */
 function athMatches(ath: string, accessToken: string): boolean {
-  const sent = Buffer.from(ath, 'base64url');
-  const expected = hash('sha256', Buffer.from(accessToken, 'ascii'), 'buffer');
-  return sent.length === expected.length && timingSafeEqual(sent, expected) && sent.toString('base64url') === ath;
+  const expected = accessTokenHash(accessToken);
+  if (ath.length !== expected.length) return false;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ ath.charCodeAt(i);
+  return diff === 0;
 }
 
 /**
@@ -160,6 +176,37 @@ export function normalizeHtu(uri: string): string | undefined {
     return UNRESERVED.test(c) ? c : `%${hex.toUpperCase()}`;
   });
   return `${url.protocol}//${url.host}${path}`;
+}
+
+/** A server's own `htu`, normalised once ({@link expectedHtu}) rather than for every proof it checks. */
+export interface ExpectedHtu {
+  readonly normalized: string;
+}
+
+/**
+ * A request URI normalised for comparison. Proofs whose `htu` is exactly this string are taken
+ * without normalising them, which is right because it is a fixed point of normalizeHtu (checked
+ * here, once); a URI that were not would match no proof.
+ */
+function normalizedExpected(uri: string): ExpectedHtu | undefined {
+  const normalized = normalizeHtu(uri);
+  return normalized !== undefined && normalizeHtu(normalized) === normalized ? Object.freeze({ normalized }) : undefined;
+}
+
+/** A server's request URI normalised once, for {@link DpopProofExpectations.htu}; a TypeError when it is no http(s) URI (a configuration error). */
+export function expectedHtu(uri: string): ExpectedHtu {
+  const expected = normalizedExpected(uri);
+  if (!expected) throw new TypeError('the DPoP htu must be an http(s) URI without user information');
+  return expected;
+}
+
+/**
+ * Whether a proof's `htu` names the expected URI (RFC 9449 §4.3 point 9). A client that sends it
+ * in normalised form, as one building it from the server's metadata does, costs one string
+ * comparison; any other spelling is normalised first.
+ */
+function htuMatches(htu: unknown, expected: ExpectedHtu | undefined): boolean {
+  return typeof htu === 'string' && expected !== undefined && (htu === expected.normalized || normalizeHtu(htu) === expected.normalized);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -227,8 +274,7 @@ export async function verifyDpopProof(proof: string | readonly string[] | undefi
   if (typeof jti !== 'string' || jti === '' || jti.length > DPOP_DEFAULTS.maxJtiLength)
     throw fail(`DPoP proof 'jti' must be a string of 1 to ${DPOP_DEFAULTS.maxJtiLength} characters`);
   if (htm !== expect.htm) throw fail("DPoP proof 'htm' does not match the request method");
-  const expectedHtu = normalizeHtu(expect.htu);
-  if (typeof htu !== 'string' || expectedHtu === undefined || normalizeHtu(htu) !== expectedHtu) throw fail("DPoP proof 'htu' does not match the request URI");
+  if (!htuMatches(htu, typeof expect.htu === 'string' ? normalizedExpected(expect.htu) : expect.htu)) throw fail("DPoP proof 'htu' does not match the request URI");
   if (typeof iat !== 'number' || !Number.isFinite(iat)) throw fail("DPoP proof 'iat' must be a number");
   const nowSeconds = expect.now() / 1000;
   if (iat < nowSeconds - pastSeconds) throw fail('DPoP proof is too old');
@@ -251,8 +297,8 @@ export async function verifyDpopProof(proof: string | readonly string[] | undefi
     if (imported instanceof Uint8Array || imported.type !== 'public') throw fail("DPoP proof 'jwk' must be a public key");
     key = imported;
   }
-  if (cached?.keyObject) {
-    if (!signatureValid(jws, alg, cached.keyObject)) throw fail('DPoP proof signature is invalid');
+  if (cached?.verifier) {
+    if (!signatureValid(jws, cached.verifier)) throw fail('DPoP proof signature is invalid');
   } else {
     try {
       await compactVerify(jws, key, { algorithms: [alg] });
@@ -268,8 +314,7 @@ export async function verifyDpopProof(proof: string | readonly string[] | undefi
       throw fail("DPoP proof 'jwk' is missing members");
     }
     // Only a header whose key has just verified a signature is cached.
-    const keyObject = KeyObject.from(key);
-    expect.keyCache?.set(headerPart, { alg, jwk: Object.freeze(jwk), key, jkt, keyObject: nodeParams(alg, keyObject) ? keyObject : undefined });
+    if (expect.keyCache) expect.keyCache.set(headerPart, { alg, jwk: Object.freeze(jwk), key, jkt, verifier: nodeVerifier(alg, KeyObject.from(key)) });
   }
 
   // §4.3 point 10: the server nonce.

@@ -63,8 +63,10 @@ export function createMemoryJtiStore(opts: MemoryJtiStoreOptions): JtiStore & { 
     remember(key, expiresAtMs) {
       const now = opts.now();
       const seen = entries.get(key);
-      if (seen !== undefined && seen > now) return Promise.resolve(false);
-      entries.delete(key); // an expired entry is re-inserted at the end, keeping insertion ≈ expiry order
+      if (seen !== undefined) {
+        if (seen > now) return Promise.resolve(false);
+        entries.delete(key); // an expired entry is re-inserted at the end, keeping insertion ≈ expiry order
+      }
       if (expiresAtMs <= now) return Promise.resolve(true);
       if (entries.size >= opts.maxEntries) sweep(now);
       if (entries.size >= opts.maxEntries) {

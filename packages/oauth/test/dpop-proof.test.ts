@@ -8,6 +8,7 @@ import {
   createDpopKeyCache,
   createDpopNonces,
   createMemoryJtiStore,
+  expectedHtu,
   normalizeHtu,
   verifyDpopProof,
   type DpopProofExpectations,
@@ -174,7 +175,7 @@ describe('verifyDpopProof: key cache', () => {
       const keyCache = createDpopKeyCache();
       const exp = { keyCache, algs: [alg] };
       expect(await outcome(await proof({}, {}, s), exp), alg).toBe('accepted');
-      expect(keyCache.get((await proof({}, {}, s)).split('.')[0]!)?.keyObject, alg).toBeDefined();
+      expect(keyCache.get((await proof({}, {}, s)).split('.')[0]!)?.verifier, alg).toBeDefined();
       expect(await outcome(await proof({}, {}, s), exp), alg).toBe('accepted');
       // The same header (so the cached key) over claims signed by another key of that alg.
       const [h] = (await proof({}, {}, s)).split('.') as [string];
@@ -185,6 +186,24 @@ describe('verifyDpopProof: key cache', () => {
       expect(await outcome(`${h2}.${c2}.${flipped}`, exp), alg).toBe('invalid_dpop_proof: DPoP proof signature is invalid');
       expect(await outcome(`${h2}.${c2}.${sig2.slice(0, -4)}`, exp), alg).toBe('invalid_dpop_proof: DPoP proof signature is invalid');
     }
+  });
+
+  it('[RFC9449-PROOF-SYNTAX] a header with another alg or another jwk is another cache entry, checked afresh, never the cached key', async () => {
+    const keyCache = createDpopKeyCache(10);
+    expect(await outcome(await proof(), { keyCache })).toBe('accepted');
+    // The cached key's jwk under another alg: its own header, refused on its own merits.
+    expect(await outcome(es256Raw({ typ: 'dpop+jwt', alg: 'ES384', jwk: es256.jwk }, { jti: 'a1', htm: 'POST', htu: HTU, iat: NOW / 1000 }), { keyCache, algs: ['ES256', 'ES384'] }))
+      .toBe("invalid_dpop_proof: DPoP proof 'jwk' is not a usable key for its 'alg'");
+    // The same members in another order, or with an extra member, are other bytes: checked afresh and
+    // cached separately once they verify; a different key never verifies against the cached one.
+    const reordered = { y: es256.jwk.y, x: es256.jwk.x, crv: es256.jwk.crv, kty: es256.jwk.kty };
+    expect(await outcome(await proof({}, { jwk: reordered }), { keyCache })).toBe('accepted');
+    expect(await outcome(await proof({}, { jwk: { ...es256.jwk, d: 'AAAA' } }), { keyCache })).toBe("invalid_dpop_proof: DPoP proof 'jwk' must be a public key");
+    expect(await outcome(await proof({}, { jwk: other.jwk }), { keyCache })).toBe('invalid_dpop_proof: DPoP proof signature is invalid');
+    const [h1] = (await proof()).split('.') as [string];
+    const [h2] = (await proof({}, { jwk: reordered })).split('.') as [string];
+    expect(keyCache.get(h1)?.jkt).toBe(keyCache.get(h2)?.jkt);
+    expect(keyCache.get((await proof({}, { jwk: other.jwk })).split('.')[0]!)).toBeUndefined();
   });
 
   it('[RFC9449-PROOF-SYNTAX] the key cache keeps the most recently used headers up to its size', () => {
@@ -200,21 +219,8 @@ describe('verifyDpopProof: key cache', () => {
   });
 });
 
-describe('verifyDpopProof: the request it names (RFC 9449 §4.3 points 8-11)', () => {
-  it('[RFC9449-PROOF-REQUEST] refuses a missing, empty, non-string or over-long jti', async () => {
-    const msg = "invalid_dpop_proof: DPoP proof 'jti' must be a string of 1 to 256 characters";
-    for (const jti of [undefined, '', 7, 'j'.repeat(257)]) expect(await outcome(await proof({ jti }))).toBe(msg);
-    expect(await outcome(await proof({ jti: 'j'.repeat(256) }))).toBe('accepted');
-  });
-
-  it('[RFC9449-PROOF-REQUEST] htm must equal the request method exactly', async () => {
-    for (const htm of ['GET', 'post', 'POST ', undefined, ['POST']])
-      expect(await outcome(await proof({ htm }))).toBe("invalid_dpop_proof: DPoP proof 'htm' does not match the request method");
-    expect(await outcome(await proof({ htm: 'GET' }), { htm: 'GET' })).toBe('accepted');
-  });
-
-  it('[RFC9449-PROOF-REQUEST] htu ignores query and fragment and is compared after RFC 3986 §6 normalisation', async () => {
-    for (const htu of [
+/** Spellings of HTU a proof may carry (RFC 3986 §6 normalisation; query and fragment ignored). */
+const SAME_HTU = [
       HTU,
       'HTTPS://MCP.Example.COM/mcp',
       'https://mcp.example.com:443/mcp',
@@ -222,15 +228,9 @@ describe('verifyDpopProof: the request it names (RFC 9449 §4.3 points 8-11)', (
       'https://mcp.example.com/mcp#frag',
       'https://mcp.example.com/x/../mcp',
       'https://mcp.example.com/%6Dcp',
-    ])
-      expect(await outcome(await proof({ htu })), htu).toBe('accepted');
-    expect(await outcome(await proof(), { htu: `${HTU}?a=b#c` })).toBe('accepted');
-    expect(await outcome(await proof({ htu: 'https://mcp.example.com/a%2fb' }), { htu: 'https://mcp.example.com/a%2Fb' })).toBe('accepted');
-    expect(await outcome(await proof({ htu: 'https://as.example.com' }), { htu: 'https://as.example.com/' })).toBe('accepted');
-  });
-
-  it('[RFC9449-PROOF-REQUEST] htu for another path, scheme, host, port or with user information is refused', async () => {
-    for (const htu of [
+];
+/** Values naming another URI, or none. */
+const OTHER_HTU: unknown[] = [
       'https://mcp.example.com/mcp/',
       'https://mcp.example.com/other',
       'https://mcp.example.com/MCP',
@@ -245,8 +245,46 @@ describe('verifyDpopProof: the request it names (RFC 9449 §4.3 points 8-11)', (
       '',
       42,
       undefined,
-    ])
+];
+
+describe('verifyDpopProof: the request it names (RFC 9449 §4.3 points 8-11)', () => {
+  it('[RFC9449-PROOF-REQUEST] refuses a missing, empty, non-string or over-long jti', async () => {
+    const msg = "invalid_dpop_proof: DPoP proof 'jti' must be a string of 1 to 256 characters";
+    for (const jti of [undefined, '', 7, 'j'.repeat(257)]) expect(await outcome(await proof({ jti }))).toBe(msg);
+    expect(await outcome(await proof({ jti: 'j'.repeat(256) }))).toBe('accepted');
+  });
+
+  it('[RFC9449-PROOF-REQUEST] htm must equal the request method exactly', async () => {
+    for (const htm of ['GET', 'post', 'POST ', undefined, ['POST']])
+      expect(await outcome(await proof({ htm }))).toBe("invalid_dpop_proof: DPoP proof 'htm' does not match the request method");
+    expect(await outcome(await proof({ htm: 'GET' }), { htm: 'GET' })).toBe('accepted');
+  });
+
+  it('[RFC9449-PROOF-REQUEST] htu ignores query and fragment and is compared after RFC 3986 §6 normalisation', async () => {
+    for (const htu of SAME_HTU) expect(await outcome(await proof({ htu })), htu).toBe('accepted');
+    expect(await outcome(await proof(), { htu: `${HTU}?a=b#c` })).toBe('accepted');
+    expect(await outcome(await proof({ htu: 'https://mcp.example.com/a%2fb' }), { htu: 'https://mcp.example.com/a%2Fb' })).toBe('accepted');
+    expect(await outcome(await proof({ htu: 'https://as.example.com' }), { htu: 'https://as.example.com/' })).toBe('accepted');
+  });
+
+  it('[RFC9449-PROOF-REQUEST] htu for another path, scheme, host, port or with user information is refused', async () => {
+    for (const htu of OTHER_HTU)
       expect(await outcome(await proof({ htu })), String(htu)).toBe("invalid_dpop_proof: DPoP proof 'htu' does not match the request URI");
+  });
+
+  it('[RFC9449-PROOF-REQUEST] an htu normalised once per server (expectedHtu) accepts and refuses exactly what the plain URI does', async () => {
+    const once = expectedHtu(`${HTU}?q#f`);
+    expect(once.normalized).toBe(HTU);
+    for (const htu of SAME_HTU) expect(await outcome(await proof({ htu }), { htu: once }), htu).toBe('accepted');
+    for (const htu of OTHER_HTU)
+      expect(await outcome(await proof({ htu }), { htu: once }), String(htu)).toBe("invalid_dpop_proof: DPoP proof 'htu' does not match the request URI");
+    // A proof whose htu is the normalised form is taken without normalising it: right only because
+    // normalising is idempotent.
+    for (const htu of [...SAME_HTU, 'HTTP://Example.COM:80/a/./b/%7e%3a?q#f', 'https://h.example/a%2fb/%2e%2E/c', 'https://h.example/%41%7A%2D']) {
+      const n = normalizeHtu(htu)!;
+      expect(normalizeHtu(n), htu).toBe(n);
+    }
+    for (const bad of ['ftp://example.com/', 'https://u:p@example.com/', '/mcp', 'not a uri']) expect(() => expectedHtu(bad), bad).toThrow(TypeError);
   });
 
   it('[RFC9449-PROOF-REQUEST] normalizeHtu keeps scheme, host and path only', () => {
@@ -276,6 +314,9 @@ describe('verifyDpopProof: the request it names (RFC 9449 §4.3 points 8-11)', (
     expect(await outcome(await proof({ ath: 42 }), { accessToken: TOKEN })).toBe("invalid_dpop_proof: DPoP proof has no 'ath' for the access token");
     expect(await outcome(await proof({ ath: accessTokenHash(`${TOKEN}x`) }), { accessToken: TOKEN })).toBe("invalid_dpop_proof: DPoP proof 'ath' does not match the access token");
     expect(await outcome(await proof({ ath: TOKEN }), { accessToken: TOKEN })).toBe("invalid_dpop_proof: DPoP proof 'ath' does not match the access token");
+    // Compared as the exact 43 base64url characters: one changed, one more or padding is another value.
+    for (const wrong of [`${ath.slice(0, 20)}${ath[20] === 'A' ? 'B' : 'A'}${ath.slice(21)}`, `${ath}=`, `${ath}A`, ath.slice(0, -1), ''])
+      expect(await outcome(await proof({ ath: wrong }), { accessToken: TOKEN }), wrong).toBe("invalid_dpop_proof: DPoP proof 'ath' does not match the access token");
     // At the token endpoint there is no token yet: ath is not looked at.
     expect(await outcome(await proof({ ath: 'whatever' }))).toBe('accepted');
   });

@@ -1,5 +1,5 @@
 import { ConfigError } from '@stack/config';
-import { OAuthError, checkDpopBinding, invalidDpopProof, invalidToken, type Role } from '@stack/oauth';
+import { OAuthError, checkDpopBinding, expectedHtu, invalidDpopProof, invalidToken, type Role } from '@stack/oauth';
 import { defaultRoleScopes, identityFromCertificate, isApiKeyShaped, type Identity, type RoleScopes } from '@stack/mcp-auth';
 import type { AuthMethod } from '@stack/stack-config';
 import type { AuthMode } from '../config.ts';
@@ -99,7 +99,8 @@ function tokenOrKey(methods: readonly AuthMethod[], v: Verifiers): Authenticator
   const jwt = methods.includes('oauth') ? need(v.jwt, 'a JWT verifier', methods) : undefined;
   const keys = methods.includes('apikey') ? need(v.apiKeys, 'an API key store', methods) : undefined;
   const dpop = jwt ? need(v.dpop, 'DPoP proof checks', methods) : undefined;
-  const htu = dpop ? need(v.resourceUrl, 'the resource URL', methods) : '';
+  // Normalised once here rather than for every proof (RFC 9449 §4.3 point 9).
+  const htu = dpop ? expectedHtu(need(v.resourceUrl, 'the resource URL', methods)) : undefined;
   const required = dpop?.mode === 'required';
   const missing = jwt && keys ? 'no access token or api key was sent' : jwt ? 'no access token was sent' : 'no api key was sent';
 
@@ -108,7 +109,7 @@ function tokenOrKey(methods: readonly AuthMethod[], v: Verifiers): Authenticator
     const identity = await jwt!.verify(token);
     const bound = identity.binding?.jkt;
     if (bound === undefined) throw invalidToken('the DPoP scheme needs a DPoP-bound access token');
-    const jkt = await dpop!.checks.verify({ proof: c.dpopProof, method: c.method ?? 'POST', htu, accessToken: token });
+    const jkt = await dpop!.checks.verify({ proof: c.dpopProof, method: c.method ?? 'POST', htu: htu!, accessToken: token });
     // RFC 9449 §4.3 point 12, §6.1: a stolen token is useless without its key.
     if (!checkDpopBinding(bound, jkt)) throw invalidDpopProof('the DPoP proof is not signed by the key the access token is bound to', 401);
     return identity;

@@ -1,4 +1,4 @@
-import { DPOP_SIGNING_ALGS, createDpopKeyCache, createMemoryJtiStore, sharedDpopNonces, verifyDpopProof, type DpopKeyCache, type DpopNonces, type JtiStore } from '@stack/oauth';
+import { DPOP_SIGNING_ALGS, createDpopKeyCache, createMemoryJtiStore, sharedDpopNonces, verifyDpopProof, type DpopKeyCache, type DpopNonces, type ExpectedHtu, type JtiStore } from '@stack/oauth';
 import { redisJtiStore, type SharedRedis } from '@stack/redis';
 import type { DpopMode } from '@stack/stack-config';
 
@@ -18,8 +18,8 @@ export interface DpopRequest {
   proof: string | readonly string[] | undefined;
   /** The request method (`htm`). */
   method: string;
-  /** The server's configured resource URL (`htu`): what the client addressed, whatever Host the request came with. */
-  htu: string;
+  /** The server's configured resource URL (`htu`): what the client addressed, whatever Host the request came with; normalised once per server (expectedHtu). */
+  htu: string | ExpectedHtu;
   /** The access token the proof must name (`ath`). */
   accessToken: string;
 }
