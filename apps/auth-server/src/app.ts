@@ -14,6 +14,7 @@ import { createArgon2Slots } from './services/argon2-slots.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
 import { createCimdFetchGuard } from './services/cimd-limits.ts';
 import { createClientAuthLimiter } from './services/client-auth.ts';
+import { createMfaLimiter } from './services/mfa-limiter.ts';
 import { createClientKeyCache } from './services/client-keys.ts';
 import { startTokenSweeper } from './services/token-sweeper.ts';
 import { openAuthStack } from './services/stack.ts';
@@ -30,12 +31,24 @@ import { accountRoutes } from './routes/account.ts';
 import { accountAppsRoutes } from './routes/account-apps.ts';
 import { accountPasswordRoutes } from './routes/account-password.ts';
 import { accountSessionsRoutes } from './routes/account-sessions.ts';
+import { accountPasskeyRemoveRoutes } from './routes/account-passkey-remove.ts';
+import { accountPasskeyRoutes } from './routes/account-passkeys.ts';
+import { accountRecoveryCodeRoutes } from './routes/account-recovery-codes.ts';
+import { accountSecurityRoutes } from './routes/account-security.ts';
+import { accountTotpRemoveRoutes } from './routes/account-totp-remove.ts';
+import { accountTotpRoutes } from './routes/account-totp.ts';
 import { authorizeRoutes } from './routes/authorize.ts';
 import { consentRoutes } from './routes/consent.ts';
 import { federationCallbackRoutes } from './routes/federation-callback.ts';
 import { federationStartRoutes } from './routes/federation-start.ts';
+import { loginContinueRoutes } from './routes/login-continue.ts';
+import { loginEnrollPasskeyRoutes } from './routes/login-enroll-passkey.ts';
+import { loginEnrollRoutes } from './routes/login-enroll.ts';
+import { loginMfaRoutes } from './routes/login-mfa.ts';
+import { loginPasskeyRoutes } from './routes/login-passkey.ts';
 import { loginRoutes } from './routes/login.ts';
 import { logoutRoutes } from './routes/logout.ts';
+import { passkeyAssetRoutes } from './routes/passkey-assets.ts';
 import { pages } from './plugins/pages.ts';
 import { introspectRoutes } from './routes/introspect.ts';
 import { revocationRoutes } from './routes/revocations.ts';
@@ -103,6 +116,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     cimd: createCimdFetchGuard(config.cimd, abuse.limiters),
     gates: abuse.gates,
     clientAuthLimiter: createClientAuthLimiter(config.login, abuse.limiters),
+    mfaLimiter: createMfaLimiter(abuse.limiters),
     argon2: createArgon2Slots(),
     assertionReplay: abuse.assertionReplay,
     clientKeys: createClientKeyCache({ allowPrivateAddresses: config.cimd.allowPrivateAddresses, timeoutMs: config.cimd.timeoutMs, now }),
@@ -165,6 +179,19 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(accountSessionsRoutes);
   await app.register(accountPasswordRoutes);
   await app.register(resetPasswordRoutes);
+  // The second factor of a sign-in, and the person's own factors.
+  await app.register(loginMfaRoutes);
+  await app.register(loginPasskeyRoutes);
+  await app.register(loginEnrollRoutes);
+  await app.register(loginEnrollPasskeyRoutes);
+  await app.register(loginContinueRoutes);
+  await app.register(accountSecurityRoutes);
+  await app.register(accountTotpRoutes);
+  await app.register(accountTotpRemoveRoutes);
+  await app.register(accountPasskeyRoutes);
+  await app.register(accountPasskeyRemoveRoutes);
+  await app.register(accountRecoveryCodeRoutes);
+  await app.register(passkeyAssetRoutes);
   await app.register(tokenRoutes);
   await app.register(revokeRoutes);
   await app.register(introspectRoutes);

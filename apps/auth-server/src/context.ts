@@ -12,6 +12,7 @@ import type { LimiterFactory, WaitGateFactory } from '@stack/redis';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { TokenEndpointDpop } from './services/dpop.ts';
 import type { FederationClients } from './services/federation-providers.ts';
+import type { MfaLimiter } from './services/mfa-limiter.ts';
 
 /** Everything a route or service needs, built once per app by buildApp(). */
 export interface AppContext {
@@ -38,6 +39,8 @@ export interface AppContext {
   gates: WaitGateFactory;
   /** Failed client authentications per address (token, revocation and introspection endpoints). */
   clientAuthLimiter: RateLimiterAbstract;
+  /** Failed second-factor attempts per account (TOTP, recovery and passkey checks). */
+  mfaLimiter: MfaLimiter;
   /** Bounded slots for argon2 work (password checks, old-format client secrets). */
   argon2: Argon2Slots;
   /** jti of accepted client assertions (private_key_jwt), in process or in Redis like `limiters`. */

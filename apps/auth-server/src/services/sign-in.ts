@@ -1,13 +1,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { auditFlow, continueAuthorization, type Pending } from './authorization-flow.ts';
-import { sessionId, setDeviceCookie, setSessionCookie } from './page-cookies.ts';
-import { createSession, deleteSession } from './sessions.ts';
+import { PageError } from '../views/render.ts';
 import { redirectToOwnPage } from '../views/pages.ts';
+import { auditFlow, continueAuthorization, pendingRequest, type Pending } from './authorization-flow.ts';
+import { clearHalfSignIn, holdHalfSignIn, type HalfSignIn } from './half-sign-in.ts';
+import { sessionId, setDeviceCookie, setSessionCookie } from './page-cookies.ts';
+import { secondFactorStep } from './second-factor.ts';
+import { createSession, deleteSession } from './sessions.ts';
 import type { UserRecord } from './users.ts';
 
-// The one place a person becomes signed in, whatever proved who they are (a password today; an
-// upstream identity provider or a second factor join here). Every way in ends in the same session,
-// the same audit line and the same continuation of the authorization request.
+// The one place a person becomes signed in, whatever proved who they are (a password, an upstream
+// identity provider). Every way in ends in the same session, the same audit line and the same
+// continuation of the authorization request. Between the first factor and the session sits the
+// second factor when the person has one or their role requires one.
 
 /** How the person proved who they are, for the audit line. */
 export interface SignInProof {
@@ -38,14 +42,48 @@ export interface StandaloneSignIn {
   next: string;
 }
 
-/** Signs `user` in and continues the pending authorization request, or goes to `next` for a standalone sign-in. */
+async function signedIn(
+  app: FastifyInstance, request: FastifyRequest, reply: FastifyReply,
+  user: UserRecord, proof: SignInProof, then: AfterSignIn, secondFactor: string | undefined,
+): Promise<FastifyReply> {
+  await startSession(app, request, reply, user, proof);
+  const pending = 'request' in then ? then : undefined;
+  auditFlow(app, request, 'login.succeeded', { user: user.id, client: pending?.request.clientId, decision: 'allow', method: proof.method, mfa: secondFactor });
+  if (!pending) return redirectToOwnPage(request, reply, (then as StandaloneSignIn).next);
+  return continueAuthorization(app, request, reply, pending.request, user, { pendingId: pending.id, afterForm: true });
+}
+
+/**
+ * Signs `user` in and continues the pending authorization request, or goes to `next` for a
+ * standalone sign-in; or, when a second factor is needed, holds a half sign-in in this browser (no
+ * session yet) and sends it to /login/mfa, or to /login/enroll when the role requires a factor the
+ * person has not set up.
+ */
 export async function completeSignIn(
   app: FastifyInstance, request: FastifyRequest, reply: FastifyReply,
   user: UserRecord, proof: SignInProof, then: AfterSignIn,
 ): Promise<FastifyReply> {
-  await startSession(app, request, reply, user, proof);
+  const step = await secondFactorStep(app.ctx, user, proof.amr);
+  if (step === 'none') return signedIn(app, request, reply, user, proof, then, undefined);
   const pending = 'request' in then ? then : undefined;
-  auditFlow(app, request, 'login.succeeded', { user: user.id, client: pending?.request.clientId, decision: 'allow', method: proof.method });
-  if (!pending) return redirectToOwnPage(request, reply, (then as StandaloneSignIn).next);
-  return continueAuthorization(app, request, reply, pending.request, user, { pendingId: pending.id, afterForm: true });
+  holdHalfSignIn(app, reply, { userId: user.id, method: proof.method, deviceAccount: proof.deviceAccount, pendingId: pending?.id, next: pending ? undefined : (then as StandaloneSignIn).next });
+  auditFlow(app, request, 'login.second_factor_needed', { user: user.id, client: pending?.request.clientId, method: proof.method, step });
+  return redirectToOwnPage(request, reply, step === 'enroll' ? '/login/enroll' : '/login/mfa');
+}
+
+/** The person of a half sign-in, or a page saying to start again (disabled since the first factor, or gone). */
+export async function halfSignInUser(app: FastifyInstance, half: HalfSignIn): Promise<UserRecord> {
+  const user = await app.ctx.store.users.findById(half.userId);
+  if (!user || user.disabledAt !== null) throw new PageError(403, 'You cannot sign in', 'This account cannot sign in. Contact your administrator.');
+  return user;
+}
+
+/** The second factor of a half sign-in passed (`method`): the session starts and the sign-in goes on where it was headed. */
+export async function completeSecondFactor(
+  app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, half: HalfSignIn, method: string,
+): Promise<FastifyReply> {
+  const user = await halfSignInUser(app, half);
+  const then: AfterSignIn = half.pendingId ? await pendingRequest(app, request, half.pendingId) : { next: half.next ?? '/account' };
+  clearHalfSignIn(app, reply);
+  return signedIn(app, request, reply, user, { method: half.method, deviceAccount: half.deviceAccount }, then, method);
 }

@@ -19,7 +19,7 @@ export function escapeForPage(value: unknown): string {
 }
 
 /** Templates in this folder. */
-export type Template = 'login' | 'consent' | 'message' | 'account' | 'logout' | 'reset-password';
+export type Template = 'login' | 'consent' | 'message' | 'account' | 'logout' | 'reset-password' | 'mfa' | 'enroll' | 'recovery-codes' | 'account-security';
 
 /** Renders the templates of this folder; built once per app (app.pages.views), which owns its template cache. */
 export interface PageViews {
@@ -57,15 +57,19 @@ export function cspOrigin(uri: string): string | undefined {
   return /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/.test(origin) ? origin : undefined;
 }
 
-function pageCsp(formOrigins: readonly string[]): string {
+function pageCsp(formOrigins: readonly string[], scripts: boolean): string {
   const formAction = ["'self'", ...formOrigins].join(' ');
-  return `default-src 'none'; style-src 'self'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`;
+  // Only the passkey pages run script, and only our own files (never inline, never eval).
+  const script = scripts ? " script-src 'self';" : '';
+  return `default-src 'none';${script} style-src 'self'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`;
 }
 
 export interface PageOptions {
   status?: number;
   /** Origins (besides 'self') this page's forms may end up at, through redirects. */
   formOrigins?: readonly string[];
+  /** Allows the page to load scripts from this origin (script-src 'self'): the passkey pages. */
+  scripts?: boolean;
 }
 
 /**
@@ -89,7 +93,7 @@ export function sendPage(reply: FastifyReply, template: Template, data: Record<s
   const html = reply.server.pages.views.render(template, { signedIn: undefined, ...data, root, signOutCsrf });
   return reply
     .status(opts.status ?? 200)
-    .header('content-security-policy', pageCsp(opts.formOrigins ?? []))
+    .header('content-security-policy', pageCsp(opts.formOrigins ?? [], opts.scripts === true))
     .header('cache-control', 'no-store')
     .header('pragma', 'no-cache')
     .type('text/html; charset=utf-8')
@@ -110,3 +114,6 @@ export const STYLESHEET = `${VIEWS}/app.css`;
 
 /** Absolute path of the page icon served at /assets/icon.svg. */
 export const ICON = `${VIEWS}/icon.svg`;
+
+/** Absolute path of the passkey forms' script served at /assets/passkeys.js. */
+export const PASSKEYS_SCRIPT = `${VIEWS}/passkeys.js`;
