@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secondFactorStep } from '../src/services/second-factor.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
-import { Browser, authorizeUrl, hidden, laxCookie, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
+import { Browser, PASSWORD, authorizeUrl, hidden, laxCookie, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
 
 // TOTP computed here from RFC 6238 §4 and RFC 4226 §5.3 (not through the server's library).
 function base32Decode(s: string): Buffer {
@@ -58,7 +58,7 @@ describe('second factor', () => {
   async function signedIn(email: string): Promise<Browser> {
     const b = new Browser(s.url);
     const res = await password(b, email);
-    expect(res.headers.get('location')).toMatch(/^consent\?/);
+    expect(res.headers.get('location')).toMatch(/^(\.\.\/)?consent\?/);
     return b;
   }
 
@@ -77,7 +77,7 @@ describe('second factor', () => {
   async function toMfaPage(b: Browser, email: string): Promise<string> {
     const res = await password(b, email);
     expect(res.status).toBe(303);
-    expect(res.headers.get('location')).toBe(`${s.url}/login/mfa`);
+    expect(b.resolve(res.headers.get('location')!, '/login')).toBe(`${s.url}/login/mfa`);
     const page = await b.get('/login/mfa');
     expect(page.status).toBe(200);
     return page.text();
@@ -144,7 +144,7 @@ describe('second factor', () => {
     // The code of the previous step is still accepted (§5.2: one step of delay).
     const ok = await submitCode(b, html, totpAt(secret, clock - 30_000));
     expect(ok.status).toBe(303);
-    expect(ok.headers.get('location')).toMatch(/^consent\?/);
+    expect(ok.headers.get('location')).toMatch(/^(\.\.\/)?consent\?/);
     expect(sessionCookie(b)).not.toBe('');
     const events = s.auditEvents().filter((e) => e.user === user.id);
     expect(events.find((e) => e.event === 'mfa.failed')).toMatchObject({ method: 'totp', reason: 'wrong code', decision: 'deny' });
@@ -217,7 +217,7 @@ describe('second factor', () => {
     const b = new Browser(s.url);
     const res = await password(b, admin.email);
     expect(res.status).toBe(303);
-    expect(res.headers.get('location')).toBe(`${s.url}/login/enroll`);
+    expect(b.resolve(res.headers.get('location')!, '/login')).toBe(`${s.url}/login/enroll`);
     expect(sessionCookie(b)).toBe('');
     // Nothing else gets past it: no session, so /authorize asks for the password again, and /login/continue refuses.
     expect((await b.get(authorizeUrl(s, validParams(client.id, client.redirectUris[0]!)))).headers.get('location')).toMatch(/^login\?/);
@@ -235,21 +235,21 @@ describe('second factor', () => {
     expect(sessionCookie(b)).toBe('');
     const done = await b.post('/login/continue', { _csrf: hidden(codesPage, '_csrf') });
     expect(done.status).toBe(303);
-    expect(done.headers.get('location')).toMatch(/^consent\?/);
+    expect(done.headers.get('location')).toMatch(/^(\.\.\/)?consent\?/);
     expect(sessionCookie(b)).not.toBe('');
     // Once enrolled, the enrollment page is closed: a half sign-in must pass the factor at /login/mfa.
     nextStep();
     const b2 = new Browser(s.url);
     const again = await password(b2, admin.email);
-    expect(again.headers.get('location')).toBe(`${s.url}/login/mfa`);
+    expect(b2.resolve(again.headers.get('location')!, '/login')).toBe(`${s.url}/login/mfa`);
     expect((await b2.get('/login/enroll')).status).toBe(400);
     expect((await b2.post('/login/enroll', { _csrf: hidden(html, '_csrf'), code: totpAt(secret, clock) })).status).toBe(403);
   });
 
   it('[MFA-ACCOUNT-SECURITY] removing a factor needs the session, and the last factor of a role that requires one is refused', async () => {
     const anonymous = await new Browser(s.url).get('/account/security');
-    expect(anonymous.status).toBe(401);
-    expect(await anonymous.text()).toContain('Sign in first');
+    expect(anonymous.status).toBe(303);
+    expect(anonymous.headers.get('location')).toBe('../login?next=%2Faccount%2Fsecurity');
     const dev = await seedUser(s, 'developer');
     const devBrowser = await signedIn(dev.email);
     const { secret } = await enrollTotp(devBrowser);
@@ -305,6 +305,25 @@ describe('second factor', () => {
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('The second step must follow the password within 5 minutes.');
     expect(sessionCookie(b)).toBe('');
+  });
+
+  it('[MFA-STEP] a standalone sign-in (no authorization request) passes the second step too, then goes to its next page', async () => {
+    const user = await seedUser(s, 'developer');
+    const { secret } = await enrollTotp(await signedIn(user.email));
+    nextStep();
+    const b = new Browser(s.url);
+    const login = await b.get('/login?next=%2Faccount%2Fsecurity');
+    const form = await login.text();
+    const res = await b.post('/login', { _csrf: hidden(form, '_csrf'), next: hidden(form, 'next'), email: user.email, password: PASSWORD });
+    expect(b.resolve(res.headers.get('location')!, '/login')).toBe(`${s.url}/login/mfa`);
+    expect(sessionCookie(b)).toBe('');
+    const html = await (await b.get('/login/mfa')).text();
+    const ok = await submitCode(b, html, totpAt(secret, clock));
+    expect(ok.status).toBe(303);
+    expect(b.resolve(ok.headers.get('location')!, '/login/mfa')).toBe(`${s.url}/account/security`);
+    const page = await b.get('/account/security');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Remove the authenticator app');
   });
 
   it('[MFA-FEDERATED-AMR] an upstream sign-in whose amr holds a trusted value needs no second step here; any other goes through it', async () => {

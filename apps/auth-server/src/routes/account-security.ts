@@ -1,9 +1,16 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { requireAccountUser, sendSecurityPage } from '../services/security-page.ts';
-import { pageErrorHandler } from '../views/pages.ts';
+import { signedInUser } from '../services/authorization-flow.ts';
+import { sendSecurityPage } from '../services/security-page.ts';
+import { pageErrorHandler, redirectToLogin } from '../views/pages.ts';
 
-/** GET /account/security: the signed-in person's authenticator app, passkeys and recovery codes. */
+const PATH = '/account/security';
+
+/** GET /account/security: the signed-in person's authenticator app, passkeys and recovery codes; sign-in first. */
 export const accountSecurityRoutes: FastifyPluginAsync = async (app: FastifyInstance) => {
   app.setErrorHandler(pageErrorHandler);
-  app.get('/account/security', async (request, reply) => sendSecurityPage(app, reply, await requireAccountUser(app, request)));
+  app.get(PATH, async (request, reply) => {
+    const user = await signedInUser(app, request);
+    if (!user) return redirectToLogin(request, reply, PATH);
+    return sendSecurityPage(app, reply, user);
+  });
 };
