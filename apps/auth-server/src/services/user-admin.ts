@@ -1,9 +1,15 @@
 import type { Role } from '@stack/oauth';
 import type { StackConfig } from '@stack/stack-config';
-import type { AuthStore, RevokedGrants, UserSummary } from '../store/index.ts';
-import { findUserByEmail } from './users.ts';
+import type { AuthStore, DeletedUser, RevokedGrants, UserSummary } from '../store/index.ts';
+import { createResetLink } from './password-resets.ts';
+import { findUserByEmail, setPassword, type PasswordContext } from './users.ts';
 
-export type { RevokedGrants, UserSummary };
+export type { DeletedUser, RevokedGrants, UserSummary };
+
+function summary(user: UserSummary & { passwordHash?: string }): UserSummary {
+  const { passwordHash: _, ...rest } = user;
+  return rest;
+}
 
 /** All users, oldest first, without password hashes. */
 export function listUsers(store: AuthStore): Promise<UserSummary[]> {
@@ -52,4 +58,25 @@ export async function enableUser(store: AuthStore, email: string): Promise<{ use
   await store.users.enable(user.id);
   const { passwordHash: _, ...rest } = user;
   return { user: { ...rest, disabledAt: null }, wasDisabled: user.disabledAt !== null };
+}
+
+/** Sets a user's password (the same rules as `users add`; throws TypeError) and ends all their sessions. Undefined if no such user. */
+export async function setUserPassword(ctx: PasswordContext, email: string, password: string): Promise<{ user: UserSummary; sessions: number } | undefined> {
+  const user = await findUserByEmail(ctx.store, email);
+  if (!user) return undefined;
+  return { user: summary(user), sessions: await setPassword(ctx, user.id, password) };
+}
+
+/** A single-use reset link for the user, valid for 30 minutes (password-resets.ts). Undefined if no such user. */
+export async function userResetLink(store: AuthStore, issuer: string, email: string, now = Date.now()): Promise<{ user: UserSummary; url: string; expiresAt: number } | undefined> {
+  const user = await findUserByEmail(store, email);
+  if (!user) return undefined;
+  return { user: summary(user), ...(await createResetLink(store, issuer, user.id, now)) };
+}
+
+/** Deletes a user with everything that is theirs; their tokens are revoked. Undefined if no such user. */
+export async function deleteUser(store: AuthStore, email: string, now = Date.now()): Promise<{ user: UserSummary; deleted: DeletedUser } | undefined> {
+  const user = await findUserByEmail(store, email);
+  if (!user) return undefined;
+  return { user: summary(user), deleted: await store.users.delete(user.id, now) };
 }

@@ -94,7 +94,8 @@ export interface UserRepo {
    */
   setPassword(id: string, passwordHash: string, keepSession?: string): Promise<number>;
   /**
-   * Deletes the user with their sessions, consents, reset links and unredeemed codes, and revokes
+   * Deletes the user with their sessions, consents, reset links, second factors, federated
+   * identities and unredeemed codes, and revokes
    * their refresh and access tokens (the rows stay, revoked, until they expire), atomically.
    */
   delete(id: string, now: number): Promise<DeletedUser>;

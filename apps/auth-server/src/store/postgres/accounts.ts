@@ -5,6 +5,8 @@ import type { ConsentKey, ConsentRepo, RevokedGrants, SessionRepo, UserRepo } fr
 import { revokeGrants, type PgWriter } from './grants.ts';
 
 const { users, sessions, consents, authorizationCodes, refreshTokens, passwordResets } = pgAuthSchema;
+// Rows that belong to a user alone, deleted with the user (SQLite would cascade most; PostgreSQL has no foreign keys).
+const { totpFactors, recoveryCodes, passkeys, webauthnChallenges, federatedIdentities } = pgAuthSchema;
 
 /** Ends the user's sessions except `keep` (an id hash); returns how many ended. */
 export async function endSessions(tx: PgWriter, userId: string, keep: string | undefined): Promise<number> {
@@ -63,7 +65,7 @@ export function pgUsers(db: PgAuthDb): UserRepo {
         const revoked = await revokeAll(tx, id, now);
         const c = await tx.delete(consents).where(eq(consents.userId, id));
         await tx.delete(authorizationCodes).where(and(eq(authorizationCodes.userId, id), isNull(authorizationCodes.consumedAt)));
-        await tx.delete(passwordResets).where(eq(passwordResets.userId, id));
+        for (const t of [passwordResets, totpFactors, recoveryCodes, passkeys, webauthnChallenges, federatedIdentities]) await tx.delete(t).where(eq(t.userId, id));
         await tx.delete(users).where(eq(users.id, id));
         return { ...revoked, consents: c.rowCount ?? 0 };
       });

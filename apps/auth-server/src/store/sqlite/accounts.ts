@@ -6,6 +6,8 @@ import { revokeGrants, type Writer } from './grants.ts';
 import type { HotStatements } from './hot-statements.ts';
 
 const { users, sessions, consents, authorizationCodes, refreshTokens, passwordResets } = authSchema;
+// Rows that belong to a user alone, deleted with the user (SQLite would cascade most; PostgreSQL has no foreign keys).
+const { totpFactors, recoveryCodes, passkeys, webauthnChallenges, federatedIdentities } = authSchema;
 
 /** Ends the user's sessions except `keep` (an id hash); returns how many ended. */
 export function endSessions(tx: Writer, userId: string, keep: string | undefined): number {
@@ -62,7 +64,7 @@ export function sqliteUsers(db: AuthDb, hot: HotStatements): UserRepo {
         const revoked = revokeAll(tx, id, now);
         const c = tx.delete(consents).where(eq(consents.userId, id)).run();
         tx.delete(authorizationCodes).where(and(eq(authorizationCodes.userId, id), isNull(authorizationCodes.consumedAt))).run();
-        tx.delete(passwordResets).where(eq(passwordResets.userId, id)).run();
+        for (const t of [passwordResets, totpFactors, recoveryCodes, passkeys, webauthnChallenges, federatedIdentities]) tx.delete(t).where(eq(t.userId, id)).run();
         tx.delete(users).where(eq(users.id, id)).run();
         return { ...revoked, consents: c.changes };
       });
