@@ -35,7 +35,7 @@ describe('README quick start: npm start', () => {
   });
 
   it('starts both servers with nothing set up, tells the operator what to do next, and stops on SIGTERM', async () => {
-    const [authPort, mcpPort] = await freePorts(2);
+    const [authPort, mcpPort, authMetrics, mcpMetrics] = await freePorts(4);
     const issuer = `http://127.0.0.1:${authPort}`;
     const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`;
     child = spawn('npm', ['start'], {
@@ -45,6 +45,8 @@ describe('README quick start: npm start', () => {
       env: {
         ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn',
         AUTH_PORT: String(authPort), AUTH_ISSUER: issuer, MCP_PORT: String(mcpPort), MCP_PUBLIC_URL: mcpUrl, MCP_PUBLIC_ORIGIN: new URL(mcpUrl).origin,
+        // The defaults (9464, 9465) may be taken on a developer's machine.
+        AUTH_METRICS_PORT: String(authMetrics), MCP_METRICS_PORT: String(mcpMetrics),
       },
     });
     let out = '';
@@ -65,6 +67,12 @@ describe('README quick start: npm start', () => {
     expect((await fetch(`http://127.0.0.1:${mcpPort}/ready`)).status).toBe(200);
     const challenge = await fetch(mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
     expect(challenge.status).toBe(401);
+    // [OPS-METRICS-LISTENER] each server's metrics on its own loopback listener, not on the public one.
+    expect(out).toContain(`metrics: http://127.0.0.1:${authMetrics}/metrics`);
+    expect(out).toContain(`[OK] Metrics: http://127.0.0.1:${mcpMetrics}/metrics`);
+    expect(await (await fetch(`http://127.0.0.1:${authMetrics}/metrics`)).text()).toMatch(/^http_requests_total\{route="\/ready",method="GET",status="200",app="auth-server"\} 1$/m);
+    expect(await (await fetch(`http://127.0.0.1:${mcpMetrics}/metrics`)).text()).toMatch(/^mcp_decisions_total\{server="database",tool="\(none\)",decision="[A-Z_]+",app="mcp-server"\} 1$/m);
+    expect((await fetch(`${issuer}/metrics`)).status).toBe(404);
 
     // As a terminal's Ctrl-C or a process manager would: the whole process group gets the signal.
     // npm itself ends by that signal; what matters is that both servers shut down cleanly.

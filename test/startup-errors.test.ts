@@ -26,7 +26,7 @@ function start(app: 'auth-server' | 'mcp-server', env: Record<string, string>, u
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['--import', 'tsx', `apps/${app}/src/main.ts`], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', AUTH_METRICS_PORT: '0', MCP_METRICS_PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -11,6 +11,7 @@ import { dataDirWarnings } from './services/data-dir.ts';
 import { resolveKeks } from './services/kek.ts';
 import { createKeyStore, type KeyPairSource } from './services/keys.ts';
 import { createArgon2Slots } from './services/argon2-slots.ts';
+import { createAuthMetrics } from './services/metrics.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
 import { createCimdFetchGuard } from './services/cimd-limits.ts';
 import { createClientAuthLimiter } from './services/client-auth.ts';
@@ -21,7 +22,7 @@ import { openAuthStack } from './services/stack.ts';
 import { createTokenEndpointDpop } from './services/dpop.ts';
 import { createFederationClients } from './services/federation-providers.ts';
 import { openStore } from './store/index.ts';
-import { errorHandler, securityHeaders } from '@stack/fastify-kit';
+import { errorHandler, httpMetrics, securityHeaders } from '@stack/fastify-kit';
 import { routeHeaders } from './plugins/route-headers.ts';
 import { metadataRoutes } from './routes/metadata.ts';
 import { jwksRoutes } from './routes/jwks.ts';
@@ -85,9 +86,20 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   const now = opts.now ?? Date.now;
   // First: an unusable stack file stops the start before anything is opened that would need closing.
   const stack = openAuthStack(config, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m), error: (m) => app.log.error(m) });
+  const argon2 = createArgon2Slots();
+  // Created before the store so that its availability callbacks can set the gauge; the listener
+  // that serves them is main.ts's (buildApp never listens).
+  let redisReady = () => false;
+  const metrics = createAuthMetrics({ argon2, redisReady: config.redis ? () => redisReady() : undefined });
   const store = await openStore(config, {
-    unavailable: (err) => app.log.error({ err }, 'database unavailable: requests fail with 503 until it answers again'),
-    recovered: () => app.log.warn('database reachable again'),
+    unavailable: (err) => {
+      metrics.databaseAvailable(false);
+      app.log.error({ err }, 'database unavailable: requests fail with 503 until it answers again');
+    },
+    recovered: () => {
+      metrics.databaseAvailable(true);
+      app.log.warn('database reachable again');
+    },
   });
   const keks = resolveKeks(config);
   const abuse = createAbuseLimiterStore(config, { error: (m) => app.log.error(m), info: (m) => app.log.info(m) }, now);
@@ -100,7 +112,10 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     await abuse.close();
     throw err;
   });
-  const audit = opts.audit ?? ownAudit!;
+  const redis = abuse.redis;
+  if (redis) redisReady = () => redis.isReady();
+  const rawAudit = opts.audit ?? ownAudit!;
+  const audit = metrics.counting(rawAudit);
   const ctx: AppContext = {
     config,
     stack,
@@ -108,7 +123,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     now,
     keks,
     audit,
-    auditFailures: new FailureAggregator({ sink: audit, intervalMs: config.audit.failureIntervalMs }),
+    auditFailures: new FailureAggregator({ sink: rawAudit, intervalMs: config.audit.failureIntervalMs, onFailure: metrics.countEvent }),
     keys: createKeyStore(store.signingKeys, keks, now, config.accessTokenTtl, opts.keyPair),
     limiters: abuse.limiters,
     // Its Redis replay store uses abuse.redis, closed with it below.
@@ -117,7 +132,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     gates: abuse.gates,
     clientAuthLimiter: createClientAuthLimiter(config.login, abuse.limiters),
     mfaLimiter: createMfaLimiter(abuse.limiters),
-    argon2: createArgon2Slots(),
+    argon2,
+    metrics,
     assertionReplay: abuse.assertionReplay,
     clientKeys: createClientKeyCache({ allowPrivateAddresses: config.cimd.allowPrivateAddresses, timeoutMs: config.cimd.timeoutMs, now }),
     issuerKeys: createClientKeyCache({
@@ -151,6 +167,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   app.addHook('onClose', async () => ctx.clientKeys.close());
   app.addHook('onClose', async () => ctx.issuerKeys.close());
 
+  await app.register(httpMetrics, { metrics: metrics.app.http });
   await app.register(errorHandler, { pragmaNoCache: true });
   // onSend: pages set their own stricter Content-Security-Policy, which is kept.
   await app.register(securityHeaders, { hook: 'onSend', hsts: config.secureCookies });

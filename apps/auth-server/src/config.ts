@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { auditChainConfig, auditSettings, envBool, httpUrl, loadConfig, logLevel, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
+import { auditChainConfig, auditSettings, envBool, httpUrl, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -18,6 +18,8 @@ const schema = z
     AUTH_ISSUER: httpUrl.default('http://localhost:4000'),
     AUTH_HOST: z.string().min(1).default('127.0.0.1'),
     AUTH_PORT: port.default(4000),
+    METRICS_HOST: metricsHost(),
+    AUTH_METRICS_PORT: metricsPort(9464),
     DATA_DIR: z.string().min(1).default('./data'),
     AUTH_DATABASE_PATH: z.string().min(1).optional(),
     DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL').optional(),
@@ -108,6 +110,8 @@ const schema = z
       issuer: c.AUTH_ISSUER,
       host: c.AUTH_HOST,
       port: c.AUTH_PORT,
+      /** Prometheus metrics on a listener of their own (main.ts starts it); undefined when off. */
+      metrics: metricsListen(c.METRICS_HOST, c.AUTH_METRICS_PORT),
       dataDir,
       databasePath: c.AUTH_DATABASE_PATH === ':memory:' ? ':memory:' : resolve(c.AUTH_DATABASE_PATH ?? join(dataDir, 'auth.db')),
       /** Set when DATABASE_URL is: PostgreSQL holds everything and databasePath is unused. */
@@ -197,6 +201,8 @@ export function loadAuthConfig(env: Record<string, string | undefined>): AuthCon
 /** Insecure settings that are allowed outside production, to be printed loudly at start. */
 export function configWarnings(c: AuthConfig): string[] {
   const w: string[] = [];
+  const metrics = metricsWarning(c.metrics, 'AUTH_METRICS_PORT');
+  if (metrics) w.push(metrics);
   if (c.env === 'production') return w;
   if (!c.keyEncryptionKey) w.push(`KEY_ENCRYPTION_KEY is not set: a development key was generated in ${c.dataDir}/kek.key (never do this in production)`);
   if (!c.issuer.startsWith('https://')) w.push(`AUTH_ISSUER ${c.issuer} is not https: acceptable for local development only`);

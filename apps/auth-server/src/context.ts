@@ -13,6 +13,7 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { TokenEndpointDpop } from './services/dpop.ts';
 import type { FederationClients } from './services/federation-providers.ts';
 import type { MfaLimiter } from './services/mfa-limiter.ts';
+import type { AuthMetrics } from './services/metrics.ts';
 
 /** Everything a route or service needs, built once per app by buildApp(). */
 export interface AppContext {
@@ -43,6 +44,8 @@ export interface AppContext {
   mfaLimiter: MfaLimiter;
   /** Bounded slots for argon2 work (password checks, old-format client secrets). */
   argon2: Argon2Slots;
+  /** Prometheus metrics (served by main.ts on the metrics listener). */
+  metrics: AuthMetrics;
   /** jti of accepted client assertions (private_key_jwt), in process or in Redis like `limiters`. */
   assertionReplay: AssertionReplayStore;
   /** private_key_jwt clients' keys: inline jwks, or jwks_uri documents fetched with the SSRF guard and cached. */

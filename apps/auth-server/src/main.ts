@@ -29,6 +29,7 @@ function refLookup(env: NodeJS.ProcessEnv): RefLookup {
     },
   };
 }
+import { startMetricsServer } from '@stack/metrics';
 
 /** Starts the authorization server from the environment; the only place that reads process.env and listens. */
 async function main(): Promise<void> {
@@ -55,8 +56,12 @@ async function main(): Promise<void> {
     }
     throw err;
   });
+  // Prometheus metrics on their own listener (loopback by default), closed with the app.
+  const metrics = config.metrics ? await startMetricsServer(app.ctx.metrics.app, config.metrics.host, config.metrics.port, 'AUTH_METRICS_PORT') : undefined;
+  if (metrics) app.addHook('onClose', () => metrics.close());
   await app.listen({ host: config.host, port: config.port });
   console.log(`Authorization server ready on ${config.issuer} (listening on ${config.host}:${config.port})`);
+  console.log(`  metrics: ${metrics ? `http://${metrics.address}/metrics` : 'off (AUTH_METRICS_PORT=off)'}`);
   console.log(`  metadata: ${config.issuer}/.well-known/oauth-authorization-server`);
   console.log(`  stack file: ${app.ctx.stack.current().source}`);
   console.log(`  resources served: ${app.ctx.stack.resources().join(', ')}`);

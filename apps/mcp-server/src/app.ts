@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { McpConfig } from './config.ts';
 import type { McpAppContext } from './context.ts';
 import { createRuntime, type BuildDeps } from './runtime.ts';
-import { errorHandler, securityHeaders } from '@stack/fastify-kit';
+import { errorHandler, httpMetrics, securityHeaders } from '@stack/fastify-kit';
 import { mcpErrorResponses } from './http/error-responses.ts';
 import { crossOriginRoutes } from './http/cors.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -92,6 +92,7 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
     await runtime.close();
   });
 
+  await app.register(httpMetrics, { metrics: runtime.metrics.app.http });
   await app.register(errorHandler, mcpErrorResponses);
   // Set before the routes run, so that every answer carries them, the SDK's included.
   await app.register(securityHeaders, { hook: 'onRequest', hsts: config.publicUrl.startsWith('https://'), sameOriginResources: true });

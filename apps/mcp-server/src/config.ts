@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { auditChainConfig, auditSettings, envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, port, positiveInt, redisUrl } from '@stack/config';
+import { auditChainConfig, auditSettings, envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, redisUrl } from '@stack/config';
 import { isRoleName, type Role } from '@stack/oauth';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -23,6 +23,8 @@ const schema = z
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     MCP_HOST: z.string().min(1).default('127.0.0.1'),
     MCP_PORT: port.default(4001),
+    METRICS_HOST: metricsHost(),
+    MCP_METRICS_PORT: metricsPort(9465),
     MCP_PUBLIC_URL: httpUrl.default('http://localhost:4001/mcp'),
     AUTH_ISSUER: httpUrl.default('http://localhost:4000'),
     AUTH_JWKS_URL: httpUrl.optional(),
@@ -102,6 +104,8 @@ const schema = z
       env: c.NODE_ENV,
       host: c.MCP_HOST,
       port: c.MCP_PORT,
+      /** Prometheus metrics on a listener of their own (main.ts starts it, HTTP transport only); undefined when off. */
+      metrics: metricsListen(c.METRICS_HOST, c.MCP_METRICS_PORT),
       /** Canonical resource URL (RFC 8707 audience, PRM `resource`). */
       publicUrl: c.MCP_PUBLIC_URL,
       /** Path of the MCP endpoint, taken from the public URL. */
@@ -210,6 +214,8 @@ export function loadMcpConfig(env: Record<string, string | undefined>, argv: str
 /** Insecure settings that are allowed outside production, to be printed loudly at start. */
 export function configWarnings(c: McpConfig): string[] {
   const w: string[] = [];
+  const metrics = metricsWarning(c.metrics, 'MCP_METRICS_PORT');
+  if (metrics) w.push(metrics);
   if (c.authMode === 'none') w.push(`authentication is OFF (--auth-mode=none): every local caller acts as role '${c.noAuthRole}'. Never expose this server`);
   if (c.env !== 'production' && !c.publicUrl.startsWith('https://') && c.transport === 'http') w.push(`MCP_PUBLIC_URL ${c.publicUrl} is not https: acceptable for local development only`);
   return w;

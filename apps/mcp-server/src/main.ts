@@ -8,6 +8,7 @@ import type { Endpoint } from './endpoint.ts';
 import { describeAccepts } from './pipeline/authenticate.ts';
 import { createStackReload, type ReloadOutcome } from './stack-reload.ts';
 import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
+import { startMetricsServer } from '@stack/metrics';
 
 const display = (p: string) => {
   const r = relative(process.cwd(), p);
@@ -84,8 +85,12 @@ async function main(): Promise<void> {
     }
     throw err;
   });
+  // Prometheus metrics on their own listener (loopback by default), closed with the app.
+  const metrics = config.metrics ? await startMetricsServer(app.mcp.metrics.app, config.metrics.host, config.metrics.port, 'MCP_METRICS_PORT') : undefined;
+  if (metrics) app.addHook('onClose', () => metrics.close());
   await app.listen({ host: config.host, port: config.port });
   for (const l of startupLines(config, app.mcp.policy, [...app.mcp.gate.tools.keys()], app.mcp.endpoints)) log(l);
+  log(`[OK] Metrics: ${metrics ? `http://${metrics.address}/metrics` : 'off (MCP_METRICS_PORT=off)'}`);
   log(`MCP server ready on ${config.publicUrl}`);
   reloadOnSighup(() => app.mcp.reload(), log);
 

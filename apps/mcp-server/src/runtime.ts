@@ -19,6 +19,7 @@ import { prepareTools, visibleTools, type GateContext } from './pipeline/gate.ts
 import { createServerFactory, type SessionSource } from './mcp-server-factory.ts';
 import type { Server } from '@modelcontextprotocol/server';
 import type { InFlightLimits } from './http/in-flight.ts';
+import { createMcpMetrics, type McpMetrics } from './metrics.ts';
 
 export const VERSION = '0.1.0';
 
@@ -78,6 +79,8 @@ export interface Runtime {
   useStack(next: StackConfig, builtin: Policy): void;
   /** The Redis connection when REDIS_URL is set (readiness reports its state). */
   sharedStore: SharedRedis | undefined;
+  /** Prometheus metrics (main.ts serves them on the metrics listener over HTTP). */
+  metrics: McpMetrics;
   /** Starts background work (revocation polling), after waiting briefly for Redis when it is configured. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -169,7 +172,10 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     failures.close();
     await ownAudit?.close();
   });
-  const audit = createAuditor(sink, failures);
+  // Prometheus metrics: served over HTTP by main.ts's metrics listener (none on stdio).
+  const metrics = createMcpMetrics(now);
+  const audit = createAuditor(sink, failures, metrics.decision);
+  const fetchFn = metrics.countingFetch(deps.fetch ?? fetch, { jwks: config.jwksUrl, revocations: config.revocationsUrl });
 
   // What each server accepts (over HTTP its stack entry's auth, else MCP_AUTH_MODE): the JWT
   // verifier and the revocation list exist when one takes access tokens, the key store when one takes keys.
@@ -196,12 +202,12 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
   // REVOCATION_POLL_SECONDS=0 turns revocation checks off with or without Redis.
   if (anyOauth && !revocations && config.revocationPollMs > 0) {
     if (redis && config.redis) {
-      const shared = createRedisRevocations({ redis, feedUrl: config.revocationsUrl, syncMs: config.redis.revocationSyncMs, log, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
+      const shared = createRedisRevocations({ redis, feedUrl: config.revocationsUrl, syncMs: config.redis.revocationSyncMs, log, fetch: fetchFn });
       sharedRevocations = shared;
       revocations = shared;
       closers.push(() => shared.stop());
     } else {
-      poller = createRevocationPoller({ url: config.revocationsUrl, intervalMs: config.revocationPollMs, now, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
+      poller = createRevocationPoller({ url: config.revocationsUrl, intervalMs: config.revocationPollMs, now, fetch: fetchFn });
       revocations = poller;
       closers.push(() => poller?.stop());
     }
@@ -225,7 +231,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     return createAuthenticator(accepts, {
       ...(methods.includes('oauth')
         ? {
-          jwt: createJwtVerifier({ issuer: config.issuer, audience, jwksUrl: config.jwksUrl, now, roleScopes, ...(revocations ? { revocations } : {}), ...(deps.fetch ? { fetch: deps.fetch } : {}) }),
+          jwt: createJwtVerifier({ issuer: config.issuer, audience, jwksUrl: config.jwksUrl, now, roleScopes, ...(revocations ? { revocations } : {}), fetch: fetchFn }),
           dpop: { mode: dpopMode, checks: dpopChecks() },
           resourceUrl: audience,
         }
@@ -261,6 +267,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     gate,
     newServer: createServerFactory({ tools: prepared, visibleTools: (identity) => visibleTools(gate, identity), audit, version: VERSION, listTtlMs: LIST_TTL_MS }),
     sharedStore: redis,
+    metrics,
     async start() {
       // Requests before Redis answers get 503 (fail closed); a short wait spares the first ones.
       if (redis) await redis.waitUntilReady(2_000);

@@ -81,7 +81,7 @@ describe('memory under a 40 MB-row attack (real process)', () => {
     child = spawn(process.execPath, ['--import', 'tsx', 'apps/mcp-server/src/main.ts'], {
       cwd: ROOT,
       env: {
-        PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', DATA_DIR: dataDir,
+        PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', DATA_DIR: dataDir, MCP_METRICS_PORT: '0',
         MCP_HOST: '127.0.0.1', MCP_PORT: String(port), MCP_PUBLIC_URL: `http://127.0.0.1:${port}/mcp`,
         MCP_AUTH_MODE: 'apikey', MCP_AUDIT_LOG: 'off', RATE_LIMIT_PER_MINUTE: '100000',
       },

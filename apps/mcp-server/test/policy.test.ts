@@ -78,7 +78,7 @@ describe('npm run mcp-server (main.ts over HTTP)', () => {
     child = spawn(process.execPath, ['--import', 'tsx', 'apps/mcp-server/src/main.ts', '--auth-mode=oauth', `--audit-log=${join(dir, 'audit.log')}`], {
       cwd: ROOT,
       env: {
-        PATH: process.env.PATH, NODE_ENV: 'test', MCP_PORT: String(port), MCP_PUBLIC_URL: url, AUTH_ISSUER: issuer.url,
+        PATH: process.env.PATH, NODE_ENV: 'test', MCP_PORT: String(port), MCP_METRICS_PORT: '0', MCP_PUBLIC_URL: url, AUTH_ISSUER: issuer.url,
         DATA_DIR: dir, STACK_FILE: join(dir, 'stack.yaml'), REVOCATION_POLL_SECONDS: '0', LOG_LEVEL: 'silent',
       },
     });

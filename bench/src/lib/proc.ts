@@ -97,7 +97,7 @@ export async function startServer(o: StartOptions): Promise<ServerProcess> {
   const entry = o.command ?? ['--import', 'tsx', join(REPO_ROOT, o.script ?? '')];
   const [cmd, args] = serverCommand([...(o.nodeFlags ?? []), ...entry, ...(o.args ?? [])]);
   const log = createWriteStream(o.logFile, { flags: 'a' });
-  const child = spawn(cmd, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AUTH_METRICS_PORT: '0', MCP_METRICS_PORT: '0', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -12,6 +12,8 @@ export interface FailureAggregatorOptions {
   /** Full lines per interval from all addresses together; beyond it everything is only counted (default 1000). */
   maxFullLines?: number;
   now?: () => number;
+  /** Sees every failure, written in full or only counted (metrics count them all). */
+  onFailure?: (event: AuditEvent) => void;
 }
 
 interface Counts {
@@ -31,7 +33,7 @@ const OTHER = '(other addresses)';
  * Memory is bounded: at most maxAddresses addresses, then one shared bucket.
  */
 export class FailureAggregator {
-  private readonly opts: Required<Omit<FailureAggregatorOptions, 'now'>> & { now: () => number };
+  private readonly opts: Required<Omit<FailureAggregatorOptions, 'now' | 'onFailure'>> & Pick<FailureAggregatorOptions, 'onFailure'> & { now: () => number };
   private readonly byAddress = new Map<string, Map<string, Counts>>();
   private readonly other = new Map<string, Counts>();
   private fullLines = 0;
@@ -47,6 +49,7 @@ export class FailureAggregator {
 
   /** Records one failure of `kind` from `address` (its limit key); writes `event` if it is one of the first. */
   write(address: string, kind: string, event: AuditEvent): void {
+    this.opts.onFailure?.(event);
     let kinds = this.byAddress.get(address);
     if (!kinds && this.byAddress.size < this.opts.maxAddresses) {
       kinds = new Map();

@@ -86,3 +86,4 @@ export const key256 = z
 
 export { trustProxy, trustProxyOption } from './trust-proxy.ts';
 export { auditSettings, auditChainConfig } from './audit-settings.ts';
+export { metricsHost, metricsListen, metricsPort, metricsWarning } from './metrics-settings.ts';

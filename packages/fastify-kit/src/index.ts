@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 export { describeStartupError, exitOnStartupError, type StartupHints } from './startup-error.ts';
 export { errorHandler, fastifyErrorToOAuth, type ErrorHandlerOptions } from './error-handler.ts';
 export { securityHeaders, type SecurityHeadersOptions } from './security-headers.ts';
+export { httpMetrics } from './http-metrics.ts';
 
 /**
  * The thin Fastify adapter both apps share: the error handler (how OAuth, Fastify's and the stores'

@@ -47,9 +47,11 @@ async function checkDpopProof(request: FastifyRequest): Promise<void> {
 async function grant(request: FastifyRequest, reply: FastifyReply): Promise<TokenResponse> {
   const g = request.grant!;
   const { ctx } = request.server;
+  const client = request.oauthClient!.client;
   const response = await g.handler({
-    ctx, client: request.oauthClient!.client, params: pickParams(request.form!, g.parameters), address: request.ip, dpop: request.dpopProof ?? undefined,
+    ctx, client, params: pickParams(request.form!, g.parameters), address: request.ip, dpop: request.dpopProof ?? undefined,
   });
+  ctx.metrics.tokenIssued(g.grantType, client, response.token_type);
   // RFC 9449 §8: a fresh nonce with every success, so the client's next proof needs no extra round.
   if (ctx.dpop.nonces) reply.header('dpop-nonce', ctx.dpop.nonces.current());
   return response;

@@ -42,9 +42,10 @@ function argNames(args: unknown): string[] | undefined {
  * nothing, so they go through `failures`: the first few per address and interval in full, the rest
  * counted in one summary line.
  */
-export function createAuditor(sink: AuditSink, failures?: FailureAggregator): Auditor {
+export function createAuditor(sink: AuditSink, failures?: FailureAggregator, onRecord?: (r: AuditRecord) => void): Auditor {
   return {
     record(r) {
+      onRecord?.(r);
       const event = {
         event: 'mcp.decision',
         decision: r.decision,
