@@ -9,7 +9,7 @@ import { freePort } from './ports.ts';
  * response (RFC 9207), signed ID tokens, UserInfo. Its people and their claims (email,
  * email_verified, groups) are whatever the test puts in `accounts`, read at each sign-in, so a
  * test can change a group between two sign-ins. Its sign-in page is one form: the account name
- * (no password) and "Sign in", which also consents.
+ * (no password) and "Sign in", which also consents; then a page with a "Continue" link back.
  */
 
 export interface IdpAccountClaims {
@@ -93,7 +93,10 @@ export async function startTestIdp(redirectUris: string[], o: { clientId?: strin
       const grant = new provider.Grant({ accountId, clientId: details.params.client_id as string });
       grant.addOIDCScope(String(details.params.scope));
       const grantId = await grant.save();
-      await provider.interactionFinished(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false });
+      // A page with a link back (not a redirect): the step from here to our callback is a navigation of its own, which a browser test can intercept.
+      const resume = await provider.interactionResult(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html lang="en"><head><title>Signed in</title></head><body>
+<h1>Signed in at Test IdP</h1><p><a id="continue" href="${resume}">Continue</a></p></body></html>`);
     })().catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err));
     });

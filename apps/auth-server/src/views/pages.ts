@@ -13,8 +13,7 @@ export function pageLink(page: FlowPage, id: string): string {
 
 /** Sends the browser to one of our pages for pending request `id`, from any depth (/login, /federation/<slug>/callback). */
 export function redirectToPage(reply: FastifyReply, page: FlowPage, id: string): FastifyReply {
-  const depth = reply.request.url.split('?')[0]!.split('/').length - 2;
-  return reply.header('cache-control', 'no-store').redirect(`${'../'.repeat(Math.max(0, depth))}${pageLink(page, id)}`, 303);
+  return reply.header('cache-control', 'no-store').redirect(`${pageRoot(reply.request.url)}${pageLink(page, id)}`, 303);
 }
 
 /** Where a standalone sign-in goes when no (valid) `next` is given. */
