@@ -260,6 +260,35 @@ describe('sign-in with an upstream OpenID provider', () => {
     }
   });
 
+  it('[FED-LOGIN-BUTTONS] a standalone sign-in (/login?next=/account) continues with the provider and ends at the account page', async () => {
+    idp.accounts.set('jo', { email: 'jo@corp.example', email_verified: true, groups: ['mcp-developers'] });
+    const b = new Browser(s.url);
+    const login = await b.get('/login?next=/account');
+    expect(login.status).toBe(200);
+    const href = /<a class="button wide" href="([^"]+)">Continue with Corporate SSO<\/a>/.exec(await login.text())![1]!.replace(/&amp;/g, '&');
+    expect(href).toBe(`federation/${SLUG}/start?next=%2Faccount`);
+    const start = await b.get(b.resolve(href, '/login'));
+    expect(start.status).toBe(303);
+    const res = await b.get(await idpSignIn(b, start.headers.get('location')!, 'jo'));
+    expect(res.status, await res.clone().text()).toBe(303);
+    expect(res.headers.get('location')).toBe('../../account');
+    const [jo] = await s.sql<{ id: string }>('select id from users where email = ?', 'jo@corp.example');
+    expect(events('login.succeeded').at(-1)).toMatchObject({ user: jo!.id, method: `federation:${SLUG}` });
+  });
+
+  it('[FED-JIT] a deleted account takes its provider link with it: the next sign-in makes a new account', async () => {
+    idp.accounts.set('kim', { email: 'kim@corp.example', email_verified: true, groups: ['mcp-developers'] });
+    const b = new Browser(s.url);
+    expect((await b.get(await idpSignIn(b, (await startFederated(b)).authUrl, 'kim'))).status).toBe(303);
+    const [before] = await s.sql<{ id: string }>('select id from users where email = ?', 'kim@corp.example');
+    await s.app.ctx.store.users.delete(before!.id, Date.now());
+    expect(await s.sql('select subject from federated_identities where user_id = ?', before!.id)).toEqual([]);
+    const b2 = new Browser(s.url);
+    expect((await b2.get(await idpSignIn(b2, (await startFederated(b2)).authUrl, 'kim'))).status).toBe(303);
+    const [after] = await s.sql<{ id: string }>('select id from users where email = ?', 'kim@corp.example');
+    expect(after!.id).not.toBe(before!.id);
+  });
+
   it('[FED-AUDIT] federated sign-ins and refusals are audited without codes, tokens or the client secret', () => {
     const lines = s.auditEvents().filter((e) => String(e.event).startsWith('federation.') || e.method === `federation:${SLUG}`);
     expect(lines.length).toBeGreaterThan(8);

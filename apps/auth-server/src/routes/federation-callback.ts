@@ -8,8 +8,8 @@ import { providerBySlug, refuseSignIn } from '../services/federation-pages.ts';
 import { federationRedirectUri, ProviderUnavailableError } from '../services/federation-providers.ts';
 import { mapRole } from '../services/federation-roles.ts';
 import { takeFederationState } from '../services/federation-state.ts';
-import { completeSignIn } from '../services/sign-in.ts';
-import { pageErrorHandler } from '../views/pages.ts';
+import { completeSignIn, type AfterSignIn } from '../services/sign-in.ts';
+import { nextPath, pageErrorHandler } from '../views/pages.ts';
 
 const AGAIN = 'Go back to the application and start again.';
 
@@ -32,8 +32,8 @@ export const federationCallbackRoutes: FastifyPluginAsync = async (app: FastifyI
         title: 'This sign-in could not be completed', message: `The sign-in with ${provider.name} was not started in this browser, took too long, or was already completed. ${AGAIN}`,
       });
     }
-    const pending = await pendingRequest(app, request, st.pendingId);
-    const refuse = (r: Parameters<typeof refuseSignIn>[5]) => refuseSignIn(app, request, reply, provider, pending, r);
+    const to: AfterSignIn = st.pendingId !== undefined ? await pendingRequest(app, request, st.pendingId) : { next: nextPath(st.next) };
+    const refuse = (r: Parameters<typeof refuseSignIn>[5]) => refuseSignIn(app, request, reply, provider, to, r);
     // RFC 6749 §10.12: the state must be the one this browser sent (checked again by openid-client).
     const state = request.query.state;
     if (typeof state !== 'string' || !safeEqual(state, st.state)) {
@@ -73,6 +73,6 @@ export const federationCallbackRoutes: FastifyPluginAsync = async (app: FastifyI
         revoked: account.revoked ? `${account.revoked.sessions} sessions, ${account.revoked.refreshTokens} refresh tokens, ${account.revoked.accessTokens} access tokens` : undefined,
       });
     }
-    return completeSignIn(app, request, reply, user, { method: `federation:${provider.slug}`, amr: upstream.amr }, pending);
+    return completeSignIn(app, request, reply, user, { method: `federation:${provider.slug}`, amr: upstream.amr }, to);
   });
 };

@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { auditFlow, pendingRequest, signedInUser } from '../services/authorization-flow.ts';
+import { auditFlow, signedInUser } from '../services/authorization-flow.ts';
 import type { LoginVerdict } from '../services/login-limiter.ts';
 import { knownDevice } from '../services/page-cookies.ts';
-import { completeSignIn, type AfterSignIn } from '../services/sign-in.ts';
+import { completeSignIn, signInTarget, type AfterSignIn } from '../services/sign-in.ts';
 import { findUserByEmail, verifyPassword, type UserRecord } from '../services/users.ts';
 import { formParams } from '../plugins/form-body.ts';
-import { nextPath, pageErrorHandler, redirectToOwnPage } from '../views/pages.ts';
+import { pageErrorHandler, redirectToOwnPage } from '../views/pages.ts';
 import { cspOrigin, sendMessage, sendPage } from '../views/render.ts';
 
 // One message for an unknown email and a wrong password: the page must not reveal which accounts exist.
@@ -25,16 +25,9 @@ function loginPage(reply: FastifyReply, to: AfterSignIn, email: string, error?: 
     requestId: 'request' in to ? to.id : undefined,
     next: 'next' in to ? to.next : undefined,
     passwordLogin: stack.passwordLogin,
-    // "Continue with <name>": links to /federation/<slug>/start for this pending request. The start
-    // route needs a pending request, so a standalone sign-in offers the password form only.
-    providers: 'request' in to ? stack.identityProviders.map((p) => ({ name: p.name, href: `federation/${p.slug}/start?request=${encodeURIComponent(to.id)}` })) : [],
+    // "Continue with <name>": links to /federation/<slug>/start for this pending request, or for a standalone sign-in going to `next`.
+    providers: stack.identityProviders.map((p) => ({ name: p.name, href: `federation/${p.slug}/start?${'request' in to ? `request=${encodeURIComponent(to.id)}` : `next=${encodeURIComponent(to.next)}`}` })),
   }, { formOrigins: origin ? [origin] : [], status });
-}
-
-/** The pending request a login form or link names, or, without one, a standalone sign-in going to `next`. */
-async function signInTarget(app: FastifyInstance, request: FastifyRequest, params: Record<string, unknown>): Promise<AfterSignIn> {
-  if (params.request === undefined) return { next: nextPath(params.next) };
-  return pendingRequest(app, request, params.request);
 }
 
 const clientOf = (to: AfterSignIn) => ('request' in to ? to.request.clientId : undefined);

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IdentityProvider } from '@stack/stack-config';
 import { PageError, sendMessage } from '../views/render.ts';
-import { auditFlow, type Pending } from './authorization-flow.ts';
+import { auditFlow } from './authorization-flow.ts';
+import type { AfterSignIn } from './sign-in.ts';
 
 // What /federation/<slug>/start and /federation/<slug>/callback share: finding the provider, and
 // refusing a sign-in with a page that says why and an audit line that records it.
@@ -13,8 +14,8 @@ export function providerBySlug(app: FastifyInstance, slug: string): IdentityProv
   return found;
 }
 
-/** The login page of a pending request, from /federation/<slug>/…: two levels up. */
-export const loginLink = (pendingId: string) => `../../login?request=${encodeURIComponent(pendingId)}`;
+/** The login page of a pending request (or of a standalone sign-in), from /federation/<slug>/…: two levels up. */
+export const loginLink = (to: AfterSignIn) => `../../login?${'request' in to ? `request=${encodeURIComponent(to.id)}` : `next=${encodeURIComponent(to.next)}`}`;
 
 export interface Refusal {
   status: number;
@@ -26,11 +27,12 @@ export interface Refusal {
 }
 
 /** One audit line (`federation.refused`, with the provider and the reason) and a page saying why, with a way back to the login page. */
-export function refuseSignIn(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, provider: IdentityProvider, pending: Pending | undefined, r: Refusal): FastifyReply {
-  auditFlow(app, request, 'federation.refused', { provider: provider.slug, user: r.user, client: pending?.request.clientId, decision: 'deny', reason: r.reason });
+export function refuseSignIn(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, provider: IdentityProvider, to: AfterSignIn | undefined, r: Refusal): FastifyReply {
+  const client = to && 'request' in to ? to.request.clientId : undefined;
+  auditFlow(app, request, 'federation.refused', { provider: provider.slug, user: r.user, client, decision: 'deny', reason: r.reason });
   return sendMessage(reply, r.status, {
     title: r.title,
     message: r.message,
-    ...(pending ? { link: { href: loginLink(pending.id), text: 'Back to sign-in' } } : {}),
+    ...(to ? { link: { href: loginLink(to), text: 'Back to sign-in' } } : {}),
   });
 }

@@ -3,15 +3,17 @@ import { open, seal, type Envelope } from '@stack/crypto';
 
 /**
  * What a sign-in at an upstream provider must come back with: the pending authorization request it
- * continues, and the `state`, `nonce` and PKCE verifier sent with it. Kept in this browser only, in
+ * continues (or, for a standalone sign-in, the account page to go to), and the `state`, `nonce` and PKCE verifier sent with it. Kept in this browser only, in
  * a cookie sealed with the key-encryption key (AES-256-GCM: neither readable nor changeable), for
  * ten minutes, and cleared when the provider sends the person back, so it serves one callback.
  */
 export interface FederationState {
   /** The provider's slug: a state made for one provider is refused at another's callback. */
   provider: string;
-  /** The pending authorization request id. */
-  pendingId: string;
+  /** The pending authorization request id; undefined for a standalone sign-in. */
+  pendingId: string | undefined;
+  /** A standalone sign-in's page to go to afterwards (validated again at the callback). */
+  next: string | undefined;
   state: string;
   nonce: string;
   verifier: string;

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PageError } from '../views/render.ts';
-import { redirectToOwnPage } from '../views/pages.ts';
+import { nextPath, redirectToOwnPage } from '../views/pages.ts';
 import { auditFlow, continueAuthorization, pendingRequest, type Pending } from './authorization-flow.ts';
 import { clearHalfSignIn, holdHalfSignIn, type HalfSignIn } from './half-sign-in.ts';
 import { sessionId, setDeviceCookie, setSessionCookie } from './page-cookies.ts';
@@ -86,4 +86,10 @@ export async function completeSecondFactor(
   const then: AfterSignIn = half.pendingId ? await pendingRequest(app, request, half.pendingId) : { next: half.next ?? '/account' };
   clearHalfSignIn(app, reply);
   return signedIn(app, request, reply, user, { method: half.method, deviceAccount: half.deviceAccount }, then, method);
+}
+
+/** The pending request a login form or link names, or, without one, a standalone sign-in going to `next`. */
+export async function signInTarget(app: FastifyInstance, request: FastifyRequest, params: Record<string, unknown>): Promise<AfterSignIn> {
+  if (params.request === undefined) return { next: nextPath(params.next) };
+  return pendingRequest(app, request, params.request);
 }
