@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseStackFile, StackFileError, type StackConfig, type StackEnv } from '@stack/stack-config';
 
@@ -443,6 +445,14 @@ password_login: false
     // References are allowed in client_secret and nowhere else of a provider.
     expect(problems(`${withServer(BASIC)}identity_providers:\n  - { name: X, issuer: "https://x.example", client_id: "\${env:ID}", role_rules: [{ claim: sub, equals: a, role: viewer }] }\n`))
       .toEqual([expect.stringMatching(/^identity_providers\.0\.client_id: may not hold/)]);
+  });
+
+  it('[FED-CONFIG] the README\'s identity provider example validates as operators will paste it', () => {
+    const readme = readFileSync(resolve(import.meta.dirname, '../../../README.md'), 'utf8');
+    const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.startsWith('identity_providers:'));
+    expect(block).toBeDefined();
+    const c = parseStackFile(`${withServer(BASIC)}${block}`, { env: 'production' });
+    expect(c.identityProviders.map((p) => [p.slug, p.kind])).toEqual([['corporate-sso', 'oidc'], ['github', 'github']]);
   });
 });
 
