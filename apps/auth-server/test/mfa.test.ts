@@ -1,26 +1,11 @@
-import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secondFactorStep } from '../src/services/second-factor.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
+import { base32Decode, totpAt } from './totp-code.ts';
 import { Browser, PASSWORD, authorizeUrl, hidden, laxCookie, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
-
-// TOTP computed here from RFC 6238 §4 and RFC 4226 §5.3 (not through the server's library).
-function base32Decode(s: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of s.replace(/[\s=]/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  return Buffer.from(bits.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
-}
-function totpAt(secret: string, t: number): string {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(t / 1000 / 30)));
-  const mac = createHmac('sha1', base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1]! & 0xf;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
 
 const secretOf = (html: string) => /<code class="secret">([^<]+)<\/code>/.exec(html)![1]!.replace(/\s/g, '');
 const recoveryCodesOf = (html: string) => [...html.matchAll(/<li><code>([a-z0-9-]+)<\/code><\/li>/g)].map((m) => m[1]!);
