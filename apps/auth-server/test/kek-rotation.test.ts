@@ -9,6 +9,7 @@ import { describeStartupError } from '@stack/fastify-kit';
 import { dispatch } from '../../../scripts/admin.ts';
 import { createSecretStore } from '../../mcp-server/src/secrets/store.ts';
 import { SigningKeyUnreadableError } from '../src/services/keys.ts';
+import { openTotpSecret, sealTotpSecret } from '../src/services/totp.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
 import { addClient, addUser, login } from './token-fixtures.ts';
 
@@ -31,9 +32,14 @@ describe('key-encryption-key rotation of the whole stack', () => {
   const newKek = randomBytes(32);
   let s: TestAuthServer;
   let mcpDb: string;
+  let totpUser: string;
   beforeEach(async () => {
     s = await startAuthServer({ KEY_ENCRYPTION_KEY: b64(oldKek) });
     await s.app.ctx.keys.rotate(); // a next key too: every envelope must move
+    // An authenticator app's secret, envelope-encrypted like the signing keys.
+    const user = await addUser(s);
+    totpUser = user.id;
+    await s.app.ctx.store.mfa.startTotp({ userId: user.id, secretEnvelope: sealTotpSecret(s.app.ctx, user.id, 'JBSWY3DPEHPK3PXP'), createdAt: Date.now(), confirmedAt: null, lastStep: null });
     mcpDb = join(s.dataDir, 'mcp.db');
     const db = openMcpDb(mcpDb);
     createSecretStore(db, [makeKek(oldKek)]).set('warehouse', 's3cr3t');
@@ -72,6 +78,9 @@ describe('key-encryption-key rotation of the whole stack', () => {
       expect(readSecret(newKek)).toBe('s3cr3t');
       const envelopes = await s.sql<{ env: string }>('select cast(private_key_envelope as text) as env from signing_keys');
       expect(envelopes.map((e) => JSON.parse(e.env).kek)).toEqual([makeKek(newKek).id, makeKek(newKek).id]);
+      expect(r.stdout).toContain('1 authenticator app secret(s) re-wrapped');
+      const totp = await after.app.ctx.store.mfa.totp(totpUser);
+      expect(openTotpSecret(after.app.ctx, totpUser, totp!.secretEnvelope)).toBe('JBSWY3DPEHPK3PXP');
       // Repeating it is harmless: nothing is left to re-wrap.
       expect((await admin(env, command)).stdout).toMatch(/^0 signing key\(s\) re-wrapped[\s\S]*0 secret\(s\) re-wrapped/);
     });

@@ -5,6 +5,7 @@ import { openMcpDb } from '@stack/db';
 import { createSecretStore, secretsSettings } from '../../../mcp-server/src/secrets/index.ts';
 import { resolveKeks } from '../services/kek.ts';
 import { createKeyStore } from '../services/keys.ts';
+import { rewrapTotpSecrets } from '../services/totp.ts';
 import { withContext } from './common.ts';
 
 /** Where the auth server keeps its signing keys, or undefined when it has no database here (an MCP-only host). */
@@ -16,7 +17,7 @@ function authDatabase(env: Record<string, string | undefined>): string | undefin
 
 /**
  * Key-encryption-key rotation for the whole stack, in one command: re-wraps the data key of every
- * envelope (the auth server's signing keys, in SQLite or PostgreSQL, and the MCP server's secrets)
+ * envelope (the auth server's signing keys and TOTP secrets, in SQLite or PostgreSQL, and the MCP server's secrets)
  * under KEY_ENCRYPTION_KEY, opening them with KEY_ENCRYPTION_KEY_PREVIOUS. Each store changes in
  * one transaction, all or nothing, and envelopes already under the new key are left alone, so a
  * failed run can simply be repeated. Afterwards KEY_ENCRYPTION_KEY_PREVIOUS is no longer needed.
@@ -33,6 +34,9 @@ export async function rotateKekEverywhere(io: CliIo): Promise<void> {
       const n = await createKeyStore(ctx.store.signingKeys, keks, ctx.now, ctx.config.accessTokenTtl).rewrapAll(keks[0]!);
       ctx.audit('admin.kek_rotated', { kek: keks[0]!.id, rewrapped: n, reason: 'signing keys' });
       io.stdout.write(`${n} signing key(s) re-wrapped under the current key-encryption key (${auth})\n`);
+      const t = await rewrapTotpSecrets(ctx.store.mfa, keks, keks[0]!);
+      ctx.audit('admin.kek_rotated', { kek: keks[0]!.id, rewrapped: t, reason: 'authenticator app secrets' });
+      io.stdout.write(`${t} authenticator app secret(s) re-wrapped\n`);
     });
   } else {
     io.stdout.write('no authorization-server database here: no signing keys to re-wrap\n');

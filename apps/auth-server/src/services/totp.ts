@@ -1,7 +1,8 @@
 import { HOTP, Secret } from 'otpauth';
 import { renderSVG } from 'uqr';
-import { open, safeEqual, seal, type Envelope } from '@stack/crypto';
+import { open, rewrap, safeEqual, seal, type Envelope, type Kek } from '@stack/crypto';
 import type { AppContext } from '../context.ts';
+import type { MfaRepo } from '../store/index.ts';
 
 // TOTP (RFC 6238) with the parameters every authenticator app supports: HMAC-SHA-1, 30-second
 // steps, 6 digits (RFC 6238 §4 and §5.2; SHA-256 secrets are ignored by several popular apps).
@@ -60,4 +61,16 @@ export function sealTotpSecret(ctx: AppContext, userId: string, secretBase32: st
 
 export function openTotpSecret(ctx: AppContext, userId: string, envelope: Record<string, unknown>): string {
   return open(ctx.keks, envelope as unknown as Envelope, context(userId)).toString('utf8');
+}
+
+/**
+ * Re-wraps every TOTP secret's data key under `to` (key-encryption-key rotation), in one
+ * transaction; secrets already under `to` are left alone. Returns how many changed.
+ */
+export async function rewrapTotpSecrets(repo: MfaRepo, keks: Kek[], to: Kek): Promise<number> {
+  const updates = (await repo.totpEnvelopes())
+    .filter((r) => (r.secretEnvelope as unknown as Envelope).kek !== to.id)
+    .map((r) => ({ userId: r.userId, secretEnvelope: { ...rewrap(keks, to, r.secretEnvelope as unknown as Envelope, context(r.userId)) } }));
+  if (updates.length) await repo.setTotpEnvelopes(updates);
+  return updates.length;
 }

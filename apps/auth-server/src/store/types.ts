@@ -254,6 +254,10 @@ export interface MfaRepo {
    */
   useTotpStep(userId: string, step: number): Promise<boolean>;
   deleteTotp(userId: string): Promise<boolean>;
+  /** Every TOTP secret envelope (key-encryption-key rotation). */
+  totpEnvelopes(): Promise<{ userId: string; secretEnvelope: Record<string, unknown> }[]>;
+  /** Replaces TOTP secret envelopes, all in one transaction. */
+  setTotpEnvelopes(updates: readonly { userId: string; secretEnvelope: Record<string, unknown> }[]): Promise<void>;
   /** Replaces every recovery code of the user with these hashes, atomically. */
   replaceRecoveryCodes(userId: string, hashes: readonly string[], now: number): Promise<void>;
   /** Spends an unused code (conditional UPDATE … WHERE used_at IS NULL): true once. */

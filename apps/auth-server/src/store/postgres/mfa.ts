@@ -26,6 +26,14 @@ export function pgMfa(db: PgAuthDb): MfaRepo {
     async deleteTotp(userId) {
       return (await db.delete(totpFactors).where(eq(totpFactors.userId, userId))).rowCount === 1;
     },
+    async totpEnvelopes() {
+      return db.select({ userId: totpFactors.userId, secretEnvelope: totpFactors.secretEnvelope }).from(totpFactors);
+    },
+    async setTotpEnvelopes(updates) {
+      await db.transaction(async (tx) => {
+        for (const u of updates) await tx.update(totpFactors).set({ secretEnvelope: u.secretEnvelope }).where(eq(totpFactors.userId, u.userId));
+      });
+    },
     async replaceRecoveryCodes(userId, hashes, now) {
       await db.transaction(async (tx) => {
         await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));

@@ -26,6 +26,14 @@ export function sqliteMfa(db: AuthDb): MfaRepo {
     async deleteTotp(userId) {
       return db.delete(totpFactors).where(eq(totpFactors.userId, userId)).run().changes === 1;
     },
+    async totpEnvelopes() {
+      return db.select({ userId: totpFactors.userId, secretEnvelope: totpFactors.secretEnvelope }).from(totpFactors).all();
+    },
+    async setTotpEnvelopes(updates) {
+      db.transaction((tx) => {
+        for (const u of updates) tx.update(totpFactors).set({ secretEnvelope: u.secretEnvelope }).where(eq(totpFactors.userId, u.userId)).run();
+      });
+    },
     async replaceRecoveryCodes(userId, hashes, now) {
       db.transaction((tx) => {
         tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run();
