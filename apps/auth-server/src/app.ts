@@ -22,7 +22,7 @@ import { openAuthStack } from './services/stack.ts';
 import { createTokenEndpointDpop } from './services/dpop.ts';
 import { createFederationClients } from './services/federation-providers.ts';
 import { openStore } from './store/index.ts';
-import { errorHandler, httpMetrics, securityHeaders } from '@stack/fastify-kit';
+import { errorHandler, httpMetrics, logSerializers, securityHeaders } from '@stack/fastify-kit';
 import { routeHeaders } from './plugins/route-headers.ts';
 import { metadataRoutes } from './routes/metadata.ts';
 import { jwksRoutes } from './routes/jwks.ts';
@@ -74,7 +74,8 @@ export interface BuildOptions {
 /** Builds the authorization server as a Fastify instance. Never reads process.env and never listens. */
 export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    // A logger given by the caller (tests) keeps the serializers: no query value is ever logged.
+    logger: typeof opts.logger === 'object' ? { serializers: logSerializers, ...opts.logger } : opts.logger ?? { level: config.logLevel, serializers: logSerializers, redact: ['req.headers.authorization', 'req.headers.cookie'] },
     bodyLimit: config.bodyLimit,
     trustProxy: trustProxyOption(config.trustProxy),
     // Path parameters longer than maxParamLength are refused before routing.

@@ -202,7 +202,7 @@ export async function startAuthServer(env: Record<string, string> = {}, opts: Bu
 }
 
 /** The app's log lines at `level` and above, parsed (the tests' servers log nothing otherwise): pass `logger` to startAuthServer. */
-export function capturedLog(level: 'warn' | 'error'): { logger: object; lines: () => Record<string, unknown>[] } {
+export function capturedLog(level: 'info' | 'warn' | 'error'): { logger: object; lines: () => Record<string, unknown>[] } {
   const lines: string[] = [];
   const stream = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
   return { logger: { level, stream }, lines: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };

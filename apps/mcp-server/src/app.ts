@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { McpConfig } from './config.ts';
 import type { McpAppContext } from './context.ts';
 import { createRuntime, type BuildDeps } from './runtime.ts';
-import { errorHandler, httpMetrics, securityHeaders } from '@stack/fastify-kit';
+import { errorHandler, httpMetrics, logSerializers, securityHeaders } from '@stack/fastify-kit';
 import { mcpErrorResponses } from './http/error-responses.ts';
 import { crossOriginRoutes } from './http/cors.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -43,7 +43,7 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
   }
   const https = httpsOptions(config);
   const app = Fastify({
-    logger: deps.logger ?? { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'] },
+    logger: deps.logger ?? { level: config.logLevel, serializers: logSerializers, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'] },
     bodyLimit: config.bodyLimit,
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },

@@ -4,6 +4,7 @@ export { describeStartupError, exitOnStartupError, type StartupHints } from './s
 export { errorHandler, fastifyErrorToOAuth, type ErrorHandlerOptions } from './error-handler.ts';
 export { securityHeaders, type SecurityHeadersOptions } from './security-headers.ts';
 export { httpMetrics } from './http-metrics.ts';
+export { logSerializers, redactedUrl } from './log-serializers.ts';
 
 /**
  * The thin Fastify adapter both apps share: the error handler (how OAuth, Fastify's and the stores'
