@@ -33,7 +33,7 @@ const SIGN_IN: Readonly<Record<string, 'success' | 'failure'>> = {
   'mfa.failed': 'failure',
   'federation.refused': 'failure',
 };
-const LOCKOUTS = new Set(['login.rate_limited', 'login.delayed', 'mfa.locked']);
+const LOCKOUTS = new Set(['login.rate_limited', 'login.delayed', 'mfa.rate_limited']);
 
 export function createAuthMetrics(deps: AuthMetricsDeps): AuthMetrics {
   const app = createAppMetrics('auth-server');
