@@ -224,6 +224,9 @@ describe('sign-in with an upstream OpenID provider', () => {
     expect(text).toContain('href="../../login?request=');
     expect(events('federation.refused').at(-1)).toMatchObject({ provider: 'down-idp', decision: 'deny' });
     expect(events('federation.refused').at(-1)?.reason).toMatch(/^provider unavailable: discovery failed/);
+    // The failure is remembered: the next attempt gets the same page without calling the provider again.
+    const again = await b.get(b.resolve(href.replace(/&amp;/g, '&'), loginUrl));
+    expect(again.status).toBe(503);
   });
 
   it('[FED-LOGIN-BUTTONS] with password_login: false the login page shows only the buttons and POST /login refuses passwords', async () => {

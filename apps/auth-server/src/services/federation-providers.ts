@@ -5,7 +5,7 @@ import { resolveRefs, MissingRefError, type IdentityProvider, type RefLookup } f
  * The upstream side of "Continue with <provider>": one openid-client Configuration per provider,
  * made on first use (OpenID Connect Discovery 1.0 from the issuer; GitHub's fixed OAuth 2.0
  * endpoints) and kept, so a provider that is down at start does not stop the server and one that
- * is down later does not slow every page. A failed discovery is not kept: the next sign-in tries again.
+ * is down later does not slow every page. A failed discovery is remembered for 30 seconds, then tried again.
  */
 
 /** How long discovery may take; the sign-in page then says the provider is not answering. */
@@ -14,6 +14,8 @@ export const DISCOVERY_TIMEOUT_SECONDS = 5;
 export const UPSTREAM_TIMEOUT_SECONDS = 10;
 /** Discovered metadata is fetched again after this long (a provider may rotate endpoints or keys). */
 const CACHE_MS = 3600_000;
+/** A failed discovery is remembered this long: the next sign-in after it tries again. */
+const FAILURE_CACHE_MS = 30_000;
 
 /** The provider cannot be used now: its discovery failed or its client secret is not set. */
 export class ProviderUnavailableError extends Error {
@@ -76,8 +78,15 @@ async function discover(provider: IdentityProvider, secret: string | undefined):
   return made;
 }
 
+interface CacheEntry {
+  at: number;
+  config: Promise<oidc.Configuration>;
+  /** Why discovery failed, while the failure is remembered. */
+  failed?: string;
+}
+
 export function createFederationClients(refs: RefLookup, now: () => number): FederationClients {
-  const cache = new Map<string, { at: number; config: Promise<oidc.Configuration> }>();
+  const cache = new Map<string, CacheEntry>();
   return {
     async config(provider) {
       let secret: string | undefined;
@@ -90,14 +99,20 @@ export function createFederationClients(refs: RefLookup, now: () => number): Fed
       // A reloaded stack file with another issuer, client or secret gets a configuration of its own.
       const key = JSON.stringify([provider.slug, provider.kind, provider.issuer, provider.clientId, secret ?? null]);
       const hit = cache.get(key);
-      if (hit && now() - hit.at < CACHE_MS) return hit.config;
+      if (hit && now() - hit.at < (hit.failed ? FAILURE_CACHE_MS : CACHE_MS)) {
+        if (hit.failed) throw new ProviderUnavailableError(hit.failed);
+        return hit.config;
+      }
       const config = discover(provider, secret);
-      cache.set(key, { at: now(), config });
+      const entry: CacheEntry = { at: now(), config };
+      cache.set(key, entry);
       try {
         return await config;
       } catch (err) {
-        if (cache.get(key)?.config === config) cache.delete(key);
-        throw new ProviderUnavailableError(`discovery failed: ${describe(err)}`);
+        // Remembered briefly: sign-ins meanwhile get the page at once, and cannot make us call a dead provider again and again.
+        entry.failed = `discovery failed: ${describe(err)}`;
+        entry.at = now();
+        throw new ProviderUnavailableError(entry.failed);
       }
     },
   };
