@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenHash } from '@stack/crypto';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
-import { Browser, PASSWORD, hidden, seedUser } from './authorize-flow.ts';
+import { Browser, PASSWORD, authorizeUrl, hidden, seedUser, startAuthorization, validParams } from './authorize-flow.ts';
 import { admin } from './cli-helpers.ts';
 import { addClient, jtiOf, login, refresh, revokedJtis, testClock, type TestClient } from './token-fixtures.ts';
 import { verifyPassword, type UserRecord } from '../src/services/users.ts';
@@ -21,7 +21,7 @@ describe('password change, reset links and the users commands', () => {
   const clock = testClock();
 
   beforeAll(async () => {
-    s = await startAuthServer({ LOGIN_MAX_FAILURES_PER_ADDRESS: '1000' }, { now: clock.now });
+    s = await startAuthServer({ LOGIN_MAX_FAILURES_PER_ADDRESS: '1000', REGISTRATION_ENABLED: 'false' }, { now: clock.now });
     env = { ...s.dbEnv, DATA_DIR: s.dataDir, AUDIT_LOG: join(s.dataDir, 'cli-audit.log'), AUTH_ISSUER: s.url };
     client = await addClient(s);
   });
@@ -162,5 +162,23 @@ describe('password change, reset links and the users commands', () => {
     expect((await refresh(s, client, String(theirs.refresh_token))).status).toBe(200);
     expect((await signIn(new Browser(s.url), user.email)).status).toBe(200);
     expect((await admin(env, ['users', 'delete', '--email', user.email])).code).not.toBe(0);
+  });
+
+  it('[ACCT-ADMIN-CLIENT-ADD] with dynamic registration off, clients add --grant-types authorization_code pre-registers a client people sign in to; redirect URIs are checked as registration checks them', async () => {
+    expect((await fetch(`${s.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(404);
+    const bad = await admin(env, ['clients', 'add', '--name', 'Web app', '--grant-types', 'authorization_code', '--redirect-uris', 'http://app.example.com/cb']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/redirect/i);
+    const r = await admin(env, ['clients', 'add', '--name', 'Web app', '--grant-types', 'authorization_code', '--redirect-uris', 'https://app.example.com/cb', '--json']);
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout) as { client_id: string; client_secret?: string; grant_types: string[]; token_endpoint_auth_method: string };
+    expect(info).toMatchObject({ grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none' });
+    expect(info.client_secret).toBeUndefined();
+    expect((await s.app.ctx.store.clients.find(info.client_id))?.source).toBe('admin');
+    const { html } = await startAuthorization(new Browser(s.url), authorizeUrl(s, validParams(info.client_id, 'https://app.example.com/cb')));
+    expect(html).toContain('Web app');
+    const confidential = await admin(env, ['clients', 'add', '--name', 'Server app', '--grant-types', 'authorization_code', '--redirect-uris', 'https://srv.example.com/cb', '--auth-method', 'client_secret_basic']);
+    expect(confidential.code).toBe(0);
+    expect(confidential.stdout).toMatch(/client secret \(shown once, store it now\): \S{20,}/);
   });
 });

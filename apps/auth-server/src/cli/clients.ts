@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { CliFailure, UsageError, type CliIo } from '@stack/cli';
-import { JWT_BEARER_GRANT_TYPE } from '@stack/oauth';
+import { JWT_BEARER_GRANT_TYPE, OAuthError, validateRegistrationMetadata } from '@stack/oauth';
 import { loadStackFile } from '@stack/stack-config';
+import { registerClient } from '../services/client-registration.ts';
 import { addMachineClient, ClientAdminError, listClients, revokeClient, setResourceServer, type MachineAuthMethod } from '../services/client-admin.ts';
 import { listCommand, parseOptions, printable, required, roleOption, runGroup, when, withContext, writeJson } from './common.ts';
 
@@ -21,6 +22,13 @@ Commands:
                              enterprise_idps entry's clients) or that a workload issuer acts as
                              (workload_issuers client_id); no --role or --scope: the stack file
                              maps each grant to a role
+  add --name N --grant-types authorization_code --redirect-uris "U1 U2"
+      [--auth-method none|client_secret_basic|client_secret_post] [--scope S] [--json]
+                             pre-register an interactive client (people sign in and allow it),
+                             e.g. when REGISTRATION_ENABLED=false: redirect URIs are checked as
+                             registration checks them (https, or http on a loopback address) and
+                             trusted as an operator's; public (none) by default, else a secret
+                             is printed once. Clients with a metadata document URL need no entry
   list [--json]              list OAuth clients (registered, admin-created and cached metadata documents)
   revoke --client-id ID      revoke a client and its refresh tokens and unexpired access tokens
   set-resource-server --client-id ID
@@ -53,14 +61,15 @@ function readJwksFile(path: string): unknown {
 
 async function add(args: string[], io: CliIo): Promise<void> {
   const o = parseOptions(args, {
-    name: { type: 'string' }, 'grant-types': { type: 'string' }, role: { type: 'string' }, scope: { type: 'string' },
+    name: { type: 'string' }, 'grant-types': { type: 'string' }, role: { type: 'string' }, scope: { type: 'string' }, 'redirect-uris': { type: 'string' },
     'auth-method': { type: 'string' }, 'jwks-file': { type: 'string' }, 'jwks-uri': { type: 'string' }, json: { type: 'boolean' },
   });
   const name = required(o.name, 'name');
   const grants = required(o['grant-types'], 'grant-types').split(/[\s,]+/).filter(Boolean);
+  if (grants.includes('authorization_code')) return addInteractiveClient(io, name, grants, o);
   // Interactive clients register themselves (RFC 7591 or a metadata document); admins add machine clients.
   const grant = grants.length === 1 ? MACHINE_GRANTS.get(grants[0]!) : undefined;
-  if (!grant) throw new UsageError('--grant-types must be client_credentials or jwt-bearer (interactive clients register themselves)');
+  if (!grant) throw new UsageError('--grant-types must be authorization_code (with refresh_token), client_credentials or jwt-bearer');
   const authMethod = (o['auth-method'] ?? 'client_secret_basic') as MachineAuthMethod;
   if (!AUTH_METHODS.includes(authMethod)) throw new UsageError(`--auth-method must be one of ${AUTH_METHODS.join(', ')}`);
   if (grant === 'jwt-bearer') return addJwtBearerClient(io, name, authMethod, o);
@@ -81,6 +90,37 @@ async function add(args: string[], io: CliIo): Promise<void> {
     if (o.json) return writeJson(io, { client_id: r.clientId, ...(r.secret ? { client_secret: r.secret } : {}), role, scope: r.scope, token_endpoint_auth_method: authMethod });
     io.stdout.write(`created client ${r.clientId} (${printable(name, 100)}): role ${role}, scope ${r.scope}, ${authMethod}\n`);
     if (r.secret) io.stdout.write(`client secret (shown once, store it now): ${r.secret}\n`);
+  });
+}
+
+/**
+ * `clients add --grant-types authorization_code`: a client people sign in to, registered by the
+ * operator (for when dynamic registration is off). Its metadata is checked exactly as /register
+ * checks it (RFC 7591 §2, redirect URIs per OAuth 2.1 §2.3.1).
+ */
+async function addInteractiveClient(io: CliIo, name: string, grants: string[], o: Record<string, string | boolean | undefined>): Promise<void> {
+  if (o.role !== undefined || o['jwks-file'] !== undefined || o['jwks-uri'] !== undefined) {
+    throw new UsageError('--role, --jwks-file and --jwks-uri are not for authorization_code clients: a person\'s role decides their scopes');
+  }
+  const redirectUris = required(o['redirect-uris'], 'redirect-uris').split(/[\s,]+/).filter(Boolean);
+  const grantTypes = [...new Set(['authorization_code', 'refresh_token', ...grants])];
+  await withContext(io, async (ctx) => {
+    const stack = loadStackFile(ctx.config.stackFile, { env: ctx.config.env });
+    let metadata;
+    try {
+      metadata = validateRegistrationMetadata({
+        client_name: name, redirect_uris: redirectUris, grant_types: grantTypes, response_types: ['code'],
+        token_endpoint_auth_method: o['auth-method'] ?? 'none', ...(o.scope === undefined ? {} : { scope: o.scope }),
+      }, Object.keys(stack.scopes));
+    } catch (err) {
+      if (err instanceof OAuthError) throw new CliFailure(err.description ?? err.code);
+      throw err;
+    }
+    const info = await registerClient(ctx, metadata, undefined, 'admin');
+    ctx.audit('admin.client_added', { client: info.client_id, client_name: name, scope: metadata.scope, auth_method: metadata.token_endpoint_auth_method, grant: 'authorization_code' });
+    if (o.json) return writeJson(io, info);
+    io.stdout.write(`created client ${info.client_id} (${printable(name, 100)}): authorization_code, ${metadata.token_endpoint_auth_method}, redirect URIs ${printable(metadata.redirect_uris.join(' '), 200)}\n`);
+    if (info.client_secret) io.stdout.write(`client secret (shown once, store it now): ${info.client_secret}\n`);
   });
 }
 

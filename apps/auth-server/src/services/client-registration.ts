@@ -17,7 +17,9 @@ export interface ClientInformation extends ClientMetadata {
  * secret that is returned once and stored only as a salted hash (hashClientSecret). `role` is given
  * only to a client_credentials client, as the stack file's registration.client_credentials_role.
  */
-export async function registerClient(ctx: AppContext, metadata: ClientMetadata, role?: string): Promise<ClientInformation> {
+export async function registerClient(
+  ctx: Pick<AppContext, 'store' | 'now'>, metadata: ClientMetadata, role?: string, source: 'dcr' | 'admin' = 'dcr',
+): Promise<ClientInformation> {
   const clientId = randomToken(18);
   const confidential = metadata.token_endpoint_auth_method !== 'none';
   const secret = confidential ? generateClientSecret() : undefined;
@@ -25,7 +27,8 @@ export async function registerClient(ctx: AppContext, metadata: ClientMetadata, 
   const now = ctx.now();
   await ctx.store.clients.insert({
     id: clientId,
-    source: 'dcr',
+    // 'admin': pre-registered by an operator (`clients add`), whose redirect URIs are trusted (RFC 9700 §4.11.2).
+    source,
     secretHash,
     // The consent page needs a name; an unnamed client is shown by its redirect host instead.
     clientName: metadata.client_name ?? (metadata.redirect_uris[0] ? new URL(metadata.redirect_uris[0]).host : 'unnamed client'),
