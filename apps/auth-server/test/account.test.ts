@@ -119,6 +119,23 @@ describe('account lifecycle pages', () => {
     expect(meta.end_session_endpoint).toBeUndefined();
   });
 
+  it('[RFC9700-CLICKJACKING] [ACCT-ACCOUNT-PAGE] the account, sign-out and reset pages are unframeable, uncached and script-free like the login page', async () => {
+    const b = new Browser(s.url);
+    await signIn(b, user.email);
+    for (const path of ['/login?next=/account', '/account', '/logout', '/reset-password?token=nope']) {
+      // The login form as someone signed out sees it (signed in, it redirects on).
+      const res = await (path.startsWith('/login') ? new Browser(s.url) : b).get(path);
+      expect([200, 400], path).toContain(res.status);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect(csp, path).toContain("frame-ancestors 'none'");
+      expect(csp, path).toContain("default-src 'none'");
+      expect(csp, path).not.toContain('unsafe-inline');
+      expect(res.headers.get('x-frame-options'), path).toBe('DENY');
+      expect(res.headers.get('cache-control'), path).toBe('no-store');
+      expect(await res.text(), path).not.toMatch(/<script|style=/);
+    }
+  });
+
   it('[ACCT-CSRF] every form of the account pages is refused without its CSRF token, changing nothing', async () => {
     const b = new Browser(s.url);
     await signIn(b, user.email);
