@@ -6,6 +6,7 @@ import { Browser, PASSWORD, authorizeUrl, hidden, seedUser, startAuthorization, 
 import { admin } from './cli-helpers.ts';
 import { addClient, jtiOf, login, refresh, revokedJtis, testClock, type TestClient } from './token-fixtures.ts';
 import { verifyPassword, type UserRecord } from '../src/services/users.ts';
+import { createSession } from '../src/services/sessions.ts';
 
 const NEW_PASSWORD = 'a completely new passphrase';
 
@@ -62,6 +63,19 @@ describe('password change, reset links and the users commands', () => {
     expect((await b.get('/account')).status).toBe(200);
     expect((await other.get('/account')).status).toBe(303);
     expect(s.auditEvents().find((e) => e.event === 'password.changed' && e.user === user.id)).toMatchObject({ sessions_ended: '1' });
+  });
+
+  it('[ACCT-PASSWORD-CHANGE] an account without a password (made at a federated sign-in) is offered no password form, and a posted one is refused', async () => {
+    const user = { id: `fed-${Date.now()}`, email: `fed-${Date.now()}@example.com`, passwordHash: '', role: 'developer', createdAt: clock.now(), disabledAt: null };
+    await s.app.ctx.store.users.insert(user);
+    const b = new Browser(s.url);
+    b.cookies.set('sid', (await createSession(s.app.ctx, user.id)).id);
+    const html = await (await b.get('/account')).text();
+    expect(html).toContain('have no password here');
+    expect(html).not.toContain('action="account/password"');
+    const res = await b.post('/account/password', { _csrf: hidden(html, '_csrf'), current_password: '', new_password: NEW_PASSWORD, confirm_password: NEW_PASSWORD });
+    expect(res.status).toBe(400);
+    expect((await s.app.ctx.store.users.findById(user.id))?.passwordHash).toBe('');
   });
 
   it('[ACCT-RESET-LINK] users reset-link prints a single-use link (only its hash stored, never in the audit line); the page sets the password, ends every session, and refuses the link afterwards', async () => {

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { currentSession, sendAccountPage } from '../services/account-page.ts';
+import { currentSession, hasPassword, sendAccountPage } from '../services/account-page.ts';
 import { auditFlow } from '../services/authorization-flow.ts';
 import { knownDevice } from '../services/page-cookies.ts';
 import { checkCurrentPassword, passwordProblem, setPassword } from '../services/users.ts';
 import { formParams } from '../plugins/form-body.ts';
 import { ACCOUNT_PATH, pageErrorHandler, redirectToLogin, redirectToOwnPage } from '../views/pages.ts';
+import { PageError } from '../views/render.ts';
 
 const WRONG_CURRENT = 'The current password is incorrect.';
 
@@ -20,6 +21,8 @@ export const accountPasswordRoutes: FastifyPluginAsync = async (app) => {
   app.post('/account/password', { preHandler: app.csrfProtection }, async (request, reply) => {
     const s = await currentSession(app, request);
     if (!s) return redirectToLogin(request, reply, ACCOUNT_PATH);
+    // No current password to check (a federated account): an admin's reset link sets a first one.
+    if (!hasPassword(s)) throw new PageError(400, 'No password to change', 'You sign in through your organization\'s identity provider and have no password here.');
     const params = formParams(request);
     const current = params.current_password ?? '';
     const next = params.new_password ?? '';

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendMessage, sendPage } from '../views/render.ts';
 import { listConnectedApps } from './connected-apps.ts';
+import { NO_PASSWORD } from './federation-accounts.ts';
 import { sessionId } from './page-cookies.ts';
 import { liveSession, listSessions, type LiveSession } from './sessions.ts';
 
@@ -32,6 +33,11 @@ export function noticeOf(value: unknown): string | undefined {
   return typeof value === 'string' && Object.hasOwn(NOTICES, value) ? NOTICES[value as Notice] : undefined;
 }
 
+/** Whether the person has a password here (an account made at a federated sign-in has none until an admin sets one). */
+export function hasPassword(s: LiveSession): boolean {
+  return s.user.passwordHash !== NO_PASSWORD;
+}
+
 /** Renders the account page for `s`; `error` (with status 400) when the password form was refused. */
 export async function sendAccountPage(
   app: FastifyInstance, reply: FastifyReply, s: LiveSession, o: { notice?: string | undefined; error?: string; status?: number } = {},
@@ -44,6 +50,7 @@ export async function sendAccountPage(
     notice: o.notice,
     error: o.error,
     csrf: reply.generateCsrf(),
+    hasPassword: hasPassword(s),
     sessions: sessions.map((x) => ({ ...x, created: shownTime(x.createdAt), lastSeen: shownTime(x.lastSeenAt ?? x.createdAt) })),
     apps: apps.map((a) => ({ ...a, granted: shownTime(a.grantedAt), lastUsed: shownTime(a.lastUsedAt) })),
   }, { status: o.status ?? 200 });
