@@ -4,6 +4,7 @@ import { startAuthServer, type TestAuthServer } from '../../apps/auth-server/tes
 import { PASSWORD, seedUser } from '../../apps/auth-server/test/authorize-flow.ts';
 import { addClient, jtiOf, login, revokedJtis, type TestClient } from '../../apps/auth-server/test/token-fixtures.ts';
 import type { UserRecord } from '../../apps/auth-server/src/services/users.ts';
+import { createResetLink } from '../../apps/auth-server/src/services/password-resets.ts';
 import { launchChromium, screenshot, watchPage } from '../helpers/chromium.ts';
 import { auditPage } from './page-audit.ts';
 
@@ -46,10 +47,10 @@ describe('account pages in Chromium', () => {
     return { user, tokens };
   }
 
-  async function signIn(page: Page, email: string): Promise<void> {
+  async function signIn(page: Page, email: string, password = PASSWORD): Promise<void> {
     await page.goto(`${s.url}/login`);
     await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByLabel('Password').fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForLoadState('load');
   }
@@ -89,6 +90,90 @@ describe('account pages in Chromium', () => {
       expect(watch.consoleErrors, 'console errors').toEqual([]);
     } finally {
       await context.close();
+    }
+  });
+
+  it('[ACCT-PASSWORD-CHANGE] a wrong current password is refused on the page; the right one changes it, and only the new password signs in', async () => {
+    const { user } = await userWithGrants();
+    const context = await browser.newContext(DESKTOP);
+    context.setDefaultTimeout(5_000);
+    const next = 'another long passphrase 42';
+    try {
+      const page = await context.newPage();
+      const watch = await watchPage(page);
+      await signIn(page, user.email);
+      await page.getByLabel('Current password').fill('not the password at all');
+      await page.getByLabel('New password (at least 12 characters)').fill(next);
+      await page.getByLabel('New password again').fill(next);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await page.waitForLoadState('load');
+      expect(await page.getByRole('alert').textContent()).toContain('The current password is incorrect.');
+      await screenshot(page, 'account-password-wrong');
+
+      await page.getByLabel('Current password').fill(PASSWORD);
+      await page.getByLabel('New password (at least 12 characters)').fill(next);
+      await page.getByLabel('New password again').fill(next);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await page.waitForLoadState('load');
+      expect(new URL(page.url()).pathname).toBe('/account');
+      expect(s.auditEvents().filter((e) => e.user === user.id).map((e) => e.event)).toEqual(expect.arrayContaining(['password.change_failed', 'password.changed']));
+
+      await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+      await page.waitForLoadState('load');
+      await signIn(page, user.email);
+      expect(new URL(page.url()).pathname).toBe('/login');
+      await signIn(page, user.email, next);
+      expect(new URL(page.url()).pathname).toBe('/account');
+      expect(watch.cspViolations, 'CSP violations').toEqual([]);
+      // The refused form and the refused old password answer 4xx, which Chromium reports as a failed load.
+      expect(watch.consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), 'console errors').toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('[ACCT-RESET-LINK] an admin\'s reset link sets a new password once, signs the person out everywhere, and is refused the second time', async () => {
+    const { user } = await userWithGrants();
+    const signedIn = await browser.newContext(DESKTOP);
+    const resetting = await browser.newContext(PHONE);
+    signedIn.setDefaultTimeout(5_000);
+    resetting.setDefaultTimeout(5_000);
+    const next = 'a brand new passphrase 7';
+    try {
+      const before = await signedIn.newPage();
+      await signIn(before, user.email);
+      expect(new URL(before.url()).pathname).toBe('/account');
+
+      const link = await createResetLink(s.app.ctx.store, s.url, user.id, Date.now());
+      const page = await resetting.newPage();
+      const watch = await watchPage(page);
+      await page.goto(link.url);
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Choose a new password');
+      const a = await auditPage(page);
+      expect(a.unlabeled).toEqual([]);
+      expect(a.overflows, 'horizontal scroll at 375 px').toBe(false);
+      await screenshot(page, 'reset-password-phone-dark');
+      await page.getByLabel('New password (at least 12 characters)').fill(next);
+      await page.getByLabel('New password again').fill(next);
+      await page.getByRole('button', { name: 'Set password' }).click();
+      await page.waitForLoadState('load');
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Your password was set');
+
+      // The other browser's session ended with the reset.
+      await before.goto(`${s.url}/account`);
+      expect(new URL(before.url()).pathname).toBe('/login');
+      // The link is used up.
+      const again = await page.goto(link.url);
+      expect(again?.status()).toBe(400);
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('This link cannot be used');
+      await signIn(page, user.email, next);
+      expect(new URL(page.url()).pathname).toBe('/account');
+      expect(s.auditEvents().some((e) => e.event === 'password.reset' && e.user === user.id)).toBe(true);
+      expect(JSON.stringify(s.auditEvents())).not.toContain(new URL(link.url).searchParams.get('token'));
+      expect(watch.cspViolations, 'CSP violations').toEqual([]);
+    } finally {
+      await signedIn.close();
+      await resetting.close();
     }
   });
 
