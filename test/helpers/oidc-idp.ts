@@ -8,7 +8,8 @@ import { freePort } from './ports.ts';
  * corporate identity provider: discovery, authorization code with PKCE, `iss` in the authorization
  * response (RFC 9207), signed ID tokens, UserInfo. Its people and their claims (email,
  * email_verified, groups) are whatever the test puts in `accounts`, read at each sign-in, so a
- * test can change a group between two sign-ins. Its sign-in page is one form: the account name
+ * test can change a group between two sign-ins. The `amr` a sign-in reports (login result → session →
+ * ID token) is likewise whatever the test puts in `amr`. Its sign-in page is one form: the account name
  * (no password) and "Sign in", which also consents; then a page with a "Continue" link back.
  */
 
@@ -25,6 +26,8 @@ export interface TestIdp {
   clientSecret: string;
   /** account id (the `sub`) → claims; change freely between sign-ins. */
   accounts: Map<string, IdpAccountClaims>;
+  /** account id → the authentication methods its next sign-in reports (the ID token's `amr`, RFC 8176); none: no amr. */
+  amr: Map<string, string[]>;
   close(): Promise<void>;
 }
 
@@ -52,13 +55,15 @@ export async function startTestIdp(redirectUris: string[], o: { clientId?: strin
   const clientId = o.clientId ?? 'mcp-stack';
   const clientSecret = o.clientSecret ?? 'test-idp-client-secret-0123456789';
   const accounts = new Map<string, IdpAccountClaims>();
+  const amr = new Map<string, string[]>();
   const config: Configuration = {
     clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: redirectUris, grant_types: ['authorization_code'], response_types: ['code'] }],
     async findAccount(_ctx, id) {
       if (!accounts.has(id)) return undefined;
       return { accountId: id, claims: () => ({ sub: id, ...accounts.get(id) }) };
     },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+    // amr under openid: oidc-provider puts in the ID token only the claims of a granted scope.
+    claims: { openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
     scopes: ['openid', 'email', 'profile', 'groups'],
     pkce: { required: () => true },
     features: { devInteractions: { enabled: false } },
@@ -94,7 +99,7 @@ export async function startTestIdp(redirectUris: string[], o: { clientId?: strin
       grant.addOIDCScope(String(details.params.scope));
       const grantId = await grant.save();
       // A page with a link back (not a redirect): the step from here to our callback is a navigation of its own, which a browser test can intercept.
-      const resume = await provider.interactionResult(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false });
+      const resume = await provider.interactionResult(req, res, { login: { accountId, amr: amr.get(accountId) }, consent: { grantId } }, { mergeWithLastSubmission: false });
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html lang="en"><head><title>Signed in</title></head><body>
 <h1>Signed in at Test IdP</h1><p><a id="continue" href="${resume}">Continue</a></p></body></html>`);
     })().catch((err: unknown) => {
@@ -103,7 +108,7 @@ export async function startTestIdp(redirectUris: string[], o: { clientId?: strin
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    issuer, clientId, clientSecret, accounts,
+    issuer, clientId, clientSecret, accounts, amr,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

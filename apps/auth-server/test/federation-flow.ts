@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { expect } from 'vitest';
-import type { Browser } from './authorize-flow.ts';
+import { authorizeUrl, startAuthorization, validParams, type Browser } from './authorize-flow.ts';
+import type { TestAuthServer } from './helpers.ts';
 
 // Helpers for the federated sign-in tests: the stack file with an identity provider, and a walk
 // through the test provider's pages.
@@ -45,3 +46,13 @@ export const withParam = (url: string, name: string, value: string) => {
   return u.toString();
 };
 
+
+/** /authorize of `client` → login page → "Continue with Corporate SSO" → the provider's authorization URL. */
+export async function startFederated(b: Browser, s: TestAuthServer, client: { id: string; redirectUris: string[] }): Promise<{ authUrl: string; loginUrl: string; html: string }> {
+  const { loginUrl, html } = await startAuthorization(b, authorizeUrl(s, validParams(client.id, client.redirectUris[0]!)));
+  const href = /<a class="button wide" href="([^"]+)">Continue with Corporate SSO<\/a>/.exec(html)?.[1];
+  expect(href).toBeDefined();
+  const start = await b.get(b.resolve(href!.replace(/&amp;/g, '&'), loginUrl));
+  expect(start.status).toBe(303);
+  return { authUrl: start.headers.get('location')!, loginUrl, html };
+}

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestIdp, type TestIdp } from '../../../test/helpers/oidc-idp.ts';
-import { federatedStack, idpSignIn, withParam } from './federation-flow.ts';
+import { federatedStack, idpSignIn, startFederated as startFederatedAt, withParam } from './federation-flow.ts';
 import { freePorts, startAuthServer, type TestAuthServer } from './helpers.ts';
 import { Browser, authorizeUrl, decide, hidden, seedClient, seedUser, startAuthorization, submitLogin, validParams } from './authorize-flow.ts';
 
@@ -39,15 +39,7 @@ describe('sign-in with an upstream OpenID provider', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** /authorize → login page → "Continue with Corporate SSO" → the provider's authorization URL. */
-  async function startFederated(b: Browser): Promise<{ authUrl: string; loginUrl: string; html: string }> {
-    const { loginUrl, html } = await startAuthorization(b, authorizeUrl(s, validParams(client.id, client.redirectUris[0]!)));
-    const href = /<a class="button wide" href="([^"]+)">Continue with Corporate SSO<\/a>/.exec(html)?.[1];
-    expect(href).toBeDefined();
-    const start = await b.get(b.resolve(href!.replace(/&amp;/g, '&'), loginUrl));
-    expect(start.status).toBe(303);
-    return { authUrl: start.headers.get('location')!, loginUrl, html };
-  }
+  const startFederated = (b: Browser) => startFederatedAt(b, s, client);
 
   const events = (event: string) => s.auditEvents().filter((e) => e.event === event);
 

@@ -4,7 +4,7 @@ import { nextPath, redirectToOwnPage } from '../views/pages.ts';
 import { auditFlow, continueAuthorization, pendingRequest, type Pending } from './authorization-flow.ts';
 import { clearHalfSignIn, holdHalfSignIn, type HalfSignIn } from './half-sign-in.ts';
 import { sessionId, setDeviceCookie, setSessionCookie } from './page-cookies.ts';
-import { secondFactorStep } from './second-factor.ts';
+import { secondFactorStep, upstreamMfaTrusted } from './second-factor.ts';
 import { createSession, deleteSession } from './sessions.ts';
 import type { UserRecord } from './users.ts';
 
@@ -64,7 +64,8 @@ export async function completeSignIn(
   user: UserRecord, proof: SignInProof, then: AfterSignIn,
 ): Promise<FastifyReply> {
   const step = await secondFactorStep(app.ctx, user, proof.amr);
-  if (step === 'none') return signedIn(app, request, reply, user, proof, then, undefined);
+  // A second factor the upstream provider did (a trusted amr value) is recorded as such in the audit line.
+  if (step === 'none') return signedIn(app, request, reply, user, proof, then, upstreamMfaTrusted(app.ctx, proof.amr) ? 'federated_amr' : undefined);
   const pending = 'request' in then ? then : undefined;
   holdHalfSignIn(app, reply, { userId: user.id, method: proof.method, deviceAccount: proof.deviceAccount, pendingId: pending?.id, next: pending ? undefined : (then as StandaloneSignIn).next });
   auditFlow(app, request, 'login.second_factor_needed', { user: user.id, client: pending?.request.clientId, method: proof.method, step });
