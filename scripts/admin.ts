@@ -14,7 +14,8 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   secrets: { module: 'apps/mcp-server/src/cli/secrets.ts', summary: 'manage MCP server secrets' },
   audit: { module: 'apps/mcp-server/src/cli/audit.ts', summary: 'inspect and verify audit logs' },
   servers: { module: 'apps/mcp-server/src/cli/servers.ts', summary: 'list the protected MCP servers, their upstreams and tool rules' },
-  backup: { module: 'apps/auth-server/src/cli/backup.ts', summary: 'copy the SQLite databases consistently while the servers run' },
+  backup: { module: 'apps/auth-server/src/cli/backup.ts', summary: 'copy the SQLite databases and audit logs consistently while the servers run' },
+  restore: { module: 'apps/auth-server/src/cli/restore.ts', summary: 'put a backup back in place (servers stopped; --force moves existing data aside)' },
 };
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
