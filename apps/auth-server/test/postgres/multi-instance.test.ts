@@ -47,8 +47,9 @@ describe('two auth-server instances on one PostgreSQL database', () => {
     expect(applied).toEqual([{ n: files.length }]);
     const tables = await a.sql<{ table_name: string }>('select table_name from information_schema.tables where table_schema = ? order by 1', schema.schema);
     expect(tables.map((t) => t.table_name)).toEqual([
-      '__drizzle_migrations', 'audit_anchors', 'authorization_codes', 'clients', 'consents', 'issued_access_tokens', 'pending_authorizations',
-      'refresh_tokens', 'revoked_access_tokens', 'sessions', 'signing_keys', 'users',
+      '__drizzle_migrations', 'audit_anchors', 'authorization_codes', 'clients', 'consents', 'federated_identities', 'issued_access_tokens',
+      'passkeys', 'password_resets', 'pending_authorizations', 'recovery_codes', 'refresh_tokens', 'revoked_access_tokens', 'sessions',
+      'signing_keys', 'totp_factors', 'users', 'webauthn_challenges',
     ]);
     // One signing key shared by both instances' JWKS.
     const [ja, jb] = await Promise.all([a, b].map(async (s) => (await (await fetch(`${s.url}/jwks`)).json()) as { keys: { kid: string }[] }));
