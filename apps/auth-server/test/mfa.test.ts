@@ -311,6 +311,23 @@ describe('second factor', () => {
     expect(await page.text()).toContain('Remove the authenticator app');
   });
 
+  it('[MFA-SESSION-POLICY] a session opened without a second factor stops counting once the role requires one: no account page, no consent, a new sign-in through the second step', async () => {
+    const user = await seedUser(s, 'developer');
+    const b = await signedIn(user.email);
+    expect((await b.get('/account')).status).toBe(200);
+    await s.app.ctx.store.users.setRole(user.id, 'admin');
+    const account = await b.get('/account');
+    expect(account.status).toBe(303);
+    expect(b.resolve(account.headers.get('location')!, '/account')).toMatch(new RegExp(`^${s.url}/login`));
+    // The authorization request asks for the password again instead of going to consent…
+    const { html } = await start(b);
+    expect(html).toContain('name="password"');
+    // …and the password leads to the second factor (enrollment: none set up), with no session yet.
+    const res = await submitLogin(b, html, user.email);
+    expect(b.resolve(res.headers.get('location')!, '/login')).toBe(`${s.url}/login/enroll`);
+    expect((await b.get('/account')).status).toBe(303);
+  });
+
   it('[MFA-FEDERATED-AMR] an upstream sign-in whose amr holds a trusted value needs no second step here; any other goes through it', async () => {
     const admin = await seedUser(s, 'admin');
     const dev = await seedUser(s, 'developer');

@@ -1,5 +1,6 @@
 import { randomToken, tokenHash } from '@stack/crypto';
 import type { AppContext } from '../context.ts';
+import { mfaRequiredFor } from './second-factor.ts';
 import type { UserRecord } from './users.ts';
 
 export interface NewSession {
@@ -8,12 +9,15 @@ export interface NewSession {
   expiresAt: number;
 }
 
-/** Starts a browser session for a user, lasting SESSION_TTL_SECONDS. Expired sessions are swept here. */
-export async function createSession(ctx: AppContext, userId: string): Promise<NewSession> {
+/**
+ * Starts a browser session for a user, lasting SESSION_TTL_SECONDS, recording the second factor it
+ * was opened with (undefined: none). Expired sessions are swept here.
+ */
+export async function createSession(ctx: AppContext, userId: string, secondFactor?: string): Promise<NewSession> {
   const id = randomToken(32);
   const t = ctx.now();
   const expiresAt = t + ctx.config.sessionTtl * 1000;
-  await ctx.store.sessions.create({ idHash: tokenHash(id), userId, createdAt: t, expiresAt, lastSeenAt: t }, t);
+  await ctx.store.sessions.create({ idHash: tokenHash(id), userId, createdAt: t, expiresAt, lastSeenAt: t, secondFactor: secondFactor ?? null }, t);
   return { id, expiresAt };
 }
 
@@ -26,7 +30,12 @@ export interface LiveSession {
   idHash: string;
 }
 
-/** The live session with this id and its enabled user, or undefined for a missing, unknown or expired id. */
+/**
+ * The live session with this id and its enabled user, or undefined for a missing, unknown or
+ * expired id, and for a session opened without a second factor when the user's role now requires
+ * one (mfa.required_roles gained the role, or the user was given such a role): the person signs in
+ * again and passes the second factor before any consent or account page.
+ */
 export async function liveSession(ctx: AppContext, id: string | undefined): Promise<LiveSession | undefined> {
   if (!id || id.length > 100) return undefined;
   const t = ctx.now();
@@ -34,6 +43,7 @@ export async function liveSession(ctx: AppContext, id: string | undefined): Prom
   if (!row) return undefined;
   const user = await ctx.store.users.findById(row.userId);
   if (!user || user.disabledAt !== null) return undefined;
+  if (row.secondFactor === null && mfaRequiredFor(ctx, user.role)) return undefined;
   if (row.lastSeenAt === null || row.lastSeenAt < t - SESSION_TOUCH_INTERVAL_MS) {
     await ctx.store.sessions.touch(row.idHash, t, t - SESSION_TOUCH_INTERVAL_MS);
   }

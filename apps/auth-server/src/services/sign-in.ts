@@ -27,10 +27,10 @@ export interface SignInProof {
 }
 
 /** A device cookie for the account, and a fresh session id at every sign-in with the old one ended (session fixation). */
-async function startSession(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, user: UserRecord, proof: SignInProof): Promise<void> {
+async function startSession(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, user: UserRecord, proof: SignInProof, secondFactor: string | undefined): Promise<void> {
   if (proof.deviceAccount) setDeviceCookie(app, reply, proof.deviceAccount);
   await deleteSession(app.ctx, sessionId(app, request));
-  const session = await createSession(app.ctx, user.id);
+  const session = await createSession(app.ctx, user.id, secondFactor);
   setSessionCookie(app, reply, session.id);
 }
 
@@ -46,7 +46,7 @@ async function signedIn(
   app: FastifyInstance, request: FastifyRequest, reply: FastifyReply,
   user: UserRecord, proof: SignInProof, then: AfterSignIn, secondFactor: string | undefined,
 ): Promise<FastifyReply> {
-  await startSession(app, request, reply, user, proof);
+  await startSession(app, request, reply, user, proof, secondFactor);
   const pending = 'request' in then ? then : undefined;
   auditFlow(app, request, 'login.succeeded', { user: user.id, client: pending?.request.clientId, decision: 'allow', method: proof.method, mfa: secondFactor });
   if (!pending) return redirectToOwnPage(request, reply, (then as StandaloneSignIn).next);

@@ -158,7 +158,7 @@ export interface SigningKeyRepo {
 
 export interface SessionRepo {
   /** Inserts a session; expired sessions are swept at the same time. */
-  create(row: Omit<SessionRecord, 'lastSeenAt'> & Partial<Pick<SessionRecord, 'lastSeenAt'>>, now: number): Promise<void>;
+  create(row: Omit<SessionRecord, 'lastSeenAt' | 'secondFactor'> & Partial<Pick<SessionRecord, 'lastSeenAt' | 'secondFactor'>>, now: number): Promise<void>;
   /** A session that has not expired. */
   findLive(idHash: string, now: number): Promise<SessionRecord | undefined>;
   delete(idHash: string): Promise<void>;

@@ -55,6 +55,8 @@ export const sessions = pgTable('sessions', {
   createdAt: ms().notNull(),
   expiresAt: ms().notNull(),
   lastSeenAt: ms(),
+  /** The second factor the session was opened with, or null (see the SQLite schema). */
+  secondFactor: text(),
 }, (t) => [index('sessions_user_idx').on(t.userId)]);
 
 /** Password reset links (see the SQLite schema). */

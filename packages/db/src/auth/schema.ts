@@ -63,6 +63,12 @@ export const sessions = sqliteTable('sessions', {
   expiresAt: integer().notNull(),
   /** When the session was last used, to within SESSION_TOUCH_INTERVAL (services/sessions.ts); shown on the account page. */
   lastSeenAt: integer(),
+  /**
+   * The second factor the session was opened with ('totp', 'passkey', 'recovery_code',
+   * 'federated_amr'), or null: a session without one does not count for a role the stack file
+   * requires a second factor of (services/sessions.ts), whenever that requirement came.
+   */
+  secondFactor: text(),
 }, (t) => [index('sessions_user_idx').on(t.userId)]);
 
 /**
