@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { open, seal, type Envelope } from '@stack/crypto';
+import { clearPageCookie, readSealedCookie, setSealedCookie } from './page-cookies.ts';
 
 /**
  * What a sign-in at an upstream provider must come back with: the pending authorization request it
@@ -29,24 +29,13 @@ const cookieName = (app: FastifyInstance) => (app.ctx.config.secureCookies ? '__
 
 /** Seals `s` into the cookie (SameSite=Lax: the provider's redirect back is a top-level navigation, which carries it). */
 export function setFederationState(app: FastifyInstance, reply: FastifyReply, s: Omit<FederationState, 'expiresAt'>): void {
-  const env = seal(app.ctx.keks[0]!, JSON.stringify({ ...s, expiresAt: app.ctx.now() + TTL_MS }), CONTEXT);
-  reply.setCookie(cookieName(app), Buffer.from(JSON.stringify(env)).toString('base64url'), {
-    path: '/', httpOnly: true, sameSite: 'lax', secure: app.ctx.config.secureCookies, maxAge: TTL_MS / 1000,
-  });
+  setSealedCookie(app, reply, cookieName(app), CONTEXT, { ...s, expiresAt: app.ctx.now() + TTL_MS });
 }
 
 /** The state this browser holds for `provider`, if any, unexpired and intact; the cookie is cleared either way. */
 export function takeFederationState(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, provider: string): FederationState | undefined {
-  const raw = request.cookies[cookieName(app)];
-  if (raw === undefined) return undefined;
-  reply.clearCookie(cookieName(app), { path: '/', httpOnly: true, sameSite: 'lax', secure: app.ctx.config.secureCookies });
-  if (raw.length > MAX_COOKIE) return undefined;
-  try {
-    const env = JSON.parse(Buffer.from(raw, 'base64url').toString()) as Envelope;
-    const s = JSON.parse(open(app.ctx.keks, env, CONTEXT).toString()) as FederationState;
-    if (s.provider !== provider || typeof s.expiresAt !== 'number' || s.expiresAt <= app.ctx.now()) return undefined;
-    return s;
-  } catch {
-    return undefined;
-  }
+  if (request.cookies[cookieName(app)] === undefined) return undefined;
+  clearPageCookie(app, reply, cookieName(app));
+  const s = readSealedCookie<FederationState>(app, request, cookieName(app), CONTEXT, MAX_COOKIE);
+  return s?.provider === provider ? s : undefined;
 }

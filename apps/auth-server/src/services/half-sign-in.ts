@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { open, seal, type Envelope } from '@stack/crypto';
+import { clearPageCookie, readSealedCookie, setSealedCookie } from './page-cookies.ts';
 
 /** How long a person has, after the first factor, to pass (or enroll) the second. */
 export const HALF_SIGN_IN_SECONDS = 5 * 60;
@@ -32,26 +32,15 @@ const cookieName = (app: FastifyInstance) => (app.ctx.config.secureCookies ? '__
 
 /** Holds the half sign-in in this browser for HALF_SIGN_IN_SECONDS (from the first factor, not renewed). */
 export function holdHalfSignIn(app: FastifyInstance, reply: FastifyReply, h: Omit<HalfSignIn, 'expiresAt'> & { expiresAt?: number }): void {
-  const expiresAt = h.expiresAt ?? app.ctx.now() + HALF_SIGN_IN_SECONDS * 1000;
-  const env = seal(app.ctx.keks[0]!, JSON.stringify({ ...h, expiresAt }), CONTEXT);
-  const value = Buffer.from(JSON.stringify(env)).toString('base64url');
-  const maxAge = Math.max(1, Math.ceil((expiresAt - app.ctx.now()) / 1000));
-  reply.setCookie(cookieName(app), value, { path: '/', httpOnly: true, sameSite: 'lax', secure: app.ctx.config.secureCookies, maxAge });
+  setSealedCookie(app, reply, cookieName(app), CONTEXT, { ...h, expiresAt: h.expiresAt ?? app.ctx.now() + HALF_SIGN_IN_SECONDS * 1000 });
 }
 
 /** This browser's live half sign-in, or undefined (none, expired, or not one we sealed). */
 export function halfSignIn(app: FastifyInstance, request: FastifyRequest): HalfSignIn | undefined {
-  const value = request.cookies[cookieName(app)];
-  if (!value || value.length > MAX_COOKIE_LENGTH) return undefined;
-  try {
-    const env = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Envelope;
-    const h = JSON.parse(open(app.ctx.keks, env, CONTEXT).toString('utf8')) as HalfSignIn;
-    return typeof h.userId === 'string' && typeof h.expiresAt === 'number' && h.expiresAt > app.ctx.now() ? h : undefined;
-  } catch {
-    return undefined;
-  }
+  const h = readSealedCookie<HalfSignIn>(app, request, cookieName(app), CONTEXT, MAX_COOKIE_LENGTH);
+  return typeof h?.userId === 'string' ? h : undefined;
 }
 
 export function clearHalfSignIn(app: FastifyInstance, reply: FastifyReply): void {
-  reply.clearCookie(cookieName(app), { path: '/', httpOnly: true, sameSite: 'lax', secure: app.ctx.config.secureCookies });
+  clearPageCookie(app, reply, cookieName(app));
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { randomToken } from '@stack/crypto';
+import { open, randomToken, seal, type Envelope } from '@stack/crypto';
 
 // The cookie names and the device tokens are the `pages` plugin's state (plugins/pages.ts).
 
@@ -54,7 +54,36 @@ export function setDeviceCookie(app: FastifyInstance, reply: FastifyReply, accou
   setPageCookie(app, reply, app.pages.deviceCookie, app.pages.devices.issue(account, app.ctx.now()), app.ctx.config.login.deviceCookieTtlSeconds);
 }
 
+/** Removes a page cookie (set with setPageCookie's attributes). */
+export function clearPageCookie(app: FastifyInstance, reply: FastifyReply, name: string): void {
+  reply.clearCookie(name, { path: '/', httpOnly: true, sameSite: 'lax', secure: app.ctx.config.secureCookies });
+}
+
 /** Removes the session cookie (sign-out). */
 export function clearSessionCookie(app: FastifyInstance, reply: FastifyReply): void {
-  reply.clearCookie(app.pages.sessionCookie, { path: '/', httpOnly: true, sameSite: 'lax', secure: app.ctx.config.secureCookies });
+  clearPageCookie(app, reply, app.pages.sessionCookie);
+}
+
+/**
+ * A state this browser carries between two of our pages and nobody else can read, forge or alter:
+ * sealed (AES-256-GCM, authenticated) with the key-encryption key under `context`, so one kind of
+ * sealed cookie is never accepted as another, in a page cookie that lapses at `value.expiresAt`.
+ */
+export function setSealedCookie(app: FastifyInstance, reply: FastifyReply, name: string, context: string, value: { expiresAt: number }): void {
+  const env = seal(app.ctx.keks[0]!, JSON.stringify(value), context);
+  const maxAge = Math.max(1, Math.ceil((value.expiresAt - app.ctx.now()) / 1000));
+  setPageCookie(app, reply, name, Buffer.from(JSON.stringify(env)).toString('base64url'), maxAge);
+}
+
+/** The value of a sealed cookie when present, at most `maxLength` characters, ours (under `context`) and unexpired. */
+export function readSealedCookie<T extends { expiresAt: number }>(app: FastifyInstance, request: FastifyRequest, name: string, context: string, maxLength: number): T | undefined {
+  const raw = request.cookies[name];
+  if (!raw || raw.length > maxLength) return undefined;
+  try {
+    const env = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Envelope;
+    const value = JSON.parse(open(app.ctx.keks, env, context).toString('utf8')) as T;
+    return typeof value.expiresAt === 'number' && value.expiresAt > app.ctx.now() ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
