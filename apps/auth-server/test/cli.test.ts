@@ -239,6 +239,38 @@ describe('admin CLI (in-process)', () => {
     expect((await admin(db.env, ['clients', 'set-resource-server', '--client-id', 'rs-client'])).stderr).toBe('error: client rs-client: the client is revoked\n');
   });
 
+  it('[REG-MODE-7] clients approve approves a pending client (positional id or --client-id), audited; list shows pending, active and revoked; revoked and unknown clients are refused', async () => {
+    for (const id of ['waiting-app', 'other-app']) {
+      await db.store.clients.insert({
+        id, source: 'dcr', secretHash: null, clientName: `Name of ${id}`, redirectUris: ['http://127.0.0.1/callback'], grantTypes: ['authorization_code'],
+        tokenEndpointAuthMethod: 'none', applicationType: 'native', scope: 'db:read', metadata: {}, createdAt: Date.now(), metadataExpiresAt: null, revokedAt: null, pendingApproval: true,
+      });
+    }
+    await seedClient(db, 'old-app');
+    const statuses = async () => Object.fromEntries((JSON.parse((await admin(db.env, ['clients', 'list', '--json'])).stdout) as { id: string; status: string }[]).map((c) => [c.id, c.status]));
+    expect(await statuses()).toEqual({ 'waiting-app': 'pending', 'other-app': 'pending', 'old-app': 'active' });
+    expect((await admin(db.env, ['clients', 'list'])).stdout).toMatch(/waiting-app\s+Name of waiting-app\s+dcr\s+.*\spending\s/);
+
+    const r = await admin(db.env, ['clients', 'approve', 'waiting-app']);
+    expect(r).toEqual({ code: 0, stdout: 'client waiting-app (Name of waiting-app) approved: people can sign in with it now\n', stderr: '' });
+    expect((await db.store.clients.find('waiting-app'))!.pendingApproval).toBe(false);
+    expect(auditEvents().at(-1)).toMatchObject({ event: 'admin.client_approved', client: 'waiting-app', client_name: 'Name of waiting-app', actor: 'cli', decision: 'allow' });
+    expect(await statuses()).toEqual({ 'waiting-app': 'active', 'other-app': 'pending', 'old-app': 'active' });
+
+    // Approving again changes nothing and writes no audit line.
+    const lines = auditEvents().length;
+    expect(await admin(db.env, ['clients', 'approve', '--client-id', 'waiting-app'])).toMatchObject({ code: 0, stdout: 'client waiting-app (Name of waiting-app) was not waiting for approval; nothing changed\n' });
+    expect(auditEvents()).toHaveLength(lines);
+
+    await admin(db.env, ['clients', 'revoke', '--client-id', 'other-app']);
+    expect(await admin(db.env, ['clients', 'approve', '--client-id', 'other-app'])).toEqual({ code: 1, stdout: '', stderr: 'error: client other-app: the client is revoked: it cannot be approved\n' });
+    expect((await db.store.clients.find('other-app'))!.pendingApproval).toBe(true);
+    expect(await statuses()).toMatchObject({ 'other-app': 'revoked' });
+    expect(await admin(db.env, ['clients', 'approve', 'nope'])).toMatchObject({ code: 1, stderr: 'error: client nope: no client with that id\n' });
+    expect((await admin(db.env, ['clients', 'approve'])).code).toBe(2);
+    expect((await admin(db.env, ['clients', 'approve', 'a', '--client-id', 'b'])).code).toBe(2);
+  });
+
   it('clients list escapes control characters from untrusted client names', async () => {
     await seedClient(db, 'evil', 'Evil\u001b[2J\nroot  admin  active');
     const r = await admin(db.env, ['clients', 'list']);

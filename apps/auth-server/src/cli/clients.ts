@@ -3,7 +3,7 @@ import { CliFailure, UsageError, type CliIo } from '@stack/cli';
 import { JWT_BEARER_GRANT_TYPE, OAuthError, validateRegistrationMetadata } from '@stack/oauth';
 import { loadStackFile } from '@stack/stack-config';
 import { registerClient } from '../services/client-registration.ts';
-import { addMachineClient, ClientAdminError, listClients, revokeClient, setResourceServer, type MachineAuthMethod } from '../services/client-admin.ts';
+import { addMachineClient, approveClient, ClientAdminError, clientStatus, listClients, revokeClient, setResourceServer, type MachineAuthMethod } from '../services/client-admin.ts';
 import { listCommand, parseOptions, printable, required, roleOption, runGroup, when, withContext, writeJson } from './common.ts';
 
 const USAGE = `Usage: npm run admin -- clients <command> [options]
@@ -30,6 +30,10 @@ Commands:
                              trusted as an operator's; public (none) by default, else a secret
                              is printed once. Clients with a metadata document URL need no entry
   list [--json]              list OAuth clients (registered, admin-created and cached metadata documents)
+                             and their status: active, pending (waiting for approval) or revoked
+  approve <client_id> | --client-id ID
+                             approve a client that registered itself while REGISTRATION_MODE=approval
+                             (it can sign people in and get tokens from then on)
   revoke --client-id ID      revoke a client and its refresh tokens and unexpired access tokens
   set-resource-server --client-id ID
                              let a confidential client introspect tokens issued to any client
@@ -149,13 +153,13 @@ async function addJwtBearerClient(io: CliIo, name: string, authMethod: MachineAu
 function list(args: string[], io: CliIo): Promise<void> {
   return listCommand(args, io, {
     load: listClients,
-    status: (c) => (c.revokedAt === null ? 'active' : 'revoked'),
+    status: clientStatus,
     empty: 'no clients registered yet',
     headers: ['CLIENT ID', 'NAME', 'SOURCE', 'AUTH', 'RESOURCE SERVER', 'ROLE', 'CREATED', 'STATUS', 'REDIRECT URIS'],
     // Names, ids and redirect URIs come from untrusted registrations: printable() escapes control characters.
     cells: (c) => [
       printable(c.id, 100), printable(c.clientName, 40), c.source, c.tokenEndpointAuthMethod, c.resourceServer ? 'yes' : 'no', c.role ?? '-', when(c.createdAt),
-      c.revokedAt === null ? 'active' : `revoked ${when(c.revokedAt)}`, printable(c.redirectUris.join(' '), 100),
+      c.revokedAt === null ? clientStatus(c) : `revoked ${when(c.revokedAt)}`, printable(c.redirectUris.join(' '), 100),
     ],
   });
 }
@@ -168,6 +172,30 @@ async function revoke(args: string[], io: CliIo): Promise<void> {
     ctx.audit('admin.client_revoked', { client: clientId, revoked_refresh: r.refreshTokens, revoked_access: r.accessTokens });
     const state = r.alreadyRevoked ? 'was already revoked' : 'revoked';
     io.stdout.write(`client ${printable(clientId, 100)} ${state}; ${r.refreshTokens} refresh token(s) and ${r.accessTokens} access token(s) revoked\n`);
+  });
+}
+
+/** `clients approve <client_id>` (or --client-id, as the other commands take it). */
+async function approve(args: string[], io: CliIo): Promise<void> {
+  // A client id may begin with '-' (base64url) but never with '--' unless by 1 in 4096: --client-id=ID then.
+  const positional = args[0] !== undefined && !args[0].startsWith('--') ? args[0] : undefined;
+  const o = parseOptions(positional === undefined ? args : args.slice(1), { 'client-id': { type: 'string' } });
+  if (positional !== undefined && o['client-id'] !== undefined) throw new UsageError('give the client id once: approve <client_id> or --client-id ID');
+  const clientId = positional ?? required(o['client-id'], 'client-id');
+  await withContext(io, async (ctx) => {
+    let r: Awaited<ReturnType<typeof approveClient>>;
+    try {
+      r = await approveClient(ctx.store, clientId);
+    } catch (err) {
+      if (err instanceof ClientAdminError) throw new CliFailure(`client ${printable(clientId, 100)}: ${err.message}`);
+      throw err;
+    }
+    if (r.alreadyApproved) {
+      io.stdout.write(`client ${printable(clientId, 100)} (${printable(r.clientName, 100)}) was not waiting for approval; nothing changed\n`);
+      return;
+    }
+    ctx.audit('admin.client_approved', { client: r.clientId, client_name: r.clientName });
+    io.stdout.write(`client ${printable(clientId, 100)} (${printable(r.clientName, 100)}) approved: people can sign in with it now\n`);
   });
 }
 
@@ -192,6 +220,6 @@ function resourceServer(value: boolean) {
 /** `clients …` admin commands. */
 export function run(args: string[], io: CliIo): Promise<number> {
   return runGroup('clients', USAGE, {
-    add, list, revoke, 'set-resource-server': resourceServer(true), 'unset-resource-server': resourceServer(false),
+    add, list, approve, revoke, 'set-resource-server': resourceServer(true), 'unset-resource-server': resourceServer(false),
   }, args, io);
 }

@@ -115,6 +115,45 @@ export function listClients(store: AuthStore): Promise<ClientSummary[]> {
 }
 
 /**
+ * What an operator sees of a client: revoked (for good), pending (registered itself under
+ * REGISTRATION_MODE=approval and waits for approveClient) or active.
+ */
+export type ClientStatus = 'active' | 'pending' | 'revoked';
+
+export function clientStatus(c: Pick<ClientSummary, 'revokedAt' | 'pendingApproval'>): ClientStatus {
+  if (c.revokedAt !== null) return 'revoked';
+  return c.pendingApproval ? 'pending' : 'active';
+}
+
+/** The clients waiting for an administrator's approval (not revoked), oldest first. */
+export async function pendingClients(store: AuthStore): Promise<ClientSummary[]> {
+  return (await store.clients.list()).filter((c) => clientStatus(c) === 'pending');
+}
+
+export interface ApprovedClient {
+  clientId: string;
+  clientName: string;
+  /** True when the client was not pending (approved before, admin-created, or registered in open mode): nothing changed. */
+  alreadyApproved: boolean;
+}
+
+/**
+ * Approves a client that registered itself while REGISTRATION_MODE=approval (RFC 7591, or a
+ * metadata document seen for the first time): from now on it may start sign-ins and use the token
+ * endpoint like any other client. A revoked client stays revoked (ClientAdminError). Approving an
+ * approved client changes nothing. The caller writes the audit line (admin.client_approved), as
+ * it does for the other operator actions, with who approved it.
+ */
+export async function approveClient(store: AuthStore, clientId: string): Promise<ApprovedClient> {
+  const client = await store.clients.find(clientId);
+  if (!client) throw new ClientAdminError('no client with that id');
+  if (client.revokedAt !== null) throw new ClientAdminError('the client is revoked: it cannot be approved');
+  if (!client.pendingApproval) return { clientId: client.id, clientName: client.clientName, alreadyApproved: true };
+  if (!(await store.clients.approve(client.id))) throw new ClientAdminError('no client with that id');
+  return { clientId: client.id, clientName: client.clientName, alreadyApproved: false };
+}
+
+/**
  * Revokes a client: findClient no longer returns it, so it cannot authorize or use the token
  * endpoint, and its refresh tokens and unexpired access tokens are revoked.
  * Returns undefined if no such client.

@@ -20,13 +20,14 @@ export type Role = UserRecord['role'];
 /** A user as shown to operators (never the password hash). */
 export type UserSummary = Omit<UserRecord, 'passwordHash'>;
 /** A client as shown to operators (never the secret hash). */
-export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'grantTypes' | 'tokenEndpointAuthMethod' | 'scope' | 'role' | 'createdAt' | 'revokedAt' | 'resourceServer'>;
+export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'grantTypes' | 'tokenEndpointAuthMethod' | 'scope' | 'role' | 'createdAt' | 'revokedAt' | 'resourceServer' | 'pendingApproval'>;
 /**
  * A client as registered or fetched: only an admin makes it a resource server (setResourceServer).
- * A role (client_credentials) and keys (private_key_jwt) are only for the clients that have them.
+ * A role (client_credentials) and keys (private_key_jwt) are only for the clients that have them;
+ * pendingApproval (default false) only for self-registered ones under REGISTRATION_MODE=approval.
  */
-export type NewClientRecord = Omit<ClientRecord, 'resourceServer' | 'role' | 'jwks' | 'jwksUri'>
-  & { resourceServer?: boolean } & Partial<Pick<ClientRecord, 'role' | 'jwks' | 'jwksUri'>>;
+export type NewClientRecord = Omit<ClientRecord, 'resourceServer' | 'role' | 'jwks' | 'jwksUri' | 'pendingApproval'>
+  & { resourceServer?: boolean; pendingApproval?: boolean } & Partial<Pick<ClientRecord, 'role' | 'jwks' | 'jwksUri'>>;
 
 /** What a revocation removed: refresh tokens, sessions and still-valid access tokens. */
 export interface RevokedGrants {
@@ -128,13 +129,15 @@ export interface ClientRepo {
   /** Any client by id, revoked ones included. */
   find(id: string): Promise<ClientRecord | undefined>;
   insert(row: NewClientRecord): Promise<void>;
-  /** Inserts or refreshes a cached metadata document; keeps createdAt, revokedAt, source and resourceServer of an existing row. */
+  /** Inserts or refreshes a cached metadata document; keeps createdAt, revokedAt, source, resourceServer and pendingApproval of an existing row. */
   upsertCimd(row: NewClientRecord): Promise<ClientRecord>;
   list(): Promise<ClientSummary[]>;
   /** Marks the client revoked (keeping an earlier revokedAt) and revokes its grants, atomically. */
   revoke(id: string, now: number): Promise<{ alreadyRevoked: boolean; refreshTokens: number; accessTokens: number } | undefined>;
   /** Sets or clears the resource-server attribute (may introspect any token); false if no such client. */
   setResourceServer(id: string, value: boolean): Promise<boolean>;
+  /** Clears the pending-approval mark (an admin approved the client); false if no such client. */
+  approve(id: string): Promise<boolean>;
   /** Replaces the secret hash only while it is still `from` (a re-hash never undoes a change); false otherwise. */
   replaceSecretHash(id: string, from: string, to: string): Promise<boolean>;
 }

@@ -32,6 +32,7 @@ export const clients = pgTable('clients', {
   metadataExpiresAt: ms(),
   revokedAt: ms(),
   resourceServer: boolean().notNull().default(false),
+  pendingApproval: boolean().notNull().default(false),
   role: text(),
   jwks: jsonb().$type<{ keys: Record<string, unknown>[] }>(),
   jwksUri: text(),

@@ -35,6 +35,12 @@ export const clients = sqliteTable('clients', {
   /** Set only by an admin: may introspect tokens issued to any client (RFC 7662 §4). */
   resourceServer: integer({ mode: 'boolean' }).notNull().default(false),
   /**
+   * REGISTRATION_MODE=approval: a client that registered itself (RFC 7591, or a metadata document
+   * first seen) waits here until an admin approves it; it can neither start a sign-in nor get tokens.
+   * False for every client made before the mode existed, and for admin-created ones.
+   */
+  pendingApproval: integer({ mode: 'boolean' }).notNull().default(false),
+  /**
    * For the client_credentials grant: the role the client's own tokens carry (a role the stack file
    * declares, checked where it is set and where it is used). Null for clients acting only for users.
    */

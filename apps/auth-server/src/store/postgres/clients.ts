@@ -19,7 +19,7 @@ export function pgClients(db: PgAuthDb): ClientRepo {
       await db.insert(clients).values(row);
     },
     async upsertCimd(row) {
-      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, resourceServer: _rs, ...values } = row;
+      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, resourceServer: _rs, pendingApproval: _p, ...values } = row;
       const [stored] = await db.insert(clients).values(row).onConflictDoUpdate({ target: clients.id, set: values }).returning();
       return stored!;
     },
@@ -27,7 +27,7 @@ export function pgClients(db: PgAuthDb): ClientRepo {
       return db.select({
         id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris, grantTypes: clients.grantTypes,
         tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, role: clients.role, createdAt: clients.createdAt,
-        revokedAt: clients.revokedAt, resourceServer: clients.resourceServer,
+        revokedAt: clients.revokedAt, resourceServer: clients.resourceServer, pendingApproval: clients.pendingApproval,
       }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id));
     },
     async revoke(id, now) {
@@ -41,6 +41,9 @@ export function pgClients(db: PgAuthDb): ClientRepo {
     },
     async setResourceServer(id, value) {
       return (await db.update(clients).set({ resourceServer: value }).where(eq(clients.id, id)).returning({ id: clients.id })).length > 0;
+    },
+    async approve(id) {
+      return (await db.update(clients).set({ pendingApproval: false }).where(eq(clients.id, id)).returning({ id: clients.id })).length > 0;
     },
     async replaceSecretHash(id, from, to) {
       const updated = await db.update(clients).set({ secretHash: to }).where(and(eq(clients.id, id), eq(clients.secretHash, from))).returning({ id: clients.id });

@@ -21,7 +21,7 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
       db.insert(clients).values(row).run();
     },
     async upsertCimd(row) {
-      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, resourceServer: _rs, ...values } = row;
+      const { id: _id, source: _s, secretHash: _h, createdAt: _c, revokedAt: _r, resourceServer: _rs, pendingApproval: _p, ...values } = row;
       db.insert(clients).values(row).onConflictDoUpdate({ target: clients.id, set: values }).run();
       return find(row.id)!;
     },
@@ -29,7 +29,7 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
       return db.select({
         id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris, grantTypes: clients.grantTypes,
         tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, role: clients.role, createdAt: clients.createdAt,
-        revokedAt: clients.revokedAt, resourceServer: clients.resourceServer,
+        revokedAt: clients.revokedAt, resourceServer: clients.resourceServer, pendingApproval: clients.pendingApproval,
       }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id)).all();
     },
     async revoke(id, now) {
@@ -43,6 +43,9 @@ export function sqliteClients(db: AuthDb, hot: HotStatements): ClientRepo {
     },
     async setResourceServer(id, value) {
       return db.update(clients).set({ resourceServer: value }).where(eq(clients.id, id)).run().changes > 0;
+    },
+    async approve(id) {
+      return db.update(clients).set({ pendingApproval: false }).where(eq(clients.id, id)).run().changes > 0;
     },
     async replaceSecretHash(id, from, to) {
       return db.update(clients).set({ secretHash: to }).where(and(eq(clients.id, id), eq(clients.secretHash, from))).run().changes > 0;

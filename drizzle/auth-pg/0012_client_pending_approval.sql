@@ -1,0 +1,1 @@
+ALTER TABLE "clients" ADD COLUMN "pending_approval" boolean DEFAULT false NOT NULL;
