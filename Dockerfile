@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for both apps; the command picks which one runs (docker/entrypoint.sh):
 #   docker run … IMAGE auth-server | mcp-server [--auth-mode=…] | admin <command> …
-# The repository has no build step: TypeScript runs through tsx (a production dependency).
+# The image runs the JavaScript `npm run build` compiles (apps/*/dist, packages/*/dist, scripts/dist),
+# with plain node: no TypeScript loader at run time.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- manifests: only the package.json files and the lockfile, so the dependency layer below is
@@ -30,6 +31,20 @@ RUN rm -rf test bench node_modules/@stack/e2e node_modules/@stack/bench
 # Fail the build here, not at the first request, if a native module did not build.
 RUN node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get(); require('argon2')"
 
+# ---- build: every dependency (TypeScript among them) to compile the sources; only the compiled
+# dist folders leave this stage. No install scripts: nothing native is needed to compile.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY --from=manifests /out/ ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY apps/ ./apps/
+COPY packages/ ./packages/
+COPY scripts/ ./scripts/
+RUN npm run build \
+ && mkdir /out \
+ && find apps packages scripts -type d -name dist -prune -exec cp -r --parents {} /out \;
+
 # ---- runtime: no compiler, no dev dependencies, no tests, runs as the unprivileged `node` user.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
@@ -42,10 +57,9 @@ WORKDIR /app
 # Code and dependencies belong to root and are read-only for the app user; only /data is writable.
 # .dockerignore keeps every test folder, test file and dev config out of the context these copy from.
 COPY --from=deps /app/ ./
-COPY package.json tsconfig.json stack.yaml ./
-COPY apps/ ./apps/
-COPY packages/ ./packages/
-COPY scripts/ ./scripts/
+COPY --from=build /out/ ./
+COPY package.json stack.yaml ./
+COPY apps/mcp-server/policy.yaml ./apps/mcp-server/
 COPY drizzle/ ./drizzle/
 COPY docker/entrypoint.sh docker/healthcheck.mjs ./docker/
 RUN chmod 0755 docker/entrypoint.sh \

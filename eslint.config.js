@@ -21,7 +21,7 @@ const devOnly = ['**/test/**', 'bench/**', '*.config.ts', '*.config.js'];
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', 'coverage/**', 'test-output/**', 'data/**', '**/data/**', '.tools/**'],
+    ignores: ['**/node_modules/**', '**/dist/**', 'coverage/**', 'test-output/**', 'data/**', '**/data/**', '.tools/**'],
   },
   // A disable comment that no longer suppresses anything is an error, so none outlives its reason.
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },

@@ -18,8 +18,12 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   restore: { module: 'apps/auth-server/src/cli/restore.ts', summary: 'put a backup back in place (servers stopped; --force moves existing data aside)' },
 };
 
-const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
-const modulePath = (name: string) => resolve(ROOT, COMMANDS[name]!.module);
+// Compiled (`npm run build`), this file is scripts/dist/admin.js and runs the command groups
+// compiled beside their apps (apps/*/dist/…js); from source, their TypeScript.
+const COMPILED = import.meta.url.endsWith('.js');
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), COMPILED ? '../..' : '..');
+const compiledPath = (module: string) => module.replace(/^(apps\/[^/]+)\/src\//, '$1/dist/').replace(/\.ts$/, '.js');
+const modulePath = (name: string) => resolve(ROOT, COMPILED ? compiledPath(COMMANDS[name]!.module) : COMMANDS[name]!.module);
 // A command whose module is not written yet (or not shipped) is left out of the help.
 const available = () => Object.keys(COMMANDS).filter((name) => existsSync(modulePath(name)));
 

@@ -4,11 +4,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 
-const root = resolve(import.meta.dirname, '..');
+// Compiled (`npm run start:prod`: scripts/dist/start.js after `npm run build`), it runs the apps'
+// compiled JavaScript with plain node; from source (`npm start`), their TypeScript through tsx.
+const COMPILED = import.meta.url.endsWith('.js');
+const root = resolve(import.meta.dirname, COMPILED ? '../..' : '..');
 const apps = [
-  { name: 'auth', entry: 'apps/auth-server/src/main.ts' },
-  { name: 'mcp ', entry: 'apps/mcp-server/src/main.ts' },
-];
+  { name: 'auth', app: 'auth-server' },
+  { name: 'mcp ', app: 'mcp-server' },
+].map((a) => ({ name: a.name, entry: COMPILED ? `apps/${a.app}/dist/main.js` : `apps/${a.app}/src/main.ts` }));
+// The compiled apps import the workspace packages' compiled JavaScript through the `stack-compiled`
+// export condition (see the packages' package.json).
+const nodeArgs = COMPILED ? ['--conditions=stack-compiled'] : ['--import', 'tsx'];
 
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -23,7 +29,7 @@ function stopAll(code: number): void {
 
 for (const app of apps) {
   // node --import tsx (not the tsx wrapper) so SIGHUP reaches the MCP server for a policy reload.
-  const child = spawn(process.execPath, ['--import', 'tsx', app.entry, ...process.argv.slice(2).filter(() => app.name === 'mcp ')], {
+  const child = spawn(process.execPath, [...nodeArgs, app.entry, ...process.argv.slice(2).filter(() => app.name === 'mcp ')], {
     cwd: root,
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,4 +1,4 @@
-// Runs an app's main.ts as a real process (`node --import tsx …`, as the container does) so tests
+// Runs an app's main.ts as a real process (`node --import tsx …`; the container runs the same code compiled) so tests
 // can send it signals and watch it exit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -32,8 +32,21 @@ describe('Dockerfile', () => {
     // The final stage installs nothing: no compiler, no npm install, no dev dependencies.
     expect(runtime.lines.join('\n')).not.toMatch(/apt-get|npm (ci|install)|g\+\+/);
     expect(instr(runtime, 'COPY').join('\n')).toMatch(new RegExp(`--from=${deps.name}\\b`));
-    // tsx runs the TypeScript: it must be a production dependency, or --omit=dev drops it.
-    expect(JSON.parse(read('package.json')).dependencies).toHaveProperty('tsx');
+  });
+
+  it('[DEPLOY-DOCKERFILE] compiles the sources in a build stage and ships only its compiled dist folders, no TypeScript loader', () => {
+    const build = stages.find((s) => s.lines.some((l) => /npm run build\b/.test(l)))!;
+    expect(build, 'a stage runs npm run build').toBeDefined();
+    expect(build).not.toBe(runtime);
+    // Everything the build compiles reaches the build stage.
+    const built = instr(build, 'COPY').filter((l) => !l.includes('--from')).flatMap((l) => l.split(/\s+/).slice(1, -1));
+    expect(built).toEqual(expect.arrayContaining(['tsconfig.json', 'tsconfig.build.json', 'apps/', 'packages/', 'scripts/']));
+    expect(build.lines.join('\n')).toMatch(/-name dist\b/);
+    expect(instr(runtime, 'COPY').join('\n')).toMatch(new RegExp(`--from=${build.name} /out/ \\./`));
+    // The runtime copies no source folder from the context, and never names tsx.
+    const fromContext = instr(runtime, 'COPY').filter((l) => !l.includes('--from')).join('\n');
+    expect(fromContext).not.toMatch(/\s(apps|packages|scripts)\/\s/);
+    expect([...runtime.lines, read('docker/entrypoint.sh')].join('\n')).not.toMatch(/\btsx\b/);
   });
 
   it('[DEPLOY-DOCKERFILE] runs as a non-root user with a HEALTHCHECK, a /data volume and both apps listening on all interfaces', () => {
@@ -55,9 +68,12 @@ describe('Dockerfile', () => {
   it('[DEPLOY-DOCKERFILE] the entrypoint maps the command to each app with exec, so SIGTERM reaches node', () => {
     const sh = read('docker/entrypoint.sh');
     expect(instr(runtime, 'ENTRYPOINT').join('')).toContain('/app/docker/entrypoint.sh');
-    for (const [name, file] of [['auth-server', 'apps/auth-server/src/main.ts'], ['mcp-server', 'apps/mcp-server/src/main.ts'], ['admin', 'scripts/admin.ts']] as const) {
-      expect(sh).toMatch(new RegExp(`\\n\\s*${name}\\)\\s+exec node --import tsx ${file.replace(/\./g, '\\.')} "\\$@" ;;`));
-      expect(existsSync(resolve(ROOT, file)), file).toBe(true);
+    // The compiled entry points (`npm run build` writes them; the build stage runs it), each beside
+    // the source it is compiled from.
+    for (const [name, file] of [['auth-server', 'apps/auth-server/dist/main.js'], ['mcp-server', 'apps/mcp-server/dist/main.js'], ['admin', 'scripts/dist/admin.js']] as const) {
+      expect(sh).toMatch(new RegExp(`\\n\\s*${name}\\)\\s+exec node --conditions=stack-compiled ${file.replace(/\./g, '\\.')} "\\$@" ;;`));
+      const source = file.replace('/dist/', '/').replace('/main.js', '/src/main.ts').replace(/\.js$/, '.ts');
+      expect(existsSync(resolve(ROOT, source)), source).toBe(true);
     }
     expect(spawnSync('sh', ['-n', resolve(ROOT, 'docker/entrypoint.sh')]).status, 'valid sh').toBe(0);
   });
@@ -117,12 +133,14 @@ describe('Dockerfile', () => {
     it('[DEPLOY-IMAGE-NO-DEV-FILES] the runtime stage copies no test, bench or dev-tool file, and everything the apps run', () => {
       expect(ignored('node_modules/x/index.js') && ignored('apps/auth-server/node_modules/x') && ignored('.git/HEAD')).toBe(true);
       expect(copied.filter((f) => DEV_FILE.some((re) => re.test(f)))).toEqual([]);
-      // Not vacuous: the apps, their migrations, views and policy, and the admin CLI are copied.
+      // Not vacuous: the migrations, policy and deployment scripts are copied (the code comes
+      // compiled from the build stage, checked above).
       expect(copied).toEqual(expect.arrayContaining([
-        'apps/auth-server/src/main.ts', 'apps/auth-server/src/views/layout.eta', 'apps/mcp-server/src/main.ts',
-        'apps/mcp-server/policy.yaml', 'packages/db/src/index.ts', 'drizzle/auth-sqlite/meta/_journal.json',
-        'scripts/admin.ts', 'docker/entrypoint.sh', 'docker/healthcheck.mjs', 'package.json', 'tsconfig.json', 'stack.yaml',
+        'apps/mcp-server/policy.yaml', 'drizzle/auth-sqlite/meta/_journal.json',
+        'docker/entrypoint.sh', 'docker/healthcheck.mjs', 'package.json', 'stack.yaml',
       ]));
+      // Compiled output in the working tree never enters the context: the build stage makes its own.
+      expect(ignored('apps/auth-server/dist/main.js') && ignored('packages/db/dist/index.js') && ignored('scripts/dist/admin.js')).toBe(true);
       // And the context still has the tests, so the patterns above are what keeps them out.
       expect(existsSync(resolve(ROOT, 'apps/auth-server/test'))).toBe(true);
       expect(ignored('apps/auth-server/test/helpers.ts') && ignored('packages/oauth/test/pkce.test.ts') && ignored('test/requirements.ts')).toBe(true);

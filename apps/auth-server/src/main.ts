@@ -6,7 +6,7 @@ import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 import { existsSync } from 'node:fs';
 import { openMcpDb } from '@stack/db';
 import type { RefLookup } from '@stack/stack-config';
-import { createSecretStore, secretsSettings, type SecretStore } from '../../mcp-server/src/secrets/index.ts';
+import { createSecretStore, secretsSettings, type SecretStore } from '@stack/mcp-server/secrets';
 import { federationRedirectUri } from './services/federation-providers.ts';
 
 /**

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { CliIo } from '@stack/cli';
 import { ensurePrivateFile, PRIVATE_FILE_MODE } from '@stack/crypto';
 import { loadAuthConfig, type AuthConfig } from '../config.ts';
-import { loadMcpConfig } from '../../../mcp-server/src/config.ts';
+import { loadMcpConfig } from '@stack/mcp-server/config';
 
 /** The backup's table of contents: restore refuses a backup whose files do not match it. */
 export const MANIFEST = 'manifest.json';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CliFailure, type CliIo } from '@stack/cli';
 import { openMcpDb } from '@stack/db';
-import { createSecretStore, secretsSettings } from '../../../mcp-server/src/secrets/index.ts';
+import { createSecretStore, secretsSettings } from '@stack/mcp-server/secrets';
 import { resolveKeks } from '../services/kek.ts';
 import { createKeyStore } from '../services/keys.ts';
 import { rewrapTotpSecrets } from '../services/totp.ts';

@@ -33,7 +33,7 @@ type Verifier = VerifyOptions & { close(): Promise<void> | void };
 async function verifierFor(app: string | undefined, io: CliIo): Promise<Verifier> {
   if (app === 'auth-server') {
     // The authorization server's own part (its config, KEKs and store, SQLite or PostgreSQL).
-    const { authVerifyOptions } = await import('../../../auth-server/src/cli/audit-verify.ts');
+    const { authVerifyOptions } = await import('@stack/auth-server/cli/audit-verify');
     return authVerifyOptions(io);
   }
   if (app !== 'mcp-server') throw new CliFailure(`a log names the app '${printable(app ?? '', 40)}', which has no database here`);

@@ -63,7 +63,7 @@ const commands: Record<string, Handler> = {
     if (args.length > 0) throw new UsageError('secrets rotate-kek takes no arguments');
     // The same command as `keys rotate-kek`: one rotation re-wraps every envelope of the stack
     // (the auth server's signing keys too), or the auth server could not start without the old key.
-    const { rotateKekEverywhere } = await import('../../../auth-server/src/cli/rotate-kek.ts');
+    const { rotateKekEverywhere } = await import('@stack/auth-server/cli/rotate-kek');
     await rotateKekEverywhere(io);
   },
 };

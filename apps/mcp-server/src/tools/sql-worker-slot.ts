@@ -5,10 +5,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { WorkerReply, WorkerRequest } from './sql-protocol.ts';
 import { ToolError } from './tool-result.ts';
 
-const WORKER = fileURLToPath(new URL('./sql-worker.ts', import.meta.url));
-// The worker is TypeScript like the rest of the app; tsx's loader is resolved from here so it works
-// whatever the process's working directory or how the parent itself was started.
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+// Compiled (`npm run build`), this module is JavaScript and so is the worker beside it: plain node
+// runs it. From source, the worker is TypeScript and runs under tsx's loader, resolved from here so
+// it works whatever the process's working directory or how the parent itself was started.
+const COMPILED = import.meta.url.endsWith('.js');
+const WORKER = fileURLToPath(new URL(COMPILED ? './sql-worker.js' : './sql-worker.ts', import.meta.url));
+const WORKER_EXEC_ARGV = COMPILED ? [] : ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
 const START_TIMEOUT_MS = 20_000;
 const MEMORY_POLL_MS = 100;
 const MiB = 1024 * 1024;
@@ -58,7 +60,7 @@ export function createWorkerSlot(opts: WorkerSlotOptions, live: Set<ChildProcess
 
   function start(): Promise<ChildProcess> {
     const proc = fork(WORKER, [opts.databasePath, opts.role, String(opts.maxBytes)], {
-      execArgv: ['--import', TSX_LOADER],
+      execArgv: WORKER_EXEC_ARGV,
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       serialization: 'json',
     });
