@@ -28,7 +28,7 @@ describe('README operator commands', () => {
 
   it('lists the admin commands it documents', () => {
     const cmds = adminCommands();
-    for (const c of ['users add', 'users list', 'users set-role', 'users disable', 'clients list', 'clients revoke', 'keys rotate', 'keys list', 'apikeys create', 'apikeys list', 'apikeys revoke', 'secrets set', 'secrets list', 'keys rotate-kek', 'audit verify', 'backup --to']) {
+    for (const c of ['users add', 'users list', 'users set-role', 'users disable', 'clients list', 'clients approve', 'clients revoke', 'keys rotate', 'keys list', 'apikeys create', 'apikeys list', 'apikeys revoke', 'secrets set', 'secrets list', 'keys rotate-kek', 'audit verify', 'backup --to']) {
       expect(cmds.some((l) => l.includes(`-- ${c}`)), c).toBe(true);
     }
   });

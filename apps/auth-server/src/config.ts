@@ -39,7 +39,11 @@ const schema = z
     SESSION_TTL_SECONDS: positiveInt.max(30 * 86400).default(8 * 3600),
     // RFC 9449 §8: 'on' makes every DPoP proof at /token carry a server nonce (one extra round trip per nonce window).
     DPOP_NONCE: z.enum(['off', 'on']).default('off'),
-    REGISTRATION_ENABLED: envBool.default(true),
+    // RFC 7591 at /register: open (anyone registers, the default and the behaviour before the setting
+    // existed), approval (a client that registers itself waits for `clients approve`), closed (no /register).
+    REGISTRATION_MODE: z.enum(['open', 'approval', 'closed']).optional(),
+    // Deprecated, read for one more release: true is REGISTRATION_MODE=open, false closed.
+    REGISTRATION_ENABLED: envBool.optional(),
     REGISTRATION_RATE_LIMIT_PER_HOUR: positiveInt.default(20),
     CIMD_ENABLED: envBool.default(true),
     CIMD_ALLOW_PRIVATE_ADDRESSES: envBool.default(false),
@@ -77,6 +81,9 @@ const schema = z
     LOG_LEVEL: logLevel.default('info'),
   })
   .superRefine((c, ctx) => {
+    if (c.REGISTRATION_MODE !== undefined && c.REGISTRATION_ENABLED !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['REGISTRATION_ENABLED'], message: 'is replaced by REGISTRATION_MODE: set only REGISTRATION_MODE (open, approval or closed), not both' });
+    }
     if (c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES !== undefined && c.LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES < c.LOGIN_MAX_FAILURES_PER_ACCOUNT) {
       ctx.addIssue({ code: 'custom', path: ['LOGIN_MAX_FAILURES_PER_ACCOUNT_ALL_ADDRESSES'], message: 'must be at least LOGIN_MAX_FAILURES_PER_ACCOUNT' });
     }
@@ -137,7 +144,17 @@ const schema = z
       sessionTtl: c.SESSION_TTL_SECONDS,
       /** DPoP at the token endpoint (RFC 9449): whether proofs must carry a server nonce (§8). */
       dpop: { nonce: c.DPOP_NONCE === 'on' },
-      registration: { enabled: c.REGISTRATION_ENABLED, perHour: c.REGISTRATION_RATE_LIMIT_PER_HOUR },
+      registration: {
+        /**
+         * open: /register registers (RFC 7591). approval: it registers too, but the client, like a
+         * metadata document client seen for the first time, waits for an admin's approval before it can
+         * sign anyone in or get a token. closed: no /register (the metadata omits it).
+         */
+        mode: c.REGISTRATION_MODE ?? (c.REGISTRATION_ENABLED === false ? 'closed' : 'open'),
+        perHour: c.REGISTRATION_RATE_LIMIT_PER_HOUR,
+        /** The deprecated REGISTRATION_ENABLED was set (configWarnings says what to set instead). */
+        deprecatedSetting: c.REGISTRATION_ENABLED !== undefined,
+      },
       cimd: {
         enabled: c.CIMD_ENABLED,
         allowPrivateAddresses: c.CIMD_ALLOW_PRIVATE_ADDRESSES,
@@ -203,6 +220,9 @@ export function configWarnings(c: AuthConfig): string[] {
   const w: string[] = [];
   const metrics = metricsWarning(c.metrics, 'AUTH_METRICS_PORT');
   if (metrics) w.push(metrics);
+  if (c.registration.deprecatedSetting) {
+    w.push(`REGISTRATION_ENABLED is deprecated and will be removed in the next release: set REGISTRATION_MODE=${c.registration.mode} instead (open, approval or closed)`);
+  }
   if (c.env === 'production') return w;
   if (!c.keyEncryptionKey) w.push(`KEY_ENCRYPTION_KEY is not set: a development key was generated in ${c.dataDir}/kek.key (never do this in production)`);
   if (!c.issuer.startsWith('https://')) w.push(`AUTH_ISSUER ${c.issuer} is not https: acceptable for local development only`);

@@ -22,7 +22,7 @@ describe('password change, reset links and the users commands', () => {
   const clock = testClock();
 
   beforeAll(async () => {
-    s = await startAuthServer({ LOGIN_MAX_FAILURES_PER_ADDRESS: '1000', REGISTRATION_ENABLED: 'false' }, { now: clock.now });
+    s = await startAuthServer({ LOGIN_MAX_FAILURES_PER_ADDRESS: '1000', REGISTRATION_MODE: 'closed' }, { now: clock.now });
     env = { ...s.dbEnv, DATA_DIR: s.dataDir, AUDIT_LOG: join(s.dataDir, 'cli-audit.log'), AUTH_ISSUER: s.url };
     client = await addClient(s);
   });

@@ -48,7 +48,7 @@ describe('authorization server metadata and JWKS', () => {
   });
 
   it('omits registration_endpoint when registration is switched off', async () => {
-    await using off = await startAuthServer({ REGISTRATION_ENABLED: 'false' });
+    await using off = await startAuthServer({ REGISTRATION_MODE: 'closed' });
     const m = await (await fetch(`${off.url}/.well-known/oauth-authorization-server`)).json();
     expect(m.registration_endpoint).toBeUndefined();
   });

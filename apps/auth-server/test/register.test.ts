@@ -189,8 +189,8 @@ describe('registration limits and switch', () => {
     expect((await limited.json()).error).toBe('rate_limited');
   });
 
-  it('[MCP-DCR] is switched off by REGISTRATION_ENABLED=false: /register is not found and no client is created', async () => {
-    await using s = await startAuthServer({ REGISTRATION_ENABLED: 'false' });
+  it('[MCP-DCR] is switched off by REGISTRATION_MODE=closed: /register is not found and no client is created', async () => {
+    await using s = await startAuthServer({ REGISTRATION_MODE: 'closed' });
     const res = await register(s, NATIVE);
     expect(res.status).toBe(404);
     expect((await res.json()).error).toBe('not_found');

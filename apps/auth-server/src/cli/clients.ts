@@ -25,7 +25,7 @@ Commands:
   add --name N --grant-types authorization_code --redirect-uris "U1 U2"
       [--auth-method none|client_secret_basic|client_secret_post] [--scope S] [--json]
                              pre-register an interactive client (people sign in and allow it),
-                             e.g. when REGISTRATION_ENABLED=false: redirect URIs are checked as
+                             e.g. when REGISTRATION_MODE=closed: redirect URIs are checked as
                              registration checks them (https, or http on a loopback address) and
                              trusted as an operator's; public (none) by default, else a secret
                              is printed once. Clients with a metadata document URL need no entry
@@ -120,7 +120,7 @@ async function addInteractiveClient(io: CliIo, name: string, grants: string[], o
       if (err instanceof OAuthError) throw new CliFailure(err.description ?? err.code);
       throw err;
     }
-    const info = await registerClient(ctx, metadata, undefined, 'admin');
+    const info = await registerClient(ctx, metadata, { source: 'admin' });
     ctx.audit('admin.client_added', { client: info.client_id, client_name: name, scope: metadata.scope, auth_method: metadata.token_endpoint_auth_method, grant: 'authorization_code' });
     if (o.json) return writeJson(io, info);
     io.stdout.write(`created client ${info.client_id} (${printable(name, 100)}): authorization_code, ${metadata.token_endpoint_auth_method}, redirect URIs ${printable(metadata.redirect_uris.join(' '), 200)}\n`);

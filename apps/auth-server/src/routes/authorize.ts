@@ -7,6 +7,7 @@ import {
 import {
   auditUnauthenticated, continueAuthorization, holdPendingRequest, sendErrorToClient, signedInUser,
 } from '../services/authorization-flow.ts';
+import type { ClientRecord } from '../services/clients.ts';
 import { pageErrorHandler, redirectToPage } from '../views/pages.ts';
 import { PageError } from '../views/render.ts';
 
@@ -31,6 +32,17 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     }
   }
 
+  // REGISTRATION_MODE=approval: a client that registered itself is not trusted until an admin approves
+  // it, so nothing is sent to its redirect URI; the person is told whom to ask instead.
+  function refusePending(request: FastifyRequest, client: ClientRecord): void {
+    if (!client.pendingApproval) return;
+    auditUnauthenticated(app, request, 'authorize.error', { client: client.id, decision: 'deny', reason: 'the client is waiting for approval' });
+    const host = client.source === 'cimd' ? ` (published by ${new URL(client.id).host})` : '';
+    throw new PageError(403, 'This application is waiting for approval',
+      `"${client.clientName}"${host} is new here: an administrator of this server must approve it before anyone can sign in with it. `
+      + `Ask your administrator to approve it (client ID ${client.id}), then start the sign-in again from the application.`);
+  }
+
   // Step 2. The rest of the request; its errors go to the verified redirect URI (redirectError).
   function validateRequest(raw: RawParams, verified: VerifiedClient): AuthorizationRequest | OAuthError {
     try {
@@ -50,6 +62,7 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
   app.get('/authorize', async (request, reply) => {
     const raw = (request.query ?? {}) as RawParams;
     const verified = await verifyClient(request, raw);
+    refusePending(request, verified.client);
     const req = validateRequest(raw, verified);
     if (req instanceof OAuthError) return redirectError(request, reply, raw, verified, req);
     const user = await signedInUser(app, request);

@@ -21,7 +21,7 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
         from,
         body: authorizationServerMetadata({
           issuer: config.issuer,
-          registrationEnabled: config.registration.enabled,
+          registrationEnabled: config.registration.mode !== 'closed',
           cimdEnabled: config.cimd.enabled,
           scopes: stack.scopes(),
           roles: from.roles,

@@ -12,12 +12,15 @@ function requireJson(request: FastifyRequest): void {
 
 /**
  * RFC 7591 dynamic client registration (MCP 2026-07-28: MAY, deprecated in favour of metadata
- * documents). Not registered at all when REGISTRATION_ENABLED is false, so /register is a 404
- * and the metadata omits registration_endpoint.
+ * documents). REGISTRATION_MODE=closed: not registered at all, so /register is a 404 and the
+ * metadata omits registration_endpoint (RFC 8414 §2: the server offers no dynamic registration).
+ * approval: the client is registered and answered as in open mode (RFC 7591 §3.2.1), but stored as
+ * pending: it can start no sign-in and get no token until an admin approves it (`clients approve`).
  */
 export const registerRoutes: FastifyPluginAsync = async (app) => {
   const { ctx } = app;
-  if (!ctx.config.registration.enabled) return;
+  const { mode } = ctx.config.registration;
+  if (mode === 'closed') return;
   const limiter = createRegistrationLimiter(ctx.config.registration.perHour, ctx.limiters);
 
   app.post('/register', {
@@ -32,8 +35,12 @@ export const registerRoutes: FastifyPluginAsync = async (app) => {
     // client_credentials only when the stack file names the role such clients get (EXT-CC-DCR-GATED).
     const role = ctx.stack.current().registration.clientCredentialsRole;
     const metadata = validateRegistrationMetadata(request.body, ctx.stack.scopes(), { clientCredentials: role !== undefined });
-    const info = await registerClient(ctx, metadata, metadata.grant_types.includes('client_credentials') ? role : undefined);
-    ctx.audit.write({ event: 'client.registered', client: info.client_id, client_name: metadata.client_name, address: request.ip, auth_method: metadata.token_endpoint_auth_method, grant_types: metadata.grant_types, decision: 'allow' });
+    const pendingApproval = mode === 'approval';
+    const info = await registerClient(ctx, metadata, { role: metadata.grant_types.includes('client_credentials') ? role : undefined, pendingApproval });
+    ctx.audit.write({
+      event: 'client.registered', client: info.client_id, client_name: metadata.client_name, address: request.ip, auth_method: metadata.token_endpoint_auth_method,
+      grant_types: metadata.grant_types, status: pendingApproval ? 'pending' : 'active', decision: 'allow',
+    });
     return reply.status(201).send(info);
   });
 };

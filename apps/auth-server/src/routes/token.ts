@@ -25,9 +25,15 @@ async function checkGrantType(request: FastifyRequest): Promise<void> {
   request.grant = grant;
 }
 
-/** Step: the authenticated client registered this grant type (OAuth 2.1 §3.2.2 unauthorized_client). */
+/**
+ * Step: the authenticated client registered this grant type (OAuth 2.1 §3.2.2 unauthorized_client),
+ * and is not waiting for an admin's approval (REGISTRATION_MODE=approval). A waiting client did
+ * authenticate, so not invalid_client: RFC 6749 §5.2 unauthorized_client, "the authenticated client
+ * is not authorized to use this authorization grant type", holds for every grant until it is approved.
+ */
 async function checkClientGrant(request: FastifyRequest): Promise<void> {
   const { grantType, clientsFromStack } = request.grant!;
+  if (request.oauthClient!.client.pendingApproval) throw unauthorizedClient('this client is waiting for an administrator\'s approval');
   if (clientsFromStack) return;
   if (!request.oauthClient!.client.grantTypes.includes(grantType)) throw unauthorizedClient(`this client may not use grant_type '${grantType}'`);
 }

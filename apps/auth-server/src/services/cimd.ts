@@ -48,7 +48,10 @@ class CimdFetchError extends Error {
 }
 
 function store(ctx: AppContext, m: CimdMetadata, expiresAt: number): Promise<ClientRecord> {
-  // Upsert keeps createdAt and revokedAt of an existing row.
+  // Upsert keeps createdAt, revokedAt and pendingApproval of an existing row: under
+  // REGISTRATION_MODE=approval a document seen for the first time waits for an admin, as a client
+  // registering at /register does (anyone can publish a document), and a refetch neither approves
+  // it nor makes an approved one wait again.
   return ctx.store.clients.upsertCimd({
     id: m.client_id,
     source: 'cimd',
@@ -63,6 +66,7 @@ function store(ctx: AppContext, m: CimdMetadata, expiresAt: number): Promise<Cli
     scope: m.scope,
     metadata: { ...m },
     metadataExpiresAt: expiresAt,
+    pendingApproval: ctx.config.registration.mode === 'approval',
   });
 }
 

@@ -12,13 +12,21 @@ export interface ClientInformation extends ClientMetadata {
   client_secret_expires_at?: number;
 }
 
+export interface RegisterOptions {
+  /** Only for a client_credentials client: the stack file's registration.client_credentials_role. */
+  role?: string | undefined;
+  /** 'admin': pre-registered by an operator (`clients add`). Default 'dcr'. */
+  source?: 'dcr' | 'admin';
+  /** REGISTRATION_MODE=approval: the client waits for an admin's approval (approveClient). */
+  pendingApproval?: boolean;
+}
+
 /**
  * Stores a dynamically registered client (RFC 7591 §3.2.1). Confidential clients get a random
- * secret that is returned once and stored only as a salted hash (hashClientSecret). `role` is given
- * only to a client_credentials client, as the stack file's registration.client_credentials_role.
+ * secret that is returned once and stored only as a salted hash (hashClientSecret).
  */
 export async function registerClient(
-  ctx: Pick<AppContext, 'store' | 'now'>, metadata: ClientMetadata, role?: string, source: 'dcr' | 'admin' = 'dcr',
+  ctx: Pick<AppContext, 'store' | 'now'>, metadata: ClientMetadata, { role, source = 'dcr', pendingApproval = false }: RegisterOptions = {},
 ): Promise<ClientInformation> {
   const clientId = randomToken(18);
   const confidential = metadata.token_endpoint_auth_method !== 'none';
@@ -43,6 +51,8 @@ export async function registerClient(
     revokedAt: null,
     // client_credentials (only when the stack file allows it): the role the client's own tokens carry.
     role: role ?? null,
+    // An operator's own clients never wait for approval.
+    pendingApproval: source !== 'admin' && pendingApproval,
   });
   return {
     client_id: clientId,
