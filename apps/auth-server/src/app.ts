@@ -10,6 +10,7 @@ import { openAuthAuditLog } from './services/audit-log.ts';
 import { dataDirWarnings } from './services/data-dir.ts';
 import { resolveKeks } from './services/kek.ts';
 import { createKeyStore, type KeyPairSource } from './services/keys.ts';
+import { startKeyRotation } from './services/key-rotation.ts';
 import { createArgon2Slots } from './services/argon2-slots.ts';
 import { createAuthMetrics } from './services/metrics.ts';
 import { createAbuseLimiterStore } from './services/shared-limiters.ts';
@@ -152,11 +153,26 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     await abuse.close();
     throw err;
   }
+  const periodDays = config.signingKeyRotationMs / 86_400_000;
+  ctx.keyRotation = config.signingKeyRotationMs > 0 ? startKeyRotation({
+    keys: ctx.keys,
+    periodMs: config.signingKeyRotationMs,
+    onRotated: (r) => {
+      audit.write({
+        event: 'key.rotated', actor: 'scheduler', decision: 'allow', kid: r.kid, previous_kid: r.previous.join(' ') || undefined,
+        signs_from: new Date(r.signsFrom).toISOString(), reason: `scheduled: the signing key is ${periodDays} days old (SIGNING_KEY_ROTATION_DAYS)`,
+      });
+      app.log.info({ kid: r.kid, signsFrom: new Date(r.signsFrom).toISOString() }, 'scheduled signing-key rotation: next key published');
+    },
+    onError: (err) => app.log.error({ err }, 'scheduled signing-key rotation failed (tried again at the next check)'),
+  }) : undefined;
   app.decorate('ctx', ctx);
   const stopSweeper = startTokenSweeper(ctx, 60_000, (err) => app.log.error({ err }, 'token sweep failed'));
-  // A sweep under way ends, counted failures are written and the chain's head anchored, before the store closes.
+  // A sweep or rotation check under way ends, counted failures are written and the chain's head
+  // anchored, before the store closes.
   app.addHook('onClose', async () => {
     await stopSweeper();
+    await ctx.keyRotation?.close();
     ctx.auditFailures.close();
     await ownAudit?.close();
     await store.close();

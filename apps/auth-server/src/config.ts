@@ -11,6 +11,8 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const cimdAllowedHosts = (v: string): string[] => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
 /** scheme://host[:port], lowercased: the stack file's server paths are appended to it. */
 const origin = httpUrl.refine((u) => new URL(u).origin === u, 'must be an origin (scheme://host[:port]) without path or query: the stack file\'s server paths follow it');
+// Outside production a rotation period may be as short as about 9 s, to watch a rotation happen.
+const MIN_DEV_ROTATION_DAYS = 0.0001;
 const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const schema = z
   .object({
@@ -33,6 +35,8 @@ const schema = z
     MCP_PUBLIC_ORIGIN: origin.default('http://localhost:4001'),
     STACK_FILE: z.string().min(1).optional(),
     ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(3600).default(600),
+    // 0: no scheduled rotation. Fractions of a day below 1 are for trying rotation out (refused in production).
+    SIGNING_KEY_ROTATION_DAYS: z.coerce.number().finite().min(0).max(3650).default(90),
     REFRESH_TOKEN_TTL_SECONDS: positiveInt.max(90 * 86400).default(30 * 86400),
     AUTH_CODE_TTL_SECONDS: positiveInt.max(60).default(60),
     REFRESH_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
@@ -93,6 +97,11 @@ const schema = z
     if (c.AUTHORIZE_MAX_PENDING_PER_ADDRESS !== undefined && c.AUTHORIZE_MAX_PENDING_PER_ADDRESS > c.AUTHORIZE_MAX_PENDING) {
       ctx.addIssue({ code: 'custom', path: ['AUTHORIZE_MAX_PENDING_PER_ADDRESS'], message: 'must be at most AUTHORIZE_MAX_PENDING' });
     }
+    const rotationDays = c.SIGNING_KEY_ROTATION_DAYS;
+    const minRotationDays = c.NODE_ENV === 'production' ? 1 : MIN_DEV_ROTATION_DAYS;
+    if (rotationDays !== 0 && rotationDays < minRotationDays) {
+      ctx.addIssue({ code: 'custom', path: ['SIGNING_KEY_ROTATION_DAYS'], message: `must be 0 (off) or at least ${minRotationDays}${c.NODE_ENV === 'production' ? ' in production' : ''}` });
+    }
     if (c.DATABASE_URL && !c.KEY_ENCRYPTION_KEY) {
       // Every instance on a shared database must open the same envelopes; a per-machine key cannot.
       ctx.addIssue({ code: 'custom', path: ['KEY_ENCRYPTION_KEY'], message: 'is required with DATABASE_URL: every instance sharing the database needs the same key (openssl rand -base64 32)' });
@@ -138,6 +147,8 @@ const schema = z
       /** Roles, scopes and the protected MCP servers (read by buildApp, again on SIGHUP). */
       stackFile: resolve(c.STACK_FILE ?? join(REPO_ROOT, 'stack.yaml')),
       accessTokenTtl: c.ACCESS_TOKEN_TTL_SECONDS,
+      /** Scheduled signing-key rotation: a new key once the signing one is this old (ms); 0 when off. */
+      signingKeyRotationMs: Math.round(c.SIGNING_KEY_ROTATION_DAYS * 86_400_000),
       refreshTokenTtl: c.REFRESH_TOKEN_TTL_SECONDS,
       authCodeTtl: c.AUTH_CODE_TTL_SECONDS,
       refreshGrace: c.REFRESH_GRACE_SECONDS,

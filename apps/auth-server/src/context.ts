@@ -3,6 +3,7 @@ import type { Kek } from '@stack/crypto';
 import type { AuthConfig } from './config.ts';
 import type { Argon2Slots } from './services/argon2-slots.ts';
 import type { KeyStore } from './services/keys.ts';
+import type { KeyRotationScheduler } from './services/key-rotation.ts';
 import type { CimdFetchGuard } from './services/cimd-limits.ts';
 import type { ClientKeyCache } from './services/client-keys.ts';
 import type { AssertionReplayStore } from '@stack/oauth';
@@ -30,6 +31,8 @@ export interface AppContext {
   /** keks[0] wraps new data; the rest can still open older envelopes (rotation). */
   keks: Kek[];
   keys: KeyStore;
+  /** Scheduled signing-key rotation (SIGNING_KEY_ROTATION_DAYS); undefined when it is off. */
+  keyRotation?: KeyRotationScheduler;
   /** DPoP proofs at the token endpoint (RFC 9449): replay cache (in process or Redis), nonces, key cache. */
   dpop: TokenEndpointDpop;
   /** Builds the abuse limiters: in process, or in Redis when REDIS_URL is set (shared by all instances). */

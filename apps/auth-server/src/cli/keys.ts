@@ -1,6 +1,6 @@
 import { formatTable, UsageError, type CliIo } from '@stack/cli';
 import { resolveKeks } from '../services/kek.ts';
-import { createKeyStore, PUBLISH_LEAD_MS, type KeyStore } from '../services/keys.ts';
+import { createKeyStore, PUBLISH_LEAD_MS, type KeyInfo, type KeyStore } from '../services/keys.ts';
 import { parseOptions, runGroup, when, withContext, writeJson, type CliContext } from './common.ts';
 import { rotateKekEverywhere } from './rotate-kek.ts';
 
@@ -12,7 +12,8 @@ Commands:
                   the previous key then stays published while tokens it signed may still be valid
   rotate --now    emergency (a key may have leaked): the new key signs at once and every other key
                   is withdrawn from the JWKS, so tokens they signed stop verifying (clients refresh)
-  list [--json]   list signing keys: kid, state (next, current, retired), times, published in the JWKS
+  list [--json]   list signing keys: kid, state (next, current, retired), times, published in the JWKS,
+                  and when the running servers add the next key (SIGNING_KEY_ROTATION_DAYS)
   rotate-kek      re-wrap every envelope of the stack (signing keys and MCP secrets) under
                   KEY_ENCRYPTION_KEY, with the key used until now in KEY_ENCRYPTION_KEY_PREVIOUS;
                   afterwards KEY_ENCRYPTION_KEY_PREVIOUS can be removed
@@ -49,7 +50,15 @@ async function list(args: string[], io: CliIo): Promise<void> {
     io.stdout.write(formatTable(['KID', 'STATE', 'CREATED', 'SIGNS FROM', 'RETIRED', 'PUBLISHED'], keys.map((k) => [
       k.kid, k.state, when(k.createdAt), when(k.signsFrom), when(k.retiredAt), k.published ? 'yes' : 'no',
     ])));
+    io.stdout.write(`${scheduleLine(keys, ctx.config.signingKeyRotationMs)}\n`);
   });
+}
+
+/** When the running servers add the next key: the newest key's creation plus the period. */
+function scheduleLine(keys: readonly KeyInfo[], periodMs: number): string {
+  if (periodMs === 0) return 'scheduled rotation: off (SIGNING_KEY_ROTATION_DAYS=0); rotate with keys rotate';
+  const newest = Math.max(...keys.filter((k) => k.retiredAt === null).map((k) => k.createdAt));
+  return `scheduled rotation: every ${periodMs / 86_400_000} days (SIGNING_KEY_ROTATION_DAYS); a running server adds the next key at ${when(newest + periodMs)}`;
 }
 
 async function rotateKek(args: string[], io: CliIo): Promise<void> {

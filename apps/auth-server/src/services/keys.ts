@@ -18,6 +18,22 @@ export const JWKS_MAX_AGE_SEC = 60;
  */
 export const PUBLISH_LEAD_MS = 2 * JWKS_MAX_AGE_SEC * 1000;
 
+/**
+ * The publish lead of a scheduled rotation: PUBLISH_LEAD_MS, or a quarter of a shorter period (only
+ * development periods of minutes or less are). Verifiers that have not refetched the set yet
+ * fetch it again when a token names an unknown key, so a shorter lead costs a fetch, not a token.
+ */
+export function scheduledLeadMs(periodMs: number): number {
+  return Math.min(PUBLISH_LEAD_MS, Math.floor(periodMs / 4));
+}
+
+/** What a rotation did: the new key, when it signs, and the key(s) it takes over from. */
+export interface Rotation {
+  kid: string;
+  signsFrom: number;
+  previous: string[];
+}
+
 export interface SigningKey {
   kid: string;
   /** Signs access tokens with this key (imported once per key, not per token). */
@@ -54,6 +70,13 @@ export interface KeyStore {
    * verifying as soon as verifiers refetch; clients refresh).
    */
   rotate(opts?: { immediately?: boolean }): Promise<{ kid: string; signsFrom: number; withdrawn: string[] }>;
+  /**
+   * Scheduled rotation: once the newest key was created `periodMs` ago (it signs, and no next key
+   * waits), adds the next key, published scheduledLeadMs(periodMs) before it signs. Instances
+   * sharing the database may all call this at once: the store writes one key between them.
+   * Undefined when no rotation was due or another instance made it.
+   */
+  rotateIfDue(periodMs: number): Promise<Rotation | undefined>;
   list(): Promise<KeyInfo[]>;
   /**
    * Re-wraps every private key's data key under `to` (key-encryption-key rotation); the key
@@ -179,6 +202,18 @@ export function createKeyStore(
       // With no key signing yet there is nothing to wait for.
       const signsFrom = (await repo.active(t)) ? t + PUBLISH_LEAD_MS : t;
       return { kid: await insertKey(signsFrom), signsFrom, withdrawn: [] };
+    },
+    async rotateIfDue(periodMs) {
+      const t = now();
+      const createdBy = t - periodMs;
+      // A cheap read first: a key pair is only made when a rotation looks due; the store decides.
+      const live = (await repo.list()).filter((r) => r.retiredAt === null);
+      if (live.length === 0 || live.some((r) => r.createdAt > createdBy)) return undefined;
+      const row = await newKey(t);
+      const signsFrom = t + scheduledLeadMs(periodMs);
+      if (!(await repo.rotateIfCreatedBy(row, createdBy, signsFrom))) return undefined;
+      cache = undefined;
+      return { kid: row.kid, signsFrom, previous: live.map((r) => r.kid) };
     },
     async list() {
       const rows = await repo.list();

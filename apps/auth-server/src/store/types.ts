@@ -153,6 +153,13 @@ export interface SigningKeyRepo {
   list(): Promise<SigningKeyRecord[]>;
   /** Schedules every key without a retirement time to retire at `switchAt` and adds `row`, atomically. */
   rotateTo(row: SigningKeyRecord, switchAt: number): Promise<void>;
+  /**
+   * Scheduled rotation: rotateTo(row, switchAt), but only while every key without a retirement time
+   * was created at or before `createdBy` (the signing key is old enough and no next key waits). The
+   * check and the write are one transaction that excludes concurrent rotations, so instances that
+   * check at the same moment add one key between them; false when nothing was written.
+   */
+  rotateIfCreatedBy(row: SigningKeyRecord, createdBy: number, switchAt: number): Promise<boolean>;
   /** Deletes every key (withdrawing it from the JWKS) and adds `row`, atomically; returns the kids deleted. */
   replaceAll(row: SigningKeyRecord): Promise<string[]>;
   /** Replaces private-key envelopes (key-encryption-key rotation), all in one transaction. */

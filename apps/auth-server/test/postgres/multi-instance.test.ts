@@ -126,4 +126,15 @@ describe('two auth-server instances on one PostgreSQL database', () => {
     expect(back.origin + back.pathname).toBe(web.redirectUris[0]);
     expect(back.searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{40,}$/);
   });
+
+  it('[KEYROT-4] scheduled rotations attempted at once, four at each instance, add one key', async () => {
+    const periodMs = 1_000;
+    const newest = Math.max(...(await a.app.ctx.keys.list()).filter((k) => k.retiredAt === null).map((k) => k.createdAt));
+    // Every attempt finds the signing key older than the period.
+    await new Promise((r) => setTimeout(r, Math.max(0, newest + periodMs + 10 - Date.now())));
+    const before = (await a.app.ctx.keys.list()).length;
+    const made = (await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? b : a).app.ctx.keys.rotateIfDue(periodMs)))).filter((r) => r !== undefined);
+    expect(made).toHaveLength(1);
+    expect(await b.app.ctx.keys.list()).toHaveLength(before + 1);
+  });
 });

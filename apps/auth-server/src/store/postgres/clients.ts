@@ -67,6 +67,18 @@ export function pgSigningKeys(db: PgAuthDb): SigningKeyRepo {
         await tx.insert(signingKeys).values(row);
       });
     },
+    async rotateIfCreatedBy(row, createdBy, switchAt) {
+      return db.transaction(async (tx) => {
+        // SHARE ROW EXCLUSIVE conflicts with itself and with writes, not with reads (the JWKS, signing):
+        // a concurrent rotation waits here and, under READ COMMITTED, then reads the key this one added.
+        await tx.execute(sql`lock table ${signingKeys} in share row exclusive mode`);
+        const live = await tx.select({ createdAt: signingKeys.createdAt }).from(signingKeys).where(isNull(signingKeys.retiredAt));
+        if (live.length === 0 || live.some((r) => r.createdAt > createdBy)) return false;
+        await tx.update(signingKeys).set({ retiredAt: switchAt }).where(isNull(signingKeys.retiredAt));
+        await tx.insert(signingKeys).values(row);
+        return true;
+      });
+    },
     async replaceAll(row) {
       return db.transaction(async (tx) => {
         const gone = (await tx.delete(signingKeys).returning({ kid: signingKeys.kid })).map((r) => r.kid);

@@ -68,6 +68,17 @@ export function sqliteSigningKeys(db: AuthDb): SigningKeyRepo {
         tx.insert(signingKeys).values(row).run();
       });
     },
+    async rotateIfCreatedBy(row, createdBy, switchAt) {
+      // 'immediate' takes the write lock before the read: another process's rotation waits for this
+      // one to commit and then finds the new key.
+      return db.transaction((tx) => {
+        const live = tx.select({ createdAt: signingKeys.createdAt }).from(signingKeys).where(isNull(signingKeys.retiredAt)).all();
+        if (live.length === 0 || live.some((r) => r.createdAt > createdBy)) return false;
+        tx.update(signingKeys).set({ retiredAt: switchAt }).where(isNull(signingKeys.retiredAt)).run();
+        tx.insert(signingKeys).values(row).run();
+        return true;
+      }, { behavior: 'immediate' });
+    },
     async replaceAll(row) {
       return db.transaction((tx) => {
         const gone = tx.delete(signingKeys).returning({ kid: signingKeys.kid }).all().map((r) => r.kid);
