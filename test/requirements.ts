@@ -350,6 +350,15 @@ export const requirements: Record<string, Requirement> = {
   'KEYROT-3': { level: 'MUST', source: 'project: issue Operate it, key rotation', text: 'after a scheduled rotation the old key retires when the next one starts signing and stays in the JWKS until its last token has expired (access-token TTL + 60 s skew): tokens it signed keep verifying until then, and it is dropped afterwards' },
   'KEYROT-4': { level: 'MUST', source: 'project: issue Operate it, key rotation', text: 'several instances on one database (SQLite file or PostgreSQL) checking at the same moment make exactly one rotation: the check and the write are one transaction in the store' },
   // --- Codebase health ---
+  // --- Admin console (/admin) ---
+  'ADMIN-1': { level: 'MUST', source: 'project: admin console', text: 'every /admin page needs a live session (sessions.ts liveSession): without one the browser goes to login?next=<the admin page> and comes back to it after signing in' },
+  'ADMIN-2': { level: 'MUST', source: 'project: admin console', text: 'a signed-in person whose role is not admin gets a 403 page on every /admin page and form, with an audit line admin.refused; nothing is shown or changed' },
+  'ADMIN-3': { level: 'MUST', source: 'project: admin console', text: 'when mfa.required_roles holds admin, an admin session opened without a second factor does not count: the admin signs in again and passes (or enrolls) the second factor' },
+  'ADMIN-4': { level: 'MUST', source: 'https://www.rfc-editor.org/rfc/rfc9700#section-4.16', text: 'admin pages share the admin layout and navigation, are no-store, with the pages\' strict CSP (no scripts, frame-ancestors none) and X-Frame-Options DENY; readable without horizontal scrolling at 375 px' },
+  'ADMIN-5': { level: 'MUST', source: 'project: admin console', text: 'GET /admin/users lists users (email, role, enabled or disabled, second factor yes or no, created) in pages of at most 50 rows; no request reads every row' },
+  'ADMIN-6': { level: 'MUST', source: 'project: admin console', text: 'POST /admin/users disables or enables a user as the CLI does (services/user-admin.ts): disabling signs them out everywhere and revokes their tokens; each change is audited with the acting admin; an admin cannot disable themself' },
+  'ADMIN-7': { level: 'MUST', source: 'https://www.rfc-editor.org/rfc/rfc9700#section-4.7', text: 'every admin form is refused without its CSRF token or with a wrong one, and changes nothing' },
+  'ADMIN-8': { level: 'SHOULD', source: 'project: admin console', text: 'in Chromium, the admin pages show no CSP violation and no horizontal overflow at 375 px or at desktop width, cannot be framed, and a developer sees the refusal page' },
   'HEALTH-DEPS-DECLARED': { level: 'MUST', source: 'project: codebase health', text: 'every workspace\'s package.json declares each npm package and workspace package its code imports (shipped code in dependencies), and no workspace package it does not' },
 };
 

@@ -30,6 +30,8 @@ import { jwksRoutes } from './routes/jwks.ts';
 import { healthRoutes } from './routes/health.ts';
 // ROUTE-IMPORTS (keep one import per endpoint file, alphabetical below this line)
 import { accountRoutes } from './routes/account.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { adminUsersRoutes } from './routes/admin-users.ts';
 import { accountAppsRoutes } from './routes/account-apps.ts';
 import { accountPasswordRoutes } from './routes/account-password.ts';
 import { accountSessionsRoutes } from './routes/account-sessions.ts';
@@ -209,6 +211,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(federationCallbackRoutes);
   await app.register(logoutRoutes);
   await app.register(accountRoutes);
+  await app.register(adminRoutes);
+  await app.register(adminUsersRoutes);
   await app.register(accountAppsRoutes);
   await app.register(accountSessionsRoutes);
   await app.register(accountPasswordRoutes);

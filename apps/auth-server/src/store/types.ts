@@ -84,6 +84,8 @@ export interface UserRepo {
   /** Inserts a user; false when the email is taken. */
   insert(row: UserRecord): Promise<boolean>;
   list(): Promise<UserSummary[]>;
+  /** One page of `list()`'s order (oldest first), at most `limit` rows after skipping `offset`: for pages, which never read every row. */
+  listPage(limit: number, offset: number): Promise<UserSummary[]>;
   /** Sets the role; with `revokeAt`, atomically also revokes the user's sessions and grants. */
   setRole(id: string, role: Role, revokeAt?: number): Promise<RevokedGrants | undefined>;
   /** Disables the user (keeping an earlier disabledAt) and revokes sessions and grants, atomically. */

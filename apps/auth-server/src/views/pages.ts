@@ -19,9 +19,9 @@ export function redirectToPage(reply: FastifyReply, page: FlowPage, id: string):
 /** Where a standalone sign-in goes when no (valid) `next` is given. */
 export const ACCOUNT_PATH = '/account';
 
-// Our own account pages only: /account and up to three lowercase segments below it. Anything else
-// (another host, `//host`, a backslash, a scheme, dots) falls back to /account: no open redirect.
-const NEXT_PATH = /^\/account(\/[a-z0-9-]{1,40}){0,3}$/;
+// Our own account and admin pages only: /account or /admin and up to three lowercase segments below
+// it. Anything else (another host, `//host`, a backslash, a scheme, dots) falls back to /account: no open redirect.
+const NEXT_PATH = /^\/(account|admin)(\/[a-z0-9-]{1,40}){0,3}$/;
 
 /** A validated local path to continue to after signing in (`next`), else /account. */
 export function nextPath(value: unknown): string {

@@ -37,6 +37,10 @@ export function pgUsers(db: PgAuthDb): UserRepo {
       return db.select({ id: users.id, email: users.email, role: users.role, createdAt: users.createdAt, disabledAt: users.disabledAt })
         .from(users).orderBy(asc(users.createdAt), asc(users.email));
     },
+    async listPage(limit, offset) {
+      return db.select({ id: users.id, email: users.email, role: users.role, createdAt: users.createdAt, disabledAt: users.disabledAt })
+        .from(users).orderBy(asc(users.createdAt), asc(users.email)).limit(limit).offset(offset);
+    },
     async setRole(id, role, revokeAt) {
       return db.transaction(async (tx) => {
         await tx.update(users).set({ role }).where(eq(users.id, id));

@@ -38,6 +38,10 @@ export function sqliteUsers(db: AuthDb, hot: HotStatements): UserRepo {
       return db.select({ id: users.id, email: users.email, role: users.role, createdAt: users.createdAt, disabledAt: users.disabledAt })
         .from(users).orderBy(asc(users.createdAt), asc(users.email)).all();
     },
+    async listPage(limit, offset) {
+      return db.select({ id: users.id, email: users.email, role: users.role, createdAt: users.createdAt, disabledAt: users.disabledAt })
+        .from(users).orderBy(asc(users.createdAt), asc(users.email)).limit(limit).offset(offset).all();
+    },
     async setRole(id, role, revokeAt) {
       return db.transaction((tx) => {
         tx.update(users).set({ role }).where(eq(users.id, id)).run();
