@@ -54,6 +54,7 @@ const E2E = [
   'apps/mcp-server/test/tool-result-limits.test.ts',
   'apps/mcp-server/test/tools*.test.ts',
   'test/mcp-sdk-oauth.test.ts',
+  'test/registration-approval-sdk.test.ts',
   'test/clients/**/*.test.ts',
   'test/conformance.test.ts',
   'test/deploy/compose.test.ts',

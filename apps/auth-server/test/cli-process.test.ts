@@ -1,35 +1,16 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createArgon2Slots } from '../src/services/argon2-slots.ts';
 import { verifyPassword } from '../src/services/users.ts';
 import { openTestDatabase, type TestDatabase } from './helpers.ts';
+import { adminProcess } from './cli-helpers.ts';
 
-const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const PASSWORD = 'piped-Passw0rd-from-stdin';
 // The command's slots are its own; checking what it wrote needs a set too.
 const argon2 = createArgon2Slots();
 
-/** Runs `node --import tsx scripts/admin.ts …` as the operator would, with stdin piped in. */
-function admin(env: Record<string, string>, args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/admin.ts', ...args], {
-      cwd: ROOT,
-      // Only what the CLI needs: no settings leak in from the developer's shell.
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
+const admin = adminProcess;
 
 describe('admin CLI as a process (npm run admin)', () => {
   let db: TestDatabase;
