@@ -65,6 +65,10 @@ const E2E = [
   'test/readme.test.ts',
   'test/startup-concurrency.test.ts',
   'test/startup-errors.test.ts',
+  // Both apps with an OTLP receiver in the test (OpenTelemetry traces).
+  'test/tracing.test.ts',
+  // A real upstream socket, and the OpenTelemetry API's global provider set for the file.
+  'apps/mcp-server/test/upstream-tracing.test.ts',
 ];
 
 const BROWSER = ['test/browser/**/*.test.ts'];

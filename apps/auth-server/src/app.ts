@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
-import { FailureAggregator, type AuditSink } from '@stack/audit';
+import { FailureAggregator, withTraceId, type AuditSink } from '@stack/audit';
+import { activeTraceId, appTracer, type TracerProvider } from '@stack/telemetry';
 import { trustProxyOption } from '@stack/config';
 import type { RefLookup } from '@stack/stack-config';
 import { invalidGrant } from '@stack/oauth';
@@ -72,6 +73,8 @@ export interface BuildOptions {
   keyPair?: KeyPairSource;
   /** Values for the stack file's ${secret:NAME} and ${env:NAME} (identity providers' client secrets); default: none set. */
   refs?: RefLookup;
+  /** A started tracing SDK's provider (main.ts, when an OTLP endpoint is set); without it no span is made. */
+  tracing?: { tracerProvider: TracerProvider };
 }
 
 /** Builds the authorization server as a Fastify instance. Never reads process.env and never listens. */
@@ -90,7 +93,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   const now = opts.now ?? Date.now;
   // First: an unusable stack file stops the start before anything is opened that would need closing.
   const stack = openAuthStack(config, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m), error: (m) => app.log.error(m) });
-  const argon2 = createArgon2Slots();
+  const tracer = opts.tracing ? appTracer(opts.tracing.tracerProvider, 'auth-server') : undefined;
+  const argon2 = createArgon2Slots(tracer);
   // Created before the store so that its availability callbacks can set the gauge; the listener
   // that serves them is main.ts's (buildApp never listens).
   let redisReady = () => false;
@@ -118,7 +122,8 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   });
   const redis = abuse.redis;
   if (redis) redisReady = () => redis.isReady();
-  const rawAudit = opts.audit ?? ownAudit!;
+  // With tracing on, each line names its request's trace (trace_id).
+  const rawAudit = tracer ? withTraceId(opts.audit ?? ownAudit!, activeTraceId) : opts.audit ?? ownAudit!;
   const audit = metrics.counting(rawAudit);
   const ctx: AppContext = {
     config,
@@ -137,6 +142,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     clientAuthLimiter: createClientAuthLimiter(config.login, abuse.limiters),
     mfaLimiter: createMfaLimiter(abuse.limiters),
     argon2,
+    tracer,
     metrics,
     assertionReplay: abuse.assertionReplay,
     clientKeys: createClientKeyCache({ allowPrivateAddresses: config.cimd.allowPrivateAddresses, timeoutMs: config.cimd.timeoutMs, now }),
@@ -186,6 +192,11 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   app.addHook('onClose', async () => ctx.clientKeys.close());
   app.addHook('onClose', async () => ctx.issuerKeys.close());
 
+  // With tracing on, first: the plugin must see every route as it is added. Loaded only then.
+  if (opts.tracing) {
+    const { fastifyTracing } = await import('@stack/telemetry/fastify');
+    await app.register(fastifyTracing(opts.tracing.tracerProvider));
+  }
   await app.register(httpMetrics, { metrics: metrics.app.http });
   await app.register(errorHandler, { pragmaNoCache: true });
   // onSend: pages set their own stricter Content-Security-Policy, which is kept.

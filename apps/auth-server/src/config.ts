@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { auditChainConfig, auditSettings, envBool, httpUrl, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
+import { auditChainConfig, auditSettings, tracingConfig, tracingSettings, envBool, httpUrl, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -80,6 +80,7 @@ const schema = z
     AUDIT_LOG: z.string().optional(),
     AUDIT_STDOUT: envBool.default(false),
     ...auditSettings(),
+    ...tracingSettings('mcp-oauth-auth-server'),
     TRUST_PROXY: trustProxy.default(false),
     BODY_LIMIT_BYTES: positiveInt.max(10 * 1024 * 1024).default(64 * 1024),
     LOG_LEVEL: logLevel.default('info'),
@@ -205,6 +206,8 @@ const schema = z
       auditStdout: c.AUDIT_STDOUT,
       /** Rotation, anchoring, what to do with a log that does not match, failure summaries (AUDIT_* settings). */
       audit: auditChainConfig(c),
+      /** OpenTelemetry traces (main.ts starts the SDK); undefined when no OTLP endpoint is set. */
+      tracing: tracingConfig(c),
       /**
        * Fastify's trustProxy: false, a hop count or proxy addresses. `true` (development only) means
        * one hop, never Fastify's "every hop".

@@ -2,6 +2,7 @@ import type { AuditSink, FailureAggregator } from '@stack/audit';
 import type { Kek } from '@stack/crypto';
 import type { AuthConfig } from './config.ts';
 import type { Argon2Slots } from './services/argon2-slots.ts';
+import type { Tracer } from '@stack/telemetry';
 import type { KeyStore } from './services/keys.ts';
 import type { KeyRotationScheduler } from './services/key-rotation.ts';
 import type { CimdFetchGuard } from './services/cimd-limits.ts';
@@ -47,6 +48,8 @@ export interface AppContext {
   mfaLimiter: MfaLimiter;
   /** Bounded slots for argon2 work (password checks, old-format client secrets). */
   argon2: Argon2Slots;
+  /** The tracer of the app's own spans (client authentication, grants, argon2); undefined when tracing is off. */
+  tracer: Tracer | undefined;
   /** Prometheus metrics (served by main.ts on the metrics listener). */
   metrics: AuthMetrics;
   /** jti of accepted client assertions (private_key_jwt), in process or in Redis like `limiters`. */

@@ -48,7 +48,11 @@ async function main(): Promise<void> {
     throw err;
   }
   for (const w of configWarnings(config)) console.warn(`[WARN] ${w}`);
-  const app = await buildApp(config, { refs: refLookup(process.env) }).catch((err: unknown) => {
+  // OpenTelemetry: started before the app is built (its spans need the provider), only when an
+  // OTLP endpoint is set, and flushed and stopped when the app closes (SIGTERM, SIGINT).
+  const tracing = config.tracing ? (await import('@stack/telemetry/sdk')).startTracing(config.tracing) : undefined;
+  const app = await buildApp(config, { refs: refLookup(process.env), ...(tracing ? { tracing } : {}) }).catch(async (err: unknown) => {
+    await tracing?.shutdown();
     // A log that does not continue its anchored chain: one sentence, no stack.
     if (err instanceof AuditChainError) {
       console.error(`auth-server: ${err.message}`);
@@ -59,6 +63,8 @@ async function main(): Promise<void> {
   // Prometheus metrics on their own listener (loopback by default), closed with the app.
   const metrics = config.metrics ? await startMetricsServer(app.ctx.metrics.app, config.metrics.host, config.metrics.port, 'AUTH_METRICS_PORT') : undefined;
   if (metrics) app.addHook('onClose', () => metrics.close());
+  // Added last, so run last on close: the spans of requests still being answered are exported too.
+  if (tracing) app.addHook('onClose', () => tracing.shutdown());
   await app.listen({ host: config.host, port: config.port });
   console.log(`Authorization server ready on ${config.issuer} (listening on ${config.host}:${config.port})`);
   console.log(`  metrics: ${metrics ? `http://${metrics.address}/metrics` : 'off (AUTH_METRICS_PORT=off)'}`);

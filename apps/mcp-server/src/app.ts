@@ -92,6 +92,11 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
     await runtime.close();
   });
 
+  // With tracing on, first: the plugin must see every route as it is added. Loaded only then.
+  if (deps.tracing) {
+    const { fastifyTracing } = await import('@stack/telemetry/fastify');
+    await app.register(fastifyTracing(deps.tracing.tracerProvider));
+  }
   await app.register(httpMetrics, { metrics: runtime.metrics.app.http });
   await app.register(errorHandler, mcpErrorResponses);
   // Set before the routes run, so that every answer carries them, the SDK's included.

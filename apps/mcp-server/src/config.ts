@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { auditChainConfig, auditSettings, envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, redisUrl } from '@stack/config';
+import { auditChainConfig, auditSettings, tracingConfig, tracingSettings, envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, redisUrl } from '@stack/config';
 import { isRoleName, type Role } from '@stack/oauth';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -41,6 +41,7 @@ const schema = z
     MCP_AUDIT_LOG: z.string().optional(),
     MCP_AUDIT_STDOUT: envBool.default(false),
     ...auditSettings(),
+    ...tracingSettings('mcp-oauth-mcp-server'),
     RATE_LIMIT_PER_MINUTE: positiveInt.max(1_000_000).default(100),
     MCP_ALLOWED_ORIGINS: z.string().optional(),
     MCP_TLS_CERT: z.string().optional(),
@@ -129,6 +130,8 @@ const schema = z
       auditStdout: c.MCP_AUDIT_STDOUT,
       /** Rotation, anchoring, what to do with a log that does not match, failure summaries (AUDIT_* settings). */
       audit: auditChainConfig(c),
+      /** OpenTelemetry traces (main.ts starts the SDK); undefined when no OTLP endpoint is set. */
+      tracing: tracingConfig(c),
       rateLimitPerMinute: c.RATE_LIMIT_PER_MINUTE,
       allowedOrigins: [...new Set([publicUrl.origin, ...list(c.MCP_ALLOWED_ORIGINS)])],
       tls: c.MCP_TLS_CERT && c.MCP_TLS_KEY ? { cert: resolve(c.MCP_TLS_CERT), key: resolve(c.MCP_TLS_KEY), ca: c.MCP_TLS_CA ? resolve(c.MCP_TLS_CA) : undefined } : undefined,

@@ -77,7 +77,11 @@ async function main(): Promise<void> {
     return;
   }
 
-  const app = await buildApp(config, { environment: process.env }).catch((err: unknown) => {
+  // OpenTelemetry: started before the app is built (its spans need the provider), only when an
+  // OTLP endpoint is set, and flushed and stopped when the app closes (SIGTERM, SIGINT).
+  const tracing = config.tracing ? (await import('@stack/telemetry/sdk')).startTracing(config.tracing) : undefined;
+  const app = await buildApp(config, { environment: process.env, ...(tracing ? { tracing } : {}) }).catch(async (err: unknown) => {
+    await tracing?.shutdown();
     // A log that does not continue its anchored chain: one sentence, no stack.
     if (err instanceof AuditChainError) {
       console.error(`mcp-server: ${err.message}`);
@@ -88,6 +92,8 @@ async function main(): Promise<void> {
   // Prometheus metrics on their own listener (loopback by default), closed with the app.
   const metrics = config.metrics ? await startMetricsServer(app.mcp.metrics.app, config.metrics.host, config.metrics.port, 'MCP_METRICS_PORT') : undefined;
   if (metrics) app.addHook('onClose', () => metrics.close());
+  // Added last, so run last on close: the spans of requests still being answered are exported too.
+  if (tracing) app.addHook('onClose', () => tracing.shutdown());
   await app.listen({ host: config.host, port: config.port });
   for (const l of startupLines(config, app.mcp.policy, [...app.mcp.gate.tools.keys()], app.mcp.endpoints)) log(l);
   log(`[OK] Metrics: ${metrics ? `http://${metrics.address}/metrics` : 'off (MCP_METRICS_PORT=off)'}`);

@@ -1,5 +1,6 @@
 // The one file that uses the MCP SDK's server API (server, transports, schema conversion): the
 // rest of the app sees the gate's decisions and plain tool definitions.
+import { inSpan, type Tracer } from '@stack/telemetry';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import {
@@ -27,6 +28,8 @@ export interface ServerFactoryDeps {
   server?: string;
   /** A gateway server's resources and prompts (the built-in server has none). */
   items?: GatewayItems;
+  /** With tracing on: each tools/call runs in an `mcp.tool` span. */
+  tracer?: Tracer | undefined;
 }
 
 /** What a gateway server passes on from its upstream besides tools, under the stack file's rules. */
@@ -46,6 +49,9 @@ export interface SessionInfo {
 }
 
 const SERVER_INFO = { name: 'mcp-oauth-stack-db', title: 'Database tools (protected)' };
+
+/** The `mcp.tool` span's attributes: the tool (a name the gate found in the catalogue) and the gateway server. */
+const toolAttributes = (tool: string, server: string | undefined) => ({ 'mcp.tool.name': tool, ...(server ? { 'mcp.server': server } : {}) });
 
 /** A tool failure whose message is meant for the caller (an upstream's refusal, in our words); anything else stays generic. */
 export class ToolFailure extends Error {
@@ -158,7 +164,7 @@ export function createServerFactory(deps: ServerFactoryDeps): (sessions: Session
       if (!call || !('tool' in call)) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error');
       const { def } = call.tool;
       try {
-        const result: CallToolResult | InputRequiredResult = await def.handler(call.args, { identity: s.identity, requestId: call.requestId });
+        const result: CallToolResult | InputRequiredResult = await inSpan(deps.tracer, 'mcp.tool', deps.tracer && toolAttributes(def.name, deps.server), () => def.handler(call.args, { identity: s.identity, requestId: call.requestId }));
         // On 2026-07-28 a tool may ask the client for input (sampling, elicitation) instead of
         // answering; that goes out as it is, and the SDK checks the client declared the capability.
         return isInputRequiredResult(result) ? result : server.projectCallToolResult(result, undefined);

@@ -1,4 +1,5 @@
-import { FailureAggregator, type AuditLog, type AuditSink } from '@stack/audit';
+import { FailureAggregator, withTraceId, type AuditLog, type AuditSink } from '@stack/audit';
+import { activeTraceId, appTracer, type Tracer, type TracerProvider } from '@stack/telemetry';
 import { openMcpDb, type McpDb } from '@stack/db';
 import { loadKeks } from '@stack/crypto';
 import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, stackRoleScopes, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
@@ -51,6 +52,8 @@ export interface BuildDeps {
   environment?: Readonly<Record<string, string | undefined>>;
   /** Where accepted DPoP proofs' `jti`s are kept; defaults to Redis when configured, else a bounded in-process store. */
   dpopReplay?: JtiStore;
+  /** A started tracing SDK's provider (main.ts, when an OTLP endpoint is set); without it no span is made. */
+  tracing?: { tracerProvider: TracerProvider };
 }
 
 /**
@@ -81,6 +84,8 @@ export interface Runtime {
   sharedStore: SharedRedis | undefined;
   /** Prometheus metrics (main.ts serves them on the metrics listener over HTTP). */
   metrics: McpMetrics;
+  /** The tracer of the app's own spans (authenticate, policy, rate limit, tool, upstream); undefined when tracing is off. */
+  tracer: Tracer | undefined;
   /** Starts background work (revocation polling), after waiting briefly for Redis when it is configured. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -164,7 +169,9 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
       throw err;
     }
   }
-  const sink: AuditSink = deps.audit ?? ownAudit!;
+  const tracer = deps.tracing ? appTracer(deps.tracing.tracerProvider, 'mcp-server') : undefined;
+  // With tracing on, each line names its request's trace (trace_id).
+  const sink: AuditSink = tracer ? withTraceId(deps.audit ?? ownAudit!, activeTraceId) : deps.audit ?? ownAudit!;
   // Requests without valid credentials: the first few per address and interval in full, then counted.
   const failures = new FailureAggregator({ sink, intervalMs: config.audit.failureIntervalMs });
   // Closed before the database (closers run in reverse): summaries written, the chain's head anchored.
@@ -265,9 +272,10 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     },
     audit,
     gate,
-    newServer: createServerFactory({ tools: prepared, visibleTools: (identity) => visibleTools(gate, identity), audit, version: VERSION, listTtlMs: LIST_TTL_MS }),
+    newServer: createServerFactory({ tools: prepared, visibleTools: (identity) => visibleTools(gate, identity), audit, version: VERSION, listTtlMs: LIST_TTL_MS, tracer }),
     sharedStore: redis,
     metrics,
+    tracer,
     async start() {
       // Requests before Redis answers get 503 (fail closed); a short wait spares the first ones.
       if (redis) await redis.waitUntilReady(2_000);

@@ -6,3 +6,4 @@ export { memoryAnchorStore, type AuditAnchor, type AuditAnchorStore } from './an
 export { AuditChainError, AuditLog, type AuditLogOptions, type AuditSink, type BrokenChainPolicy } from './audit-log.ts';
 export { findAuditSets, verifyAuditPath, verifyAuditSet, type AuditFileSet, type AuditProblem, type AuditProblemKind, type AuditSetReport, type VerifyOptions } from './verify.ts';
 export { FailureAggregator, type FailureAggregatorOptions } from './failure-aggregator.ts';
+export { withTraceId } from './trace-id.ts';

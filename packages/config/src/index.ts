@@ -87,3 +87,4 @@ export const key256 = z
 export { trustProxy, trustProxyOption } from './trust-proxy.ts';
 export { auditSettings, auditChainConfig } from './audit-settings.ts';
 export { metricsHost, metricsListen, metricsPort, metricsWarning } from './metrics-settings.ts';
+export { tracingSettings, tracingConfig, type TracingConfig, type OtlpProtocol } from './tracing-settings.ts';

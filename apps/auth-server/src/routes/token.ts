@@ -6,6 +6,7 @@ import { grants } from '../grants/index.ts';
 import { pickParams, type Grant } from '../grants/grant.ts';
 import type { TokenResponse } from '../services/token-response.ts';
 import { tokenRequestProof } from '../services/dpop.ts';
+import { inSpan } from '@stack/telemetry';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -54,9 +55,11 @@ async function grant(request: FastifyRequest, reply: FastifyReply): Promise<Toke
   const g = request.grant!;
   const { ctx } = request.server;
   const client = request.oauthClient!.client;
-  const response = await g.handler({
+  const run = () => g.handler({
     ctx, client, params: pickParams(request.form!, g.parameters), address: request.ip, dpop: request.dpopProof ?? undefined,
   });
+  // The grant type is one of the registered grants' (checkGrantType), so the attribute stays bounded.
+  const response = await (ctx.tracer ? inSpan(ctx.tracer, 'auth.grant', { 'oauth.grant_type': g.grantType }, run) : run());
   ctx.metrics.tokenIssued(g.grantType, client, response.token_type);
   // RFC 9449 §8: a fresh nonce with every success, so the client's next proof needs no extra round.
   if (ctx.dpop.nonces) reply.header('dpop-nonce', ctx.dpop.nonces.current());

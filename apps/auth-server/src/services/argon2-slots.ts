@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { temporarilyUnavailable } from '@stack/oauth';
+import { inSpan, type Tracer } from '@stack/telemetry';
 
 // argon2 runs on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise). Without a
 // bound, a burst of logins occupies every pool thread and every core: DNS lookups (CIMD fetches) and
@@ -29,7 +30,8 @@ export interface Argon2Slots {
   state(): { max: number; maxWaiting: number; running: number; waiting: number };
 }
 
-export function createArgon2Slots(): Argon2Slots {
+/** With `tracer`, each operation runs in an `auth.argon2` span once it has its slot (the wait is the caller's span's). */
+export function createArgon2Slots(tracer?: Tracer): Argon2Slots {
   let running = 0;
   const waiting: (() => void)[] = [];
   return {
@@ -39,7 +41,7 @@ export function createArgon2Slots(): Argon2Slots {
         await new Promise<void>((resolve) => waiting.push(resolve));
       } else running++;
       try {
-        return await work();
+        return await (tracer ? inSpan(tracer, 'auth.argon2', undefined, work) : work());
       } finally {
         // The slot passes straight to the next waiter, so `running` only drops when nobody waits.
         const next = waiting.shift();

@@ -8,6 +8,7 @@ import type { AuthConfig } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { verifyClientSecret } from './client-secrets.ts';
 import { findClient, type ClientRecord } from './clients.ts';
+import { inSpan } from '@stack/telemetry';
 
 export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
@@ -126,7 +127,17 @@ async function verifyAssertion(ctx: AppContext, client: ClientRecord, assertion:
  * §2.3.1). The method used must be the one the client registered; failures are 401 invalid_client
  * (the error handler adds `WWW-Authenticate: Basic`) and are audited.
  */
-export async function authenticateClient(ctx: AppContext, request: FastifyRequest, params: Record<string, string>): Promise<AuthenticatedClient> {
+export function authenticateClient(ctx: AppContext, request: FastifyRequest, params: Record<string, string>): Promise<AuthenticatedClient> {
+  if (!ctx.tracer) return authenticate(ctx, request, params);
+  return inSpan(ctx.tracer, 'auth.client_authentication', undefined, async (span) => {
+    const authenticated = await authenticate(ctx, request, params);
+    // The method (a fixed set), never the client's id or credential.
+    span?.setAttribute('oauth.client_auth_method', authenticated.method);
+    return authenticated;
+  });
+}
+
+async function authenticate(ctx: AppContext, request: FastifyRequest, params: Record<string, string>): Promise<AuthenticatedClient> {
   const addressKey = addressLimitKey(request.ip);
   await reserveAttempt(ctx, addressKey);
   let presented: Presented | undefined;

@@ -32,6 +32,7 @@ export function gatewayEndpoints(config: McpConfig, runtime: Runtime, environmen
         origin,
         authenticatorFor: runtime.authenticatorFor,
         audit: runtime.audit,
+        tracer: runtime.tracer,
         limits: runtime.gate.limits,
         lookup: { secret: (name) => secrets().get(name), env: (name) => environment[name] },
         version: VERSION,

@@ -14,6 +14,8 @@ import { resourceMetadataUrl } from '../routes/metadata.ts';
 import { createHttpUpstream } from '../upstream/http-upstream.ts';
 import { createStdioUpstream } from '../upstream/stdio-upstream.ts';
 import { INVALID_PARAMS, type ListItem, type Upstream } from '../upstream/types.ts';
+import { tracedUpstream } from '../upstream/traced-upstream.ts';
+import { traceHeaders, type Tracer } from '@stack/telemetry';
 
 export interface GatewayDeps {
   /** The MCP app's public origin: a server's resource URL is this followed by its path. */
@@ -26,6 +28,8 @@ export interface GatewayDeps {
   version: string;
   listTtlMs: number;
   onerror: (err: Error) => void;
+  /** With tracing on: upstream calls get spans and HTTP upstreams the traceparent. */
+  tracer?: Tracer | undefined;
 }
 
 export interface GatewayEndpoint extends Endpoint {
@@ -44,11 +48,16 @@ export interface GatewayEndpoint extends Endpoint {
 const asToolRule = (r: Rule): ToolRule => Object.freeze({ roles: r.roles, scopes: r.scopes, ratePerMinute: r.ratePerMinute });
 const identityKey = (identity: { kind: string; subject: string }) => `${identity.kind}:${identity.subject}`;
 
-function connect(server: ServerConfig, lookup: GatewayDeps['lookup']): Upstream {
+function connect(server: ServerConfig, lookup: GatewayDeps['lookup'], tracer: Tracer | undefined): Upstream {
+  const upstream = connectUntraced(server, lookup, tracer !== undefined);
+  return tracer && server.upstream.kind !== 'builtin' ? tracedUpstream(upstream, tracer, server.name, server.upstream.kind) : upstream;
+}
+
+function connectUntraced(server: ServerConfig, lookup: GatewayDeps['lookup'], propagate: boolean): Upstream {
   const resolveAll = (m: Readonly<Record<string, string>>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, resolveRefs(v, lookup)]));
   const limits = { name: server.name, timeoutMs: server.timeoutSeconds * 1000, maxResponseBytes: server.maxResponseBytes };
   const u = server.upstream;
-  if (u.kind === 'http') return createHttpUpstream({ ...limits, url: u.url, headers: resolveAll(u.headers) });
+  if (u.kind === 'http') return createHttpUpstream({ ...limits, url: u.url, headers: resolveAll(u.headers), ...(propagate ? { traceHeaders } : {}) });
   if (u.kind === 'stdio') {
     return createStdioUpstream({
       ...limits, command: u.command, args: [...u.args], env: resolveAll(u.env),
@@ -73,7 +82,7 @@ function connect(server: ServerConfig, lookup: GatewayDeps['lookup']): Upstream 
 export function createGatewayEndpoint(initial: ServerConfig, deps: GatewayDeps): GatewayEndpoint {
   let server = initial;
   const resourceUrl = `${deps.origin}${server.path}`;
-  const upstream = connect(server, deps.lookup);
+  const upstream = connect(server, deps.lookup, deps.tracer);
   const withItemScopes = (policy: Policy): Policy => {
     // Every scope the server's rules name (ServerConfig.scopesSupported: tools, resources, prompts
     // and their defaults), whether or not the upstream lists the tool yet: the metadata and
@@ -155,6 +164,7 @@ export function createGatewayEndpoint(initial: ServerConfig, deps: GatewayDeps):
     audit: deps.audit,
     version: deps.version,
     listTtlMs: deps.listTtlMs,
+    tracer: deps.tracer,
     serverInfo: { name: `mcp-oauth-stack-${server.name}`, title: `${server.name} (protected)` },
     server: server.name,
     items: {

@@ -4,6 +4,7 @@ import { OAuthError } from '@stack/oauth';
 import { StoreUnavailableError } from '@stack/redis';
 import type { Credentials } from '../pipeline/authenticate.ts';
 import { endpointOf } from '../endpoint.ts';
+import { inSpan } from '@stack/telemetry';
 
 function credentials(request: FastifyRequest): Credentials {
   const apiKey = request.headers['x-api-key'];
@@ -19,8 +20,30 @@ function credentials(request: FastifyRequest): Credentials {
   };
 }
 
+/**
+ * How the caller presented itself, for the `mcp.authenticate` span: the scheme or header only,
+ * never a credential.
+ */
+function presentedMethod(request: FastifyRequest): string {
+  const authorization = request.headers.authorization;
+  if (authorization !== undefined) return /^dpop /i.test(authorization) ? 'dpop' : /^bearer /i.test(authorization) ? 'bearer' : 'other';
+  if (request.headers['x-api-key'] !== undefined) return 'api_key';
+  return (request.raw.socket as Partial<TLSSocket>).encrypted === true ? 'certificate' : 'none';
+}
+
 /** Pipeline step 1: who is calling. Sets request.identity or answers 401 (audited as AUTH_FAILED). */
-export async function authenticateRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export function authenticateRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const { tracer } = request.server.mcp;
+  if (!tracer) return authenticate(request, reply);
+  return inSpan(tracer, 'mcp.authenticate', { 'mcp.auth.presented': presentedMethod(request) }, async (span) => {
+    await authenticate(request, reply);
+    // What the credential turned out to be: a user's access token (DPoP-bound or not), an API key, a certificate.
+    const identity = request.identity!;
+    span?.setAttribute('mcp.auth.kind', identity.binding ? `${identity.kind}+dpop` : identity.kind);
+  });
+}
+
+async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const { audit } = request.server.mcp;
   // Each protected server accepts only tokens issued for it (RFC 8707 audience).
   const { authenticator } = endpointOf(request) ?? request.server.mcp;

@@ -13,7 +13,7 @@ export async function gateRequest(request: FastifyRequest, reply: FastifyReply):
   const endpoint = endpointOf(request);
   await endpoint?.refresh?.(identity);
   const gate = endpoint?.gate ?? request.server.mcp.gate;
-  const result = await gateMessage(request.body, { identity, requestId: request.id, address: request.ip, transport: 'http' }, gate, headers);
+  const result = await gateMessage(request.body, { identity, requestId: request.id, address: request.ip, transport: 'http', tracer: request.server.mcp.tracer }, gate, headers);
   if (result.kind === 'respond') {
     reply.header('cache-control', 'no-store');
     return reply.status(result.status).type('application/json').send(result.message);

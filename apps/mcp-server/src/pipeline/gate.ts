@@ -4,6 +4,7 @@ import { isJsonContentType, parseJSONRPCMessage, type JSONRPCMessage, type JSONR
 import { OAuthError, insufficientScope } from '@stack/oauth';
 import { StoreUnavailableError } from '@stack/redis';
 import type { Identity } from '@stack/mcp-auth';
+import { inSpan, type Span, type Tracer } from '@stack/telemetry';
 import type { ToolDefinition } from '../tools/types.ts';
 import type { Policy, ToolRule } from '../policy.ts';
 import type { RateLimits } from './rate-limit.ts';
@@ -53,6 +54,8 @@ export interface CallMeta {
   requestId: string;
   address?: string | undefined;
   transport: 'http' | 'stdio';
+  /** With tracing on: the gate runs in an `mcp.policy` span, the rate limit check in `mcp.rate_limit`. */
+  tracer?: Tracer | undefined;
 }
 
 /** A tools/call the gate let through: the tool and its arguments as the gate parsed them. */
@@ -172,9 +175,26 @@ export function visibleTools(ctx: GateContext, identity: Identity): PreparedTool
  * stdio turns those into JSON-RPC errors. On HTTP, `headers` are the request's MCP headers: the
  * message's protocol revision is decided from them and the body (pipeline/protocol-era.ts).
  */
-export async function gateMessage(body: unknown, meta: CallMeta, ctx: GateContext, headers?: McpHeaders): Promise<GateResult> {
-  const audit: AuditFn = (decision, reason, extra = {}) =>
+export function gateMessage(body: unknown, meta: CallMeta, ctx: GateContext, headers?: McpHeaders): Promise<GateResult> {
+  if (!meta.tracer) return gate(body, meta, ctx, headers, undefined);
+  return inSpan(meta.tracer, 'mcp.policy', ctx.server ? { 'mcp.server': ctx.server } : undefined, (span) => gate(body, meta, ctx, headers, span));
+}
+
+// The MCP methods a span may name; anything else a caller sends is 'other' (span attributes stay bounded).
+const TRACED_METHODS = new Set(['initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'resources/templates/list', 'resources/read', 'prompts/list', 'prompts/get', 'server/discover']);
+
+/** What the policy span records of a decision: the decision, the method and a tool the catalogue knows; never arguments. */
+function recordDecision(span: Span, ctx: GateContext, decision: string, extra: Parameters<AuditFn>[2]): void {
+  span.setAttribute('mcp.decision', decision);
+  if (extra?.method) span.setAttribute('rpc.method', TRACED_METHODS.has(extra.method) ? extra.method : 'other');
+  if (extra?.tool && ctx.tools.has(extra.tool)) span.setAttribute('mcp.tool.name', extra.tool);
+}
+
+async function gate(body: unknown, meta: CallMeta, ctx: GateContext, headers: McpHeaders | undefined, span: Span | undefined): Promise<GateResult> {
+  const audit: AuditFn = (decision, reason, extra = {}) => {
+    if (span) recordDecision(span, ctx, decision, extra);
     ctx.audit.record({ decision, reason, requestId: meta.requestId, identity: meta.identity, address: meta.address, transport: meta.transport, server: ctx.server, ...extra });
+  };
 
   // Streamable HTTP carries JSON only (both revisions); a text body that parsed as a string is not one.
   if (headers && !isJsonContentType(headers.contentType ?? null)) {
@@ -261,7 +281,8 @@ type AuditFn = (
 /** Counts the request against the caller's limits; a refusal is audited and thrown (429, or 503 without the store). */
 async function countRequest(ctx: GateContext, meta: CallMeta, item: { name: string; perMinute: number | undefined } | undefined, audit: AuditFn, what: Parameters<AuditFn>[2]): Promise<void> {
   try {
-    await ctx.limits.check(`${meta.identity.kind}:${meta.identity.subject}`, item);
+    const key = `${meta.identity.kind}:${meta.identity.subject}`;
+    await (meta.tracer ? inSpan(meta.tracer, 'mcp.rate_limit', undefined, () => ctx.limits.check(key, item)) : ctx.limits.check(key, item));
   } catch (err) {
     if (err instanceof OAuthError && err.code === 'rate_limited') audit('RATE_LIMITED', `rate limit exceeded, retry after ${err.retryAfter ?? 60} s`, what);
     // The shared counter store (Redis) did not answer: refused (503), never allowed uncounted.

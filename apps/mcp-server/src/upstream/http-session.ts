@@ -24,6 +24,8 @@ export interface HttpSessionOptions {
   maxResponseBytes: number;
   /** Keep-alive agent shared by every session of the upstream (bounded sockets). */
   agent: http.Agent;
+  /** With tracing on: the active span's W3C trace context headers (traceparent), added to each request. */
+  traceHeaders?: (() => Record<string, string>) | undefined;
 }
 
 export interface HttpSession extends Link {
@@ -104,6 +106,7 @@ export async function openHttpSession(o: HttpSessionOptions, timeoutMs: number, 
   const pending = new Map<number, Settle>();
 
   const headersFor = (length: number): http.OutgoingHttpHeaders => ({
+    ...o.traceHeaders?.(),
     ...o.headers,
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',

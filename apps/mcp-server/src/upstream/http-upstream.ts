@@ -13,6 +13,12 @@ export interface HttpUpstreamOptions extends UpstreamLimits {
    * security considerations: no token passthrough).
    */
   headers?: Record<string, string>;
+  /**
+   * With tracing on: the W3C trace context (traceparent) of the active span, sent with each
+   * request so the upstream's spans join the caller's trace. Only the propagator's headers: the
+   * caller's credential is no more forwarded with tracing than without.
+   */
+  traceHeaders?: (() => Record<string, string>) | undefined;
 }
 
 /** Headers the transport owns; a configured one would break the session or the framing. */
@@ -75,7 +81,7 @@ export function createHttpUpstream(opts: HttpUpstreamOptions): Upstream {
   };
 
   function open(): Promise<HttpSession | { error: string }> {
-    const s = openHttpSession({ url, headers, name, maxResponseBytes, agent }, timeoutMs).then((l) => {
+    const s = openHttpSession({ url, headers, name, maxResponseBytes, agent, traceHeaders: opts.traceHeaders }, timeoutMs).then((l) => {
       if ('error' in l) {
         fault(l.error);
         if (session === s) session = undefined;
