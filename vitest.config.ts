@@ -55,6 +55,8 @@ const E2E = [
   'apps/mcp-server/test/tools*.test.ts',
   'test/mcp-sdk-oauth.test.ts',
   'test/registration-approval-sdk.test.ts',
+  // A scheduled signing-key rotation under live MCP traffic (both servers listening, real time).
+  'test/key-rotation-live.test.ts',
   'test/clients/**/*.test.ts',
   'test/conformance.test.ts',
   'test/deploy/compose.test.ts',

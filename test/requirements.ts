@@ -356,6 +356,7 @@ export const requirements: Record<string, Requirement> = {
   'OTEL-4': { level: 'MUST', source: 'project: issue "Operate it" tracing', text: 'without an OTLP endpoint (or with OTEL_SDK_DISABLED=true) no SDK is started: nothing is exported and audit lines have no trace_id' },
   'OTEL-5': { level: 'MUST', source: 'https://www.w3.org/TR/trace-context/', text: 'a gateway call to an HTTP upstream runs in an mcp.upstream span and carries its W3C traceparent, never the caller\'s credential nor baggage; stdio upstream calls get the span too' },
   'OTEL-6': { level: 'MUST', source: 'project: issue "Operate it" tracing', text: 'the OTel settings are validated at start: an endpoint that is not an http(s) URL or an unsupported OTLP protocol stops the start with the setting named' },
+  'KEYROT-5': { level: 'MUST', source: 'project: issue Operate it, key rotation', text: 'a scheduled key rotation with live MCP traffic refuses no valid token: tokens issued before, during and after it are all accepted by the MCP server, which picks up the new key' },
   // --- Codebase health ---
   // --- Admin console (/admin) ---
   'ADMIN-1': { level: 'MUST', source: 'project: admin console', text: 'every /admin page needs a live session (sessions.ts liveSession): without one the browser goes to login?next=<the admin page> and comes back to it after signing in' },
