@@ -355,7 +355,7 @@ export const requirements: Record<string, Requirement> = {
   'OTEL-2': { level: 'MUST', source: 'project: issue "Operate it" tracing', text: 'with tracing on, the audit line of a traced request carries the trace id as trace_id (both apps), and the audit chain still verifies' },
   'OTEL-3': { level: 'MUST', source: 'project: issue "Operate it" tracing', text: 'the authorization server traces token requests: client authentication and the grant as spans of the request; span attributes hold no token, secret, client credential, email or query string' },
   'OTEL-4': { level: 'MUST', source: 'project: issue "Operate it" tracing', text: 'without an OTLP endpoint (or with OTEL_SDK_DISABLED=true) no SDK is started: nothing is exported and audit lines have no trace_id' },
-  'OTEL-5': { level: 'MUST', source: 'https://www.w3.org/TR/trace-context/', text: 'a gateway call to an HTTP upstream runs in an mcp.upstream span and carries its W3C traceparent, never the caller\'s credential nor baggage; stdio upstream calls get the span too' },
+  'OTEL-5': { level: 'MUST', source: 'https://www.w3.org/TR/trace-context/', text: 'a gateway call to an HTTP upstream runs in an mcp.upstream span and carries its W3C traceparent, never the caller\'s credential nor baggage; stdio upstream calls get the span too; a caller\'s own traceparent is not continued (each request starts its own trace, so no caller chooses the trace id of its audit lines)' },
   'OTEL-6': { level: 'MUST', source: 'project: issue "Operate it" tracing', text: 'the OTel settings are validated at start: an endpoint that is not an http(s) URL or an unsupported OTLP protocol stops the start with the setting named' },
   // --- Codebase health ---
   // --- Admin console (/admin) ---

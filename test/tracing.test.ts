@@ -92,7 +92,11 @@ async function startStack(otel: Record<string, string>): Promise<Stack> {
   return { auth, mcp, authDir, mcpDir, kek, mcpUrl, clientId: client.client_id, secret: client.client_secret };
 }
 
-/** A client_credentials token for the MCP server, then one tools/call with it. */
+// A trace context the caller sends with its call: not continued, the request starts its own trace.
+const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const CALLER_TRACEPARENT = `00-${CALLER_TRACE}-00f067aa0ba902b7-01`;
+
+/** A client_credentials token for the MCP server, then one tools/call with it (sending a traceparent of its own). */
 async function tokenAndCall(s: Stack): Promise<void> {
   const token = await fetch(`${s.auth.base}/token`, {
     method: 'POST',
@@ -103,7 +107,7 @@ async function tokenAndCall(s: Stack): Promise<void> {
   const { access_token: accessToken } = await token.json() as { access_token: string };
   const call = await fetch(s.mcpUrl, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${accessToken}` },
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${accessToken}`, traceparent: CALLER_TRACEPARENT },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'query', arguments: { sql: 'SELECT count(*) AS n FROM users' } } }),
   });
   expect(call.status).toBe(200);
@@ -132,7 +136,7 @@ describe('OpenTelemetry traces (OTLP endpoint set)', () => {
   const mcpSpans = () => receiver.spans.filter((r) => r.service === 'mcp-oauth-mcp-server').map((r) => r.span);
   const authSpans = () => receiver.spans.filter((r) => r.service === 'mcp-oauth-auth-server').map((r) => r.span);
 
-  it('[OTEL-1] a tools/call is one trace: request span, then authenticate, policy (rate limit inside) and tool spans', async () => {
+  it('[OTEL-1] [OTEL-5] a tools/call is one trace of its own (the caller\'s traceparent not continued): request span, then authenticate, policy (rate limit inside) and tool spans', async () => {
     const tool = await waitFor(() => mcpSpans().find((s) => s.name === 'mcp.tool'), 'mcp.tool span');
     expect(attr(tool, 'mcp.tool.name')).toBe('query');
     const trace = mcpSpans().filter((s) => s.traceId === tool.traceId);
@@ -144,6 +148,9 @@ describe('OpenTelemetry traces (OTLP endpoint set)', () => {
     };
     const root = trace.filter((s) => !s.parentSpanId || !byId.has(s.parentSpanId));
     expect(root.map((s) => s.name)).toEqual(['request']);
+    expect(root[0]!.parentSpanId ?? '').toBe('');
+    expect(tool.traceId).not.toBe(CALLER_TRACE);
+    expect(JSON.stringify(receiver.spans)).not.toContain(CALLER_TRACE);
     expect(attr(root[0]!, 'http.route')).toBe('/mcp');
     const ancestors = (s: OtlpSpan) => {
       const names: string[] = [];

@@ -5,7 +5,8 @@ import type { TracerProvider } from '@opentelemetry/api';
 /**
  * The request span of every Fastify route, from the official @fastify/otel plugin registered as
  * a plugin (the apps are ESM: instrumentation that patches `require` would need loader hooks,
- * and this needs none). It continues a caller's W3C traceparent. Its `url.path` is the request's
+ * and this needs none). It would continue a caller's traceparent, but the SDK's propagator takes
+ * none (sdk.ts): each request starts its own trace. Its `url.path` is the request's
  * path without the query string (which carries codes, state and tokens on OAuth routes).
  * preHandler hooks get spans of their own: they run after the body is read, outside the request's
  * context, and the plugin's hook span is what puts them (and the apps' spans inside them, such as

@@ -1,5 +1,5 @@
 import { NodeSDK, core, resources } from '@opentelemetry/sdk-node';
-import { trace, type TracerProvider } from '@opentelemetry/api';
+import { trace, type Context, type TextMapPropagator, type TextMapSetter, type TracerProvider } from '@opentelemetry/api';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { TracingConfig } from '@stack/config';
@@ -12,15 +12,32 @@ export interface StartedTracing {
 }
 
 /**
- * W3C trace context only (traceparent, tracestate). Not baggage: a caller's `baggage` header
- * would be extracted with the request and sent on to every upstream.
+ * W3C trace context (traceparent, tracestate), sent and never taken. Sent to upstreams, so their
+ * spans join our trace. Not taken from callers: the apps face the internet, and a caller's
+ * traceparent would choose the trace id written into our audit lines (one caller's lines could
+ * claim another request's trace) and, through a parent-based sampler, whether the request is
+ * traced at all; every request starts a trace of its own here. Not baggage either: whatever a
+ * caller put there would travel on to every upstream.
  */
-export const tracePropagator = () => new core.W3CTraceContextPropagator();
+class SendOnlyTraceContext implements TextMapPropagator {
+  private readonly w3c = new core.W3CTraceContextPropagator();
+  inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
+    this.w3c.inject(ctx, carrier, setter);
+  }
+  extract(ctx: Context): Context {
+    return ctx;
+  }
+  fields(): string[] {
+    return this.w3c.fields();
+  }
+}
+
+export const tracePropagator = (): TextMapPropagator => new SendOnlyTraceContext();
 
 /**
  * Starts the OpenTelemetry SDK for traces only: the OTLP exporter of the configured protocol
- * (which reads OTEL_EXPORTER_OTLP_*ENDPOINT and *_HEADERS itself), W3C trace context only (no
- * baggage: a caller's baggage header would otherwise be carried to upstreams), no metrics or log
+ * (which reads OTEL_EXPORTER_OTLP_*ENDPOINT and *_HEADERS itself), W3C trace context sent to
+ * upstreams but not taken from callers (tracePropagator), no metrics or log
  * exporters (metrics are Prometheus, /metrics), and no auto-instrumentation: the apps are ESM, and
  * patching their imports would need loader hooks; the Fastify plugin and the apps' own spans
  * cover the request path. Called from main.ts only, never from buildApp.
