@@ -23,7 +23,7 @@ function generateConfigs(): string[] {
 describe('drizzle migrations', () => {
   it('are in step with the schemas: generating with each db:generate config finds nothing to add', async () => {
     const configs = generateConfigs();
-    expect(configs).toEqual(['drizzle.auth-sqlite.config.ts', 'drizzle.auth-pg.config.ts', 'drizzle.mcp-sqlite.config.ts']);
+    expect(configs).toEqual(['drizzle.auth-sqlite.config.ts', 'drizzle.auth-pg.config.ts', 'drizzle.mcp-sqlite.config.ts', 'drizzle.mcp-pg.config.ts']);
     // drizzle-kit writes whatever it finds into `out`: it generates into a copy, so a schema change
     // without its migration fails here instead of leaving a new file in drizzle/.
     const tmp = mkdtempSync(join(tmpdir(), 'migrations-'));

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openAuthDb, openMcpDb, authSchema } from '@stack/db';
+import { openAuthDb, openMcpDb, authSchema, sqliteAuditAnchors } from '@stack/db';
 import { loadMcpConfig } from '../apps/mcp-server/src/config.ts';
 import { openMcpAuditLog } from '../apps/mcp-server/src/pipeline/audit-log.ts';
 
@@ -44,7 +44,7 @@ describe('README operator commands', () => {
     db.$client.close();
     const mcpConfig = loadMcpConfig({ DATA_DIR: dataDir, NODE_ENV: 'development' });
     const mcpDb = openMcpDb(mcpConfig.databasePath);
-    const log = await openMcpAuditLog(mcpConfig, mcpDb, { stream: process.stdout, onError: (err) => { throw err; } });
+    const log = await openMcpAuditLog(mcpConfig, sqliteAuditAnchors(mcpDb), { stream: process.stdout, onError: (err) => { throw err; } });
     log.write({ event: 'tool', decision: 'ALLOWED' });
     log.write({ event: 'tool', decision: 'DENIED' });
     await log.close();

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, type VersionNegotiationOptions } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { openMcpDb } from '@stack/db';
+import { openSqliteMcpStore } from '../../apps/mcp-server/src/store/sqlite.ts';
 import { createApiKeyStore } from '@stack/mcp-auth';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -20,9 +20,9 @@ describe('SDK 2.x client on stdio (tsx apps/mcp-server/src/main.ts --transport s
   let key: string;
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'mcp-stdio-v2-'));
-    const db = openMcpDb(join(dataDir, 'mcp.db'));
-    ({ key } = await createApiKeyStore(db).create({ name: 'desktop', role: 'developer' }));
-    db.$client.close();
+    const db = openSqliteMcpStore(join(dataDir, 'mcp.db'));
+    ({ key } = await createApiKeyStore(db.apiKeys).create({ name: 'desktop', role: 'developer' }));
+    await db.close();
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 

@@ -3,7 +3,7 @@ import formbody from '@fastify/formbody';
 import { FailureAggregator, withTraceId, type AuditSink } from '@stack/audit';
 import { activeTraceId, appTracer, type TracerProvider } from '@stack/telemetry';
 import { trustProxyOption } from '@stack/config';
-import type { RefLookup } from '@stack/stack-config';
+import type { AsyncRefLookup } from '@stack/stack-config';
 import { invalidGrant } from '@stack/oauth';
 import type { AuthConfig } from './config.ts';
 import type { AppContext } from './context.ts';
@@ -72,7 +72,7 @@ export interface BuildOptions {
   /** Where new signing keys' RSA key pairs come from; defaults to generating one (tests reuse a few). */
   keyPair?: KeyPairSource;
   /** Values for the stack file's ${secret:NAME} and ${env:NAME} (identity providers' client secrets); default: none set. */
-  refs?: RefLookup;
+  refs?: AsyncRefLookup;
   /** A started tracing SDK's provider (main.ts, when an OTLP endpoint is set); without it no span is made. */
   tracing?: { tracerProvider: TracerProvider };
 }

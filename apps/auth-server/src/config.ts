@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { auditChainConfig, auditSettings, tracingConfig, tracingSettings, envBool, httpUrl, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, key256, keyPrefix, redisUrl, trustProxy } from '@stack/config';
+import { auditChainConfig, auditSettings, databaseSettings, tracingConfig, tracingSettings, envBool, httpUrl, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, key256, keyPrefix, postgresConfig, redisUrl, sqlIdentifier, trustProxy } from '@stack/config';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -24,11 +24,8 @@ const schema = z
     AUTH_METRICS_PORT: metricsPort(9464),
     DATA_DIR: z.string().min(1).default('./data'),
     AUTH_DATABASE_PATH: z.string().min(1).optional(),
-    DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL').optional(),
-    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier').default('public'),
-    DATABASE_POOL_MAX: positiveInt.max(100).default(10),
-    DATABASE_CONNECT_TIMEOUT_MS: positiveInt.max(60_000).default(5000),
-    DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.max(300_000).default(15_000),
+    ...databaseSettings(),
+    DATABASE_SCHEMA: sqlIdentifier.default('public'),
     KEY_ENCRYPTION_KEY: key256.optional(),
     KEY_ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
     // The stack file's servers are served at this origin: each one's RFC 8707 resource is the origin followed by its path.
@@ -132,13 +129,7 @@ const schema = z
       dataDir,
       databasePath: c.AUTH_DATABASE_PATH === ':memory:' ? ':memory:' : resolve(c.AUTH_DATABASE_PATH ?? join(dataDir, 'auth.db')),
       /** Set when DATABASE_URL is: PostgreSQL holds everything and databasePath is unused. */
-      postgres: c.DATABASE_URL === undefined ? undefined : {
-        url: c.DATABASE_URL,
-        schema: c.DATABASE_SCHEMA,
-        maxConnections: c.DATABASE_POOL_MAX,
-        connectTimeoutMs: c.DATABASE_CONNECT_TIMEOUT_MS,
-        statementTimeoutMs: c.DATABASE_STATEMENT_TIMEOUT_MS,
-      },
+      postgres: postgresConfig(c, c.DATABASE_SCHEMA),
       /** Set when REDIS_URL is: the failed-login, client-auth and registration limits are shared by every instance. */
       redis: c.REDIS_URL ? { url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX } : undefined,
       keyEncryptionKey: c.KEY_ENCRYPTION_KEY,

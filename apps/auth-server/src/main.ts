@@ -4,28 +4,34 @@ import { AuditChainError } from '@stack/audit';
 import { ConfigError } from '@stack/config';
 import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 import { existsSync } from 'node:fs';
-import { openMcpDb } from '@stack/db';
-import type { RefLookup } from '@stack/stack-config';
+import type { AsyncRefLookup } from '@stack/stack-config';
 import { createSecretStore, secretsSettings, type SecretStore } from '@stack/mcp-server/secrets';
+import { openMcpStore } from '@stack/mcp-server/store';
 import { federationRedirectUri } from './services/federation-providers.ts';
 
 /**
  * The stack file's ${env:NAME} (this process's environment) and ${secret:NAME} (the MCP server's
- * encrypted secret store on this host, `npm run admin -- secrets set NAME`, opened on first use):
+ * encrypted secret store, `npm run admin -- secrets set NAME`, opened on first use: the SQLite file
+ * on this host, or with DATABASE_URL its tables in PostgreSQL, schema MCP_DATABASE_SCHEMA):
  * identity providers' client secrets. A host without that store resolves no secret, and the
  * provider's page says which reference is not set.
  */
-function refLookup(env: NodeJS.ProcessEnv): RefLookup {
-  let store: SecretStore | undefined;
+function refLookup(env: NodeJS.ProcessEnv): AsyncRefLookup {
+  let store: Promise<SecretStore | undefined> | undefined;
+  const open = async () => {
+    const settings = secretsSettings(env);
+    if (!settings.postgres && (settings.databasePath === ':memory:' || !existsSync(settings.databasePath))) return undefined;
+    return createSecretStore((await openMcpStore(settings)).secrets, settings.keks());
+  };
   return {
     env: (name) => env[name],
-    secret(name) {
-      if (!store) {
-        const settings = secretsSettings(env);
-        if (settings.databasePath === ':memory:' || !existsSync(settings.databasePath)) return undefined;
-        store = createSecretStore(openMcpDb(settings.databasePath), settings.keks());
-      }
-      return store.get(name);
+    async secret(name) {
+      // Opened again on the next lookup when opening failed (the database was down).
+      const s = await (store ??= open().catch((err: unknown) => {
+        store = undefined;
+        throw err;
+      }));
+      return s?.get(name);
     },
   };
 }

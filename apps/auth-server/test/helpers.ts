@@ -5,7 +5,6 @@ import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { generateKeyPair } from 'jose';
 import { AuditLog, deriveAuditKeys } from '@stack/audit';
 import { buildApp, type BuildOptions } from '../src/app.ts';
@@ -14,6 +13,7 @@ import { openStore, type AuthStore } from '../src/store/index.ts';
 import type { KeyPairSource } from '../src/services/keys.ts';
 
 import { freePort, freePorts } from '../../../test/helpers/ports.ts';
+import { freshSchema, TEST_PG_URL, testPool } from '../../../test/helpers/postgres.ts';
 import { IN_PROCESS, holdPort, routeFetch } from '../../../test/helpers/inject-fetch.ts';
 
 /**
@@ -36,33 +36,16 @@ export { freePort, freePorts };
 
 /** Which engine the auth server's tests run on: TEST_AUTH_DB=postgres, else SQLite. */
 export const TEST_DB: 'sqlite' | 'postgres' = process.env.TEST_AUTH_DB === 'postgres' ? 'postgres' : 'sqlite';
-/** The PostgreSQL database tests create their schemas in (trust auth on 127.0.0.1 in CI). */
-export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** A pool on the test database with bigint columns read as numbers, as the app's drizzle reads them. */
-export function testPool(schema?: string, url = TEST_PG_URL): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 2,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format)) },
-  });
-  pool.on('error', () => {});
-  return pool;
-}
+export { TEST_PG_URL, testPool };
 
 /** A fresh, empty schema in the test database: its settings (DATABASE_URL, DATABASE_SCHEMA) and a drop function. */
 export async function createTestSchema(): Promise<{ env: Record<string, string>; schema: string; drop: () => Promise<void> }> {
-  const schema = `t_${randomBytes(8).toString('hex')}`;
-  const admin = testPool();
-  await admin.query(`create schema ${schema}`);
+  const { schema, drop } = await freshSchema('t');
   return {
     schema,
     // One key per schema: instances sharing a database must share the key-encryption key.
     env: { DATABASE_URL: TEST_PG_URL, DATABASE_SCHEMA: schema, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') },
-    drop: async () => {
-      await admin.query(`drop schema if exists ${schema} cascade`).finally(() => admin.end());
-    },
+    drop,
   };
 }
 

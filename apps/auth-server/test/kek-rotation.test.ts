@@ -4,10 +4,11 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CliIo } from '@stack/cli';
 import { makeKek } from '@stack/crypto';
-import { openMcpDb } from '@stack/db';
 import { describeStartupError } from '@stack/fastify-kit';
 import { dispatch } from '../../../scripts/admin.ts';
+import { secretsSettings } from '../../mcp-server/src/secrets/keks.ts';
 import { createSecretStore } from '../../mcp-server/src/secrets/store.ts';
+import { openMcpStore } from '../../mcp-server/src/store/index.ts';
 import { SigningKeyUnreadableError } from '../src/services/keys.ts';
 import { openTotpSecret, sealTotpSecret } from '../src/services/totp.ts';
 import { startAuthServer, type TestAuthServer } from './helpers.ts';
@@ -41,28 +42,30 @@ describe('key-encryption-key rotation of the whole stack', () => {
     totpUser = user.id;
     await s.app.ctx.store.mfa.startTotp({ userId: user.id, secretEnvelope: sealTotpSecret(s.app.ctx, user.id, 'JBSWY3DPEHPK3PXP'), createdAt: Date.now(), confirmedAt: null, lastStep: null });
     mcpDb = join(s.dataDir, 'mcp.db');
-    const db = openMcpDb(mcpDb);
-    createSecretStore(db, [makeKek(oldKek)]).set('warehouse', 's3cr3t');
-    db.$client.close();
+    await withSecrets(oldKek, (store) => store.set('warehouse', 's3cr3t'));
   });
   afterEach(async () => { await s.close(); });
+
+  /** Where the MCP secrets are: mcp.db, or with PostgreSQL the MCP tables in the server's own test schema. */
+  const mcpWhere = (): Record<string, string> => (s.config.postgres ? { MCP_DATABASE_SCHEMA: s.config.postgres.schema } : { MCP_DATABASE_PATH: mcpDb });
+  async function withSecrets<T>(kek: Buffer, fn: (store: ReturnType<typeof createSecretStore>) => Promise<T>): Promise<T> {
+    const db = await openMcpStore(secretsSettings({ ...s.dbEnv, DATA_DIR: s.dataDir, ...mcpWhere() }));
+    try {
+      return await fn(createSecretStore(db.secrets, [makeKek(kek)]));
+    } finally {
+      await db.close();
+    }
+  }
 
   /** The same database with another key-encryption key set: a restarted server. */
   const restart = (kek: Buffer, previous?: Buffer) => startAuthServer({
     ...s.dbEnv, DATA_DIR: s.dataDir, KEY_ENCRYPTION_KEY: b64(kek), ...(previous ? { KEY_ENCRYPTION_KEY_PREVIOUS: b64(previous) } : {}),
   });
-  const readSecret = (kek: Buffer) => {
-    const db = openMcpDb(mcpDb);
-    try {
-      return createSecretStore(db, [makeKek(kek)]).get('warehouse');
-    } finally {
-      db.$client.close();
-    }
-  };
+  const readSecret = (kek: Buffer) => withSecrets(kek, (store) => store.get('warehouse'));
 
   for (const command of [['keys', 'rotate-kek'], ['secrets', 'rotate-kek']]) {
     it(`[HARD-KEK-ROTATE-ALL] ${command.join(' ')} re-wraps signing keys and MCP secrets; the server then starts without the previous key`, async () => {
-      const env = { ...s.dbEnv, DATA_DIR: s.dataDir, MCP_DATABASE_PATH: mcpDb, KEY_ENCRYPTION_KEY: b64(newKek), KEY_ENCRYPTION_KEY_PREVIOUS: b64(oldKek) };
+      const env = { ...s.dbEnv, DATA_DIR: s.dataDir, ...mcpWhere(), KEY_ENCRYPTION_KEY: b64(newKek), KEY_ENCRYPTION_KEY_PREVIOUS: b64(oldKek) };
       const r = await admin(env, command);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -75,7 +78,7 @@ describe('key-encryption-key rotation of the whole stack', () => {
       const client = await addClient(after);
       const token = await login(after, client, await addUser(after));
       expect(typeof token.access_token).toBe('string');
-      expect(readSecret(newKek)).toBe('s3cr3t');
+      expect(await readSecret(newKek)).toBe('s3cr3t');
       const envelopes = await s.sql<{ env: string }>('select cast(private_key_envelope as text) as env from signing_keys');
       expect(envelopes.map((e) => JSON.parse(e.env).kek)).toEqual([makeKek(newKek).id, makeKek(newKek).id]);
       expect(r.stdout).toContain('1 authenticator app secret(s) re-wrapped');
@@ -99,12 +102,12 @@ describe('key-encryption-key rotation of the whole stack', () => {
   });
 
   it('[HARD-KEK-ROTATE-ALL] a rotation that cannot open an envelope changes nothing and says which key is missing', async () => {
-    const env = { ...s.dbEnv, DATA_DIR: s.dataDir, MCP_DATABASE_PATH: mcpDb, KEY_ENCRYPTION_KEY: b64(newKek) };
+    const env = { ...s.dbEnv, DATA_DIR: s.dataDir, ...mcpWhere(), KEY_ENCRYPTION_KEY: b64(newKek) };
     const r = await admin(env, ['keys', 'rotate-kek']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^error: signing key \\S+ is wrapped by key-encryption key ${makeKek(oldKek).id}, which is not configured`));
     const envelopes = await s.sql<{ env: string }>('select cast(private_key_envelope as text) as env from signing_keys');
     expect(envelopes.map((e) => JSON.parse(e.env).kek)).toEqual([makeKek(oldKek).id, makeKek(oldKek).id]);
-    expect(readSecret(oldKek)).toBe('s3cr3t');
+    expect(await readSecret(oldKek)).toBe('s3cr3t');
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openMcpDb } from '@stack/db';
+import { openMcpDb, sqliteAuditAnchors } from '@stack/db';
 import { loadMcpConfig } from '../../mcp-server/src/config.ts';
 import { openMcpAuditLog } from '../../mcp-server/src/pipeline/audit-log.ts';
 import { buildApp } from '../src/app.ts';
@@ -36,7 +36,7 @@ async function backedUp(): Promise<{ source: string; backup: string }> {
   await store.close();
   const mcpConfig = loadMcpConfig({ NODE_ENV: 'test', ...env });
   const mcpDb = openMcpDb(mcpConfig.databasePath);
-  const log = await openMcpAuditLog(mcpConfig, mcpDb, { stream: process.stdout, onError: (err) => { throw err; } });
+  const log = await openMcpAuditLog(mcpConfig, sqliteAuditAnchors(mcpDb), { stream: process.stdout, onError: (err) => { throw err; } });
   for (let i = 0; i < 300; i++) log.write({ event: 'tool', decision: 'ALLOWED', note: 'x'.repeat(300) });
   await log.close();
   mcpDb.$client.close();

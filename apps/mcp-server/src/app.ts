@@ -66,7 +66,7 @@ export async function buildApp(config: McpConfig, deps: BuildDeps = {}): Promise
   };
   let gateway: GatewayEndpoint[];
   try {
-    gateway = gatewayEndpoints(config, runtime, deps.environment ?? {}, onProtocolError);
+    gateway = await gatewayEndpoints(config, runtime, deps.environment ?? {}, onProtocolError);
   } catch (err) {
     await runtime.close();
     throw err;

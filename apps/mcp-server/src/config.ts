@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { auditChainConfig, auditSettings, tracingConfig, tracingSettings, envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, redisUrl } from '@stack/config';
+import { auditChainConfig, auditSettings, databaseSettings, tracingConfig, tracingSettings, envBool, httpUrl, key256, keyPrefix, loadConfig, logLevel, metricsHost, metricsListen, metricsPort, metricsWarning, port, positiveInt, postgresConfig, redisUrl, sqlIdentifier } from '@stack/config';
 import { isRoleName, type Role } from '@stack/oauth';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -35,6 +35,9 @@ const schema = z
     MCP_TRANSPORT: z.enum(['http', 'stdio']).default('http'),
     DATA_DIR: z.string().min(1).default('./data'),
     MCP_DATABASE_PATH: z.string().min(1).optional(),
+    // The app's own state in PostgreSQL (shared by several instances); its tables go in their own schema.
+    ...databaseSettings(),
+    MCP_DATABASE_SCHEMA: sqlIdentifier.default('mcp'),
     MCP_DEMO_DATABASE_PATH: z.string().min(1).optional(),
     MCP_POLICY_FILE: z.string().min(1).optional(),
     STACK_FILE: z.string().min(1).optional(),
@@ -92,6 +95,10 @@ const schema = z
       if (c.MCP_AUDIT_STDOUT) issue('MCP_AUDIT_STDOUT', 'cannot be used with the stdio transport (standard output carries the protocol)');
       if (c.AUDIT_ANCHOR_STDOUT) issue('AUDIT_ANCHOR_STDOUT', 'cannot be used with the stdio transport (standard output carries the protocol)');
     }
+    if (c.DATABASE_URL && !c.KEY_ENCRYPTION_KEY) {
+      // Every instance opens the same secrets and continues audit chains keyed from the KEK: a per-machine key cannot.
+      issue('KEY_ENCRYPTION_KEY', 'is required with DATABASE_URL: every instance sharing the database needs the same key (openssl rand -base64 32)');
+    }
     if (c.NODE_ENV === 'production') {
       if (!c.MCP_PUBLIC_URL.startsWith('https://')) issue('MCP_PUBLIC_URL', 'must be an https URL in production');
       if (!c.AUTH_ISSUER.startsWith('https://')) issue('AUTH_ISSUER', 'must be an https URL in production');
@@ -121,6 +128,11 @@ const schema = z
       transport: c.MCP_TRANSPORT,
       dataDir,
       databasePath: file(c.MCP_DATABASE_PATH, 'mcp.db'),
+      /**
+       * Set when DATABASE_URL is: the app's state (API keys, secrets, audit anchors) is in PostgreSQL,
+       * in MCP_DATABASE_SCHEMA, and databasePath is unused. The demo database stays a local file.
+       */
+      postgres: postgresConfig(c, c.MCP_DATABASE_SCHEMA),
       demoDatabasePath: file(c.MCP_DEMO_DATABASE_PATH, 'demo.db'),
       /** The stack file both apps read: roles, scopes and the servers this app protects. */
       stackFile: resolve(c.STACK_FILE ?? join(REPO_ROOT, 'stack.yaml')),

@@ -1,8 +1,7 @@
 import { FailureAggregator, withTraceId, type AuditLog, type AuditSink } from '@stack/audit';
 import { activeTraceId, appTracer, type Tracer, type TracerProvider } from '@stack/telemetry';
-import { openMcpDb, type McpDb } from '@stack/db';
 import { loadKeks } from '@stack/crypto';
-import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, stackRoleScopes, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
+import { createApiKeyStore, createJwtVerifier, createRevocationPoller, defaultRoleScopes, stackRoleScopes, type ApiKeyRecords, type RevocationList, type RoleScopes } from '@stack/mcp-auth';
 import type { AuthMethod, DpopMode, StackConfig } from '@stack/stack-config';
 import type { JtiStore } from '@stack/oauth';
 import type { McpConfig } from './config.ts';
@@ -21,6 +20,7 @@ import { createServerFactory, type SessionSource } from './mcp-server-factory.ts
 import type { Server } from '@modelcontextprotocol/server';
 import type { InFlightLimits } from './http/in-flight.ts';
 import { createMcpMetrics, type McpMetrics } from './metrics.ts';
+import { openMcpStore, type McpStore } from './store/index.ts';
 
 export const VERSION = '0.1.0';
 
@@ -74,8 +74,11 @@ export interface Runtime {
    * DPoP proof's `htu`), DPoP-bound ones only when `dpop` is required.
    */
   authenticatorFor: (audience: string, auth?: readonly AuthMethod[], dpop?: DpopMode) => Authenticator;
-  /** The app's control database (API keys, secrets, audit anchors), opened on first use. */
-  mcpDb: () => McpDb;
+  /**
+   * The app's own state (API keys, secrets, audit anchors): SQLite, opened on first use, or with
+   * DATABASE_URL PostgreSQL, opened at start.
+   */
+  store: () => Promise<McpStore>;
   /** The stack file as read at start or last reloaded (read on first call when nothing at start needed it). */
   stack: () => StackConfig;
   /** Makes a stack file read again current (stack-reload.ts): `builtin` for the built-in tools, its role scopes for every authentication from now on. */
@@ -148,22 +151,32 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     throw err;
   }
 
-  let db: McpDb | undefined;
-  const mcpDb = () => {
-    if (!db) {
-      db = openMcpDb(config.databasePath);
-      const opened = db;
-      closers.push(() => opened.$client.close());
-    }
-    return db;
+  let opening: Promise<McpStore> | undefined;
+  const store = () => (opening ??= openMcpStore(config).then((opened) => {
+    closers.push(() => opened.close());
+    return opened;
+  }, (err: unknown) => {
+    // Tried again by the next caller: a database that was down at one request may be up at the next.
+    opening = undefined;
+    throw err;
+  }));
+  // Each key check reads the key's row (no cache): a key revoked through any instance or the CLI is
+  // refused by every instance from its next request on.
+  const apiKeyRecords: ApiKeyRecords = {
+    insert: async (row) => (await store()).apiKeys.insert(row),
+    get: async (id) => (await store()).apiKeys.get(id),
+    revoke: async (id, at) => (await store()).apiKeys.revoke(id, at),
+    list: async () => (await store()).apiKeys.list(),
   };
 
-  // The audit log is checked against its anchors (in mcp.db) before anything is served. Standard
+  // The audit log is checked against its anchors (in the store) before anything is served. Standard
   // output carries the protocol in stdio mode (config refuses the stdout settings there).
   let ownAudit: AuditLog | undefined;
-  if (!deps.audit) {
+  if (!deps.audit || config.postgres) {
     try {
-      ownAudit = await openMcpAuditLog(config, mcpDb(), { stream: process.stdout, onError: (err) => log.error(`audit anchor not recorded (the log itself is unaffected): ${(err as Error).message}`) });
+      // PostgreSQL is opened (and migrated) at start, so an unreachable database stops the start.
+      const opened = await store();
+      if (!deps.audit) ownAudit = await openMcpAuditLog(config, opened.auditAnchors, { stream: process.stdout, onError: (err) => log.error(`audit anchor not recorded (the log itself is unaffected): ${(err as Error).message}`) });
     } catch (err) {
       for (const c of closers.reverse()) await c();
       throw err;
@@ -243,7 +256,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
           resourceUrl: audience,
         }
         : {}),
-      ...(methods.includes('apikey') ? { apiKeys: createApiKeyStore(mcpDb(), now, roleScopes) } : {}),
+      ...(methods.includes('apikey') ? { apiKeys: createApiKeyStore(apiKeyRecords, now, roleScopes) } : {}),
       mtlsRoleMap: config.mtlsRoleMap,
       noAuthRole: config.noAuthRole,
       roleScopes,
@@ -264,7 +277,7 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
     policy: policyHolder,
     authenticator,
     authenticatorFor,
-    mcpDb,
+    store,
     stack,
     useStack(next, builtin) {
       stackAtStart = next;

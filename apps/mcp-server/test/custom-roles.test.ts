@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '@stack/cli';
-import { openMcpDb } from '@stack/db';
+import { openSqliteMcpStore } from '../src/store/sqlite.ts';
 import { createApiKeyStore } from '@stack/mcp-auth';
 import { run as apikeys } from '../src/cli/apikeys.ts';
 import { bearer, callTool, handlerCalls, listTools, rpc, startIssuer, startMcpServer, type TestIssuer, type TestMcpServer } from './helpers.ts';
@@ -95,9 +95,9 @@ describe('custom roles in the MCP app', () => {
     expect(await apikeys(['create', '--name', 'x', '--role', 'ghost'], refused.value)).toBe(2);
     expect(refused.err()).toMatch(/^error: --role must be one of the roles stack\.yaml declares: admin, developer, viewer, auditor\n/);
     // A key left from a file that declared 'ghost' (written as the store would have then).
-    const db = openMcpDb(join(dataDir, 'mcp.db'));
-    const stale = await createApiKeyStore(db, Date.now, () => ['audit:read']).create({ name: 'stale', role: 'ghost' });
-    db.$client.close();
+    const db = openSqliteMcpStore(join(dataDir, 'mcp.db'));
+    const stale = await createApiKeyStore(db.apiKeys, Date.now, () => ['audit:read']).create({ name: 'stale', role: 'ghost' });
+    await db.close();
 
     await using s = await startMcpServer({ MCP_AUTH_MODE: 'apikey', STACK_FILE: stackFile, MCP_DATABASE_PATH: join(dataDir, 'mcp.db') });
     const ok = await rpc(s.url, listTools(), bearer(key));

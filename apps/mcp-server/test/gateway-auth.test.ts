@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openMcpDb } from '@stack/db';
 import { createApiKeyStore } from '@stack/mcp-auth';
 import { DPOP_ALGS } from '../src/pipeline/dpop.ts';
 import { bearer, callTool, listTools, rpc, startIssuer, startMcpServer, useIssuer, type TestMcpServer } from './helpers.ts';
@@ -49,9 +48,7 @@ servers:
 `);
     s = await startMcpServer({ AUTH_ISSUER: issuer.url, STACK_FILE: stackFile }, { policy: undefined });
     origin = new URL(s.url).origin;
-    const db = openMcpDb(s.config.databasePath);
-    ({ key, id: keyId } = await createApiKeyStore(db).create({ name: 'ci', role: 'developer' }));
-    db.$client.close();
+    ({ key, id: keyId } = await createApiKeyStore((await s.app.mcp.store()).apiKeys).create({ name: 'ci', role: 'developer' }));
   });
   afterAll(async () => {
     await s?.close();
@@ -121,9 +118,7 @@ servers:
   it('[GW-PER-SERVER-AUTH] MCP_AUTH_MODE=apikey: the built-in server takes keys only (no metadata, not even at the root), an [oauth] server still takes tokens', async () => {
     await using k = await startMcpServer({ AUTH_ISSUER: issuer.url, STACK_FILE: stackFile, MCP_AUTH_MODE: 'apikey' }, { policy: undefined });
     const o = new URL(k.url).origin;
-    const db = openMcpDb(k.config.databasePath);
-    const own = await createApiKeyStore(db).create({ name: 'ci', role: 'developer' });
-    db.$client.close();
+    const own = await createApiKeyStore((await k.app.mcp.store()).apiKeys).create({ name: 'ci', role: 'developer' });
     expect((await rpc(k.url, listTools(), bearer(own.key))).status).toBe(200);
     const refused = await rpc(k.url, listTools(), bearer(await issuer.sign({ aud: k.url })));
     expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="mcp", error="invalid_token", error_description="this server accepts only api keys"');

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKek } from '@stack/crypto';
-import { openMcpDb } from '@stack/db';
 import { createSecretStore } from '../src/secrets/store.ts';
+import { openTestMcpStore, type TestMcpStore } from './store-helpers.ts';
 import { bearer, callTool, listTools, rpc, startMcpServer, useIssuer, type TestMcpServer } from './helpers.ts';
 import { FILESYSTEM_ENTRY, fixture, runNode, type Lines } from './upstream-helpers.ts';
 
@@ -24,6 +24,8 @@ describe('gateway: upstream MCP servers from the stack file', () => {
   let fx: Lines;
   let s: TestMcpServer;
   let origin: string;
+  // The secret is set before the server starts, in its store (SQLite, or PostgreSQL with TEST_MCP_DB).
+  let control: TestMcpStore;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mcp-gateway-'));
@@ -31,10 +33,8 @@ describe('gateway: upstream MCP servers from the stack file', () => {
     mkdirSync(shared);
     writeFileSync(join(shared, 'hello.txt'), 'hello from the shared folder');
     const key = randomBytes(32);
-    const dbPath = join(dir, 'control.db');
-    const db = openMcpDb(dbPath);
-    createSecretStore(db, [makeKek(key)]).set('FIXTURE_TOKEN', SECRET);
-    db.$client.close();
+    control = await openTestMcpStore({ KEY_ENCRYPTION_KEY: key.toString('base64') });
+    await createSecretStore(control.store.secrets, [makeKek(key)]).set('FIXTURE_TOKEN', SECRET);
     fx = runNode([fixture('http-mcp.mjs')], 'stdout');
     const port = (JSON.parse(await fx.waitFor(/"port"/)) as { port: number }).port;
     writeFileSync(join(dir, 'stack.yaml'), `
@@ -62,11 +62,12 @@ servers:
     upstream: { url: "http://127.0.0.1:${port}/mcp", headers: { Authorization: "Bearer \${secret:FIXTURE_TOKEN}" } }
     default: { roles: [admin, developer], scopes: ["demo:use"] }
 `);
-    s = await startMcpServer({ AUTH_ISSUER: issuer.url, STACK_FILE: join(dir, 'stack.yaml'), MCP_DATABASE_PATH: dbPath, KEY_ENCRYPTION_KEY: key.toString('base64') }, { policy: undefined });
+    s = await startMcpServer({ AUTH_ISSUER: issuer.url, STACK_FILE: join(dir, 'stack.yaml'), ...control.env }, { policy: undefined });
     origin = new URL(s.url).origin;
   });
   afterAll(async () => {
     await s?.close();
+    await control?.close();
     await fx?.stop();
     rmSync(dir, { recursive: true, force: true });
   });

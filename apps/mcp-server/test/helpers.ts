@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { AuditLog, deriveAuditKeys } from '@stack/audit';
-import { openMcpDb } from '@stack/db';
+import { openSqliteMcpStore } from '../src/store/sqlite.ts';
 import { createApiKeyStore } from '@stack/mcp-auth';
 import { buildApp, type BuildDeps } from '../src/app.ts';
 import { loadMcpConfig, type McpConfig } from '../src/config.ts';
@@ -20,6 +20,7 @@ import { runStdio } from '../src/stdio.ts';
 import type { ToolContext, ToolDefinition } from '../src/tools/types.ts';
 import { createDemoTools, type DemoToolsOptions } from '../src/tools/index.ts';
 import { invokeTool } from './invoke-tool.ts';
+import { createMcpTestSchema, TEST_MCP_DB } from './store-helpers.ts';
 
 /** The test servers' audit logs are keyed with a fixed test key (the apps derive theirs from the KEK). */
 export const TEST_AUDIT_KEYS = deriveAuditKeys([{ id: 'test-kek', key: Buffer.alloc(32, 7) }]);
@@ -136,7 +137,9 @@ export interface TestMcpServer {
 
 /**
  * Starts an MCP server for 127.0.0.1:PORT with a fresh data directory; `env` overrides settings by
- * name. In the integration project (TEST_HTTP=inject) fetch() reaches it in-process through
+ * name. Its store is a SQLite file there, or with TEST_MCP_DB=postgres (project mcp-postgres) a
+ * fresh schema of the test database, dropped on close (with DATABASE_URL in `env` the caller owns
+ * the database). In the integration project (TEST_HTTP=inject) fetch() reaches it in-process through
  * app.inject(); elsewhere, and always over https, it listens on the port.
  */
 export async function startMcpServer(env: Record<string, string> = {}, deps: BuildDeps = {}, scheme = 'http'): Promise<TestMcpServer> {
@@ -145,6 +148,8 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
   const dataDir = mkdtempSync(join(tmpdir(), 'mcp-test-'));
   const base = `${scheme}://127.0.0.1:${port}`;
   const auditFile = join(dataDir, 'audit.log');
+  const schema = TEST_MCP_DB === 'postgres' && env.DATABASE_URL === undefined && env.MCP_DATABASE_PATH === undefined ? await createMcpTestSchema() : undefined;
+  env = { ...schema?.env, ...env };
   const config = loadMcpConfig({
     NODE_ENV: 'test',
     MCP_HOST: '127.0.0.1',
@@ -160,6 +165,7 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
   const audit = 'audit' in deps ? undefined : await AuditLog.open({ keys: TEST_AUDIT_KEYS, file: auditFile }, 10_000);
   const app = await buildApp(config, { tools: fixtureTools(), audit, logger: false, ...deps }).catch(async (err: unknown) => {
     await held?.release();
+    await schema?.drop();
     throw err;
   });
   const unroute = held ? routeFetch(base, app) : undefined;
@@ -170,6 +176,7 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
     unroute?.();
     await app.close();
     await held?.release();
+    await schema?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   };
   return {
@@ -191,9 +198,9 @@ export interface TestStdio {
 /** Starts runStdio() with `tools` (the fixture tools by default); `env` overrides settings by name. */
 export async function startStdio(env: Record<string, string> = {}, tools: ToolDefinition[] = fixtureTools()): Promise<TestStdio> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mcp-stdio-'));
-  const db = openMcpDb(join(dataDir, 'mcp.db'));
-  const { key } = await createApiKeyStore(db).create({ name: 'local', role: 'viewer' });
-  db.$client.close();
+  const db = openSqliteMcpStore(join(dataDir, 'mcp.db'));
+  const { key } = await createApiKeyStore(db.apiKeys).create({ name: 'local', role: 'viewer' });
+  await db.close();
   const config = loadMcpConfig({
     NODE_ENV: 'test', DATA_DIR: dataDir, MCP_TRANSPORT: 'stdio', MCP_API_KEY: key, MCP_AUDIT_LOG: 'off', LOG_LEVEL: 'silent', ...env,
   });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openMcpDb } from '@stack/db';
+import { openSqliteMcpStore } from '../src/store/sqlite.ts';
 import { createApiKeyStore } from '@stack/mcp-auth';
 import { freePort } from './helpers.ts';
 
@@ -72,11 +72,11 @@ describe('memory under a 40 MB-row attack (real process)', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'mcp-mem-'));
-    const db = openMcpDb(join(dataDir, 'mcp.db'));
-    const store = createApiKeyStore(db);
+    const db = openSqliteMcpStore(join(dataDir, 'mcp.db'));
+    const store = createApiKeyStore(db.apiKeys);
     keys = [];
     for (let i = 0; i < VIEWERS; i++) keys.push((await store.create({ name: `viewer-${i}`, role: 'viewer' })).key);
-    db.$client.close();
+    await db.close();
     port = await freePort();
     child = spawn(process.execPath, ['--import', 'tsx', 'apps/mcp-server/src/main.ts'], {
       cwd: ROOT,

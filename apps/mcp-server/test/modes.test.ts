@@ -2,7 +2,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openMcpDb } from '@stack/db';
 import { createApiKeyStore, stackRoleScopes } from '@stack/mcp-auth';
 import { ConfigError } from '@stack/config';
 import { buildApp } from '../src/app.ts';
@@ -32,8 +31,8 @@ describe('body limit', () => {
 describe('API key mode', () => {
   it('accepts a valid key (Bearer or X-API-Key), rejects bad, revoked and expired keys with 401', async () => {
     await using s = await startMcpServer({ MCP_AUTH_MODE: 'apikey' });
-    const db = openMcpDb(s.config.databasePath);
-    const store = createApiKeyStore(db);
+    // The running server's own store (SQLite, or PostgreSQL in the mcp-postgres project).
+    const store = createApiKeyStore((await s.app.mcp.store()).apiKeys);
     const dev = await store.create({ name: 'ci', role: 'developer' });
     const viewer = await store.create({ name: 'ro', role: 'viewer' });
 
@@ -53,12 +52,11 @@ describe('API key mode', () => {
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
 
-    store.revoke(dev.id);
+    await store.revoke(dev.id);
     expect((await rpc(s.url, listTools(), bearer(dev.key))).status).toBe(401);
     // No protected resource metadata without an authorization server.
     expect((await fetch(`${s.base}/.well-known/oauth-protected-resource/mcp`)).status).toBe(404);
     expect(JSON.stringify(s.audit())).not.toContain(dev.key);
-    db.$client.close();
   });
 });
 

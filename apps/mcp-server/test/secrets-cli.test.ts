@@ -5,11 +5,15 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeKek } from '@stack/crypto';
-import { openMcpDb } from '@stack/db';
 import { run } from '../src/cli/secrets.ts';
+import { secretsSettings } from '../src/secrets/keks.ts';
 import { createSecretStore } from '../src/secrets/store.ts';
+import { openMcpStore } from '../src/store/index.ts';
+import { createMcpTestSchema, TEST_MCP_DB } from './store-helpers.ts';
 
+// SQLite here; PostgreSQL in the mcp-postgres project (TEST_MCP_DB), a fresh schema per test.
 let dir: string;
+let dropSchema: (() => Promise<void>) | undefined;
 let env: Record<string, string | undefined>;
 const keyA = randomBytes(32);
 const keyB = randomBytes(32);
@@ -26,26 +30,33 @@ async function cli(args: string[], opts: { stdin?: string; env?: Record<string, 
   return { code, stdout, stderr };
 }
 
-function readSecret(name: string, key: Buffer): string | undefined {
-  const db = openMcpDb(env.MCP_DATABASE_PATH!);
+async function readSecret(name: string, key: Buffer): Promise<string | undefined> {
+  const db = await openMcpStore(secretsSettings(env));
   try {
-    return createSecretStore(db, [makeKek(key)]).get(name);
+    return await createSecretStore(db.secrets, [makeKek(key)]).get(name);
   } finally {
-    db.$client.close();
+    await db.close();
   }
 }
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mcp-secrets-cli-'));
-  env = { DATA_DIR: dir, MCP_DATABASE_PATH: join(dir, 'control', 'mcp.db'), KEY_ENCRYPTION_KEY: keyA.toString('base64'), NODE_ENV: 'test' };
+  const schema = TEST_MCP_DB === 'postgres' ? await createMcpTestSchema() : undefined;
+  dropSchema = schema?.drop;
+  // DATABASE_SCHEMA too: rotate-kek re-wraps the authorization server's keys in the same database.
+  const where = schema ? { ...schema.env, DATABASE_SCHEMA: schema.schema } : { MCP_DATABASE_PATH: join(dir, 'control', 'mcp.db') };
+  env = { DATA_DIR: dir, ...where, KEY_ENCRYPTION_KEY: keyA.toString('base64'), NODE_ENV: 'test' };
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(async () => {
+  await dropSchema?.();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('secrets CLI', () => {
   it('set reads the value from stdin; list shows names, never values', async () => {
     const set = await cli(['set', 'github.token'], { stdin: 'ghp_s3cret\n' });
     expect(set).toEqual({ code: 0, stdout: 'secret github.token stored\n', stderr: '' });
-    expect(readSecret('github.token', keyA)).toBe('ghp_s3cret');
+    expect(await readSecret('github.token', keyA)).toBe('ghp_s3cret');
     const list = await cli(['list']);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/^NAME\s+UPDATED\ngithub\.token\s+\d{4}-\d\d-\d\dT/);
@@ -60,7 +71,7 @@ describe('secrets CLI', () => {
     expect(r.stderr).toMatch(/value is read from standard input/);
     expect(r.stdout + r.stderr).not.toContain('ghp_in_argv');
     expect((await cli(['set', 'x'], { stdin: '' })).code).toBe(1);
-    expect(existsSync(env.MCP_DATABASE_PATH!)).toBe(false);
+    if (TEST_MCP_DB === 'sqlite') expect(existsSync(env.MCP_DATABASE_PATH!)).toBe(false);
   });
 
   it('exits 2 on bad usage: no command, unknown command, get, bad name', async () => {
@@ -91,19 +102,24 @@ describe('secrets CLI', () => {
     const r = await cli(['rotate-kek'], { env: rotated });
     expect(r).toEqual({
       code: 0,
-      stdout: 'no authorization-server database here: no signing keys to re-wrap\n2 secret(s) re-wrapped under the current key-encryption key\n'
-        + 'every envelope now uses the current key-encryption key: KEY_ENCRYPTION_KEY_PREVIOUS can be removed\n',
+      stdout: TEST_MCP_DB === 'sqlite'
+        ? 'no authorization-server database here: no signing keys to re-wrap\n2 secret(s) re-wrapped under the current key-encryption key\n'
+          + 'every envelope now uses the current key-encryption key: KEY_ENCRYPTION_KEY_PREVIOUS can be removed\n'
+        // With DATABASE_URL the authorization server's keys are in the same database (none yet).
+        : '0 signing key(s) re-wrapped under the current key-encryption key (PostgreSQL (DATABASE_URL))\n0 authenticator app secret(s) re-wrapped\n'
+          + '2 secret(s) re-wrapped under the current key-encryption key (PostgreSQL)\n'
+          + 'every envelope now uses the current key-encryption key: KEY_ENCRYPTION_KEY_PREVIOUS can be removed\n',
       stderr: '',
     });
-    expect(readSecret('one', keyB)).toBe('first');
-    expect(readSecret('two', keyB)).toBe('second');
-    expect(() => readSecret('one', keyA)).toThrow(/could not be decrypted/);
+    expect(await readSecret('one', keyB)).toBe('first');
+    expect(await readSecret('two', keyB)).toBe('second');
+    await expect(readSecret('one', keyA)).rejects.toThrow(/could not be decrypted/);
     // Without the old key the rotation cannot open the data keys, and nothing changes.
     await cli(['set', 'three'], { stdin: 'third', env: rotated });
     const lost = await cli(['rotate-kek'], { env: { ...env, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } });
     expect(lost.code).toBe(1);
-    expect(lost.stderr).toMatch(/^error: no key-encryption key with id/);
-    expect(readSecret('three', keyB)).toBe('third');
+    expect(lost.stderr).toMatch(/^error: (the signing keys were re-wrapped but the MCP secrets were not \(run the command again once fixed\): )?no key-encryption key with id/);
+    expect(await readSecret('three', keyB)).toBe('third');
   });
 
   it('reports an invalid KEY_ENCRYPTION_KEY as a configuration error (exit 1)', async () => {

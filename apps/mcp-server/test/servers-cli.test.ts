@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKek } from '@stack/crypto';
-import { openMcpDb } from '@stack/db';
 import { run } from '../src/cli/servers.ts';
 import { createSecretStore } from '../src/secrets/store.ts';
+import { openTestMcpStore, type TestMcpStore } from './store-helpers.ts';
 import { createDemoTools } from '../src/tools/index.ts';
 import { DEMO_TOOL_NAMES } from '../src/tools/names.ts';
 import { FILESYSTEM_ENTRY, fixture, runNode, type Lines } from './upstream-helpers.ts';
@@ -18,13 +18,14 @@ describe('npm run admin -- servers list', () => {
   let dir: string;
   let env: Record<string, string | undefined>;
   let fx: Lines;
+  // The store the CLI reads the secret from (SQLite, or PostgreSQL with TEST_MCP_DB).
+  let control: TestMcpStore;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mcp-servers-cli-'));
     const key = randomBytes(32);
-    env = { DATA_DIR: dir, MCP_DATABASE_PATH: join(dir, 'mcp.db'), KEY_ENCRYPTION_KEY: key.toString('base64'), NODE_ENV: 'test', STACK_FILE: join(dir, 'stack.yaml') };
-    const db = openMcpDb(env.MCP_DATABASE_PATH!);
-    createSecretStore(db, [makeKek(key)]).set('FIXTURE_TOKEN', SECRET);
-    db.$client.close();
+    control = await openTestMcpStore({ KEY_ENCRYPTION_KEY: key.toString('base64') });
+    env = { DATA_DIR: dir, ...control.env, NODE_ENV: 'test', STACK_FILE: join(dir, 'stack.yaml') };
+    await createSecretStore(control.store.secrets, [makeKek(key)]).set('FIXTURE_TOKEN', SECRET);
     fx = runNode([fixture('http-mcp.mjs')], 'stdout');
     const port = (JSON.parse(await fx.waitFor(/"port"/)) as { port: number }).port;
     writeFileSync(join(dir, 'stack.yaml'), `
@@ -65,6 +66,7 @@ servers:
   });
   afterAll(async () => {
     await fx.stop();
+    await control?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import { openMcpDb } from '@stack/db';
+import { openSqliteMcpStore } from '../src/store/sqlite.ts';
 import { createApiKeyStore } from '@stack/mcp-auth';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -17,9 +17,9 @@ describe('[HARD-STDIO-DRAIN] stdio: closing stdin during a call', () => {
   let key: string;
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'mcp-stdio-drain-'));
-    const db = openMcpDb(join(dataDir, 'mcp.db'));
-    ({ key } = await createApiKeyStore(db).create({ name: 'local', role: 'developer' }));
-    db.$client.close();
+    const db = openSqliteMcpStore(join(dataDir, 'mcp.db'));
+    ({ key } = await createApiKeyStore(db.apiKeys).create({ name: 'local', role: 'developer' }));
+    await db.close();
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { openMcpDb } from '@stack/db';
+import { openSqliteMcpStore } from '../src/store/sqlite.ts';
 import { createApiKeyStore } from '@stack/mcp-auth';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -20,9 +20,9 @@ describe('stdio transport (the SDK client spawning tsx apps/mcp-server/src/main.
   let devId: string;
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'mcp-stdio-'));
-    const db = openMcpDb(join(dataDir, 'mcp.db'));
-    ({ key: devKey, id: devId } = await createApiKeyStore(db).create({ name: 'local', role: 'developer' }));
-    db.$client.close();
+    const db = openSqliteMcpStore(join(dataDir, 'mcp.db'));
+    ({ key: devKey, id: devId } = await createApiKeyStore(db.apiKeys).create({ name: 'local', role: 'developer' }));
+    await db.close();
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -59,9 +59,9 @@ describe('stdio transport (the SDK client spawning tsx apps/mcp-server/src/main.
       expect((err as McpError).message).toMatch(/Rate limit exceeded/);
       expect(((err as McpError).data as { retry_after_seconds: number }).retry_after_seconds).toBeGreaterThanOrEqual(1);
       // Revoking the key takes effect at the next request, without a restart.
-      const db = openMcpDb(join(dataDir, 'mcp.db'));
-      createApiKeyStore(db).revoke(devId);
-      db.$client.close();
+      const db = openSqliteMcpStore(join(dataDir, 'mcp.db'));
+      await createApiKeyStore(db.apiKeys).revoke(devId);
+      await db.close();
       const revoked = await client.listTools().catch((e: unknown) => e);
       expect((revoked as McpError).message).toMatch(/Unauthorized/);
       expect(((revoked as McpError).data as { reason: string }).reason).toBe('api key has been revoked');

@@ -88,3 +88,4 @@ export { trustProxy, trustProxyOption } from './trust-proxy.ts';
 export { auditSettings, auditChainConfig } from './audit-settings.ts';
 export { metricsHost, metricsListen, metricsPort, metricsWarning } from './metrics-settings.ts';
 export { tracingSettings, tracingConfig, type TracingConfig, type OtlpProtocol } from './tracing-settings.ts';
+export { databaseSettings, postgresConfig, sqlIdentifier } from './database-settings.ts';

@@ -1,6 +1,9 @@
 import { desc, eq, sql } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { sqliteTable, text, integer, index } from 'drizzle-orm/sqlite-core';
+import type { auditAnchors as pgAuthAnchors } from './auth/pg-schema.ts';
+import type { auditAnchors as pgMcpAnchors } from './mcp/pg-schema.ts';
 
 /**
  * Where each audit chain stood when last anchored (one row per chain, moved forward only): the
@@ -35,6 +38,28 @@ export function sqliteAuditAnchors(db: BetterSQLite3Database<Record<string, unkn
       const { chain: _c, ...values } = a;
       db.insert(auditAnchors).values(a)
         .onConflictDoUpdate({ target: auditAnchors.chain, set: values, setWhere: sql`excluded.seq > ${auditAnchors.seq}` }).run();
+    },
+  };
+}
+
+/** The two apps' PostgreSQL anchor tables: the same columns under each app's own name. */
+type PgAnchorTable = typeof pgAuthAnchors | typeof pgMcpAnchors;
+
+/** The anchors of a PostgreSQL database, in `table` (the shape @stack/audit's AuditAnchorStore asks for). */
+export function pgAuditAnchors(db: NodePgDatabase<Record<string, unknown>>, table: PgAnchorTable) {
+  // One app's table at a time: the union only lets both apps share this code.
+  const t = table as typeof pgAuthAnchors;
+  return {
+    async latest(chain: string): Promise<AuditAnchorRow | undefined> {
+      return (await db.select().from(t).where(eq(t.chain, chain)).limit(1))[0];
+    },
+    async latestForLog(log: string): Promise<AuditAnchorRow | undefined> {
+      return (await db.select().from(t).where(eq(t.log, log)).orderBy(desc(t.at), desc(t.seq)).limit(1))[0];
+    },
+    async save(a: AuditAnchorRow): Promise<void> {
+      // Moved forward only, as in SQLite.
+      const { chain: _c, ...values } = a;
+      await db.insert(t).values(a).onConflictDoUpdate({ target: t.chain, set: values, setWhere: sql`excluded.seq > ${t.seq}` });
     },
   };
 }

@@ -14,7 +14,7 @@ export { sqliteAuditAnchors } from './audit-anchors.ts';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** Folder of generated migrations for one database. */
-export const migrationsFolder = (name: 'auth-sqlite' | 'auth-pg' | 'mcp-sqlite') => resolve(ROOT, 'drizzle', name);
+export const migrationsFolder = (name: 'auth-sqlite' | 'auth-pg' | 'mcp-sqlite' | 'mcp-pg') => resolve(ROOT, 'drizzle', name);
 
 export type AuthDb = BetterSQLite3Database<typeof authSchema> & { $client: Database.Database };
 export type McpDb = BetterSQLite3Database<typeof mcpSchema> & { $client: Database.Database };

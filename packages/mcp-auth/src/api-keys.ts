@@ -1,11 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { eq } from 'drizzle-orm';
 import { invalidToken, type Role } from '@stack/oauth';
 import { defaultRoleScopes, scopesOfRole, type RoleScopes } from './access-token-claims.ts';
-import { mcpSchema, type McpDb } from '@stack/db';
 import { freezeIdentity, type Identity } from './identity.ts';
-
-const { apiKeys } = mcpSchema;
 
 export interface ApiKeyInfo {
   id: string;
@@ -16,14 +12,30 @@ export interface ApiKeyInfo {
   revokedAt: number | null;
 }
 
+/** A key as stored: its secret only as a salted hash. */
+export interface ApiKeyRow extends ApiKeyInfo {
+  salt: string;
+  hash: string;
+}
+
+/** Where key rows are kept: the MCP server's database, SQLite or PostgreSQL (apps/mcp-server/src/store). */
+export interface ApiKeyRecords {
+  insert(row: ApiKeyRow): Promise<void>;
+  get(id: string): Promise<ApiKeyRow | undefined>;
+  /** Sets revokedAt on a key not yet revoked, in one statement; whether it did. */
+  revoke(id: string, at: number): Promise<boolean>;
+  /** Every key, oldest first, without salt and hash. */
+  list(): Promise<ApiKeyInfo[]>;
+}
+
 export interface ApiKeyStore {
   /** Creates a key; the returned `key` is shown once and never stored. */
   create(input: { name: string; role: Role; expiresAt?: number }): Promise<{ id: string; key: string }>;
   /** Verifies a presented key; every failure is an `invalid_token` OAuthError (401). */
   verify(key: string): Promise<Identity>;
   /** Revokes a key; false when there is no such key or it was already revoked. */
-  revoke(id: string): boolean;
-  list(): ApiKeyInfo[];
+  revoke(id: string): Promise<boolean>;
+  list(): Promise<ApiKeyInfo[]>;
 }
 
 const PREFIX = 'mcpk_';
@@ -48,8 +60,12 @@ function digest(salt: string, secret: string): Buffer {
   return createHmac('sha256', Buffer.from(salt, 'base64url')).update(secret).digest();
 }
 
-/** API keys for the MCP server, stored as salted hashes in its control database. */
-export function createApiKeyStore(db: McpDb, now: () => number = Date.now, roleScopes: RoleScopes = defaultRoleScopes): ApiKeyStore {
+/**
+ * API keys for the MCP server, stored as salted hashes in its control database. Every check reads
+ * the row (no cache), so a key created or revoked by one instance is accepted or refused by every
+ * instance sharing the database from its next request on.
+ */
+export function createApiKeyStore(db: ApiKeyRecords, now: () => number = Date.now, roleScopes: RoleScopes = defaultRoleScopes): ApiKeyStore {
   return {
     async create({ name, role, expiresAt }) {
       if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME_LENGTH || /\p{Cc}/u.test(name)) {
@@ -64,17 +80,16 @@ export function createApiKeyStore(db: McpDb, now: () => number = Date.now, roleS
       const id = randomBytes(6).toString('hex');
       const secret = randomBytes(32).toString('base64url'); // 43 characters
       const salt = randomBytes(16).toString('base64url');
-      db.insert(apiKeys)
-        .values({
-          id,
-          name,
-          role,
-          salt,
-          hash: digest(salt, secret).toString('base64url'),
-          createdAt: now(),
-          expiresAt: expiresAt ?? null,
-        })
-        .run();
+      await db.insert({
+        id,
+        name,
+        role,
+        salt,
+        hash: digest(salt, secret).toString('base64url'),
+        createdAt: now(),
+        expiresAt: expiresAt ?? null,
+        revokedAt: null,
+      });
       return { id, key: `${PREFIX}${id}_${secret}` };
     },
 
@@ -82,7 +97,7 @@ export function createApiKeyStore(db: McpDb, now: () => number = Date.now, roleS
       const m = typeof key === 'string' ? KEY_FORMAT.exec(key) : null;
       if (!m) throw invalidToken('api key is malformed');
       const [, id, secret] = m as unknown as [string, string, string];
-      const row = db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
+      const row = await db.get(id);
       // The id is not secret (it names the key), so an unknown id may fail faster than a wrong secret.
       if (!row) throw invalidToken('api key is not valid');
       const stored = Buffer.from(row.hash, 'base64url');
@@ -102,25 +117,11 @@ export function createApiKeyStore(db: McpDb, now: () => number = Date.now, roleS
     },
 
     revoke(id) {
-      const row = db.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, id)).get();
-      if (!row || row.revokedAt !== null) return false;
-      db.update(apiKeys).set({ revokedAt: now() }).where(eq(apiKeys.id, id)).run();
-      return true;
+      return db.revoke(id, now());
     },
 
     list() {
-      return db
-        .select({
-          id: apiKeys.id,
-          name: apiKeys.name,
-          role: apiKeys.role,
-          createdAt: apiKeys.createdAt,
-          expiresAt: apiKeys.expiresAt,
-          revokedAt: apiKeys.revokedAt,
-        })
-        .from(apiKeys)
-        .orderBy(apiKeys.createdAt)
-        .all();
+      return db.list();
     },
   };
 }

@@ -12,5 +12,5 @@ export {
   type RevocationPoller,
   type RevocationPollerOptions,
 } from './revocation.ts';
-export { createApiKeyStore, isApiKeyShaped, type ApiKeyInfo, type ApiKeyStore } from './api-keys.ts';
+export { createApiKeyStore, isApiKeyShaped, type ApiKeyInfo, type ApiKeyRecords, type ApiKeyRow, type ApiKeyStore } from './api-keys.ts';
 export { identityFromCertificate, type ClientCertificate } from './certificate.ts';

@@ -64,7 +64,7 @@
  */
 export { parseStackFile, loadStackFile, type StackConfig, type StackEnv, type StackFileOptions, type ServerConfig, type ScopeConfig, type Rule, type RuleSet, type Upstream, type AuthMethod, type DpopMode, type EnterpriseIdp, type WorkloadIssuer, type MfaPolicy, type IdentityProvider, type RoleRule } from './stack-config.ts';
 export { StackFileError } from './errors.ts';
-export { findRefs, findSecretRefs, resolveRefs, MissingRefError, type RefLocation, type RefLookup } from './refs.ts';
+export { findRefs, findSecretRefs, resolveRefs, resolveRefsAsync, MissingRefError, type AsyncRefLookup, type RefLocation, type RefLookup } from './refs.ts';
 export { createStackFileReloader, type StackFileHandlers, type StackFileReloader } from './reloader.ts';
 export { expandScopes } from './expand.ts';
 export {

@@ -102,3 +102,16 @@ export function resolveRefs(value: string, lookup: RefLookup): string {
   if (missing.length) throw new MissingRefError(missing);
   return out;
 }
+
+/** A RefLookup whose secrets may come from a database (the MCP server's store, SQLite or PostgreSQL). */
+export interface AsyncRefLookup {
+  secret(name: string): Promise<string | undefined> | string | undefined;
+  env(name: string): string | undefined;
+}
+
+/** resolveRefs with each secret the value names looked up first (once per name). */
+export async function resolveRefsAsync(value: string, lookup: AsyncRefLookup): Promise<string> {
+  const secrets = new Map<string, string | undefined>();
+  for (const ref of refsIn(value)) if (ref.kind === 'secret' && !secrets.has(ref.name)) secrets.set(ref.name, await lookup.secret(ref.name));
+  return resolveRefs(value, { secret: (name) => secrets.get(name), env: (name) => lookup.env(name) });
+}

@@ -25,7 +25,7 @@ export function stackLayout(env: CliIo['env']): { auth: AuthConfig; dataDir: str
   const mcp = loadMcpConfig(env);
   const databases = [
     ...(auth.postgres ? [] : [{ name: 'auth.db', path: auth.databasePath }]),
-    { name: 'mcp.db', path: mcp.databasePath },
+    ...(mcp.postgres ? [] : [{ name: 'mcp.db', path: mcp.databasePath }]),
     { name: 'demo.db', path: mcp.demoDatabasePath },
   ].filter((d) => d.path !== ':memory:').map((d) => ({ ...d, kind: 'database' as const }));
   const logs = [auth.auditLog, mcp.auditLog].filter((l): l is string => l !== undefined);

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CliFailure, type CliIo } from '@stack/cli';
-import { openMcpDb } from '@stack/db';
 import { createSecretStore, secretsSettings } from '@stack/mcp-server/secrets';
+import { openMcpStore } from '@stack/mcp-server/store';
 import { resolveKeks } from '../services/kek.ts';
 import { createKeyStore } from '../services/keys.ts';
 import { rewrapTotpSecrets } from '../services/totp.ts';
@@ -43,12 +43,16 @@ export async function rotateKekEverywhere(io: CliIo): Promise<void> {
   }
 
   const settings = secretsSettings(io.env);
-  if (settings.databasePath !== ':memory:' && existsSync(settings.databasePath)) {
-    const db = openMcpDb(settings.databasePath);
+  if (settings.postgres || (settings.databasePath !== ':memory:' && existsSync(settings.databasePath))) {
     try {
-      const keks = settings.keks();
-      const n = createSecretStore(db, keks).rotateKek(keks[0]!);
-      io.stdout.write(`${n} secret(s) re-wrapped under the current key-encryption key\n`);
+      const db = await openMcpStore(settings);
+      try {
+        const keks = settings.keks();
+        const n = await createSecretStore(db.secrets, keks).rotateKek(keks[0]!);
+        io.stdout.write(`${n} secret(s) re-wrapped under the current key-encryption key${settings.postgres ? ' (PostgreSQL)' : ''}\n`);
+      } finally {
+        await db.close();
+      }
     } catch (err) {
       if (auth) throw new CliFailure(`the signing keys were re-wrapped but the MCP secrets were not (run the command again once fixed): ${(err as Error).message.split('\n')[0]}`);
       throw err;

@@ -1,5 +1,5 @@
 import * as oidc from 'openid-client';
-import { resolveRefs, MissingRefError, type IdentityProvider, type RefLookup } from '@stack/stack-config';
+import { resolveRefsAsync, MissingRefError, type AsyncRefLookup, type IdentityProvider } from '@stack/stack-config';
 
 /**
  * The upstream side of "Continue with <provider>": one openid-client Configuration per provider,
@@ -85,13 +85,13 @@ interface CacheEntry {
   failed?: string;
 }
 
-export function createFederationClients(refs: RefLookup, now: () => number): FederationClients {
+export function createFederationClients(refs: AsyncRefLookup, now: () => number): FederationClients {
   const cache = new Map<string, CacheEntry>();
   return {
     async config(provider) {
       let secret: string | undefined;
       try {
-        secret = provider.clientSecret === undefined ? undefined : resolveRefs(provider.clientSecret, refs);
+        secret = provider.clientSecret === undefined ? undefined : await resolveRefsAsync(provider.clientSecret, refs);
       } catch (err) {
         if (err instanceof MissingRefError) throw new ProviderUnavailableError(`client_secret not set: ${err.missing.join(', ')}`);
         throw err;

@@ -1,10 +1,10 @@
 import { CliFailure, UsageError, declaredRole, formatTable, type CliIo } from '@stack/cli';
-import { openMcpDb } from '@stack/db';
 import { createApiKeyStore, defaultRoleScopes, stackRoleScopes, type ApiKeyStore, type RoleScopes } from '@stack/mcp-auth';
 import { ROLES } from '@stack/oauth';
 import { loadStackFile } from '@stack/stack-config';
 import { loadMcpConfig, type McpConfig } from '../config.ts';
 import { openMcpAuditLog } from '../pipeline/audit-log.ts';
+import { openMcpStore } from '../store/index.ts';
 import { parseOptions, printable, required, runGroup, when } from './common.ts';
 
 const USAGE = `Usage: npm run admin -- apikeys <command> [options]
@@ -14,7 +14,7 @@ Commands:
   list [--json]                                   list keys (never the key values)
   revoke --id ID                                  revoke one key
 
-Roles: the ones the stack file (STACK_FILE) declares (${ROLES.join(', ')} in the shipped one). Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db), DATA_DIR, MCP_AUDIT_LOG.
+Roles: the ones the stack file (STACK_FILE) declares (${ROLES.join(', ')} in the shipped one). Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db), or DATABASE_URL and MCP_DATABASE_SCHEMA (PostgreSQL), DATA_DIR, MCP_AUDIT_LOG.
 `;
 
 const MAX_DAYS = 3650;
@@ -28,23 +28,23 @@ function declaredRoles(config: McpConfig): { source: string; roles: readonly str
 
 async function withStore<T>(io: CliIo, fn: (store: ApiKeyStore, audit: (event: string, fields: Record<string, string | number | undefined>) => void) => Promise<T> | T, roleScopes?: RoleScopes): Promise<T> {
   const config = loadMcpConfig(io.env);
-  if (config.databasePath === ':memory:') throw new CliFailure('MCP_DATABASE_PATH is :memory:, which only the server process can see; point it at a file');
-  const db = openMcpDb(config.databasePath);
+  if (!config.postgres && config.databasePath === ':memory:') throw new CliFailure('MCP_DATABASE_PATH is :memory:, which only the server process can see; point it at a file');
+  const db = await openMcpStore(config);
   try {
     // The same chain as the server's, checked against the same anchors (stderr keeps --json parseable).
-    const sink = await openMcpAuditLog(config, db, {
+    const sink = await openMcpAuditLog(config, db.auditAnchors, {
       stream: io.stderr,
       onError: (err) => io.stderr.write(`warning: audit anchor not recorded: ${(err as Error).message.split('\n')[0]}\n`),
     });
     const operator = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
     const audit = (event: string, fields: Record<string, string | number | undefined>) => sink.write({ event, actor: 'cli', operator, decision: 'ALLOWED', ...fields });
     try {
-      return await fn(createApiKeyStore(db, Date.now, roleScopes), audit);
+      return await fn(createApiKeyStore(db.apiKeys, Date.now, roleScopes), audit);
     } finally {
       await sink.close();
     }
   } finally {
-    db.$client.close();
+    await db.close();
   }
 }
 
@@ -76,11 +76,11 @@ async function create(args: string[], io: CliIo): Promise<void> {
 
 async function list(args: string[], io: CliIo): Promise<void> {
   const { values: o } = parseOptions(args, { json: { type: 'boolean' } });
-  await withStore(io, (store) => {
+  await withStore(io, async (store) => {
     const now = Date.now();
     const status = (k: { revokedAt: number | null; expiresAt: number | null }) =>
       k.revokedAt !== null ? 'revoked' : k.expiresAt !== null && k.expiresAt <= now ? 'expired' : 'active';
-    const keys = store.list();
+    const keys = await store.list();
     if (o.json) return void io.stdout.write(`${JSON.stringify(keys.map((k) => ({ ...k, status: status(k) })), null, 2)}\n`);
     if (keys.length === 0) return void io.stdout.write('no API keys yet\n');
     io.stdout.write(formatTable(['ID', 'NAME', 'ROLE', 'CREATED', 'EXPIRES', 'STATUS'], keys.map((k) => [
@@ -91,8 +91,8 @@ async function list(args: string[], io: CliIo): Promise<void> {
 
 async function revoke(args: string[], io: CliIo): Promise<void> {
   const id = required(parseOptions(args, { id: { type: 'string' } }).values.id, 'id');
-  await withStore(io, (store, audit) => {
-    if (!store.revoke(id)) throw new CliFailure(`no active API key with id ${printable(id, 40)}`);
+  await withStore(io, async (store, audit) => {
+    if (!(await store.revoke(id))) throw new CliFailure(`no active API key with id ${printable(id, 40)}`);
     audit('admin.apikey_revoked', { key_id: id });
     io.stdout.write(`API key ${printable(id, 40)} revoked\n`);
   });

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { deriveAuditKeys, findAuditSets, verifyAuditSet, type AuditSetReport, type VerifyOptions } from '@stack/audit';
 import { CliFailure, UsageError, type CliIo } from '@stack/cli';
-import { openMcpDb } from '@stack/db';
 import { loadMcpConfig } from '../config.ts';
-import { mcpAuditAnchors, mcpKeks } from '../pipeline/audit-log.ts';
+import { mcpKeks } from '../pipeline/audit-log.ts';
+import { openMcpStore } from '../store/index.ts';
 import { parseOptions, printable, runGroup } from './common.ts';
 
 const USAGE = `Usage: npm run admin -- audit <command>
@@ -24,7 +24,7 @@ Commands:
 Needs the key-encryption key (KEY_ENCRYPTION_KEY; KEY_ENCRYPTION_KEY_PREVIOUS for files written
 before a rotation) and the app's database, which holds the anchors: the authorization server's
 (DATA_DIR/auth.db, AUTH_DATABASE_PATH or DATABASE_URL) for auth-audit.log, the MCP server's
-(MCP_DATABASE_PATH, default DATA_DIR/mcp.db) for mcp-audit.log.
+(MCP_DATABASE_PATH, default DATA_DIR/mcp.db, or DATABASE_URL and MCP_DATABASE_SCHEMA) for mcp-audit.log.
 `;
 
 type Verifier = VerifyOptions & { close(): Promise<void> | void };
@@ -38,11 +38,11 @@ async function verifierFor(app: string | undefined, io: CliIo): Promise<Verifier
   }
   if (app !== 'mcp-server') throw new CliFailure(`a log names the app '${printable(app ?? '', 40)}', which has no database here`);
   const config = loadMcpConfig(io.env);
-  if (config.databasePath === ':memory:' || !existsSync(config.databasePath)) {
+  if (!config.postgres && (config.databasePath === ':memory:' || !existsSync(config.databasePath))) {
     throw new CliFailure(`the MCP server's database ${config.databasePath} does not exist: its anchors are needed to verify the log (set DATA_DIR or MCP_DATABASE_PATH)`);
   }
-  const db = openMcpDb(config.databasePath);
-  return { keys: deriveAuditKeys(mcpKeks(config)), anchors: mcpAuditAnchors(db), close: () => { db.$client.close(); } };
+  const store = await openMcpStore(config);
+  return { keys: deriveAuditKeys(mcpKeks(config)), anchors: store.auditAnchors, close: () => store.close() };
 }
 
 function summary(r: AuditSetReport): string {

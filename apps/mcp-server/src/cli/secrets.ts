@@ -1,7 +1,7 @@
 import { CliFailure, formatTable, readSecretFromStdin, runGroup, UsageError, type CliIo } from '@stack/cli';
-import { openMcpDb } from '@stack/db';
 import { secretsSettings } from '../secrets/keks.ts';
 import { createSecretStore, MAX_SECRET_BYTES, secretName, type SecretStore } from '../secrets/store.ts';
+import { openMcpStore } from '../store/index.ts';
 
 const USAGE = `Usage: npm run admin -- secrets <command>
 
@@ -14,7 +14,7 @@ Commands:
                    and the auth server's signing keys) under KEY_ENCRYPTION_KEY; the key used until
                    now goes in KEY_ENCRYPTION_KEY_PREVIOUS (the encrypted data itself is not rewritten)
 
-Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db), DATA_DIR, KEY_ENCRYPTION_KEY, KEY_ENCRYPTION_KEY_PREVIOUS.
+Settings: MCP_DATABASE_PATH (default DATA_DIR/mcp.db), or DATABASE_URL and MCP_DATABASE_SCHEMA (PostgreSQL), DATA_DIR, KEY_ENCRYPTION_KEY, KEY_ENCRYPTION_KEY_PREVIOUS.
 `;
 
 type Handler = (args: string[], io: CliIo) => Promise<void>;
@@ -28,13 +28,13 @@ function nameArg(args: string[], command: string): string {
   return r.data;
 }
 
-function withStore<T>(io: CliIo, fn: (store: SecretStore) => T): T {
+async function withStore<T>(io: CliIo, fn: (store: SecretStore) => Promise<T>): Promise<T> {
   const settings = secretsSettings(io.env);
-  const db = openMcpDb(settings.databasePath);
+  const db = await openMcpStore(settings);
   try {
-    return fn(createSecretStore(db, settings.keks()));
+    return await fn(createSecretStore(db.secrets, settings.keks()));
   } finally {
-    db.$client.close();
+    await db.close();
   }
 }
 
@@ -43,20 +43,20 @@ const commands: Record<string, Handler> = {
     const name = nameArg(args, 'set');
     const value = await readSecretFromStdin(io.stdin, MAX_SECRET_BYTES);
     if (value === '') throw new CliFailure('standard input is empty; pipe the secret value in');
-    withStore(io, (store) => store.set(name, value));
+    await withStore(io, (store) => store.set(name, value));
     io.stdout.write(`secret ${name} stored\n`);
   },
   async list(args, io) {
     const json = args.length === 1 && args[0] === '--json';
     if (args.length > 0 && !json) throw new UsageError('secrets list takes only --json');
-    const items = withStore(io, (store) => store.list());
+    const items = await withStore(io, (store) => store.list());
     if (json) return void io.stdout.write(`${JSON.stringify(items.map((s) => ({ name: s.name, updatedAt: new Date(s.updatedAt).toISOString() })), null, 2)}\n`);
     if (items.length === 0) return void io.stdout.write('no secrets stored\n');
     io.stdout.write(formatTable(['NAME', 'UPDATED'], items.map((s) => [s.name, new Date(s.updatedAt).toISOString()])));
   },
   async delete(args, io) {
     const name = nameArg(args, 'delete');
-    if (!withStore(io, (store) => store.delete(name))) throw new CliFailure(`no secret named ${name}`);
+    if (!(await withStore(io, (store) => store.delete(name)))) throw new CliFailure(`no secret named ${name}`);
     io.stdout.write(`secret ${name} deleted\n`);
   },
   async 'rotate-kek'(args, io) {

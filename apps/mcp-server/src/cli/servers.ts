@@ -1,9 +1,9 @@
 import { join, resolve } from 'node:path';
 import { CliFailure, formatTable, runGroup, UsageError, type CliIo } from '@stack/cli';
-import { openMcpDb } from '@stack/db';
-import { loadStackFile, MissingRefError, resolveRefs, StackFileError, type Rule, type ServerConfig, type StackEnv } from '@stack/stack-config';
+import { findSecretRefs, loadStackFile, MissingRefError, resolveRefs, StackFileError, type Rule, type ServerConfig, type StackEnv } from '@stack/stack-config';
 import { secretsSettings } from '../secrets/keks.ts';
 import { createSecretStore } from '../secrets/store.ts';
+import { openMcpStore } from '../store/index.ts';
 import { DEMO_TOOL_NAMES } from '../tools/names.ts';
 import { createHttpUpstream } from '../upstream/http-upstream.ts';
 import { createStdioUpstream } from '../upstream/stdio-upstream.ts';
@@ -132,39 +132,40 @@ async function list(args: string[], io: CliIo): Promise<void> {
     throw new CliFailure(`the stack file is invalid (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'})`);
   }
   const connectUpstreams = values['no-connect'] !== true;
-  // The secret store is opened only when some upstream value refers to it.
-  let secrets: ((name: string) => string | undefined) | undefined;
+  // The secret store is opened only when some upstream value refers to it, and read once here; a
+  // secret that cannot be opened fails only the server that refers to it.
+  const secrets = new Map<string, string | Error>();
+  const names = connectUpstreams ? [...new Set(findSecretRefs(stack).map((r) => r.name))] : [];
+  if (names.length > 0) {
+    const settings = secretsSettings(io.env);
+    const db = await openMcpStore(settings);
+    try {
+      const store = createSecretStore(db.secrets, settings.keks());
+      for (const name of names) {
+        const value = await store.get(name).catch((err: unknown) => err as Error);
+        if (value !== undefined) secrets.set(name, value);
+      }
+    } finally {
+      await db.close();
+    }
+  }
   const secret = (name: string) => {
-    if (!secrets) {
-      const settings = secretsSettings(io.env);
-      const db = openMcpDb(settings.databasePath);
-      const store = createSecretStore(db, settings.keks());
-      const cache = new Map<string, string | undefined>();
-      secrets = (n) => {
-        if (!cache.has(n)) cache.set(n, store.get(n));
-        return cache.get(n);
-      };
-      closers.push(() => db.$client.close());
-    }
-    return secrets(name);
+    const value = secrets.get(name);
+    if (value instanceof Error) throw value;
+    return value;
   };
-  const closers: (() => void)[] = [];
   const resolveValue = (v: string) => resolveRefs(v, { secret, env: (n) => io.env[n] });
-  try {
-    const reports: ServerReport[] = [];
-    for (const s of stack.servers) reports.push(await report(s, mode, connectUpstreams, resolveValue));
-    if (values.json) return void io.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
-    io.stdout.write(`${stack.source}\n\n`);
-    io.stdout.write(formatTable(['SERVER', 'PATH', 'UPSTREAM', 'HEALTH'], reports.map((r) => [r.name, r.path, r.upstream, r.health])));
-    for (const r of reports) {
-      io.stdout.write(`\n${r.name} (${r.path}), auth: ${r.auth.join(', ')}${r.authFrom === 'MCP_AUTH_MODE' ? ' (MCP_AUTH_MODE)' : ''}${r.dpop ? `; dpop: ${r.dpop}` : ''}\n`);
-      if (r.tools.length === 0) io.stdout.write('  no tools known\n');
-      else io.stdout.write(formatTable(['  TOOL', 'RULE (roles | scopes | rate)', 'LISTED'], r.tools.map((t) => [`  ${t.name}`, t.rule, t.listed ? 'yes' : 'no'])));
-      if (r.resources.length) io.stdout.write(formatTable(['  RESOURCE', 'RULE (roles | scopes | rate)'], r.resources.map((x) => [`  ${x.uri}`, x.rule])));
-      if (r.prompts.length) io.stdout.write(formatTable(['  PROMPT', 'RULE (roles | scopes | rate)'], r.prompts.map((x) => [`  ${x.name}`, x.rule])));
-    }
-  } finally {
-    for (const c of closers) c();
+  const reports: ServerReport[] = [];
+  for (const s of stack.servers) reports.push(await report(s, mode, connectUpstreams, resolveValue));
+  if (values.json) return void io.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+  io.stdout.write(`${stack.source}\n\n`);
+  io.stdout.write(formatTable(['SERVER', 'PATH', 'UPSTREAM', 'HEALTH'], reports.map((r) => [r.name, r.path, r.upstream, r.health])));
+  for (const r of reports) {
+    io.stdout.write(`\n${r.name} (${r.path}), auth: ${r.auth.join(', ')}${r.authFrom === 'MCP_AUTH_MODE' ? ' (MCP_AUTH_MODE)' : ''}${r.dpop ? `; dpop: ${r.dpop}` : ''}\n`);
+    if (r.tools.length === 0) io.stdout.write('  no tools known\n');
+    else io.stdout.write(formatTable(['  TOOL', 'RULE (roles | scopes | rate)', 'LISTED'], r.tools.map((t) => [`  ${t.name}`, t.rule, t.listed ? 'yes' : 'no'])));
+    if (r.resources.length) io.stdout.write(formatTable(['  RESOURCE', 'RULE (roles | scopes | rate)'], r.resources.map((x) => [`  ${x.uri}`, x.rule])));
+    if (r.prompts.length) io.stdout.write(formatTable(['  PROMPT', 'RULE (roles | scopes | rate)'], r.prompts.map((x) => [`  ${x.name}`, x.rule])));
   }
 }
 

@@ -1,10 +1,7 @@
 import { AuditLog, deriveAuditKeys, type AuditAnchorStore } from '@stack/audit';
 import { loadKeks, type Kek } from '@stack/crypto';
-import { sqliteAuditAnchors, type McpDb } from '@stack/db';
+import { hostname } from 'node:os';
 import type { McpConfig } from '../config.ts';
-
-/** Anchors of the MCP server's audit chains, in its control database (mcp.db). */
-export const mcpAuditAnchors = (db: McpDb): AuditAnchorStore => sqliteAuditAnchors(db);
 
 /** The key-encryption keys: KEY_ENCRYPTION_KEY, then KEY_ENCRYPTION_KEY_PREVIOUS (a development key in DATA_DIR outside production). */
 export function mcpKeks(config: McpConfig): Kek[] {
@@ -19,17 +16,28 @@ export interface AuditOutputs {
 }
 
 /**
+ * How the anchors name this instance's log. Each instance writes its own audit file, so its own
+ * chain: on a database several hosts share (PostgreSQL) the name is host:path, so an instance
+ * finds its own anchors and never another's (instances on one host need distinct MCP_AUDIT_LOG
+ * paths, which separate DATA_DIRs give). The admin CLI on the same host uses the same name and so
+ * continues the same chain.
+ */
+export const mcpAuditLogName = (config: McpConfig): string | undefined =>
+  (config.postgres && config.auditLog ? `${hostname()}:${config.auditLog}` : config.auditLog);
+
+/**
  * Opens the MCP server's audit log (MCP_AUDIT_LOG, the AUDIT_* settings): keyed with a key derived
- * from the KEKs, anchored in mcp.db, checked against its anchors before anything is written
+ * from the KEKs, anchored in the app's store, checked against its anchors before anything is written
  * (AuditChainError when it does not match and AUDIT_ON_BROKEN_CHAIN is refuse).
  */
-export function openMcpAuditLog(config: McpConfig, db: McpDb, out: AuditOutputs): Promise<AuditLog> {
+export function openMcpAuditLog(config: McpConfig, anchors: AuditAnchorStore, out: AuditOutputs): Promise<AuditLog> {
   return AuditLog.open({
     file: config.auditLog,
+    name: mcpAuditLogName(config),
     stream: config.auditStdout ? out.stream : undefined,
     keys: deriveAuditKeys(mcpKeks(config)),
     app: 'mcp-server',
-    anchors: mcpAuditAnchors(db),
+    anchors,
     anchorStream: config.audit.anchorStdout ? out.stream : undefined,
     anchorIntervalMs: config.audit.anchorIntervalMs,
     maxFileBytes: config.audit.maxFileBytes,

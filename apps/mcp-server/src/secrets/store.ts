@@ -1,9 +1,6 @@
-import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { open, rewrap, seal, type Envelope, type Kek } from '@stack/crypto';
-import { mcpSchema, type McpDb } from '@stack/db';
-
-const { secrets } = mcpSchema;
+import type { SecretRecords } from '../store/types.ts';
 
 export const MAX_SECRET_BYTES = 64 * 1024;
 
@@ -28,17 +25,17 @@ export interface SecretInfo {
 
 export interface SecretStore {
   /** Stores (or replaces) a secret, sealed under a fresh data key wrapped by the current KEK. */
-  set(name: string, value: string): void;
+  set(name: string, value: string): Promise<void>;
   /** The secret's value, or undefined if there is none; throws if it cannot be decrypted. */
-  get(name: string): string | undefined;
+  get(name: string): Promise<string | undefined>;
   /** The same as get, for tools that need a credential. */
-  getSecret(name: string): string | undefined;
+  getSecret(name: string): Promise<string | undefined>;
   /** Names and update times only; values are never listed. */
-  list(): SecretInfo[];
+  list(): Promise<SecretInfo[]>;
   /** Deletes a secret; returns whether it existed. */
-  delete(name: string): boolean;
+  delete(name: string): Promise<boolean>;
   /** Re-wraps every data key under `to` (the data ciphertext is untouched); returns how many were re-wrapped. */
-  rotateKek(to: Kek): number;
+  rotateKek(to: Kek): Promise<number>;
 }
 
 function checkName(name: string): string {
@@ -57,15 +54,15 @@ function parseEnvelope(name: string, raw: unknown): Envelope {
 }
 
 /**
- * Envelope-encrypted secrets in the MCP control database. `keks[0]` seals new values; the rest
- * (previous keys) only open values sealed before a rotation.
+ * Envelope-encrypted secrets in the MCP server's store (SQLite or PostgreSQL). `keks[0]` seals new
+ * values; the rest (previous keys) only open values sealed before a rotation.
  */
-export function createSecretStore(db: McpDb, keks: Kek[]): SecretStore {
+export function createSecretStore(db: SecretRecords, keks: Kek[]): SecretStore {
   if (keks.length === 0) throw new TypeError('at least one key-encryption key is required');
   let active = [...keks];
 
-  function get(name: string): string | undefined {
-    const row = db.select().from(secrets).where(eq(secrets.name, checkName(name))).get();
+  async function get(name: string): Promise<string | undefined> {
+    const row = await db.get(checkName(name));
     if (!row) return undefined;
     const envelope = parseEnvelope(name, row.envelope);
     try {
@@ -77,37 +74,24 @@ export function createSecretStore(db: McpDb, keks: Kek[]): SecretStore {
   }
 
   return {
-    set(name, value) {
+    async set(name, value) {
       checkName(name);
       if (typeof value !== 'string') throw new TypeError('invalid secret value: must be a string');
       if (Buffer.byteLength(value) > MAX_SECRET_BYTES) throw new TypeError(`invalid secret value: must be at most ${MAX_SECRET_BYTES} bytes`);
       const envelope = seal(active[0]!, value, context(name)) as unknown as Record<string, unknown>;
-      const updatedAt = Date.now();
-      db.insert(secrets).values({ name, envelope, updatedAt })
-        .onConflictDoUpdate({ target: secrets.name, set: { envelope, updatedAt } })
-        .run();
+      await db.put({ name, envelope, updatedAt: Date.now() });
     },
     get,
     getSecret: get,
-    list() {
-      return db.select({ name: secrets.name, updatedAt: secrets.updatedAt }).from(secrets).orderBy(secrets.name).all();
-    },
-    delete(name) {
-      return db.delete(secrets).where(eq(secrets.name, checkName(name))).run().changes > 0;
-    },
-    rotateKek(to) {
+    list: () => db.list(),
+    delete: (name) => db.delete(checkName(name)),
+    async rotateKek(to) {
       const keys = [to, ...active.filter((k) => k.id !== to.id)];
       // All or nothing: one secret that cannot be re-wrapped leaves every row as it was.
-      const count = db.transaction((tx) => {
-        let n = 0;
-        for (const row of tx.select().from(secrets).all()) {
-          const env = parseEnvelope(row.name, row.envelope);
-          if (env.kek === to.id) continue;
-          const next = rewrap(keys, to, env, context(row.name)) as unknown as Record<string, unknown>;
-          tx.update(secrets).set({ envelope: next }).where(eq(secrets.name, row.name)).run();
-          n++;
-        }
-        return n;
+      const count = await db.rewrap((row) => {
+        const env = parseEnvelope(row.name, row.envelope);
+        if (env.kek === to.id) return undefined;
+        return rewrap(keys, to, env, context(row.name)) as unknown as Record<string, unknown>;
       });
       active = keys;
       return count;

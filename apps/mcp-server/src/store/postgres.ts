@@ -1,0 +1,62 @@
+import { eq, getTableColumns, sql } from 'drizzle-orm';
+import { openMcpPg, pgAuditAnchors, pgMcpSchema, type PgOptions } from '@stack/db/pg';
+import type { McpStore } from './types.ts';
+
+const { apiKeys, secrets, auditAnchors } = pgMcpSchema;
+
+/**
+ * The store several instances share: the `mcp_` tables in PostgreSQL (MCP_DATABASE_SCHEMA).
+ * Each step is one statement or one transaction, so it holds whichever instance runs it.
+ */
+export async function openPgMcpStore(o: PgOptions): Promise<McpStore> {
+  const db = await openMcpPg(o);
+  return {
+    engine: 'postgres',
+    apiKeys: {
+      async insert(row) {
+        await db.insert(apiKeys).values(row);
+      },
+      async get(id) {
+        return (await db.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1))[0];
+      },
+      async revoke(id, at) {
+        const done = await db.update(apiKeys).set({ revokedAt: at }).where(sql`${apiKeys.id} = ${id} and ${apiKeys.revokedAt} is null`).returning({ id: apiKeys.id });
+        return done.length > 0;
+      },
+      async list() {
+        const { salt: _s, hash: _h, ...info } = getTableColumns(apiKeys);
+        return db.select(info).from(apiKeys).orderBy(apiKeys.createdAt, apiKeys.id);
+      },
+    },
+    secrets: {
+      async get(name) {
+        return (await db.select().from(secrets).where(eq(secrets.name, name)).limit(1))[0];
+      },
+      async put(row) {
+        const { name: _n, ...values } = row;
+        await db.insert(secrets).values(row).onConflictDoUpdate({ target: secrets.name, set: values });
+      },
+      async list() {
+        return db.select({ name: secrets.name, updatedAt: secrets.updatedAt }).from(secrets).orderBy(secrets.name);
+      },
+      async delete(name) {
+        return (await db.delete(secrets).where(eq(secrets.name, name)).returning({ name: secrets.name })).length > 0;
+      },
+      async rewrap(next) {
+        return db.transaction(async (tx) => {
+          let n = 0;
+          // Locked: a secret set meanwhile waits, and is not overwritten with its older envelope.
+          for (const row of await tx.select().from(secrets).for('update')) {
+            const envelope = next(row);
+            if (envelope === undefined) continue;
+            await tx.update(secrets).set({ envelope }).where(eq(secrets.name, row.name));
+            n++;
+          }
+          return n;
+        });
+      },
+    },
+    auditAnchors: pgAuditAnchors(db, auditAnchors),
+    close: () => db.$client.end(),
+  };
+}
