@@ -59,6 +59,7 @@ const E2E = [
   'test/key-rotation-live.test.ts',
   'test/clients/**/*.test.ts',
   'test/conformance.test.ts',
+  'test/deploy/build.test.ts',
   'test/deploy/compose.test.ts',
   'test/deploy/dockerfile.test.ts',
   'test/deploy/lifecycle.test.ts',

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
+import { COMPILED_NODE_FLAGS } from './node-flags.ts';
 
 // Compiled (`npm run start:prod`: scripts/dist/start.js after `npm run build`), it runs the apps'
 // compiled JavaScript with plain node; from source (`npm start`), their TypeScript through tsx.
@@ -12,9 +13,9 @@ const apps = [
   { name: 'auth', app: 'auth-server' },
   { name: 'mcp ', app: 'mcp-server' },
 ].map((a) => ({ name: a.name, entry: COMPILED ? `apps/${a.app}/dist/main.js` : `apps/${a.app}/src/main.ts` }));
-// The compiled apps import the workspace packages' compiled JavaScript through the `stack-compiled`
-// export condition (see the packages' package.json).
-const nodeArgs = COMPILED ? ['--conditions=stack-compiled'] : ['--import', 'tsx'];
+// The compiled apps run with production's node flags (scripts/node-flags.ts: the packages' compiled
+// files, the heap sizes).
+const nodeArgs = COMPILED ? COMPILED_NODE_FLAGS : ['--import', 'tsx'];
 
 const children: ChildProcess[] = [];
 let stopping = false;

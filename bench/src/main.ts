@@ -1,5 +1,6 @@
 // npm run bench [-- --quick]: measures the cost of security side by side with the reference stacks
 // (see bench/README.md). Servers run in their own processes, autocannon in this one.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,6 +22,8 @@ import { chainsPerRun, growthScenarios, oidcScenario, tokenScenarios } from './s
 const opts = parseOptions(process.argv.slice(2));
 pinSelf();
 const started = performance.now();
+// Our servers run the compiled JavaScript production runs (`npm run build`), built from this tree.
+execFileSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/build.ts')], { cwd: REPO_ROOT, stdio: 'inherit' });
 const work = mkdtempSync(join(tmpdir(), 'mcp-bench-'));
 const mcpPort = await freePort();
 const c: BenchContext = {

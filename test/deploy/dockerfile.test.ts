@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../apps/auth-server/src/app.ts';
 import { authSettingNames, loadAuthConfig } from '../../apps/auth-server/src/config.ts';
 import { mcpSettingNames } from '../../apps/mcp-server/src/config.ts';
+import { COMPILED_NODE_FLAGS } from '../../scripts/node-flags.ts';
 import { freePort } from './app-process.ts';
 import { dockerIgnore, dockerStages, read, ROOT } from './deploy-files.ts';
 
@@ -70,8 +71,11 @@ describe('Dockerfile', () => {
     expect(instr(runtime, 'ENTRYPOINT').join('')).toContain('/app/docker/entrypoint.sh');
     // The compiled entry points (`npm run build` writes them; the build stage runs it), each beside
     // the source it is compiled from.
+    // The servers get production's node flags (scripts/node-flags.ts), the admin CLI the condition only.
+    const flags = (name: string) => (name === 'admin' ? ['--conditions=stack-compiled'] : COMPILED_NODE_FLAGS).join(' ');
     for (const [name, file] of [['auth-server', 'apps/auth-server/dist/main.js'], ['mcp-server', 'apps/mcp-server/dist/main.js'], ['admin', 'scripts/dist/admin.js']] as const) {
-      expect(sh).toMatch(new RegExp(`\\n\\s*${name}\\)\\s+exec node --conditions=stack-compiled ${file.replace(/\./g, '\\.')} "\\$@" ;;`));
+      const line = `${name}) exec node ${flags(name)} ${file} "$@" ;;`;
+      expect(sh.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')), line).toContain(line);
       const source = file.replace('/dist/', '/').replace('/main.js', '/src/main.ts').replace(/\.js$/, '.ts');
       expect(existsSync(resolve(ROOT, source)), source).toBe(true);
     }

@@ -18,6 +18,8 @@ export interface ServerProcess extends CpuSource {
   pid: number;
   /** Resident set size in MB (from /proc), or NaN where /proc is missing. */
   rssMb(): number;
+  /** The highest resident set size so far in MB (the kernel's VmHWM, so no sampling can miss a peak), or NaN. */
+  peakRssMb(): number;
   stop(): Promise<void>;
 }
 
@@ -60,6 +62,12 @@ async function waitReady(url: string, anyAnswer: boolean, child: ChildProcess, l
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`server not ready after ${timeoutMs} ms (${url}); see ${logFile}`);
+}
+
+/** A size field of /proc/<pid>/status (VmRSS, VmHWM) in MB; NaN where /proc is missing. */
+function statusMb(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(procField(pid, 'status') ?? '');
+  return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
 /** User + system CPU time of one process so far, in µs; NaN once it is gone. */
@@ -111,10 +119,8 @@ export async function startServer(o: StartOptions): Promise<ServerProcess> {
   return {
     name: o.name,
     pid,
-    rssMb() {
-      const m = /VmRSS:\s+(\d+) kB/.exec(procField(pid, 'status') ?? '');
-      return m ? Number(m[1]) / 1024 : Number.NaN;
-    },
+    rssMb: () => statusMb(pid, 'VmRSS'),
+    peakRssMb: () => statusMb(pid, 'VmHWM'),
     cpuMicros: () => processCpuMicros(pid),
     async stop() {
       if (child.exitCode !== null) return;

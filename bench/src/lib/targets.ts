@@ -56,5 +56,9 @@ export function computeTargets(rows: Row[], facts: Map<string, number>): Target[
       name: 'MCP server RSS after (2) and (7)', value: rss, shown: `${rss.toFixed(0)} MB`, goal: '< 200 MB', met: rss < 200,
       ...(facts.has('mcp-rss-start-mb') ? { detail: `${facts.get('mcp-rss-start-mb')!.toFixed(0)} MB when ready` } : {}),
     });
+  const peak = facts.get('mcp-rss-peak-mb');
+  targets.push(peak === undefined
+    ? { name: 'MCP server peak RSS through the run (every instance)', value: undefined, shown: '–', goal: '< 200 MB', met: undefined }
+    : { name: 'MCP server peak RSS through the run (every instance)', value: peak, shown: `${peak.toFixed(0)} MB`, goal: '< 200 MB', met: peak < 200 });
   return targets;
 }

@@ -2,11 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { openAuthDb } from '@stack/db';
-import { startServer, type ServerProcess } from '../lib/proc.ts';
+import { COMPILED_NODE_FLAGS } from '../../../scripts/node-flags.ts';
+import { REPO_ROOT, startServer, type ServerProcess } from '../lib/proc.ts';
+import { TOOL_DESCRIPTION, TOOL_NAME, TOOL_RESULT, TOOL_TITLE } from '../servers/trivial-tool.ts';
 import { freePort } from '../lib/ports.ts';
 import { seedAuthDb, type Seeded, type SeedSpec } from '../seed/auth-db.ts';
 import { sqliteSink, type RowSink } from '../seed/sinks.ts';
 import { logFile, nodeFlags, type BenchContext } from './context.ts';
+
+// Our servers run compiled, as in production (main.ts runs `npm run build` first): plain node with
+// production's flags (the workspace packages' dist files, the heap sizes).
+const COMPILED = COMPILED_NODE_FLAGS;
 
 export interface AuthServer {
   url: string;
@@ -46,7 +52,7 @@ function authEnv(c: BenchContext, dir: string, port: number, extra: Record<strin
 
 /**
  * Seeds a fresh SQLite database (migrated first, by the same code the server uses) and starts the
- * authorization server's own entry point (apps/auth-server/src/main.ts) on it.
+ * authorization server's own entry point, compiled (apps/auth-server/dist/main.js), on it.
  */
 export async function startAuthServer(c: BenchContext, name: string, spec: SeedSpec): Promise<AuthServer> {
   const dir = join(c.work, name);
@@ -60,7 +66,7 @@ export async function startAuthServer(c: BenchContext, name: string, spec: SeedS
   console.log(`  seeded ${name}: ${seeded.rows.toLocaleString('en-US')} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const port = await freePort();
   const proc = await startServer({
-    name, script: 'apps/auth-server/src/main.ts', env: authEnv(c, dir, port, {}),
+    name, command: [...COMPILED, join(REPO_ROOT, 'apps/auth-server/dist/main.js')], env: authEnv(c, dir, port, {}),
     readyUrl: `http://127.0.0.1:${port}/health`, logFile: logFile(c, name), nodeFlags: nodeFlags(c, name),
   });
   return { url: `http://127.0.0.1:${port}`, proc, seeded };
@@ -75,7 +81,7 @@ export async function startAuthServerPg(c: BenchContext, name: string, spec: See
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const proc = await startServer({
-    name, script: 'apps/auth-server/src/main.ts', env: authEnv(c, dir, port, pg.env),
+    name, command: [...COMPILED, join(REPO_ROOT, 'apps/auth-server/dist/main.js')], env: authEnv(c, dir, port, pg.env),
     readyUrl: `http://127.0.0.1:${port}/health`, logFile: logFile(c, name), nodeFlags: nodeFlags(c, name),
   });
   let sink: RowSink | undefined;
@@ -95,18 +101,19 @@ export async function startAuthServerPg(c: BenchContext, name: string, spec: See
 export type McpMode = 'none' | 'oauth';
 
 /**
- * The project's MCP server (bench/src/servers/mcp-server.ts: buildApp with the trivial tool); with
+ * The project's MCP server, compiled (bench/src/servers/mcp-server.mjs: buildApp with the trivial tool); with
  * `gateway`, under that name with its own stack file, whose upstream servers it serves too.
  */
 export async function startMcpServer(c: BenchContext, mode: McpMode, issuer: string, gateway?: { name: string; stackFile: string }, env: Record<string, string> = {}): Promise<ServerProcess> {
   const name = gateway?.name ?? `mcp-${mode}`;
   const dir = join(c.work, name);
   mkdirSync(dir, { recursive: true });
-  return startServer({
+  const server = await startServer({
     name,
-    script: 'bench/src/servers/mcp-server.ts',
+    command: [...COMPILED, join(REPO_ROOT, 'bench/src/servers/mcp-server.mjs')],
     args: mode === 'none' ? ['--auth-mode=none', '--insecure'] : ['--auth-mode=oauth'],
     env: {
+      BENCH_TOOL: JSON.stringify({ name: TOOL_NAME, title: TOOL_TITLE, description: TOOL_DESCRIPTION, result: TOOL_RESULT }),
       NODE_ENV: 'test',
       MCP_HOST: '127.0.0.1',
       MCP_PORT: String(c.mcpPort),
@@ -124,6 +131,20 @@ export async function startMcpServer(c: BenchContext, mode: McpMode, issuer: str
     logFile: logFile(c, name),
     nodeFlags: nodeFlags(c, name),
   });
+  // The < 200 MB goal holds through the whole run: each instance's peak (upstream children are
+  // processes of their own and not counted), read just before it stops.
+  const stop = server.stop.bind(server);
+  server.stop = async () => {
+    recordPeakRss(c, name, server.peakRssMb());
+    await stop();
+  };
+  return server;
+}
+
+function recordPeakRss(c: BenchContext, name: string, mb: number): void {
+  if (!Number.isFinite(mb)) return;
+  console.log(`  ${name}: peak RSS ${mb.toFixed(0)} MB`);
+  if (mb > (c.facts.get('mcp-rss-peak-mb') ?? 0)) c.facts.set('mcp-rss-peak-mb', mb);
 }
 
 /** The SDK's own stack on the same port and resource URL (bench/src/servers/sdk-stack.ts). */
