@@ -76,6 +76,20 @@ const E2E = [
 
 const BROWSER = ['test/browser/**/*.test.ts'];
 
+// The MCP app's store-touching files, run a second time on PostgreSQL (project mcp-postgres).
+const MCP_STORE_FILES = [
+  'apps/mcp-server/test/api-keys.test.ts',
+  'apps/mcp-server/test/secrets.test.ts',
+  'apps/mcp-server/test/secrets-cli.test.ts',
+  'apps/mcp-server/test/modes.test.ts',
+  'apps/mcp-server/test/custom-roles.test.ts',
+  'apps/mcp-server/test/cli.test.ts',
+  'apps/mcp-server/test/audit-chain.test.ts',
+  'apps/mcp-server/test/gateway.test.ts',
+  'apps/mcp-server/test/gateway-auth.test.ts',
+  'apps/mcp-server/test/servers-cli.test.ts',
+];
+
 const notIn = (...groups: string[][]) => [...configDefaults.exclude, ...groups.flat()];
 
 export default defineConfig({
@@ -103,6 +117,18 @@ export default defineConfig({
           // Files that never touch the store (SSRF-safe fetch, Redis limiters) gain nothing from a second run.
           exclude: [...configDefaults.exclude, 'apps/auth-server/test/postgres/**', 'apps/auth-server/test/cimd-fetch.test.ts', 'apps/auth-server/test/redis-*.test.ts'],
           env: { TEST_AUTH_DB: 'postgres' },
+        },
+      },
+      // The MCP app's files that touch its own store (API keys, secrets, audit anchors, the gateway
+      // reading secrets, the CLIs) again on PostgreSQL (TEST_MCP_DB=postgres, a schema per server or
+      // store). Only those: the SQL tools, upstreams and transports never touch it, and CI time counts.
+      {
+        extends: true,
+        test: {
+          name: 'mcp-postgres',
+          include: MCP_STORE_FILES,
+          env: { TEST_MCP_DB: 'postgres', TEST_HTTP: 'inject' },
+          isolate: false,
         },
       },
     ],

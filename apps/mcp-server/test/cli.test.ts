@@ -85,7 +85,7 @@ describe('admin CLI: audit verify', () => {
       for (let i = 0; i < 3; i++) await rpc(s.url, callTool('query', { sql: 'select 1' }), t);
       await issuer.close();
       await s.app.close(); // anchors the chain's head in mcp.db
-      const env = { NODE_ENV: 'test', DATA_DIR: s.dataDir };
+      const env = { NODE_ENV: 'test', DATA_DIR: s.dataDir, ...s.dbEnv };
       const original = readFileSync(s.auditFile, 'utf8').trimEnd().split('\n');
       const events = original.map((l) => JSON.parse(l));
       expect(events.map((e) => e.decision)).toEqual([undefined, 'AUTH_FAILED', 'ALLOWED', 'DENIED', 'INVALID_INPUT', 'ALLOWED', 'ALLOWED', 'ALLOWED']);

@@ -130,6 +130,8 @@ export interface TestMcpServer {
   url: string;
   dataDir: string;
   auditFile: string;
+  /** Settings that point a CLI or another instance at the same store (none needed for the SQLite file in dataDir). */
+  dbEnv: Record<string, string>;
   audit: () => Record<string, unknown>[];
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -181,6 +183,9 @@ export async function startMcpServer(env: Record<string, string> = {}, deps: Bui
   };
   return {
     app, config, base, url: `${base}/mcp`, dataDir, auditFile,
+    dbEnv: config.postgres
+      ? { DATABASE_URL: config.postgres.url, MCP_DATABASE_SCHEMA: config.postgres.schema, KEY_ENCRYPTION_KEY: config.keyEncryptionKey!.toString('base64') }
+      : {},
     audit: () => (audit?.lines ?? []).map((l) => JSON.parse(l) as Record<string, unknown>),
     close,
     [Symbol.asyncDispose]: close,
