@@ -36,6 +36,7 @@ const E2E = [
   'apps/mcp-server/test/redis-shared-state.test.ts',
   // PostgreSQL-only behaviour (outages, several instances on one database).
   'apps/auth-server/test/postgres/**/*.test.ts',
+  'apps/mcp-server/test/postgres/**/*.test.ts',
   // Child processes: the apps' entry points, CLIs, stdio transport, memory under attack, mTLS.
   'apps/auth-server/test/cli-process.test.ts',
   'apps/mcp-server/test/memory-attack.test.ts',

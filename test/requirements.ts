@@ -368,6 +368,11 @@ export const requirements: Record<string, Requirement> = {
   'ADMIN-6': { level: 'MUST', source: 'project: admin console', text: 'POST /admin/users disables or enables a user as the CLI does (services/user-admin.ts): disabling signs them out everywhere and revokes their tokens; each change is audited with the acting admin; an admin cannot disable themself' },
   'ADMIN-7': { level: 'MUST', source: 'https://www.rfc-editor.org/rfc/rfc9700#section-4.7', text: 'every admin form is refused without its CSRF token or with a wrong one, and changes nothing' },
   'ADMIN-8': { level: 'SHOULD', source: 'project: admin console', text: 'in Chromium, the admin pages show no CSP violation and no horizontal overflow at 375 px or at desktop width, cannot be framed, and a developer sees the refusal page' },
+  'MCP-PG-1': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'with DATABASE_URL the MCP app keeps its own state (API keys, secrets, audit anchors) in PostgreSQL, in tables named mcp_* with a migrations journal of its own, so it shares a database, even a schema, with the authorization server without a name clash' },
+  'MCP-PG-2': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'an API key created through one MCP instance or the admin CLI is accepted by every instance sharing the database, from its next request' },
+  'MCP-PG-3': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'a secret set through the admin CLI is resolved by every MCP instance sharing the database' },
+  'MCP-PG-4': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'an API key revoked through one instance or the admin CLI is refused by every instance at its next request (key checks read the store, no cache)' },
+  'MCP-PG-5': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'each MCP instance writes its own audit file and anchors its own chain in the shared database, under the name host:path, so instances never read each other\'s anchors' },
   'HEALTH-DEPS-DECLARED': { level: 'MUST', source: 'project: codebase health', text: 'every workspace\'s package.json declares each npm package and workspace package its code imports (shipped code in dependencies), and no workspace package it does not' },
 };
 
