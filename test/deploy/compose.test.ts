@@ -183,6 +183,11 @@ describe('docker-compose.yml profile `scale`', () => {
     expect([auth.command, mcp.command]).toEqual([['auth-server'], ['mcp-server']]);
     const authEnv = containerEnv(auth, { ...template, POSTGRES_PASSWORD: 'p' });
     expect(new URL(authEnv.DATABASE_URL!)).toMatchObject({ protocol: 'postgres:', hostname: 'postgres', port: '5432' });
+    // The MCP replicas keep their API keys, secrets and anchors in the same database, their own schema.
+    const mcpEnv = containerEnv(mcp, { ...template, POSTGRES_PASSWORD: 'p' });
+    expect(mcpEnv.DATABASE_URL).toBe(authEnv.DATABASE_URL);
+    expect(loadMcpConfig(mcpEnv).postgres).toMatchObject({ schema: 'mcp' });
+    expect(mcp.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' } });
     for (const env of [authEnv, containerEnv(mcp, template)]) {
       expect(new URL(env.REDIS_URL!)).toMatchObject({ protocol: 'redis:', hostname: 'redis', port: '6379' });
       expect(env.REDIS_KEY_PREFIX).toBeTruthy();
