@@ -373,6 +373,7 @@ export const requirements: Record<string, Requirement> = {
   'MCP-PG-3': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'a secret set through the admin CLI is resolved by every MCP instance sharing the database' },
   'MCP-PG-4': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'an API key revoked through one instance or the admin CLI is refused by every instance at its next request (key checks read the store, no cache)' },
   'MCP-PG-5': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'each MCP instance writes its own audit file and anchors its own chain in the shared database, under the name host:path, so instances never read each other\'s anchors' },
+  'MCP-PG-6': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'an MCP instance that cannot reach its PostgreSQL database fails closed: requests that need the store (API keys) get 503 temporarily_unavailable with Retry-After, logged once per interval' },
   'HEALTH-DEPS-DECLARED': { level: 'MUST', source: 'project: codebase health', text: 'every workspace\'s package.json declares each npm package and workspace package its code imports (shipped code in dependencies), and no workspace package it does not' },
 };
 

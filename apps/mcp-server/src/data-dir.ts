@@ -7,6 +7,7 @@ import type { McpConfig } from './config.ts';
  * users. Files the server creates are 0600 in a 0700 directory; existing ones are reported, not changed.
  */
 export function dataDirWarnings(config: McpConfig): string[] {
-  const databases = [config.databasePath, config.demoDatabasePath].filter((p) => p !== ':memory:');
+  // With DATABASE_URL the app's state is in PostgreSQL: only the demo database is a file here.
+  const databases = [...(config.postgres ? [] : [config.databasePath]), config.demoDatabasePath].filter((p) => p !== ':memory:');
   return privateModeWarnings([config.dataDir, ...databases.flatMap(sqliteFiles), ...(config.auditLog ? [config.auditLog] : [])]);
 }

@@ -152,7 +152,11 @@ export async function createRuntime(config: McpConfig, deps: BuildDeps = {}, log
   }
 
   let opening: Promise<McpStore> | undefined;
-  const store = () => (opening ??= openMcpStore(config).then((opened) => {
+  const dbLog = {
+    unavailable: (err: unknown) => log.error(`database unavailable, refusing requests that need it: ${(err as Error).message.split('\n')[0]}`),
+    recovered: () => log.info('database reachable again'),
+  };
+  const store = () => (opening ??= openMcpStore(config, dbLog).then((opened) => {
     closers.push(() => opened.close());
     return opened;
   }, (err: unknown) => {

@@ -7,6 +7,7 @@ import { migrationsFolder } from './index.ts';
 
 export { pgAuthSchema, pgMcpSchema };
 export { pgAuditAnchors } from './audit-anchors.ts';
+export { availabilityGuard, guarded, isUnavailable, RETRY_AFTER_SECONDS, type AvailabilityLog } from './pg-availability.ts';
 
 export type PgAuthDb = NodePgDatabase<typeof pgAuthSchema> & { $client: pg.Pool };
 export type PgMcpDb = NodePgDatabase<typeof pgMcpSchema> & { $client: pg.Pool };

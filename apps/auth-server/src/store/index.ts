@@ -1,5 +1,5 @@
 import type { AuthConfig } from '../config.ts';
-import type { AvailabilityLog } from './postgres/availability.ts';
+import type { AvailabilityLog } from '@stack/db/pg';
 import type { AuthStore } from './types.ts';
 
 export type * from './types.ts';

@@ -1,4 +1,4 @@
-import type { PgOptions } from '@stack/db/pg';
+import type { AvailabilityLog, PgOptions } from '@stack/db/pg';
 import type { McpStore } from './types.ts';
 
 export type * from './types.ts';
@@ -9,11 +9,11 @@ export interface McpStoreSettings {
   postgres?: PgOptions | undefined;
 }
 
-/** Opens the configured store, applying pending migrations before it returns. */
-export async function openMcpStore(s: McpStoreSettings): Promise<McpStore> {
+/** Opens the configured store, applying pending migrations before it returns; `log` hears of PostgreSQL outages. */
+export async function openMcpStore(s: McpStoreSettings, log?: AvailabilityLog): Promise<McpStore> {
   if (s.postgres) {
     const { openPgMcpStore } = await import('./postgres.ts');
-    return openPgMcpStore(s.postgres);
+    return openPgMcpStore(s.postgres, log);
   }
   const { openSqliteMcpStore } = await import('./sqlite.ts');
   return openSqliteMcpStore(s.databasePath);

@@ -1,18 +1,25 @@
 import { eq, getTableColumns, sql } from 'drizzle-orm';
-import { openMcpPg, pgAuditAnchors, pgMcpSchema, type PgOptions } from '@stack/db/pg';
+import { availabilityGuard, guarded, openMcpPg, pgAuditAnchors, pgMcpSchema, type AvailabilityLog, type PgOptions } from '@stack/db/pg';
 import type { McpStore } from './types.ts';
 
 const { apiKeys, secrets, auditAnchors } = pgMcpSchema;
 
+// A database outage is logged once per this interval, not once per request.
+const UNAVAILABLE_LOG_INTERVAL_MS = 30_000;
+const silent: AvailabilityLog = { unavailable: () => {}, recovered: () => {} };
+
 /**
  * The store several instances share: the `mcp_` tables in PostgreSQL (MCP_DATABASE_SCHEMA).
- * Each step is one statement or one transaction, so it holds whichever instance runs it.
+ * Each step is one statement or one transaction, so it holds whichever instance runs it. An
+ * unreachable database fails closed, as the auth server's: StoreUnavailableError, answered 503 with
+ * Retry-After (a key is never accepted unchecked), logged once per interval.
  */
-export async function openPgMcpStore(o: PgOptions): Promise<McpStore> {
+export async function openPgMcpStore(o: PgOptions, log: AvailabilityLog = silent): Promise<McpStore> {
   const db = await openMcpPg(o);
+  const run = availabilityGuard(log, UNAVAILABLE_LOG_INTERVAL_MS);
   return {
     engine: 'postgres',
-    apiKeys: {
+    apiKeys: guarded({
       async insert(row) {
         await db.insert(apiKeys).values(row);
       },
@@ -27,8 +34,8 @@ export async function openPgMcpStore(o: PgOptions): Promise<McpStore> {
         const { salt: _s, hash: _h, ...info } = getTableColumns(apiKeys);
         return db.select(info).from(apiKeys).orderBy(apiKeys.createdAt, apiKeys.id);
       },
-    },
-    secrets: {
+    }, run),
+    secrets: guarded({
       async get(name) {
         return (await db.select().from(secrets).where(eq(secrets.name, name)).limit(1))[0];
       },
@@ -55,8 +62,11 @@ export async function openPgMcpStore(o: PgOptions): Promise<McpStore> {
           return n;
         });
       },
+    }, run),
+    auditAnchors: guarded(pgAuditAnchors(db, auditAnchors), run),
+    // Once: a pool ended twice throws.
+    close: async () => {
+      if (!db.$client.ended) await db.$client.end();
     },
-    auditAnchors: pgAuditAnchors(db, auditAnchors),
-    close: () => db.$client.end(),
   };
 }

@@ -1,9 +1,8 @@
 import { and, isNotNull, lt, sql } from 'drizzle-orm';
-import { openAuthPg, pgAuthSchema, type PgOptions } from '@stack/db/pg';
+import { availabilityGuard, guarded, openAuthPg, pgAuthSchema, type AvailabilityLog, type PgOptions } from '@stack/db/pg';
 import { pgFederatedIdentities } from './federated.ts';
 import type { AuthStore } from '../types.ts';
 import { pgConsents, pgSessions, pgUsers } from './accounts.ts';
-import { availabilityGuard, guarded, type AvailabilityLog } from './availability.ts';
 import { pgClients, pgPending, pgSigningKeys } from './clients.ts';
 import { pgCodes, pgTokens } from './grants.ts';
 import { pgAuditAnchors } from './audit-anchors.ts';
