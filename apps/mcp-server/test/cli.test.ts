@@ -8,6 +8,7 @@ import type { CliIo } from '@stack/cli';
 import { run as apikeys } from '../src/cli/apikeys.ts';
 import { run as audit } from '../src/cli/audit.ts';
 import { bearer, callTool, listTools, rpc, startIssuer, startMcpServer } from './helpers.ts';
+import { createMcpTestSchema, TEST_MCP_DB } from './store-helpers.ts';
 
 function io(env: Record<string, string>) {
   const out: string[] = [];
@@ -19,11 +20,20 @@ function io(env: Record<string, string>) {
 describe('admin CLI: apikeys', () => {
   let dataDir: string;
   let env: Record<string, string>;
-  beforeEach(() => {
+  // The CLI and the server share the store: mcp.db, or with TEST_MCP_DB=postgres a fresh schema.
+  let store: Record<string, string>;
+  let dropSchema: (() => Promise<void>) | undefined;
+  beforeEach(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'mcp-cli-'));
-    env = { NODE_ENV: 'test', DATA_DIR: dataDir };
+    const schema = TEST_MCP_DB === 'postgres' ? await createMcpTestSchema() : undefined;
+    dropSchema = schema?.drop;
+    store = schema?.env ?? { MCP_DATABASE_PATH: join(dataDir, 'mcp.db') };
+    env = { NODE_ENV: 'test', DATA_DIR: dataDir, ...schema?.env };
   });
-  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await dropSchema?.();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   it('creates a key shown once, lists it without the value, revokes it, and the server follows', async () => {
     const c = io(env);
@@ -31,7 +41,7 @@ describe('admin CLI: apikeys', () => {
     const key = /^(mcpk_\S+)$/m.exec(c.out())![1]!;
     const id = /id (\S+),/.exec(c.out())![1]!;
 
-    await using s = await startMcpServer({ MCP_AUTH_MODE: 'apikey', MCP_DATABASE_PATH: join(dataDir, 'mcp.db') });
+    await using s = await startMcpServer({ MCP_AUTH_MODE: 'apikey', ...store });
     expect((await rpc(s.url, listTools(), bearer(key))).status).toBe(200);
 
     const l = io(env);
@@ -132,7 +142,8 @@ describe('admin CLI: audit verify', () => {
 
       expect(await audit(['verify'], io(env).value)).toBe(2);
     } finally {
-      rmSync(s.dataDir, { recursive: true, force: true });
+      // The app is closed already; this removes the data directory (and, on PostgreSQL, the schema).
+      await s.close();
     }
   });
 });
