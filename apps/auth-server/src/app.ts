@@ -19,6 +19,7 @@ import { createCimdFetchGuard } from './services/cimd-limits.ts';
 import { createClientAuthLimiter } from './services/client-auth.ts';
 import { createMfaLimiter } from './services/mfa-limiter.ts';
 import { createClientKeyCache } from './services/client-keys.ts';
+import { createClientUse } from './services/client-use.ts';
 import { startTokenSweeper } from './services/token-sweeper.ts';
 import { openAuthStack } from './services/stack.ts';
 import { createTokenEndpointDpop } from './services/dpop.ts';
@@ -33,6 +34,7 @@ import { healthRoutes } from './routes/health.ts';
 import { accountRoutes } from './routes/account.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { adminUsersRoutes } from './routes/admin-users.ts';
+import { adminClientsRoutes } from './routes/admin-clients.ts';
 import { accountAppsRoutes } from './routes/account-apps.ts';
 import { accountPasswordRoutes } from './routes/account-password.ts';
 import { accountSessionsRoutes } from './routes/account-sessions.ts';
@@ -150,6 +152,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
       allowPrivateAddresses: config.cimd.allowPrivateAddresses, timeoutMs: config.cimd.timeoutMs, now, owner: { noun: "the issuer's", fail: invalidGrant },
     }),
     federation: createFederationClients(opts.refs ?? { secret: () => undefined, env: () => undefined }, now),
+    clientUse: createClientUse(store.clients, now, (err) => app.log.warn({ err }, 'could not record when a client was last used')),
   };
   try {
     // Keys are generated on first start, so the JWKS is never empty.
@@ -182,6 +185,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
     await stopSweeper();
     await ctx.keyRotation?.close();
     ctx.auditFailures.close();
+    await ctx.clientUse.close();
     await ownAudit?.close();
     await store.close();
   });
@@ -224,6 +228,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(accountRoutes);
   await app.register(adminRoutes);
   await app.register(adminUsersRoutes);
+  await app.register(adminClientsRoutes);
   await app.register(accountAppsRoutes);
   await app.register(accountSessionsRoutes);
   await app.register(accountPasswordRoutes);

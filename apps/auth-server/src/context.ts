@@ -7,6 +7,7 @@ import type { KeyStore } from './services/keys.ts';
 import type { KeyRotationScheduler } from './services/key-rotation.ts';
 import type { CimdFetchGuard } from './services/cimd-limits.ts';
 import type { ClientKeyCache } from './services/client-keys.ts';
+import type { ClientUse } from './services/client-use.ts';
 import type { AssertionReplayStore } from '@stack/oauth';
 import type { AuthStack } from './services/stack.ts';
 import type { AuthStore } from './store/index.ts';
@@ -60,6 +61,8 @@ export interface AppContext {
   issuerKeys: ClientKeyCache;
   /** Upstream identity providers' client configurations (discovered on first use, cached). */
   federation: FederationClients;
+  /** When each client was last issued a token, written at most once a minute per client. */
+  clientUse: ClientUse;
 }
 
 declare module 'fastify' {

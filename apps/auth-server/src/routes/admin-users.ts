@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { adminOf, pageParam, sendAdminPage, useAdminGuard } from '../services/admin-console.ts';
+import { adminOf, doneNotice, pageParam, pagerOf, sendAdminPage, useAdminGuard } from '../services/admin-console.ts';
 import { adminUsersPage } from '../services/admin-users.ts';
 import { shownTime } from '../services/account-page.ts';
 import { auditFlow } from '../services/authorization-flow.ts';
@@ -26,13 +26,10 @@ export const adminUsersRoutes: FastifyPluginAsync = async (app) => {
     const query = request.query as Record<string, unknown>;
     const page = pageParam(query.page);
     const { users, more } = await adminUsersPage(app.ctx, page);
-    const done = typeof query.done === 'string' && Object.hasOwn(NOTICES, query.done) ? NOTICES[query.done as keyof typeof NOTICES] : undefined;
     return sendAdminPage(reply, 'admin-users', '/admin/users', s, {
       title: 'Users',
-      notice: done,
-      page,
-      previous: page > 1 ? page - 1 : undefined,
-      next: more ? page + 1 : undefined,
+      notice: doneNotice(NOTICES, query.done),
+      ...pagerOf(page, more),
       users: users.map((u) => ({ ...u, created: shownTime(u.createdAt), self: u.id === s.user.id })),
     });
   });

@@ -61,6 +61,7 @@ async function grant(request: FastifyRequest, reply: FastifyReply): Promise<Toke
   // The grant type is one of the registered grants' (checkGrantType), so the attribute stays bounded.
   const response = await (ctx.tracer ? inSpan(ctx.tracer, 'auth.grant', { 'oauth.grant_type': g.grantType }, run) : run());
   ctx.metrics.tokenIssued(g.grantType, client, response.token_type);
+  ctx.clientUse.record(client.id);
   // RFC 9449 §8: a fresh nonce with every success, so the client's next proof needs no extra round.
   if (ctx.dpop.nonces) reply.header('dpop-nonce', ctx.dpop.nonces.current());
   return response;

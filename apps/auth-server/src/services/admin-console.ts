@@ -29,6 +29,7 @@ export const ADMIN_ROLE = 'admin';
 export const ADMIN_PAGES = [
   { path: '/admin', label: 'Overview' },
   { path: '/admin/users', label: 'Users' },
+  { path: '/admin/clients', label: 'Clients' },
 ] as const;
 
 export type AdminPath = (typeof ADMIN_PAGES)[number]['path'];
@@ -42,6 +43,16 @@ const MAX_PAGE = 10_000;
 export function pageParam(value: unknown): number {
   const n = typeof value === 'string' && /^[1-9][0-9]{0,4}$/.test(value) ? Number(value) : 1;
   return Math.min(n, MAX_PAGE);
+}
+
+/** The pager of a list's page: this page's number, and the previous and next pages when they exist. */
+export function pagerOf(page: number, more: boolean): { page: number; previous: number | undefined; next: number | undefined } {
+  return { page, previous: page > 1 ? page - 1 : undefined, next: more ? page + 1 : undefined };
+}
+
+/** The notice a page shows after its form redirected to it with `?done=<key>`; undefined for any other value. */
+export function doneNotice(notices: Readonly<Record<string, string>>, value: unknown): string | undefined {
+  return typeof value === 'string' && Object.hasOwn(notices, value) ? notices[value] : undefined;
 }
 
 const admins = new WeakMap<FastifyRequest, LiveSession>();

@@ -20,13 +20,13 @@ export type Role = UserRecord['role'];
 /** A user as shown to operators (never the password hash). */
 export type UserSummary = Omit<UserRecord, 'passwordHash'>;
 /** A client as shown to operators (never the secret hash). */
-export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'grantTypes' | 'tokenEndpointAuthMethod' | 'scope' | 'role' | 'createdAt' | 'revokedAt' | 'resourceServer' | 'pendingApproval'>;
+export type ClientSummary = Pick<ClientRecord, 'id' | 'source' | 'clientName' | 'redirectUris' | 'grantTypes' | 'tokenEndpointAuthMethod' | 'scope' | 'role' | 'createdAt' | 'revokedAt' | 'resourceServer' | 'pendingApproval' | 'lastUsedAt'>;
 /**
  * A client as registered or fetched: only an admin makes it a resource server (setResourceServer).
  * A role (client_credentials) and keys (private_key_jwt) are only for the clients that have them;
  * pendingApproval (default false) only for self-registered ones under REGISTRATION_MODE=approval.
  */
-export type NewClientRecord = Omit<ClientRecord, 'resourceServer' | 'role' | 'jwks' | 'jwksUri' | 'pendingApproval'>
+export type NewClientRecord = Omit<ClientRecord, 'resourceServer' | 'role' | 'jwks' | 'jwksUri' | 'pendingApproval' | 'lastUsedAt'>
   & { resourceServer?: boolean; pendingApproval?: boolean } & Partial<Pick<ClientRecord, 'role' | 'jwks' | 'jwksUri'>>;
 
 /** What a revocation removed: refresh tokens, sessions and still-valid access tokens. */
@@ -134,6 +134,13 @@ export interface ClientRepo {
   /** Inserts or refreshes a cached metadata document; keeps createdAt, revokedAt, source, resourceServer and pendingApproval of an existing row. */
   upsertCimd(row: NewClientRecord): Promise<ClientRecord>;
   list(): Promise<ClientSummary[]>;
+  /** `limit` clients from `offset`, oldest first, only those of `status` when given (the admin console's pages). */
+  listPage(status: 'active' | 'pending' | 'revoked' | undefined, limit: number, offset: number): Promise<ClientSummary[]>;
+  /**
+   * Records that the client was issued a token at `now`, unless a time within `minGapMs` before
+   * it is recorded already (another instance wrote it): one conditional UPDATE by primary key.
+   */
+  markUsed(id: string, now: number, minGapMs: number): Promise<void>;
   /** Marks the client revoked (keeping an earlier revokedAt) and revokes its grants, atomically. */
   revoke(id: string, now: number): Promise<{ alreadyRevoked: boolean; refreshTokens: number; accessTokens: number } | undefined>;
   /** Sets or clears the resource-server attribute (may introspect any token); false if no such client. */

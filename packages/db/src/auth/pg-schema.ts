@@ -36,6 +36,7 @@ export const clients = pgTable('clients', {
   role: text(),
   jwks: jsonb().$type<{ keys: Record<string, unknown>[] }>(),
   jwksUri: text(),
+  lastUsedAt: ms(),
 });
 
 export const signingKeys = pgTable('signing_keys', {

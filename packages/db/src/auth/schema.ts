@@ -49,6 +49,11 @@ export const clients = sqliteTable('clients', {
   jwks: text({ mode: 'json' }).$type<{ keys: Record<string, unknown>[] }>(),
   /** …or where to fetch them (RFC 7591 §2 `jwks_uri`); at most one of the two is set. */
   jwksUri: text(),
+  /**
+   * When the token endpoint last issued the client a token, to the minute: written at most once a
+   * minute per client (services/client-use.ts), off the response's path. Null: none since this column exists.
+   */
+  lastUsedAt: integer(),
 });
 
 export const signingKeys = sqliteTable('signing_keys', {

@@ -1,10 +1,15 @@
 import { and, asc, count, desc, eq, gt, inArray, isNull, lt, min, or, sql } from 'drizzle-orm';
 import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
+import { clientListOrder, clientStatusIs, clientSummaryColumns } from '../client-columns.ts';
 import type { ClientRepo, PendingRequestRepo, SigningKeyRepo } from '../types.ts';
 import { evictionBatch, evictionPlan } from '../pending-eviction.ts';
 import { revokeGrants } from './grants.ts';
 
 const { clients, signingKeys, pendingAuthorizations: pending } = pgAuthSchema;
+
+const summary = clientSummaryColumns(clients);
+const listOrder = clientListOrder(clients);
+const statusIs = clientStatusIs(clients);
 
 // The order in which keys sign: each scheduled retirement hands over to the key scheduled next,
 // and the one without a retirement time signs last (see SigningKeyRepo.active).
@@ -24,11 +29,14 @@ export function pgClients(db: PgAuthDb): ClientRepo {
       return stored!;
     },
     async list() {
-      return db.select({
-        id: clients.id, source: clients.source, clientName: clients.clientName, redirectUris: clients.redirectUris, grantTypes: clients.grantTypes,
-        tokenEndpointAuthMethod: clients.tokenEndpointAuthMethod, scope: clients.scope, role: clients.role, createdAt: clients.createdAt,
-        revokedAt: clients.revokedAt, resourceServer: clients.resourceServer, pendingApproval: clients.pendingApproval,
-      }).from(clients).orderBy(asc(clients.createdAt), asc(clients.id));
+      return db.select(summary).from(clients).orderBy(...listOrder);
+    },
+    async listPage(status, limit, offset) {
+      return db.select(summary).from(clients).where(status && statusIs[status]).orderBy(...listOrder).limit(limit).offset(offset);
+    },
+    async markUsed(id, now, minGapMs) {
+      await db.update(clients).set({ lastUsedAt: now })
+        .where(and(eq(clients.id, id), or(isNull(clients.lastUsedAt), lt(clients.lastUsedAt, now - minGapMs))));
     },
     async revoke(id, now) {
       return db.transaction(async (tx) => {
