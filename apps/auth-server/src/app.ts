@@ -35,6 +35,7 @@ import { accountRoutes } from './routes/account.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { adminUsersRoutes } from './routes/admin-users.ts';
 import { adminClientsRoutes } from './routes/admin-clients.ts';
+import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { accountAppsRoutes } from './routes/account-apps.ts';
 import { accountPasswordRoutes } from './routes/account-password.ts';
 import { accountSessionsRoutes } from './routes/account-sessions.ts';
@@ -229,6 +230,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(adminRoutes);
   await app.register(adminUsersRoutes);
   await app.register(adminClientsRoutes);
+  await app.register(adminKeysRoutes);
   await app.register(accountAppsRoutes);
   await app.register(accountSessionsRoutes);
   await app.register(accountPasswordRoutes);

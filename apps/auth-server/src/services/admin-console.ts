@@ -30,6 +30,7 @@ export const ADMIN_PAGES = [
   { path: '/admin', label: 'Overview' },
   { path: '/admin/users', label: 'Users' },
   { path: '/admin/clients', label: 'Clients' },
+  { path: '/admin/keys', label: 'Signing keys' },
 ] as const;
 
 export type AdminPath = (typeof ADMIN_PAGES)[number]['path'];
