@@ -36,6 +36,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { adminUsersRoutes } from './routes/admin-users.ts';
 import { adminClientsRoutes } from './routes/admin-clients.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
+import { adminServersRoutes } from './routes/admin-servers.ts';
 import { accountAppsRoutes } from './routes/account-apps.ts';
 import { accountPasswordRoutes } from './routes/account-password.ts';
 import { accountSessionsRoutes } from './routes/account-sessions.ts';
@@ -231,6 +232,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(adminUsersRoutes);
   await app.register(adminClientsRoutes);
   await app.register(adminKeysRoutes);
+  await app.register(adminServersRoutes);
   await app.register(accountAppsRoutes);
   await app.register(accountSessionsRoutes);
   await app.register(accountPasswordRoutes);

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { TestAuthServer } from './helpers.ts';
 import { Browser, PASSWORD, hidden } from './authorize-flow.ts';
@@ -34,4 +37,42 @@ export function entryOf(html: string, name: string): string {
 /** The form refusals every admin form gives: none, a wrong and an altered CSRF token. */
 export function badCsrfForms(token: string): Record<string, string>[] {
   return [{}, { _csrf: 'wrong' }, { _csrf: `${token.slice(0, -2)}xx` }];
+}
+
+// Two more servers than the shipped stack file's: a remote one whose URL path, query and headers
+// carry credentials (a reference and a literal value), and a stdio one with arguments and env.
+export const EXTRA_SERVERS = `
+  - name: remote-files
+    path: /mcp/files
+    upstream:
+      url: https://files.example.com/v1/mcp?key=url-query-credential
+      headers:
+        Authorization: "Bearer \${secret:FILES_TOKEN}"
+        X-Api-Key: literal-header-credential
+    auth: [oauth, apikey]
+    dpop: required
+    tools:
+      read_file: { roles: [viewer, developer], scopes: ["db:read"], rate_limit_per_minute: 12 }
+    default: { roles: [admin], scopes: ["db:admin"] }
+    resources:
+      "file:///shared/readme": { roles: [viewer], scopes: ["db:read"] }
+    prompts:
+      default: { roles: [developer], scopes: ["db:write"] }
+  - name: local-tool
+    path: /mcp/local
+    upstream:
+      command: /opt/tools/bin/local-mcp
+      args: ["--token", "argument-credential"]
+      env: { API_KEY: "\${secret:LOCAL_KEY}", PLAIN: env-credential }
+    isolation: per-identity
+    auth: [apikey]
+`;
+
+/** A stack file: the shipped one with EXTRA_SERVERS appended to its servers; removed by the returned function. */
+export function stackWithExtraServers(): { file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'auth-admin-servers-'));
+  const file = join(dir, 'stack.yaml');
+  const shipped = readFileSync(new URL('../../../stack.yaml', import.meta.url), 'utf8');
+  writeFileSync(file, shipped.replace(/\nservers:\n/, `\nservers:\n${EXTRA_SERVERS.replace(/^\n/, '')}`));
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -31,6 +31,7 @@ export const ADMIN_PAGES = [
   { path: '/admin/users', label: 'Users' },
   { path: '/admin/clients', label: 'Clients' },
   { path: '/admin/keys', label: 'Signing keys' },
+  { path: '/admin/servers', label: 'Servers' },
 ] as const;
 
 export type AdminPath = (typeof ADMIN_PAGES)[number]['path'];
