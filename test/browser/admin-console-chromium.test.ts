@@ -3,9 +3,9 @@ import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { startAuthServer, type TestAuthServer } from '../../apps/auth-server/test/helpers.ts';
 import { PASSWORD, seedUser } from '../../apps/auth-server/test/authorize-flow.ts';
 import type { UserRecord } from '../../apps/auth-server/src/services/users.ts';
+import { ADMIN_PAGES } from '../../apps/auth-server/src/services/admin-console.ts';
 import { launchChromium, screenshot, startCallbackServer, watchPage, type CallbackServer } from '../helpers/chromium.ts';
 import { auditPage } from './page-audit.ts';
-import { ADMIN_PAGES } from '../../apps/auth-server/src/services/admin-console.ts';
 
 /**
  * The admin console (/admin) in Chromium, with no JavaScript of ours: an admin signs in and reads

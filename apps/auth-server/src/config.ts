@@ -76,6 +76,9 @@ const schema = z
     REDIS_KEY_PREFIX: keyPrefix.default('mcp-oauth:'),
     AUDIT_LOG: z.string().optional(),
     AUDIT_STDOUT: envBool.default(false),
+    // Read by the admin console only; `npm start` gives both apps one environment, so the MCP server's own setting is the default.
+    ADMIN_MCP_AUDIT_LOG: z.string().min(1).max(4096).optional(),
+    MCP_AUDIT_LOG: z.string().optional(),
     ...auditSettings(),
     ...tracingSettings('mcp-oauth-auth-server'),
     TRUST_PROXY: trustProxy.default(false),
@@ -195,6 +198,11 @@ const schema = z
       },
       auditLog: c.AUDIT_LOG === 'off' ? undefined : resolve(c.AUDIT_LOG ?? join(dataDir, 'auth-audit.log')),
       auditStdout: c.AUDIT_STDOUT,
+      /**
+       * The MCP server's audit log, read by the admin console for its decisions (same host, or a
+       * shared volume); undefined when off. Default: where the MCP server writes it with the same settings.
+       */
+      mcpAuditLog: mcpAuditLogPath(c.ADMIN_MCP_AUDIT_LOG ?? c.MCP_AUDIT_LOG, dataDir),
       /** Rotation, anchoring, what to do with a log that does not match, failure summaries (AUDIT_* settings). */
       audit: auditChainConfig(c),
       /** OpenTelemetry traces (main.ts starts the SDK); undefined when no OTLP endpoint is set. */
@@ -209,6 +217,10 @@ const schema = z
       secureCookies: c.AUTH_ISSUER.startsWith('https://'),
     };
   });
+
+function mcpAuditLogPath(setting: string | undefined, dataDir: string): string | undefined {
+  return setting === 'off' ? undefined : resolve(setting ?? join(dataDir, 'mcp-audit.log'));
+}
 
 export type AuthConfig = Readonly<z.output<typeof schema>>;
 

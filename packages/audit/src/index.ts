@@ -7,3 +7,4 @@ export { AuditChainError, AuditLog, type AuditLogOptions, type AuditSink, type B
 export { findAuditSets, verifyAuditPath, verifyAuditSet, type AuditFileSet, type AuditProblem, type AuditProblemKind, type AuditSetReport, type VerifyOptions } from './verify.ts';
 export { FailureAggregator, type FailureAggregatorOptions } from './failure-aggregator.ts';
 export { withTraceId } from './trace-id.ts';
+export { linesBackwards } from './file-lines.ts';

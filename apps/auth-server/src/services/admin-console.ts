@@ -32,6 +32,7 @@ export const ADMIN_PAGES = [
   { path: '/admin/clients', label: 'Clients' },
   { path: '/admin/keys', label: 'Signing keys' },
   { path: '/admin/servers', label: 'Servers' },
+  { path: '/admin/audit', label: 'Audit log' },
 ] as const;
 
 export type AdminPath = (typeof ADMIN_PAGES)[number]['path'];

@@ -26,8 +26,8 @@ export interface AuthMetricsDeps {
   redisReady?: (() => boolean) | undefined;
 }
 
-// Events that are outcomes of a sign-in attempt, and what they count as.
-const SIGN_IN: Readonly<Record<string, 'success' | 'failure'>> = {
+/** Events that are outcomes of a sign-in attempt, and what they count as (also the admin overview's sign-ins). */
+export const SIGN_IN: Readonly<Record<string, 'success' | 'failure'>> = {
   'login.succeeded': 'success',
   'login.failed': 'failure',
   'mfa.failed': 'failure',

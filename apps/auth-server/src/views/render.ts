@@ -21,7 +21,8 @@ export function escapeForPage(value: unknown): string {
 /** Templates in this folder. */
 export type Template = 'login' | 'consent' | 'message' | 'account' | 'logout' | 'reset-password' | 'mfa' | 'enroll' | 'recovery-codes' | 'account-security'
   | 'admin-overview' | 'admin-users'
-  | 'admin-clients' | 'admin-user' | 'admin-keys' | 'admin-servers';
+  | 'admin-clients' | 'admin-user' | 'admin-keys' | 'admin-servers'
+  | 'admin-audit';
 
 /** Renders the templates of this folder; built once per app (app.pages.views), which owns its template cache. */
 export interface PageViews {
