@@ -173,7 +173,7 @@ describe('admin console: overview charts and the audit page', () => {
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('../../admin/audit?source=auth&done=verified');
     const after = await (await b.get('/admin/audit?source=auth&done=verified')).text();
-    expect(after).toMatch(/<strong>OK: \d+ lines, every MAC valid, matching the anchors in the database\.<\/strong>/);
+    expect(after).toMatch(/<p class="notice chain-status"><strong>OK: \d+ lines, every MAC valid, matching the anchors in the database\.<\/strong>/);
     expect(after).toContain(`Checked ${new Date(clock.at).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
     expect(s.auditEvents().some((e) => e.event === 'admin.audit_verified' && e.by === admin.id && e.result === 'ok')).toBe(true);
     // The MCP server's log: its MACs and order, without its anchors (in its own database).
@@ -191,7 +191,7 @@ describe('admin console: overview charts and the audit page', () => {
     const html = await (await b.get('/admin/audit')).text();
     await b.post('/admin/audit/verify', { _csrf: hidden(html, '_csrf'), source: 'auth' });
     const broken = await (await b.get('/admin/audit')).text();
-    expect(broken).toContain(`<strong>Broken at line ${at + 1} of auth-audit.log: 1 problem.</strong>`);
+    expect(broken).toContain(`<p class="error chain-status"><strong>Broken at line ${at + 1} of auth-audit.log: 1 problem.</strong>`);
     expect(broken).toContain(`edited: line ${at + 1} of auth-audit.log (seq ${at}) does not match its MAC`);
 
     writeFileSync(authLog, `${original.split('\n').slice(0, -3).join('\n')}\n`);

@@ -148,5 +148,7 @@ describe('reading an audit log newest first', () => {
       { kind: 'truncated', message: 'the log ends at line 9' },
     ] }], NOW);
     expect(broken).toMatchObject({ state: 'broken', summary: 'Broken at line 7 of mcp-audit.log: 2 problems.' });
+    const foreign = statusOf([{ set: { files: [file] }, lines: 3, notes: [], problems: [{ kind: 'unverifiable', message: 'mcp-audit.log was written under key-encryption key k2, which is not configured' }] }], NOW);
+    expect(foreign).toMatchObject({ state: 'unverifiable', summary: 'Cannot be checked here: the log was written under a key-encryption key this server does not have.' });
   });
 });

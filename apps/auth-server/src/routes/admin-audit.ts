@@ -80,7 +80,12 @@ export const adminAuditRoutes: FastifyPluginAsync<{ audit: AdminAudit }> = async
       partial: result.ok && result.partial,
       reason: result.ok ? undefined : result.reason,
       checkable: opts.audit.check(q.source) !== undefined,
-      check: check && { ...check, checkedAt: shownTime(check.checkedAt), ok: check.state === 'ok' },
+      check: check && {
+        ...check,
+        checkedAt: shownTime(check.checkedAt),
+        // What is wrong is shown as an error; what could not be checked here, as a warning.
+        tone: check.state === 'ok' ? 'notice' : check.state === 'unverifiable' || check.state === 'too_large' ? 'warning' : 'error',
+      },
       mcpAnchors: q.source === 'mcp',
     });
   });

@@ -8,7 +8,7 @@ import { findAuditSets, verifyAuditSet, type AuditAnchorStore, type AuditKey, ty
  * time, on at most maxBytes; its result is kept and shown with the time it was made.
  */
 
-export type ChainState = 'ok' | 'broken' | 'anchors' | 'too_large' | 'unreadable';
+export type ChainState = 'ok' | 'broken' | 'anchors' | 'unverifiable' | 'too_large' | 'unreadable';
 
 export interface ChainStatus {
   state: ChainState;
@@ -51,10 +51,13 @@ export function statusOf(reports: readonly AuditSetReport[], checkedAt: number):
   if (problems.length === 0) {
     return { state: 'ok', checkedAt, summary: `OK: ${lines} lines, every MAC valid${reports.some((r) => r.anchor) ? ', matching the anchors in the database' : ''}.`, problems: [], notes };
   }
-  const state: ChainState = problems.every(aboutAnchors) ? 'anchors' : 'broken';
+  // Another key-encryption key (an MCP server that does not share this server's): nothing is known to be wrong.
+  const state: ChainState = problems.every((p) => p.kind === 'unverifiable') ? 'unverifiable' : problems.every(aboutAnchors) ? 'anchors' : 'broken';
   const first = problems[0]!.message;
   const at = /line (\d+) of (\S+)/.exec(first);
-  const summary = state === 'anchors'
+  const summary = state === 'unverifiable'
+    ? 'Cannot be checked here: the log was written under a key-encryption key this server does not have.'
+    : state === 'anchors'
     ? 'The log does not match the anchors in the database.'
     : `Broken${at ? ` at line ${at[1]} of ${at[2]}` : ''}: ${problems.length} problem${problems.length === 1 ? '' : 's'}.`;
   return {
