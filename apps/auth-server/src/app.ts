@@ -39,6 +39,7 @@ import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminServersRoutes } from './routes/admin-servers.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { createAdminAudit } from './services/admin-audit.ts';
+import { adminUserRoutes } from './routes/admin-user.ts';
 import { accountAppsRoutes } from './routes/account-apps.ts';
 import { accountPasswordRoutes } from './routes/account-password.ts';
 import { accountSessionsRoutes } from './routes/account-sessions.ts';
@@ -237,6 +238,7 @@ export async function buildApp(config: AuthConfig, opts: BuildOptions = {}): Pro
   await app.register(adminKeysRoutes);
   await app.register(adminServersRoutes);
   await app.register(adminAuditRoutes, { audit: adminAudit });
+  await app.register(adminUserRoutes);
   await app.register(accountAppsRoutes);
   await app.register(accountSessionsRoutes);
   await app.register(accountPasswordRoutes);

@@ -42,6 +42,9 @@ export interface NewTokens {
   access: IssuedAccessTokenRecord;
 }
 
+/** A refresh-token family as operators see it (never the token or its hash): its current token's grant and times. */
+export type LiveRefreshFamily = Pick<RefreshTokenRecord, 'familyId' | 'clientId' | 'scope' | 'resource' | 'createdAt' | 'expiresAt'>;
+
 export interface RevocationEntry {
   jti: string;
   expiresAt: number;
@@ -240,6 +243,11 @@ export interface TokenRepo {
   /** Unexpired revoked access tokens with revokedAt >= since, oldest first, at most `limit`. */
   listRevocations(since: number, now: number, limit: number): Promise<RevocationEntry[]>;
   issuedByFamily(familyId: string): Promise<IssuedAccessTokenRecord[]>;
+  /**
+   * The user's live refresh-token families: the token of each that may still be used (not rotated,
+   * revoked or expired), its newest issue first, at most `limit`.
+   */
+  liveFamiliesForUser(userId: string, now: number, limit: number): Promise<LiveRefreshFamily[]>;
   /** Records an access token issued without a refresh token or code (client_credentials), so revoking its client revokes it. */
   recordAccessToken(row: IssuedAccessTokenRecord): Promise<void>;
 }

@@ -1,9 +1,18 @@
-import { and, asc, count, eq, gt, gte, inArray, isNotNull, isNull, notExists, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, notExists, sql } from 'drizzle-orm';
 import { pgAuthSchema, type PgAuthDb } from '@stack/db/pg';
 import { ownedBy, type GrantOwner } from '../grant-owner.ts';
 import type { CodeRepo, NewTokens, RevokedGrants, TokenRepo } from '../types.ts';
 
 const { authorizationCodes, refreshTokens, issuedAccessTokens, revokedAccessTokens } = pgAuthSchema;
+
+const liveFamily = {
+  familyId: refreshTokens.familyId, clientId: refreshTokens.clientId, scope: refreshTokens.scope, resource: refreshTokens.resource,
+  createdAt: refreshTokens.createdAt, expiresAt: refreshTokens.expiresAt,
+};
+// A family's usable token: neither rotated (its successor is) nor revoked, not expired.
+const liveOf = (userId: string, now: number) => and(
+  eq(refreshTokens.userId, userId), isNull(refreshTokens.rotatedAt), isNull(refreshTokens.revokedAt), gt(refreshTokens.expiresAt, now),
+);
 
 /** The pool or a transaction on it. */
 export type PgWriter = Pick<PgAuthDb, 'select' | 'selectDistinct' | 'insert' | 'update' | 'delete'>;
@@ -114,6 +123,9 @@ export function pgTokens(db: PgAuthDb): TokenRepo {
     },
     async issuedByFamily(familyId) {
       return db.select().from(issuedAccessTokens).where(eq(issuedAccessTokens.familyId, familyId));
+    },
+    async liveFamiliesForUser(userId, now, limit) {
+      return db.select(liveFamily).from(refreshTokens).where(liveOf(userId, now)).orderBy(desc(refreshTokens.createdAt)).limit(limit);
     },
     async recordAccessToken(row) {
       await db.insert(issuedAccessTokens).values(row);

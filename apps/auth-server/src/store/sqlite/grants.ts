@@ -1,10 +1,19 @@
-import { and, asc, count, eq, gt, gte, inArray, isNull, notExists } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, isNull, notExists } from 'drizzle-orm';
 import { authSchema, type AuthDb } from '@stack/db';
 import { ownedBy, type GrantOwner } from '../grant-owner.ts';
 import type { CodeRepo, NewTokens, RefreshTokenRecord, RevokedGrants, TokenRepo } from '../types.ts';
 import { storeTokensPrepared, type HotStatements } from './hot-statements.ts';
 
 const { authorizationCodes, refreshTokens, issuedAccessTokens, revokedAccessTokens } = authSchema;
+
+const liveFamily = {
+  familyId: refreshTokens.familyId, clientId: refreshTokens.clientId, scope: refreshTokens.scope, resource: refreshTokens.resource,
+  createdAt: refreshTokens.createdAt, expiresAt: refreshTokens.expiresAt,
+};
+// A family's usable token: neither rotated (its successor is) nor revoked, not expired.
+const liveOf = (userId: string, now: number) => and(
+  eq(refreshTokens.userId, userId), isNull(refreshTokens.rotatedAt), isNull(refreshTokens.revokedAt), gt(refreshTokens.expiresAt, now),
+);
 
 /** The database or a transaction on it. */
 export type Writer = Pick<AuthDb, 'select' | 'selectDistinct' | 'insert' | 'update' | 'delete'>;
@@ -109,6 +118,9 @@ export function sqliteTokens(db: AuthDb, hot: HotStatements): TokenRepo {
     },
     async issuedByFamily(familyId) {
       return db.select().from(issuedAccessTokens).where(eq(issuedAccessTokens.familyId, familyId)).all();
+    },
+    async liveFamiliesForUser(userId, now, limit) {
+      return db.select(liveFamily).from(refreshTokens).where(liveOf(userId, now)).orderBy(desc(refreshTokens.createdAt)).limit(limit).all();
     },
     async recordAccessToken(row) {
       db.insert(issuedAccessTokens).values(row).run();
