@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startAuthServer, type TestAuthServer } from '../../apps/auth-server/test/helpers.ts';
-import { PASSWORD, seedUser } from '../../apps/auth-server/test/authorize-flow.ts';
+import { seedUser } from '../../apps/auth-server/test/authorize-flow.ts';
 import type { UserRecord } from '../../apps/auth-server/src/services/users.ts';
-import { ADMIN_PAGES } from '../../apps/auth-server/src/services/admin-console.ts';
 import { launchChromium, screenshot, startCallbackServer, watchPage, type CallbackServer } from '../helpers/chromium.ts';
 import { auditPage } from './page-audit.ts';
+import { DESKTOP, PHONE, readAdminPages, signInAt } from './admin-pages.ts';
 
 /**
  * The admin console (/admin) in Chromium, with no JavaScript of ours: an admin signs in and reads
@@ -13,9 +13,6 @@ import { auditPage } from './page-audit.ts';
  * no horizontal scroll, no CSP violation), disables a user; a developer gets the refusal page; no
  * other origin can frame the console. Screenshots land in test-output/screenshots/.
  */
-
-const PHONE: BrowserContextOptions = { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme: 'dark' };
-const DESKTOP: BrowserContextOptions = { viewport: { width: 1200, height: 800 }, colorScheme: 'light' };
 
 describe('admin console in Chromium', () => {
   let browser: Browser;
@@ -37,43 +34,10 @@ describe('admin console in Chromium', () => {
     await cb?.close();
   });
 
-  async function signIn(page: Page, email: string, next = '/admin'): Promise<void> {
-    await page.goto(`${s.url}/login?next=${encodeURIComponent(next)}`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForLoadState('load');
-  }
+  const signIn = (page: Page, email: string, next = '/admin') => signInAt(page, s.url, email, next);
 
   it('[ADMIN-8] [ADMIN-4] an admin reads the overview and the users page at 375 px and at desktop width: no CSP violation, no horizontal scroll', async () => {
-    for (const [options, suffix] of [[DESKTOP, 'desktop'], [PHONE, 'phone-dark']] as const) {
-      const context = await browser.newContext(options);
-      context.setDefaultTimeout(5_000);
-      try {
-        const page = await context.newPage();
-        const watch = await watchPage(page);
-        await signIn(page, admin.email);
-        expect(new URL(page.url()).pathname).toBe('/admin');
-        for (const [path, heading, name] of [['/admin', 'Admin console', 'admin-overview'], ['/admin/users', 'Users', 'admin-users']] as const) {
-          await page.goto(`${s.url}${path}`);
-          expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(heading);
-          expect(await page.getByRole('navigation', { name: 'Admin console' }).getByRole('link').count()).toBe(ADMIN_PAGES.length);
-          const a = await auditPage(page);
-          expect(a.lang).toBe('en');
-          expect(a.h1).toHaveLength(1);
-          expect(a.unlabeled).toEqual([]);
-          expect(a.unnamed).toEqual([]);
-          expect(a.contrast.filter((c) => c.ratio < 4.5), `low contrast on ${path} (${suffix})`).toEqual([]);
-          expect(a.overflows, `horizontal scroll on ${path} (${suffix})`).toBe(false);
-          await screenshot(page, `${name}-${suffix}`);
-        }
-        expect(watch.foreign([s.url]), 'requests to other origins').toEqual([]);
-        expect(watch.cspViolations, 'CSP violations').toEqual([]);
-        expect(watch.consoleErrors, 'console errors').toEqual([]);
-      } finally {
-        await context.close();
-      }
-    }
+    await readAdminPages(browser, s.url, admin.email, [['/admin', 'Admin console', 'admin-overview'], ['/admin/users', 'Users', 'admin-users']]);
   });
 
   it('[ADMIN-8] [ADMIN-6] an admin disables a user from the users page and sees it done', async () => {

@@ -1,4 +1,5 @@
 import type { Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 /** What a page looks like to an accessibility check, measured in the browser from computed styles. */
 export interface PageAudit {
@@ -89,4 +90,18 @@ export async function tabOrder(page: Page, n: number): Promise<string[]> {
     }));
   }
   return out;
+}
+
+/**
+ * What every page of ours must be at any width (auditPage): English, one h1, every control
+ * labelled, every button and link named, text at WCAG AA contrast (4.5:1), no horizontal scroll.
+ */
+export async function expectReadable(page: Page, where: string): Promise<void> {
+  const a = await auditPage(page);
+  expect(a.lang).toBe('en');
+  expect(a.h1).toHaveLength(1);
+  expect(a.unlabeled).toEqual([]);
+  expect(a.unnamed).toEqual([]);
+  expect(a.contrast.filter((c) => c.ratio < 4.5), `low contrast on ${where}`).toEqual([]);
+  expect(a.overflows, `horizontal scroll on ${where}`).toBe(false);
 }
