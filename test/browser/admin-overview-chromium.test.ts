@@ -2,13 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startAuthServer, type TestAuthServer } from '../../apps/auth-server/test/helpers.ts';
-import { PASSWORD, seedUser } from '../../apps/auth-server/test/authorize-flow.ts';
+import { seedUser } from '../../apps/auth-server/test/authorize-flow.ts';
 import { HOUR, testClock, times, toolCall, writeAuditLines } from '../../apps/auth-server/test/audit-fixtures.ts';
 import type { UserRecord } from '../../apps/auth-server/src/services/users.ts';
 import { launchChromium, screenshot, watchPage } from '../helpers/chromium.ts';
-import { auditPage } from './page-audit.ts';
+import { expectReadable } from './page-audit.ts';
+import { DESKTOP, PHONE, signInAt } from './admin-pages.ts';
 
 /**
  * The admin console's overview (charts as inline SVG) and audit page in Chromium, from seeded audit
@@ -16,9 +17,6 @@ import { auditPage } from './page-audit.ts';
  * horizontal scroll, labelled filters, the numbers table opening, and "Verify now" showing the
  * chain's status. Screenshots land in test-output/screenshots/.
  */
-
-const PHONE: BrowserContextOptions = { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme: 'dark' };
-const DESKTOP: BrowserContextOptions = { viewport: { width: 1200, height: 800 }, colorScheme: 'light' };
 
 describe('admin overview and audit page in Chromium', () => {
   const clock = testClock();
@@ -51,23 +49,6 @@ describe('admin overview and audit page in Chromium', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function signIn(page: Page): Promise<void> {
-    await page.goto(`${s.url}/login?next=${encodeURIComponent('/admin')}`);
-    await page.getByLabel('Email').fill(admin.email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForLoadState('load');
-  }
-
-  async function check(page: Page, what: string): Promise<void> {
-    const a = await auditPage(page);
-    expect(a.h1).toHaveLength(1);
-    expect(a.unlabeled, what).toEqual([]);
-    expect(a.unnamed, what).toEqual([]);
-    expect(a.contrast.filter((c) => c.ratio < 4.5), `low contrast on ${what}`).toEqual([]);
-    expect(a.overflows, `horizontal scroll on ${what}`).toBe(false);
-  }
-
   it('[ADMIN-OVERVIEW-6] [ADMIN-OVERVIEW-4] the overview\'s charts and the audit page at 375 px and at desktop width: no CSP violation, no horizontal scroll', async () => {
     for (const [options, suffix] of [[DESKTOP, 'desktop'], [PHONE, 'phone-dark']] as const) {
       const context = await browser.newContext(options);
@@ -75,7 +56,7 @@ describe('admin overview and audit page in Chromium', () => {
       try {
         const page = await context.newPage();
         const watch = await watchPage(page);
-        await signIn(page);
+        await signInAt(page, s.url, admin.email);
         expect(new URL(page.url()).pathname).toBe('/admin');
         // Both charts drawn, named by their titles, scaled to the page's width.
         for (const name of ['Sign-ins, last 24 hours', 'Tool calls, last 24 hours']) {
@@ -86,11 +67,11 @@ describe('admin overview and audit page in Chromium', () => {
           expect(box.height).toBeGreaterThan(100 * (box.width / 720));
         }
         expect(await page.locator('svg.chart-svg rect').count()).toBeGreaterThan(40);
-        await check(page, `overview (${suffix})`);
+        await expectReadable(page, `overview (${suffix})`);
         await screenshot(page, `admin-overview-charts-${suffix}`);
         await page.getByText('Numbers: Tool calls, per hour (UTC)').click();
         expect(await page.getByRole('table', { name: 'Tool calls, per hour (UTC)' }).isVisible()).toBe(true);
-        await check(page, `overview with its numbers open (${suffix})`);
+        await expectReadable(page, `overview with its numbers open (${suffix})`);
 
         await page.getByRole('navigation', { name: 'Admin console' }).getByRole('link', { name: 'Audit log' }).click();
         await page.waitForLoadState('load');
@@ -98,7 +79,7 @@ describe('admin overview and audit page in Chromium', () => {
         await page.getByRole('button', { name: 'Verify now' }).click();
         await page.waitForLoadState('load');
         expect(await page.locator('.chain-status strong').textContent()).toMatch(/^OK: \d+ lines, every MAC valid, matching the anchors in the database\.$/);
-        await check(page, `audit page (${suffix})`);
+        await expectReadable(page, `audit page (${suffix})`);
         await screenshot(page, `admin-audit-${suffix}`);
         await page.getByRole('link', { name: 'MCP decisions' }).click();
         await page.getByLabel('Tool', { exact: true }).fill('drop');
@@ -110,7 +91,7 @@ describe('admin overview and audit page in Chromium', () => {
         expect(url.searchParams.get('tool')).toBe('drop');
         expect(await page.locator('.audit-lines > li').count()).toBeGreaterThan(0);
         expect(await page.locator('.audit-lines > li', { hasNotText: 'drop_table' }).count()).toBe(0);
-        await check(page, `filtered audit page (${suffix})`);
+        await expectReadable(page, `filtered audit page (${suffix})`);
         await screenshot(page, `admin-audit-filtered-${suffix}`);
         expect(watch.foreign([s.url]), 'requests to other origins').toEqual([]);
         expect(watch.cspViolations, 'CSP violations').toEqual([]);
