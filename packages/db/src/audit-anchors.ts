@@ -2,8 +2,7 @@ import { desc, eq, sql } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { sqliteTable, text, integer, index } from 'drizzle-orm/sqlite-core';
-import type { auditAnchors as pgAuthAnchors } from './auth/pg-schema.ts';
-import type { auditAnchors as pgMcpAnchors } from './mcp/pg-schema.ts';
+import type { PgAnchorTable } from './pg-anchor-table.ts';
 
 /**
  * Where each audit chain stood when last anchored (one row per chain, moved forward only): the
@@ -42,13 +41,8 @@ export function sqliteAuditAnchors(db: BetterSQLite3Database<Record<string, unkn
   };
 }
 
-/** The two apps' PostgreSQL anchor tables: the same columns under each app's own name. */
-type PgAnchorTable = typeof pgAuthAnchors | typeof pgMcpAnchors;
-
-/** The anchors of a PostgreSQL database, in `table` (the shape @stack/audit's AuditAnchorStore asks for). */
-export function pgAuditAnchors(db: NodePgDatabase<Record<string, unknown>>, table: PgAnchorTable) {
-  // One app's table at a time: the union only lets both apps share this code.
-  const t = table as typeof pgAuthAnchors;
+/** The anchors of a PostgreSQL database, in `t` (the shape @stack/audit's AuditAnchorStore asks for). */
+export function pgAuditAnchors(db: NodePgDatabase<Record<string, unknown>>, t: PgAnchorTable) {
   return {
     async latest(chain: string): Promise<AuditAnchorRow | undefined> {
       return (await db.select().from(t).where(eq(t.chain, chain)).limit(1))[0];

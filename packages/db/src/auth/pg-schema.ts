@@ -1,5 +1,6 @@
 import { isNotNull } from 'drizzle-orm';
 import { pgTable, text, bigint, boolean, jsonb, index, primaryKey, uniqueIndex } from 'drizzle-orm/pg-core';
+import { pgAnchorTable } from '../pg-anchor-table.ts';
 
 // The PostgreSQL mirror of ./schema.ts (SQLite): same tables, columns and indexes, so both engines
 // hold the same rows. Times are Unix milliseconds in bigint columns read as JS numbers (safe until
@@ -154,14 +155,7 @@ export const pendingAuthorizations = pgTable('pending_authorizations', {
 }, (t) => [index('pending_exp_idx').on(t.expiresAt), index('pending_addr_idx').on(t.addressKey, t.createdAt)]);
 
 /** Audit chain anchors (see the SQLite schema). */
-export const auditAnchors = pgTable('audit_anchors', {
-  chain: text().primaryKey(),
-  log: text().notNull(),
-  seq: bigint({ mode: 'number' }).notNull(),
-  mac: text().notNull(),
-  file: text().notNull(),
-  at: ms().notNull(),
-}, (t) => [index('audit_anchors_log_idx').on(t.log, t.at)]);
+export const auditAnchors = pgAnchorTable('audit_anchors');
 
 // Second factors (see the SQLite schema). No foreign keys, as for sessions.
 export const totpFactors = pgTable('totp_factors', {

@@ -1,4 +1,5 @@
-import { pgTable, text, bigint, jsonb, index } from 'drizzle-orm/pg-core';
+import { pgTable, text, bigint, jsonb } from 'drizzle-orm/pg-core';
+import { pgAnchorTable } from '../pg-anchor-table.ts';
 
 // The PostgreSQL mirror of ./schema.ts (SQLite): the MCP server's own state, for several instances
 // behind a load balancer. Same columns; times are Unix milliseconds in bigint columns read as JS
@@ -29,11 +30,4 @@ export const secrets = pgTable('mcp_secrets', {
  * One row per audit chain. Each instance writes its own audit file and so its own chain; the log
  * is named host:path (see the MCP app's audit-log.ts), so instances never read each other's anchors.
  */
-export const auditAnchors = pgTable('mcp_audit_anchors', {
-  chain: text().primaryKey(),
-  log: text().notNull(),
-  seq: bigint({ mode: 'number' }).notNull(),
-  mac: text().notNull(),
-  file: text().notNull(),
-  at: ms().notNull(),
-}, (t) => [index('mcp_audit_anchors_log_idx').on(t.log, t.at)]);
+export const auditAnchors = pgAnchorTable('mcp_audit_anchors');
