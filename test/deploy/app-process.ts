@@ -19,9 +19,14 @@ export interface AppProcess {
   kill(): void;
 }
 
-/** Starts `entry` with only `env` (plus PATH): nothing leaks in from the developer's shell. */
-export function startApp(entry: string, port: number, env: Record<string, string>): AppProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+/**
+ * Starts `entry` with only `env` (plus PATH): nothing leaks in from the developer's shell. `nodeArgs`
+ * go before the entry (TypeScript through tsx unless told otherwise), `args` after it.
+ */
+export function startApp(
+  entry: string, port: number, env: Record<string, string>, opts: { nodeArgs?: readonly string[]; args?: readonly string[] } = {},
+): AppProcess {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? ['--import', 'tsx']), entry, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', AUTH_METRICS_PORT: '0', MCP_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMPILED_NODE_FLAGS } from '../../scripts/node-flags.ts';
 import { ROOT } from './deploy-files.ts';
-import { freePort, testKek, waitReady, type AppProcess } from './app-process.ts';
+import { freePort, startApp, testKek, waitReady, type AppProcess } from './app-process.ts';
 
 const BUILD_TIMEOUT_MS = 240_000;
 // Generous: CI machines are shared, and a start there can take several times what it takes here.
@@ -25,21 +25,7 @@ const noTypeStripping = (process.features as { typescript?: unknown }).typescrip
 
 /** Runs a compiled entry point with only `env` (plus PATH) and production's node flags, as the container's entrypoint does. */
 function startCompiled(entry: string, port: number, env: Record<string, string>, args: string[] = []): AppProcess {
-  const child = spawn(process.execPath, [...noTypeStripping, ...COMPILED_NODE_FLAGS, entry, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', AUTH_METRICS_PORT: '0', MCP_METRICS_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  const app: AppProcess = {
-    child,
-    base: `http://127.0.0.1:${port}`,
-    output: () => out,
-    exited: new Promise((r) => child.once('exit', (code, signal) => r({ code, signal, at: Date.now() }))),
-    kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); },
-  };
+  const app = startApp(entry, port, env, { nodeArgs: [...noTypeStripping, ...COMPILED_NODE_FLAGS], args });
   apps.push(app);
   return app;
 }
