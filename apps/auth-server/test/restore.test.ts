@@ -10,8 +10,12 @@ import { openMcpAuditLog } from '../../mcp-server/src/pipeline/audit-log.ts';
 import { buildApp } from '../src/app.ts';
 import { loadAuthConfig } from '../src/config.ts';
 import { openStore } from '../src/store/index.ts';
-import { TEST_DB } from './helpers.ts';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { freePort, startAuthServer, TEST_DB } from './helpers.ts';
 import { admin } from './cli-helpers.ts';
+import { signInAt } from './admin-fixtures.ts';
+import { Browser } from './authorize-flow.ts';
+import { addClient, addUser, login, refresh, RESOURCE } from './token-fixtures.ts';
 
 // Backup and restore are SQLite-only (PostgreSQL has pg_dump / pg_restore).
 const ROOT = resolve(import.meta.dirname, '../../..');
@@ -88,6 +92,38 @@ describe.skipIf(TEST_DB === 'postgres')('admin restore', () => {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
     expect((await admin(envFor(target), ['audit', 'verify', target])).code).toBe(0);
+  }, 120_000);
+
+  it('the restored stack serves the same people, clients and tokens: the access token verifies under its JWKS, the refresh token rotates, the person signs in [OPS-RESTORE-SERVES]', async () => {
+    // The deployment's own signing key (sealed with the KEK, as a backup carries it), not the tests' fixed one;
+    // one port for both servers, so the issuer is the same before and after.
+    const opts = { keyPair: undefined };
+    const port = String(await freePort());
+    const source = join(fresh('restore-live-src-'), 'data');
+    const before = await startAuthServer({ ...envFor(source), AUTH_PORT: port }, opts);
+    const client = await addClient(before);
+    const user = await addUser(before);
+    const issued = await login(before, client, user);
+    await before.close();
+    const backup = join(fresh('restore-live-bak-'), 'latest');
+    const made = await admin(envFor(source), ['backup', '--to', backup]);
+    expect(made.code, made.stderr).toBe(0);
+    const target = join(fresh('restore-live-dst-'), 'data');
+    const restored = await restoreInto(target, backup);
+    expect(restored.code, restored.stderr).toBe(0);
+
+    const after = await startAuthServer({ ...envFor(target), AUTH_PORT: port }, opts);
+    try {
+      const jwks = (await (await fetch(`${after.url}/jwks`)).json()) as JSONWebKeySet;
+      const { payload } = await jwtVerify(String(issued.access_token), createLocalJWKSet(jwks), { issuer: after.url, audience: RESOURCE });
+      expect(payload.sub).toBe(user.id);
+      const rotated = await refresh(after, client, String(issued.refresh_token));
+      expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+      expect(rotated.body.refresh_token).not.toBe(issued.refresh_token);
+      expect((await signInAt(new Browser(after.url), user.email, '/account')).status).toBe(303);
+    } finally {
+      await after.close();
+    }
   }, 120_000);
 
   it('a changed file, a missing file or a missing manifest is refused with one sentence, nothing restored [OPS-RESTORE-MANIFEST]', async () => {
