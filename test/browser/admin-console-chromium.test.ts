@@ -84,7 +84,7 @@ describe('admin console in Chromium', () => {
     }
   });
 
-  it('[ADMIN-8] [ADMIN-2] [ADMIN-4] every console page: a developer is refused each one, no other origin can frame any, and a form posted from another origin changes nothing', async () => {
+  it('[ADMIN-8] [ADMIN-2] [ADMIN-4] [ADMIN-7] every console page: a developer is refused each one, no other origin can frame any, and a form posted from another origin changes nothing', async () => {
     const victim = await seedUser(s, 'developer');
     const client = await addClient(s);
     const pages = ['/admin', '/admin/users', `/admin/users/${victim.id}`, '/admin/clients', '/admin/keys', '/admin/servers', '/admin/audit'];
