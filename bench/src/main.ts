@@ -39,6 +39,7 @@ const c: BenchContext = {
   rows: [],
   notes: [],
   facts: new Map(),
+  dpopPairs: [],
 };
 const machine = machineInfo();
 const settings = `${c.load.connections} connections, ${c.load.duration} s measured after ${c.load.warmup} s warm-up, per scenario${opts.quick ? ' (--quick)' : ''}`;
@@ -80,8 +81,9 @@ try {
   console.error(`bench failed: ${(err as Error).stack ?? String(err)}\n  server logs are in ${work}`);
 }
 
-const targets = computeTargets(c.rows, c.facts);
+const targets = computeTargets(c.rows, c.facts, c.dpopPairs);
 const broken = c.rows.filter((r) => r.result.failures > 0).map((r) => r.key);
+if ((c.facts.get('dpop-pairs-failures') ?? 0) > 0) broken.push('the (2d)/(2) alternating rounds');
 if (broken.length) c.notes.push(`Failed requests in ${broken.join(', ')}: those rows do not measure what they name.`);
 c.notes.push(
   'Every server logs at level warn (no per-request lines; server-everything\'s per-request console.log is silenced). Our MCP server audits every call to a hash-chained file in (1), (2), (7), (g2) and (g3) alike; its per-identity and per-tool rate limits are set to 1,000,000/min so they count but never throttle.',

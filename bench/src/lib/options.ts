@@ -17,6 +17,8 @@ export interface BenchOptions {
   largeClients: number;
   /** Logins per second in scenario 7. */
   loginRate: number;
+  /** The (2d)/(2) target's alternating rounds: bearer/DPoP pairs, and the measured seconds of each round. */
+  dpopPairs: { pairs: number; seconds: number };
 }
 
 const HELP = `npm run bench [-- options]
@@ -66,5 +68,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     largeTokens: quick ? 20_000 : 1_000_000,
     largeClients: quick ? 2_000 : 100_000,
     loginRate: 20,
+    dpopPairs: quick ? { pairs: 2, seconds: 1 } : { pairs: 6, seconds: 3 },
   };
 }

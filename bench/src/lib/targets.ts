@@ -29,14 +29,45 @@ function loginTarget(t: Target, facts: Map<string, number>): Target {
   return { ...t, met: undefined, detail: `only ${done.toFixed(1)} of ${asked} logins/s were done` };
 }
 
-/** The targets listed in bench/README.md, as ratios of rows from this run. */
-export function computeTargets(rows: Row[], facts: Map<string, number>): Target[] {
+/** One bearer round and the DPoP round right after it, on the same server: CPU µs per request of each. */
+export interface CpuPair {
+  bearer: number;
+  dpop: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * (2d)/(2) by CPU from the alternating rounds run after both rows: the median of the per-pair
+ * ratios. Each ratio compares two rounds seconds apart, so drift in the machine's load slower than
+ * a pair cancels within it, and the median drops the pairs a burst of other work hit on one side
+ * only. (A ratio of the two medians could take them from different moments, which is what the
+ * rows' own ratio suffers from.) The rows' ratio is shown beside it.
+ */
+function dpopTarget(pairs: CpuPair[], d: number | undefined, b: number | undefined): Target {
+  const name = '(2d)/(2) server CPU per call: DPoP vs bearer';
+  const rows = usable(d, b) ? `; rows (2d)/(2) ${(d / b!).toFixed(2)}×` : '';
+  const ratios = pairs.map((p) => p.dpop / p.bearer).filter(Number.isFinite);
+  if (ratios.length === 0 || ratios.length < pairs.length) return { name, value: undefined, shown: '–', goal: '≤ 1.30', met: undefined, ...(rows ? { detail: rows.slice(2) } : {}) };
+  const x = median(ratios);
+  return {
+    name, value: x, shown: `${x.toFixed(2)}×`, goal: '≤ 1.30', met: x <= 1.3,
+    detail: `median of ${ratios.length} alternating pairs: ${ratios.map((r) => r.toFixed(2)).join(', ')}${rows}`,
+  };
+}
+
+/** The targets listed in bench/README.md, as ratios of rows (and the (2d)/(2) pairs) from this run. */
+export function computeTargets(rows: Row[], facts: Map<string, number>, dpopPairs: CpuPair[] = []): Target[] {
   const r = (k: string) => byKey(rows, k);
   const targets: Target[] = [
     ratio('(2)/(1) req/s: bearer pipeline vs auth off', '≥ 0.85', r('2')?.rps, r('1')?.rps, (x) => x >= 0.85, [r('2')?.cpuPerReq, r('1')?.cpuPerReq]),
     ratio('(2b)/(1) req/s: bearer pipeline on 2026-07-28 vs auth off', '≥ 0.85', r('2b')?.rps, r('1')?.rps, (x) => x >= 0.85, [r('2b')?.cpuPerReq, r('1')?.cpuPerReq]),
     // Inverted by design: (2d)/(2) by CPU is the extra server CPU a DPoP proof costs per call.
-    ratio('(2d)/(2) server CPU per call: DPoP vs bearer', '≤ 1.30', r('2d')?.cpuPerReq, r('2')?.cpuPerReq, (x) => x <= 1.3),
+    dpopTarget(dpopPairs, r('2d')?.cpuPerReq, r('2')?.cpuPerReq),
     ratio('(2)/(3) req/s: ours vs the SDK stack', '≥ 2.0', r('2')?.rps, r('3')?.rps, (x) => x >= 2, [r('2')?.cpuPerReq, r('3')?.cpuPerReq]),
     ratio('(4 refresh, SQLite)/(5) req/s: ours vs oidc-provider', '≥ 1.5', r('4-refresh')?.rps, r('5')?.rps, (x) => x >= 1.5, [r('4-refresh')?.cpuPerReq, r('5')?.cpuPerReq]),
     ratio('(6) refresh req/s: large / small data set', '≥ 0.90', r('6-refresh-large')?.rps, r('6-refresh-small')?.rps, (x) => x >= 0.9, [r('6-refresh-large')?.cpuPerReq, r('6-refresh-small')?.cpuPerReq]),

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { BenchOptions } from '../lib/options.ts';
 import type { LoadSettings } from '../lib/load.ts';
 import type { Row } from '../lib/report.ts';
+import type { CpuPair } from '../lib/targets.ts';
 
 /** State shared by the scenarios of one run. */
 export interface BenchContext {
@@ -20,6 +21,8 @@ export interface BenchContext {
   notes: string[];
   /** Values the targets need that are not rows (e.g. RSS). */
   facts: Map<string, number>;
+  /** The (2d)/(2) target's alternating bearer/DPoP rounds, in the order run. */
+  dpopPairs: CpuPair[];
 }
 
 /** Whether scenario `key` ('2', 'g3') runs: --only names it, or its group ('g'), or --only is absent. */

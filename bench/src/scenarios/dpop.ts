@@ -33,6 +33,9 @@ export function dpopProof(key: DpopKey, htm: string, htu: string, accessToken?: 
   return `${input}.${signature.toString('base64url')}`;
 }
 
+/** Proofs signed ahead per second of a DPoP run: above what one core serves (a few thousand calls/s at most). */
+export const PROOFS_PER_SECOND = 3000;
+
 /**
  * tools/call of the trivial tool with a DPoP-bound token, each request with a proof never sent
  * before (the server refuses a replayed one). Proofs are signed before the measurement, `count` of

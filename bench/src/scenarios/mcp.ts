@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { LOAD_CPU, SERVER_CPU, loadCommand, moveToCpu } from '../lib/machine.ts';
-import { measure } from '../lib/load.ts';
+import { measure, type Target } from '../lib/load.ts';
 import { REPO_ROOT, type ServerProcess } from '../lib/proc.ts';
 import { PUBLIC_CLIENT, REDIRECT_URI, USER_PASSWORD } from '../seed/auth-db.ts';
 import { record, wanted, type BenchContext } from './context.ts';
 import { startMcpServer, startSdkStack, type AuthServer } from './servers.ts';
 import { toolCall } from './targets.ts';
-import { dpopAccessToken, dpopKey, dpopToolCall } from './dpop.ts';
+import { dpopAccessToken, dpopKey, dpopToolCall, PROOFS_PER_SECOND } from './dpop.ts';
 
 interface LoginReport {
   attempted: number;
@@ -45,6 +45,34 @@ function runLogins(c: BenchContext, as: AuthServer, seconds: number): Promise<Lo
   });
 }
 
+/**
+ * The (2d)/(2) target's value. The rows (2) and (2d) are measured about 30 s apart, and on a
+ * shared machine one scenario's CPU per request moves by more than the target's 30 % in that
+ * time. So after both rows, on the same server with the same tokens and key, bearer and DPoP
+ * rounds alternate (as tools/dpop-call-cpu.ts does in one process) and each pair gives one ratio
+ * (lib/targets.ts takes their median). No warm-up: the server has just served both kinds of call.
+ * Each DPoP round gets proofs signed just before it, never sent before.
+ */
+async function dpopPairs(c: BenchContext, server: ServerProcess, bearer: Target, dpop: (count: number) => ReturnType<typeof dpopToolCall>): Promise<void> {
+  const { pairs, seconds } = c.opts.dpopPairs;
+  const load = { ...c.load, duration: seconds, warmup: 0 };
+  let failures = 0;
+  let late = 0;
+  for (let i = 0; i < pairs; i++) {
+    const b = await measure(bearer, load, server);
+    const t = dpop(Math.ceil(seconds * PROOFS_PER_SECOND));
+    const d = await measure(t, load, server);
+    late += t.signedOnTheSpot();
+    failures += b.failures + d.failures;
+    c.dpopPairs.push({ bearer: b.cpuPerReq, dpop: d.cpuPerReq });
+  }
+  c.facts.set('dpop-pairs-failures', failures);
+  const shown = c.dpopPairs.map((p) => `${Math.round(p.bearer)}/${Math.round(p.dpop)} (${(p.dpop / p.bearer).toFixed(2)}×)`).join(', ');
+  const summary = `${pairs} pairs of ${seconds} s rounds, bearer/DPoP server CPU µs/req: ${shown}`;
+  console.log(`  2d/2 pairs      ${summary}${failures ? `  FAILED ${failures}` : ''}`);
+  c.notes.push(`(2d)/(2) target: after both rows, on the same server, ${summary}${late ? `; ${late} proofs signed during the rounds` : ''}${failures ? `; ${failures} requests FAILED` : ''}. The target is the median of the per-pair ratios.`);
+}
+
 /** Scenarios 1, 2 (2b, 2d), 7 and 3: the MCP tools/call path on our server and on the SDK's own stack. */
 export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken: string): Promise<void> {
   let server: ServerProcess | undefined;
@@ -62,7 +90,13 @@ export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken:
       const dpop = wanted(c, '2d') ? await dpopAccessToken(as.url, as.seeded.codes[1]!, c.resource, key, accessToken) : undefined;
       if (dpop) console.log(`  (2d) DPoP-bound token from ${dpop.from}`);
       closeDpop = dpop?.close;
-      server = await startMcpServer(c, 'oauth', as.url, undefined, dpop?.jwksUrl ? { AUTH_JWKS_URL: dpop.jwksUrl } : {});
+      server = await startMcpServer(c, 'oauth', as.url, undefined, {
+        ...(dpop?.jwksUrl ? { AUTH_JWKS_URL: dpop.jwksUrl } : {}),
+        // A proof's jti stays in the replay cache for 61 s and a full cache refuses calls (503). The
+        // default 200,000 holds 61 s at 3,300 DPoP calls/s; (2d) and the rounds after it must never
+        // hit it, on any machine. Entries take memory only as proofs arrive, so the bound costs nothing.
+        ...(dpop ? { MCP_DPOP_REPLAY_MAX_ENTRIES: '5000000' } : {}),
+      });
       c.facts.set('mcp-rss-start-mb', server.rssMb());
       const target = toolCall(c.resource, accessToken);
       if (wanted(c, 2)) {
@@ -72,10 +106,11 @@ export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken:
       if (dpop) {
         // Every request carries a proof never sent before, signed ahead of the run (a few thousand
         // requests per second at most on one core, for warm-up and measured window alike).
-        const t = dpopToolCall(c.resource, key, dpop.token, Math.ceil((c.load.warmup + c.load.duration) * 3000));
+        const t = dpopToolCall(c.resource, key, dpop.token, Math.ceil((c.load.warmup + c.load.duration) * PROOFS_PER_SECOND));
         const result = await measure(t, c.load, server);
         const late = t.signedOnTheSpot();
         record(c, { key: '2d', scenario: 'as (2), DPoP-bound token and a fresh ES256 proof per request', result, ...(late ? { extra: `${late} proofs signed during the run` } : {}) });
+        if (wanted(c, 2)) await dpopPairs(c, server, target, (count) => dpopToolCall(c.resource, key, dpop.token, count));
       }
       if (wanted(c, 7)) {
         // Logins start first and run past the end of the measurement, so every measured second has them.
