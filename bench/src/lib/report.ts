@@ -16,8 +16,10 @@ export interface Target {
   shown: string;
   goal: string;
   met: boolean | undefined;
+  /** Reported for reference only: no goal, so neither met nor missed (the goal column says why). */
+  informational?: boolean;
   /** The same ratio from server CPU time per request, which other work on the machine disturbs less. */
-  cpu?: { shown: string; met: boolean } | undefined;
+  cpu?: { shown: string; met: boolean | undefined } | undefined;
   detail?: string;
 }
 
@@ -38,9 +40,9 @@ export function resultsTable(rows: Row[]): string {
 
 export function targetsTable(targets: Target[]): string {
   const lines = ['| target | measured | goal | result | by server CPU per request |', '|---|--:|--:|---|---|'];
-  const verdict = (m: boolean | undefined) => (m === undefined ? 'not measured' : m ? '**met**' : '**missed**');
   for (const t of targets) {
-    const cpu = t.cpu ? `${t.cpu.shown}: ${verdict(t.cpu.met)}` : '';
+    const verdict = (m: boolean | undefined) => (t.informational && t.value !== undefined ? 'informational' : m === undefined ? 'not measured' : m ? '**met**' : '**missed**');
+    const cpu = t.cpu ? (t.informational ? t.cpu.shown : `${t.cpu.shown}: ${verdict(t.cpu.met)}`) : '';
     lines.push(`| ${t.name} | ${t.shown} | ${t.goal} | ${verdict(t.met)}${t.detail ? ` (${t.detail})` : ''} | ${cpu} |`);
   }
   return lines.join('\n');

@@ -165,7 +165,8 @@ const renamed = (p: CpuSource, name: string): CpuSource => ({ name, cpuMicros: (
 /**
  * Scenarios g1–g4: server-everything's echo tool directly (the floor), through our gateway with a
  * bearer token (url and stdio upstreams), and behind mcp-proxy. Every process of a scenario runs
- * on the server CPU, and its CPU per request counts them all (see bench/README.md).
+ * on the server CPU (except server-everything in g1-split and g2-split, on the load generator's),
+ * and its CPU per request counts them all (see bench/README.md).
  */
 export async function gatewayScenarios(c: BenchContext, as: AuthServer): Promise<void> {
   if (!GATEWAY_SCENARIOS.some((k) => wanted(c, k))) return;
@@ -204,15 +205,27 @@ export async function gatewayScenarios(c: BenchContext, as: AuthServer): Promise
         const session = await openSession(url);
         await run('g1', 'server-everything echo, Streamable HTTP direct, no auth (the floor)', url, session, [everything], false, true);
         await closeSession(url, session);
+        if (pinning) {
+          // (g2-split)'s partner: server-everything beside the load generator on CPU 0 exactly as
+          // there, so that the two differ only by the gateway in the path, on its own core.
+          moveToCpu(everything.pid, LOAD_CPU);
+          try {
+            const split = await openSession(url);
+            await run('g1-split', 'as (g1) with server-everything moved to CPU 0 (beside the load generator), as in (g2-split)', url, split, [everything], false);
+            await closeSession(url, split);
+          } finally {
+            moveToCpu(everything.pid, SERVER_CPU);
+          }
+        }
       }
       if (wanted(c, 'g2')) {
         const stackFile = writeStackFile(join(c.work, 'stack-gateway-http.json'), { url });
         const gateway = started(await startMcpServer(c, 'oauth', as.url, { name: 'gateway-http', stackFile }));
         await run('g2', 'as (g1) through our gateway (url upstream), bearer JWT, full pipeline', resource, {}, [renamed(gateway, 'gateway'), everything], true, true);
         if (pinning) {
-          // Informational: the layout of a deployment, where the gateway does not take CPU from the
-          // server behind it. server-everything moves next to the load generator (CPU 0), which
-          // takes CPU from it, so this row understates what separate machines would give.
+          // The layout of a deployment, where the gateway does not take CPU from the server behind
+          // it: server-everything moves next to the load generator (CPU 0) as in (g1-split), the
+          // gateway keeps CPU 1 to itself. (g2-split)/(g1-split) is the throughput target.
           moveToCpu(everything.pid, LOAD_CPU);
           try {
             await run('g2-split', 'as (g2) with server-everything moved to CPU 0 (beside the load generator), the gateway alone on CPU 1', resource, {}, [renamed(gateway, 'gateway'), everything], true);
