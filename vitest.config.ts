@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 // Which project a test file runs in. `npm test` runs them all; `npm run test:fast` runs unit and
@@ -93,20 +94,30 @@ const MCP_STORE_FILES = [
 
 const notIn = (...groups: string[][]) => [...configDefaults.exclude, ...groups.flat()];
 
+// Scheduling. Vitest's default is one worker fewer than the CPUs: one on a 2-core CI machine, where
+// the whole suite then ran file after file. The in-process projects (unit, integration and the two
+// PostgreSQL re-runs) are CPU-bound and keep no wall-clock budgets, so they take every CPU, in the
+// first group. The e2e and browser projects time real processes, sockets and Chromium, so they keep
+// the default and run after them, each in its own group: none of their files shares the machine
+// with an in-process worker or with the other project's files.
+const IN_PROCESS = { maxWorkers: availableParallelism(), sequence: { groupOrder: 0 } };
+const E2E_GROUP = { sequence: { groupOrder: 1 } };
+const BROWSER_GROUP = { sequence: { groupOrder: 2 } };
+
 export default defineConfig({
   test: {
     projects: [
       // The quick loop shares one module graph per worker (isolate: false): importing Fastify, drizzle
       // and the apps once per worker instead of once per file halves its CPU time. A worker runs its
       // files one after another and each closes what it opened, so what modules share stays idle between them.
-      { extends: true, test: { name: 'unit', include: UNIT, exclude: notIn(E2E), isolate: false } },
+      { extends: true, test: { name: 'unit', include: UNIT, exclude: notIn(E2E), isolate: false, ...IN_PROCESS } },
       {
         extends: true,
-        test: { name: 'integration', include: ALL, exclude: notIn(UNIT, E2E, BROWSER), env: { TEST_HTTP: 'inject' }, isolate: false },
+        test: { name: 'integration', include: ALL, exclude: notIn(UNIT, E2E, BROWSER), env: { TEST_HTTP: 'inject' }, isolate: false, ...IN_PROCESS },
       },
       // The Node 22 tools are installed before the first file starts, never inside a test's time.
-      { extends: true, test: { name: 'e2e', include: E2E, globalSetup: ['test/setup/node22-tools.ts'] } },
-      { extends: true, test: { name: 'browser', include: BROWSER } },
+      { extends: true, test: { name: 'e2e', include: E2E, globalSetup: ['test/setup/node22-tools.ts'], ...E2E_GROUP } },
+      { extends: true, test: { name: 'browser', include: BROWSER, ...BROWSER_GROUP } },
       // The authorization server's suite again on PostgreSQL (TEST_DATABASE_URL, default
       // postgres://postgres@127.0.0.1:5432/test): same behaviour on both engines. Tests under
       // apps/auth-server/test/postgres/ always use PostgreSQL and run once, in the e2e project.
@@ -118,6 +129,7 @@ export default defineConfig({
           // Files that never touch the store (SSRF-safe fetch, Redis limiters) gain nothing from a second run.
           exclude: [...configDefaults.exclude, 'apps/auth-server/test/postgres/**', 'apps/auth-server/test/cimd-fetch.test.ts', 'apps/auth-server/test/redis-*.test.ts'],
           env: { TEST_AUTH_DB: 'postgres' },
+          ...IN_PROCESS,
         },
       },
       // The MCP app's files that touch its own store (API keys, secrets, audit anchors, the gateway
@@ -130,6 +142,7 @@ export default defineConfig({
           include: MCP_STORE_FILES,
           env: { TEST_MCP_DB: 'postgres', TEST_HTTP: 'inject' },
           isolate: false,
+          ...IN_PROCESS,
         },
       },
     ],
