@@ -402,6 +402,7 @@ export const requirements: Record<string, Requirement> = {
   'MCP-PG-4': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'an API key revoked through one instance or the admin CLI is refused by every instance at its next request (key checks read the store, no cache)' },
   'MCP-PG-5': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'each MCP instance writes its own audit file and anchors its own chain in the shared database, under the name host:path, so instances never read each other\'s anchors' },
   'MCP-PG-6': { level: 'MUST', source: 'project: issue Operate it, MCP app on PostgreSQL', text: 'an MCP instance that cannot reach its PostgreSQL database fails closed: requests that need the store (API keys) get 503 temporarily_unavailable with Retry-After, logged once per interval' },
+  'MCP-PG-7': { level: 'SHOULD', source: 'project: issue 15 shared state', text: 'with DATABASE_URL the MCP app\'s /ready checks the database (one select 1) and answers 503 with Retry-After while it cannot be reached, so a load balancer sends traffic to instances that can check keys' },
   'HEALTH-DEPS-DECLARED': { level: 'MUST', source: 'project: codebase health', text: 'every workspace\'s package.json declares each npm package and workspace package its code imports (shipped code in dependencies), and no workspace package it does not' },
 };
 

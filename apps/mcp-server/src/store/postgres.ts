@@ -64,6 +64,9 @@ export async function openPgMcpStore(o: PgOptions, log: AvailabilityLog = silent
       },
     }, run),
     auditAnchors: guarded(pgAuditAnchors(db, auditAnchors), run),
+    ping: () => run(async () => {
+      await db.execute(sql`select 1`);
+    }),
     // Once: a pool ended twice throws.
     close: async () => {
       if (!db.$client.ended) await db.$client.end();

@@ -52,6 +52,9 @@ export function openSqliteMcpStore(path: string): McpStore {
       },
     },
     auditAnchors: sqliteAuditAnchors(db),
+    async ping() {
+      db.get(sql`select 1`);
+    },
     close: async () => {
       db.$client.close();
     },

@@ -35,5 +35,7 @@ export interface McpStore {
   apiKeys: ApiKeyRecords;
   secrets: SecretRecords;
   auditAnchors: AuditAnchorStore;
+  /** One round trip to the database (readiness); throws StoreUnavailableError when PostgreSQL does not answer. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

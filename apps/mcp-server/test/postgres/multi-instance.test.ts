@@ -133,17 +133,22 @@ servers:
     expect(listed.find((x) => x.id === k.id)?.status).toBe('revoked');
   });
 
-  it('[MCP-PG-6] an instance whose database cannot be reached refuses API keys with 503 and Retry-After, never accepting one unchecked', async () => {
+  it('[MCP-PG-6] [MCP-PG-7] an instance whose database cannot be reached refuses API keys with 503 and Retry-After, never accepting one unchecked, and says it is not ready', async () => {
     const c = await startMcpServer({ STACK_FILE: env.STACK_FILE!, MCP_AUTH_MODE: 'apikey', ...db.env }, { policy: undefined });
     try {
       const { key } = await createApiKeyStore((await c.app.mcp.store()).apiKeys).create({ name: 'outage', role: 'developer' });
       expect((await rpc(c.url, listTools(), bearer(key))).status).toBe(200);
+      const ready = () => fetch(`${new URL(c.url).origin}/ready`);
+      expect((await ready()).status).toBe(200);
       // The pool gone (as when the server cannot be reached): every query fails.
       const pool = (await c.app.mcp.store()) as unknown as { close(): Promise<void> };
       await pool.close();
       const refused = await rpc(c.url, listTools(), bearer(key));
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('5');
+      const notReady = await ready();
+      expect(notReady.status).toBe(503);
+      expect(notReady.headers.get('retry-after')).toBe('5');
     } finally {
       await c.close();
     }
