@@ -6,7 +6,7 @@ import { closeOnSignals, exitOnStartupError } from '@stack/fastify-kit';
 import { existsSync } from 'node:fs';
 import type { AsyncRefLookup } from '@stack/stack-config';
 import { createSecretStore, secretsSettings, type SecretStore } from '@stack/mcp-server/secrets';
-import { openMcpStore } from '@stack/mcp-server/store';
+import { openMcpStore, type McpStore } from '@stack/mcp-server/store';
 import { federationRedirectUri } from './services/federation-providers.ts';
 
 /**
@@ -16,14 +16,23 @@ import { federationRedirectUri } from './services/federation-providers.ts';
  * identity providers' client secrets. A host without that store resolves no secret, and the
  * provider's page says which reference is not set.
  */
-function refLookup(env: NodeJS.ProcessEnv): AsyncRefLookup {
+function refLookup(env: NodeJS.ProcessEnv): AsyncRefLookup & { close(): Promise<void> } {
   let store: Promise<SecretStore | undefined> | undefined;
+  // The database it opened (a PostgreSQL pool or the SQLite file), closed with the app.
+  let opened: McpStore | undefined;
   const open = async () => {
     const settings = secretsSettings(env);
     if (!settings.postgres && (settings.databasePath === ':memory:' || !existsSync(settings.databasePath))) return undefined;
-    return createSecretStore((await openMcpStore(settings)).secrets, settings.keks());
+    opened = await openMcpStore(settings);
+    return createSecretStore(opened.secrets, settings.keks());
   };
   return {
+    async close() {
+      const o = opened;
+      opened = undefined;
+      store = undefined;
+      await o?.close();
+    },
     env: (name) => env[name],
     async secret(name) {
       // Opened again on the next lookup when opening failed (the database was down).
@@ -57,7 +66,9 @@ async function main(): Promise<void> {
   // OpenTelemetry: started before the app is built (its spans need the provider), only when an
   // OTLP endpoint is set, and flushed and stopped when the app closes (SIGTERM, SIGINT).
   const tracing = config.tracing ? (await import('@stack/telemetry/sdk')).startTracing(config.tracing) : undefined;
-  const app = await buildApp(config, { refs: refLookup(process.env), ...(tracing ? { tracing } : {}) }).catch(async (err: unknown) => {
+  const refs = refLookup(process.env);
+  const app = await buildApp(config, { refs, ...(tracing ? { tracing } : {}) }).catch(async (err: unknown) => {
+    await refs.close();
     await tracing?.shutdown();
     // A log that does not continue its anchored chain: one sentence, no stack.
     if (err instanceof AuditChainError) {
@@ -69,6 +80,7 @@ async function main(): Promise<void> {
   // Prometheus metrics on their own listener (loopback by default), closed with the app.
   const metrics = config.metrics ? await startMetricsServer(app.ctx.metrics.app, config.metrics.host, config.metrics.port, 'AUTH_METRICS_PORT') : undefined;
   if (metrics) app.addHook('onClose', () => metrics.close());
+  app.addHook('onClose', () => refs.close());
   // Added last, so run last on close: the spans of requests still being answered are exported too.
   if (tracing) app.addHook('onClose', () => tracing.shutdown());
   await app.listen({ host: config.host, port: config.port });
