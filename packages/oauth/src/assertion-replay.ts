@@ -27,6 +27,9 @@ export function memoryAssertionReplayStore(opts: MemoryReplayStoreOptions = {}):
     maxEntries: opts.maxEntries ?? DEFAULT_MAX_ENTRIES,
     now: opts.now ?? Date.now,
     refusal: 'too many recent assertions, retry later',
+    // Assertions live minutes and workload tokens up to an hour: a minute per bucket keeps a lookup
+    // to a few dozen small tables.
+    bucketMs: 60_000,
   });
   return { size: () => store.size, remember: (key, expiresAtMs) => store.remember(key, expiresAtMs) };
 }
