@@ -22,6 +22,8 @@ function added(name: string, goal: string, a: number | undefined, b: number | un
 }
 
 /** A ratio reported without a goal: its verdicts are dropped, the table says why. */
+/** The CPU ratio shown, without a verdict: it answers another question than the target's. */
+const withCpuShownOnly = (t: Target): Target => (t.cpu ? { ...t, cpu: { ...t.cpu, met: undefined } } : t);
 const informational = (t: Target): Target => ({ ...t, met: undefined, informational: true, ...(t.cpu ? { cpu: { ...t.cpu, met: undefined } } : {}) });
 
 /** (7) only counts when the login driver delivered (nearly) the rate asked for. */
@@ -76,9 +78,10 @@ export function computeTargets(rows: Row[], facts: Map<string, number>, dpopPair
     ratio('(6) refresh req/s: large / small data set', '≥ 0.90', r('6-refresh-large')?.rps, r('6-refresh-small')?.rps, (x) => x >= 0.9, [r('6-refresh-large')?.cpuPerReq, r('6-refresh-small')?.cpuPerReq]),
     ratio('(6) introspection req/s: large / small data set', '≥ 0.90', r('6-verify-large')?.rps, r('6-verify-small')?.rps, (x) => x >= 0.9, [r('6-verify-large')?.cpuPerReq, r('6-verify-small')?.cpuPerReq]),
     loginTarget(ratio('(7) p99 / (2) p99: logins running vs not', '≤ 2.0', r('7')?.p99, r('2')?.p99, (x) => x <= 2), facts),
-    // By CPU: (g2-split) counts the gateway and server-everything, (g1-split) server-everything alone.
-    // Both put server-everything beside the load generator on CPU 0; only the gateway differs.
-    ratio('(g2-split)/(g1-split) req/s: the gateway on its own core, as deployed', '≥ 0.70', r('g2-split')?.rps, r('g1-split')?.rps, (x) => x >= 0.7, [r('g2-split')?.cpuPerReq, r('g1-split')?.cpuPerReq]),
+    // Both put server-everything beside the load generator on CPU 0; only the gateway differs. By CPU,
+    // (g2-split) counts the gateway and server-everything and (g1-split) server-everything alone: that
+    // is the cost of the two processes together (the shared-core question), shown without a verdict.
+    withCpuShownOnly(ratio('(g2-split)/(g1-split) req/s: the gateway on its own core, as deployed', '≥ 0.70', r('g2-split')?.rps, r('g1-split')?.rps, (x) => x >= 0.7, [r('g2-split')?.cpuPerReq, r('g1-split')?.cpuPerReq])),
     informational(ratio('(g2)/(g1) req/s: gateway and server-everything sharing one core vs server-everything alone', 'no target: see README', r('g2')?.rps, r('g1')?.rps, () => true, [r('g2')?.cpuPerReq, r('g1')?.cpuPerReq])),
     // At 1 connection, one call at a time: at 10 the p50s mostly measure queueing for the CPU the processes share.
     added('(g2-1c) p50 − (g1-1c) p50: latency our gateway adds, 1 connection', '≤ 1.0 ms', r('g2-1c')?.p50, r('g1-1c')?.p50, (x) => x <= 1),
