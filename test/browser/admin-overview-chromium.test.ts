@@ -7,9 +7,9 @@ import { startAuthServer, type TestAuthServer } from '../../apps/auth-server/tes
 import { seedUser } from '../../apps/auth-server/test/authorize-flow.ts';
 import { HOUR, testClock, times, toolCall, writeAuditLines } from '../../apps/auth-server/test/audit-fixtures.ts';
 import type { UserRecord } from '../../apps/auth-server/src/services/users.ts';
-import { launchChromium, screenshot, watchPage } from '../helpers/chromium.ts';
+import { launchChromium, screenshot } from '../helpers/chromium.ts';
 import { expectReadable } from './page-audit.ts';
-import { DESKTOP, PHONE, signInAt } from './admin-pages.ts';
+import { atBothWidths } from './admin-pages.ts';
 
 /**
  * The admin console's overview (charts as inline SVG) and audit page in Chromium, from seeded audit
@@ -50,55 +50,42 @@ describe('admin overview and audit page in Chromium', () => {
   });
 
   it('[ADMIN-OVERVIEW-6] [ADMIN-OVERVIEW-4] the overview\'s charts and the audit page at 375 px and at desktop width: no CSP violation, no horizontal scroll', async () => {
-    for (const [options, suffix] of [[DESKTOP, 'desktop'], [PHONE, 'phone-dark']] as const) {
-      const context = await browser.newContext(options);
-      context.setDefaultTimeout(5_000);
-      try {
-        const page = await context.newPage();
-        const watch = await watchPage(page);
-        await signInAt(page, s.url, admin.email);
-        expect(new URL(page.url()).pathname).toBe('/admin');
-        // Both charts drawn, named by their titles, scaled to the page's width.
-        for (const name of ['Sign-ins, last 24 hours', 'Tool calls, last 24 hours']) {
-          const chart = page.getByRole('img', { name });
-          expect(await chart.count()).toBe(1);
-          const box = (await chart.boundingBox())!;
-          expect(box.width).toBeLessThanOrEqual(options.viewport!.width);
-          expect(box.height).toBeGreaterThan(100 * (box.width / 720));
-        }
-        expect(await page.locator('svg.chart-svg rect').count()).toBeGreaterThan(40);
-        await expectReadable(page, `overview (${suffix})`);
-        await screenshot(page, `admin-overview-charts-${suffix}`);
-        await page.getByText('Numbers: Tool calls, per hour (UTC)').click();
-        expect(await page.getByRole('table', { name: 'Tool calls, per hour (UTC)' }).isVisible()).toBe(true);
-        await expectReadable(page, `overview with its numbers open (${suffix})`);
-
-        await page.getByRole('navigation', { name: 'Admin console' }).getByRole('link', { name: 'Audit log' }).click();
-        await page.waitForLoadState('load');
-        expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Audit log');
-        await page.getByRole('button', { name: 'Verify now' }).click();
-        await page.waitForLoadState('load');
-        expect(await page.locator('.chain-status strong').textContent()).toMatch(/^OK: \d+ lines, every MAC valid, matching the anchors in the database\.$/);
-        await expectReadable(page, `audit page (${suffix})`);
-        await screenshot(page, `admin-audit-${suffix}`);
-        await page.getByRole('link', { name: 'MCP decisions' }).click();
-        await page.getByLabel('Tool', { exact: true }).fill('drop');
-        await page.getByLabel('Decision', { exact: true }).selectOption('deny');
-        await page.getByRole('button', { name: 'Filter' }).click();
-        await page.waitForLoadState('load');
-        const url = new URL(page.url());
-        expect(url.searchParams.get('source')).toBe('mcp');
-        expect(url.searchParams.get('tool')).toBe('drop');
-        expect(await page.locator('.audit-lines > li').count()).toBeGreaterThan(0);
-        expect(await page.locator('.audit-lines > li', { hasNotText: 'drop_table' }).count()).toBe(0);
-        await expectReadable(page, `filtered audit page (${suffix})`);
-        await screenshot(page, `admin-audit-filtered-${suffix}`);
-        expect(watch.foreign([s.url]), 'requests to other origins').toEqual([]);
-        expect(watch.cspViolations, 'CSP violations').toEqual([]);
-        expect(watch.consoleErrors, 'console errors').toEqual([]);
-      } finally {
-        await context.close();
+    await atBothWidths(browser, s.url, admin.email, async (page, options, suffix) => {
+      // Both charts drawn, named by their titles, scaled to the page's width.
+      for (const name of ['Sign-ins, last 24 hours', 'Tool calls, last 24 hours']) {
+        const chart = page.getByRole('img', { name });
+        expect(await chart.count()).toBe(1);
+        const box = (await chart.boundingBox())!;
+        expect(box.width).toBeLessThanOrEqual(options.viewport!.width);
+        expect(box.height).toBeGreaterThan(100 * (box.width / 720));
       }
-    }
+      expect(await page.locator('svg.chart-svg rect').count()).toBeGreaterThan(40);
+      await expectReadable(page, `overview (${suffix})`);
+      await screenshot(page, `admin-overview-charts-${suffix}`);
+      await page.getByText('Numbers: Tool calls, per hour (UTC)').click();
+      expect(await page.getByRole('table', { name: 'Tool calls, per hour (UTC)' }).isVisible()).toBe(true);
+      await expectReadable(page, `overview with its numbers open (${suffix})`);
+
+      await page.getByRole('navigation', { name: 'Admin console' }).getByRole('link', { name: 'Audit log' }).click();
+      await page.waitForLoadState('load');
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Audit log');
+      await page.getByRole('button', { name: 'Verify now' }).click();
+      await page.waitForLoadState('load');
+      expect(await page.locator('.chain-status strong').textContent()).toMatch(/^OK: \d+ lines, every MAC valid, matching the anchors in the database\.$/);
+      await expectReadable(page, `audit page (${suffix})`);
+      await screenshot(page, `admin-audit-${suffix}`);
+      await page.getByRole('link', { name: 'MCP decisions' }).click();
+      await page.getByLabel('Tool', { exact: true }).fill('drop');
+      await page.getByLabel('Decision', { exact: true }).selectOption('deny');
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await page.waitForLoadState('load');
+      const url = new URL(page.url());
+      expect(url.searchParams.get('source')).toBe('mcp');
+      expect(url.searchParams.get('tool')).toBe('drop');
+      expect(await page.locator('.audit-lines > li').count()).toBeGreaterThan(0);
+      expect(await page.locator('.audit-lines > li', { hasNotText: 'drop_table' }).count()).toBe(0);
+      await expectReadable(page, `filtered audit page (${suffix})`);
+      await screenshot(page, `admin-audit-filtered-${suffix}`);
+    });
   });
 });

@@ -20,12 +20,12 @@ export async function signInAt(page: Page, base: string, email: string, next = '
 }
 
 /**
- * Signs `email` in at each width and opens each of `pages` ([path, h1, screenshot name]): the admin
- * navigation, a readable page (expectReadable) after `prepare` (e.g. opening disclosures), a
- * screenshot `<name>-desktop` / `<name>-phone-dark`, and no request elsewhere, CSP violation or console error.
+ * At each width (desktop, then 375 px dark), a new context in which `email` signs in and lands on
+ * /admin; `use` then works on the page, and afterwards no request went elsewhere and there was no
+ * CSP violation or console error. `suffix` names the width in messages and screenshots.
  */
-export async function readAdminPages(
-  browser: Browser, base: string, email: string, pages: readonly (readonly [string, string, string])[], prepare: (page: Page) => Promise<void> = async () => {},
+export async function atBothWidths(
+  browser: Browser, base: string, email: string, use: (page: Page, options: BrowserContextOptions, suffix: string) => Promise<void>,
 ): Promise<void> {
   for (const [options, suffix] of [[DESKTOP, 'desktop'], [PHONE, 'phone-dark']] as const) {
     const context = await browser.newContext(options);
@@ -35,14 +35,7 @@ export async function readAdminPages(
       const watch = await watchPage(page);
       await signInAt(page, base, email);
       expect(new URL(page.url()).pathname).toBe('/admin');
-      for (const [path, heading, name] of pages) {
-        await page.goto(`${base}${path}`);
-        expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(heading);
-        expect(await page.getByRole('navigation', { name: 'Admin console' }).getByRole('link').count()).toBe(ADMIN_PAGES.length);
-        await prepare(page);
-        await expectReadable(page, `${path} (${suffix})`);
-        await screenshot(page, `${name}-${suffix}`);
-      }
+      await use(page, options, suffix);
       expect(watch.foreign([base]), 'requests to other origins').toEqual([]);
       expect(watch.cspViolations, 'CSP violations').toEqual([]);
       expect(watch.consoleErrors, 'console errors').toEqual([]);
@@ -50,4 +43,24 @@ export async function readAdminPages(
       await context.close();
     }
   }
+}
+
+/**
+ * Signs `email` in at each width and opens each of `pages` ([path, h1, screenshot name]): the admin
+ * navigation, a readable page (expectReadable) after `prepare` (e.g. opening disclosures), a
+ * screenshot `<name>-desktop` / `<name>-phone-dark`, and no request elsewhere, CSP violation or console error.
+ */
+export async function readAdminPages(
+  browser: Browser, base: string, email: string, pages: readonly (readonly [string, string, string])[], prepare: (page: Page) => Promise<void> = async () => {},
+): Promise<void> {
+  await atBothWidths(browser, base, email, async (page, _options, suffix) => {
+    for (const [path, heading, name] of pages) {
+      await page.goto(`${base}${path}`);
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(heading);
+      expect(await page.getByRole('navigation', { name: 'Admin console' }).getByRole('link').count()).toBe(ADMIN_PAGES.length);
+      await prepare(page);
+      await expectReadable(page, `${path} (${suffix})`);
+      await screenshot(page, `${name}-${suffix}`);
+    }
+  });
 }

@@ -42,7 +42,8 @@ export function targetsTable(targets: Target[]): string {
   const lines = ['| target | measured | goal | result | by server CPU per request |', '|---|--:|--:|---|---|'];
   for (const t of targets) {
     const verdict = (m: boolean | undefined) => (t.informational && t.value !== undefined ? 'informational' : m === undefined ? 'not measured' : m ? '**met**' : '**missed**');
-    const cpu = t.cpu ? (t.informational || t.cpu.met === undefined ? t.cpu.shown : `${t.cpu.shown}: ${verdict(t.cpu.met)}`) : '';
+    // A CPU ratio without a verdict (informational rows, withCpuShownOnly) is shown as it is.
+    const cpu = t.cpu ? (t.cpu.met === undefined ? t.cpu.shown : `${t.cpu.shown}: ${verdict(t.cpu.met)}`) : '';
     lines.push(`| ${t.name} | ${t.shown} | ${t.goal} | ${verdict(t.met)}${t.detail ? ` (${t.detail})` : ''} | ${cpu} |`);
   }
   return lines.join('\n');

@@ -21,10 +21,10 @@ function added(name: string, goal: string, a: number | undefined, b: number | un
   return { name, value: x, shown: `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)} ms`, goal, met: ok(x) };
 }
 
-/** A ratio reported without a goal: its verdicts are dropped, the table says why. */
 /** The CPU ratio shown, without a verdict: it answers another question than the target's. */
 const withCpuShownOnly = (t: Target): Target => (t.cpu ? { ...t, cpu: { ...t.cpu, met: undefined } } : t);
-const informational = (t: Target): Target => ({ ...t, met: undefined, informational: true, ...(t.cpu ? { cpu: { ...t.cpu, met: undefined } } : {}) });
+/** A ratio reported without a goal: its verdicts are dropped, the table says why. */
+const informational = (t: Target): Target => ({ ...withCpuShownOnly(t), met: undefined, informational: true });
 
 /** (7) only counts when the login driver delivered (nearly) the rate asked for. */
 function loginTarget(t: Target, facts: Map<string, number>): Target {
