@@ -8,6 +8,16 @@ import { record, wanted, type BenchContext } from './context.ts';
 import { startMcpServer, startSdkStack, type AuthServer } from './servers.ts';
 import { toolCall } from './targets.ts';
 import { dpopAccessToken, dpopKey, dpopToolCall, PROOFS_PER_SECOND } from './dpop.ts';
+import { DEFAULT_IN_FLIGHT_LIMITS } from '../../../apps/mcp-server/src/http/in-flight.ts';
+
+/**
+ * The load of the DPoP rows: one token, so no more connections than the app admits requests in
+ * flight per identity. (2) keeps its 10 connections (its calls finish one after another, so it never
+ * reaches 8 in flight); a DPoP call waits for its turn's batch of signatures
+ * (createSignatureBatch), so with 10 connections 9 or 10 are in flight at once and the last are
+ * refused (429), as any client sending more than 8 at once is.
+ */
+const oneCallerLoad = (c: BenchContext, l = c.load) => ({ ...l, connections: Math.min(l.connections, DEFAULT_IN_FLIGHT_LIMITS.perIdentity) });
 
 interface LoginReport {
   attempted: number;
@@ -55,7 +65,7 @@ function runLogins(c: BenchContext, as: AuthServer, seconds: number): Promise<Lo
  */
 async function dpopPairs(c: BenchContext, server: ServerProcess, bearer: Target, dpop: (count: number) => ReturnType<typeof dpopToolCall>): Promise<void> {
   const { pairs, seconds } = c.opts.dpopPairs;
-  const load = { ...c.load, duration: seconds, warmup: 0 };
+  const load = oneCallerLoad(c, { ...c.load, duration: seconds, warmup: 0 });
   let failures = 0;
   let late = 0;
   for (let i = 0; i < pairs; i++) {
@@ -68,7 +78,7 @@ async function dpopPairs(c: BenchContext, server: ServerProcess, bearer: Target,
   }
   c.facts.set('dpop-pairs-failures', failures);
   const shown = c.dpopPairs.map((p) => `${Math.round(p.bearer)}/${Math.round(p.dpop)} (${(p.dpop / p.bearer).toFixed(2)}×)`).join(', ');
-  const summary = `${pairs} pairs of ${seconds} s rounds, bearer/DPoP server CPU µs/req: ${shown}`;
+  const summary = `${pairs} pairs of ${seconds} s rounds at ${load.connections} connections, bearer/DPoP server CPU µs/req: ${shown}`;
   console.log(`  2d/2 pairs      ${summary}${failures ? `  FAILED ${failures}` : ''}`);
   c.notes.push(`(2d)/(2) target: after both rows, on the same server, ${summary}${late ? `; ${late} proofs signed during the rounds` : ''}${failures ? `; ${failures} requests FAILED` : ''}. The target is the median of the per-pair ratios.`);
 }
@@ -107,9 +117,10 @@ export async function mcpScenarios(c: BenchContext, as: AuthServer, accessToken:
         // Every request carries a proof never sent before, signed ahead of the run (a few thousand
         // requests per second at most on one core, for warm-up and measured window alike).
         const t = dpopToolCall(c.resource, key, dpop.token, Math.ceil((c.load.warmup + c.load.duration) * PROOFS_PER_SECOND));
-        const result = await measure(t, c.load, server);
+        const load = oneCallerLoad(c);
+        const result = await measure(t, load, server);
         const late = t.signedOnTheSpot();
-        record(c, { key: '2d', scenario: 'as (2), DPoP-bound token and a fresh ES256 proof per request', result, ...(late ? { extra: `${late} proofs signed during the run` } : {}) });
+        record(c, { key: '2d', scenario: `as (2), DPoP-bound token and a fresh ES256 proof per request (${load.connections} connections)`, result, ...(late ? { extra: `${late} proofs signed during the run` } : {}) });
         if (wanted(c, 2)) await dpopPairs(c, server, target, (count) => dpopToolCall(c.resource, key, dpop.token, count));
       }
       if (wanted(c, 7)) {

@@ -16,6 +16,7 @@ export * from './id-jag.ts';
 export * from './workload-token.ts';
 export * from './client-jwks.ts';
 export * from './dpop-proof.ts';
+export * from './signature-batch.ts';
 export * from './dpop-replay.ts';
 export * from './jti-store.ts';
 export * from './dpop-nonce.ts';

@@ -8,6 +8,7 @@ import {
   createDpopKeyCache,
   createDpopNonces,
   createMemoryJtiStore,
+  createSignatureBatch,
   expectedHtu,
   normalizeHtu,
   verifyDpopProof,
@@ -204,6 +205,26 @@ describe('verifyDpopProof: key cache', () => {
     const [h2] = (await proof({}, { jwk: reordered })).split('.') as [string];
     expect(keyCache.get(h1)?.jkt).toBe(keyCache.get(h2)?.jkt);
     expect(keyCache.get((await proof({}, { jwk: other.jwk })).split('.')[0]!)).toBeUndefined();
+  });
+
+  it('[RFC9449-PROOF-SYNTAX] with a signature batch, proofs checked in the same turn by a cached key each get their own answer', async () => {
+    const keyCache = createDpopKeyCache();
+    const signatures = createSignatureBatch(3);
+    const exp = { keyCache, signatures, accessToken: TOKEN };
+    // The first proof caches the key (jose checks it); the next ones go through the batch.
+    expect(await outcome(await proof({ ath: accessTokenHash(TOKEN) }), exp)).toBe('accepted');
+    const [h] = (await proof()).split('.') as [string];
+    const forged = async () => {
+      const [, c, sig] = (await proof({ ath: accessTokenHash(TOKEN) }, {}, other)).split('.') as [string, string, string];
+      return `${h}.${c}.${sig}`;
+    };
+    const asked = [await proof({ ath: accessTokenHash(TOKEN) }), await forged(), await proof({ ath: accessTokenHash(TOKEN) }), await proof({ ath: accessTokenHash(TOKEN) }), await forged(), await proof({ ath: accessTokenHash(TOKEN) })];
+    const replay = store();
+    const answers = await Promise.all(asked.map((p) => outcome(p, exp, replay)));
+    const invalid = 'invalid_dpop_proof: DPoP proof signature is invalid';
+    expect(answers).toEqual(['accepted', invalid, 'accepted', 'accepted', invalid, 'accepted']);
+    // Checked after the batch as before: a proof accepted in it is a replay the next time.
+    expect(await outcome(asked[0], exp, replay)).toBe('invalid_dpop_proof: DPoP proof has already been used');
   });
 
   it('[RFC9449-PROOF-SYNTAX] the key cache keeps the most recently used headers up to its size', () => {

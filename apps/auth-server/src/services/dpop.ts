@@ -1,6 +1,6 @@
 import {
-  DPOP_SIGNING_ALGS, createDpopKeyCache, createMemoryJtiStore, sharedDpopNonces, verifyDpopProof,
-  type DpopKeyCache, type DpopNonces, type JtiStore, type VerifiedDpopProof,
+  DPOP_SIGNING_ALGS, createDpopKeyCache, createMemoryJtiStore, createSignatureBatch, sharedDpopNonces, verifyDpopProof,
+  type DpopKeyCache, type DpopNonces, type JtiStore, type SignatureBatch, type VerifiedDpopProof,
 } from '@stack/oauth';
 import { redisJtiStore, type SharedRedis } from '@stack/redis';
 import type { Kek } from '@stack/crypto';
@@ -21,6 +21,8 @@ export interface TokenEndpointDpop {
   /** Set when DPOP_NONCE=on (RFC 9449 §8). */
   nonces: DpopNonces | undefined;
   keyCache: DpopKeyCache;
+  /** Proof signatures checked a turn of the event loop at a time (createSignatureBatch). */
+  signatures: SignatureBatch;
 }
 
 /**
@@ -34,6 +36,7 @@ export function createTokenEndpointDpop(config: AuthConfig, keks: readonly Kek[]
     replay: redis ? redisJtiStore(redis, 'dpop-jti', now) : createMemoryJtiStore({ maxEntries: MAX_LIVE_PROOFS, now }),
     nonces: config.dpop.nonce ? sharedDpopNonces(keks[0]!.key, now) : undefined,
     keyCache: createDpopKeyCache(KEY_CACHE_ENTRIES),
+    signatures: createSignatureBatch(),
   };
 }
 
@@ -48,6 +51,6 @@ export function tokenRequestProof(
 ): Promise<VerifiedDpopProof> | undefined {
   if (header === undefined) return undefined;
   return verifyDpopProof(header, {
-    htm: 'POST', htu: tokenEndpoint, algs: DPOP_SIGNING_ALGS, now, nonce: dpop.nonces, status: 400, keyCache: dpop.keyCache,
+    htm: 'POST', htu: tokenEndpoint, algs: DPOP_SIGNING_ALGS, now, nonce: dpop.nonces, status: 400, keyCache: dpop.keyCache, signatures: dpop.signatures,
   }, dpop.replay);
 }

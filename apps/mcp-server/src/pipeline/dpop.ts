@@ -1,4 +1,7 @@
-import { DPOP_SIGNING_ALGS, createDpopKeyCache, createMemoryJtiStore, sharedDpopNonces, verifyDpopProof, type DpopKeyCache, type DpopNonces, type ExpectedHtu, type JtiStore } from '@stack/oauth';
+import {
+  DPOP_SIGNING_ALGS, createDpopKeyCache, createMemoryJtiStore, createSignatureBatch, sharedDpopNonces, verifyDpopProof,
+  type DpopKeyCache, type DpopNonces, type ExpectedHtu, type JtiStore, type SignatureBatch,
+} from '@stack/oauth';
 import { redisJtiStore, type SharedRedis } from '@stack/redis';
 import type { DpopMode } from '@stack/stack-config';
 
@@ -37,6 +40,8 @@ export interface ResourceDpopOptions {
   /** Where accepted proofs' `jti`s are kept; every instance behind one URL must share it (else a proof replayed to another instance is accepted once more there). */
   replay: JtiStore;
   keyCache: DpopKeyCache;
+  /** Checks proof signatures a turn of the event loop at a time (less CPU per proof under load); unset, one by one. */
+  signatures?: SignatureBatch | undefined;
   /** Set: every proof must carry a current server nonce (RFC 9449 §9). */
   nonces?: DpopNonces | undefined;
   now: () => number;
@@ -57,6 +62,7 @@ export function createResourceDpop(opts: ResourceDpopOptions): ResourceDpop {
         now: opts.now,
         status: 401,
         keyCache: opts.keyCache,
+        signatures: opts.signatures,
       }, opts.replay);
       return jkt;
     },
@@ -92,6 +98,7 @@ export function createAppDpop(settings: DpopSettings, deps: AppDpopDeps): Resour
   return createResourceDpop({
     replay: deps.replay ?? (deps.redis ? redisJtiStore(deps.redis, 'dpop-jti', now) : createMemoryJtiStore({ maxEntries: settings.replayMaxEntries, now })),
     keyCache: createDpopKeyCache(KEY_CACHE_ENTRIES),
+    signatures: createSignatureBatch(),
     nonces: settings.nonce ? sharedDpopNonces(deps.keyEncryptionKey(), now) : undefined,
     now,
   });
