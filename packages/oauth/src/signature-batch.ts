@@ -61,13 +61,12 @@ interface Pending {
  */
 export function createSignatureBatch(maxPerTurn = SIGNATURE_BATCH_MAX): SignatureBatch {
   if (!Number.isSafeInteger(maxPerTurn) || maxPerTurn < 1) throw new TypeError('maxPerTurn must be a positive integer');
-  let queue: Pending[] = [];
+  const queue: Pending[] = [];
   let scheduled = false;
   function run(): void {
     scheduled = false;
-    const batch = queue.length > maxPerTurn ? queue.splice(0, maxPerTurn) : queue;
-    if (batch === queue) queue = [];
-    else schedule();
+    const batch = queue.splice(0, maxPerTurn);
+    if (queue.length > 0) schedule();
     for (const p of batch) p.resolve(signatureValid(p.jws, p.verifier));
   }
   function schedule(): void {

@@ -211,14 +211,15 @@ describe('verifyDpopProof: key cache', () => {
     const keyCache = createDpopKeyCache();
     const signatures = createSignatureBatch(3);
     const exp = { keyCache, signatures, accessToken: TOKEN };
+    const forToken = (s: Signer = es256) => proof({ ath: accessTokenHash(TOKEN) }, {}, s);
     // The first proof caches the key (jose checks it); the next ones go through the batch.
-    expect(await outcome(await proof({ ath: accessTokenHash(TOKEN) }), exp)).toBe('accepted');
+    expect(await outcome(await forToken(), exp)).toBe('accepted');
     const [h] = (await proof()).split('.') as [string];
     const forged = async () => {
-      const [, c, sig] = (await proof({ ath: accessTokenHash(TOKEN) }, {}, other)).split('.') as [string, string, string];
+      const [, c, sig] = (await forToken(other)).split('.') as [string, string, string];
       return `${h}.${c}.${sig}`;
     };
-    const asked = [await proof({ ath: accessTokenHash(TOKEN) }), await forged(), await proof({ ath: accessTokenHash(TOKEN) }), await proof({ ath: accessTokenHash(TOKEN) }), await forged(), await proof({ ath: accessTokenHash(TOKEN) })];
+    const asked = [await forToken(), await forged(), await forToken(), await forToken(), await forged(), await forToken()];
     const replay = store();
     const answers = await Promise.all(asked.map((p) => outcome(p, exp, replay)));
     const invalid = 'invalid_dpop_proof: DPoP proof signature is invalid';
